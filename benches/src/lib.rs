@@ -1,0 +1,2 @@
+//! Seeded inputs for the benches.
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! vouch-verify: offline verification (grows with the verify issue).
+#![forbid(unsafe_code)]
+
