@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install the RocksDB command-line tools (sst_dump, ldb) used by vouch's
+# tests to cross-check SST files.  Idempotent and non-interactive; Debian/
+# Ubuntu only (package `rocksdb-tools`, which puts /usr/bin/sst_dump and
+# /usr/bin/ldb on PATH).  Exports nothing; prints the tool paths/versions.
+set -euo pipefail
+
+have_tools() {
+  { command -v sst_dump || command -v rocksdb_sst_dump; } >/dev/null 2>&1 &&
+  { command -v ldb || command -v rocksdb_ldb; } >/dev/null 2>&1
+}
+
+if ! have_tools; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-tools: sst_dump/ldb missing and apt-get not available" >&2
+    exit 1
+  fi
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo -n)
+    else
+      echo "install-test-tools: not root and no sudo; cannot install rocksdb-tools" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  ${SUDO[@]+"${SUDO[@]}"} apt-get update -q
+  ${SUDO[@]+"${SUDO[@]}"} apt-get install -y -q --no-install-recommends rocksdb-tools
+fi
+
+if ! have_tools; then
+  echo "install-test-tools: rocksdb-tools installed but sst_dump/ldb not on PATH" >&2
+  exit 1
+fi
+
+SST_DUMP="$(command -v sst_dump || command -v rocksdb_sst_dump)"
+LDB="$(command -v ldb || command -v rocksdb_ldb)"
+echo "sst_dump: ${SST_DUMP} ($("${SST_DUMP}" --version 2>&1 | head -n1))"
+echo "ldb: ${LDB} ($("${LDB}" --version 2>&1 | head -n1))"
