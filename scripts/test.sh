@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's one test command: what developers run and what .ci/run runs.
+#   fmt check, clippy -D warnings, every test (including interop with the real RocksDB
+#   tools), benches compiled, and a short run of every fuzz target.
+# Environment: VOUCH_FUZZ_SECONDS (default 15) per fuzz target; VOUCH_SKIP_FUZZ=1 skips
+# the fuzz smoke run (for quick local iterations; CI never sets it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test tools (rocksdb-tools: sst_dump, ldb)"
+scripts/install-test-tools.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "benches compile"
+cargo bench --workspace --locked --no-run
+
+if [ "${VOUCH_SKIP_FUZZ:-0}" != "1" ]; then
+  step "fuzz smoke run (${VOUCH_FUZZ_SECONDS:-15}s per target)"
+  scripts/fuzz-smoke.sh "${VOUCH_FUZZ_SECONDS:-15}"
+fi
+
+step "cargo test (workspace)"
+cargo test --workspace --locked
