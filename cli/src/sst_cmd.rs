@@ -9,10 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use vouch_format::mvcc;
 use vouch_format::sst::{Compression, SstReader, SstWriter, WriterOptions};
-
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
+use vouch_verify::FileSource;
 
 /// One dump line for an entry.
 pub fn entry_json(key: &[u8], value: &[u8], decode_mvcc: bool) -> serde_json::Value {
@@ -40,9 +37,13 @@ pub fn entry_json(key: &[u8], value: &[u8], decode_mvcc: bool) -> serde_json::Va
     o
 }
 
+fn open_source(path: &Path) -> Result<FileSource> {
+    FileSource::open(path).with_context(|| format!("opening {}", path.display()))
+}
+
 pub fn dump(path: &Path, decode_mvcc: bool) -> Result<ExitCode> {
-    let bytes = read_file(path)?;
-    let r = SstReader::open(bytes.as_slice()).with_context(|| format!("opening {}", path.display()))?;
+    let src = open_source(path)?;
+    let r = SstReader::open(src).with_context(|| format!("opening {}", path.display()))?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut it = r.iter();
@@ -60,8 +61,8 @@ pub fn dump(path: &Path, decode_mvcc: bool) -> Result<ExitCode> {
 }
 
 pub fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
-    let bytes = read_file(path)?;
-    let result = SstReader::open(bytes.as_slice()).and_then(|r| r.verify_scan());
+    let src = open_source(path)?;
+    let result = SstReader::open(src).and_then(|r| r.verify_scan());
     match result {
         Ok(s) => {
             if as_json {

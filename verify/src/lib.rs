@@ -7,9 +7,51 @@
 
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
 use serde::Serialize;
 use vouch_format::sst::{BlockSource, ScanStats, SstReader};
 use vouch_format::{BlockKind, Error};
+
+/// A file read with positioned reads: only the blocks asked for are read, so memory stays
+/// bounded by the largest block whatever the file size.
+#[derive(Debug)]
+pub struct FileSource {
+    file: File,
+    size: u64,
+}
+
+impl FileSource {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        Ok(FileSource { file, size })
+    }
+}
+
+impl BlockSource for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, Error> {
+        if offset.checked_add(len as u64).is_none_or(|end| end > self.size) {
+            return Err(Error::Truncated {
+                field: "block",
+                offset,
+                needed: len as u64,
+                available: self.size.saturating_sub(offset),
+            });
+        }
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(Cow::Owned(buf))
+    }
+}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
