@@ -53,7 +53,7 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
             for v in 0..versions {
                 let ts = Timestamp::new(1_700_000_000_000_000_000 + (versions - v) * 1_000_000_000, 0);
                 let k = mvcc::key(user.as_bytes(), ts);
-                let deleted = v == 0 && rng.next() % 50 == 0;
+                let deleted = v == 0 && rng.next().is_multiple_of(50);
                 let payload = format!("{{\"id\":{account},\"balance\":{}}}", rng.next() % 100_000);
                 let val = mvcc::value(&k, if deleted { None } else { Some(payload.as_bytes()) });
                 w.add(&k, &val)?;

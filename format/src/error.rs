@@ -229,6 +229,35 @@ pub enum Error {
         computed: u32,
     },
     // ---- table keys and rows (see keys.rs, row.rs) ------------------------------------
+    /// A key column does not decode: wrong tag for the column type, non-canonical or
+    /// malformed payload. `column` is the 0-based position in the key tuple.
+    #[error("key column {column} at offset {offset}: {reason}")]
+    KeyColumn {
+        column: usize,
+        offset: u64,
+        reason: String,
+    },
+    /// A datum of this kind (JSON) has no order-preserving key encoding. `column` is the
+    /// position in the tuple (0 when encoding a single datum).
+    #[error("key column {column}: {kind} values cannot be part of a key")]
+    NotKeyEncodable { column: usize, kind: &'static str },
+    /// A row column does not decode or does not match the table's columns.
+    #[error("row column {column_id} at offset {offset}: {reason}")]
+    RowColumn {
+        column_id: u32,
+        offset: u64,
+        reason: String,
+    },
+    /// Writer: row column ids handed to `encode_row` are not strictly increasing.
+    #[error("row entry #{position}: column id {column_id} is not greater than the previous id {previous}")]
+    RowColumnOrder {
+        position: usize,
+        previous: u32,
+        column_id: u32,
+    },
+    /// A non-nullable column is absent from a row value.
+    #[error("row is missing non-nullable column {column_id}")]
+    RowMissingColumn { column_id: u32 },
 }
 
 impl Error {
