@@ -282,7 +282,9 @@ impl Error {
             | Error::Varint { offset, .. }
             | Error::TrailingBytes { offset, .. }
             | Error::Limit { offset, .. }
-            | Error::Invalid { offset, .. } => *offset = offset.saturating_add(base),
+            | Error::Invalid { offset, .. }
+            | Error::KeyColumn { offset, .. }
+            | Error::RowColumn { offset, .. } => *offset = offset.saturating_add(base),
             _ => {}
         }
         self

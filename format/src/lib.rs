@@ -23,6 +23,8 @@ pub mod crc;
 pub mod cursor;
 pub mod decimal;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod mvcc;
 pub mod row;
