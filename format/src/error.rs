@@ -228,6 +228,10 @@ pub enum Error {
         stored: u32,
         computed: u32,
     },
+    // ---- manifests ---------------------------------------------------------------------
+    /// `BACKUP_MANIFEST-CHECKSUM` does not match the stored manifest bytes.
+    #[error("manifest checksum mismatch: checksum file holds {stored}, manifest bytes hash to {computed}")]
+    ManifestChecksum { stored: HexBytes, computed: HexBytes },
     // ---- table keys and rows (see keys.rs, row.rs) ------------------------------------
     /// A key column does not decode: wrong tag for the column type, non-canonical or
     /// malformed payload. `column` is the 0-based position in the key tuple.

@@ -26,6 +26,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod manifest;
 pub mod mvcc;
 pub mod row;
 pub mod sst;
