@@ -1,0 +1,446 @@
+//! # vouch-cluster
+//!
+//! The embedded MVCC source that vouch backs up by default: the part of a CockroachDB
+//! cluster that BACKUP sees, stored in [redb]. This module is the KV layer: MVCC versions
+//! under HLC timestamps, tombstones, GC TTLs with GC thresholds, and protected timestamps.
+//!
+//! Versions are stored under their MVCC-encoded keys (`vouch_format::mvcc`), so redb's
+//! bytewise order is (user key ascending, timestamp descending) and a backup can copy the
+//! stored key and value bytes into SSTs unchanged (the value's CRC32C covers the key).
+
+#![forbid(unsafe_code)]
+
+pub mod clock;
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use vouch_format::mvcc::{self, Timestamp};
+
+pub use clock::Clock;
+
+const MVCC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mvcc");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Zone (key prefix) -> GC TTL in seconds.
+const ZONES: TableDefinition<&[u8], u64> = TableDefinition::new("zones");
+/// Zone (key prefix) -> GC threshold (12-byte timestamp).
+const THRESHOLDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gc_thresholds");
+/// Protected timestamp record id -> 12-byte timestamp.
+const PROTECTED: TableDefinition<u64, &[u8]> = TableDefinition::new("protected_ts");
+
+/// Default GC TTL, as in current CockroachDB: 4 hours.
+pub const DEFAULT_GC_TTL_SECS: u64 = 4 * 3600;
+const NANOS: u64 = 1_000_000_000;
+
+/// Errors of the KV layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage engine failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// Stored bytes do not decode.
+    #[error("corrupt cluster data: {0}")]
+    Format(#[from] vouch_format::Error),
+    /// A read asked for history that GC may already have removed.
+    #[error(
+        "batch timestamp {requested} must be after replica GC threshold {threshold} (key span starting {span}): history before the GC threshold is gone"
+    )]
+    BelowGcThreshold {
+        requested: Timestamp,
+        threshold: Timestamp,
+        span: String,
+    },
+    /// Misuse.
+    #[error("{0}")]
+    Usage(String),
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One stored version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The user key.
+    pub key: Vec<u8>,
+    /// When it was written.
+    pub ts: Timestamp,
+    /// The value, `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Puts and deletes applied together at one timestamp.
+#[derive(Debug, Default)]
+pub struct Batch {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    /// Writes `value` under `key`.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.ops.push((key.to_vec(), Some(value.to_vec())));
+    }
+
+    /// Deletes `key` (writes a tombstone).
+    pub fn delete(&mut self, key: &[u8]) {
+        self.ops.push((key.to_vec(), None));
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// The MVCC store.
+#[derive(Debug)]
+pub struct Kv {
+    db: Database,
+    clock: Clock,
+}
+
+fn ts_bytes(ts: Timestamp) -> [u8; 12] {
+    ts.encode_be()
+}
+
+fn ts_from(b: &[u8]) -> Result<Timestamp> {
+    Ok(Timestamp::decode_be(b)?)
+}
+
+/// Smallest MVCC-encoded key of `user` (its newest possible version).
+fn lower(user: &[u8]) -> Vec<u8> {
+    mvcc::key(user, Timestamp::MAX)
+}
+
+impl Kv {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path, clock: Clock) -> Result<Self> {
+        let db = Database::create(path)?;
+        let kv = Kv { db, clock };
+        let txn = kv.db.begin_write()?;
+        {
+            txn.open_table(MVCC)?;
+            txn.open_table(ZONES)?;
+            txn.open_table(THRESHOLDS)?;
+            txn.open_table(PROTECTED)?;
+            let meta = txn.open_table(META)?;
+            let last = meta.get("hlc")?.map(|g| g.value().to_vec());
+            if let Some(last) = last {
+                kv.clock.observe(ts_from(&last)?);
+            }
+        }
+        txn.commit()?;
+        Ok(kv)
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// A timestamp after every write so far (what `cluster now` prints).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Applies a batch at one new timestamp and returns it.
+    pub fn write(&self, batch: &Batch) -> Result<Timestamp> {
+        let txn = self.db.begin_write()?;
+        let ts = self.clock.now();
+        {
+            let mut t = txn.open_table(MVCC)?;
+            let mut k = Vec::new();
+            let mut v = Vec::new();
+            for (key, value) in &batch.ops {
+                k.clear();
+                mvcc::encode_key(key, ts, &mut k);
+                v.clear();
+                mvcc::encode_value(&k, value.as_deref(), &mut v);
+                t.insert(k.as_slice(), v.as_slice())?;
+            }
+            let mut meta = txn.open_table(META)?;
+            meta.insert("hlc", ts_bytes(ts).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(ts)
+    }
+
+    /// Sets the GC TTL of the keys starting with `prefix` (the longest matching prefix wins).
+    pub fn set_gc_ttl(&self, prefix: &[u8], ttl_secs: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(ZONES)?.insert(prefix, ttl_secs)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The GC TTL that applies to `key`.
+    pub fn gc_ttl(&self, key: &[u8]) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let zones = txn.open_table(ZONES)?;
+        let mut best: Option<(usize, u64)> = None;
+        for e in zones.iter()? {
+            let (p, ttl) = e?;
+            let p = p.value();
+            if key.starts_with(p) && best.is_none_or(|(n, _)| p.len() > n) {
+                best = Some((p.len(), ttl.value()));
+            }
+        }
+        Ok(best.map(|(_, t)| t).unwrap_or(DEFAULT_GC_TTL_SECS))
+    }
+
+    /// The highest GC threshold among zones overlapping [start, end) and the global one.
+    pub fn gc_threshold(&self, start: &[u8], end: &[u8]) -> Result<Timestamp> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(THRESHOLDS)?;
+        let mut max = Timestamp::MIN;
+        for e in t.iter()? {
+            let (p, ts) = e?;
+            let p = p.value();
+            // The zone's keys are [p, p + 0xff...): overlaps [start, end) unless it ends
+            // before start or begins at/after end.
+            let zone_before = !start.starts_with(p) && p < start;
+            let zone_after = !end.is_empty() && p >= end;
+            if !zone_before && !zone_after {
+                max = max.max(ts_from(ts.value())?);
+            }
+        }
+        Ok(max)
+    }
+
+    /// Reads at `as_of` need `as_of` after the threshold (CockroachDB's rule); history
+    /// since `as_of` (exclusive) needs `as_of` at or after it (`inclusive`).
+    fn check_gc(&self, start: &[u8], end: &[u8], as_of: Timestamp, inclusive: bool) -> Result<()> {
+        let threshold = self.gc_threshold(start, end)?;
+        let at_threshold = threshold != Timestamp::MIN && as_of == threshold && !inclusive;
+        if as_of < threshold || at_threshold {
+            return Err(Error::BelowGcThreshold {
+                requested: as_of,
+                threshold,
+                span: String::from_utf8_lossy(start).into_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a protected timestamp record: GC keeps every version needed to read at `ts`.
+    pub fn protect(&self, id: u64, ts: Timestamp) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(PROTECTED)?.insert(id, ts_bytes(ts).as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Removes a protected timestamp record.
+    pub fn release(&self, id: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(PROTECTED)?.remove(id)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The oldest protected timestamp, if any.
+    pub fn min_protected(&self) -> Result<Option<Timestamp>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(PROTECTED)?;
+        let mut min: Option<Timestamp> = None;
+        for e in t.iter()? {
+            let ts = ts_from(e?.1.value())?;
+            min = Some(min.map_or(ts, |m| m.min(ts)));
+        }
+        Ok(min)
+    }
+
+    /// The newest value of `key` at or before `as_of`.
+    pub fn get(&self, key: &[u8], as_of: Timestamp) -> Result<Option<Vec<u8>>> {
+        let mut end = key.to_vec();
+        end.push(0);
+        let mut out = None;
+        self.scan(key, &end, as_of, |_, v| {
+            out = Some(v.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each key in [start, end) live at `as_of` and its value, in key order.
+    /// An empty `end` means no upper bound.
+    pub fn scan<F>(&self, start: &[u8], end: &[u8], as_of: Timestamp, mut f: F) -> Result<()>
+    where
+        F: FnMut(&[u8], &[u8]) -> Result<()>,
+    {
+        self.check_gc(start, end, as_of, false)?;
+        let mut done: Option<Vec<u8>> = None;
+        self.raw_versions(start, end, |user, ts, value| {
+            if ts > as_of || done.as_deref() == Some(user) {
+                return Ok(());
+            }
+            done = Some(user.to_vec());
+            if let mvcc::Value::Live(v) = value {
+                f(user, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with every version in [start, end) whose timestamp is in (after, upto],
+    /// newest first within a key.
+    pub fn versions<F>(&self, start: &[u8], end: &[u8], after: Timestamp, upto: Timestamp, mut f: F) -> Result<()>
+    where
+        F: FnMut(&Version) -> Result<()>,
+    {
+        if after != Timestamp::MIN {
+            self.check_gc(start, end, after, true)?;
+        }
+        self.raw_versions(start, end, |user, ts, value| {
+            if ts > after && ts <= upto {
+                f(&Version {
+                    key: user.to_vec(),
+                    ts,
+                    value: match value {
+                        mvcc::Value::Live(v) => Some(v.to_vec()),
+                        mvcc::Value::Tombstone => None,
+                    },
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with the stored (encoded) key and value bytes of every version in
+    /// [start, end), in stored order. Used by backups to copy bytes unchanged.
+    pub fn raw<F>(&self, start: &[u8], end: &[u8], mut f: F) -> Result<()>
+    where
+        F: FnMut(&[u8], &[u8]) -> Result<()>,
+    {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(MVCC)?;
+        let lo = lower(start);
+        let iter = if end.is_empty() {
+            t.range(lo.as_slice()..)?
+        } else {
+            let hi = lower(end);
+            t.range(lo.as_slice()..hi.as_slice())?
+        };
+        for e in iter {
+            let (k, v) = e?;
+            f(k.value(), v.value())?;
+        }
+        Ok(())
+    }
+
+    fn raw_versions<F>(&self, start: &[u8], end: &[u8], mut f: F) -> Result<()>
+    where
+        F: FnMut(&[u8], Timestamp, mvcc::Value<'_>) -> Result<()>,
+    {
+        self.raw(start, end, |k, v| {
+            let (user, ts) = mvcc::decode_key(k)?;
+            let value = mvcc::decode_value(k, v)?;
+            f(&user, ts, value)
+        })
+    }
+
+    /// Runs GC as of `now`: for each zone (and the default zone for all other keys) the
+    /// threshold advances to `now - ttl`, but never past the oldest protected timestamp;
+    /// versions no read at or after the threshold can see are removed. Returns the number
+    /// of versions removed.
+    pub fn gc(&self, now: Timestamp) -> Result<u64> {
+        let protected = self.min_protected()?;
+        let zones: Vec<(Vec<u8>, u64)> = {
+            let txn = self.db.begin_read()?;
+            let z = txn.open_table(ZONES)?;
+            let mut v: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), DEFAULT_GC_TTL_SECS)];
+            for e in z.iter()? {
+                let (p, ttl) = e?;
+                if p.value().is_empty() {
+                    v[0].1 = ttl.value();
+                } else {
+                    v.push((p.value().to_vec(), ttl.value()));
+                }
+            }
+            v
+        };
+        // Each key belongs to its longest matching zone prefix.
+        let zone_of = |key: &[u8]| -> usize {
+            let mut best = 0usize;
+            for (i, (p, _)) in zones.iter().enumerate() {
+                if key.starts_with(p) && zones.get(best).is_some_and(|(b, _)| p.len() >= b.len()) {
+                    best = i;
+                }
+            }
+            best
+        };
+        let thresholds: Vec<Timestamp> = zones
+            .iter()
+            .map(|(_, ttl)| {
+                let t = Timestamp::new(now.wall.saturating_sub(ttl.saturating_mul(NANOS)), 0);
+                match protected {
+                    Some(p) if p < t => p,
+                    _ => t,
+                }
+            })
+            .collect();
+        let txn = self.db.begin_write()?;
+        let removed;
+        {
+            let mut t = txn.open_table(MVCC)?;
+            let mut doomed: Vec<Vec<u8>> = Vec::new();
+            let mut cur: Option<(Vec<u8>, bool)> = None; // (user key, seen version <= threshold)
+            for e in t.iter()? {
+                let (k, v) = e?;
+                let (user, ts) = mvcc::decode_key(k.value())?;
+                let threshold = thresholds.get(zone_of(&user)).copied().unwrap_or(Timestamp::MIN);
+                let seen = match &cur {
+                    Some((u, s)) if *u == user => *s,
+                    _ => false,
+                };
+                if ts <= threshold {
+                    if seen {
+                        doomed.push(k.value().to_vec());
+                    } else if mvcc::decode_value(k.value(), v.value())?.is_tombstone() {
+                        // The newest version at the threshold is a deletion: nothing at or
+                        // after the threshold needs it or anything older.
+                        doomed.push(k.value().to_vec());
+                    }
+                    cur = Some((user, true));
+                } else {
+                    cur = Some((user, seen));
+                }
+            }
+            for k in &doomed {
+                t.remove(k.as_slice())?;
+            }
+            removed = doomed.len() as u64;
+            let mut th = txn.open_table(THRESHOLDS)?;
+            for ((p, _), ts) in zones.iter().zip(thresholds.iter()) {
+                let old = match th.get(p.as_slice())? {
+                    Some(b) => ts_from(b.value())?,
+                    None => Timestamp::MIN,
+                };
+                if *ts > old {
+                    th.insert(p.as_slice(), ts_bytes(*ts).as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(removed)
+    }
+}
