@@ -12,8 +12,11 @@ fn open() -> (tempfile::TempDir, Kv) {
     (d, kv)
 }
 
+/// One write: key, timestamp, value (`None` = delete).
+type Write = (Vec<u8>, Timestamp, Option<Vec<u8>>);
+
 /// Oracle: the newest write of `key` at or before `at`.
-fn oracle_get(log: &[(Vec<u8>, Timestamp, Option<Vec<u8>>)], key: &[u8], at: Timestamp) -> Option<Vec<u8>> {
+fn oracle_get(log: &[Write], key: &[u8], at: Timestamp) -> Option<Vec<u8>> {
     log.iter().filter(|(k, t, _)| k == key && *t <= at).max_by_key(|(_, t, _)| *t).and_then(|(_, _, v)| v.clone())
 }
 
