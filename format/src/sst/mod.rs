@@ -18,7 +18,7 @@ mod writer;
 pub use block::VALUE_TRAILER;
 pub use props::{Properties, VouchProps};
 pub use reader::{BlockSource, Entries, Limits, ScanStats, SstIter, SstReader};
-pub use writer::{write_to_vec, SstWriter, WriteSummary, WriterOptions};
+pub use writer::{write_to_vec, SstWriter, WriteSummary, WriterOptions, MAX_BLOCK_SIZE, MAX_ENTRY_SIZE};
 
 use crate::crc;
 use crate::cursor::{put_varint64, Cursor};
@@ -147,6 +147,7 @@ impl Footer {
         let checksum_type = c.u8("footer checksum type")?;
         let metaindex = BlockHandle::decode(&mut c)?;
         let index = BlockHandle::decode(&mut c)?;
+        let handles_end = c.position();
         let pad_len = (1 + 2 * MAX_HANDLE_LEN).saturating_sub(c.position());
         let pad_at = c.offset();
         let pad = c.take(pad_len, "footer padding")?;
@@ -179,6 +180,21 @@ impl Footer {
                 field: "footer padding",
                 offset: pad_at + i as u64,
                 reason: "padding after the block handles must be zero".into(),
+            });
+        }
+        // A varint given a redundant continuation byte (`0x80 0x00` for `0x00`) decodes to
+        // the same handle, so a flipped top bit would go unnoticed: only the shortest
+        // encoding, the one every writer produces, is accepted.
+        let mut canonical = Vec::with_capacity(2 * MAX_HANDLE_LEN);
+        metaindex.encode(&mut canonical);
+        index.encode(&mut canonical);
+        let stored = bytes.get(1..handles_end).unwrap_or(&[]);
+        if stored != canonical.as_slice() {
+            let i = stored.iter().zip(&canonical).take_while(|(a, b)| a == b).count();
+            return Err(Error::Invalid {
+                field: "footer block handle",
+                offset: start + 1 + i as u64,
+                reason: "varint is not in its shortest form".into(),
             });
         }
         Ok(Footer {
@@ -320,6 +336,28 @@ mod tests {
         assert_eq!(b.len(), FOOTER_LEN);
         assert_eq!(&b[45..], &MAGIC.to_le_bytes());
         assert_eq!(Footer::decode(&b, 2000).unwrap(), f);
+    }
+
+    #[test]
+    fn footer_rejects_overlong_handle_varint() {
+        let f = Footer {
+            checksum_type: 1,
+            metaindex: BlockHandle { offset: 1, size: 2 },
+            index: BlockHandle { offset: 3, size: 4 },
+            format_version: 2,
+        };
+        let mut b = f.encode();
+        // The index size 0x04 becomes 0x84 0x00: the same value, one byte longer, and the
+        // padding is still all zero.
+        b[4] |= 0x80;
+        assert_eq!(
+            Footer::decode(&b, 100),
+            Err(Error::Invalid {
+                field: "footer block handle",
+                offset: 47 + 4,
+                reason: "varint is not in its shortest form".into()
+            })
+        );
     }
 
     #[test]

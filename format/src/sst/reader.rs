@@ -347,6 +347,21 @@ impl<S: BlockSource> SstReader<S> {
         F: FnMut(&[u8], &[u8]) -> Result<()>,
     {
         self.check_tiling()?;
+        // Meta blocks other than the properties (filters, range deletions in files from
+        // other writers) are not interpreted, but their checksums are still checked.
+        for (name, h) in &self.meta {
+            if name.as_slice() != PROPERTIES_BLOCK.as_bytes() {
+                self.read_block(*h, BlockKind::Metaindex, self.footer.metaindex.offset)?;
+            }
+        }
+        if self.index.is_empty() {
+            return Err(Error::BadBlock {
+                block: BlockKind::Index,
+                offset: self.footer.index.offset,
+                field: "entries",
+                reason: "the index lists no data blocks".into(),
+            });
+        }
         let vouch = self.props.vouch()?;
         let mvcc_file = vouch.as_ref().is_some_and(|v| v.tombstones.is_some());
         let mut stats = ScanStats {
@@ -496,13 +511,13 @@ impl<S: BlockSource> SstReader<S> {
                 if t != stats.tombstones {
                     return Err(mismatch(names::VOUCH_TOMBSTONES, t.to_string(), stats.tombstones.to_string()));
                 }
-                let stored = v.ts_min.zip(v.ts_max);
-                if stored != ts_range {
-                    let show = |r: Option<(mvcc::Timestamp, mvcc::Timestamp)>| match r {
-                        Some((a, b)) => format!("[{a}, {b}]"),
-                        None => "none".into(),
-                    };
-                    return Err(mismatch(names::VOUCH_TS_MIN, show(stored), show(ts_range)));
+                let show = |t: Option<mvcc::Timestamp>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
+                let (lo, hi) = (ts_range.map(|r| r.0), ts_range.map(|r| r.1));
+                if v.ts_min != lo {
+                    return Err(mismatch(names::VOUCH_TS_MIN, show(v.ts_min), show(lo)));
+                }
+                if v.ts_max != hi {
+                    return Err(mismatch(names::VOUCH_TS_MAX, show(v.ts_max), show(hi)));
                 }
             }
         }

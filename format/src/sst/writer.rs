@@ -9,6 +9,13 @@ use super::{block_trailer, compress, BlockHandle, Compression, Footer, CHECKSUM_
 use crate::error::{Error, HexBytes, Result};
 use crate::mvcc::{self, Timestamp};
 
+/// Largest target block size the writer accepts.
+pub const MAX_BLOCK_SIZE: usize = 16 << 20;
+/// Largest key + value the writer accepts. With [`MAX_BLOCK_SIZE`] this keeps every block
+/// under the reader's default 64 MiB limit, so the writer never makes a file its own
+/// reader refuses.
+pub const MAX_ENTRY_SIZE: usize = 32 << 20;
+
 /// Writer settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
@@ -82,9 +89,9 @@ pub struct SstWriter<W: Write> {
 impl<W: Write> SstWriter<W> {
     /// A writer that writes to `out`.
     pub fn new(out: W, opts: WriterOptions) -> Result<Self> {
-        if opts.block_size == 0 || opts.block_size > 256 << 20 {
+        if opts.block_size == 0 || opts.block_size > MAX_BLOCK_SIZE {
             return Err(Error::Usage(format!(
-                "block size {} is outside 1..=256 MiB",
+                "block size {} is outside 1..={MAX_BLOCK_SIZE}",
                 opts.block_size
             )));
         }
@@ -168,8 +175,13 @@ impl<W: Write> SstWriter<W> {
                 Some((lo, hi)) => (lo.min(ts), hi.max(ts)),
             });
         }
-        if user_key.len() > u32::MAX as usize - 8 || value.len() > u32::MAX as usize {
-            return Err(Error::Usage("key or value longer than 4 GiB".into()));
+        if user_key.len() + value.len() > MAX_ENTRY_SIZE {
+            return Err(Error::Limit {
+                field: "entry size",
+                offset: self.offset,
+                value: (user_key.len() + value.len()) as u64,
+                limit: MAX_ENTRY_SIZE as u64,
+            });
         }
         if self.entries == 0 {
             self.smallest = user_key.to_vec();
