@@ -151,10 +151,23 @@ impl<'a> Cursor<'a> {
         Ok(v as u32)
     }
 
-    /// A varint length followed by that many bytes, the length checked against `limit`.
+    /// A varint64 that must be in its shortest form (for vouch's own canonical encodings,
+    /// where every value has exactly one encoding).
+    pub fn varint64_minimal(&mut self, field: &'static str) -> Result<u64> {
+        let at = self.offset();
+        let start = self.pos;
+        let v = self.varint64(field)?;
+        if self.pos - start != varint64_len(v) {
+            return Err(Error::Varint { field, offset: at });
+        }
+        Ok(v)
+    }
+
+    /// A minimal varint length followed by that many bytes, the length checked against
+    /// `limit` before anything is taken.
     pub fn length_prefixed(&mut self, field: &'static str, limit: u64) -> Result<&'a [u8]> {
         let at = self.offset();
-        let n = self.varint64(field)?;
+        let n = self.varint64_minimal(field)?;
         if n > limit {
             return Err(Error::Limit {
                 field,

@@ -12,7 +12,7 @@
 //! Row values have no checksum of their own: the MVCC value checksum (CRC32C over key and
 //! value) and the SST block checksums cover them.
 
-use crate::cursor::{put_varint64, varint64_len, Cursor};
+use crate::cursor::{put_varint64, Cursor};
 use crate::decimal::{Decimal, MAX_DIGITS};
 use crate::error::{Error, Result};
 use crate::keys::{ColumnType, Datum};
@@ -224,44 +224,11 @@ pub fn encode_row(columns: &[(u32, Datum)]) -> Result<Vec<u8>> {
 
 // ---- decoding -------------------------------------------------------------------------
 
-/// A LEB128 varint in its minimal form (a non-minimal one is `Varint`).
-fn varint_minimal(cur: &mut Cursor<'_>, field: &'static str) -> Result<u64> {
-    let at = cur.offset();
-    let start = cur.position();
-    let v = cur.varint64(field)?;
-    if cur.position() - start != varint64_len(v) {
-        return Err(Error::Varint { field, offset: at });
-    }
-    Ok(v)
-}
-
-/// A minimal varint length, checked against `limit`, then that many bytes.
-fn length_prefixed<'a>(cur: &mut Cursor<'a>, field: &'static str, limit: u64) -> Result<&'a [u8]> {
-    let at = cur.offset();
-    let n = varint_minimal(cur, field)?;
-    if n > limit {
-        return Err(Error::Limit {
-            field,
-            offset: at,
-            value: n,
-            limit,
-        });
-    }
-    // n <= limit, which fits usize on every supported target.
-    let n = usize::try_from(n).map_err(|_| Error::Limit {
-        field,
-        offset: at,
-        value: n,
-        limit,
-    })?;
-    cur.take(n, field)
-}
-
 /// Reads one column: id delta, tag, payload. Returns the id, the datum, and the offset the
 /// column started at.
 fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Datum)> {
     let at = cur.offset();
-    let delta = varint_minimal(cur, "row column id delta")?;
+    let delta = cur.varint64_minimal("row column id delta")?;
     if previous.is_some() && delta == 0 {
         return Err(Error::Invalid {
             field: "row column id delta",
@@ -284,7 +251,7 @@ fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Da
     let tag = cur.u8("row column tag")?;
     let at = cur.offset();
     let d = match tag {
-        ROW_TAG_INT => Datum::Int(unzigzag(varint_minimal(cur, "row int")?)),
+        ROW_TAG_INT => Datum::Int(unzigzag(cur.varint64_minimal("row int")?)),
         ROW_TAG_FLOAT => Datum::Float(f64::from_bits(cur.u64_le("row float")?)),
         ROW_TAG_DECIMAL => {
             let negative = match cur.u8("row decimal sign")? {
@@ -292,15 +259,15 @@ fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Da
                 1 => true,
                 other => return Err(col_err(id, at, format!("decimal sign byte {other:#04x}"))),
             };
-            let exponent = unzigzag(varint_minimal(cur, "row decimal exponent")?);
-            let digits = length_prefixed(cur, "row decimal digits", MAX_DIGITS as u64)?;
+            let exponent = unzigzag(cur.varint64_minimal("row decimal exponent")?);
+            let digits = cur.length_prefixed("row decimal digits", MAX_DIGITS as u64)?;
             Datum::Decimal(
                 Decimal::check_parts(negative, digits, exponent)
                     .map_err(|reason| col_err(id, at, format!("bad decimal: {reason}")))?,
             )
         }
         ROW_TAG_STRING => {
-            let b = length_prefixed(cur, "row string", MAX_ROW_VALUE_BYTES)?;
+            let b = cur.length_prefixed("row string", MAX_ROW_VALUE_BYTES)?;
             let s = std::str::from_utf8(b).map_err(|e| {
                 col_err(
                     id,
@@ -311,20 +278,20 @@ fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Da
             Datum::String(s.to_string())
         }
         ROW_TAG_BYTES => {
-            Datum::Bytes(length_prefixed(cur, "row bytes", MAX_ROW_VALUE_BYTES)?.to_vec())
+            Datum::Bytes(cur.length_prefixed("row bytes", MAX_ROW_VALUE_BYTES)?.to_vec())
         }
         ROW_TAG_FALSE => Datum::Bool(false),
         ROW_TAG_TRUE => Datum::Bool(true),
         ROW_TAG_DATE => {
-            let v = unzigzag(varint_minimal(cur, "row date")?);
+            let v = unzigzag(cur.varint64_minimal("row date")?);
             Datum::Date(
                 i32::try_from(v).map_err(|_| col_err(id, at, format!("date {v} out of range")))?,
             )
         }
-        ROW_TAG_TIMESTAMP => Datum::Timestamp(unzigzag(varint_minimal(cur, "row timestamp")?)),
+        ROW_TAG_TIMESTAMP => Datum::Timestamp(unzigzag(cur.varint64_minimal("row timestamp")?)),
         ROW_TAG_UUID => Datum::Uuid(cur.take_array::<16>("row uuid")?),
         ROW_TAG_JSON => {
-            let b = length_prefixed(cur, "row json", MAX_ROW_VALUE_BYTES)?;
+            let b = cur.length_prefixed("row json", MAX_ROW_VALUE_BYTES)?;
             let text = std::str::from_utf8(b)
                 .map_err(|e| col_err(id, at, format!("JSON is not UTF-8: {e}")))?;
             let v: serde_json::Value = serde_json::from_str(text)
@@ -338,7 +305,7 @@ fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Da
             Datum::Json(v)
         }
         ROW_TAG_ENUM => {
-            Datum::Enum(length_prefixed(cur, "row enum", MAX_ROW_VALUE_BYTES)?.to_vec())
+            Datum::Enum(cur.length_prefixed("row enum", MAX_ROW_VALUE_BYTES)?.to_vec())
         }
         other => {
             return Err(col_err(
