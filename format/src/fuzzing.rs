@@ -524,6 +524,17 @@ pub fn row(data: &[u8]) {
     row::fuzz_decode_row(data);
 }
 
+/// Manifests: see [`crate::manifest::fuzz_decode`]; a manifest that decodes re-encodes to
+/// exactly its input, and the checksum file check accepts exactly the right hash.
+pub fn manifest(data: &[u8]) {
+    crate::manifest::fuzz_decode(data);
+    let sum = crate::manifest::checksum_file(data);
+    assert!(crate::manifest::check_checksum_file(data, &sum).is_ok());
+    let mut wrong = sum;
+    wrong[0] ^= 1;
+    assert!(crate::manifest::check_checksum_file(data, &wrong).is_err());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

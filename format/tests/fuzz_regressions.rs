@@ -27,12 +27,13 @@ use vouch_format::{Error, Result};
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 5] = [
+const TARGETS: [Target; 6] = [
     ("sst_open_scan", fuzzing::sst_open_scan),
     ("sst_round_trip", fuzzing::sst_round_trip_bytes),
     ("mvcc_key_decode", fuzzing::mvcc_key),
     ("tuple_key_decode", fuzzing::tuple_key),
     ("row_decode", fuzzing::row),
+    ("manifest_decode", fuzzing::manifest),
 ];
 
 fn repo() -> PathBuf {
@@ -294,6 +295,11 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         .unwrap(),
     ));
     s.push(("row_decode", "seed-empty", encode_row(&[]).unwrap()));
+    s.push((
+        "manifest_decode",
+        "seed-frozen-v1",
+        std::fs::read(repo().join("testdata/frozen/v1/BACKUP_MANIFEST")).unwrap(),
+    ));
     s
 }
 
