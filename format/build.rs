@@ -3,7 +3,11 @@
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/proto");
-    let files = ["vouch/v1/common.proto", "vouch/v1/descriptor.proto", "vouch/v1/manifest.proto"];
+    let files = [
+        "vouch/v1/common.proto",
+        "vouch/v1/descriptor.proto",
+        "vouch/v1/manifest.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }

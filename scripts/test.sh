@@ -27,4 +27,9 @@ if [ "${VOUCH_SKIP_FUZZ:-0}" != "1" ]; then
 fi
 
 step "cargo test (workspace)"
-cargo test --workspace --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole suite (cargo prints one per test binary, the last ones
+# being doc-test binaries with nothing in them).
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

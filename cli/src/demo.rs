@@ -36,9 +36,16 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
     let mut total_bytes = 0u64;
     let mut total_entries = 0u64;
     let mut files = Vec::new();
-    for (i, compression) in [Compression::None, Compression::Snappy, Compression::Zstd].into_iter().enumerate() {
-        let path = dir.join(format!("sample-{i}-{}.sst", compression.rocksdb_name().to_lowercase()));
-        let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    for (i, compression) in [Compression::None, Compression::Snappy, Compression::Zstd]
+        .into_iter()
+        .enumerate()
+    {
+        let path = dir.join(format!(
+            "sample-{i}-{}.sst",
+            compression.rocksdb_name().to_lowercase()
+        ));
+        let file =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         let opts = WriterOptions {
             block_size: 16 << 10,
             compression,
@@ -51,11 +58,21 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
             // Newest version first: MVCC order is timestamp descending.
             let versions = 1 + rng.next() % 3;
             for v in 0..versions {
-                let ts = Timestamp::new(1_700_000_000_000_000_000 + (versions - v) * 1_000_000_000, 0);
+                let ts = Timestamp::new(
+                    1_700_000_000_000_000_000 + (versions - v) * 1_000_000_000,
+                    0,
+                );
                 let k = mvcc::key(user.as_bytes(), ts);
                 let deleted = v == 0 && rng.next().is_multiple_of(50);
                 let payload = format!("{{\"id\":{account},\"balance\":{}}}", rng.next() % 100_000);
-                let val = mvcc::value(&k, if deleted { None } else { Some(payload.as_bytes()) });
+                let val = mvcc::value(
+                    &k,
+                    if deleted {
+                        None
+                    } else {
+                        Some(payload.as_bytes())
+                    },
+                );
                 w.add(&k, &val)?;
             }
         }
@@ -65,7 +82,9 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         let stats = SstReader::open(bytes.as_slice())?.verify_scan()?;
         println!(
             "  {}: {} entries ({} tombstones), {} data blocks, {} bytes, {}: verified",
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             stats.entries,
             stats.tombstones,
             stats.data_blocks,
@@ -84,7 +103,10 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
             *b ^= 0x01;
         }
         match SstReader::open(bad.as_slice()).and_then(|r| r.verify_scan()) {
-            Err(e) => println!("  flipped one bit at offset {at} of {}: caught: {e}", path.display()),
+            Err(e) => println!(
+                "  flipped one bit at offset {at} of {}: caught: {e}",
+                path.display()
+            ),
             Ok(_) => anyhow::bail!("a flipped bit at offset {at} went unnoticed"),
         }
     }

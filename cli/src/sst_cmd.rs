@@ -47,7 +47,10 @@ pub fn dump(path: &Path, decode_mvcc: bool) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut it = r.iter();
-    while let Some((k, v)) = it.next_entry().with_context(|| format!("reading {}", path.display()))? {
+    while let Some((k, v)) = it
+        .next_entry()
+        .with_context(|| format!("reading {}", path.display()))?
+    {
         let line = entry_json(k, v, decode_mvcc);
         if let Err(e) = writeln!(out, "{line}") {
             if e.kind() == io::ErrorKind::BrokenPipe {
@@ -97,7 +100,13 @@ pub fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
     }
 }
 
-pub fn write(out: &Path, block_size: usize, compression: &str, mvcc_mode: bool, force: bool) -> Result<ExitCode> {
+pub fn write(
+    out: &Path,
+    block_size: usize,
+    compression: &str,
+    mvcc_mode: bool,
+    force: bool,
+) -> Result<ExitCode> {
     let Some(compression) = Compression::from_name(compression) else {
         bail!("unknown compression {compression:?} (expected none, snappy or zstd)");
     };
@@ -127,17 +136,18 @@ pub fn write(out: &Path, block_size: usize, compression: &str, mvcc_mode: bool, 
             if line.trim().is_empty() {
                 continue;
             }
-            let v: serde_json::Value =
-                serde_json::from_str(&line).with_context(|| format!("stdin line {}: not JSON", n + 1))?;
+            let v: serde_json::Value = serde_json::from_str(&line)
+                .with_context(|| format!("stdin line {}: not JSON", n + 1))?;
             let field = |name: &str| -> Result<Vec<u8>> {
-                let s = v
-                    .get(name)
-                    .and_then(|x| x.as_str())
-                    .with_context(|| format!("stdin line {}: missing string field {name:?}", n + 1))?;
-                hex::decode(s).with_context(|| format!("stdin line {}: field {name:?} is not hex", n + 1))
+                let s = v.get(name).and_then(|x| x.as_str()).with_context(|| {
+                    format!("stdin line {}: missing string field {name:?}", n + 1)
+                })?;
+                hex::decode(s)
+                    .with_context(|| format!("stdin line {}: field {name:?} is not hex", n + 1))
             };
             let (k, val) = (field("key")?, field("value")?);
-            w.add(&k, &val).with_context(|| format!("stdin line {}", n + 1))?;
+            w.add(&k, &val)
+                .with_context(|| format!("stdin line {}", n + 1))?;
         }
         let (buf, summary) = w.finish()?;
         let f = buf.into_inner().map_err(|e| e.into_error())?;

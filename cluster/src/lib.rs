@@ -244,7 +244,8 @@ impl Kv {
     /// Adds a protected timestamp record: GC keeps every version needed to read at `ts`.
     pub fn protect(&self, id: u64, ts: Timestamp) -> Result<()> {
         let txn = self.db.begin_write()?;
-        txn.open_table(PROTECTED)?.insert(id, ts_bytes(ts).as_slice())?;
+        txn.open_table(PROTECTED)?
+            .insert(id, ts_bytes(ts).as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -303,7 +304,14 @@ impl Kv {
 
     /// Calls `f` with every version in [start, end) whose timestamp is in (after, upto],
     /// newest first within a key.
-    pub fn versions<F>(&self, start: &[u8], end: &[u8], after: Timestamp, upto: Timestamp, mut f: F) -> Result<()>
+    pub fn versions<F>(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        after: Timestamp,
+        upto: Timestamp,
+        mut f: F,
+    ) -> Result<()>
     where
         F: FnMut(&Version) -> Result<()>,
     {
@@ -407,7 +415,10 @@ impl Kv {
             for e in t.iter()? {
                 let (k, v) = e?;
                 let (user, ts) = mvcc::decode_key(k.value())?;
-                let threshold = thresholds.get(zone_of(&user)).copied().unwrap_or(Timestamp::MIN);
+                let threshold = thresholds
+                    .get(zone_of(&user))
+                    .copied()
+                    .unwrap_or(Timestamp::MIN);
                 let seen = match &cur {
                     Some((u, s)) if *u == user => *s,
                     _ => false,

@@ -17,7 +17,10 @@ type Write = (Vec<u8>, Timestamp, Option<Vec<u8>>);
 
 /// Oracle: the newest write of `key` at or before `at`.
 fn oracle_get(log: &[Write], key: &[u8], at: Timestamp) -> Option<Vec<u8>> {
-    log.iter().filter(|(k, t, _)| k == key && *t <= at).max_by_key(|(_, t, _)| *t).and_then(|(_, _, v)| v.clone())
+    log.iter()
+        .filter(|(k, t, _)| k == key && *t <= at)
+        .max_by_key(|(_, t, _)| *t)
+        .and_then(|(_, _, v)| v.clone())
 }
 
 proptest! {
@@ -80,13 +83,20 @@ fn gc_removes_shadowed_history_and_reads_below_threshold_fail() {
     assert_eq!(kv.get(b"a", now).unwrap(), Some(b"2".to_vec()));
     assert_eq!(kv.get(b"gone", now).unwrap(), None);
     match kv.get(b"a", t2) {
-        Err(Error::BelowGcThreshold { requested, threshold: th, .. }) => {
+        Err(Error::BelowGcThreshold {
+            requested,
+            threshold: th,
+            ..
+        }) => {
             assert_eq!(requested, t2);
             assert_eq!(th, threshold);
         }
         other => panic!("expected BelowGcThreshold, got {other:?}"),
     }
-    assert!(matches!(kv.versions(b"", b"", t1, now, |_| Ok(())), Err(Error::BelowGcThreshold { .. })));
+    assert!(matches!(
+        kv.versions(b"", b"", t1, now, |_| Ok(())),
+        Err(Error::BelowGcThreshold { .. })
+    ));
     let _ = t3;
 }
 
@@ -131,5 +141,8 @@ fn per_zone_ttl_and_clock_survive_reopen() {
     let kv = Kv::open(&p, Clock::manual(SEC)).unwrap();
     assert!(kv.now() > last);
     assert_eq!(kv.gc_ttl(b"/t/1/x").unwrap(), 600);
-    assert_eq!(kv.gc_ttl(b"/t/2/x").unwrap(), vouch_cluster::DEFAULT_GC_TTL_SECS);
+    assert_eq!(
+        kv.gc_ttl(b"/t/2/x").unwrap(),
+        vouch_cluster::DEFAULT_GC_TTL_SECS
+    );
 }

@@ -130,14 +130,20 @@ impl<'a> Cursor<'a> {
             let low = u64::from(b & 0x7f);
             if i == 9 && (b & 0x7e) != 0 {
                 // The tenth byte may only carry the top bit of a u64.
-                return Err(Error::Varint { field, offset: start });
+                return Err(Error::Varint {
+                    field,
+                    offset: start,
+                });
             }
             result |= low << (7 * i);
             if b & 0x80 == 0 {
                 return Ok(result);
             }
         }
-        Err(Error::Varint { field, offset: start })
+        Err(Error::Varint {
+            field,
+            offset: start,
+        })
     }
 
     /// LEB128 varint of at most 32 bits (5 bytes), as RocksDB's `GetVarint32`.
@@ -146,7 +152,10 @@ impl<'a> Cursor<'a> {
         let save = self.pos;
         let v = self.varint64(field)?;
         if self.pos - save > 5 || v > u64::from(u32::MAX) {
-            return Err(Error::Varint { field, offset: start });
+            return Err(Error::Varint {
+                field,
+                offset: start,
+            });
         }
         Ok(v as u32)
     }
@@ -234,7 +243,17 @@ mod tests {
 
     #[test]
     fn varint_round_trip_and_lengths() {
-        for v in [0u64, 1, 127, 128, 300, 16383, 16384, u32::MAX as u64, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
             let mut b = Vec::new();
             put_varint64(&mut b, v);
             assert_eq!(b.len(), varint64_len(v));
@@ -249,24 +268,38 @@ mod tests {
         let eleven = [0x80u8; 11];
         assert_eq!(
             Cursor::new(&eleven).varint64("v"),
-            Err(Error::Varint { field: "v", offset: 0 })
+            Err(Error::Varint {
+                field: "v",
+                offset: 0
+            })
         );
         // Tenth byte with more than the top bit.
         let mut over = vec![0xffu8; 9];
         over.push(0x02);
         assert_eq!(
             Cursor::new(&over).varint64("v"),
-            Err(Error::Varint { field: "v", offset: 0 })
+            Err(Error::Varint {
+                field: "v",
+                offset: 0
+            })
         );
         assert_eq!(
             Cursor::with_base(&[0x80, 0x80], 7).varint64("v"),
-            Err(Error::Truncated { field: "v", offset: 7, needed: 3, available: 2 })
+            Err(Error::Truncated {
+                field: "v",
+                offset: 7,
+                needed: 3,
+                available: 2
+            })
         );
         let mut big = Vec::new();
         put_varint64(&mut big, u64::from(u32::MAX) + 1);
         assert_eq!(
             Cursor::new(&big).varint32("v"),
-            Err(Error::Varint { field: "v", offset: 0 })
+            Err(Error::Varint {
+                field: "v",
+                offset: 0
+            })
         );
     }
 
@@ -277,8 +310,20 @@ mod tests {
         c.take(2, "a").unwrap();
         assert_eq!(
             c.take(2, "b"),
-            Err(Error::Truncated { field: "b", offset: 102, needed: 2, available: 1 })
+            Err(Error::Truncated {
+                field: "b",
+                offset: 102,
+                needed: 2,
+                available: 1
+            })
         );
-        assert_eq!(c.finish("x"), Err(Error::TrailingBytes { field: "x", offset: 102, extra: 1 }));
+        assert_eq!(
+            c.finish("x"),
+            Err(Error::TrailingBytes {
+                field: "x",
+                offset: 102,
+                extra: 1
+            })
+        );
     }
 }

@@ -222,7 +222,9 @@ pub enum Error {
 
     // ---- MVCC -------------------------------------------------------------------------
     /// A value's CRC32C over key and value does not match.
-    #[error("value checksum mismatch for key {key}: stored {stored:#010x}, computed {computed:#010x}")]
+    #[error(
+        "value checksum mismatch for key {key}: stored {stored:#010x}, computed {computed:#010x}"
+    )]
     ValueChecksum {
         key: HexBytes,
         stored: u32,
@@ -231,7 +233,10 @@ pub enum Error {
     // ---- manifests ---------------------------------------------------------------------
     /// `BACKUP_MANIFEST-CHECKSUM` does not match the stored manifest bytes.
     #[error("manifest checksum mismatch: checksum file holds {stored}, manifest bytes hash to {computed}")]
-    ManifestChecksum { stored: HexBytes, computed: HexBytes },
+    ManifestChecksum {
+        stored: HexBytes,
+        computed: HexBytes,
+    },
     // ---- table keys and rows (see keys.rs, row.rs) ------------------------------------
     /// A key column does not decode: wrong tag for the column type, non-canonical or
     /// malformed payload. `column` is the 0-based position in the key tuple.

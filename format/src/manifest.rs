@@ -12,7 +12,12 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, HexBytes, Result};
 
 /// Generated protobuf types (package `vouch.v1`).
-#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    missing_debug_implementations
+)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/vouch.v1.rs"));
 }
@@ -127,8 +132,14 @@ mod tests {
             format_version: MANIFEST_FORMAT_VERSION,
             writer_version: "vouch 0.1.0".into(),
             backup_id: vec![7; 16],
-            start_time: Some(pb::Timestamp { wall: 0, logical: 0 }),
-            end_time: Some(pb::Timestamp { wall: 10, logical: 1 }),
+            start_time: Some(pb::Timestamp {
+                wall: 0,
+                logical: 0,
+            }),
+            end_time: Some(pb::Timestamp {
+                wall: 10,
+                logical: 1,
+            }),
             files: vec![pb::File {
                 path: "data/1.sst".into(),
                 size: 1234,
@@ -140,7 +151,9 @@ mod tests {
                 id: 52,
                 name: "bank".into(),
                 version: 1,
-                kind: Some(pb::descriptor::Kind::Database(pb::Database { is_system: false })),
+                kind: Some(pb::descriptor::Kind::Database(pb::Database {
+                    is_system: false,
+                })),
                 ..Default::default()
             }],
             ..Default::default()
@@ -156,7 +169,10 @@ mod tests {
         check_checksum_file(&b, &c).unwrap();
         let mut bad = b.clone();
         bad[3] ^= 1;
-        assert!(matches!(check_checksum_file(&bad, &c), Err(Error::ManifestChecksum { .. })));
+        assert!(matches!(
+            check_checksum_file(&bad, &c),
+            Err(Error::ManifestChecksum { .. })
+        ));
     }
 
     #[test]
@@ -165,7 +181,11 @@ mod tests {
         // Field 99, varint 1: unknown to version 1.
         b.extend_from_slice(&[0x98, 0x06, 0x01]);
         match decode(&b) {
-            Err(Error::Invalid { field: "manifest", offset, .. }) => assert_eq!(offset as usize, b.len() - 3),
+            Err(Error::Invalid {
+                field: "manifest",
+                offset,
+                ..
+            }) => assert_eq!(offset as usize, b.len() - 3),
             other => panic!("expected Invalid, got {other:?}"),
         }
     }
@@ -176,7 +196,10 @@ mod tests {
         m.format_version = 2;
         assert!(matches!(
             decode(&encode(&m)),
-            Err(Error::Invalid { field: "manifest format_version", .. })
+            Err(Error::Invalid {
+                field: "manifest format_version",
+                ..
+            })
         ));
     }
 

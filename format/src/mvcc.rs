@@ -47,7 +47,10 @@ impl Timestamp {
     }
 
     /// The smallest timestamp.
-    pub const MIN: Timestamp = Timestamp { wall: 0, logical: 0 };
+    pub const MIN: Timestamp = Timestamp {
+        wall: 0,
+        logical: 0,
+    };
     /// The largest timestamp.
     pub const MAX: Timestamp = Timestamp {
         wall: u64::MAX,
@@ -105,7 +108,9 @@ impl FromStr for Timestamp {
         if w.is_empty() || !w.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid("wall time must be decimal digits"));
         }
-        let wall = w.parse::<u64>().map_err(|_| invalid("wall time out of range"))?;
+        let wall = w
+            .parse::<u64>()
+            .map_err(|_| invalid("wall time out of range"))?;
         let logical = match l {
             None => 0,
             Some(l) => {
@@ -250,7 +255,11 @@ pub fn decode_value<'a>(encoded_key: &[u8], stored: &'a [u8]) -> Result<Value<'a
 #[doc(hidden)]
 pub fn fuzz_decode_key(data: &[u8]) {
     if let Ok((user, ts)) = decode_key(data) {
-        assert_eq!(key(&user, ts), data, "MVCC key re-encoding differs from input");
+        assert_eq!(
+            key(&user, ts),
+            data,
+            "MVCC key re-encoding differs from input"
+        );
     }
 }
 
@@ -263,7 +272,11 @@ pub fn fuzz_decode_value(data: &[u8]) {
             Value::Live(p) => Some(p),
             Value::Tombstone => None,
         };
-        assert_eq!(value(&k, payload), data, "MVCC value re-encoding differs from input");
+        assert_eq!(
+            value(&k, payload),
+            data,
+            "MVCC value re-encoding differs from input"
+        );
     }
 }
 
@@ -288,7 +301,10 @@ mod tests {
         assert_eq!(t.to_string(), "1700000000000000000.0000000003");
         assert_eq!(t.to_string().parse::<Timestamp>().unwrap(), t);
         assert_eq!("5".parse::<Timestamp>().unwrap(), Timestamp::new(5, 0));
-        assert_eq!("5.1".parse::<Timestamp>().unwrap(), Timestamp::new(5, 1_000_000_000));
+        assert_eq!(
+            "5.1".parse::<Timestamp>().unwrap(),
+            Timestamp::new(5, 1_000_000_000)
+        );
         assert!("5.".parse::<Timestamp>().is_err());
         assert!("-5".parse::<Timestamp>().is_err());
         assert!("5.12345678901".parse::<Timestamp>().is_err());
@@ -303,7 +319,10 @@ mod tests {
         assert_eq!(t.len(), VALUE_HEADER_LEN);
         assert_eq!(decode_value(&k, &t).unwrap(), Value::Tombstone);
         let other = key(b"k", Timestamp::new(10, 0));
-        assert!(matches!(decode_value(&other, &v), Err(Error::ValueChecksum { .. })));
+        assert!(matches!(
+            decode_value(&other, &v),
+            Err(Error::ValueChecksum { .. })
+        ));
     }
 
     #[test]

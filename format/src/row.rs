@@ -277,9 +277,10 @@ fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Da
             })?;
             Datum::String(s.to_string())
         }
-        ROW_TAG_BYTES => {
-            Datum::Bytes(cur.length_prefixed("row bytes", MAX_ROW_VALUE_BYTES)?.to_vec())
-        }
+        ROW_TAG_BYTES => Datum::Bytes(
+            cur.length_prefixed("row bytes", MAX_ROW_VALUE_BYTES)?
+                .to_vec(),
+        ),
         ROW_TAG_FALSE => Datum::Bool(false),
         ROW_TAG_TRUE => Datum::Bool(true),
         ROW_TAG_DATE => {
@@ -304,9 +305,10 @@ fn decode_column(cur: &mut Cursor<'_>, previous: Option<u32>) -> Result<(u32, Da
             }
             Datum::Json(v)
         }
-        ROW_TAG_ENUM => {
-            Datum::Enum(cur.length_prefixed("row enum", MAX_ROW_VALUE_BYTES)?.to_vec())
-        }
+        ROW_TAG_ENUM => Datum::Enum(
+            cur.length_prefixed("row enum", MAX_ROW_VALUE_BYTES)?
+                .to_vec(),
+        ),
         other => {
             return Err(col_err(
                 id,

@@ -9,7 +9,9 @@ use vouch_format::manifest;
 use vouch_format::sst::{write_to_vec, Compression, SstReader, WriterOptions};
 
 fn frozen(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/frozen").join(p)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/frozen")
+        .join(p)
 }
 
 fn entries() -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -18,7 +20,10 @@ fn entries() -> Vec<(Vec<u8>, Vec<u8>)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (hex::decode(v["key"].as_str().unwrap()).unwrap(), hex::decode(v["value"].as_str().unwrap()).unwrap())
+            (
+                hex::decode(v["key"].as_str().unwrap()).unwrap(),
+                hex::decode(v["value"].as_str().unwrap()).unwrap(),
+            )
         })
         .collect()
 }
@@ -27,7 +32,11 @@ fn entries() -> Vec<(Vec<u8>, Vec<u8>)> {
 fn v1_ssts_read_and_rewrite_identically() {
     let want = entries();
     assert_eq!(want.len(), 300);
-    for (name, compression) in [("none", Compression::None), ("snappy", Compression::Snappy), ("zstd", Compression::Zstd)] {
+    for (name, compression) in [
+        ("none", Compression::None),
+        ("snappy", Compression::Snappy),
+        ("zstd", Compression::Zstd),
+    ] {
         let bytes = std::fs::read(frozen(&format!("v1/mvcc-{name}.sst"))).unwrap();
         let r = SstReader::open(bytes.as_slice()).unwrap();
         let stats = r.verify_scan().unwrap();
@@ -36,9 +45,18 @@ fn v1_ssts_read_and_rewrite_identically() {
         assert_eq!(got, want, "{name}");
         let props = r.properties().vouch().unwrap().unwrap();
         assert_eq!(props.tombstones, Some(stats.tombstones));
-        let opts = WriterOptions { block_size: 2048, compression, mvcc: true, ..WriterOptions::default() };
-        let again = write_to_vec(want.iter().map(|(k, v)| (k.as_slice(), v.as_slice())), opts).unwrap();
-        assert!(again == bytes, "{name}: the v1 writer no longer produces the frozen bytes");
+        let opts = WriterOptions {
+            block_size: 2048,
+            compression,
+            mvcc: true,
+            ..WriterOptions::default()
+        };
+        let again =
+            write_to_vec(want.iter().map(|(k, v)| (k.as_slice(), v.as_slice())), opts).unwrap();
+        assert!(
+            again == bytes,
+            "{name}: the v1 writer no longer produces the frozen bytes"
+        );
     }
 }
 
@@ -50,16 +68,31 @@ fn sample_manifest() -> manifest::pb::BackupManifest {
         writer_version: "vouch 0.1.0".into(),
         backup_id: (0u8..16).collect(),
         chain_id: (16u8..32).collect(),
-        start_time: Some(pb::Timestamp { wall: 0, logical: 0 }),
-        end_time: Some(pb::Timestamp { wall: 1_700_000_010_000_000_000, logical: 0 }),
+        start_time: Some(pb::Timestamp {
+            wall: 0,
+            logical: 0,
+        }),
+        end_time: Some(pb::Timestamp {
+            wall: 1_700_000_010_000_000_000,
+            logical: 0,
+        }),
         mvcc_filter: pb::MvccFilter::All as i32,
-        revision_start_time: Some(pb::Timestamp { wall: 1_699_999_000_000_000_000, logical: 0 }),
-        spans: vec![pb::Span { start: b"/bank/".to_vec(), end: b"/bank0".to_vec() }],
+        revision_start_time: Some(pb::Timestamp {
+            wall: 1_699_999_000_000_000_000,
+            logical: 0,
+        }),
+        spans: vec![pb::Span {
+            start: b"/bank/".to_vec(),
+            end: b"/bank0".to_vec(),
+        }],
         files: vec![pb::File {
             path: "data/1.sst".into(),
             size: 6984,
             sha256: manifest::sha256(&std::fs::read(frozen("v1/mvcc-zstd.sst")).unwrap()).to_vec(),
-            span: Some(pb::Span { start: b"/bank/".to_vec(), end: b"/bank0".to_vec() }),
+            span: Some(pb::Span {
+                start: b"/bank/".to_vec(),
+                end: b"/bank0".to_vec(),
+            }),
             first_key: e.first().unwrap().0.clone(),
             last_key: e.last().unwrap().0.clone(),
             entries: 300,
@@ -69,7 +102,9 @@ fn sample_manifest() -> manifest::pb::BackupManifest {
             id: 100,
             name: "bank".into(),
             version: 1,
-            kind: Some(pb::descriptor::Kind::Database(pb::Database { is_system: false })),
+            kind: Some(pb::descriptor::Kind::Database(pb::Database {
+                is_system: false,
+            })),
             ..Default::default()
         }],
         is_full_cluster: true,
@@ -96,5 +131,9 @@ fn create_missing_v1_manifest() {
     assert!(!p.exists(), "frozen samples are never regenerated");
     let bytes = manifest::encode(&sample_manifest());
     std::fs::write(&p, &bytes).unwrap();
-    std::fs::write(frozen("v1/BACKUP_MANIFEST-CHECKSUM"), manifest::checksum_file(&bytes)).unwrap();
+    std::fs::write(
+        frozen("v1/BACKUP_MANIFEST-CHECKSUM"),
+        manifest::checksum_file(&bytes),
+    )
+    .unwrap();
 }

@@ -6,7 +6,11 @@ use vouch_format::mvcc::{self, Timestamp, Value};
 use vouch_format::Error;
 
 fn ts() -> impl Strategy<Value = Timestamp> {
-    (prop_oneof![0u64..4, any::<u64>()], prop_oneof![0u32..3, any::<u32>()]).prop_map(|(w, l)| Timestamp::new(w, l))
+    (
+        prop_oneof![0u64..4, any::<u64>()],
+        prop_oneof![0u32..3, any::<u32>()],
+    )
+        .prop_map(|(w, l)| Timestamp::new(w, l))
 }
 
 fn user_key() -> impl Strategy<Value = Vec<u8>> {
@@ -57,11 +61,21 @@ fn truncated_key_names_the_field() {
     let e = mvcc::key(b"ab", Timestamp::new(7, 1));
     assert_eq!(
         mvcc::decode_key(&e[..6]),
-        Err(Error::Truncated { field: "mvcc timestamp wall time", offset: 4, needed: 8, available: 2 })
+        Err(Error::Truncated {
+            field: "mvcc timestamp wall time",
+            offset: 4,
+            needed: 8,
+            available: 2
+        })
     );
     assert_eq!(
         mvcc::decode_key(b"ab"),
-        Err(Error::Truncated { field: "mvcc user key", offset: 2, needed: 1, available: 0 })
+        Err(Error::Truncated {
+            field: "mvcc user key",
+            offset: 2,
+            needed: 1,
+            available: 0
+        })
     );
 }
 
@@ -71,7 +85,9 @@ fn value_moved_to_another_key_fails() {
     let k2 = mvcc::key(b"k2", Timestamp::new(1, 0));
     let v = mvcc::value(&k1, Some(b"x"));
     match mvcc::decode_value(&k2, &v) {
-        Err(Error::ValueChecksum { stored, computed, .. }) => assert_ne!(stored, computed),
+        Err(Error::ValueChecksum {
+            stored, computed, ..
+        }) => assert_ne!(stored, computed),
         other => panic!("expected ValueChecksum, got {other:?}"),
     }
 }

@@ -9,11 +9,18 @@ use vouch_format::sst::{write_to_vec, Compression, SstReader, WriterOptions};
 use vouch_format::Error;
 
 fn testdata(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(p)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(p)
 }
 
 fn tiny(compression: Compression) -> WriterOptions {
-    WriterOptions { block_size: 64, restart_interval: 3, compression, mvcc: false }
+    WriterOptions {
+        block_size: 64,
+        restart_interval: 3,
+        compression,
+        mvcc: false,
+    }
 }
 
 fn write_map(m: &BTreeMap<Vec<u8>, Vec<u8>>, opts: WriterOptions) -> Vec<u8> {
@@ -26,7 +33,11 @@ fn read_all(bytes: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 fn compression() -> impl Strategy<Value = Compression> {
-    prop_oneof![Just(Compression::None), Just(Compression::Snappy), Just(Compression::Zstd)]
+    prop_oneof![
+        Just(Compression::None),
+        Just(Compression::Snappy),
+        Just(Compression::Zstd)
+    ]
 }
 
 proptest! {
@@ -66,9 +77,20 @@ proptest! {
 
 #[test]
 fn writer_rejects_unsorted_and_duplicates() {
-    let e = write_to_vec([(&b"b"[..], &b""[..]), (b"a", b"")], WriterOptions::default()).unwrap_err();
-    assert_eq!(e.to_string(), "entry #1: key 61 is not greater than the previous key 62");
-    let e = write_to_vec([(&b"a"[..], &b""[..]), (b"a", b"")], WriterOptions::default()).unwrap_err();
+    let e = write_to_vec(
+        [(&b"b"[..], &b""[..]), (b"a", b"")],
+        WriterOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "entry #1: key 61 is not greater than the previous key 62"
+    );
+    let e = write_to_vec(
+        [(&b"a"[..], &b""[..]), (b"a", b"")],
+        WriterOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::DuplicateKey { index: 1, .. }), "{e}");
     let e = write_to_vec(std::iter::empty(), WriterOptions::default()).unwrap_err();
     assert!(matches!(e, Error::Usage(_)));
@@ -80,7 +102,10 @@ fn jsonl_entries(p: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (hex::decode(v["key"].as_str().unwrap()).unwrap(), hex::decode(v["value"].as_str().unwrap()).unwrap())
+            (
+                hex::decode(v["key"].as_str().unwrap()).unwrap(),
+                hex::decode(v["value"].as_str().unwrap()).unwrap(),
+            )
         })
         .collect()
 }

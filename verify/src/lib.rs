@@ -39,7 +39,10 @@ impl BlockSource for FileSource {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, Error> {
-        if offset.checked_add(len as u64).is_none_or(|end| end > self.size) {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.size)
+        {
             return Err(Error::Truncated {
                 field: "block",
                 offset,
@@ -110,7 +113,12 @@ pub fn sst_finding(file: &str, e: &Error) -> Finding {
         message: e.to_string(),
     };
     match e {
-        Error::BlockChecksum { block, offset, stored, computed } => {
+        Error::BlockChecksum {
+            block,
+            offset,
+            stored,
+            computed,
+        } => {
             f.kind = "block_checksum";
             f.offset = Some(*offset);
             f.block = Some(block_name(*block));
@@ -122,19 +130,26 @@ pub fn sst_finding(file: &str, e: &Error) -> Finding {
             f.offset = Some(*offset);
             f.block = Some(block_name(*block));
         }
-        Error::ValueChecksum { stored, computed, .. } => {
+        Error::ValueChecksum {
+            stored, computed, ..
+        } => {
             f.kind = "value_checksum";
             f.expected = Some(format!("{stored:#010x}"));
             f.found = Some(format!("{computed:#010x}"));
         }
         Error::FileTooSmall { .. } | Error::Truncated { .. } => f.kind = "sst_truncated",
-        Error::BadMagic { offset, found, expected } => {
+        Error::BadMagic {
+            offset,
+            found,
+            expected,
+        } => {
             f.kind = "sst_bad_footer";
             f.offset = Some(*offset);
             f.expected = Some(format!("{expected:#018x}"));
             f.found = Some(format!("{found:#018x}"));
         }
-        Error::UnsupportedFormatVersion { offset, .. } | Error::UnsupportedChecksumType { offset, .. } => {
+        Error::UnsupportedFormatVersion { offset, .. }
+        | Error::UnsupportedChecksumType { offset, .. } => {
             f.kind = "sst_bad_footer";
             f.offset = Some(*offset);
         }
@@ -168,10 +183,15 @@ mod tests {
 
     #[test]
     fn flipped_data_byte_is_a_located_block_checksum_finding() {
-        let keys: Vec<Vec<u8>> = (0..200u32).map(|i| format!("key{i:05}").into_bytes()).collect();
+        let keys: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| format!("key{i:05}").into_bytes())
+            .collect();
         let bytes = write_to_vec(
             keys.iter().map(|k| (k.as_slice(), &b"value"[..])),
-            WriterOptions { block_size: 256, ..WriterOptions::default() },
+            WriterOptions {
+                block_size: 256,
+                ..WriterOptions::default()
+            },
         )
         .unwrap();
         assert!(check_sst("a.sst", bytes.as_slice()).is_ok());

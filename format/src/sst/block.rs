@@ -114,7 +114,10 @@ impl<'b> Block<'b> {
             return Err(bad(
                 "restart count",
                 base,
-                format!("block of {} bytes is shorter than its restart count", data.len()),
+                format!(
+                    "block of {} bytes is shorter than its restart count",
+                    data.len()
+                ),
             ));
         }
         let count_at = data.len() - 4;
@@ -125,7 +128,10 @@ impl<'b> Block<'b> {
             return Err(bad(
                 "restart count",
                 base + count_at as u64,
-                format!("{num_restarts} restarts do not fit a block of {} bytes", data.len()),
+                format!(
+                    "{num_restarts} restarts do not fit a block of {} bytes",
+                    data.len()
+                ),
             ));
         }
         let restarts_at = count_at - 4 * num_restarts as usize;
@@ -240,8 +246,20 @@ pub(crate) struct RawEntry<'b> {
 
 impl<'b> EntryCursor<'b> {
     /// Continues decoding `entries` at `pos`, `key` being the key of the entry before it.
-    pub(crate) fn resume(entries: &'b [u8], pos: usize, base: u64, kind: BlockKind, key: Vec<u8>) -> Self {
-        EntryCursor { data: entries, pos, base, kind, key }
+    pub(crate) fn resume(
+        entries: &'b [u8],
+        pos: usize,
+        base: u64,
+        kind: BlockKind,
+        key: Vec<u8>,
+    ) -> Self {
+        EntryCursor {
+            data: entries,
+            pos,
+            base,
+            kind,
+            key,
+        }
     }
 
     /// Gives back the key buffer.
@@ -385,11 +403,18 @@ mod tests {
         ));
         assert!(matches!(
             Block::parse(&[0, 0, 0, 0], 10, BlockKind::Index),
-            Err(Error::BadBlock { field: "restart count", offset: 10, .. })
+            Err(Error::BadBlock {
+                field: "restart count",
+                offset: 10,
+                ..
+            })
         ));
         assert!(matches!(
             Block::parse(&[9, 0, 0, 0], 10, BlockKind::Index),
-            Err(Error::BadBlock { field: "restart count", .. })
+            Err(Error::BadBlock {
+                field: "restart count",
+                ..
+            })
         ));
     }
 }

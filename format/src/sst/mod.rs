@@ -18,7 +18,9 @@ mod writer;
 pub use block::VALUE_TRAILER;
 pub use props::{Properties, VouchProps};
 pub use reader::{BlockSource, Entries, Limits, ScanStats, SstIter, SstReader};
-pub use writer::{write_to_vec, SstWriter, WriteSummary, WriterOptions, MAX_BLOCK_SIZE, MAX_ENTRY_SIZE};
+pub use writer::{
+    write_to_vec, SstWriter, WriteSummary, WriterOptions, MAX_BLOCK_SIZE, MAX_ENTRY_SIZE,
+};
 
 use crate::crc;
 use crate::cursor::{put_varint64, Cursor};
@@ -190,7 +192,11 @@ impl Footer {
         index.encode(&mut canonical);
         let stored = bytes.get(1..handles_end).unwrap_or(&[]);
         if stored != canonical.as_slice() {
-            let i = stored.iter().zip(&canonical).take_while(|(a, b)| a == b).count();
+            let i = stored
+                .iter()
+                .zip(&canonical)
+                .take_while(|(a, b)| a == b)
+                .count();
             return Err(Error::Invalid {
                 field: "footer block handle",
                 offset: start + 1 + i as u64,
@@ -215,7 +221,11 @@ pub fn block_trailer(stored: &[u8], compression: u8) -> [u8; TRAILER_LEN] {
 
 /// Checks a block's trailer and returns its compression byte.
 /// `with_trailer` is the stored block followed by its 5-byte trailer.
-pub(crate) fn check_block(with_trailer: &[u8], kind: BlockKind, offset: u64) -> Result<(&[u8], u8)> {
+pub(crate) fn check_block(
+    with_trailer: &[u8],
+    kind: BlockKind,
+    offset: u64,
+) -> Result<(&[u8], u8)> {
     let n = with_trailer.len();
     if n < TRAILER_LEN {
         return Err(Error::Truncated {
@@ -328,8 +338,14 @@ mod tests {
     fn footer_is_53_bytes_and_round_trips() {
         let f = Footer {
             checksum_type: 1,
-            metaindex: BlockHandle { offset: 1000, size: 40 },
-            index: BlockHandle { offset: 300, size: 600 },
+            metaindex: BlockHandle {
+                offset: 1000,
+                size: 40,
+            },
+            index: BlockHandle {
+                offset: 300,
+                size: 600,
+            },
             format_version: 2,
         };
         let b = f.encode();

@@ -107,8 +107,11 @@ impl Properties {
             None => Ok(None),
             Some(v) => {
                 let mut c = Cursor::new(v);
-                let n = c.varint64("property value").map_err(|_| bad(name, v, "not a varint64"))?;
-                c.finish("property value").map_err(|_| bad(name, v, "trailing bytes after varint64"))?;
+                let n = c
+                    .varint64("property value")
+                    .map_err(|_| bad(name, v, "not a varint64"))?;
+                c.finish("property value")
+                    .map_err(|_| bad(name, v, "trailing bytes after varint64"))?;
                 Ok(Some(n))
             }
         }
@@ -154,7 +157,9 @@ impl Properties {
         Ok(Some(VouchProps {
             entries: self
                 .get_u64(names::VOUCH_ENTRIES)?
-                .ok_or(Error::MissingProperty { name: names::VOUCH_ENTRIES })?,
+                .ok_or(Error::MissingProperty {
+                    name: names::VOUCH_ENTRIES,
+                })?,
             smallest: need(names::VOUCH_SMALLEST)?.to_vec(),
             largest: need(names::VOUCH_LARGEST)?.to_vec(),
             tombstones: self.get_u64(names::VOUCH_TOMBSTONES)?,

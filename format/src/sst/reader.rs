@@ -6,7 +6,9 @@ use std::ops::Range;
 
 use super::block::{separator_user_key, split_internal_key, Block, EntryCursor};
 use super::props::{names, Properties, BYTEWISE_COMPARATOR};
-use super::{check_block, decompress, BlockHandle, Footer, FOOTER_LEN, PROPERTIES_BLOCK, TRAILER_LEN};
+use super::{
+    check_block, decompress, BlockHandle, Footer, FOOTER_LEN, PROPERTIES_BLOCK, TRAILER_LEN,
+};
 use crate::cursor::Cursor;
 use crate::error::{BlockKind, Error, HexBytes, Result};
 use crate::mvcc;
@@ -175,7 +177,8 @@ impl<S: BlockSource> SstReader<S> {
             })?;
         r.meta = meta;
         r.props_handle = props_handle;
-        let props_raw = r.read_block(props_handle, BlockKind::Properties, footer.metaindex.offset)?;
+        let props_raw =
+            r.read_block(props_handle, BlockKind::Properties, footer.metaindex.offset)?;
         r.props = Properties::parse(&props_raw, props_handle.offset)?;
         match r.props.get_str(names::COMPARATOR)? {
             Some(BYTEWISE_COMPARATOR) => {}
@@ -185,7 +188,11 @@ impl<S: BlockSource> SstReader<S> {
                     reason: format!("comparator {other:?} is not {BYTEWISE_COMPARATOR}"),
                 })
             }
-            None => return Err(Error::MissingProperty { name: names::COMPARATOR }),
+            None => {
+                return Err(Error::MissingProperty {
+                    name: names::COMPARATOR,
+                })
+            }
         }
         r.props.require_u64(names::NUM_ENTRIES)?;
 
@@ -272,7 +279,14 @@ impl<S: BlockSource> SstReader<S> {
             });
         }
         let stored = raw.get(..h.size as usize).unwrap_or(&[]);
-        decompress(stored, compression, self.limits.max_block_size, kind, h.offset).map(Cow::Owned)
+        decompress(
+            stored,
+            compression,
+            self.limits.max_block_size,
+            kind,
+            h.offset,
+        )
+        .map(Cow::Owned)
     }
 
     /// File size.
@@ -297,7 +311,11 @@ impl<S: BlockSource> SstReader<S> {
 
     /// Entry count recorded in the properties.
     pub fn num_entries(&self) -> u64 {
-        self.props.get_u64(names::NUM_ENTRIES).ok().flatten().unwrap_or(0)
+        self.props
+            .get_u64(names::NUM_ENTRIES)
+            .ok()
+            .flatten()
+            .unwrap_or(0)
     }
 
     /// An iterator from the first entry.
@@ -327,7 +345,10 @@ impl<S: BlockSource> SstReader<S> {
 
     /// All entries, owned. Convenience for tests and small files.
     pub fn entries(&self) -> Entries<'_, S> {
-        Entries { it: self.iter(), done: false }
+        Entries {
+            it: self.iter(),
+            done: false,
+        }
     }
 
     /// Full verified scan: see [`SstReader::verify_scan_with`].
@@ -388,7 +409,10 @@ impl<S: BlockSource> SstReader<S> {
                                 block: kind,
                                 offset: at,
                                 field: "entry shared length",
-                                reason: format!("restart entry shares {} bytes (must be 0)", e.shared),
+                                reason: format!(
+                                    "restart entry shares {} bytes (must be 0)",
+                                    e.shared
+                                ),
                             });
                         }
                         next_restart.next();
@@ -414,7 +438,11 @@ impl<S: BlockSource> SstReader<S> {
                 }
                 if block_entries == 0 && i > 0 {
                     // The previous separator must be < this block's first key.
-                    let sep = self.index.get(i - 1).map(|p| p.key.as_slice()).unwrap_or(&[]);
+                    let sep = self
+                        .index
+                        .get(i - 1)
+                        .map(|p| p.key.as_slice())
+                        .unwrap_or(&[]);
                     if user <= sep {
                         return Err(Error::IndexMismatch {
                             block: kind,
@@ -490,7 +518,11 @@ impl<S: BlockSource> SstReader<S> {
         prop_eq(names::RAW_KEY_SIZE, stats.raw_key_size)?;
         prop_eq(names::RAW_VALUE_SIZE, stats.raw_value_size)?;
         prop_eq(names::NUM_DATA_BLOCKS, stats.data_blocks)?;
-        let data_end = self.index.last().map(|e| e.handle.end_with_trailer()).unwrap_or(0);
+        let data_end = self
+            .index
+            .last()
+            .map(|e| e.handle.end_with_trailer())
+            .unwrap_or(0);
         prop_eq(names::DATA_SIZE, data_end)?;
         if let Some(v) = vouch {
             let mismatch = |name: &str, stored: String, found: String| Error::Property {
@@ -498,20 +530,38 @@ impl<S: BlockSource> SstReader<S> {
                 reason: format!("records {stored}, the file holds {found}"),
             };
             if v.entries != stats.entries {
-                return Err(mismatch(names::VOUCH_ENTRIES, v.entries.to_string(), stats.entries.to_string()));
+                return Err(mismatch(
+                    names::VOUCH_ENTRIES,
+                    v.entries.to_string(),
+                    stats.entries.to_string(),
+                ));
             }
             let first = first.unwrap_or_default();
             if v.smallest != first {
-                return Err(mismatch(names::VOUCH_SMALLEST, hex::encode(&v.smallest), hex::encode(&first)));
+                return Err(mismatch(
+                    names::VOUCH_SMALLEST,
+                    hex::encode(&v.smallest),
+                    hex::encode(&first),
+                ));
             }
             if v.largest != prev {
-                return Err(mismatch(names::VOUCH_LARGEST, hex::encode(&v.largest), hex::encode(&prev)));
+                return Err(mismatch(
+                    names::VOUCH_LARGEST,
+                    hex::encode(&v.largest),
+                    hex::encode(&prev),
+                ));
             }
             if let Some(t) = v.tombstones {
                 if t != stats.tombstones {
-                    return Err(mismatch(names::VOUCH_TOMBSTONES, t.to_string(), stats.tombstones.to_string()));
+                    return Err(mismatch(
+                        names::VOUCH_TOMBSTONES,
+                        t.to_string(),
+                        stats.tombstones.to_string(),
+                    ));
                 }
-                let show = |t: Option<mvcc::Timestamp>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
+                let show = |t: Option<mvcc::Timestamp>| {
+                    t.map_or_else(|| "none".to_string(), |t| t.to_string())
+                };
                 let (lo, hi) = (ts_range.map(|r| r.0), ts_range.map(|r| r.1));
                 if v.ts_min != lo {
                     return Err(mismatch(names::VOUCH_TS_MIN, show(v.ts_min), show(lo)));
@@ -561,7 +611,10 @@ impl<S: BlockSource> SstReader<S> {
             return Err(Error::IndexMismatch {
                 block: BlockKind::Metaindex,
                 offset: at,
-                reason: format!("{} bytes before the footer belong to no block", footer_at.saturating_sub(at)),
+                reason: format!(
+                    "{} bytes before the footer belong to no block",
+                    footer_at.saturating_sub(at)
+                ),
             });
         }
         Ok(())
@@ -632,7 +685,13 @@ impl<'r, S: BlockSource> SstIter<'r, S> {
     /// Decodes the entry at `self.pos` into `self.key` / `self.value`.
     fn decode(&mut self) -> Result<()> {
         let entries = self.data.get(..self.entries_end).unwrap_or(&[]);
-        let mut cur = EntryCursor::resume(entries, self.pos, self.base, self.kind, std::mem::take(&mut self.key));
+        let mut cur = EntryCursor::resume(
+            entries,
+            self.pos,
+            self.base,
+            self.kind,
+            std::mem::take(&mut self.key),
+        );
         let e = cur.next_entry();
         let after = cur.position();
         self.key = cur.into_key();
@@ -661,7 +720,10 @@ impl<'r, S: BlockSource> SstIter<'r, S> {
     }
 
     fn current(&self) -> (&[u8], &[u8]) {
-        let user = self.key.get(..self.key.len().saturating_sub(8)).unwrap_or(&[]);
+        let user = self
+            .key
+            .get(..self.key.len().saturating_sub(8))
+            .unwrap_or(&[]);
         let v = self.data.get(self.value.clone()).unwrap_or(&[]);
         (user, v)
     }
@@ -670,7 +732,10 @@ impl<'r, S: BlockSource> SstIter<'r, S> {
     pub fn seek(&mut self, target: &[u8]) -> Result<()> {
         self.pending = false;
         self.have_prev = false;
-        let idx = self.reader.index.partition_point(|e| e.key.as_slice() < target);
+        let idx = self
+            .reader
+            .index
+            .partition_point(|e| e.key.as_slice() < target);
         if !self.load(idx)? {
             self.done = true;
             return Ok(());

@@ -5,7 +5,10 @@ use std::io::Write;
 
 use super::block::{push_internal_key, BlockBuilder};
 use super::props::{names, PropsBuilder, BYTEWISE_COMPARATOR, VOUCH_PROPS_VERSION};
-use super::{block_trailer, compress, BlockHandle, Compression, Footer, CHECKSUM_CRC32C, FORMAT_VERSION, PROPERTIES_BLOCK};
+use super::{
+    block_trailer, compress, BlockHandle, Compression, Footer, CHECKSUM_CRC32C, FORMAT_VERSION,
+    PROPERTIES_BLOCK,
+};
 use crate::error::{Error, HexBytes, Result};
 use crate::mvcc::{self, Timestamp};
 
@@ -267,7 +270,10 @@ impl<W: Write> SstWriter<W> {
         p.u64(names::FIXED_KEY_LEN, 0);
         p.u64(names::COLUMN_FAMILY_ID, 0x7fff_ffff);
         p.bytes(names::COLUMN_FAMILY_NAME, b"");
-        p.bytes(names::COMPRESSION, self.opts.compression.rocksdb_name().as_bytes());
+        p.bytes(
+            names::COMPRESSION,
+            self.opts.compression.rocksdb_name().as_bytes(),
+        );
         p.bytes(names::MERGE_OPERATOR, b"nullptr");
         p.bytes(names::PREFIX_EXTRACTOR, b"nullptr");
         p.bytes(names::PROPERTY_COLLECTORS, b"[]");
