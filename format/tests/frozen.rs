@@ -3,29 +3,19 @@
 //! still produce the same bytes. A change that breaks these tests is a format change: bump
 //! the version, keep these files, add new ones.
 
+mod support;
+
 use std::path::PathBuf;
 
 use vouch_format::manifest;
 use vouch_format::sst::{write_to_vec, Compression, SstReader, WriterOptions};
 
 fn frozen(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata/frozen")
-        .join(p)
+    support::testdata("frozen").join(p)
 }
 
 fn entries() -> Vec<(Vec<u8>, Vec<u8>)> {
-    std::fs::read_to_string(frozen("v1/mvcc.entries.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                hex::decode(v["key"].as_str().unwrap()).unwrap(),
-                hex::decode(v["value"].as_str().unwrap()).unwrap(),
-            )
-        })
-        .collect()
+    support::jsonl_entries(&frozen("v1/mvcc.entries.jsonl"))
 }
 
 #[test]

@@ -1,18 +1,15 @@
 //! SST writer/reader: oracle tests against a BTreeMap, RocksDB-written reference files,
 //! exact errors for every truncation and every byte flip of a golden file.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+
+use support::testdata;
 
 use proptest::prelude::*;
 use vouch_format::sst::{write_to_vec, Compression, SstReader, WriterOptions};
 use vouch_format::Error;
-
-fn testdata(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../testdata")
-        .join(p)
-}
 
 fn tiny(compression: Compression) -> WriterOptions {
     WriterOptions {
@@ -97,17 +94,7 @@ fn writer_rejects_unsorted_and_duplicates() {
 }
 
 fn jsonl_entries(p: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    std::fs::read_to_string(testdata(p))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                hex::decode(v["key"].as_str().unwrap()).unwrap(),
-                hex::decode(v["value"].as_str().unwrap()).unwrap(),
-            )
-        })
-        .collect()
+    support::jsonl_entries(&testdata(p))
 }
 
 #[test]
