@@ -524,6 +524,31 @@ pub fn row(data: &[u8]) {
     row::fuzz_decode_row(data);
 }
 
+/// Text forms users type: decimals and HLC timestamps. Whatever parses prints in a
+/// canonical form that parses back to the same value and prints identically.
+pub fn text(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(d) = s.parse::<crate::decimal::Decimal>() {
+        let printed = d.to_string();
+        let again: crate::decimal::Decimal = match printed.parse() {
+            Ok(v) => v,
+            Err(e) => panic!("decimal {printed:?} printed from {s:?} does not parse: {e}"),
+        };
+        assert_eq!(again, d, "decimal text round trip changed the value");
+        assert_eq!(again.to_string(), printed, "decimal text is not canonical");
+    }
+    if let Ok(t) = s.parse::<crate::mvcc::Timestamp>() {
+        let printed = t.to_string();
+        assert_eq!(
+            printed.parse::<crate::mvcc::Timestamp>().ok(),
+            Some(t),
+            "timestamp text round trip"
+        );
+    }
+}
+
 /// Manifests: see [`crate::manifest::fuzz_decode`]; a manifest that decodes re-encodes to
 /// exactly its input, and the checksum file check accepts exactly the right hash.
 pub fn manifest(data: &[u8]) {

@@ -27,13 +27,14 @@ use vouch_format::{Error, Result};
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 7] = [
     ("sst_open_scan", fuzzing::sst_open_scan),
     ("sst_round_trip", fuzzing::sst_round_trip_bytes),
     ("mvcc_key_decode", fuzzing::mvcc_key),
     ("tuple_key_decode", fuzzing::tuple_key),
     ("row_decode", fuzzing::row),
     ("manifest_decode", fuzzing::manifest),
+    ("text_parse", fuzzing::text),
 ];
 
 fn repo() -> PathBuf {
@@ -295,6 +296,13 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         .unwrap(),
     ));
     s.push(("row_decode", "seed-empty", encode_row(&[]).unwrap()));
+    for (name, text) in [
+        ("seed-decimal", "-12.3400"),
+        ("seed-decimal-exp", "1.5e-60"),
+        ("seed-hlc", "1700000000000000000.0000000003"),
+    ] {
+        s.push(("text_parse", name, text.as_bytes().to_vec()));
+    }
     s.push((
         "manifest_decode",
         "seed-frozen-v1",

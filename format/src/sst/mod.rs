@@ -354,15 +354,19 @@ mod tests {
         assert_eq!(Footer::decode(&b, 2000).unwrap(), f);
     }
 
-    #[test]
-    fn footer_rejects_overlong_handle_varint() {
-        let f = Footer {
+    /// A footer whose handles each fit in one byte, followed by zero padding.
+    fn small_footer() -> Footer {
+        Footer {
             checksum_type: 1,
             metaindex: BlockHandle { offset: 1, size: 2 },
             index: BlockHandle { offset: 3, size: 4 },
             format_version: 2,
-        };
-        let mut b = f.encode();
+        }
+    }
+
+    #[test]
+    fn footer_rejects_overlong_handle_varint() {
+        let mut b = small_footer().encode();
         // The index size 0x04 becomes 0x84 0x00: the same value, one byte longer, and the
         // padding is still all zero.
         b[4] |= 0x80;
@@ -378,13 +382,7 @@ mod tests {
 
     #[test]
     fn footer_rejects_nonzero_padding() {
-        let f = Footer {
-            checksum_type: 1,
-            metaindex: BlockHandle { offset: 1, size: 2 },
-            index: BlockHandle { offset: 3, size: 4 },
-            format_version: 2,
-        };
-        let mut b = f.encode();
+        let mut b = small_footer().encode();
         b[30] = 1;
         assert_eq!(
             Footer::decode(&b, 100),
