@@ -10,13 +10,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod catalog;
 pub mod clock;
+pub mod workload;
 
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use vouch_format::mvcc::{self, Timestamp};
 
+pub use catalog::Cluster;
 pub use clock::Clock;
 
 const MVCC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mvcc");
@@ -54,6 +57,15 @@ pub enum Error {
     /// Misuse.
     #[error("{0}")]
     Usage(String),
+    /// A named object does not exist (`relation "bank.accounts" does not exist`).
+    #[error("{0}")]
+    UndefinedObject(String),
+    /// A name is already taken.
+    #[error("{0}")]
+    DuplicateObject(String),
+    /// A row breaks a constraint (type, NOT NULL, unique, foreign key).
+    #[error("{0}")]
+    Constraint(String),
 }
 
 macro_rules! storage_from {
@@ -182,6 +194,50 @@ impl Kv {
         }
         txn.commit()?;
         Ok(ts)
+    }
+
+    /// Reads a cluster setting (non-MVCC metadata).
+    pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(name)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Writes a cluster setting (non-MVCC metadata). `hlc` is reserved.
+    pub fn set_setting(&self, name: &str, value: &[u8]) -> Result<()> {
+        if name == "hlc" {
+            return Err(Error::Usage("the setting name `hlc` is reserved".into()));
+        }
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(name, value)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Takes `n` consecutive values of the counter `name` (starting at `first` the first
+    /// time) and returns the first one.
+    pub fn allocate(&self, name: &str, first: u64, n: u64) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let start;
+        {
+            let mut meta = txn.open_table(META)?;
+            start = match meta.get(name)? {
+                Some(g) => {
+                    let b: [u8; 8] = g
+                        .value()
+                        .try_into()
+                        .map_err(|_| Error::Storage(format!("counter {name}: not 8 bytes")))?;
+                    u64::from_be_bytes(b)
+                }
+                None => first,
+            };
+            let next = start
+                .checked_add(n)
+                .ok_or_else(|| Error::Usage(format!("counter {name} overflows")))?;
+            meta.insert(name, next.to_be_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(start)
     }
 
     /// Sets the GC TTL of the keys starting with `prefix` (the longest matching prefix wins).

@@ -23,12 +23,14 @@ pub mod crc;
 pub mod cursor;
 pub mod decimal;
 pub mod error;
+pub mod fingerprint;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
 pub mod manifest;
 pub mod mvcc;
 pub mod row;
+pub mod schema;
 pub mod sst;
 
 pub use error::{BlockKind, Category, Error, HexBytes, Result};
