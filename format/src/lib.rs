@@ -32,5 +32,6 @@ pub mod mvcc;
 pub mod row;
 pub mod schema;
 pub mod sst;
+pub mod time;
 
 pub use error::{BlockKind, Category, Error, HexBytes, Result};
