@@ -560,9 +560,46 @@ pub fn manifest(data: &[u8]) {
     assert!(crate::manifest::check_checksum_file(data, &wrong).is_err());
 }
 
+/// Collection layout names, listings and `AS OF SYSTEM TIME` texts. The input is read as
+/// text (lossily); the whole text and each of its lines go through every name parser
+/// (whatever parses formats back to the input, see [`crate::layout::check_name_oracles`])
+/// and through [`crate::time::parse_as_of`] (a time that parses is not after "now", and
+/// prints in forms that parse back to it); the lines, as a listing, go through every
+/// [`crate::layout::Listing`] resolution (see [`crate::layout::check_listing_oracles`]).
+pub fn layout(data: &[u8]) {
+    use crate::layout::{check_listing_oracles, check_name_oracles, Listing};
+    use crate::mvcc::Timestamp;
+    use crate::time::{format_sql_tz, parse_as_of};
+
+    // 2022-06-21 16:06:27.118123456 UTC, logical 3.
+    const NOW: Timestamp = Timestamp::new(1_655_827_587_118_123_456, 3);
+    let text = String::from_utf8_lossy(data);
+    for s in std::iter::once(&*text).chain(text.lines()) {
+        check_name_oracles(s);
+        if let Ok(t) = parse_as_of(s, NOW) {
+            assert!(t <= NOW, "{s:?} parsed to {t}, after now");
+            assert_eq!(parse_as_of(&t.to_string(), NOW), Ok(t), "HLC text of {s:?}");
+            let micros = Timestamp::new(t.wall - t.wall % 1000, 0);
+            assert_eq!(
+                parse_as_of(&format_sql_tz(t), NOW),
+                Ok(micros),
+                "SQL text of {s:?}"
+            );
+        }
+    }
+    check_listing_oracles(&Listing::new(text.lines()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_seed_passes_its_oracles() {
+        layout(include_bytes!("../../fuzz/corpus/layout_parse/seed-1"));
+        layout(b"");
+        layout(b"-10s\n'2017-06-09 16:13:55.571516+00:00'\n/2026/11/21-120000.00\n\xff");
+    }
 
     #[test]
     fn round_trip_input_decodes_every_mode() {

@@ -27,6 +27,7 @@ pub mod fingerprint;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod layout;
 pub mod manifest;
 pub mod mvcc;
 pub mod row;
