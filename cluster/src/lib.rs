@@ -138,6 +138,15 @@ fn ts_from(b: &[u8]) -> Result<Timestamp> {
     Ok(Timestamp::decode_be(b)?)
 }
 
+/// The timestamp just before `ts` (`ts` itself for the minimum).
+fn just_before(ts: Timestamp) -> Timestamp {
+    match (ts.wall, ts.logical) {
+        (_, l) if l > 0 => Timestamp::new(ts.wall, l - 1),
+        (0, _) => Timestamp::MIN,
+        (w, _) => Timestamp::new(w - 1, u32::MAX),
+    }
+}
+
 /// Smallest MVCC-encoded key of `user` (its newest possible version).
 fn lower(user: &[u8]) -> Vec<u8> {
     mvcc::key(user, Timestamp::MAX)
@@ -456,8 +465,10 @@ impl Kv {
             .iter()
             .map(|(_, ttl)| {
                 let t = Timestamp::new(now.wall.saturating_sub(ttl.saturating_mul(NANOS)), 0);
+                // Reads need a time after the threshold, so a protected time keeps the
+                // threshold just below it: a read at exactly `p` must still work.
                 match protected {
-                    Some(p) if p < t => p,
+                    Some(p) if p <= t => just_before(p),
                     _ => t,
                 }
             })
