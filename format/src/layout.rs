@@ -318,25 +318,39 @@ pub fn full_subdir(end: Timestamp) -> String {
     )
 }
 
-/// Parses a full backup directory name as users type it: `2026/11/21-120000.00`, with or
-/// without one leading `/` (CockroachDB prints and users type `'/2026/11/21-120000.00'`)
-/// and one trailing `/`.
-pub fn parse_full_subdir(s: &str) -> Result<FullSubdir> {
-    const FIELD: &str = "full backup subdirectory";
-    let (inner, base) = strip_slashes(s);
-    let f = match_template(
-        s,
-        base,
-        base + inner.len(),
-        &FULL,
-        FIELD,
-        "YYYY/MM/DD-HHMMSS.ss",
-    )?;
-    let time = fields_time(s, FIELD, &f)?;
-    Ok(FullSubdir {
-        path: inner.to_string(),
-        time,
-    })
+/// Parses a full backup directory name as users type it and returns its canonical form
+/// (`2026/11/21-120000.00`): with or without one leading `/` (CockroachDB prints and users
+/// type `'/2026/11/21-120000.00'`) and one trailing `/`. [`FullSubdir::parse`] also gives
+/// the time.
+pub fn parse_full_subdir(s: &str) -> Result<String> {
+    FullSubdir::parse(s).map(|f| f.path)
+}
+
+/// `/` + the canonical name: how CockroachDB shows a full backup (`SHOW BACKUPS IN`,
+/// error messages) and what `LATEST` holds. Leading `/` of `full` are not doubled.
+pub fn display_subdir(full: &str) -> String {
+    format!("/{}", full.trim_start_matches('/'))
+}
+
+impl FullSubdir {
+    /// Parses a full backup directory name (see [`parse_full_subdir`]).
+    pub fn parse(s: &str) -> Result<FullSubdir> {
+        const FIELD: &str = "full backup subdirectory";
+        let (inner, base) = strip_slashes(s);
+        let f = match_template(
+            s,
+            base,
+            base + inner.len(),
+            &FULL,
+            FIELD,
+            "YYYY/MM/DD-HHMMSS.ss",
+        )?;
+        let time = fields_time(s, FIELD, &f)?;
+        Ok(FullSubdir {
+            path: inner.to_string(),
+            time,
+        })
+    }
 }
 
 // ---- incrementals -----------------------------------------------------------------------
@@ -352,10 +366,21 @@ pub struct IncrementalSubdir {
     pub start: Timestamp,
 }
 
-/// The directory of an incremental layer covering `(start, end]`, relative to
-/// `<incrementals root>/<full subdir>/`: `20220323/213201.21-20220323-213101.37` — the
-/// end time, then the start time (UTC, hundredths truncated).
-pub fn incremental_subdir(start: Timestamp, end: Timestamp) -> String {
+/// The directory of an incremental layer covering `(start, end]` that extends the full
+/// backup `full`, relative to `<incrementals root>/<full>/`:
+/// `20220323/213201.21-20220323-213101.37` — the end time, then the start time (UTC,
+/// hundredths truncated).
+///
+/// `full` is not part of this name (the layer's place is `<root>/<full>/<this>`); it is
+/// taken so that call sites name the chain they extend. [`incremental_path`] gives the
+/// joined path.
+pub fn incremental_subdir(full: &str, start: Timestamp, end: Timestamp) -> String {
+    let _ = full;
+    inc_name(start, end)
+}
+
+/// [`incremental_subdir`] without the chain.
+fn inc_name(start: Timestamp, end: Timestamp) -> String {
     let (e, ehs) = civil_parts(end);
     let (s, shs) = civil_parts(start);
     format!(
@@ -389,11 +414,11 @@ pub fn incremental_path(
     start: Timestamp,
     end: Timestamp,
 ) -> Result<String> {
-    let full = parse_full_subdir(full)?;
+    let full = FullSubdir::parse(full)?;
     let mut p = root_prefix(incrementals_root);
     p.push_str(&full.path);
     p.push('/');
-    p.push_str(&incremental_subdir(start, end));
+    p.push_str(&inc_name(start, end));
     Ok(p)
 }
 
@@ -469,7 +494,7 @@ pub fn parse_latest_marker(s: &str) -> Result<u64> {
 /// `/2026/11/21-120000.00` (as CockroachDB writes it). `full` as [`parse_full_subdir`]
 /// accepts it.
 pub fn latest_content(full: &str) -> Result<String> {
-    Ok(format!("/{}", parse_full_subdir(full)?.path))
+    Ok(display_subdir(&parse_full_subdir(full)?))
 }
 
 /// Reads a `LATEST` or marker object: the full backup directory it points at, normalized
@@ -492,7 +517,7 @@ pub fn parse_latest_content(bytes: &[u8]) -> Result<String> {
         ));
     }
     let lead = text.len() - text.trim_start().len();
-    parse_full_subdir(trimmed)
+    FullSubdir::parse(trimmed)
         .map(|f| f.path)
         .map_err(|e| match e.at_base(lead as u64) {
             Error::Invalid { offset, reason, .. } => Error::Invalid {
@@ -738,7 +763,7 @@ impl Listing {
     pub fn full_backups(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .dirs_with(|n| n == MANIFEST)
-            .filter(|d| parse_full_subdir(d).is_ok_and(|f| f.path == *d))
+            .filter(|d| FullSubdir::parse(d).is_ok_and(|f| f.path == *d))
             .map(str::to_string)
             .collect();
         v.sort();
@@ -795,7 +820,7 @@ impl Listing {
     /// (`<root>/<full>/<YYYYMMDD/HHMMSS.ss-…>`), sorted by end time, then start time.
     /// Empty when `full` is not a full backup name.
     pub fn incrementals(&self, full: &str, incrementals_root: &str) -> Vec<String> {
-        let Ok(full) = parse_full_subdir(full) else {
+        let Ok(full) = FullSubdir::parse(full) else {
             return Vec::new();
         };
         let mut prefix = root_prefix(incrementals_root);
@@ -821,7 +846,7 @@ impl Listing {
 /// A full backup directory, or an incremental one under `incrementals/<full>/` or (legacy)
 /// `<full>/`.
 fn is_backup_dir(d: &str) -> bool {
-    if parse_full_subdir(d).is_ok_and(|f| f.path == d) {
+    if FullSubdir::parse(d).is_ok_and(|f| f.path == d) {
         return true;
     }
     let rest = d
@@ -831,7 +856,7 @@ fn is_backup_dir(d: &str) -> bool {
     // `YYYY/MM/DD-HHMMSS.ss` is 20 bytes, then `/`.
     match (rest.get(..20), rest.get(20..21), rest.get(21..)) {
         (Some(full), Some("/"), Some(inc)) => {
-            parse_full_subdir(full).is_ok_and(|f| f.path == full)
+            FullSubdir::parse(full).is_ok_and(|f| f.path == full)
                 && parse_incremental_subdir(inc).is_ok_and(|i| i.path == inc)
         }
         _ => false,
@@ -850,7 +875,7 @@ pub fn check_name_oracles(s: &str) {
     let slash_forms_match = |path: &str| {
         s == path || s == format!("/{path}") || s == format!("{path}/") || s == format!("/{path}/")
     };
-    if let Ok(f) = parse_full_subdir(s) {
+    if let Ok(f) = FullSubdir::parse(s) {
         assert_eq!(f.path, inner, "full subdir path is not the input");
         assert_eq!(
             full_subdir(f.time),
@@ -871,7 +896,7 @@ pub fn check_name_oracles(s: &str) {
     if let Ok(i) = parse_incremental_subdir(s) {
         assert_eq!(i.path, inner, "incremental path is not the input");
         assert_eq!(
-            incremental_subdir(i.start, i.end),
+            inc_name(i.start, i.end),
             i.path,
             "incremental does not re-format"
         );
@@ -902,7 +927,7 @@ pub fn check_name_oracles(s: &str) {
     }
     if let Ok(p) = parse_latest_content(s.as_bytes()) {
         assert_eq!(strip_slashes(s.trim()).0, p, "LATEST content {s:?} misread");
-        assert_eq!(parse_full_subdir(&p).map(|f| f.path), Ok(p.clone()));
+        assert_eq!(FullSubdir::parse(&p).map(|f| f.path), Ok(p.clone()));
     }
 }
 
@@ -923,7 +948,7 @@ pub fn check_listing_oracles(listing: &Listing) {
     );
     let mut prev = None;
     for f in &fulls {
-        let parsed = parse_full_subdir(f);
+        let parsed = FullSubdir::parse(f);
         assert!(
             parsed.as_ref().is_ok_and(|p| p.path == *f),
             "{f:?} is not a canonical full subdir"
@@ -1025,10 +1050,20 @@ mod tests {
             "2022/03/23-213101.37/",
             "/2022/03/23-213101.37/",
         ] {
-            assert_eq!(parse_full_subdir(s), Ok(want.clone()), "{s}");
+            assert_eq!(FullSubdir::parse(s), Ok(want.clone()), "{s}");
+            assert_eq!(parse_full_subdir(s).as_deref(), Ok("2022/03/23-213101.37"));
         }
         assert_eq!(
             latest_content("2026/11/21-120000.00").unwrap(),
+            "/2026/11/21-120000.00"
+        );
+        assert!(latest_content("2026/11/21").is_err());
+        assert_eq!(
+            display_subdir("2026/11/21-120000.00"),
+            "/2026/11/21-120000.00"
+        );
+        assert_eq!(
+            display_subdir("/2026/11/21-120000.00"),
             "/2026/11/21-120000.00"
         );
     }
@@ -1053,7 +1088,7 @@ mod tests {
             ("2022/03/23-213101.37//", 20, "unexpected text"),
         ];
         for &(s, offset, needle) in cases {
-            let (field, at, reason) = invalid_at(parse_full_subdir(s).unwrap_err());
+            let (field, at, reason) = invalid_at(FullSubdir::parse(s).unwrap_err());
             assert_eq!(field, "full backup subdirectory");
             assert!(reason.contains(needle), "{s:?}: {reason}");
             assert!(reason.starts_with(&format!("{s:?}: ")), "{s:?}: {reason}");
@@ -1064,7 +1099,7 @@ mod tests {
     #[test]
     fn incremental_names() {
         assert_eq!(
-            incremental_subdir(FULL_END, INC_END),
+            incremental_subdir("2022/03/23-213101.37", FULL_END, INC_END),
             "20220323/213201.21-20220323-213101.37"
         );
         assert_eq!(
@@ -1232,7 +1267,7 @@ mod tests {
         vec![
             full_subdir(FULL_END),
             format!("/{}", full_subdir(NOV_21)),
-            incremental_subdir(FULL_END, INC_END),
+            inc_name(FULL_END, INC_END),
             latest_marker(NOV_21),
             data_file(7),
             data_file(12_345_678),
@@ -1268,7 +1303,7 @@ mod tests {
                     let text = String::from_utf8_lossy(&m);
                     check_name_oracles(&text);
                     let _ = parse_latest_content(&m);
-                    if text != s && parse_full_subdir(&text).is_ok() {
+                    if text != s && FullSubdir::parse(&text).is_ok() {
                         accepted += 1;
                     }
                 }
@@ -1436,7 +1471,7 @@ mod tests {
             Just("incrementals/".to_string()),
             Just("metadata/latest/LATEST-".to_string()),
             (0u64..u64::MAX).prop_map(|w| full_subdir(Timestamp::new(w, 0))),
-            (0u64..u64::MAX, 0u64..u64::MAX).prop_map(|(a, b)| incremental_subdir(
+            (0u64..u64::MAX, 0u64..u64::MAX).prop_map(|(a, b)| inc_name(
                 Timestamp::new(a.min(b), 0),
                 Timestamp::new(a.max(b), 0)
             )),
@@ -1479,7 +1514,7 @@ mod tests {
                         } else {
                             ""
                         };
-                        format!("{root}{f}{sep}{}", incremental_subdir(s, e))
+                        format!("{root}{f}{sep}{}", inc_name(s, e))
                     }
                     None => format!("{lead}{f}"),
                 };
@@ -1504,11 +1539,11 @@ mod tests {
         #[test]
         fn names_round_trip(w in any::<u64>(), a in any::<u64>(), b in any::<u64>(), n in any::<u64>()) {
             let t = Timestamp::new(w, 3);
-            let f = parse_full_subdir(&full_subdir(t)).unwrap();
+            let f = FullSubdir::parse(&full_subdir(t)).unwrap();
             prop_assert_eq!(f.time, truncated(t));
-            prop_assert_eq!(parse_full_subdir(&format!("/{}", f.path)).unwrap().path, full_subdir(t));
+            prop_assert_eq!(FullSubdir::parse(&format!("/{}", f.path)).unwrap().path, full_subdir(t));
             let (s, e) = (Timestamp::new(a.min(b), 0), Timestamp::new(a.max(b), 0));
-            let i = parse_incremental_subdir(&incremental_subdir(s, e)).unwrap();
+            let i = parse_incremental_subdir(&inc_name(s, e)).unwrap();
             prop_assert_eq!((i.start, i.end), (truncated(s), truncated(e)));
             prop_assert_eq!(parse_latest_marker(&latest_marker(t)), Ok(w));
             prop_assert_eq!(parse_data_file(&data_file(n)), Ok(n));
