@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cluster_cmd;
 mod demo;
 mod sst_cmd;
 
@@ -21,6 +22,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create, change, read the clock of and fingerprint an embedded cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: cluster_cmd::ClusterCommand,
+    },
     /// Inspect, check and write SST data files (for fixtures and debugging).
     Sst {
         #[command(subcommand)]
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
             } => sst_cmd::write(&out, block_size, &compression, mvcc, force),
         },
         Command::Demo { dir, seed } => demo::run(dir, seed),
+        Command::Cluster { command } => cluster_cmd::run(command),
     };
     match result {
         Ok(code) => code,

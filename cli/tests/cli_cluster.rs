@@ -1,0 +1,238 @@
+//! `vouch cluster init | run | now | fingerprint` as a user runs them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use vouch_format::mvcc::Timestamp;
+
+fn vouch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .output()
+        .expect("running vouch")
+}
+
+/// Runs `vouch` and requires success; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let out = vouch(args);
+    assert!(
+        out.status.success(),
+        "vouch {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn last_line(s: &str) -> &str {
+    s.lines().last().unwrap_or_default()
+}
+
+fn fingerprint_json(dir: &str, as_of: Option<&str>) -> Vec<serde_json::Value> {
+    let mut args = vec!["cluster", "fingerprint", dir, "--format", "json"];
+    if let Some(ts) = as_of {
+        args.extend(["--as-of", ts]);
+    }
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn init_run_fingerprint() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("c");
+    let dir = path(&dir);
+    let out = ok(&[
+        "cluster",
+        "init",
+        dir,
+        "--workload",
+        "bank",
+        "--rows",
+        "300",
+    ]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("300 inserts"), "{out}");
+    let after_init = last_line(&ok(&["cluster", "now", dir])).to_string();
+    let init_fps = fingerprint_json(dir, None);
+
+    let out = ok(&[
+        "cluster",
+        "run",
+        dir,
+        "--workload",
+        "bank",
+        "--ops",
+        "100",
+        "--seed",
+        "4",
+    ]);
+    let last_write: Timestamp = last_line(&out).parse().unwrap();
+    assert_eq!(last_write.to_string(), last_line(&out));
+    let now: Timestamp = last_line(&ok(&["cluster", "now", dir])).parse().unwrap();
+    assert!(now > last_write, "{now} after {last_write}");
+    assert!(last_write > after_init.parse().unwrap());
+
+    let fps = fingerprint_json(dir, None);
+    let keys: Vec<&str> = fps[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "database_name",
+            "table_name",
+            "index_name",
+            "fingerprint",
+            "table_id",
+            "index_id",
+            "entries"
+        ]
+    );
+    let bank: Vec<&serde_json::Value> = fps.iter().filter(|f| f["table_name"] == "bank").collect();
+    let names: Vec<&str> = bank
+        .iter()
+        .map(|f| f["index_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["bank_pkey"],
+        "the first run adds a column, no index"
+    );
+    assert!(fps
+        .iter()
+        .any(|f| f["database_name"] == "system" && f["table_name"] == "users"));
+    for f in &fps {
+        f["fingerprint"].as_str().unwrap().parse::<i64>().unwrap();
+    }
+    // As of a time before the run: the init state; now: different.
+    let before = fingerprint_json(dir, Some(&after_init));
+    assert_eq!(before, init_fps);
+    assert_ne!(before, fps);
+    // As of the run's last write: the current state.
+    assert_eq!(fingerprint_json(dir, Some(&last_write.to_string())), fps);
+
+    // The table form: one row per index, the same fingerprints.
+    let table = ok(&["cluster", "fingerprint", dir]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0],
+        "  database_name | table_name | index_name |     fingerprint"
+    );
+    assert!(lines[1].starts_with("----------------+------------+------------+-"));
+    assert_eq!(*lines.last().unwrap(), format!("({} rows)", fps.len()));
+    assert_eq!(lines.len(), fps.len() + 3);
+    for (line, f) in lines[2..].iter().zip(&fps) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert_eq!(
+            cells,
+            [
+                f["database_name"].as_str().unwrap(),
+                f["table_name"].as_str().unwrap(),
+                f["index_name"].as_str().unwrap(),
+                f["fingerprint"].as_str().unwrap(),
+            ]
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_fingerprints_across_clusters() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    for dir in [path(&a), path(&b)] {
+        ok(&[
+            "cluster",
+            "init",
+            dir,
+            "--workload",
+            "movr",
+            "--rows",
+            "60",
+            "--seed",
+            "9",
+        ]);
+        ok(&["cluster", "run", dir, "--workload", "movr", "--ops", "50"]);
+    }
+    let strip = |v: Vec<serde_json::Value>| -> Vec<(String, String, String, String, u64)> {
+        v.iter()
+            .map(|f| {
+                (
+                    f["database_name"].as_str().unwrap().to_string(),
+                    f["table_name"].as_str().unwrap().to_string(),
+                    f["index_name"].as_str().unwrap().to_string(),
+                    f["fingerprint"].as_str().unwrap().to_string(),
+                    f["entries"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let fa = strip(fingerprint_json(path(&a), None));
+    assert_eq!(fa, strip(fingerprint_json(path(&b), None)));
+    assert!(fa.iter().any(|f| f.2 == "rides_city_idx"));
+}
+
+#[test]
+fn init_options_and_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("c");
+    let dir = path(&dir);
+    ok(&[
+        "cluster",
+        "init",
+        dir,
+        "--workload",
+        "bank",
+        "--rows",
+        "10",
+        "--payload-bytes",
+        "1024",
+    ]);
+    assert!(
+        std::fs::metadata(d.path().join("c/cluster.redb"))
+            .unwrap()
+            .len()
+            > 10 * 1024
+    );
+    // A second init, an unknown workload, a missing cluster, a bad time: exit 2 with a message.
+    for args in [
+        vec!["cluster", "init", dir, "--workload", "bank"],
+        vec!["cluster", "init", dir, "--workload", "tpcc"],
+        vec![
+            "cluster",
+            "run",
+            path(&d.path().join("missing")),
+            "--workload",
+            "bank",
+            "--ops",
+            "1",
+        ],
+        vec!["cluster", "run", dir, "--workload", "movr", "--ops", "1"],
+        vec!["cluster", "fingerprint", dir, "--as-of", "yesterday"],
+    ] {
+        let out = vouch(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    // Zero ops: the timestamp printed is the cluster's last write.
+    let t1: Timestamp = last_line(&ok(&[
+        "cluster",
+        "run",
+        dir,
+        "--workload",
+        "bank",
+        "--ops",
+        "0",
+    ]))
+    .parse()
+    .unwrap();
+    let now: Timestamp = last_line(&ok(&["cluster", "now", dir])).parse().unwrap();
+    assert!(t1 < now);
+}
