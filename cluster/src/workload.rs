@@ -5,8 +5,10 @@
 //! depends only on the seed, the row or op count and the data already in the cluster;
 //! timestamps never feed into it. Two clusters given the same `init` and `run` calls have
 //! the same [`Cluster::fingerprints`]. Each `run` seeds its generator from the seed *and*
-//! a digest of the workload's primary keys and descriptor versions, so repeated runs with
-//! one seed do different (but still reproducible) work and never reuse generated keys.
+//! a digest of the workload's primary keys and table shapes (column and index names), so
+//! repeated runs with one seed do different (but still reproducible) work and never reuse
+//! generated keys. Descriptor ids and versions stay out of the digest: a restored copy of a
+//! cluster runs exactly like the original.
 //!
 //! - `bank`: database `bank`, table `bank(id INT PRIMARY KEY, balance INT NOT NULL,
 //!   payload STRING)`. `run` does transfers (one transaction moves an amount between two
@@ -323,13 +325,29 @@ fn primary_keys(c: &Cluster, t: &pb::Descriptor, digest: &mut Sha256) -> Result<
     let mut out = Vec::new();
     c.kv().scan(&start, &end, c.now(), |k, _| {
         let (_, _, pk) = keys::decode_index_key(k, &types)?;
-        digest.update((k.len() as u64).to_le_bytes());
-        digest.update(k);
+        // Without the table prefix: ids differ between a cluster and its restored copy.
+        let (_, _, n) = keys::decode_table_prefix(k)?;
+        let suffix = k.get(n..).unwrap_or_default();
+        digest.update((suffix.len() as u64).to_le_bytes());
+        digest.update(suffix);
         out.push(pk);
         Ok(())
     })?;
-    digest.update(t.version.to_le_bytes());
+    shape(t, digest);
     Ok(out)
+}
+
+/// Adds a table's shape (its name, column names and index names) to `digest`.
+fn shape(t: &pb::Descriptor, digest: &mut Sha256) {
+    let mut names = vec![t.name.as_str()];
+    if let Some(tt) = schema::table(t) {
+        names.extend(tt.columns.iter().map(|c| c.name.as_str()));
+        names.extend(tt.secondary_indexes.iter().map(|i| i.name.as_str()));
+    }
+    for n in names {
+        digest.update((n.len() as u64).to_le_bytes());
+        digest.update(n.as_bytes());
+    }
 }
 
 fn descriptor_time(c: &Cluster, id: u64) -> Result<Timestamp> {
@@ -953,7 +971,7 @@ fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Result<()> {
         }
         Ok(true)
     })?;
-    digest.update(m.rides.version.to_le_bytes());
+    shape(&m.rides, &mut digest);
     let mut rng = rng_for(Workload::Movr, "run", seed, &digest.finalize());
 
     for op in 0..ops {

@@ -46,15 +46,24 @@ fn names_parse_and_print() {
 }
 
 fn same_data_for_same_seed(w: Workload) {
-    // Different clocks and different batch sizes: only timestamps differ.
+    // Different clocks, batch sizes and descriptor ids: only timestamps and ids differ.
     let (_a, a) = cluster(1_000);
     let (_b, b) = cluster(9_000_000);
+    b.create_database("shifts_the_ids").unwrap();
     let sa = workload::init(&a, w, 300, 7).unwrap();
     let mut o = InitOptions::new(300, 7);
     o.batch_rows = 7;
     let sb = workload::init_with(&b, w, &o).unwrap();
     assert_eq!(sa.inserts, sb.inserts);
     assert_eq!(fp(&a), fp(&b));
+    let ids = |c: &Cluster| -> Vec<u64> {
+        c.fingerprints(c.now())
+            .unwrap()
+            .iter()
+            .map(|f| f.table_id)
+            .collect()
+    };
+    assert_ne!(ids(&a), ids(&b));
     for round in 0..3 {
         let ra = workload::run(&a, w, 120, 3).unwrap();
         b.kv().clock().advance(77 * SEC);
