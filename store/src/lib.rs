@@ -1,0 +1,221 @@
+//! # vouch-store
+//!
+//! Where backups are kept: storage URIs and object stores. The rest of vouch reads and
+//! writes collections only through the [`Store`] trait, so that the same engine and
+//! verifier run on a local directory today and on object stores later.
+//!
+//! - [`open`] turns a storage URI into a store: `nodelocal://1/<path>` (also
+//!   `nodelocal://self/<path>`) is `<path>` inside the cluster's external-I/O folder
+//!   ([`OpenOptions::nodelocal_root`]), `file:///abs/path` and a bare `/abs/path` are that
+//!   directory. `s3://`, `gs://`, `azure://`, `azure-blob://`, `http(s)://`, `userfile://`
+//!   and `external://` parse ([`parse_uri`], query parameters included) and are refused
+//!   with [`Error::Unsupported`] until they are implemented.
+//! - Objects are named by `/`-separated paths relative to the store root, like object
+//!   store keys. Objects are **written once**: [`Store::put_new`] and
+//!   [`Store::create_new`] fail with [`Error::AlreadyExists`] rather than replace
+//!   anything, and an object becomes visible only complete (atomically). Nothing here
+//!   deletes or overwrites, so collections on object-locked (WORM) storage work.
+//! - [`LocalStore`] writes into a hidden `.vouch-tmp/` folder at the store root, syncs the
+//!   file, then hard-links it to its name (which fails if the name exists, even with
+//!   concurrent writers) and syncs the directory. [`Store::list`] never shows `.vouch-tmp/`.
+//!
+//! The API is synchronous (no async runtime); callers wanting parallelism use threads.
+
+use std::path::PathBuf;
+
+mod local;
+pub mod uri;
+
+pub use local::LocalStore;
+pub use uri::{parse_uri, Scheme, StorageUri};
+
+/// Everything that can go wrong in a store. Messages name the object (as
+/// `<store URI without query>/<path>`) or the URI.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The object does not exist.
+    #[error("{path}: not found")]
+    NotFound {
+        /// The object.
+        path: String,
+    },
+    /// The object exists already; objects are written once and never replaced.
+    #[error("{path}: already exists (objects are written once, never overwritten)")]
+    AlreadyExists {
+        /// The object.
+        path: String,
+    },
+    /// The operating system or the service failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The object (or directory) being accessed.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The URI cannot be used as written.
+    #[error("bad storage URI {uri:?}: {reason}")]
+    BadUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The URI is valid but names storage vouch does not support yet.
+    #[error("{feature} ({scheme}://) is not supported yet")]
+    Unsupported {
+        /// The scheme, e.g. `s3`.
+        scheme: String,
+        /// What is missing, e.g. `Amazon S3 storage`.
+        feature: String,
+    },
+    /// An object path is not a valid relative path (absolute, `..`, empty component, NUL,
+    /// or inside the store's reserved `.vouch-tmp/`).
+    #[error("invalid object path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectMeta {
+    /// Path relative to the store root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A place objects are read from and written to once.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The URI as the user gave it.
+    fn uri(&self) -> &str;
+
+    /// The whole object; [`Error::NotFound`] if it does not exist.
+    fn get(&self, path: &str) -> Result<Vec<u8>>;
+
+    /// `len` bytes from `offset`; [`Error::NotFound`] if the object does not exist, an
+    /// [`Error::Io`] (`UnexpectedEof`) if the range goes past its end.
+    fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+
+    /// The object's size, `None` if it does not exist.
+    fn size(&self, path: &str) -> Result<Option<u64>>;
+
+    /// Every object whose path starts with `prefix` (a string prefix, as object stores
+    /// list: `a/` lists the folder `a`, `a/b` also matches `a/bc`), recursively, sorted by
+    /// path. Empty when nothing matches, including when the store's root does not exist.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+
+    /// Writes a new object atomically (readers see all of it or nothing);
+    /// [`Error::AlreadyExists`], with the existing object unchanged, if it exists.
+    fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Starts writing a new object by streaming; it becomes visible when
+    /// [`ObjectWriter::finish`] succeeds, never before, and never replaces an object.
+    fn create_new(&self, path: &str) -> Result<Box<dyn ObjectWriter>>;
+
+    /// The parsed URI (query parameters such as `COCKROACH_LOCALITY` included), when the
+    /// store was opened from one.
+    fn location(&self) -> Option<&StorageUri> {
+        None
+    }
+}
+
+/// A new object being written by [`Store::create_new`]. Dropping it without
+/// [`finish`](ObjectWriter::finish) is [`abort`](ObjectWriter::abort).
+pub trait ObjectWriter: std::io::Write + Send {
+    /// Makes the object visible atomically and returns its size;
+    /// [`Error::AlreadyExists`] if another writer created the path first (then nothing of
+    /// this writer is visible).
+    fn finish(self: Box<Self>) -> Result<u64>;
+
+    /// Discards what was written; nothing becomes visible.
+    fn abort(self: Box<Self>);
+}
+
+/// How to open storage URIs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// The cluster's external-I/O folder, which `nodelocal://1/<path>` is relative to.
+    pub nodelocal_root: Option<PathBuf>,
+}
+
+/// Opens the store a URI names (see the crate docs for the schemes). Opening checks the
+/// URI only: a collection that does not exist yet is created by its first write, and
+/// reads of a missing one give [`Error::NotFound`] or an empty listing.
+pub fn open(uri: &str, opts: &OpenOptions) -> Result<Box<dyn Store>> {
+    let loc = parse_uri(uri)?;
+    let bad = |reason: String| Error::BadUri {
+        uri: uri.to_string(),
+        reason,
+    };
+    let root = match loc.scheme {
+        Scheme::NodeLocal => {
+            let node = loc.host.as_str();
+            if node.is_empty() {
+                return Err(bad(
+                    "missing node: write nodelocal://1/<path> (or nodelocal://self/<path>)".into(),
+                ));
+            }
+            if node != "self" && !node.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(format!(
+                    "node {node:?} is not a node id; write nodelocal://1/<path> (or nodelocal://self/<path>)"
+                )));
+            }
+            if node != "1" && node != "self" {
+                return Err(Error::Unsupported {
+                    scheme: loc.scheme_name.clone(),
+                    feature: format!(
+                        "node-local storage on node {node} (there is one node: use nodelocal://1/ or nodelocal://self/)"
+                    ),
+                });
+            }
+            let Some(base) = &opts.nodelocal_root else {
+                return Err(bad(
+                    "nodelocal:// is relative to the cluster's external-I/O folder, and none was given".into(),
+                ));
+            };
+            let rel = loc.path.trim_start_matches('/');
+            check_relative(rel).map_err(|r| bad(format!("path {:?}: {r}", loc.path)))?;
+            base.join(rel)
+        }
+        Scheme::File => {
+            if !loc.host.is_empty() && loc.host != "localhost" {
+                return Err(bad(format!(
+                    "file:// URIs name a local absolute path (file:///srv/backups); {:?} is read as a host",
+                    loc.host
+                )));
+            }
+            if !loc.path.starts_with('/') {
+                return Err(bad(
+                    "file:// needs an absolute path: file:///srv/backups".into()
+                ));
+            }
+            PathBuf::from(&loc.path)
+        }
+        Scheme::Path => PathBuf::from(&loc.path),
+        other => {
+            return Err(Error::Unsupported {
+                scheme: loc.scheme_name.clone(),
+                feature: other.description().to_string(),
+            })
+        }
+    };
+    Ok(Box::new(LocalStore::with_location(root, loc)))
+}
+
+/// A path below a root: no `..` component (so it cannot escape the root). Empty and `.`
+/// components are harmless here and allowed.
+fn check_relative(rel: &str) -> std::result::Result<(), &'static str> {
+    if rel.split('/').any(|c| c == "..") {
+        return Err("'..' is not allowed");
+    }
+    Ok(())
+}

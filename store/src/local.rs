@@ -1,0 +1,482 @@
+//! A store in a local directory.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+
+/// The hidden folder at the store root where objects are written before they get their
+/// name. Never listed (at any depth, since a store may be rooted inside another); no
+/// object path has it as a component.
+pub(crate) const TMP_DIR: &str = ".vouch-tmp";
+
+/// Distinguishes temp files of one process.
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Objects as files under a root directory (see the crate docs for how writes are made
+/// atomic and write-once).
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    uri: String,
+    /// `uri` without its query and trailing `/`, for messages.
+    shown: String,
+    location: Option<StorageUri>,
+}
+
+impl LocalStore {
+    /// A store rooted at `root`, which need not exist yet (the first write creates it).
+    pub fn new(root: impl Into<PathBuf>) -> LocalStore {
+        let root = root.into();
+        let uri = root.display().to_string();
+        LocalStore {
+            shown: uri.trim_end_matches('/').to_string(),
+            uri,
+            root,
+            location: None,
+        }
+    }
+
+    /// A store rooted at `root`, opened from `location`.
+    pub fn with_location(root: impl Into<PathBuf>, location: StorageUri) -> LocalStore {
+        LocalStore {
+            root: root.into(),
+            uri: location.uri.clone(),
+            shown: location.redacted().trim_end_matches('/').to_string(),
+            location: Some(location),
+        }
+    }
+
+    /// The directory objects live in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// How an object is named in errors: `<uri>/<path>`.
+    fn shown(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.shown.clone()
+        } else {
+            format!("{}/{path}", self.shown)
+        }
+    }
+
+    fn io(&self, path: &str, source: io::Error) -> Error {
+        if is_not_found(&source) {
+            Error::NotFound {
+                path: self.shown(path),
+            }
+        } else {
+            Error::Io {
+                path: self.shown(path),
+                source,
+            }
+        }
+    }
+
+    /// The file of a valid object path.
+    fn file(&self, path: &str) -> Result<PathBuf> {
+        check_object_path(path, false)?;
+        Ok(self.root.join(path))
+    }
+
+    /// Opens an existing regular file; a directory is "not found" (it is not an object).
+    fn open_object(&self, path: &str) -> Result<(File, u64)> {
+        let f = File::open(self.file(path)?).map_err(|e| self.io(path, e))?;
+        let meta = f.metadata().map_err(|e| self.io(path, e))?;
+        if !meta.is_file() {
+            return Err(Error::NotFound {
+                path: self.shown(path),
+            });
+        }
+        Ok((f, meta.len()))
+    }
+}
+
+/// "No such file", also when a folder on the way is a file (`ENOTDIR`): either way there
+/// is no object by that name.
+fn is_not_found(e: &io::Error) -> bool {
+    /// `ENOTDIR` on Linux, macOS and the BSDs.
+    #[cfg(unix)]
+    const ENOTDIR: Option<i32> = Some(20);
+    #[cfg(not(unix))]
+    const ENOTDIR: Option<i32> = None;
+    e.kind() == io::ErrorKind::NotFound || (ENOTDIR.is_some() && e.raw_os_error() == ENOTDIR)
+}
+
+/// Checks an object path (or, with `prefix`, a listing prefix, which may be empty or end
+/// in `/` or in part of a name).
+fn check_object_path(path: &str, prefix: bool) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidPath {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if path.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if path.starts_with('/') {
+        return bad("absolute paths are not allowed; paths are relative to the store root");
+    }
+    if path.is_empty() {
+        return if prefix { Ok(()) } else { bad("empty") };
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        match *part {
+            ".." => return bad("'..' components are not allowed"),
+            "." => return bad("'.' components are not allowed"),
+            "" if !(prefix && i == last) => return bad("empty component ('//' or a trailing '/')"),
+            _ => {}
+        }
+    }
+    let reserved = parts
+        .iter()
+        .enumerate()
+        .any(|(i, p)| *p == TMP_DIR && !(prefix && i == last));
+    if reserved {
+        return bad("the .vouch-tmp/ folder is reserved for writes in progress");
+    }
+    Ok(())
+}
+
+impl Store for LocalStore {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let (mut f, len) = self.open_object(path)?;
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        f.read_to_end(&mut buf).map_err(|e| self.io(path, e))?;
+        Ok(buf)
+    }
+
+    fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let (mut f, size) = self.open_object(path)?;
+        let end = offset.checked_add(len).filter(|&e| e <= size);
+        let (Some(_), Ok(n)) = (end, usize::try_from(len)) else {
+            return Err(Error::Io {
+                path: self.shown(path),
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "range of {len} bytes at offset {offset} goes past the end of the {size}-byte object"
+                    ),
+                ),
+            });
+        };
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| self.io(path, e))?;
+        let mut buf = vec![0; n];
+        f.read_exact(&mut buf).map_err(|e| self.io(path, e))?;
+        Ok(buf)
+    }
+
+    fn size(&self, path: &str) -> Result<Option<u64>> {
+        match fs::metadata(self.file(path)?) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.io(path, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        check_object_path(prefix, true)?;
+        // Walk the deepest folder the prefix names whole, then filter by the prefix.
+        let dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_string()];
+        while let Some(rel) = stack.pop() {
+            let entries = match fs::read_dir(self.root.join(&rel)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                // A file where a folder was expected: nothing is listed under it.
+                Err(_) if self.root.join(&rel).is_file() => continue,
+                Err(e) => return Err(self.io(&rel, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| self.io(&rel, e))?;
+                // Object store keys are text: names that are not UTF-8 are skipped.
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                // Writes in progress, of this store or of one rooted below it.
+                if name == TMP_DIR {
+                    continue;
+                }
+                let path = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let ty = entry.file_type().map_err(|e| self.io(&path, e))?;
+                if ty.is_dir() {
+                    if path.starts_with(prefix) || prefix.starts_with(&format!("{path}/")) {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                if !path.starts_with(prefix) {
+                    continue;
+                }
+                // Regular files, and symbolic links to regular files (links to folders
+                // are not followed, so a link loop cannot hang a listing).
+                let meta = if ty.is_symlink() {
+                    match fs::metadata(entry.path()) {
+                        Ok(m) => m,
+                        Err(_) => continue, // a dangling link is not an object
+                    }
+                } else {
+                    entry.metadata().map_err(|e| self.io(&path, e))?
+                };
+                if meta.is_file() {
+                    out.push(ObjectMeta {
+                        path,
+                        size: meta.len(),
+                    });
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let mut w = self.create_new(path)?;
+        w.write_all(bytes).map_err(|e| self.io(path, e))?;
+        w.finish().map(|_| ())
+    }
+
+    fn create_new(&self, path: &str) -> Result<Box<dyn ObjectWriter>> {
+        let dest = self.file(path)?;
+        // Fail before anything is streamed when the name is taken (finish checks again).
+        if fs::symlink_metadata(&dest).is_ok() {
+            return Err(Error::AlreadyExists {
+                path: self.shown(path),
+            });
+        }
+        let tmp_dir = self.root.join(TMP_DIR);
+        let created = create_dirs(&tmp_dir).map_err(|e| self.io(TMP_DIR, e))?;
+        sync_created(&created).map_err(|e| self.io(TMP_DIR, e))?;
+        let (file, tmp) = loop {
+            let name = format!(
+                "{}-{}-{}.tmp",
+                std::process::id(),
+                TMP_SEQ.fetch_add(1, Ordering::Relaxed),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            );
+            let tmp = tmp_dir.join(name);
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+            {
+                Ok(f) => break (f, tmp),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(self.io(TMP_DIR, e)),
+            }
+        };
+        Ok(Box::new(LocalWriter {
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            tmp,
+            dest,
+            root: self.root.clone(),
+            shown: self.shown(path),
+            written: 0,
+        }))
+    }
+
+    fn location(&self) -> Option<&StorageUri> {
+        self.location.as_ref()
+    }
+}
+
+/// `create_dir_all`, returning the folders it created (outermost first).
+fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while fs::symlink_metadata(d).is_err() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => d = p,
+            _ => break,
+        }
+    }
+    fs::create_dir_all(dir)?;
+    missing.reverse();
+    Ok(missing)
+}
+
+/// Makes new folders durable: syncs the parent of each.
+fn sync_created(created: &[PathBuf]) -> io::Result<()> {
+    for d in created {
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// A new object in `.vouch-tmp/`, linked to its name by `finish`.
+struct LocalWriter {
+    file: Option<BufWriter<File>>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    root: PathBuf,
+    shown: String,
+    written: u64,
+}
+
+impl LocalWriter {
+    fn io(&self, source: io::Error) -> Error {
+        Error::Io {
+            path: self.shown.clone(),
+            source,
+        }
+    }
+
+    /// Removes the temp file (idempotent: its name is never reused).
+    fn discard(&mut self) {
+        self.file = None;
+        let _ = fs::remove_file(&self.tmp);
+    }
+
+    fn publish(&mut self) -> Result<u64> {
+        let Some(buf) = self.file.take() else {
+            return Err(self.io(io::Error::other("the writer was already finished")));
+        };
+        let file = buf.into_inner().map_err(|e| self.io(e.into_error()))?;
+        file.sync_all().map_err(|e| self.io(e))?;
+        drop(file);
+        let parent = self.dest.parent().unwrap_or(&self.root).to_path_buf();
+        let created = create_dirs(&parent).map_err(|e| self.io(e))?;
+        sync_created(&created).map_err(|e| self.io(e))?;
+        // The link is the commit point: atomic, and it fails if the name exists.
+        let linked = fs::hard_link(&self.tmp, &self.dest);
+        let _ = fs::remove_file(&self.tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists {
+                    path: self.shown.clone(),
+                })
+            }
+            Err(e) => {
+                return Err(self.io(io::Error::new(
+                    e.kind(),
+                    format!("linking the written file into place failed (the file system must support hard links): {e}"),
+                )))
+            }
+        }
+        sync_dir(&parent).map_err(|e| self.io(e))?;
+        Ok(self.written)
+    }
+}
+
+impl Write for LocalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let f = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("write after finish or abort"))?;
+        let n = f.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ObjectWriter for LocalWriter {
+    fn finish(mut self: Box<Self>) -> Result<u64> {
+        let r = self.publish();
+        self.discard();
+        r
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.discard();
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_paths() {
+        for ok in [
+            "a",
+            "a/b.sst",
+            "2026/11/21-120000.00/BACKUP_MANIFEST",
+            ".DS_Store",
+            "a/.vouch-tmpx",
+        ] {
+            assert!(check_object_path(ok, false).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("/a", "absolute"),
+            ("a/../b", "'..'"),
+            ("..", "'..'"),
+            ("./a", "'.'"),
+            ("a//b", "empty component"),
+            ("a/", "empty component"),
+            ("a\0b", "NUL"),
+            (".vouch-tmp/x", "reserved"),
+            (".vouch-tmp", "reserved"),
+            ("a/.vouch-tmp/b", "reserved"),
+        ] {
+            match check_object_path(bad, false) {
+                Err(Error::InvalidPath { path, reason }) => {
+                    assert_eq!(path, bad);
+                    assert!(reason.contains(why), "{bad:?}: {reason}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        for ok in [
+            "",
+            "a/",
+            "a/b",
+            "2026/",
+            "metadata/latest/LATEST-",
+            ".vouch",
+            ".vouch-tmp",
+        ] {
+            assert!(check_object_path(ok, true).is_ok(), "{ok}");
+        }
+        for bad in ["/", "a//", "../", "a/../", ".vouch-tmp/", "a/.vouch-tmp/"] {
+            assert!(check_object_path(bad, true).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Storage URIs: which open, to where, and the exact errors of the others.
+
+use std::path::{Path, PathBuf};
+
+use vouch_store::{open, parse_uri, Error, OpenOptions, Scheme};
+
+fn opts(root: &Path) -> OpenOptions {
+    OpenOptions {
+        nodelocal_root: Some(root.to_path_buf()),
+    }
+}
+
+/// Where a store opened from `uri` keeps `probe`: written through the store, found on disk.
+fn root_of(uri: &str, o: &OpenOptions, probe: &str) -> PathBuf {
+    let s = open(uri, o).unwrap_or_else(|e| panic!("{uri}: {e}"));
+    assert_eq!(s.uri(), uri);
+    s.put_new(probe, b"p").unwrap();
+    let loc = s.location().expect("opened from a URI");
+    assert_eq!(loc.uri, uri);
+    let base = o.nodelocal_root.clone().unwrap_or_default();
+    for candidate in [
+        base.join(loc.path.trim_start_matches('/')),
+        PathBuf::from(&loc.path),
+    ] {
+        if candidate.join(probe).is_file() {
+            return candidate;
+        }
+    }
+    panic!("{uri}: probe not found")
+}
+
+#[test]
+fn local_uris_open_where_expected() {
+    let ext = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let o = opts(ext.path());
+    let abs = other.path().to_str().unwrap();
+    let table: Vec<(String, PathBuf)> = vec![
+        ("nodelocal://1/backups".into(), ext.path().join("backups")),
+        (
+            "nodelocal://self/backups/x".into(),
+            ext.path().join("backups/x"),
+        ),
+        ("nodelocal://1/".into(), ext.path().to_path_buf()),
+        ("nodelocal://1".into(), ext.path().to_path_buf()),
+        (
+            "NodeLocal://1/with%20space?COCKROACH_LOCALITY=default".into(),
+            ext.path().join("with space"),
+        ),
+        (format!("file://{abs}/f"), other.path().join("f")),
+        (format!("file://localhost{abs}/g"), other.path().join("g")),
+        (format!("{abs}/bare"), other.path().join("bare")),
+        (
+            format!("{abs}/bare?not-a-query"),
+            other.path().join("bare?not-a-query"),
+        ),
+    ];
+    for (i, (uri, want)) in table.into_iter().enumerate() {
+        assert_eq!(root_of(&uri, &o, &format!("probe-{i}")), want, "{uri}");
+    }
+}
+
+#[test]
+fn query_parameters_are_kept() {
+    let u = parse_uri(
+        "nodelocal://1/backups?COCKROACH_LOCALITY=region%3Dus-east&AUTH=implicit&AUTH=second&flag&&x=a+b%2B",
+    )
+    .unwrap();
+    assert_eq!(u.scheme, Scheme::NodeLocal);
+    assert_eq!(u.host, "1");
+    assert_eq!(u.path, "/backups");
+    let q: Vec<(&str, &str)> = u
+        .query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        q,
+        vec![
+            ("AUTH", "implicit"),
+            ("COCKROACH_LOCALITY", "region=us-east"),
+            ("flag", ""),
+            ("x", "a b+"),
+        ]
+    );
+    assert_eq!(u.redacted(), "nodelocal://1/backups");
+
+    let s3 = parse_uri("s3://bucket/path/to?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=s").unwrap();
+    assert_eq!(
+        (s3.scheme, s3.host.as_str(), s3.path.as_str()),
+        (Scheme::S3, "bucket", "/path/to")
+    );
+    assert_eq!(s3.query["AWS_SECRET_ACCESS_KEY"], "s");
+
+    // Opened stores keep them too.
+    let ext = tempfile::tempdir().unwrap();
+    let s = open(
+        "nodelocal://1/c?COCKROACH_LOCALITY=default",
+        &opts(ext.path()),
+    )
+    .unwrap();
+    assert_eq!(s.location().unwrap().query["COCKROACH_LOCALITY"], "default");
+}
+
+#[test]
+fn unsupported_schemes_say_so() {
+    let o = OpenOptions::default();
+    for (uri, scheme, feature) in [
+        ("s3://bucket/path?AUTH=implicit", "s3", "Amazon S3 storage"),
+        (
+            "gs://bucket/path?AUTH=implicit",
+            "gs",
+            "Google Cloud Storage",
+        ),
+        (
+            "azure://container/path?AZURE_ACCOUNT_NAME=a",
+            "azure",
+            "Azure Blob Storage",
+        ),
+        (
+            "azure-blob://container/path",
+            "azure-blob",
+            "Azure Blob Storage",
+        ),
+        ("http://host/path", "http", "HTTP storage"),
+        ("https://host/path", "https", "HTTP storage"),
+        (
+            "userfile://defaultdb.public.userfiles_$user/bank-backup",
+            "userfile",
+            "userfile storage (files stored inside the cluster)",
+        ),
+        ("external://backup_s3", "external", "external connections"),
+        ("S3://bucket/p", "s3", "Amazon S3 storage"),
+    ] {
+        let err = open(uri, &o).unwrap_err();
+        match &err {
+            Error::Unsupported {
+                scheme: s,
+                feature: f,
+            } => {
+                assert_eq!((s.as_str(), f.as_str()), (scheme, feature), "{uri}");
+            }
+            other => panic!("{uri}: {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            format!("{feature} ({scheme}://) is not supported yet")
+        );
+        assert!(parse_uri(uri).is_ok(), "{uri} parses");
+    }
+    let err = open("nodelocal://2/backups", &opts(Path::new("/tmp"))).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported { scheme, .. } if scheme == "nodelocal"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("node 2"), "{err}");
+}
+
+#[test]
+fn bad_uris_are_named_with_the_reason() {
+    let with_root = opts(Path::new("/tmp/ext"));
+    for (uri, o, needle) in [
+        ("", &with_root, "empty"),
+        ("backups", &with_root, "not a storage URI"),
+        ("./backups", &with_root, "not a storage URI"),
+        ("ftp://host/x", &with_root, "unknown scheme ftp://"),
+        ("://x", &with_root, "is not a URI scheme"),
+        ("1s3://x", &with_root, "is not a URI scheme"),
+        ("nodelocal:///backups", &with_root, "missing node"),
+        ("nodelocal://one/backups", &with_root, "is not a node id"),
+        ("nodelocal://1/../escape", &with_root, "'..' is not allowed"),
+        (
+            "nodelocal://1/a/%2e%2e/b",
+            &with_root,
+            "'..' is not allowed",
+        ),
+        (
+            "nodelocal://1/backups",
+            &OpenOptions::default(),
+            "external-I/O folder",
+        ),
+        ("file://relative/path", &with_root, "read as a host"),
+        ("file://", &with_root, "absolute path"),
+        ("nodelocal://1/a%zz", &with_root, "bad escape"),
+        ("nodelocal://1/a%00b", &with_root, "NUL"),
+        ("nodelocal://1/a?k=%", &with_root, "bad escape"),
+        ("nodelocal://1/a#frag", &with_root, "%23"),
+        ("/path/with\0nul", &with_root, "NUL"),
+    ] {
+        match open(uri, o) {
+            Err(Error::BadUri { uri: u, reason }) => {
+                assert_eq!(u, uri);
+                assert!(reason.contains(needle), "{uri:?}: {reason}");
+                let msg = Error::BadUri {
+                    uri: u.clone(),
+                    reason: reason.clone(),
+                }
+                .to_string();
+                assert_eq!(msg, format!("bad storage URI {uri:?}: {reason}"));
+            }
+            Err(other) => panic!("{uri:?}: {other:?}"),
+            Ok(s) => panic!("{uri:?} opened {s:?}"),
+        }
+    }
+}
+
+#[test]
+fn errors_name_the_object_without_the_query() {
+    let ext = tempfile::tempdir().unwrap();
+    let s = open("nodelocal://1/c?AUTH=secret", &opts(ext.path())).unwrap();
+    let err = s.get("2026/11/21-120000.00/BACKUP_MANIFEST").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "nodelocal://1/c/2026/11/21-120000.00/BACKUP_MANIFEST: not found"
+    );
+}
