@@ -33,6 +33,8 @@ const PROTECTED: TableDefinition<u64, &[u8]> = TableDefinition::new("protected_t
 
 /// Default GC TTL, as in current CockroachDB: 4 hours.
 pub const DEFAULT_GC_TTL_SECS: u64 = 4 * 3600;
+/// redb page cache size.
+const CACHE_BYTES: usize = 64 << 20;
 const NANOS: u64 = 1_000_000_000;
 
 /// Errors of the KV layer.
@@ -155,7 +157,10 @@ fn lower(user: &[u8]) -> Vec<u8> {
 impl Kv {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path, clock: Clock) -> Result<Self> {
-        let db = Database::create(path)?;
+        // A bounded page cache keeps memory flat however large the cluster is.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
         let kv = Kv { db, clock };
         let txn = kv.db.begin_write()?;
         {
