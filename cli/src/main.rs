@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backup_cmd;
 mod cluster_cmd;
 mod demo;
 mod sst_cmd;
@@ -23,6 +24,49 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create, change, read the clock of and fingerprint an embedded cluster.
+    /// BACKUP: `vouch backup --cluster DIR [DATABASE d, … | TABLE db.t, …] INTO [LATEST IN | 'subdir' IN] URI`.
+    #[command(allow_hyphen_values = false)]
+    Backup {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// `[DATABASE …|TABLE …] INTO [LATEST IN | 'subdir' IN] URI`, as in the SQL statement.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+        /// AS OF SYSTEM TIME: `-10s`, `'2017-06-09 16:13:55.571516+00:00'` or a decimal HLC timestamp.
+        #[arg(long, allow_hyphen_values = true)]
+        as_of: Option<String>,
+        /// WITH revision_history: keep every version in the layer's interval.
+        #[arg(long)]
+        revision_history: bool,
+        /// WITH incremental_location = URI.
+        #[arg(long)]
+        incremental_location: Option<String>,
+        /// Target size of data files in bytes.
+        #[arg(long, default_value_t = vouch_engine::backup::DEFAULT_TARGET_FILE_SIZE)]
+        target_file_size: u64,
+    },
+    /// SHOW BACKUPS IN URI / SHOW BACKUP [SCHEMAS] FROM LATEST|'subdir' IN URI.
+    Show {
+        /// `backups IN URI` or `backup [schemas] FROM LATEST|'subdir' IN URI`.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+        /// The cluster whose external-I/O folder `nodelocal://` URIs refer to.
+        #[arg(long)]
+        cluster: Option<PathBuf>,
+        /// Where the incrementals are, if not in the collection.
+        #[arg(long)]
+        incremental_location: Option<String>,
+        /// WITH check_files: check every file exists with its size; adds file_bytes.
+        #[arg(long)]
+        check_files: bool,
+        /// WITH debug_ids: add descriptor ids.
+        #[arg(long)]
+        debug_ids: bool,
+        /// Output: table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     Cluster {
         #[command(subcommand)]
         command: cluster_cmd::ClusterCommand,
@@ -96,6 +140,47 @@ fn main() -> ExitCode {
         },
         Command::Demo { dir, seed } => demo::run(dir, seed),
         Command::Cluster { command } => cluster_cmd::run(command),
+        Command::Backup {
+            cluster,
+            words,
+            as_of,
+            revision_history,
+            incremental_location,
+            target_file_size,
+        } => backup_cmd::run_backup(backup_cmd::BackupArgs {
+            cluster: &cluster,
+            words: &words,
+            as_of,
+            revision_history,
+            incremental_location,
+            target_file_size,
+        }),
+        Command::Show {
+            words,
+            cluster,
+            incremental_location,
+            check_files,
+            debug_ids,
+            format,
+        } => match words.split_first() {
+            Some((w, rest)) if w.eq_ignore_ascii_case("backups") => {
+                backup_cmd::show_backups(rest, cluster.as_deref(), &format)
+            }
+            Some((w, rest)) if w.eq_ignore_ascii_case("backup") => backup_cmd::show_backup(
+                rest,
+                cluster.as_deref(),
+                incremental_location.as_deref(),
+                vouch_engine::show::ShowOptions {
+                    schemas: false,
+                    check_files,
+                    debug_ids,
+                },
+                &format,
+            ),
+            _ => Err(anyhow::anyhow!(
+                "expected `vouch show backups IN URI` or `vouch show backup [schemas] FROM … IN URI`"
+            )),
+        },
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,968 @@
+//! BACKUP: full and incremental layers into a collection.
+//!
+//! The export rules are CockroachDB's (spec/backup.md):
+//!
+//! | layer | revision_history | what each key contributes |
+//! |---|---|---|
+//! | full (or a span introduced in an incremental) | off | its newest version at or before end, if live |
+//! | incremental | off | its newest version in (start, end], tombstones included |
+//! | full | on | every version at or before end (`revision_start_time` = the GC threshold) |
+//! | incremental | on | every version in (start, end] |
+//!
+//! Crash safety: every object is write-once. A backup directory gets `BACKUP-LOCK-<job>`
+//! first, then data files (each followed by a checkpoint under `progress/`), then
+//! `BACKUP_MANIFEST-CHECKSUM`, then `BACKUP_MANIFEST` — the backup is complete exactly
+//! when the manifest exists. A rerun of the same backup finds the lock, reads the newest
+//! checkpoint and resumes; with no usable checkpoint it starts cleanly in a new job.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use prost::Message;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use vouch_cluster::Cluster;
+use vouch_format::fingerprint::Fingerprint;
+use vouch_format::keys;
+use vouch_format::layout::{self, Listing};
+use vouch_format::manifest::{self, decode_canonical, pb};
+use vouch_format::mvcc::{self, Timestamp};
+use vouch_format::schema::{self, index_layouts, Catalog, Kind};
+use vouch_format::sst::{Compression, SstWriter, WriterOptions};
+use vouch_store::{ObjectWriter, Store};
+
+use crate::collection::{Chain, Collection};
+use crate::targets::{self, Resolved, Targets};
+use crate::{ctx, ts_of, ts_pb, Error, Result};
+
+/// Default target size of a data file: 128 MiB.
+pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
+/// The writer version recorded in manifests.
+pub const WRITER_VERSION: &str = concat!("vouch ", env!("CARGO_PKG_VERSION"));
+
+/// Where a backup goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `INTO uri`: a new full backup.
+    Into(String),
+    /// `INTO LATEST IN uri`: an incremental on the newest full backup.
+    IntoLatest(String),
+    /// `INTO 'subdir' IN uri`: an incremental on that full backup.
+    IntoSubdir(String, String),
+}
+
+impl Destination {
+    /// The collection URI.
+    pub fn uri(&self) -> &str {
+        match self {
+            Destination::Into(u) | Destination::IntoLatest(u) | Destination::IntoSubdir(_, u) => u,
+        }
+    }
+}
+
+/// Faults injected by tests (and by `VOUCH_FAULT` in the CLI).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Stop after this many data files were completed and checkpointed.
+    pub after_files: Option<u64>,
+    /// Stop after the checksum file, before the manifest.
+    pub before_manifest: bool,
+    /// Stop after the manifest, before LATEST.
+    pub before_latest: bool,
+}
+
+impl Faults {
+    /// Parses `after-files:N`, `before-manifest`, `before-latest` (comma-separated).
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut f = Faults::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if let Some(n) = part.strip_prefix("after-files:") {
+                f.after_files = Some(
+                    n.parse()
+                        .map_err(|_| Error::Usage(format!("bad fault {part:?}")))?,
+                );
+            } else if part == "before-manifest" {
+                f.before_manifest = true;
+            } else if part == "before-latest" {
+                f.before_latest = true;
+            } else {
+                return Err(Error::Usage(format!("unknown fault {part:?}")));
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// A BACKUP request.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// What to back up.
+    pub targets: Targets,
+    /// Where.
+    pub destination: Destination,
+    /// `AS OF SYSTEM TIME` text (relative, absolute or decimal HLC).
+    pub as_of: Option<String>,
+    /// `WITH revision_history`.
+    pub revision_history: bool,
+    /// `WITH incremental_location = …`.
+    pub incremental_location: Option<String>,
+    /// Target size of data files.
+    pub target_file_size: u64,
+    /// SST block size.
+    pub block_size: usize,
+    /// Data block compression.
+    pub compression: Compression,
+    /// The statement text, recorded in the manifest.
+    pub statement: String,
+    /// Fault injection.
+    pub faults: Faults,
+}
+
+impl BackupOptions {
+    /// Options with defaults for everything but targets and destination.
+    pub fn new(targets: Targets, destination: Destination) -> Self {
+        BackupOptions {
+            targets,
+            destination,
+            as_of: None,
+            revision_history: false,
+            incremental_location: None,
+            target_file_size: DEFAULT_TARGET_FILE_SIZE,
+            block_size: 32 << 10,
+            compression: Compression::Zstd,
+            statement: String::new(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// What a finished backup reports (CockroachDB's result row, plus where it went).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupResult {
+    /// Job id.
+    pub job_id: u64,
+    /// `succeeded`.
+    pub status: String,
+    /// Primary-index entries written.
+    pub rows: u64,
+    /// Secondary-index entries written.
+    pub index_entries: u64,
+    /// Logical bytes (keys and values) written.
+    pub bytes: u64,
+    /// Bytes of data files stored.
+    pub file_bytes: u64,
+    /// Data files.
+    pub files: u64,
+    /// The layer's directory relative to its store root.
+    pub path: String,
+    /// The full backup's subdirectory.
+    pub full_subdir: String,
+    /// Start (zero for a full backup) and end time.
+    pub start_time: Timestamp,
+    /// End time.
+    pub end_time: Timestamp,
+    /// True for an incremental.
+    pub incremental: bool,
+    /// Resumed from a checkpoint of an earlier run.
+    pub resumed: bool,
+    /// Notices (dependencies the user should know about).
+    pub notices: Vec<String>,
+}
+
+/// Progress events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The export starts: an estimate of the bytes of KV data to read.
+    Start { total_bytes: u64 },
+    /// Bytes of KV data read so far.
+    Read { bytes: u64 },
+    /// A data file was completed.
+    File { size: u64 },
+}
+
+/// The layout of one backup directory being written.
+struct Target<'a> {
+    store: &'a dyn Store,
+    dir: String,
+}
+
+impl Target<'_> {
+    fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.dir)
+    }
+}
+
+/// Wraps an object writer, hashing and counting what goes through.
+struct Hashing {
+    inner: Box<dyn ObjectWriter>,
+    sha: Sha256,
+    n: u64,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(buf.get(..n).unwrap_or_default());
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn random_id() -> Vec<u8> {
+    let mut b = vec![0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+fn new_job_id() -> u64 {
+    // CockroachDB job ids are large positive int64s.
+    (rand::thread_rng().next_u64() >> 2) | (1 << 59)
+}
+
+/// One span to export, with the time its history starts.
+#[derive(Debug, Clone)]
+struct ExportSpan {
+    table_id: u64,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    /// Versions after this time (exclusive) are candidates.
+    after: Timestamp,
+    /// Skip the data (exclude_data_from_backup): nothing is exported, the descriptor is kept.
+    excluded: bool,
+    primary_index: u64,
+    /// Full-style export (no tombstones in LATEST mode).
+    from_zero: bool,
+}
+
+/// Runs a BACKUP.
+pub fn backup(
+    cluster: &Cluster,
+    opts: &BackupOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BackupResult> {
+    let store_opts = crate::collection::open_options(Some(cluster.extern_dir()));
+    let coll = Collection::open(
+        opts.destination.uri(),
+        opts.incremental_location.as_deref(),
+        &store_opts,
+    )?;
+    let now = cluster.now();
+    let requested_end = match &opts.as_of {
+        Some(t) => ctx(
+            vouch_format::time::parse_as_of(t, now),
+            "AS OF SYSTEM TIME",
+        )?,
+        None => now,
+    };
+    if requested_end > now {
+        return Err(Error::Usage(format!(
+            "AS OF SYSTEM TIME: cannot specify timestamp in the future ({requested_end} > {now})"
+        )));
+    }
+    if opts.target_file_size == 0 {
+        return Err(Error::Usage("target file size must be positive".into()));
+    }
+    // The chain this layer extends, if incremental.
+    let prev_chain: Option<Chain> = match &opts.destination {
+        Destination::Into(_) => None,
+        Destination::IntoLatest(_) => Some(coll.chain(&coll.latest()?)?),
+        Destination::IntoSubdir(s, _) => Some(coll.chain(&coll.resolve_subdir(s)?)?),
+    };
+    let spec = spec_text(opts, prev_chain.as_ref());
+    // Resume an unfinished run of the same backup, if there is one.
+    let unfinished = find_unfinished(&coll, prev_chain.as_ref(), &spec)?;
+    let resumed = unfinished.is_some();
+    let (job, dir, checkpoint) = match unfinished {
+        Some(u) => u,
+        None => {
+            let (start, backup_id, chain_id) = match &prev_chain {
+                None => (Timestamp::MIN, random_id(), None),
+                Some(c) => {
+                    let last = c
+                        .last()
+                        .ok_or_else(|| Error::Collection("empty chain".into()))?;
+                    (ts_of(last.manifest.end_time), random_id(), Some(last.manifest.chain_id.clone()))
+                }
+            };
+            let end = requested_end;
+            if prev_chain.is_some() && end <= start {
+                return Err(Error::Usage(format!(
+                    "the incremental's end time {end} is not after the previous layer's end time {start}"
+                )));
+            }
+            let backup_id_copy = backup_id.clone();
+            let job = pb::BackupJob {
+                job_id: new_job_id(),
+                spec: spec.clone(),
+                start_time: Some(ts_pb(start)),
+                end_time: Some(ts_pb(end)),
+                chain_id: chain_id.unwrap_or(backup_id_copy),
+                backup_id,
+                created_wall: now.wall,
+            };
+            let dir = match &prev_chain {
+                None => layout::full_subdir(end),
+                Some(c) => format!(
+                    "{}{}/{}",
+                    coll.incrementals.prefix,
+                    c.full_subdir,
+                    layout::incremental_subdir(&c.full_subdir, start, end)
+                ),
+            };
+            (job, dir, None)
+        }
+    };
+    let store: &dyn Store = match &prev_chain {
+        None => coll.store.as_ref(),
+        Some(_) => coll.incrementals.store.as_ref(),
+    };
+    let target = Target {
+        store,
+        dir: dir.clone(),
+    };
+    if !resumed {
+        // The lock claims the directory: if another backup got there first, stop.
+        let existing = store.list(&format!("{dir}/"))?;
+        if existing.iter().any(|o| o.path.ends_with(layout::MANIFEST)) {
+            return Err(Error::Collection(format!(
+                "a backup already exists at {}/{dir}",
+                store.uri()
+            )));
+        }
+        store.put_new(&target.path(&layout::lock_name(job.job_id)), &job.encode_to_vec())?;
+    }
+    let start = ts_of(job.start_time);
+    let end = ts_of(job.end_time);
+    // Hold GC back at what this job reads while it runs.
+    let kv = cluster.kv();
+    kv.protect(job.job_id, if start == Timestamp::MIN { end } else { start })?;
+
+    let cat = cluster.catalog(end)?;
+    let resolved = targets::resolve(&cat, &opts.targets)?;
+    if let Some(c) = &prev_chain {
+        check_same_targets(c, &resolved)?;
+    }
+    let mut revisions = Vec::new();
+    let mut spans_tables: BTreeMap<u64, pb::Descriptor> = resolved
+        .descriptors
+        .iter()
+        .filter(|d| Kind::of(d) == Some(Kind::Table))
+        .map(|d| (d.id, d.clone()))
+        .collect();
+    if opts.revision_history {
+        for r in cluster.descriptor_revisions(start, end)? {
+            if let Some(d) = &r.descriptor {
+                if !resolved.covers(d) {
+                    continue;
+                }
+                if Kind::of(d) == Some(Kind::Table) {
+                    spans_tables.entry(d.id).or_insert_with(|| d.clone());
+                }
+            } else if !resolved.descriptors.iter().any(|x| x.id == r.id)
+                && !spans_tables.contains_key(&r.id)
+            {
+                // A deletion of something never in scope.
+                continue;
+            }
+            revisions.push(r);
+        }
+    }
+    let prev_spans: Vec<pb::Span> = prev_chain
+        .as_ref()
+        .and_then(|c| c.last())
+        .map(|l| l.manifest.spans.clone())
+        .unwrap_or_default();
+    let mut export = Vec::new();
+    let mut spans = Vec::new();
+    let mut introduced = Vec::new();
+    for (id, d) in &spans_tables {
+        let (s, e) = vouch_cluster::catalog::table_span(*id);
+        let span = pb::Span {
+            start: s.clone(),
+            end: e.clone(),
+        };
+        let new_span = prev_chain.is_some() && !prev_spans.contains(&span);
+        if new_span {
+            introduced.push(span.clone());
+        }
+        spans.push(span);
+        let layouts = index_layouts(d).map_err(|e| Error::Format {
+            context: format!("descriptor of table {:?}", d.name),
+            source: e,
+        })?;
+        export.push(ExportSpan {
+            table_id: *id,
+            start: s,
+            end: e,
+            after: if new_span { Timestamp::MIN } else { start },
+            excluded: schema::table(d).is_some_and(|t| t.exclude_data_from_backup),
+            primary_index: layouts.first().map_or(1, |l| u64::from(l.id)),
+            from_zero: prev_chain.is_none() || new_span,
+        });
+    }
+    // GC: reads at end need end after the threshold; history since `after` needs `after`
+    // at or after it. With revision history a full backup starts at the threshold.
+    let mut revision_start = Timestamp::MIN;
+    for sp in &export {
+        let threshold = kv.gc_threshold(&sp.start, &sp.end)?;
+        if threshold != Timestamp::MIN && end <= threshold {
+            return Err(vouch_cluster::Error::BelowGcThreshold {
+                requested: end,
+                threshold,
+                span: format!("/Table/{}", sp.table_id),
+            }
+            .into());
+        }
+        if !sp.from_zero && sp.after < threshold {
+            return Err(vouch_cluster::Error::BelowGcThreshold {
+                requested: sp.after,
+                threshold,
+                span: format!("/Table/{}", sp.table_id),
+            }
+            .into());
+        }
+        revision_start = revision_start.max(threshold);
+    }
+
+    // Export.
+    let mut state = match &checkpoint {
+        Some(cp) => ExportState::from_checkpoint(cp),
+        None => ExportState::default(),
+    };
+    let wopts = WriterOptions {
+        block_size: opts.block_size,
+        restart_interval: 16,
+        compression: opts.compression,
+        mvcc: true,
+    };
+    let ctx_all = ExportCtx {
+        target: &target,
+        wopts,
+        target_size: opts.target_file_size,
+        end,
+        revision_history: opts.revision_history,
+        faults: opts.faults,
+        job_id: job.job_id,
+    };
+    progress(Progress::Start {
+        total_bytes: estimate_bytes(cluster, &export)?,
+    });
+    for sp in &export {
+        if sp.end.as_slice() <= state.resume_from.as_slice() {
+            continue;
+        }
+        export_span(cluster, &ctx_all, sp, &mut state, progress)?;
+    }
+
+    // Fingerprints at end time, one per index of every table with data.
+    let mut fingerprints = Vec::new();
+    for d in resolved.descriptors.iter().filter(|d| Kind::of(d) == Some(Kind::Table)) {
+        if schema::table(d).is_some_and(|t| t.exclude_data_from_backup) {
+            continue;
+        }
+        for l in index_layouts(d)? {
+            let fp = state
+                .fingerprints
+                .get(&(d.id, u64::from(l.id)))
+                .copied()
+                .unwrap_or_default();
+            fingerprints.push(pb::TableFingerprint {
+                table_id: d.id,
+                index_id: u64::from(l.id),
+                fingerprint: fp.hash,
+                rows: fp.entries,
+            });
+        }
+    }
+
+    let previous = prev_chain.as_ref().and_then(|c| c.last()).map(|l| pb::Previous {
+        path: l.dir.clone(),
+        manifest_sha256: l.manifest_sha256.to_vec(),
+    });
+    let m = pb::BackupManifest {
+        format_version: manifest::MANIFEST_FORMAT_VERSION,
+        writer_version: WRITER_VERSION.into(),
+        backup_id: job.backup_id.clone(),
+        chain_id: job.chain_id.clone(),
+        start_time: Some(ts_pb(start)),
+        end_time: Some(ts_pb(end)),
+        mvcc_filter: if opts.revision_history {
+            pb::MvccFilter::All as i32
+        } else {
+            pb::MvccFilter::Latest as i32
+        },
+        revision_start_time: if opts.revision_history && prev_chain.is_none() {
+            Some(ts_pb(revision_start))
+        } else if opts.revision_history {
+            Some(ts_pb(start))
+        } else {
+            None
+        },
+        spans,
+        introduced_spans: introduced,
+        descriptors: resolved.descriptors.clone(),
+        descriptor_changes: revisions,
+        files: state.files.clone(),
+        previous,
+        fingerprints,
+        localities: vec![],
+        is_full_cluster: resolved.is_full_cluster,
+        complete_database_ids: resolved.complete_database_ids.clone(),
+        statement: opts.statement.clone(),
+    };
+    let bytes = manifest::encode(&m);
+    put_if_absent(store, &target.path(layout::MANIFEST_CHECKSUM), &manifest::checksum_file(&bytes))?;
+    if opts.faults.before_manifest {
+        return Err(Error::Injected("before writing BACKUP_MANIFEST".into()));
+    }
+    store.put_new(&target.path(layout::MANIFEST), &bytes)?;
+    if prev_chain.is_none() {
+        if opts.faults.before_latest {
+            return Err(Error::Injected("before writing LATEST".into()));
+        }
+        let content = format!("/{dir}");
+        put_if_absent(coll.store.as_ref(), &layout::latest_marker(end), content.as_bytes())?;
+        put_if_absent(coll.store.as_ref(), layout::LATEST, content.as_bytes())?;
+    }
+    // Success: release the job's protection and keep history since `end` for the chain.
+    kv.protect(chain_record_id(&job.chain_id), end)?;
+    kv.release(job.job_id)?;
+    Ok(BackupResult {
+        job_id: job.job_id,
+        status: "succeeded".into(),
+        rows: state.rows,
+        index_entries: state.index_entries,
+        bytes: state.bytes,
+        file_bytes: state.files.iter().map(|f| f.size).sum(),
+        files: state.files.len() as u64,
+        path: dir,
+        full_subdir: prev_chain
+            .as_ref()
+            .map_or_else(|| layout::full_subdir(end), |c| c.full_subdir.clone()),
+        start_time: start,
+        end_time: end,
+        incremental: prev_chain.is_some(),
+        resumed,
+        notices: resolved.notices,
+    })
+}
+
+/// The protected-timestamp record of a chain.
+pub fn chain_record_id(chain_id: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    for (i, x) in chain_id.iter().take(8).enumerate() {
+        if let Some(s) = b.get_mut(i) {
+            *s = *x;
+        }
+    }
+    u64::from_be_bytes(b) | 1
+}
+
+fn put_if_absent(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
+    match store.put_new(path, bytes) {
+        Ok(()) => Ok(()),
+        Err(vouch_store::Error::AlreadyExists { .. }) => {
+            // Written by an earlier attempt of this job (resume) or, for the plain LATEST,
+            // by an earlier backup: write-once objects are never replaced.
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn spec_text(opts: &BackupOptions, prev: Option<&Chain>) -> String {
+    format!(
+        "targets={};dest={};as_of={};revision_history={};incremental_location={};target_file_size={};block_size={};compression={:?}",
+        opts.targets,
+        match prev {
+            None => "full".to_string(),
+            Some(c) => format!(
+                "incremental:{}:{}",
+                c.full_subdir,
+                c.last().map(|l| l.dir.as_str()).unwrap_or_default()
+            ),
+        },
+        opts.as_of.as_deref().unwrap_or(""),
+        opts.revision_history,
+        opts.incremental_location.as_deref().unwrap_or(""),
+        opts.target_file_size,
+        opts.block_size,
+        opts.compression,
+    )
+}
+
+type Unfinished = (pb::BackupJob, String, Option<pb::Checkpoint>);
+
+/// An unfinished run of the same backup: a directory with a lock whose spec matches and
+/// no manifest.
+fn find_unfinished(coll: &Collection, prev: Option<&Chain>, spec: &str) -> Result<Option<Unfinished>> {
+    let (store, prefix) = match prev {
+        None => (coll.store.as_ref(), String::new()),
+        Some(c) => (
+            coll.incrementals.store.as_ref(),
+            format!("{}{}/", coll.incrementals.prefix, c.full_subdir),
+        ),
+    };
+    let objects = store.list(&prefix)?;
+    let listing = Listing::new(objects.iter().map(|o| o.path.as_str()));
+    for dir in listing.unfinished() {
+        if !dir.starts_with(&prefix) {
+            continue;
+        }
+        let locks: Vec<&str> = objects
+            .iter()
+            .map(|o| o.path.as_str())
+            .filter(|p| {
+                p.strip_prefix(&format!("{dir}/"))
+                    .is_some_and(|n| layout::parse_lock_name(n).is_ok())
+            })
+            .collect();
+        for lock in locks {
+            let Ok(bytes) = store.get(lock) else { continue };
+            let Ok(job) = decode_canonical::<pb::BackupJob>(&bytes, "backup lock") else {
+                continue;
+            };
+            if job.spec != spec {
+                continue;
+            }
+            // Newest checkpoint of this job that decodes.
+            let mut cps: Vec<(u64, &str)> = objects
+                .iter()
+                .filter_map(|o| {
+                    let rest = o.path.strip_prefix(&format!("{dir}/"))?;
+                    let seq = layout::parse_checkpoint_name(rest).ok()?;
+                    Some((seq, o.path.as_str()))
+                })
+                .collect();
+            cps.sort();
+            let mut checkpoint = None;
+            for (_, p) in cps.iter().rev() {
+                let Ok(b) = store.get(p) else { continue };
+                if let Ok(cp) = decode_canonical::<pb::Checkpoint>(&b, "checkpoint") {
+                    if cp.job_id == job.job_id && checkpoint_files_present(store, &dir, &cp) {
+                        checkpoint = Some(cp);
+                        break;
+                    }
+                }
+            }
+            return Ok(Some((job, dir, checkpoint)));
+        }
+    }
+    Ok(None)
+}
+
+fn checkpoint_files_present(store: &dyn Store, dir: &str, cp: &pb::Checkpoint) -> bool {
+    cp.files.iter().all(|f| {
+        matches!(store.size(&format!("{dir}/{}", f.path)), Ok(Some(n)) if n == f.size)
+    })
+}
+
+fn check_same_targets(chain: &Chain, resolved: &Resolved) -> Result<()> {
+    let Some(first) = chain.layers.first() else {
+        return Ok(());
+    };
+    let m = &first.manifest;
+    let same = m.is_full_cluster == resolved.is_full_cluster
+        && m.complete_database_ids == resolved.complete_database_ids
+        && (m.is_full_cluster
+            || !m.complete_database_ids.is_empty()
+            || resolved.table_ids.iter().all(|id| {
+                m.descriptors.iter().any(|d| d.id == *id)
+            }));
+    if !same {
+        return Err(Error::Usage(
+            "requested target(s) do not match the targets of the backup being extended; an incremental must back up the same targets as its full backup".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn estimate_bytes(cluster: &Cluster, export: &[ExportSpan]) -> Result<u64> {
+    // A cheap upper bound is not available from redb; the progress total is the number
+    // of spans' bytes seen so far instead. Report 0 (unknown) when there is no data.
+    let _ = (cluster, export);
+    Ok(0)
+}
+
+#[derive(Default)]
+struct ExportState {
+    files: Vec<pb::File>,
+    next_file: u64,
+    resume_from: Vec<u8>,
+    fingerprints: BTreeMap<(u64, u64), Fingerprint>,
+    rows: u64,
+    index_entries: u64,
+    bytes: u64,
+    checkpoints: u64,
+}
+
+impl ExportState {
+    fn from_checkpoint(cp: &pb::Checkpoint) -> Self {
+        ExportState {
+            files: cp.files.clone(),
+            next_file: cp.next_file,
+            resume_from: cp.resume_from.clone(),
+            fingerprints: cp
+                .fingerprints
+                .iter()
+                .map(|f| {
+                    (
+                        (f.table_id, f.index_id),
+                        Fingerprint {
+                            hash: f.fingerprint,
+                            entries: f.rows,
+                        },
+                    )
+                })
+                .collect(),
+            rows: cp.rows,
+            index_entries: cp.index_entries,
+            bytes: cp.bytes,
+            checkpoints: cp.sequence,
+        }
+    }
+
+    fn checkpoint(&self, job_id: u64) -> pb::Checkpoint {
+        pb::Checkpoint {
+            job_id,
+            files: self.files.clone(),
+            resume_from: self.resume_from.clone(),
+            next_file: self.next_file,
+            fingerprints: self
+                .fingerprints
+                .iter()
+                .map(|((t, i), f)| pb::TableFingerprint {
+                    table_id: *t,
+                    index_id: *i,
+                    fingerprint: f.hash,
+                    rows: f.entries,
+                })
+                .collect(),
+            rows: self.rows,
+            index_entries: self.index_entries,
+            bytes: self.bytes,
+            sequence: self.checkpoints,
+        }
+    }
+}
+
+struct ExportCtx<'a> {
+    target: &'a Target<'a>,
+    wopts: WriterOptions,
+    target_size: u64,
+    end: Timestamp,
+    revision_history: bool,
+    faults: Faults,
+    job_id: u64,
+}
+
+/// The data file being written.
+struct OpenFile {
+    writer: SstWriter<Hashing>,
+    path: String,
+    first_user_key: Vec<u8>,
+    last_user_key: Vec<u8>,
+    rows: u64,
+    logical_bytes: u64,
+    starts_span: bool,
+}
+
+fn export_span(
+    cluster: &Cluster,
+    cx: &ExportCtx<'_>,
+    sp: &ExportSpan,
+    st: &mut ExportState,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let from = if st.resume_from.as_slice() > sp.start.as_slice() {
+        st.resume_from.clone()
+    } else {
+        sp.start.clone()
+    };
+    let mut file: Option<OpenFile> = None;
+    // Per-key state: the key being processed and whether its newest version at or before
+    // end was seen.
+    let mut cur_key: Vec<u8> = Vec::new();
+    let mut have_key = false;
+    let mut seen_visible = false;
+    let mut read = 0u64;
+    let mut err: Option<Error> = None;
+    let mut first_in_span = st.resume_from.as_slice() <= sp.start.as_slice();
+    cluster.kv().raw(&from, &sp.end, |k, v| {
+        let (user, ts) = mvcc::decode_key(k)?;
+        read += (k.len() + v.len()) as u64;
+        if read >= 1 << 20 {
+            progress(Progress::Read { bytes: read });
+            read = 0;
+        }
+        if !have_key || user != cur_key {
+            // A new user key: the previous key is fully processed, so a file may end here.
+            if let Some(f) = &file {
+                if f.writer.estimated_size() >= cx.target_size {
+                    let f = file.take();
+                    if let Some(f) = f {
+                        if let Err(e) = finish_file(cx, f, &user, sp, false, st, progress) {
+                            err = Some(e);
+                            return Err(vouch_cluster::Error::Usage("stopped".into()));
+                        }
+                    }
+                }
+            }
+            cur_key = user.clone();
+            have_key = true;
+            seen_visible = false;
+        }
+        if ts > cx.end {
+            return Ok(());
+        }
+        let value = mvcc::decode_value(k, v)?;
+        let newest_visible = !seen_visible;
+        seen_visible = true;
+        // Fingerprint: the newest version at or before end, when live.
+        if newest_visible {
+            if let mvcc::Value::Live(payload) = value {
+                let (table, index, n) = keys::decode_table_prefix(&user)?;
+                st.fingerprints
+                    .entry((table, index))
+                    .or_default()
+                    .add_suffix(user.get(n..).unwrap_or_default(), payload);
+            }
+        }
+        if sp.excluded {
+            return Ok(());
+        }
+        let emit = if cx.revision_history {
+            ts > sp.after
+        } else if sp.from_zero {
+            newest_visible && !value.is_tombstone()
+        } else {
+            newest_visible && ts > sp.after
+        };
+        if !emit {
+            return Ok(());
+        }
+        if file.is_none() {
+            match open_file(cx, st, &user, first_in_span) {
+                Ok(f) => file = Some(f),
+                Err(e) => {
+                    err = Some(e);
+                    return Err(vouch_cluster::Error::Usage("stopped".into()));
+                }
+            }
+            first_in_span = false;
+        }
+        if let Some(f) = &mut file {
+            f.writer.add(k, v)?;
+            f.last_user_key.clone_from(&user);
+            let (_, index, _) = keys::decode_table_prefix(&user)?;
+            if index == sp.primary_index {
+                st.rows += 1;
+                if newest_visible && !value.is_tombstone() {
+                    f.rows += 1;
+                }
+            } else {
+                st.index_entries += 1;
+            }
+            st.bytes += (k.len() + v.len()) as u64;
+            f.logical_bytes += (k.len() + v.len()) as u64;
+        }
+        Ok(())
+    })
+    .map_err(|e| err.take().unwrap_or(Error::Cluster(e)))?;
+    if read > 0 {
+        progress(Progress::Read { bytes: read });
+    }
+    if let Some(f) = file {
+        finish_file(cx, f, &sp.end, sp, true, st, progress)?;
+    }
+    Ok(())
+}
+
+fn open_file(cx: &ExportCtx<'_>, st: &mut ExportState, first: &[u8], starts_span: bool) -> Result<OpenFile> {
+    st.next_file += 1;
+    let path = layout::data_file(st.next_file);
+    let inner = cx.target.store.create_new(&cx.target.path(&path))?;
+    let writer = SstWriter::new(
+        Hashing {
+            inner,
+            sha: Sha256::new(),
+            n: 0,
+        },
+        cx.wopts,
+    )?;
+    Ok(OpenFile {
+        writer,
+        path,
+        first_user_key: first.to_vec(),
+        last_user_key: first.to_vec(),
+        rows: 0,
+        logical_bytes: 0,
+        starts_span,
+    })
+}
+
+/// Finishes a data file; `next` is the first key not in it (the resume point).
+fn finish_file(
+    cx: &ExportCtx<'_>,
+    f: OpenFile,
+    next: &[u8],
+    sp: &ExportSpan,
+    ends_span: bool,
+    st: &mut ExportState,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<()> {
+    let (w, summary) = f.writer.finish()?;
+    let Hashing { inner, sha, n } = w;
+    let size = inner.finish()?;
+    if size != n {
+        return Err(Error::Collection(format!(
+            "{}: stored {size} bytes but wrote {n}",
+            f.path
+        )));
+    }
+    let (min_ts, max_ts) = summary.ts_range.unwrap_or((Timestamp::MIN, Timestamp::MIN));
+    let mut span_end = f.last_user_key.clone();
+    span_end.push(0);
+    st.files.push(pb::File {
+        path: f.path,
+        locality: String::new(),
+        size,
+        sha256: sha.finalize().to_vec(),
+        span: Some(pb::Span {
+            start: if f.starts_span {
+                sp.start.clone()
+            } else {
+                f.first_user_key.clone()
+            },
+            end: if ends_span { sp.end.clone() } else { span_end },
+        }),
+        first_key: summary.smallest,
+        last_key: summary.largest,
+        entries: summary.entries,
+        rows: f.rows,
+        tombstones: summary.tombstones,
+        min_ts: Some(ts_pb(min_ts)),
+        max_ts: Some(ts_pb(max_ts)),
+        logical_bytes: f.logical_bytes,
+    });
+    st.resume_from = next.to_vec();
+    st.checkpoints += 1;
+    let cp = st.checkpoint(cx.job_id);
+    cx.target.store.put_new(
+        &cx.target.path(&layout::checkpoint_name(st.checkpoints)),
+        &cp.encode_to_vec(),
+    )?;
+    progress(Progress::File { size });
+    if cx.faults.after_files.is_some_and(|n| st.files.len() as u64 >= n) {
+        return Err(Error::Injected(format!("after {} data files", st.files.len())));
+    }
+    Ok(())
+}
+
+/// Descriptors of `cat` by id (for callers that need a catalog of a manifest).
+pub fn catalog_of(m: &pb::BackupManifest) -> Catalog {
+    Catalog::new(m.descriptors.iter().cloned())
+}

@@ -1,0 +1,172 @@
+//! Reading a collection: its full backups, LATEST, and the chain of layers (a full backup
+//! and its incrementals) with their manifests.
+//!
+//! Readers tolerate stray objects left by copy tools (directory markers, empty names,
+//! unrelated files): names are resolved by `vouch_format::layout::Listing`.
+
+use std::path::PathBuf;
+
+use vouch_format::layout::{self, Listing};
+use vouch_format::manifest::{self, pb};
+use vouch_store::{OpenOptions, Store};
+
+use crate::{ctx, Error, Result};
+
+/// Where incrementals of a collection live.
+#[derive(Debug)]
+pub struct IncrementalRoot {
+    /// The store (the collection itself, or the `incremental_location`).
+    pub store: Box<dyn Store>,
+    /// Prefix under that store: `incrementals/` in the collection, empty otherwise.
+    pub prefix: String,
+}
+
+/// An opened collection.
+#[derive(Debug)]
+pub struct Collection {
+    /// The collection's store.
+    pub store: Box<dyn Store>,
+    /// Where its incrementals are.
+    pub incrementals: IncrementalRoot,
+}
+
+/// One layer of a chain.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Directory relative to its store root (no trailing slash).
+    pub dir: String,
+    /// True for the full backup.
+    pub is_full: bool,
+    /// The decoded manifest.
+    pub manifest: pb::BackupManifest,
+    /// SHA-256 of the stored manifest bytes.
+    pub manifest_sha256: [u8; 32],
+    /// Size of the stored manifest.
+    pub manifest_size: u64,
+}
+
+/// A full backup and its incrementals, oldest first.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// The full backup's subdirectory (`2026/11/21-120000.00`).
+    pub full_subdir: String,
+    /// Layers, the full backup first.
+    pub layers: Vec<Layer>,
+}
+
+impl Chain {
+    /// The newest layer.
+    pub fn last(&self) -> Option<&Layer> {
+        self.layers.last()
+    }
+}
+
+/// Store options for a cluster's `nodelocal://` folder.
+pub fn open_options(nodelocal_root: Option<PathBuf>) -> OpenOptions {
+    OpenOptions { nodelocal_root }
+}
+
+impl Collection {
+    /// Opens the collection at `uri`, with incrementals in `incremental_location` when
+    /// given, else under `incrementals/` in the collection.
+    pub fn open(uri: &str, incremental_location: Option<&str>, opts: &OpenOptions) -> Result<Self> {
+        let store = vouch_store::open(uri, opts)?;
+        let incrementals = match incremental_location {
+            Some(u) => IncrementalRoot {
+                store: vouch_store::open(u, opts)?,
+                prefix: String::new(),
+            },
+            None => IncrementalRoot {
+                store: vouch_store::open(uri, opts)?,
+                prefix: format!("{}/", layout::INCREMENTALS_DIR),
+            },
+        };
+        Ok(Collection {
+            store,
+            incrementals,
+        })
+    }
+
+    /// A listing of the whole collection.
+    pub fn listing(&self) -> Result<Listing> {
+        let objects = self.store.list("")?;
+        Ok(Listing::new(objects.iter().map(|o| o.path.as_str())))
+    }
+
+    /// Complete full backups, oldest first.
+    pub fn full_backups(&self) -> Result<Vec<String>> {
+        Ok(self.listing()?.full_backups())
+    }
+
+    /// The full backup LATEST points at.
+    pub fn latest(&self) -> Result<String> {
+        let listing = self.listing()?;
+        let content = match listing.latest_marker_to_read() {
+            Some(marker) => Some(self.store.get(&marker)?),
+            None => match self.store.get(layout::LATEST) {
+                Ok(b) => Some(b),
+                Err(vouch_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let Some(content) = content else {
+            return Err(Error::Collection(format!(
+                "no backups found in {}: there is no LATEST file",
+                self.store.uri()
+            )));
+        };
+        let full = ctx(layout::parse_latest_content(&content), "LATEST")?;
+        Ok(full)
+    }
+
+    /// Resolves `LATEST` or a subdirectory the user typed to a full subdir.
+    pub fn resolve_subdir(&self, subdir: &str) -> Result<String> {
+        if subdir.eq_ignore_ascii_case("LATEST") {
+            return self.latest();
+        }
+        ctx(layout::parse_full_subdir(subdir), format!("subdirectory {subdir:?}"))
+    }
+
+    /// Reads and checks one layer's manifest.
+    pub fn read_layer(store: &dyn Store, dir: &str, is_full: bool) -> Result<Layer> {
+        let mpath = format!("{dir}/{}", layout::MANIFEST);
+        let bytes = store.get(&mpath)?;
+        let checksum = store.get(&format!("{dir}/{}", layout::MANIFEST_CHECKSUM))?;
+        ctx(
+            manifest::check_checksum_file(&bytes, &checksum),
+            format!("{}/{mpath}", store.uri()),
+        )?;
+        let m = ctx(manifest::decode(&bytes), format!("{}/{mpath}", store.uri()))?;
+        Ok(Layer {
+            dir: dir.to_string(),
+            is_full,
+            manifest_sha256: manifest::sha256(&bytes),
+            manifest_size: bytes.len() as u64,
+            manifest: m,
+        })
+    }
+
+    /// The chain of the full backup at `full` (a normalized subdir), oldest first.
+    pub fn chain(&self, full: &str) -> Result<Chain> {
+        let listing = self.listing()?;
+        if !listing.full_backups().iter().any(|f| f == full) {
+            return Err(Error::Collection(format!(
+                "backup {} not found in {}: no {} there",
+                layout::display_subdir(full),
+                self.store.uri(),
+                layout::MANIFEST
+            )));
+        }
+        let mut layers = vec![Self::read_layer(self.store.as_ref(), full, true)?];
+        let inc = &self.incrementals;
+        let objects = inc.store.list(&format!("{}{full}/", inc.prefix))?;
+        let inc_listing = Listing::new(objects.iter().map(|o| o.path.as_str()));
+        for dir in inc_listing.incrementals(full, &inc.prefix) {
+            layers.push(Self::read_layer(inc.store.as_ref(), &dir, false)?);
+        }
+        Ok(Chain {
+            full_subdir: full.to_string(),
+            layers,
+        })
+    }
+}
