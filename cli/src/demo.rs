@@ -1,28 +1,42 @@
-//! `vouch demo`: the built-in default job. Until the backup engine lands it writes a
-//! sample set of MVCC SSTs (several versions per key, tombstones, every compression),
-//! runs the full verified scan on each, shows that a flipped byte is caught, and prints
-//! a summary.
+//! `vouch demo`: the built-in default job. Makes an embedded cluster with the `bank` and
+//! `movr` workloads, takes a full backup with revision history into a collection on the
+//! local filesystem, runs more workload (with schema changes), takes two incrementals,
+//! shows the collection like `SHOW BACKUPS` / `SHOW BACKUP`, checks every data file
+//! against its manifest (SHA-256, every block and value checksum), shows that a flipped
+//! bit in a copy of a data file is caught and located, and prints where everything is.
 
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use vouch_format::mvcc::{self, Timestamp};
-use vouch_format::sst::{Compression, SstReader, SstWriter, WriterOptions};
+use vouch_cluster::workload::{self, Workload};
+use vouch_cluster::{Clock, Cluster};
+use vouch_engine::backup::{self, BackupOptions, Destination};
+use vouch_engine::collection::{open_options, Collection};
+use vouch_engine::show::{self, ShowOptions};
+use vouch_engine::Targets;
+use vouch_format::manifest::sha256;
+use vouch_format::sst::SstReader;
 
-/// Deterministic xorshift generator so the demo needs no clock and no RNG crate.
-struct Rng(u64);
+const COLLECTION: &str = "nodelocal://1/backups";
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
+fn take(cluster: &Cluster, dest: Destination, what: &str) -> Result<backup::BackupResult> {
+    let mut opts = BackupOptions::new(Targets::Cluster, dest);
+    opts.revision_history = true;
+    opts.statement = format!("BACKUP INTO {what}'{COLLECTION}' WITH revision_history");
+    let r = backup::backup(cluster, &opts, &mut |_| {})?;
+    println!(
+        "  {} backup: job {} {}: {} rows, {} index entries, {} bytes -> {} files in {}",
+        if r.incremental { "incremental" } else { "full" },
+        r.job_id,
+        r.status,
+        r.rows,
+        r.index_entries,
+        r.bytes,
+        r.files,
+        r.path
+    );
+    Ok(r)
 }
 
 pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
@@ -30,91 +44,91 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("vouch-demo-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    println!("vouch demo: writing sample SSTs into {}", dir.display());
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let mut total_bytes = 0u64;
-    let mut total_entries = 0u64;
-    let mut files = Vec::new();
-    for (i, compression) in [Compression::None, Compression::Snappy, Compression::Zstd]
-        .into_iter()
-        .enumerate()
-    {
-        let path = dir.join(format!(
-            "sample-{i}-{}.sst",
-            compression.rocksdb_name().to_lowercase()
-        ));
-        let file =
-            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        let opts = WriterOptions {
-            block_size: 16 << 10,
-            compression,
-            mvcc: true,
-            ..WriterOptions::default()
+    let cdir = dir.join("cluster");
+    println!("vouch demo: cluster in {}", cdir.display());
+    let cluster = Cluster::init(&cdir, Clock::system())
+        .with_context(|| format!("creating a cluster in {}", cdir.display()))?;
+    let s = workload::init(&cluster, Workload::Bank, 5000, seed)?;
+    println!("  workload bank: {s}");
+    let s = workload::init(&cluster, Workload::Movr, 1000, seed)?;
+    println!("  workload movr: {s}");
+
+    println!("backups into {COLLECTION} (= {}/backups):", cluster.extern_dir().display());
+    take(&cluster, Destination::Into(COLLECTION.into()), "")?;
+    for round in 1..=2u64 {
+        let b = workload::run(&cluster, Workload::Bank, 400, seed + round)?;
+        let m = workload::run(&cluster, Workload::Movr, 200, seed + round)?;
+        println!("  more workload: bank {b}; movr {m}");
+        take(&cluster, Destination::IntoLatest(COLLECTION.into()), "LATEST IN ")?;
+    }
+
+    let coll = Collection::open(COLLECTION, None, &open_options(Some(cluster.extern_dir())))?;
+    println!("\nSHOW BACKUPS IN '{COLLECTION}';");
+    print!("{}", show::show_backups(&coll)?.render());
+    let chain = coll.chain(&coll.latest()?)?;
+    let mut t = show::show_backup(
+        &coll,
+        &chain,
+        ShowOptions {
+            check_files: true,
+            ..ShowOptions::default()
+        },
+    )?;
+    // Tables only, to keep the demo short.
+    t.rows.retain(|r| r.get(3).cloned().flatten().as_deref() == Some("table"));
+    println!("\nSHOW BACKUP FROM LATEST IN '{COLLECTION}' WITH check_files; (tables)");
+    print!("{}", t.render());
+
+    // Every data file: stored bytes hash to the manifest's SHA-256, and the verified
+    // scan checks every block CRC, key order and MVCC value checksum.
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    let mut first: Option<(String, Vec<u8>)> = None;
+    for layer in &chain.layers {
+        let store = if layer.is_full {
+            coll.store.as_ref()
+        } else {
+            coll.incrementals.store.as_ref()
         };
-        let mut w = SstWriter::new(BufWriter::new(file), opts)?;
-        for account in 0..2000u32 {
-            let user = format!("/bank/accounts/{account:06}");
-            // Newest version first: MVCC order is timestamp descending.
-            let versions = 1 + rng.next() % 3;
-            for v in 0..versions {
-                let ts = Timestamp::new(
-                    1_700_000_000_000_000_000 + (versions - v) * 1_000_000_000,
-                    0,
-                );
-                let k = mvcc::key(user.as_bytes(), ts);
-                let deleted = v == 0 && rng.next().is_multiple_of(50);
-                let payload = format!("{{\"id\":{account},\"balance\":{}}}", rng.next() % 100_000);
-                let val = mvcc::value(
-                    &k,
-                    if deleted {
-                        None
-                    } else {
-                        Some(payload.as_bytes())
-                    },
-                );
-                w.add(&k, &val)?;
+        for f in &layer.manifest.files {
+            let path = format!("{}/{}", layer.dir, f.path);
+            let data = store.get(&path)?;
+            anyhow::ensure!(
+                sha256(&data).as_slice() == f.sha256.as_slice(),
+                "{path}: SHA-256 differs from the manifest"
+            );
+            let stats = SstReader::open(data.as_slice())?.verify_scan()?;
+            anyhow::ensure!(stats.entries == f.entries, "{path}: entry count differs");
+            files += 1;
+            bytes += data.len() as u64;
+            if first.is_none() {
+                first = Some((path, data));
             }
         }
-        let (buf, summary) = w.finish()?;
-        buf.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        let bytes = std::fs::read(&path)?;
-        let stats = SstReader::open(bytes.as_slice())?.verify_scan()?;
-        println!(
-            "  {}: {} entries ({} tombstones), {} data blocks, {} bytes, {}: verified",
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            stats.entries,
-            stats.tombstones,
-            stats.data_blocks,
-            stats.file_size,
-            compression.rocksdb_name()
-        );
-        total_bytes += summary.file_size;
-        total_entries += summary.entries;
-        files.push((path, bytes));
     }
-    // Show that damage is caught and located.
-    if let Some((path, bytes)) = files.first() {
-        let mut bad = bytes.clone();
+    println!(
+        "\nchecked {files} data files ({bytes} bytes) in {} layers: SHA-256, block CRCs, key order and value checksums all match",
+        chain.layers.len()
+    );
+    if let Some((path, data)) = first {
+        let mut bad = data;
         let at = bad.len() / 3;
         if let Some(b) = bad.get_mut(at) {
             *b ^= 0x01;
         }
         match SstReader::open(bad.as_slice()).and_then(|r| r.verify_scan()) {
-            Err(e) => println!(
-                "  flipped one bit at offset {at} of {}: caught: {e}",
-                path.display()
-            ),
+            Err(e) => println!("flipped one bit at offset {at} of a copy of {path}: caught: {e}"),
             Ok(_) => anyhow::bail!("a flipped bit at offset {at} went unnoticed"),
         }
     }
-    println!(
-        "summary: {} files, {} entries, {} bytes, all verified; check them with `vouch sst check FILE`",
-        files.len(),
-        total_entries,
-        total_bytes
-    );
+    let c = cdir.display();
+    println!("\nwhere everything is:");
+    println!("  cluster:     {c}");
+    println!("  collection:  {}/backups", cluster.extern_dir().display());
+    println!("next:");
+    println!("  vouch show backups IN {COLLECTION} --cluster {c}");
+    println!("  vouch show backup schemas FROM LATEST IN {COLLECTION} --cluster {c}");
+    println!("  vouch cluster fingerprint {c}");
+    println!("  vouch backup --cluster {c} INTO LATEST IN {COLLECTION} --revision-history");
     Ok(ExitCode::SUCCESS)
 }
