@@ -80,7 +80,9 @@ pub fn parse_backup_words(words: &[String]) -> Result<(Targets, Destination)> {
 /// Parses `FROM LATEST|'subdir' IN URI`.
 pub fn parse_from_words(words: &[String]) -> Result<(String, String)> {
     match words {
-        [from, sub, kw, uri] if from.eq_ignore_ascii_case("FROM") && kw.eq_ignore_ascii_case("IN") => {
+        [from, sub, kw, uri]
+            if from.eq_ignore_ascii_case("FROM") && kw.eq_ignore_ascii_case("IN") =>
+        {
             Ok((unquote(sub).to_string(), unquote(uri).to_string()))
         }
         _ => bail!("expected FROM LATEST IN URI or FROM 'subdir' IN URI"),
@@ -253,16 +255,25 @@ mod tests {
         let (t, d) = parse_backup_words(&w("INTO nodelocal://1/b")).unwrap();
         assert_eq!(t, Targets::Cluster);
         assert_eq!(d, Destination::Into("nodelocal://1/b".into()));
-        let (t, d) = parse_backup_words(&w("DATABASE bank, movr INTO LATEST IN 'nodelocal://1/b'")).unwrap();
+        let (t, d) =
+            parse_backup_words(&w("DATABASE bank, movr INTO LATEST IN 'nodelocal://1/b'")).unwrap();
         assert_eq!(t, Targets::Databases(vec!["bank".into(), "movr".into()]));
         assert_eq!(d, Destination::IntoLatest("nodelocal://1/b".into()));
-        let (t, d) =
-            parse_backup_words(&w("TABLE bank.bank,movr.public.users INTO '/2026/11/21-120000.00' IN file:///x")).unwrap();
+        let (t, d) = parse_backup_words(&w(
+            "TABLE bank.bank,movr.public.users INTO '/2026/11/21-120000.00' IN file:///x",
+        ))
+        .unwrap();
         assert_eq!(
             t,
-            Targets::Tables(vec![("bank".into(), "bank".into()), ("movr".into(), "users".into())])
+            Targets::Tables(vec![
+                ("bank".into(), "bank".into()),
+                ("movr".into(), "users".into())
+            ])
         );
-        assert_eq!(d, Destination::IntoSubdir("/2026/11/21-120000.00".into(), "file:///x".into()));
+        assert_eq!(
+            d,
+            Destination::IntoSubdir("/2026/11/21-120000.00".into(), "file:///x".into())
+        );
         assert!(parse_backup_words(&w("DATABASE INTO x")).is_err());
         assert!(parse_backup_words(&w("TABLE t INTO x")).is_err());
         assert!(parse_backup_words(&w("nodelocal://1/b")).is_err());

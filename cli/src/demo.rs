@@ -53,13 +53,20 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
     let s = workload::init(&cluster, Workload::Movr, 1000, seed)?;
     println!("  workload movr: {s}");
 
-    println!("backups into {COLLECTION} (= {}/backups):", cluster.extern_dir().display());
+    println!(
+        "backups into {COLLECTION} (= {}/backups):",
+        cluster.extern_dir().display()
+    );
     take(&cluster, Destination::Into(COLLECTION.into()), "")?;
     for round in 1..=2u64 {
         let b = workload::run(&cluster, Workload::Bank, 400, seed + round)?;
         let m = workload::run(&cluster, Workload::Movr, 200, seed + round)?;
         println!("  more workload: bank {b}; movr {m}");
-        take(&cluster, Destination::IntoLatest(COLLECTION.into()), "LATEST IN ")?;
+        take(
+            &cluster,
+            Destination::IntoLatest(COLLECTION.into()),
+            "LATEST IN ",
+        )?;
     }
 
     let coll = Collection::open(COLLECTION, None, &open_options(Some(cluster.extern_dir())))?;
@@ -75,7 +82,8 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         },
     )?;
     // Tables only, to keep the demo short.
-    t.rows.retain(|r| r.get(3).cloned().flatten().as_deref() == Some("table"));
+    t.rows
+        .retain(|r| r.get(3).cloned().flatten().as_deref() == Some("table"));
     println!("\nSHOW BACKUP FROM LATEST IN '{COLLECTION}' WITH check_files; (tables)");
     print!("{}", t.render());
 
