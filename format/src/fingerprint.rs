@@ -1,7 +1,7 @@
 //! Per-index fingerprints: an order-independent hash over the rows live at a time, like
 //! CockroachDB's `SHOW EXPERIMENTAL_FINGERPRINTS`.
 //!
-//! Each live index entry contributes FNV-1a-64 over `len(suffix) | suffix | payload`,
+//! Each live index entry contributes XXH3-64 (seed 0) over `len(suffix) | suffix | payload`,
 //! where `suffix` is the user key after its `/Table/<id>/<index>` prefix and `payload`
 //! the MVCC value payload (the row value bytes); `len` is a u32 little-endian. The
 //! contributions are combined by XOR (so order does not matter) and the entries counted.
@@ -12,16 +12,7 @@
 use crate::error::Result;
 use crate::keys::decode_table_prefix;
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
-}
+use xxhash_rust::xxh3::Xxh3Default;
 
 /// Accumulates one index's fingerprint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,9 +27,11 @@ impl Fingerprint {
     /// The hash one entry contributes, given its key suffix and payload.
     pub fn entry_hash(suffix: &[u8], payload: &[u8]) -> u64 {
         let len = u32::try_from(suffix.len()).unwrap_or(u32::MAX);
-        let h = fnv1a(FNV_OFFSET, &len.to_le_bytes());
-        let h = fnv1a(h, suffix);
-        fnv1a(h, payload)
+        let mut h = Xxh3Default::new();
+        h.update(&len.to_le_bytes());
+        h.update(suffix);
+        h.update(payload);
+        h.digest()
     }
 
     /// Adds a live entry by its key suffix (after the table prefix) and payload.
@@ -61,11 +54,12 @@ mod tests {
     use crate::keys::encode_table_prefix;
 
     #[test]
-    fn fnv_known_answers() {
-        // Published FNV-1a 64 vectors.
-        assert_eq!(fnv1a(FNV_OFFSET, b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a(FNV_OFFSET, b"foobar"), 0x8594_4171_f739_67e8);
+    fn xxh3_known_answers() {
+        // XXH3-64 with seed 0: the empty input's published value, and the streaming
+        // form equal to the one-shot form over the concatenation.
+        assert_eq!(xxhash_rust::xxh3::xxh3_64(b""), 0x2d06_8005_38d3_94c2);
+        let one_shot = xxhash_rust::xxh3::xxh3_64(b"\x02\x00\x00\x00k1v1");
+        assert_eq!(Fingerprint::entry_hash(b"k1", b"v1"), one_shot);
     }
 
     #[test]

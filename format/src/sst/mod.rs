@@ -251,9 +251,25 @@ pub(crate) fn check_block(
     Ok((stored, compression))
 }
 
-/// Compresses block contents; returns `None` when compression does not pay
+/// A zstd compression context, created on first use and reused for every block of a
+/// file (creating one per block cost about 4% of a backup).
+#[derive(Default)]
+pub(crate) struct ZstdContext(Option<zstd::bulk::Compressor<'static>>);
+
+impl std::fmt::Debug for ZstdContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZstdContext")
+    }
+}
+
+/// Compresses block contents; returns `false` when compression does not pay
 /// (RocksDB's rule: keep it only if it saves at least 1/8).
-pub(crate) fn compress(raw: &[u8], compression: Compression, out: &mut Vec<u8>) -> Result<bool> {
+pub(crate) fn compress(
+    raw: &[u8],
+    compression: Compression,
+    out: &mut Vec<u8>,
+    zstd_ctx: &mut ZstdContext,
+) -> Result<bool> {
     out.clear();
     match compression {
         Compression::None => return Ok(false),
@@ -267,7 +283,11 @@ pub(crate) fn compress(raw: &[u8], compression: Compression, out: &mut Vec<u8>) 
         }
         Compression::Zstd => {
             put_varint64(out, raw.len() as u64);
-            let z = zstd::bulk::compress(raw, 3)?;
+            let ctx = match &mut zstd_ctx.0 {
+                Some(c) => c,
+                slot => slot.insert(zstd::bulk::Compressor::new(3)?),
+            };
+            let z = ctx.compress(raw)?;
             out.extend_from_slice(&z);
         }
     }

@@ -77,6 +77,7 @@ pub struct SstWriter<W: Write> {
     index: BlockBuilder,
     scratch: Vec<u8>,
     compressed: Vec<u8>,
+    zstd: super::ZstdContext,
     ikey: Vec<u8>,
     last_user_key: Vec<u8>,
     smallest: Vec<u8>,
@@ -109,6 +110,7 @@ impl<W: Write> SstWriter<W> {
             index: BlockBuilder::new(1),
             scratch: Vec::new(),
             compressed: Vec::new(),
+            zstd: super::ZstdContext::default(),
             ikey: Vec::new(),
             last_user_key: Vec::new(),
             smallest: Vec::new(),
@@ -223,7 +225,7 @@ impl<W: Write> SstWriter<W> {
 
     fn write_block(&mut self, raw: &[u8], compression: Compression) -> Result<BlockHandle> {
         let mut buf = std::mem::take(&mut self.compressed);
-        let use_compressed = compress(raw, compression, &mut buf)?;
+        let use_compressed = compress(raw, compression, &mut buf, &mut self.zstd)?;
         let (stored, ctype) = if use_compressed {
             (buf.as_slice(), compression.type_byte())
         } else {
