@@ -274,6 +274,11 @@ pub fn backup(
     let spec = spec_text(opts, prev_chain.as_ref());
     // Resume an unfinished run of the same backup, if there is one.
     let unfinished = find_unfinished(&coll, prev_chain.as_ref(), &spec)?;
+    if unfinished.is_none() && prev_chain.is_none() {
+        if let Some(r) = finish_unpublished(cluster, &coll, opts, &spec)? {
+            return Ok(r);
+        }
+    }
     let resumed = unfinished.is_some();
     let (job, dir, checkpoint) = match unfinished {
         Some(u) => u,
@@ -432,6 +437,14 @@ pub fn backup(
         Some(cp) => ExportState::from_checkpoint(cp),
         None => ExportState::default(),
     };
+    if resumed {
+        // Objects of earlier runs that the resumed checkpoint does not describe (a data file
+        // published just before a crash; newer checkpoints skipped because a file they list
+        // is gone) keep their names: new objects are numbered after them.
+        let (file, seq) = names_in_use(store, &dir)?;
+        state.next_file = state.next_file.max(file);
+        state.checkpoints = state.checkpoints.max(seq);
+    }
     let wopts = WriterOptions {
         block_size: opts.block_size,
         restart_interval: 16,
@@ -652,6 +665,100 @@ fn find_unfinished(coll: &Collection, prev: Option<&Chain>, spec: &str) -> Resul
         }
     }
     Ok(None)
+}
+
+/// The highest data file number and checkpoint sequence number used in `dir`: by the
+/// objects present, and by the newest checkpoint (which may list a file that is now gone).
+fn names_in_use(store: &dyn Store, dir: &str) -> Result<(u64, u64)> {
+    let prefix = format!("{dir}/");
+    let (mut file, mut seq, mut newest) = (0, 0, None);
+    for o in store.list(&prefix)? {
+        let Some(rest) = o.path.strip_prefix(&prefix) else {
+            continue;
+        };
+        if let Ok(n) = layout::parse_data_file(rest) {
+            file = file.max(n);
+        }
+        if let Ok(s) = layout::parse_checkpoint_name(rest) {
+            if s >= seq {
+                seq = s;
+                newest = Some(o.path);
+            }
+        }
+    }
+    if let Some(b) = newest.and_then(|p| store.get(&p).ok()) {
+        if let Ok(cp) = decode_canonical::<pb::Checkpoint>(&b, "checkpoint") {
+            file = file.max(cp.next_file);
+        }
+    }
+    Ok((file, seq))
+}
+
+/// A full backup of the same spec whose run stopped after its manifest but before LATEST:
+/// the newest full backup of the collection, holding a lock with this spec, with no LATEST
+/// marker of its own. Its rerun has only LATEST left to write.
+fn finish_unpublished(
+    cluster: &Cluster,
+    coll: &Collection,
+    opts: &BackupOptions,
+    spec: &str,
+) -> Result<Option<BackupResult>> {
+    let objects = coll.store.list("")?;
+    let listing = Listing::new(objects.iter().map(|o| o.path.as_str()));
+    let Some(dir) = listing.full_backups().pop() else {
+        return Ok(None);
+    };
+    let prefix = format!("{dir}/");
+    let in_dir = |o: &&vouch_store::ObjectMeta| o.path.starts_with(&prefix);
+    let job = objects
+        .iter()
+        .filter(in_dir)
+        .filter(|o| layout::parse_lock_name(&o.path[prefix.len()..]).is_ok())
+        .filter_map(|o| coll.store.get(&o.path).ok())
+        .filter_map(|b| decode_canonical::<pb::BackupJob>(&b, "backup lock").ok())
+        .find(|j| j.spec == spec);
+    let Some(job) = job else { return Ok(None) };
+    let end = ts_of(job.end_time);
+    if listing.contains(&layout::latest_marker(end)) {
+        return Ok(None);
+    }
+    // LATEST may name it only if its manifest reads.
+    let layer = Collection::read_layer(coll.store.as_ref(), &dir, true)?;
+    let content = format!("/{dir}");
+    put_if_absent(
+        coll.store.as_ref(),
+        &layout::latest_marker(end),
+        content.as_bytes(),
+    )?;
+    put_if_absent(coll.store.as_ref(), layout::LATEST, content.as_bytes())?;
+    let kv = cluster.kv();
+    kv.protect(chain_record_id(&job.chain_id), end)?;
+    kv.release(job.job_id)?;
+    // The newest checkpoint (the first in name order) has the counters of every file.
+    let cp = objects
+        .iter()
+        .filter(in_dir)
+        .find(|o| layout::parse_checkpoint_name(&o.path[prefix.len()..]).is_ok())
+        .and_then(|o| coll.store.get(&o.path).ok())
+        .and_then(|b| decode_canonical::<pb::Checkpoint>(&b, "checkpoint").ok())
+        .unwrap_or_default();
+    let notices = targets::resolve(&cluster.catalog(end)?, &opts.targets)?.notices;
+    Ok(Some(BackupResult {
+        job_id: job.job_id,
+        status: "succeeded".into(),
+        rows: cp.rows,
+        index_entries: cp.index_entries,
+        bytes: cp.bytes,
+        file_bytes: layer.manifest.files.iter().map(|f| f.size).sum(),
+        files: layer.manifest.files.len() as u64,
+        path: dir.clone(),
+        full_subdir: dir,
+        start_time: ts_of(job.start_time),
+        end_time: end,
+        incremental: false,
+        resumed: true,
+        notices,
+    }))
 }
 
 fn checkpoint_files_present(store: &dyn Store, dir: &str, cp: &pb::Checkpoint) -> bool {

@@ -1,0 +1,736 @@
+//! Crash safety of BACKUP, in process, with injected faults (`Faults`): a failed run leaves
+//! no manifest and disturbs no earlier backup; a rerun with the same options resumes the
+//! failed job (same directory, same end time), never rewrites an object the failed run
+//! wrote, and produces exactly the backup an uninterrupted run at that end time produces
+//! (same MVCC entries, same fingerprints).
+//!
+//! The cluster runs on a manual clock (advanced between backups so that every backup gets
+//! its own directory name); data files are small (`target_file_size` 4096) so that every
+//! backup has many files and checkpoints.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use vouch_cluster::workload::{self, Workload};
+use vouch_cluster::{Clock, Cluster};
+use vouch_engine::backup::{self, BackupOptions, BackupResult, Destination, Faults};
+use vouch_engine::collection::{open_options, Collection};
+use vouch_engine::{show, Error, Targets};
+use vouch_format::layout::{self, Listing};
+use vouch_format::manifest::{decode_canonical, pb};
+use vouch_format::mvcc::{self, Timestamp};
+use vouch_format::sst::SstReader;
+
+/// 2023-11-14T22:13:20Z.
+const START_WALL: u64 = 1_700_000_000_000_000_000;
+const SECOND: u64 = 1_000_000_000;
+const FILE_SIZE: u64 = 4096;
+
+/// A cluster on a manual clock, with a collection and a reference collection.
+struct Env {
+    _tmp: tempfile::TempDir,
+    cluster: Cluster,
+}
+
+impl Env {
+    fn new(w: Workload, rows: u64) -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let cluster = Cluster::init(&tmp.path().join("c"), Clock::manual(START_WALL)).unwrap();
+        workload::init(&cluster, w, rows, 7).unwrap();
+        Env { _tmp: tmp, cluster }
+    }
+
+    /// Moves the clock on, so the next backup gets a new directory name.
+    fn tick(&self) {
+        self.cluster.kv().clock().advance(SECOND);
+    }
+
+    fn open(&self, uri: &str) -> Collection {
+        Collection::open(uri, None, &open_options(Some(self.cluster.extern_dir()))).unwrap()
+    }
+
+    /// The folder of a `nodelocal://1/<name>` collection.
+    fn root(&self, uri: &str) -> PathBuf {
+        let name = uri.strip_prefix("nodelocal://1/").unwrap();
+        self.cluster.extern_dir().join(name)
+    }
+
+    fn backup(&self, o: &BackupOptions) -> Result<BackupResult, Error> {
+        backup::backup(&self.cluster, o, &mut |_| {})
+    }
+}
+
+fn opts(targets: Targets, dest: Destination) -> BackupOptions {
+    let mut o = BackupOptions::new(targets, dest);
+    o.target_file_size = FILE_SIZE;
+    o.block_size = 1024;
+    o
+}
+
+fn full(uri: &str) -> BackupOptions {
+    opts(Targets::Cluster, Destination::Into(uri.into()))
+}
+
+fn incremental(uri: &str) -> BackupOptions {
+    opts(Targets::Cluster, Destination::IntoLatest(uri.into()))
+}
+
+/// The store a layer of `coll` is in.
+fn layer_store(coll: &Collection, is_full: bool) -> &dyn vouch_store::Store {
+    if is_full {
+        coll.store.as_ref()
+    } else {
+        coll.incrementals.store.as_ref()
+    }
+}
+
+/// Every chain of the collection reads: manifests decode and match their checksum files,
+/// every listed file is present with its size and SHA-256. Returns the number of layers.
+fn assert_collection_reads(coll: &Collection) -> usize {
+    let mut layers = 0;
+    for f in coll.full_backups().unwrap() {
+        let chain = coll
+            .chain(&f)
+            .unwrap_or_else(|e| panic!("chain of {f}: {e}"));
+        for l in &chain.layers {
+            let store = layer_store(coll, l.is_full);
+            for file in &l.manifest.files {
+                let p = format!("{}/{}", l.dir, file.path);
+                let bytes = store.get(&p).unwrap_or_else(|e| panic!("reading {p}: {e}"));
+                assert_eq!(bytes.len() as u64, file.size, "{p}: size");
+                assert_eq!(
+                    Sha256::digest(&bytes).as_slice(),
+                    file.sha256.as_slice(),
+                    "{p}: sha256"
+                );
+            }
+            layers += 1;
+        }
+    }
+    layers
+}
+
+/// A layer's MVCC entries (user key, timestamp, stored value bytes), sorted, duplicates kept.
+type Entries = Vec<(Vec<u8>, Timestamp, Vec<u8>)>;
+
+fn layer_entries(coll: &Collection, l: &vouch_engine::Layer) -> Entries {
+    let store = layer_store(coll, l.is_full);
+    let mut out = Vec::new();
+    for f in &l.manifest.files {
+        let bytes = store.get(&format!("{}/{}", l.dir, f.path)).unwrap();
+        let r = SstReader::open(bytes.as_slice()).unwrap();
+        r.verify_scan().unwrap();
+        for e in r.entries() {
+            let (k, v) = e.unwrap();
+            let (user, ts) = mvcc::decode_key(&k).unwrap();
+            mvcc::decode_value(&k, &v).unwrap();
+            out.push((user, ts, v));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The layer of `coll` in directory `dir`.
+fn layer_at(coll: &Collection, dir: &str) -> vouch_engine::Layer {
+    for f in coll.full_backups().unwrap() {
+        for l in coll.chain(&f).unwrap().layers {
+            if l.dir == dir {
+                return l;
+            }
+        }
+    }
+    panic!("no complete layer at {dir}");
+}
+
+/// Every object of a collection on disk (temp files of writes in progress excluded).
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd {
+            let e = e.unwrap();
+            let p = e.path();
+            if e.file_name() == ".vouch-tmp" {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn assert_unchanged(before: &BTreeMap<String, Vec<u8>>, root: &Path, what: &str) {
+    let after = snapshot(root);
+    for (p, bytes) in before {
+        let now = after
+            .get(p)
+            .unwrap_or_else(|| panic!("{what}: {p} disappeared"));
+        assert!(now == bytes, "{what}: {p} was modified");
+    }
+}
+
+/// The unfinished backup directories of a collection.
+fn unfinished(coll: &Collection) -> Vec<String> {
+    let objects = coll.store.list("").unwrap();
+    Listing::new(objects.iter().map(|o| o.path.as_str())).unfinished()
+}
+
+/// The lock of the (single) job in `dir`.
+fn lock_of(coll: &Collection, dir: &str) -> pb::BackupJob {
+    let objects = coll.store.list(&format!("{dir}/")).unwrap();
+    let locks: Vec<&str> = objects
+        .iter()
+        .map(|o| o.path.as_str())
+        .filter(|p| {
+            p.rsplit('/')
+                .next()
+                .is_some_and(|n| layout::parse_lock_name(n).is_ok())
+        })
+        .collect();
+    assert_eq!(locks.len(), 1, "locks in {dir}: {locks:?}");
+    decode_canonical(&coll.store.get(locks[0]).unwrap(), "lock").unwrap()
+}
+
+fn ts_of(t: Option<pb::Timestamp>) -> Timestamp {
+    let t = t.unwrap();
+    Timestamp::new(t.wall, t.logical)
+}
+
+/// Checkpoints present in `dir`, by sequence number.
+fn checkpoints(coll: &Collection, dir: &str) -> Vec<(u64, pb::Checkpoint)> {
+    let objects = coll.store.list(&format!("{dir}/")).unwrap();
+    let mut v: Vec<(u64, pb::Checkpoint)> = objects
+        .iter()
+        .filter_map(|o| {
+            let rest = o.path.strip_prefix(&format!("{dir}/"))?;
+            let seq = layout::parse_checkpoint_name(rest).ok()?;
+            let cp = decode_canonical(&coll.store.get(&o.path).unwrap(), "checkpoint").unwrap();
+            Some((seq, cp))
+        })
+        .collect();
+    v.sort_by_key(|(s, _)| *s);
+    v
+}
+
+fn show_paths(coll: &Collection) -> Vec<String> {
+    show::show_backups(coll)
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect()
+}
+
+/// What a failed run must leave: an unfinished directory (exactly one new one), no manifest
+/// in it, earlier backups intact and readable, SHOW BACKUPS without it. Returns the
+/// directory and its job lock.
+fn check_failed_run(
+    coll: &Collection,
+    root: &Path,
+    before: &BTreeMap<String, Vec<u8>>,
+    layers_before: usize,
+    shown_before: &[String],
+) -> (String, pb::BackupJob) {
+    assert_unchanged(before, root, "a failed run");
+    let dirs = unfinished(coll);
+    assert_eq!(dirs.len(), 1, "unfinished directories: {dirs:?}");
+    let dir = dirs[0].clone();
+    assert!(
+        coll.store
+            .size(&format!("{dir}/{}", layout::MANIFEST))
+            .unwrap()
+            .is_none(),
+        "{dir}: a manifest exists after a failed run"
+    );
+    assert_eq!(assert_collection_reads(coll), layers_before);
+    assert_eq!(show_paths(coll), shown_before);
+    assert!(!show_paths(coll).contains(&layout::display_subdir(&dir)));
+    let job = lock_of(coll, &dir);
+    (dir, job)
+}
+
+/// A reference backup of the same cluster: same kind, `as_of` the given end time, into
+/// the reference collection; returns its layer.
+fn reference(env: &Env, o: &BackupOptions, end: Timestamp) -> (Collection, vouch_engine::Layer) {
+    let mut r = o.clone();
+    r.faults = Faults::default();
+    r.as_of = Some(end.to_string());
+    let res = env.backup(&r).unwrap();
+    assert!(!res.resumed);
+    assert_eq!(res.end_time, end);
+    let coll = env.open(r.destination.uri());
+    let l = layer_at(&coll, &res.path);
+    (coll, l)
+}
+
+/// Compares a layer with its uninterrupted reference: MVCC entries, fingerprints, spans,
+/// times, counters.
+fn assert_same_backup(
+    coll: &Collection,
+    l: &vouch_engine::Layer,
+    ref_coll: &Collection,
+    r: &vouch_engine::Layer,
+    what: &str,
+) {
+    let got = layer_entries(coll, l);
+    let want = layer_entries(ref_coll, r);
+    assert!(!want.is_empty(), "{what}: the reference is empty");
+    assert_eq!(got.len(), want.len(), "{what}: entry count");
+    assert!(got == want, "{what}: entries differ");
+    let (m, rm) = (&l.manifest, &r.manifest);
+    assert_eq!(m.fingerprints, rm.fingerprints, "{what}: fingerprints");
+    assert_eq!(m.start_time, rm.start_time, "{what}: start");
+    assert_eq!(m.end_time, rm.end_time, "{what}: end");
+    assert_eq!(m.spans, rm.spans, "{what}: spans");
+    assert_eq!(
+        m.introduced_spans, rm.introduced_spans,
+        "{what}: introduced spans"
+    );
+    assert_eq!(m.descriptors, rm.descriptors, "{what}: descriptors");
+    assert_eq!(
+        m.descriptor_changes, rm.descriptor_changes,
+        "{what}: descriptor changes"
+    );
+    assert_eq!(m.mvcc_filter, rm.mvcc_filter, "{what}: mvcc filter");
+    let sum = |m: &pb::BackupManifest| {
+        m.files
+            .iter()
+            .map(|f| (f.entries, f.rows, f.tombstones, f.logical_bytes))
+            .fold((0, 0, 0, 0), |a, b| {
+                (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+            })
+    };
+    assert_eq!(sum(m), sum(rm), "{what}: file counters");
+}
+
+/// The faults to try on a backup of `files` data files.
+fn faults_for(files: u64) -> Vec<Faults> {
+    let mut v: Vec<Faults> = (1..=files)
+        .map(|n| Faults {
+            after_files: Some(n),
+            ..Faults::default()
+        })
+        .collect();
+    v.push(Faults {
+        before_manifest: true,
+        ..Faults::default()
+    });
+    v
+}
+
+/// Runs one failed-then-resumed backup and checks everything; returns the rerun's result.
+fn crash_and_resume(env: &Env, o: &BackupOptions, fault: Faults, ref_uri: &str) -> BackupResult {
+    let what = format!("{:?} with {fault:?}", o.destination);
+    let uri = o.destination.uri();
+    let coll = env.open(uri);
+    let root = env.root(uri);
+    let before = snapshot(&root);
+    let layers_before = assert_collection_reads(&coll);
+    let shown_before = show_paths(&coll);
+    let latest_before = coll.latest().ok();
+
+    env.tick();
+    let mut failing = o.clone();
+    failing.faults = fault;
+    match env.backup(&failing) {
+        Err(Error::Injected(_)) => {}
+        other => panic!("{what}: expected an injected fault, got {other:?}"),
+    }
+    let (dir, job) = check_failed_run(&coll, &root, &before, layers_before, &shown_before);
+    assert_eq!(coll.latest().ok(), latest_before, "{what}: LATEST moved");
+    let failed = snapshot(&root);
+    let cps = checkpoints(&coll, &dir);
+    if let Some(n) = fault.after_files {
+        assert_eq!(cps.len() as u64, n, "{what}: checkpoints");
+        let (_, newest) = cps.last().unwrap();
+        assert_eq!(newest.files.len() as u64, n);
+        assert_eq!(newest.job_id, job.job_id);
+    }
+
+    // The rerun: same options, no faults. Time has moved on; the end time has not.
+    env.tick();
+    let r = env
+        .backup(o)
+        .unwrap_or_else(|e| panic!("{what}: rerun: {e}"));
+    assert!(r.resumed, "{what}: the rerun did not resume");
+    assert_eq!(r.job_id, job.job_id, "{what}: job");
+    assert_eq!(r.end_time, ts_of(job.end_time), "{what}: end time");
+    assert_eq!(r.start_time, ts_of(job.start_time), "{what}: start time");
+    assert_eq!(r.path, dir, "{what}: directory");
+    assert_unchanged(&failed, &root, &format!("{what}: the rerun"));
+    assert!(unfinished(&coll).is_empty(), "{what}: still unfinished");
+    assert_eq!(assert_collection_reads(&coll), layers_before + 1);
+    if r.incremental {
+        assert_eq!(show_paths(&coll), shown_before);
+    } else {
+        let mut want = shown_before.clone();
+        want.push(layout::display_subdir(&dir));
+        assert_eq!(show_paths(&coll), want);
+        assert_eq!(coll.latest().unwrap(), dir, "{what}: LATEST");
+    }
+
+    let l = layer_at(&coll, &dir);
+    assert_eq!(l.manifest.files.len() as u64, r.files);
+    let (ref_coll, rl) = reference(env, &o_for_reference(o, ref_uri), r.end_time);
+    assert_same_backup(&coll, &l, &ref_coll, &rl, &what);
+    let total = |m: &pb::BackupManifest| m.files.iter().map(|f| f.size).sum::<u64>();
+    assert_eq!(r.file_bytes, total(&l.manifest));
+    r
+}
+
+/// The options of the reference backup: the same backup into `ref_uri`.
+fn o_for_reference(o: &BackupOptions, ref_uri: &str) -> BackupOptions {
+    let mut r = o.clone();
+    r.destination = match &o.destination {
+        Destination::Into(_) => Destination::Into(ref_uri.into()),
+        Destination::IntoLatest(_) => Destination::IntoLatest(ref_uri.into()),
+        Destination::IntoSubdir(s, _) => Destination::IntoSubdir(s.clone(), ref_uri.into()),
+    };
+    r
+}
+
+/// Full backups: every fault, each followed by a resumed rerun; the collection keeps
+/// every earlier backup readable throughout.
+#[test]
+fn full_backup_resumes_after_every_fault() {
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/full";
+    let ref_uri = "nodelocal://1/full-ref";
+    // An uninterrupted first backup, to learn how many files a backup has.
+    let first = env.backup(&full(uri)).unwrap();
+    assert!(!first.resumed);
+    assert!(first.files >= 4, "want several files, got {}", first.files);
+    for fault in faults_for(first.files) {
+        crash_and_resume(&env, &full(uri), fault, ref_uri);
+    }
+}
+
+/// Incrementals (with changes, tombstones and a schema change between layers): every
+/// fault, each followed by a resumed rerun.
+#[test]
+fn incremental_backup_resumes_after_every_fault() {
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/inc";
+    let ref_uri = "nodelocal://1/inc-ref";
+    // Mirrored full backups: the reference chain must start where the real one does.
+    let f = env.backup(&full(uri)).unwrap();
+    let mut rf = full(ref_uri);
+    rf.as_of = Some(f.end_time.to_string());
+    env.backup(&rf).unwrap();
+
+    workload::run(&env.cluster, Workload::Bank, 400, 3).unwrap();
+    env.tick();
+    let probe = env.backup(&incremental(uri)).unwrap();
+    let mut rp = incremental(ref_uri);
+    rp.as_of = Some(probe.end_time.to_string());
+    env.backup(&rp).unwrap();
+    assert!(probe.files >= 3, "want several files, got {}", probe.files);
+
+    for (i, fault) in faults_for(probe.files.min(4)).into_iter().enumerate() {
+        workload::run(&env.cluster, Workload::Bank, 400, 10 + i as u64).unwrap();
+        let r = crash_and_resume(&env, &incremental(uri), fault, ref_uri);
+        assert!(r.incremental);
+    }
+}
+
+/// Revision history, full and incremental, with a fault in the middle of each.
+#[test]
+fn revision_history_backups_resume() {
+    let env = Env::new(Workload::Movr, 60);
+    workload::run(&env.cluster, Workload::Movr, 150, 1).unwrap();
+    let uri = "nodelocal://1/rh";
+    let ref_uri = "nodelocal://1/rh-ref";
+    let mut o = full(uri);
+    o.revision_history = true;
+    let fault = Faults {
+        after_files: Some(2),
+        ..Faults::default()
+    };
+    let r = crash_and_resume(&env, &o, fault, ref_uri);
+    assert!(r.files > 2);
+    workload::run(&env.cluster, Workload::Movr, 150, 2).unwrap();
+    let mut o = incremental(uri);
+    o.revision_history = true;
+    let r = crash_and_resume(&env, &o, fault, ref_uri);
+    assert!(r.files > 2, "{} files", r.files);
+}
+
+/// `before_latest` on a full backup: the backup directory is complete (manifest and
+/// checksum written) but LATEST still names the previous full backup. A rerun finishes the
+/// same backup: LATEST moves to it, and no second directory is written.
+#[test]
+fn full_backup_failing_before_latest() {
+    let env = Env::new(Workload::Bank, 200);
+    let uri = "nodelocal://1/bl";
+    let first = env.backup(&full(uri)).unwrap();
+    let coll = env.open(uri);
+    let root = env.root(uri);
+    let before = snapshot(&root);
+    env.tick();
+    let mut o = full(uri);
+    o.faults.before_latest = true;
+    match env.backup(&o) {
+        Err(Error::Injected(_)) => {}
+        other => panic!("expected an injected fault, got {other:?}"),
+    }
+    assert_unchanged(&before, &root, "a failed run");
+    // Complete, but not LATEST.
+    let fulls = coll.full_backups().unwrap();
+    assert_eq!(fulls.len(), 2, "{fulls:?}");
+    let dir = fulls[1].clone();
+    assert_eq!(coll.latest().unwrap(), first.path, "LATEST moved");
+    assert!(unfinished(&coll).is_empty());
+    assert_eq!(assert_collection_reads(&coll), 2);
+    let job = lock_of(&coll, &dir);
+    let failed = snapshot(&root);
+
+    env.tick();
+    let r = env.backup(&full(uri)).unwrap();
+    assert_unchanged(&failed, &root, "the rerun");
+    assert_eq!(
+        coll.full_backups().unwrap(),
+        vec![first.path.clone(), dir.clone()],
+        "the rerun wrote another full backup instead of finishing {dir}"
+    );
+    assert!(r.resumed);
+    assert_eq!(r.path, dir);
+    assert_eq!(r.job_id, job.job_id);
+    assert_eq!(r.end_time, ts_of(job.end_time));
+    assert_eq!(coll.latest().unwrap(), dir, "LATEST");
+    assert_eq!(assert_collection_reads(&coll), 2);
+    // And LATEST-based incrementals extend it.
+    workload::run(&env.cluster, Workload::Bank, 50, 1).unwrap();
+    env.tick();
+    let inc = env.backup(&incremental(uri)).unwrap();
+    assert_eq!(inc.full_subdir, dir);
+}
+
+/// The very first full backup of a collection failing before LATEST: there is no LATEST
+/// yet, and a rerun writes it.
+#[test]
+fn first_full_backup_failing_before_latest() {
+    let env = Env::new(Workload::Bank, 100);
+    let uri = "nodelocal://1/bl1";
+    let coll = env.open(uri);
+    let mut o = full(uri);
+    o.faults.before_latest = true;
+    assert!(matches!(env.backup(&o), Err(Error::Injected(_))));
+    assert!(
+        coll.latest().is_err(),
+        "LATEST exists after failing before it"
+    );
+    let fulls = coll.full_backups().unwrap();
+    assert_eq!(fulls.len(), 1);
+    env.tick();
+    let r = env.backup(&full(uri)).unwrap();
+    assert_eq!(
+        coll.full_backups().unwrap(),
+        fulls,
+        "a second full backup was written"
+    );
+    assert!(r.resumed);
+    assert_eq!(coll.latest().unwrap(), fulls[0]);
+    assert_eq!(
+        coll.store.get(layout::LATEST).unwrap(),
+        format!("/{}", fulls[0]).into_bytes()
+    );
+}
+
+/// An incremental has no LATEST step: `before_latest` does not stop it.
+#[test]
+fn before_latest_does_not_apply_to_incrementals() {
+    let env = Env::new(Workload::Bank, 100);
+    let uri = "nodelocal://1/bli";
+    env.backup(&full(uri)).unwrap();
+    workload::run(&env.cluster, Workload::Bank, 50, 1).unwrap();
+    env.tick();
+    let mut o = incremental(uri);
+    o.faults.before_latest = true;
+    let r = env.backup(&o).unwrap();
+    assert!(r.incremental && !r.resumed);
+    let coll = env.open(uri);
+    assert_eq!(assert_collection_reads(&coll), 2);
+}
+
+/// A checkpoint that lists a file that is gone (deleted behind vouch's back) is skipped in
+/// favour of an older one; the rerun still produces a correct backup.
+#[test]
+fn checkpoint_listing_a_missing_file_is_skipped() {
+    for victim in ["last", "middle"] {
+        let env = Env::new(Workload::Bank, 300);
+        let uri = "nodelocal://1/cp";
+        let ref_uri = "nodelocal://1/cp-ref";
+        let coll = env.open(uri);
+        let root = env.root(uri);
+        let mut o = full(uri);
+        o.faults.after_files = Some(3);
+        assert!(matches!(env.backup(&o), Err(Error::Injected(_))));
+        let dir = unfinished(&coll).pop().unwrap();
+        let job = lock_of(&coll, &dir);
+        let cps = checkpoints(&coll, &dir);
+        assert_eq!(cps.len(), 3);
+        // Remove a data file: the newest checkpoint (and, for the middle file, the one
+        // before it too) no longer describes what is stored.
+        let n = if victim == "last" { 3 } else { 2 };
+        let gone = cps[2].1.files[n - 1].path.clone();
+        std::fs::remove_file(root.join(&dir).join(&gone)).unwrap();
+        let left = snapshot(&root);
+
+        env.tick();
+        let r = env
+            .backup(&full(uri))
+            .unwrap_or_else(|e| panic!("{victim}: rerun: {e}"));
+        assert!(r.resumed, "{victim}");
+        assert_eq!(r.job_id, job.job_id);
+        assert_eq!(r.path, dir);
+        assert_unchanged(&left, &root, victim);
+        let l = layer_at(&coll, &dir);
+        for f in &l.manifest.files {
+            assert!(
+                coll.store
+                    .size(&format!("{dir}/{}", f.path))
+                    .unwrap()
+                    .is_some(),
+                "{victim}: the manifest lists {} which is not stored",
+                f.path
+            );
+        }
+        assert_eq!(assert_collection_reads(&coll), 1);
+        let (ref_coll, rl) = reference(&env, &full(ref_uri), r.end_time);
+        assert_same_backup(&coll, &l, &ref_coll, &rl, victim);
+    }
+}
+
+/// Changing the options means another backup: no resume, a new job in a new directory, and
+/// the unfinished one is left exactly as it was.
+#[test]
+fn different_options_do_not_resume() {
+    let env = Env::new(Workload::Bank, 200);
+    let uri = "nodelocal://1/diff";
+    let coll = env.open(uri);
+    let root = env.root(uri);
+    let mut o = full(uri);
+    o.faults.after_files = Some(1);
+    assert!(matches!(env.backup(&o), Err(Error::Injected(_))));
+    let dir = unfinished(&coll).pop().unwrap();
+    let job = lock_of(&coll, &dir);
+    let left = snapshot(&root);
+
+    let variants: Vec<(&str, BackupOptions)> = vec![
+        (
+            "targets",
+            opts(
+                Targets::Databases(vec!["bank".into()]),
+                Destination::Into(uri.into()),
+            ),
+        ),
+        ("revision_history", {
+            let mut v = full(uri);
+            v.revision_history = true;
+            v
+        }),
+        ("target_file_size", {
+            let mut v = full(uri);
+            v.target_file_size = FILE_SIZE * 2;
+            v
+        }),
+    ];
+    let mut dirs = vec![dir.clone()];
+    for (what, v) in variants {
+        env.tick();
+        let r = env.backup(&v).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(!r.resumed, "{what}: resumed another backup's job");
+        assert_ne!(r.job_id, job.job_id, "{what}");
+        assert!(!dirs.contains(&r.path), "{what}: reused {}", r.path);
+        dirs.push(r.path.clone());
+        assert_unchanged(&left, &root, what);
+        assert_eq!(unfinished(&coll), vec![dir.clone()], "{what}");
+    }
+    // The original options still resume the original job.
+    env.tick();
+    let r = env.backup(&full(uri)).unwrap();
+    assert!(r.resumed);
+    assert_eq!((r.job_id, r.path.as_str()), (job.job_id, dir.as_str()));
+    assert!(unfinished(&coll).is_empty());
+    assert_eq!(assert_collection_reads(&coll), 4);
+}
+
+/// A second failure during the resumed run: the rerun of the rerun resumes again, from the
+/// newest checkpoint, and the result is still exact.
+#[test]
+fn resume_survives_repeated_failures() {
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/rep";
+    let coll = env.open(uri);
+    let mut o = full(uri);
+    o.faults.after_files = Some(1);
+    assert!(matches!(env.backup(&o), Err(Error::Injected(_))));
+    let dir = unfinished(&coll).pop().unwrap();
+    let job = lock_of(&coll, &dir);
+    for n in [3, 5] {
+        env.tick();
+        o.faults.after_files = Some(n);
+        match env.backup(&o) {
+            Err(Error::Injected(_)) => {}
+            other => panic!("after {n}: {other:?}"),
+        }
+        assert_eq!(unfinished(&coll), vec![dir.clone()]);
+        assert_eq!(checkpoints(&coll, &dir).len(), n as usize);
+    }
+    env.tick();
+    o.faults.before_manifest = true;
+    o.faults.after_files = None;
+    assert!(matches!(env.backup(&o), Err(Error::Injected(_))));
+    env.tick();
+    let r = env.backup(&full(uri)).unwrap();
+    assert!(r.resumed);
+    assert_eq!(r.job_id, job.job_id);
+    let l = layer_at(&coll, &dir);
+    let (ref_coll, rl) = reference(&env, &full("nodelocal://1/rep-ref"), r.end_time);
+    assert_same_backup(&coll, &l, &ref_coll, &rl, "repeated failures");
+}
+
+/// A crash between publishing a data file and writing its checkpoint leaves a data file no
+/// checkpoint lists. The rerun resumes from the newest checkpoint, does not trip over the
+/// name (objects are write-once) and does not list the stray file.
+#[test]
+fn data_file_without_checkpoint_is_left_alone() {
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/stray";
+    let coll = env.open(uri);
+    let root = env.root(uri);
+    let mut o = full(uri);
+    o.faults.after_files = Some(2);
+    assert!(matches!(env.backup(&o), Err(Error::Injected(_))));
+    let dir = unfinished(&coll).pop().unwrap();
+    // What a crash right after publishing the third file (before its checkpoint) leaves.
+    // Its content does not matter: nothing may read it.
+    let stray = layout::data_file(3);
+    coll.store
+        .put_new(&format!("{dir}/{stray}"), b"not an sst")
+        .unwrap();
+    let left = snapshot(&root);
+    env.tick();
+    let r = env.backup(&full(uri)).unwrap();
+    assert!(r.resumed);
+    assert_eq!(r.path, dir);
+    assert_unchanged(&left, &root, "the rerun");
+    let l = layer_at(&coll, &dir);
+    assert!(
+        !l.manifest.files.iter().any(|f| f.path == stray),
+        "the manifest lists the stray {stray}"
+    );
+    assert_eq!(assert_collection_reads(&coll), 1);
+    let (ref_coll, rl) = reference(&env, &full("nodelocal://1/stray-ref"), r.end_time);
+    assert_same_backup(&coll, &l, &ref_coll, &rl, "stray data file");
+}
