@@ -121,6 +121,20 @@ pub fn fuzz_decode(data: &[u8]) {
     if let Ok(m) = decode(data) {
         assert_eq!(encode(&m), data, "manifest re-encoding differs from input");
     }
+    // The other protobuf records vouch reads with the same strict rule: descriptors
+    // (stored in the cluster), backup locks and progress checkpoints.
+    fn canonical<M: Message + Default>(data: &[u8], what: &'static str) {
+        if let Ok(m) = decode_canonical::<M>(data, what) {
+            assert_eq!(
+                m.encode_to_vec(),
+                data,
+                "{what} re-encoding differs from input"
+            );
+        }
+    }
+    canonical::<pb::Descriptor>(data, "descriptor");
+    canonical::<pb::BackupJob>(data, "backup lock");
+    canonical::<pb::Checkpoint>(data, "checkpoint");
 }
 
 #[cfg(test)]
@@ -219,5 +233,58 @@ mod tests {
             bad[i] ^= 0x01;
             assert!(check_checksum_file(&bad, &checksum_file(&b)).is_err());
         }
+    }
+
+    #[test]
+    fn job_records_truncated_or_flipped_never_decode_as_the_original() {
+        let cp = pb::Checkpoint {
+            job_id: 42,
+            files: sample().files,
+            resume_from: b"\x89\x80key".to_vec(),
+            next_file: 3,
+            fingerprints: vec![pb::TableFingerprint {
+                table_id: 104,
+                index_id: 1,
+                fingerprint: u64::MAX - 5,
+                rows: 10,
+            }],
+            rows: 10,
+            index_entries: 4,
+            bytes: 999,
+            sequence: 2,
+        };
+        let job = pb::BackupJob {
+            job_id: 42,
+            spec: "targets=cluster".into(),
+            start_time: None,
+            end_time: Some(pb::Timestamp {
+                wall: 5,
+                logical: 1,
+            }),
+            backup_id: vec![1; 16],
+            chain_id: vec![2; 16],
+            created_wall: 7,
+        };
+        fn sweep<M: Message + Default + PartialEq + std::fmt::Debug>(m: &M) {
+            let b = m.encode_to_vec();
+            assert_eq!(&decode_canonical::<M>(&b, "record").unwrap(), m);
+            for n in 0..b.len() {
+                if let Ok(d) = decode_canonical::<M>(&b[..n], "record") {
+                    assert_ne!(&d, m, "truncation to {n} bytes decoded as the original");
+                }
+            }
+            for i in 0..b.len() {
+                for bit in 0..8 {
+                    let mut bad = b.clone();
+                    bad[i] ^= 1 << bit;
+                    if let Ok(d) = decode_canonical::<M>(&bad, "record") {
+                        assert_ne!(&d, m, "flip at {i} bit {bit} decoded as the original");
+                        assert_eq!(d.encode_to_vec(), bad);
+                    }
+                }
+            }
+        }
+        sweep(&cp);
+        sweep(&job);
     }
 }
