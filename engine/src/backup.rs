@@ -192,6 +192,25 @@ impl Target<'_> {
     }
 }
 
+/// Releases a job's protected timestamp record when dropped while armed. A backup that
+/// fails before its export starts (targets, GC threshold) fails the same way when run
+/// again, so its record must not hold GC back forever; once the export has started the
+/// record stays, for a resumed run.
+struct ReleaseBeforeExport<'a> {
+    kv: &'a vouch_cluster::Kv,
+    job_id: u64,
+    armed: bool,
+}
+
+impl Drop for ReleaseBeforeExport<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: the error being returned is what the caller needs to see.
+            let _ = self.kv.release(self.job_id);
+        }
+    }
+}
+
 /// Wraps an object writer, hashing and counting what goes through.
 struct Hashing {
     inner: Box<dyn ObjectWriter>,
@@ -344,6 +363,11 @@ pub fn backup(
     // Hold GC back at what this job reads while it runs.
     let kv = cluster.kv();
     kv.protect(job.job_id, if start == Timestamp::MIN { end } else { start })?;
+    let mut release_on_error = ReleaseBeforeExport {
+        kv,
+        job_id: job.job_id,
+        armed: true,
+    };
 
     let cat = cluster.catalog(end)?;
     let resolved = targets::resolve(&cat, &opts.targets)?;
@@ -431,6 +455,8 @@ pub fn backup(
         }
         revision_start = revision_start.max(threshold);
     }
+
+    release_on_error.armed = false;
 
     // Export.
     let mut state = match &checkpoint {
