@@ -15,7 +15,7 @@
 //! when the manifest exists. A rerun of the same backup finds the lock, reads the newest
 //! checkpoint and resumes; with no usable checkpoint it starts cleanly in a new job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use prost::Message;
@@ -27,7 +27,7 @@ use vouch_format::keys;
 use vouch_format::layout::{self, Listing};
 use vouch_format::manifest::{self, decode_canonical, pb};
 use vouch_format::mvcc::{self, Timestamp};
-use vouch_format::schema::{self, index_layouts, Catalog, Kind};
+use vouch_format::schema::{self, index_layouts, Catalog, Kind, USERS_TABLE_ID};
 use vouch_format::sst::{Compression, SstWriter, WriterOptions};
 use vouch_store::{ObjectWriter, Store};
 
@@ -798,13 +798,25 @@ fn check_same_targets(chain: &Chain, resolved: &Resolved) -> Result<()> {
         return Ok(());
     };
     let m = &first.manifest;
+    // Tables (and views) named one by one must be exactly those of the full backup: with
+    // fewer, this layer would silently miss the others' changes. `system.users` is in every
+    // backup and does not count.
+    let full_tables: BTreeSet<u64> = m
+        .descriptors
+        .iter()
+        .filter(|d| matches!(Kind::of(d), Some(Kind::Table | Kind::View)))
+        .map(|d| d.id)
+        .filter(|id| *id != USERS_TABLE_ID)
+        .collect();
+    let tables: BTreeSet<u64> = resolved
+        .table_ids
+        .iter()
+        .copied()
+        .filter(|id| *id != USERS_TABLE_ID)
+        .collect();
     let same = m.is_full_cluster == resolved.is_full_cluster
         && m.complete_database_ids == resolved.complete_database_ids
-        && (m.is_full_cluster
-            || !m.complete_database_ids.is_empty()
-            || resolved.table_ids.iter().all(|id| {
-                m.descriptors.iter().any(|d| d.id == *id)
-            }));
+        && (m.is_full_cluster || !m.complete_database_ids.is_empty() || tables == full_tables);
     if !same {
         return Err(Error::Usage(
             "requested target(s) do not match the targets of the backup being extended; an incremental must back up the same targets as its full backup".into(),
