@@ -360,9 +360,19 @@ pub fn backup(
     }
     let start = ts_of(job.start_time);
     let end = ts_of(job.end_time);
-    // Hold GC back at what this job reads while it runs.
+    // Hold GC back at what this job reads while it runs: history since the layer's start, a
+    // full backup's end time, or, for a full backup with revision history (every version
+    // from the GC threshold on), everything: a rerun must find the history, and compute the
+    // revision start time and manifest, the run it resumes found.
     let kv = cluster.kv();
-    kv.protect(job.job_id, if start == Timestamp::MIN { end } else { start })?;
+    let protect_at = if start != Timestamp::MIN {
+        start
+    } else if opts.revision_history {
+        Timestamp::MIN
+    } else {
+        end
+    };
+    kv.protect(job.job_id, protect_at)?;
     let mut release_on_error = ReleaseBeforeExport {
         kv,
         job_id: job.job_id,
@@ -553,7 +563,12 @@ pub fn backup(
         statement: opts.statement.clone(),
     };
     let bytes = manifest::encode(&m);
-    put_if_absent(store, &target.path(layout::MANIFEST_CHECKSUM), &manifest::checksum_file(&bytes))?;
+    // A resumed run may find the checksum its earlier run wrote: it must be this manifest's.
+    put_same(
+        store,
+        &target.path(layout::MANIFEST_CHECKSUM),
+        &manifest::checksum_file(&bytes),
+    )?;
     if opts.faults.before_manifest {
         return Err(Error::Injected("before writing BACKUP_MANIFEST".into()));
     }
@@ -608,6 +623,23 @@ fn put_if_absent(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
             // by an earlier backup: write-once objects are never replaced.
             Ok(())
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`put_if_absent`] for an object an earlier run of the same job may have written: that
+/// one must hold the same bytes, or the job cannot complete as it started.
+fn put_same(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
+    match store.put_new(path, bytes) {
+        Err(vouch_store::Error::AlreadyExists { .. }) if store.get(path)? != bytes => {
+            Err(Error::Collection(format!(
+                "{}/{path} was written by an earlier run of this backup with other contents; \
+                 the backup cannot be completed as it started (run it with other options to \
+                 start a new one)",
+                store.uri()
+            )))
+        }
+        Err(vouch_store::Error::AlreadyExists { .. }) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -302,6 +302,10 @@ fn assert_same_backup(
         "{what}: descriptor changes"
     );
     assert_eq!(m.mvcc_filter, rm.mvcc_filter, "{what}: mvcc filter");
+    assert_eq!(
+        m.revision_start_time, rm.revision_start_time,
+        "{what}: revision start"
+    );
     let sum = |m: &pb::BackupManifest| {
         m.files
             .iter()
@@ -733,4 +737,87 @@ fn data_file_without_checkpoint_is_left_alone() {
     assert_eq!(assert_collection_reads(&coll), 1);
     let (ref_coll, rl) = reference(&env, &full("nodelocal://1/stray-ref"), r.end_time);
     assert_same_backup(&coll, &l, &ref_coll, &rl, "stray data file");
+}
+
+/// GC runs while a full backup with revision history is unfinished. The job's protected
+/// timestamp keeps every version (it reads all history from the GC threshold on), so the
+/// rerun finds the history, revision start time and manifest of the run it resumes.
+#[test]
+fn gc_between_failure_and_rerun_of_a_revision_history_full_backup() {
+    for fault in [
+        Faults {
+            after_files: Some(2),
+            ..Faults::default()
+        },
+        Faults {
+            before_manifest: true,
+            ..Faults::default()
+        },
+    ] {
+        let env = Env::new(Workload::Bank, 200);
+        workload::run(&env.cluster, Workload::Bank, 300, 1).unwrap();
+        env.tick();
+        let uri = "nodelocal://1/gc";
+        let coll = env.open(uri);
+        let mut o = full(uri);
+        o.revision_history = true;
+        let mut failing = o.clone();
+        failing.faults = fault;
+        assert!(matches!(env.backup(&failing), Err(Error::Injected(_))));
+        let dir = unfinished(&coll).pop().unwrap();
+        let job = lock_of(&coll, &dir);
+
+        // Ten hours later (the default GC TTL is four), GC runs.
+        env.cluster.kv().clock().advance(10 * 3600 * SECOND);
+        let removed = env.cluster.kv().gc(env.cluster.now()).unwrap();
+        assert_eq!(
+            removed, 0,
+            "{fault:?}: GC removed history the unfinished job reads"
+        );
+
+        let r = env
+            .backup(&o)
+            .unwrap_or_else(|e| panic!("{fault:?}: rerun: {e}"));
+        assert!(r.resumed && r.job_id == job.job_id, "{fault:?}");
+        let l = layer_at(&coll, &dir);
+        let mut ro = full("nodelocal://1/gc-ref");
+        ro.revision_history = true;
+        let (rc, rl) = reference(&env, &ro, r.end_time);
+        assert_same_backup(&coll, &l, &rc, &rl, &format!("{fault:?}"));
+    }
+}
+
+/// When the history under an unfinished job did change (here: its protected timestamp is
+/// moved to its end time, and GC runs), the manifest the rerun computes differs from the
+/// checksum file the failed run wrote. The rerun must refuse rather than publish a manifest
+/// that fails its own checksum.
+#[test]
+fn rerun_refuses_a_manifest_other_than_the_checksummed_one() {
+    let env = Env::new(Workload::Bank, 200);
+    workload::run(&env.cluster, Workload::Bank, 300, 1).unwrap();
+    env.tick();
+    let uri = "nodelocal://1/sum";
+    let coll = env.open(uri);
+    let mut o = full(uri);
+    o.revision_history = true;
+    let mut failing = o.clone();
+    failing.faults.before_manifest = true;
+    assert!(matches!(env.backup(&failing), Err(Error::Injected(_))));
+    let dir = unfinished(&coll).pop().unwrap();
+    let job = lock_of(&coll, &dir);
+    let kv = env.cluster.kv();
+    kv.protect(job.job_id, ts_of(job.end_time)).unwrap();
+    kv.clock().advance(10 * 3600 * SECOND);
+    assert!(kv.gc(env.cluster.now()).unwrap() > 0);
+    let left = snapshot(&env.root(uri));
+
+    let e = env.backup(&o).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(layout::MANIFEST_CHECKSUM) && msg.contains("other contents"),
+        "{msg}"
+    );
+    assert_unchanged(&left, &env.root(uri), "the refused rerun");
+    assert!(coll.full_backups().unwrap().is_empty());
+    assert_eq!(unfinished(&coll), vec![dir]);
 }
