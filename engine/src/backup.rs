@@ -391,6 +391,12 @@ pub fn backup(
         .filter(|d| Kind::of(d) == Some(Kind::Table))
         .map(|d| (d.id, d.clone()))
         .collect();
+    // What was in scope at `start`: the descriptors of the layer this one extends.
+    let at_start: BTreeMap<u64, &pb::Descriptor> = prev_chain
+        .as_ref()
+        .and_then(|c| c.last())
+        .map(|l| l.manifest.descriptors.iter().map(|d| (d.id, d)).collect())
+        .unwrap_or_default();
     if opts.revision_history {
         for r in cluster.descriptor_revisions(start, end)? {
             if let Some(d) = &r.descriptor {
@@ -399,6 +405,12 @@ pub fn backup(
                 }
                 if Kind::of(d) == Some(Kind::Table) {
                     spans_tables.entry(d.id).or_insert_with(|| d.clone());
+                }
+            } else if let Some(d) = at_start.get(&r.id) {
+                // Dropped during the interval: keep the deletion, and a table's history
+                // from `start` to the drop.
+                if Kind::of(d) == Some(Kind::Table) {
+                    spans_tables.entry(d.id).or_insert_with(|| (*d).clone());
                 }
             } else if !resolved.descriptors.iter().any(|x| x.id == r.id)
                 && !spans_tables.contains_key(&r.id)
@@ -846,8 +858,12 @@ fn check_same_targets(chain: &Chain, resolved: &Resolved) -> Result<()> {
         .copied()
         .filter(|id| *id != USERS_TABLE_ID)
         .collect();
+    // A cluster backup covers every database, also those created since the full backup;
+    // databases named in another order are the same databases.
+    let sorted = |ids: &[u64]| ids.iter().copied().collect::<BTreeSet<u64>>();
     let same = m.is_full_cluster == resolved.is_full_cluster
-        && m.complete_database_ids == resolved.complete_database_ids
+        && (m.is_full_cluster
+            || sorted(&m.complete_database_ids) == sorted(&resolved.complete_database_ids))
         && (m.is_full_cluster || !m.complete_database_ids.is_empty() || tables == full_tables);
     if !same {
         return Err(Error::Usage(

@@ -563,3 +563,75 @@ fn backups_never_overwrite() {
         assert_eq!(p.manifest_sha256, w[0].manifest_sha256.to_vec());
     }
 }
+
+#[test]
+fn cluster_and_database_incrementals_follow_new_databases() {
+    let env = Env::new();
+    shop(&env);
+    env.c.create_database("other").unwrap();
+    env.advance(SEC);
+    let uri = env.uri("coll");
+    let full = backup_checked(
+        &env,
+        &["coll"],
+        &opts(Targets::Cluster, Destination::Into(uri.clone())),
+    );
+    // A database created after a cluster backup joins its next incremental.
+    env.c.create_database("fresh").unwrap();
+    let t = env
+        .c
+        .create_table("fresh", &simple_table("t", "v", ColumnType::Int, false))
+        .unwrap();
+    env.upsert("fresh", "t", &[vec![Datum::Int(1), Datum::Int(2)]]);
+    env.advance(SEC);
+    let r = backup_checked(
+        &env,
+        &["coll"],
+        &opts(Targets::Cluster, Destination::IntoLatest(uri.clone())),
+    );
+    assert_eq!(r.start_time, full.end_time);
+    let l = read_layer(&env.root("coll").join(&r.path));
+    assert_eq!(l.m.introduced_spans, spans_of([t]));
+    let fresh = env
+        .c
+        .catalog(l.end())
+        .unwrap()
+        .database("fresh")
+        .unwrap()
+        .id;
+    assert!(l.m.complete_database_ids.contains(&fresh));
+    // Databases named in another order are the same targets.
+    let dbs = |l: &[&str]| Targets::Databases(l.iter().map(|s| s.to_string()).collect());
+    let db_uri = env.uri("dbs");
+    backup_checked(
+        &env,
+        &["dbs"],
+        &opts(dbs(&["shop", "other"]), Destination::Into(db_uri.clone())),
+    );
+    env.advance(SEC);
+    backup_checked(
+        &env,
+        &["dbs"],
+        &opts(
+            dbs(&["other", "shop"]),
+            Destination::IntoLatest(db_uri.clone()),
+        ),
+    );
+    // But not other databases.
+    env.advance(SEC);
+    let e = backup_refused(
+        &env,
+        &["dbs"],
+        &opts(dbs(&["shop"]), Destination::IntoLatest(db_uri.clone())),
+    );
+    assert!(e.contains("do not match"), "{e}");
+    let e = backup_refused(
+        &env,
+        &["dbs"],
+        &opts(
+            dbs(&["shop", "other", "fresh"]),
+            Destination::IntoLatest(db_uri),
+        ),
+    );
+    assert!(e.contains("do not match"), "{e}");
+}

@@ -724,3 +724,71 @@ fn database_target_includes_every_object() {
     data.push(USERS_TABLE_ID);
     check_data_of(&env, &l, &data);
 }
+
+/// With revision history, a table dropped during an incremental's interval keeps its
+/// history since the previous layer: its span is exported from `start`, and its deletion
+/// is among the descriptor changes.
+#[test]
+fn revision_history_keeps_a_table_dropped_in_the_interval() {
+    let env = Env::new();
+    shop(&env);
+    let notes = env.table_id("shop", "notes");
+    env.upsert("shop", "notes", &[int_str(1, "a"), int_str(2, "b")]);
+    env.advance(SEC);
+    let (ur, ul) = (env.uri("rh"), env.uri("latest"));
+    let mut o = opts(Targets::Cluster, Destination::Into(ur.clone()));
+    o.revision_history = true;
+    let f = run(&env.c, &o);
+    run(
+        &env.c,
+        &opts(Targets::Cluster, Destination::Into(ul.clone())),
+    );
+    // Changes after the full backup, then the drop.
+    env.upsert("shop", "notes", &[int_str(1, "a2"), int_str(3, "c")]);
+    env.delete("shop", "notes", &[Datum::Int(2)]);
+    let dropped_at = env.c.drop_object(notes).unwrap();
+    env.upsert("shop", "items", &[int_str(1, "x")]);
+    env.advance(SEC);
+    let mut o = opts(Targets::Cluster, Destination::IntoLatest(ur));
+    o.revision_history = true;
+    let r = run(&env.c, &o);
+    let l = read_layer(&env.root("rh").join(&r.path));
+    let l0 = read_layer(&env.root("rh").join(&f.path));
+    assert!(
+        !ids_of(&l.m).contains(&notes),
+        "descriptors are those live at end"
+    );
+    let deletion =
+        l.m.descriptor_changes
+            .iter()
+            .find(|c| c.id == notes)
+            .expect("the drop is a descriptor change");
+    assert!(deletion.descriptor.is_none());
+    assert_eq!(ts(deletion.time), dropped_at);
+    let mut ids: BTreeSet<u64> = tables_at(&env.c, l.end()).into_keys().collect();
+    ids.insert(notes);
+    assert_eq!(l.m.spans, spans_of(ids.iter().copied()));
+    assert!(l.m.introduced_spans.is_empty());
+    let rules = ids
+        .iter()
+        .map(|id| {
+            let rule = Rule {
+                start: l0.end(),
+                end: l.end(),
+                revision_history: true,
+                from_zero: false,
+            };
+            (*id, (rule, false))
+        })
+        .collect();
+    let got = layer_entries(&l);
+    assert_same("dropped table", &got, &expected(&env.c, &rules));
+    assert!(got
+        .iter()
+        .any(|e| keys::decode_table_prefix(&e.0).unwrap().0 == notes));
+    // Without revision history the dropped table is simply gone.
+    let r = run(&env.c, &opts(Targets::Cluster, Destination::IntoLatest(ul)));
+    let l = read_layer(&env.root("latest").join(&r.path));
+    assert!(!l.m.spans.contains(&spans_of([notes])[0]));
+    assert!(l.m.descriptor_changes.is_empty());
+}

@@ -321,14 +321,21 @@ pub fn layer_entries(layer: &Stored) -> Vec<Entry> {
     let m = &layer.m;
     let mut all = Vec::new();
     let mut paths = BTreeSet::new();
-    let primary: BTreeMap<u64, u64> = m
-        .descriptors
+    // Primary index ids: from the descriptors at end, else from the newest revision in
+    // the layer; a table dropped before end with no revision in the interval has its
+    // descriptor in an earlier layer only (the cluster always numbers the primary index 1).
+    let mut primary: BTreeMap<u64, u64> = BTreeMap::new();
+    let revised = m
+        .descriptor_changes
         .iter()
-        .filter_map(|d| {
-            let t = schema::table(d)?;
-            Some((d.id, u64::from(t.primary_index.as_ref()?.id)))
-        })
-        .collect();
+        .rev()
+        .filter_map(|r| r.descriptor.as_ref());
+    for d in m.descriptors.iter().chain(revised) {
+        if let Some(p) = schema::table(d).and_then(|t| t.primary_index.as_ref()) {
+            primary.entry(d.id).or_insert(u64::from(p.id));
+        }
+    }
+    let primary_of = |table: u64| primary.get(&table).copied().unwrap_or(1);
     for f in &m.files {
         assert!(paths.insert(f.path.clone()), "file {} listed twice", f.path);
         let p = layer.dir.join(&f.path);
@@ -384,10 +391,7 @@ pub fn layer_entries(layer: &Stored) -> Vec<Entry> {
             let (table, index, _) = keys::decode_table_prefix(user).expect("table key");
             tables.insert(table);
             // The newest version of a key in a file is the newest at or before end.
-            if prev_user != Some(user.as_slice())
-                && value.is_some()
-                && primary.get(&table) == Some(&index)
-            {
+            if prev_user != Some(user.as_slice()) && value.is_some() && primary_of(table) == index {
                 rows += 1;
             }
             prev_user = Some(user.as_slice());
