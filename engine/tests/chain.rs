@@ -288,13 +288,26 @@ fn second_full_backup_wins_latest_despite_stray_objects() {
     assert_eq!(inc.full_subdir, f2.path);
     assert_eq!(inc.start_time, f2.end_time);
     assert!(inc.path.starts_with(&format!("incrementals/{}/", f2.path)));
+    // 'LATEST' as a subdirectory, in any case, means the same.
+    churn(&env, 3);
+    env.advance(SEC);
+    let inc_b = backup_checked(
+        &env,
+        &["coll"],
+        &opts(
+            Targets::Cluster,
+            Destination::IntoSubdir("latest".into(), uri.clone()),
+        ),
+    );
+    assert_eq!(inc_b.full_subdir, f2.path);
+    assert_eq!(inc_b.start_time, inc.end_time);
     assert_eq!(
         coll(&env, &uri, None).chain(&f1.path).unwrap().layers.len(),
         1
     );
     assert_eq!(
         coll(&env, &uri, None).chain(&f2.path).unwrap().layers.len(),
-        2
+        3
     );
     // INTO the first full backup by name still works and forms its own chain.
     let inc1 = backup_checked(
@@ -501,6 +514,13 @@ fn incremental_into_a_missing_backup_fails_clearly() {
         ),
     );
     assert!(e.contains("yesterday"), "{e}");
+    // An incremental must end after the layer it extends.
+    for as_of in [full.end_time, Timestamp::new(full.end_time.wall - SEC, 0)] {
+        let mut o = opts(Targets::Cluster, Destination::IntoLatest(uri.clone()));
+        o.as_of = Some(as_of.to_string());
+        let e = backup_refused(&env, &["coll"], &o);
+        assert!(e.contains("is not after"), "{e}");
+    }
     // An incremental directory is not a full backup.
     churn(&env, 0);
     env.advance(SEC);
