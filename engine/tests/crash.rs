@@ -31,6 +31,8 @@ const FILE_SIZE: u64 = 4096;
 struct Env {
     _tmp: tempfile::TempDir,
     cluster: Cluster,
+    workload: Workload,
+    seed: std::cell::Cell<u64>,
 }
 
 impl Env {
@@ -38,7 +40,18 @@ impl Env {
         let tmp = tempfile::tempdir().unwrap();
         let cluster = Cluster::init(&tmp.path().join("c"), Clock::manual(START_WALL)).unwrap();
         workload::init(&cluster, w, rows, 7).unwrap();
-        Env { _tmp: tmp, cluster }
+        Env {
+            _tmp: tmp,
+            cluster,
+            workload: w,
+            seed: std::cell::Cell::new(1000),
+        }
+    }
+
+    /// Changes the data (writes after a failed run's end time, which its rerun must not see).
+    fn write_some(&self) {
+        self.seed.set(self.seed.get() + 1);
+        workload::run(&self.cluster, self.workload, 60, self.seed.get()).unwrap();
     }
 
     /// Moves the clock on, so the next backup gets a new directory name.
@@ -361,8 +374,10 @@ fn crash_and_resume(env: &Env, o: &BackupOptions, fault: Faults, ref_uri: &str) 
         assert_eq!(newest.job_id, job.job_id);
     }
 
-    // The rerun: same options, no faults. Time has moved on; the end time has not.
+    // The rerun: same options, no faults. Time has moved on and the data changed; the end
+    // time has not.
     env.tick();
+    env.write_some();
     let r = env
         .backup(o)
         .unwrap_or_else(|e| panic!("{what}: rerun: {e}"));
