@@ -124,7 +124,10 @@ impl Collection {
         if subdir.eq_ignore_ascii_case("LATEST") {
             return self.latest();
         }
-        ctx(layout::parse_full_subdir(subdir), format!("subdirectory {subdir:?}"))
+        ctx(
+            layout::parse_full_subdir(subdir),
+            format!("subdirectory {subdir:?}"),
+        )
     }
 
     /// Reads and checks one layer's manifest.

@@ -27,7 +27,10 @@ impl Table {
     /// A table with these columns (`#` suffix marks a numeric column and is stripped).
     pub fn new(columns: &[&str]) -> Self {
         Table {
-            columns: columns.iter().map(|c| c.trim_end_matches('#').to_string()).collect(),
+            columns: columns
+                .iter()
+                .map(|c| c.trim_end_matches('#').to_string())
+                .collect(),
             numeric: columns.iter().map(|c| c.ends_with('#')).collect(),
             rows: Vec::new(),
         }
@@ -104,7 +107,9 @@ impl Table {
                             .map(serde_json::Value::from)
                             .or_else(|_| s.parse::<u64>().map(serde_json::Value::from))
                             .unwrap_or(serde_json::Value::String(s)),
-                        Some(s) if s == "true" || s == "false" => serde_json::Value::Bool(s == "true"),
+                        Some(s) if s == "true" || s == "false" => {
+                            serde_json::Value::Bool(s == "true")
+                        }
                         Some(s) => serde_json::Value::String(s),
                     };
                     m.insert(c.clone(), v);
@@ -163,7 +168,11 @@ pub fn create_statement(cat: &Catalog, d: &pb::Descriptor) -> String {
             "CREATE TYPE {}.public.{} AS ENUM ({})",
             cat.qualifiers(d).0,
             d.name,
-            quote_list(e.members.iter().map(|m| format!("'{}'", m.label.replace('\'', "''"))))
+            quote_list(
+                e.members
+                    .iter()
+                    .map(|m| format!("'{}'", m.label.replace('\'', "''")))
+            )
         ),
         Some(K::View(v)) => format!("CREATE VIEW public.{} AS {}", d.name, v.query),
         Some(K::Table(t)) => {
@@ -189,12 +198,19 @@ pub fn create_statement(cat: &Catalog, d: &pb::Descriptor) -> String {
                 lines.push(format!(
                     "\tCONSTRAINT {} PRIMARY KEY ({})",
                     pk.name,
-                    quote_list(pk.column_ids.iter().map(|id| format!("{} ASC", col_name(id))))
+                    quote_list(
+                        pk.column_ids
+                            .iter()
+                            .map(|id| format!("{} ASC", col_name(id)))
+                    )
                 ));
             }
             for fk in &t.foreign_keys {
                 let parent = cat.get(fk.referenced_table_id);
-                let pname = parent.map_or_else(|| format!("[{}]", fk.referenced_table_id), |p| p.name.clone());
+                let pname = parent.map_or_else(
+                    || format!("[{}]", fk.referenced_table_id),
+                    |p| p.name.clone(),
+                );
                 let pcols = parent
                     .and_then(schema::table)
                     .map(|pt| {
@@ -222,7 +238,10 @@ pub fn create_statement(cat: &Catalog, d: &pb::Descriptor) -> String {
                 let storing = if ix.store_column_ids.is_empty() {
                     String::new()
                 } else {
-                    format!(" STORING ({})", quote_list(ix.store_column_ids.iter().map(col_name)))
+                    format!(
+                        " STORING ({})",
+                        quote_list(ix.store_column_ids.iter().map(col_name))
+                    )
                 };
                 lines.push(format!(
                     "\t{}INDEX {} ({cols}){storing}",
@@ -284,10 +303,9 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
                 let size = store.size(&p)?;
                 match size {
                     None => missing.push(p),
-                    Some(n) if n != f.size => missing.push(format!(
-                        "{p} (size {n}, manifest says {})",
-                        f.size
-                    )),
+                    Some(n) if n != f.size => {
+                        missing.push(format!("{p} (size {n}, manifest says {})", f.size))
+                    }
                     Some(_) => {}
                 }
                 actual.push(size);
@@ -327,7 +345,11 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
                         fb += actual.get(i).copied().flatten().unwrap_or(0);
                     }
                 }
-                (Some(size.to_string()), Some(rows.to_string()), Some(fb.to_string()))
+                (
+                    Some(size.to_string()),
+                    Some(rows.to_string()),
+                    Some(fb.to_string()),
+                )
             } else {
                 (None, None, None)
             };
@@ -354,8 +376,16 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
                 row.push(Some(create_statement(&cat, d)));
             }
             if opts.debug_ids {
-                row.push(if dbid == 0 { None } else { Some(dbid.to_string()) });
-                row.push(if scid == 0 { None } else { Some(scid.to_string()) });
+                row.push(if dbid == 0 {
+                    None
+                } else {
+                    Some(dbid.to_string())
+                });
+                row.push(if scid == 0 {
+                    None
+                } else {
+                    Some(scid.to_string())
+                });
                 row.push(Some(d.id.to_string()));
             }
             t.rows.push(row);
@@ -386,9 +416,9 @@ mod tests {
         ]);
         assert_eq!(
             t.render(),
-            "        job_id       |  status   | rows\n\
-             ---------------------+-----------+-------\n\
-             \x20 543214409874014209 | succeeded | 2597\n\
+            "       job_id       |  status   | rows\n\
+             --------------------+-----------+------\n\
+             \x20543214409874014209 | succeeded | 2597\n\
              (1 row)\n"
         );
     }

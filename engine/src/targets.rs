@@ -133,7 +133,9 @@ pub fn resolve(cat: &Catalog, targets: &Targets) -> Result<Resolved> {
         }
         Targets::Tables(names) => {
             for (dbn, tn) in names {
-                let db = cat.database(dbn).ok_or_else(|| undefined("database", dbn))?;
+                let db = cat
+                    .database(dbn)
+                    .ok_or_else(|| undefined("database", dbn))?;
                 let t = cat
                     .object(db.id, tn)
                     .filter(|d| matches!(Kind::of(d), Some(Kind::Table | Kind::View)))
@@ -157,7 +159,9 @@ pub fn resolve(cat: &Catalog, targets: &Targets) -> Result<Resolved> {
         if let Some(pb::descriptor::Kind::View(v)) = &d.kind {
             for dep in &v.depends_on {
                 if !ids.contains(dep) {
-                    let name = cat.get(*dep).map_or_else(|| dep.to_string(), |x| x.name.clone());
+                    let name = cat
+                        .get(*dep)
+                        .map_or_else(|| dep.to_string(), |x| x.name.clone());
                     return Err(Error::Usage(format!(
                         "cannot back up view \"{}\" without the relation \"{name}\" it depends on; add it to the targets",
                         d.name
