@@ -717,6 +717,7 @@ fn backup_files_pass_the_rocksdb_oracle() {
         }
     }
     assert!(files >= 4, "{files} files");
+    eprintln!("rocksdb oracle: {files} files, {tombstones} tombstones");
     assert!(
         tombstones > 0,
         "the incremental should hold deletions (movr deletes rides)"
