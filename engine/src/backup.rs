@@ -13,7 +13,8 @@
 //! first, then data files (each followed by a checkpoint under `progress/`), then
 //! `BACKUP_MANIFEST-CHECKSUM`, then `BACKUP_MANIFEST` — the backup is complete exactly
 //! when the manifest exists. A rerun of the same backup finds the lock, reads the newest
-//! checkpoint and resumes; with no usable checkpoint it starts cleanly in a new job.
+//! checkpoint whose files are all present and resumes from it; with no usable checkpoint it
+//! redoes the export in the same directory, numbering new objects after any leftovers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -270,10 +271,7 @@ pub fn backup(
     )?;
     let now = cluster.now();
     let requested_end = match &opts.as_of {
-        Some(t) => ctx(
-            vouch_format::time::parse_as_of(t, now),
-            "AS OF SYSTEM TIME",
-        )?,
+        Some(t) => ctx(vouch_format::time::parse_as_of(t, now), "AS OF SYSTEM TIME")?,
         None => now,
     };
     if requested_end > now {
@@ -308,7 +306,11 @@ pub fn backup(
                     let last = c
                         .last()
                         .ok_or_else(|| Error::Collection("empty chain".into()))?;
-                    (ts_of(last.manifest.end_time), random_id(), Some(last.manifest.chain_id.clone()))
+                    (
+                        ts_of(last.manifest.end_time),
+                        random_id(),
+                        Some(last.manifest.chain_id.clone()),
+                    )
                 }
             };
             let end = requested_end;
@@ -347,17 +349,6 @@ pub fn backup(
         store,
         dir: dir.clone(),
     };
-    if !resumed {
-        // The lock claims the directory: if another backup got there first, stop.
-        let existing = store.list(&format!("{dir}/"))?;
-        if existing.iter().any(|o| o.path.ends_with(layout::MANIFEST)) {
-            return Err(Error::Collection(format!(
-                "a backup already exists at {}/{dir}",
-                store.uri()
-            )));
-        }
-        store.put_new(&target.path(&layout::lock_name(job.job_id)), &job.encode_to_vec())?;
-    }
     let start = ts_of(job.start_time);
     let end = ts_of(job.end_time);
     // Hold GC back at what this job reads while it runs: history since the layer's start, a
@@ -373,10 +364,12 @@ pub fn backup(
         end
     };
     kv.protect(job.job_id, protect_at)?;
+    // A new job that fails its checks (targets, GC threshold) fails the same way when run
+    // again and writes nothing, so it must not hold GC back; a resumed job keeps its record.
     let mut release_on_error = ReleaseBeforeExport {
         kv,
         job_id: job.job_id,
-        armed: true,
+        armed: !resumed,
     };
 
     let cat = cluster.catalog(end)?;
@@ -435,7 +428,15 @@ pub fn backup(
             start: s.clone(),
             end: e.clone(),
         };
-        let new_span = prev_chain.is_some() && !prev_spans.contains(&span);
+        // New in this layer: not covered before, or covered with its data excluded (the
+        // rows written meanwhile are in no layer yet).
+        let was_excluded = at_start
+            .get(id)
+            .and_then(|p| schema::table(p))
+            .is_some_and(|t| t.exclude_data_from_backup);
+        let excluded = schema::table(d).is_some_and(|t| t.exclude_data_from_backup);
+        let new_span =
+            prev_chain.is_some() && (!prev_spans.contains(&span) || (was_excluded && !excluded));
         if new_span {
             introduced.push(span.clone());
         }
@@ -449,7 +450,7 @@ pub fn backup(
             start: s,
             end: e,
             after: if new_span { Timestamp::MIN } else { start },
-            excluded: schema::table(d).is_some_and(|t| t.exclude_data_from_backup),
+            excluded,
             primary_index: layouts.first().map_or(1, |l| u64::from(l.id)),
             from_zero: prev_chain.is_none() || new_span,
         });
@@ -478,6 +479,23 @@ pub fn backup(
         revision_start = revision_start.max(threshold);
     }
 
+    if !resumed {
+        // The lock claims the directory. Anything already there (another job's lock, a
+        // complete backup) belongs to someone else: refuse, as CockroachDB refuses a
+        // destination holding another job's BACKUP-LOCK.
+        let existing = store.list(&format!("{dir}/"))?;
+        if let Some(o) = existing.first() {
+            return Err(Error::Collection(format!(
+                "a backup already exists or is in progress at {}/{dir} ({} is there); wait a moment or use another AS OF SYSTEM TIME",
+                store.uri(),
+                o.path
+            )));
+        }
+        store.put_new(
+            &target.path(&layout::lock_name(job.job_id)),
+            &job.encode_to_vec(),
+        )?;
+    }
     release_on_error.armed = false;
 
     // Export.
@@ -520,7 +538,11 @@ pub fn backup(
 
     // Fingerprints at end time, one per index of every table with data.
     let mut fingerprints = Vec::new();
-    for d in resolved.descriptors.iter().filter(|d| Kind::of(d) == Some(Kind::Table)) {
+    for d in resolved
+        .descriptors
+        .iter()
+        .filter(|d| Kind::of(d) == Some(Kind::Table))
+    {
         if schema::table(d).is_some_and(|t| t.exclude_data_from_backup) {
             continue;
         }
@@ -539,10 +561,13 @@ pub fn backup(
         }
     }
 
-    let previous = prev_chain.as_ref().and_then(|c| c.last()).map(|l| pb::Previous {
-        path: l.dir.clone(),
-        manifest_sha256: l.manifest_sha256.to_vec(),
-    });
+    let previous = prev_chain
+        .as_ref()
+        .and_then(|c| c.last())
+        .map(|l| pb::Previous {
+            path: l.dir.clone(),
+            manifest_sha256: l.manifest_sha256.to_vec(),
+        });
     let m = pb::BackupManifest {
         format_version: manifest::MANIFEST_FORMAT_VERSION,
         writer_version: WRITER_VERSION.into(),
@@ -589,9 +614,7 @@ pub fn backup(
         if opts.faults.before_latest {
             return Err(Error::Injected("before writing LATEST".into()));
         }
-        let content = format!("/{dir}");
-        put_if_absent(coll.store.as_ref(), &layout::latest_marker(end), content.as_bytes())?;
-        put_if_absent(coll.store.as_ref(), layout::LATEST, content.as_bytes())?;
+        write_latest(coll.store.as_ref(), &dir, end)?;
     }
     // Success: release the job's protection and keep history since `end` for the chain.
     kv.protect(chain_record_id(&job.chain_id), end)?;
@@ -614,6 +637,14 @@ pub fn backup(
         resumed,
         notices: resolved.notices,
     })
+}
+
+/// Points LATEST at the full backup `dir` that ended at `end`: a new write-once marker, and
+/// the plain `LATEST` if there is none yet.
+fn write_latest(store: &dyn Store, dir: &str, end: Timestamp) -> Result<()> {
+    let content = format!("/{dir}");
+    put_if_absent(store, &layout::latest_marker(end), content.as_bytes())?;
+    put_if_absent(store, layout::LATEST, content.as_bytes())
 }
 
 /// The protected-timestamp record of a chain.
@@ -681,7 +712,11 @@ type Unfinished = (pb::BackupJob, String, Option<pb::Checkpoint>);
 
 /// An unfinished run of the same backup: a directory with a lock whose spec matches and
 /// no manifest.
-fn find_unfinished(coll: &Collection, prev: Option<&Chain>, spec: &str) -> Result<Option<Unfinished>> {
+fn find_unfinished(
+    coll: &Collection,
+    prev: Option<&Chain>,
+    spec: &str,
+) -> Result<Option<Unfinished>> {
     let (store, prefix) = match prev {
         None => (coll.store.as_ref(), String::new()),
         Some(c) => (
@@ -794,13 +829,7 @@ fn finish_unpublished(
     }
     // LATEST may name it only if its manifest reads.
     let layer = Collection::read_layer(coll.store.as_ref(), &dir, true)?;
-    let content = format!("/{dir}");
-    put_if_absent(
-        coll.store.as_ref(),
-        &layout::latest_marker(end),
-        content.as_bytes(),
-    )?;
-    put_if_absent(coll.store.as_ref(), layout::LATEST, content.as_bytes())?;
+    write_latest(coll.store.as_ref(), &dir, end)?;
     let kv = cluster.kv();
     kv.protect(chain_record_id(&job.chain_id), end)?;
     kv.release(job.job_id)?;
@@ -832,9 +861,9 @@ fn finish_unpublished(
 }
 
 fn checkpoint_files_present(store: &dyn Store, dir: &str, cp: &pb::Checkpoint) -> bool {
-    cp.files.iter().all(|f| {
-        matches!(store.size(&format!("{dir}/{}", f.path)), Ok(Some(n)) if n == f.size)
-    })
+    cp.files
+        .iter()
+        .all(|f| matches!(store.size(&format!("{dir}/{}", f.path)), Ok(Some(n)) if n == f.size))
 }
 
 fn check_same_targets(chain: &Chain, resolved: &Resolved) -> Result<()> {
@@ -984,87 +1013,89 @@ fn export_span(
     let mut read = 0u64;
     let mut err: Option<Error> = None;
     let mut first_in_span = st.resume_from.as_slice() <= sp.start.as_slice();
-    cluster.kv().raw(&from, &sp.end, |k, v| {
-        let (user, ts) = mvcc::decode_key(k)?;
-        read += (k.len() + v.len()) as u64;
-        if read >= 1 << 20 {
-            progress(Progress::Read { bytes: read });
-            read = 0;
-        }
-        if !have_key || user != cur_key {
-            // A new user key: the previous key is fully processed, so a file may end here.
-            if let Some(f) = &file {
-                if f.writer.estimated_size() >= cx.target_size {
-                    let f = file.take();
-                    if let Some(f) = f {
-                        if let Err(e) = finish_file(cx, f, &user, sp, false, st, progress) {
-                            err = Some(e);
-                            return Err(vouch_cluster::Error::Usage("stopped".into()));
+    cluster
+        .kv()
+        .raw(&from, &sp.end, |k, v| {
+            let (user, ts) = mvcc::decode_key(k)?;
+            read += (k.len() + v.len()) as u64;
+            if read >= 1 << 20 {
+                progress(Progress::Read { bytes: read });
+                read = 0;
+            }
+            if !have_key || user != cur_key {
+                // A new user key: the previous key is fully processed, so a file may end here.
+                if let Some(f) = &file {
+                    if f.writer.estimated_size() >= cx.target_size {
+                        let f = file.take();
+                        if let Some(f) = f {
+                            if let Err(e) = finish_file(cx, f, &user, sp, false, st, progress) {
+                                err = Some(e);
+                                return Err(vouch_cluster::Error::Usage("stopped".into()));
+                            }
                         }
                     }
                 }
+                cur_key = user.clone();
+                have_key = true;
+                seen_visible = false;
             }
-            cur_key = user.clone();
-            have_key = true;
-            seen_visible = false;
-        }
-        if ts > cx.end {
-            return Ok(());
-        }
-        let value = mvcc::decode_value(k, v)?;
-        let newest_visible = !seen_visible;
-        seen_visible = true;
-        // Fingerprint: the newest version at or before end, when live.
-        if newest_visible {
-            if let mvcc::Value::Live(payload) = value {
-                let (table, index, n) = keys::decode_table_prefix(&user)?;
-                st.fingerprints
-                    .entry((table, index))
-                    .or_default()
-                    .add_suffix(user.get(n..).unwrap_or_default(), payload);
+            if ts > cx.end {
+                return Ok(());
             }
-        }
-        if sp.excluded {
-            return Ok(());
-        }
-        let emit = if cx.revision_history {
-            ts > sp.after
-        } else if sp.from_zero {
-            newest_visible && !value.is_tombstone()
-        } else {
-            newest_visible && ts > sp.after
-        };
-        if !emit {
-            return Ok(());
-        }
-        if file.is_none() {
-            match open_file(cx, st, &user, first_in_span) {
-                Ok(f) => file = Some(f),
-                Err(e) => {
-                    err = Some(e);
-                    return Err(vouch_cluster::Error::Usage("stopped".into()));
+            let value = mvcc::decode_value(k, v)?;
+            let newest_visible = !seen_visible;
+            seen_visible = true;
+            // Fingerprint: the newest version at or before end, when live.
+            if newest_visible {
+                if let mvcc::Value::Live(payload) = value {
+                    let (table, index, n) = keys::decode_table_prefix(&user)?;
+                    st.fingerprints
+                        .entry((table, index))
+                        .or_default()
+                        .add_suffix(user.get(n..).unwrap_or_default(), payload);
                 }
             }
-            first_in_span = false;
-        }
-        if let Some(f) = &mut file {
-            f.writer.add(k, v)?;
-            f.last_user_key.clone_from(&user);
-            let (_, index, _) = keys::decode_table_prefix(&user)?;
-            if index == sp.primary_index {
-                st.rows += 1;
-                if newest_visible && !value.is_tombstone() {
-                    f.rows += 1;
-                }
+            if sp.excluded {
+                return Ok(());
+            }
+            let emit = if cx.revision_history {
+                ts > sp.after
+            } else if sp.from_zero {
+                newest_visible && !value.is_tombstone()
             } else {
-                st.index_entries += 1;
+                newest_visible && ts > sp.after
+            };
+            if !emit {
+                return Ok(());
             }
-            st.bytes += (k.len() + v.len()) as u64;
-            f.logical_bytes += (k.len() + v.len()) as u64;
-        }
-        Ok(())
-    })
-    .map_err(|e| err.take().unwrap_or(Error::Cluster(e)))?;
+            if file.is_none() {
+                match open_file(cx, st, &user, first_in_span) {
+                    Ok(f) => file = Some(f),
+                    Err(e) => {
+                        err = Some(e);
+                        return Err(vouch_cluster::Error::Usage("stopped".into()));
+                    }
+                }
+                first_in_span = false;
+            }
+            if let Some(f) = &mut file {
+                f.writer.add(k, v)?;
+                f.last_user_key.clone_from(&user);
+                let (_, index, _) = keys::decode_table_prefix(&user)?;
+                if index == sp.primary_index {
+                    st.rows += 1;
+                    if newest_visible && !value.is_tombstone() {
+                        f.rows += 1;
+                    }
+                } else {
+                    st.index_entries += 1;
+                }
+                st.bytes += (k.len() + v.len()) as u64;
+                f.logical_bytes += (k.len() + v.len()) as u64;
+            }
+            Ok(())
+        })
+        .map_err(|e| err.take().unwrap_or(Error::Cluster(e)))?;
     if read > 0 {
         progress(Progress::Read { bytes: read });
     }
@@ -1074,7 +1105,12 @@ fn export_span(
     Ok(())
 }
 
-fn open_file(cx: &ExportCtx<'_>, st: &mut ExportState, first: &[u8], starts_span: bool) -> Result<OpenFile> {
+fn open_file(
+    cx: &ExportCtx<'_>,
+    st: &mut ExportState,
+    first: &[u8],
+    starts_span: bool,
+) -> Result<OpenFile> {
     st.next_file += 1;
     let path = layout::data_file(st.next_file);
     let inner = cx.target.store.create_new(&cx.target.path(&path))?;
@@ -1149,8 +1185,15 @@ fn finish_file(
         &cp.encode_to_vec(),
     )?;
     progress(Progress::File { size });
-    if cx.faults.after_files.is_some_and(|n| st.files.len() as u64 >= n) {
-        return Err(Error::Injected(format!("after {} data files", st.files.len())));
+    if cx
+        .faults
+        .after_files
+        .is_some_and(|n| st.files.len() as u64 >= n)
+    {
+        return Err(Error::Injected(format!(
+            "after {} data files",
+            st.files.len()
+        )));
     }
     Ok(())
 }

@@ -792,3 +792,53 @@ fn revision_history_keeps_a_table_dropped_in_the_interval() {
     assert!(!l.m.spans.contains(&spans_of([notes])[0]));
     assert!(l.m.descriptor_changes.is_empty());
 }
+
+/// A table whose data was excluded in the previous layer and is included again: its span
+/// counts as introduced, so the rows written while it was excluded (in no layer yet) are
+/// exported from time 0, full-style.
+#[test]
+fn data_included_again_is_exported_from_time_zero() {
+    let env = Env::new();
+    shop(&env);
+    let id = env.table_id("shop", "items");
+    env.c.set_exclude_data_from_backup(id, true).unwrap();
+    env.upsert("shop", "items", &[int_str(41, "while-excluded")]);
+    env.advance(SEC);
+    let uri = env.uri("x");
+    let full = run(
+        &env.c,
+        &opts(Targets::Cluster, Destination::Into(uri.clone())),
+    );
+    let l0 = read_layer(&env.root("x").join(&full.path));
+    assert!(layer_entries(&l0)
+        .iter()
+        .all(|(k, _, _)| !k.starts_with(&table_span(id).0)));
+    env.c.set_exclude_data_from_backup(id, false).unwrap();
+    env.upsert("shop", "items", &[int_str(42, "after")]);
+    env.advance(SEC);
+    let inc = run(
+        &env.c,
+        &opts(Targets::Cluster, Destination::IntoLatest(uri)),
+    );
+    let l1 = read_layer(&env.root("x").join(&inc.path));
+    assert_eq!(l1.m.introduced_spans, spans_of([id]));
+    let want = select(
+        &history(&env.c, id),
+        Rule {
+            start: Timestamp::MIN,
+            end: l1.end(),
+            revision_history: false,
+            from_zero: true,
+        },
+    );
+    let got: Vec<Entry> = layer_entries(&l1)
+        .into_iter()
+        .filter(|(k, _, _)| k.starts_with(&table_span(id).0))
+        .collect();
+    assert_same("re-included table", &got, &want);
+    assert!(
+        got.iter().any(|(_, ts, _)| *ts < l0.end()),
+        "rows written while excluded must be exported: {}",
+        show(&got)
+    );
+}
