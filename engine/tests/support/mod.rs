@@ -178,11 +178,65 @@ pub fn read_layer(dir: &Path) -> Stored {
         dir.display()
     );
     let m = manifest::decode(&bytes).expect("manifest decodes");
+    rocksdb_verify_data_dir(dir, m.files.len());
     Stored {
         dir: dir.to_path_buf(),
         bytes,
         m,
     }
+}
+
+/// Every SST in a layer's `data/` passes RocksDB's own check: `sst_dump --file=<dir>
+/// --command=verify --verify_checksum` exits 0 with an empty stderr and prints `The file
+/// is ok` once per file (it also exits 0 on a data-block checksum mismatch, hence the
+/// strict reading). Never skips: install the tools with scripts/install-test-tools.sh.
+pub fn rocksdb_verify_data_dir(layer_dir: &Path, manifest_files: usize) {
+    let data = layer_dir.join("data");
+    if manifest_files == 0 {
+        return;
+    }
+    let on_disk = std::fs::read_dir(&data)
+        .unwrap_or_else(|e| panic!("{}: {e}", data.display()))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sst"))
+        })
+        .count();
+    assert!(
+        on_disk >= manifest_files,
+        "{}: files missing",
+        data.display()
+    );
+    let tool = ["sst_dump", "rocksdb_sst_dump"]
+        .into_iter()
+        .find(|t| {
+            std::process::Command::new(t)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .unwrap_or_else(|| {
+            panic!("sst_dump is not on PATH: run scripts/install-test-tools.sh (rocksdb-tools)")
+        });
+    let out = std::process::Command::new(tool)
+        .arg(format!("--file={}", data.display()))
+        .args(["--command=verify", "--verify_checksum"])
+        .output()
+        .expect("run sst_dump");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "sst_dump verify {}: {:?}\n{stderr}\n{stdout}",
+        data.display(),
+        out.status
+    );
+    assert_eq!(
+        stdout.matches("The file is ok").count(),
+        on_disk,
+        "sst_dump verify {}:\n{stdout}",
+        data.display()
+    );
 }
 
 /// Every regular file under `root` (relative path → bytes), without the store's own
