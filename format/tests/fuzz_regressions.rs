@@ -27,7 +27,7 @@ use vouch_format::{Error, Result};
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 7] = [
+const TARGETS: [Target; 8] = [
     ("sst_open_scan", fuzzing::sst_open_scan),
     ("sst_round_trip", fuzzing::sst_round_trip_bytes),
     ("mvcc_key_decode", fuzzing::mvcc_key),
@@ -35,6 +35,7 @@ const TARGETS: [Target; 7] = [
     ("row_decode", fuzzing::row),
     ("manifest_decode", fuzzing::manifest),
     ("text_parse", fuzzing::text),
+    ("layout_parse", fuzzing::layout),
 ];
 
 fn repo() -> PathBuf {
