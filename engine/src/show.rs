@@ -333,7 +333,7 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
                 _ => (Some(db_name), Some(sc_name)),
             };
             let (size, rows, fbytes): (Cell, Cell, Cell) = if kind == Some(Kind::Table) {
-                let (s, e) = table_bounds(d.id);
+                let (s, e) = vouch_cluster::catalog::table_span(d.id);
                 let mut size = 0u64;
                 let mut rows = 0u64;
                 let mut fb = 0u64;
@@ -394,13 +394,6 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
     Ok(t)
 }
 
-fn table_bounds(id: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut a = Vec::new();
-    vouch_format::keys::encode_ordered_uvarint(id, &mut a);
-    let mut b = Vec::new();
-    vouch_format::keys::encode_ordered_uvarint(id.saturating_add(1), &mut b);
-    (a, b)
-}
 
 #[cfg(test)]
 mod tests {
