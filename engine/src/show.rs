@@ -394,7 +394,6 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
     Ok(t)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
