@@ -476,18 +476,25 @@ pub fn latest_marker(end: Timestamp) -> String {
 
 /// Parses a marker path as [`latest_marker`] writes it; returns the end wall time.
 pub fn parse_latest_marker(s: &str) -> Result<u64> {
-    const FIELD: &str = "LATEST marker";
-    let prefix = format!("{LATEST_DIR}/{LATEST_MARKER_PREFIX}");
-    let Some(digits) = s.strip_prefix(prefix.as_str()) else {
-        let at = common_prefix_len(s, &prefix);
+    descending_after(
+        s,
+        &format!("{LATEST_DIR}/{LATEST_MARKER_PREFIX}"),
+        "LATEST marker",
+    )
+}
+
+/// `prefix` followed by a 20-digit descending number: the number it encodes.
+fn descending_after(s: &str, prefix: &str, field: &'static str) -> Result<u64> {
+    let Some(digits) = s.strip_prefix(prefix) else {
+        let at = common_prefix_len(s, prefix);
         return Err(invalid(
-            FIELD,
+            field,
             at,
             s,
             format!("expected a name starting {prefix:?}"),
         ));
     };
-    descending(s, digits, prefix.len(), FIELD)
+    descending(s, digits, prefix.len(), field)
 }
 
 /// What `LATEST` and every marker hold: the full backup's directory with a leading `/`,
@@ -609,18 +616,11 @@ pub fn checkpoint_name(seq: u64) -> String {
 
 /// Parses a checkpoint name as [`checkpoint_name`] writes it; returns the sequence number.
 pub fn parse_checkpoint_name(s: &str) -> Result<u64> {
-    const FIELD: &str = "checkpoint name";
-    let prefix = format!("{PROGRESS_DIR}/{CHECKPOINT_PREFIX}");
-    let Some(digits) = s.strip_prefix(prefix.as_str()) else {
-        let at = common_prefix_len(s, &prefix);
-        return Err(invalid(
-            FIELD,
-            at,
-            s,
-            format!("expected a name starting {prefix:?}"),
-        ));
-    };
-    descending(s, digits, prefix.len(), FIELD)
+    descending_after(
+        s,
+        &format!("{PROGRESS_DIR}/{CHECKPOINT_PREFIX}"),
+        "checkpoint name",
+    )
 }
 
 /// A file inside a backup directory, by its name relative to that directory.
