@@ -565,28 +565,22 @@ fn backup_and_show_output() {
         .iter()
         .any(|r| r["object_type"] == "database" && r["object_name"] == "bank"));
 
-    let rows = show(&["--check-files"]);
-    let mut with_file_bytes = SHOW_BACKUP_COLUMNS.to_vec();
-    with_file_bytes.push("file_bytes");
-    for r in &rows {
-        assert_eq!(keys(r), sorted(&with_file_bytes), "{r:?}");
-    }
-    let bank = rows
-        .iter()
-        .find(|r| r["object_name"] == "bank" && r["object_type"] == "table")
-        .unwrap();
+    // With an option: the base columns plus one, checked on every row; the bank table's row.
+    let show_with = |option: &str, column: &'static str| {
+        let rows = show(&[option]);
+        let mut want = SHOW_BACKUP_COLUMNS.to_vec();
+        want.push(column);
+        for r in &rows {
+            assert_eq!(keys(r), sorted(&want), "{r:?}");
+        }
+        rows.into_iter()
+            .find(|r| r["object_name"] == "bank" && r["object_type"] == "table")
+            .unwrap()
+    };
+    let bank = show_with("--check-files", "file_bytes");
     assert!(bank["file_bytes"].as_u64().unwrap() > 0);
 
-    let rows = show(&["schemas"]);
-    let mut with_create = SHOW_BACKUP_COLUMNS.to_vec();
-    with_create.push("create_statement");
-    for r in &rows {
-        assert_eq!(keys(r), sorted(&with_create), "{r:?}");
-    }
-    let bank = rows
-        .iter()
-        .find(|r| r["object_name"] == "bank" && r["object_type"] == "table")
-        .unwrap();
+    let bank = show_with("schemas", "create_statement");
     let stmt = bank["create_statement"].as_str().unwrap();
     assert!(stmt.starts_with("CREATE TABLE public.bank ("), "{stmt}");
 
