@@ -6,7 +6,11 @@
 mod backup_cmd;
 mod cluster_cmd;
 mod demo;
+mod dump_cmd;
+mod restore_cmd;
+mod sql_cmd;
 mod sst_cmd;
+mod verify_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +71,14 @@ enum Command {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// RESTORE: `vouch restore --cluster DIR [DATABASE …|TABLE …] FROM LATEST|'subdir' IN URI`.
+    Restore(restore_cmd::Args),
+    /// Run SQL statements (`-e "…"` or a script on stdin) against an embedded cluster.
+    Sql(sql_cmd::Args),
+    /// Verify a backup offline: `vouch verify [FROM LATEST|'subdir'] IN URI --level metadata|schema|full`.
+    Verify(verify_cmd::Args),
+    /// Core backup: write SQL (`CREATE …`, `INSERT …`) for a backup's data at a time.
+    Dump(dump_cmd::Args),
     Cluster {
         #[command(subcommand)]
         command: cluster_cmd::ClusterCommand,
@@ -140,6 +152,10 @@ fn main() -> ExitCode {
         },
         Command::Demo { dir, seed } => demo::run(dir, seed),
         Command::Cluster { command } => cluster_cmd::run(command),
+        Command::Restore(args) => restore_cmd::run(args),
+        Command::Sql(args) => sql_cmd::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
+        Command::Dump(args) => dump_cmd::run(args),
         Command::Backup {
             cluster,
             words,

@@ -132,9 +132,9 @@ impl Collection {
 
     /// Reads and checks one layer's manifest.
     pub fn read_layer(store: &dyn Store, dir: &str, is_full: bool) -> Result<Layer> {
-        let mpath = format!("{dir}/{}", layout::MANIFEST);
+        let mpath = join(dir, layout::MANIFEST);
         let bytes = store.get(&mpath)?;
-        let checksum = store.get(&format!("{dir}/{}", layout::MANIFEST_CHECKSUM))?;
+        let checksum = store.get(&join(dir, layout::MANIFEST_CHECKSUM))?;
         ctx(
             manifest::check_checksum_file(&bytes, &checksum),
             format!("{}/{mpath}", store.uri()),
@@ -146,6 +146,21 @@ impl Collection {
             manifest_sha256: manifest::sha256(&bytes),
             manifest_size: bytes.len() as u64,
             manifest: m,
+        })
+    }
+
+    /// The chain of `full` with the stores its layers live in (consumes the collection).
+    pub fn open_chain(self, full: &str) -> Result<OpenChain> {
+        let chain = self.chain(full)?;
+        let layer_store = chain
+            .layers
+            .iter()
+            .map(|l| usize::from(!l.is_full))
+            .collect();
+        Ok(OpenChain {
+            chain,
+            stores: vec![self.store, self.incrementals.store],
+            layer_store,
         })
     }
 
@@ -171,5 +186,66 @@ impl Collection {
             full_subdir: full.to_string(),
             layers,
         })
+    }
+}
+
+/// `dir/name`, or `name` when `dir` is the store root.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// A chain together with the stores its layers are read from.
+#[derive(Debug)]
+pub struct OpenChain {
+    /// The chain.
+    pub chain: Chain,
+    stores: Vec<Box<dyn Store>>,
+    layer_store: Vec<usize>,
+}
+
+impl OpenChain {
+    /// The legacy form `FROM 'full', 'incr1', …`: each URI is a backup directory holding
+    /// `BACKUP_MANIFEST` at its root, oldest first.
+    pub fn from_uris(uris: &[String], opts: &OpenOptions) -> Result<Self> {
+        if uris.is_empty() {
+            return Err(Error::Usage("no backup URIs given".into()));
+        }
+        let mut stores = Vec::new();
+        let mut layers = Vec::new();
+        for (i, uri) in uris.iter().enumerate() {
+            let store = vouch_store::open(uri, opts)?;
+            let mut layer = Collection::read_layer(store.as_ref(), "", i == 0)?;
+            layer.dir = String::new();
+            layers.push(layer);
+            stores.push(store);
+        }
+        let full_subdir = uris.first().cloned().unwrap_or_default();
+        Ok(OpenChain {
+            chain: Chain {
+                full_subdir,
+                layers,
+            },
+            layer_store: (0..uris.len()).collect(),
+            stores,
+        })
+    }
+
+    /// The store layer `i` is read from.
+    pub fn store(&self, i: usize) -> Option<&dyn Store> {
+        let s = self.layer_store.get(i)?;
+        self.stores.get(*s).map(AsRef::as_ref)
+    }
+
+    /// A display name of layer `i` (its URI and directory).
+    pub fn layer_name(&self, i: usize) -> String {
+        match (self.store(i), self.chain.layers.get(i)) {
+            (Some(s), Some(l)) if l.dir.is_empty() => s.uri().to_string(),
+            (Some(s), Some(l)) => format!("{}/{}", s.uri().trim_end_matches('/'), l.dir),
+            _ => format!("layer {i}"),
+        }
     }
 }

@@ -16,7 +16,7 @@ pub mod show;
 pub mod targets;
 
 pub use backup::{backup, BackupOptions, BackupResult, Destination, Faults};
-pub use collection::{Chain, Collection, Layer};
+pub use collection::{Chain, Collection, Layer, OpenChain};
 pub use targets::Targets;
 
 use vouch_format::mvcc::Timestamp;

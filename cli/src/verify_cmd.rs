@@ -1,0 +1,19 @@
+//! `vouch verify` (being built: see the issue tracker).
+
+use std::process::ExitCode;
+
+/// Arguments of `vouch verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Words of the statement.
+    #[arg(num_args = 0.., allow_hyphen_values = true)]
+    words: Vec<String>,
+}
+
+/// Runs `vouch verify`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "vouch verify is not available yet ({} words given)",
+        args.words.len()
+    )
+}
