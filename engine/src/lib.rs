@@ -12,11 +12,13 @@
 
 pub mod backup;
 pub mod collection;
+pub mod restore;
 pub mod show;
 pub mod targets;
 
 pub use backup::{backup, BackupOptions, BackupResult, Destination, Faults};
 pub use collection::{Chain, Collection, Layer, OpenChain};
+pub use restore::{restore, RestoreOptions, RestoreResult, Source};
 pub use targets::Targets;
 
 use vouch_format::mvcc::Timestamp;
