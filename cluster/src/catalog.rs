@@ -838,10 +838,30 @@ impl Cluster {
         }
     }
 
-    fn put_descriptors(&self, descs: &[pb::Descriptor], extra: Option<Batch>) -> Result<Timestamp> {
+    /// Writes descriptors (and `extra`) in one batch; returns its timestamp. RESTORE uses
+    /// it to publish everything it restored at once.
+    pub fn put_descriptors(
+        &self,
+        descs: &[pb::Descriptor],
+        extra: Option<Batch>,
+    ) -> Result<Timestamp> {
         let mut b = extra.unwrap_or_default();
         for d in descs {
             b.put(&descriptor_key(d.id), &encode_descriptor(d));
+        }
+        self.kv.write(&b)
+    }
+
+    /// Allocates `n` consecutive descriptor ids; returns the first.
+    pub fn allocate_ids(&self, n: u64) -> Result<u64> {
+        self.next_ids(n)
+    }
+
+    /// Deletes descriptors in one batch (RESTORE's cleanup after a failed check).
+    pub fn delete_descriptors(&self, ids: &[u64]) -> Result<Timestamp> {
+        let mut b = Batch::default();
+        for id in ids {
+            b.delete(&descriptor_key(*id));
         }
         self.kv.write(&b)
     }
@@ -1367,15 +1387,7 @@ impl Cluster {
         for t in cat.tables() {
             let (db, _) = cat.qualifiers(t);
             let layouts = index_layouts(t)?;
-            let mut fps: BTreeMap<u64, vouch_format::fingerprint::Fingerprint> = BTreeMap::new();
-            let (s, e) = table_span(t.id);
-            self.kv.scan(&s, &e, as_of, |k, v| {
-                let (_, index, n) = keys::decode_table_prefix(k)?;
-                fps.entry(index)
-                    .or_default()
-                    .add_suffix(k.get(n..).unwrap_or_default(), v);
-                Ok(())
-            })?;
+            let fps = self.index_fingerprints(t.id, as_of)?;
             for l in &layouts {
                 let fp = fps.get(&u64::from(l.id)).copied().unwrap_or_default();
                 out.push(IndexFingerprint {
@@ -1393,6 +1405,25 @@ impl Cluster {
             (&a.database, &a.table, a.index_id).cmp(&(&b.database, &b.table, b.index_id))
         });
         Ok(out)
+    }
+
+    /// Fingerprints of every index of table `table_id` at `as_of`, by index id (indexes
+    /// without entries absent).
+    pub fn index_fingerprints(
+        &self,
+        table_id: u64,
+        as_of: Timestamp,
+    ) -> Result<BTreeMap<u64, vouch_format::fingerprint::Fingerprint>> {
+        let mut fps: BTreeMap<u64, vouch_format::fingerprint::Fingerprint> = BTreeMap::new();
+        let (s, e) = table_span(table_id);
+        self.kv.scan(&s, &e, as_of, |k, v| {
+            let (_, index, n) = keys::decode_table_prefix(k)?;
+            fps.entry(index)
+                .or_default()
+                .add_suffix(k.get(n..).unwrap_or_default(), v);
+            Ok(())
+        })?;
+        Ok(fps)
     }
 
     /// Database/table names of a descriptor, for messages.

@@ -123,6 +123,11 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
 }
 
 /// The MVCC store.
@@ -208,6 +213,32 @@ impl Kv {
         }
         txn.commit()?;
         Ok(ts)
+    }
+
+    /// Applies a batch at `ts`, a timestamp this store's clock gave out earlier. Used to
+    /// ingest many batches at one timestamp (RESTORE writes all of a job's data at one
+    /// time): the caller must only write keys that have no version newer than `ts`.
+    pub fn write_at(&self, batch: &Batch, ts: Timestamp) -> Result<()> {
+        if ts > self.clock.now() {
+            return Err(Error::Usage(format!(
+                "cannot write at {ts}: it is in the future of this cluster's clock"
+            )));
+        }
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(MVCC)?;
+            let mut k = Vec::new();
+            let mut v = Vec::new();
+            for (key, value) in &batch.ops {
+                k.clear();
+                mvcc::encode_key(key, ts, &mut k);
+                v.clear();
+                mvcc::encode_value(&k, value.as_deref(), &mut v);
+                t.insert(k.as_slice(), v.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Reads a cluster setting (non-MVCC metadata).
