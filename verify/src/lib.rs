@@ -1,11 +1,33 @@
 //! # vouch-verify
 //!
 //! Offline verification of vouch data, producing *findings* rather than a boolean. It is
-//! read-only: it never writes to what it checks. This first piece checks single SST files
-//! (the `full` level's per-file work); the collection-level checks (manifests, chains,
-//! schemas) build on it.
+//! read-only: it never writes to what it checks.
+//!
+//! - [`check_sst`] / [`sst_finding`]: one SST file, its problems as located findings.
+//! - [`verify_collection`]: the three levels (`metadata`, `schema`, `full`) over a whole
+//!   collection or one chain, giving a [`Report`] (findings grouped by chain, layer and
+//!   check; JSON schema and every finding kind in `spec/verify-report.md`).
+//! - [`render_human`] and [`render_junit`]: the report for people and for CI systems.
 
 #![forbid(unsafe_code)]
+
+mod collection;
+// corruption generator: see corrupt.rs
+pub mod corrupt;
+mod data;
+mod metadata;
+mod output;
+mod report;
+mod schema_checks;
+mod source;
+
+pub use collection::verify_collection;
+pub use output::{render_human, render_junit, xml_escape};
+pub use report::{
+    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, VerifyOptions,
+    REPORT_FORMAT_VERSION,
+};
+pub use source::StoreSource;
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -14,7 +36,8 @@ use std::path::Path;
 
 use serde::Serialize;
 use vouch_format::sst::{BlockSource, ScanStats, SstReader};
-use vouch_format::{BlockKind, Error};
+use vouch_format::BlockKind;
+use vouch_format::Error as FormatError;
 
 /// A file read with positioned reads: only the blocks asked for are read, so memory stays
 /// bounded by the largest block whatever the file size.
@@ -38,12 +61,12 @@ impl BlockSource for FileSource {
         self.size
     }
 
-    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, Error> {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
         if offset
             .checked_add(len as u64)
             .is_none_or(|end| end > self.size)
         {
-            return Err(Error::Truncated {
+            return Err(FormatError::Truncated {
                 field: "block",
                 offset,
                 needed: len as u64,
@@ -71,9 +94,10 @@ pub enum Severity {
 pub struct Finding {
     /// Error or warning.
     pub severity: Severity,
-    /// Stable identifier of the kind of problem (documented in the spec).
+    /// Stable identifier of the kind of problem (documented in `spec/verify-report.md`).
     pub kind: &'static str,
-    /// The file it is in.
+    /// The object it is in, relative to its store's root (`2026/01/01-000000.23/data/000001.sst`;
+    /// `""` when it concerns no single object).
     pub file: String,
     /// Byte offset in the file, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,14 +105,98 @@ pub struct Finding {
     /// Block, when the problem is inside one (`data#3`, `index`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block: Option<String>,
+    /// The key concerned (MVCC-encoded or user key, lowercase hex), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// What should have been there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
     /// What was there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<String>,
+    /// The layer directory it belongs to, when it belongs to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
     /// The full message.
     pub message: String,
+}
+
+impl Finding {
+    /// A finding with only its severity, kind, file and message set.
+    pub fn new(
+        severity: Severity,
+        kind: &'static str,
+        file: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Finding {
+            severity,
+            kind,
+            file: file.into(),
+            offset: None,
+            block: None,
+            key: None,
+            expected: None,
+            found: None,
+            layer: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error finding.
+    pub fn error(kind: &'static str, file: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, kind, file, message)
+    }
+
+    /// A warning finding.
+    pub fn warning(
+        kind: &'static str,
+        file: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::new(Severity::Warning, kind, file, message)
+    }
+
+    /// With a byte offset.
+    pub fn at(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    /// With a block name.
+    pub fn in_block(mut self, block: impl Into<String>) -> Self {
+        self.block = Some(block.into());
+        self
+    }
+
+    /// With a key (written as hex).
+    pub fn with_key(mut self, key: &[u8]) -> Self {
+        self.key = Some(hex(key));
+        self
+    }
+
+    /// With expected and found values.
+    pub fn expected_found(mut self, expected: impl Into<String>, found: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self.found = Some(found.into());
+        self
+    }
+
+    /// With the layer directory.
+    pub fn in_layer(mut self, layer: impl Into<String>) -> Self {
+        self.layer = Some(layer.into());
+        self
+    }
+}
+
+/// Lowercase hex of `b`.
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
 }
 
 fn block_name(b: BlockKind) -> String {
@@ -101,17 +209,9 @@ fn block_name(b: BlockKind) -> String {
 }
 
 /// Maps a format error in an SST to a finding.
-pub fn sst_finding(file: &str, e: &Error) -> Finding {
-    let mut f = Finding {
-        severity: Severity::Error,
-        kind: "sst_malformed",
-        file: file.to_string(),
-        offset: None,
-        block: None,
-        expected: None,
-        found: None,
-        message: e.to_string(),
-    };
+pub fn sst_finding(file: &str, e: &FormatError) -> Finding {
+    use FormatError as Error;
+    let mut f = Finding::error("sst_corrupt", file, e.to_string());
     match e {
         Error::BlockChecksum {
             block,
@@ -163,7 +263,7 @@ pub fn sst_finding(file: &str, e: &Error) -> Finding {
             f.offset = Some(*offset);
             f.block = Some(block_name(*block));
         }
-        Error::Io { .. } => f.kind = "io",
+        Error::Io { .. } => f.kind = "read_error",
         _ => {}
     }
     f

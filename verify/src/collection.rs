@@ -1,0 +1,510 @@
+//! `verify_collection`: opens the collection, finds its chains and layers by name (never
+//! stopping at a broken manifest), runs the levels and assembles the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use vouch_engine::collection::join;
+use vouch_engine::Collection;
+use vouch_format::layout::{self, BackupFile, FullSubdir};
+use vouch_format::manifest::pb;
+use vouch_store::{OpenOptions, Store};
+
+use crate::report::{
+    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, VerifyOptions,
+    REPORT_FORMAT_VERSION,
+};
+use crate::{data, metadata, schema_checks, Finding, Severity};
+
+/// Which store an object or layer lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Which {
+    /// The collection.
+    Main,
+    /// The incremental location (when given; else the collection under `incrementals/`).
+    Inc,
+}
+
+/// What a backup directory holds, by name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DirInfo {
+    pub manifest: bool,
+    pub checksum: bool,
+    pub lock: bool,
+    /// Every object in it: (name relative to the directory, parsed file).
+    pub files: Vec<(String, Option<BackupFile>)>,
+}
+
+impl DirInfo {
+    /// Started, never finished: a lock but neither a manifest nor a checksum file.
+    pub fn unfinished(&self) -> bool {
+        self.lock && !self.manifest && !self.checksum
+    }
+}
+
+/// One layer being verified.
+#[derive(Debug)]
+pub(crate) struct LayerState {
+    /// Directory relative to its store.
+    pub dir: String,
+    /// The store it lives in.
+    pub which: Which,
+    /// True for the full backup.
+    pub is_full: bool,
+    /// Stored manifest bytes, when readable.
+    pub bytes: Option<Vec<u8>>,
+    /// The decoded manifest, when it decodes.
+    pub manifest: Option<pb::BackupManifest>,
+    /// Sizes of the manifest's files as stat reported them (`None`: missing or unreadable),
+    /// in manifest order.
+    pub sizes: Vec<Option<u64>>,
+    /// Checks run on this layer.
+    pub checks: Vec<CheckResult>,
+}
+
+impl LayerState {
+    pub fn check(&mut self, name: &'static str) -> &mut CheckResult {
+        if let Some(i) = self.checks.iter().position(|c| c.name == name) {
+            // Index from position(): in bounds.
+            #[allow(clippy::indexing_slicing)]
+            return &mut self.checks[i];
+        }
+        self.checks.push(CheckResult::new(name));
+        let last = self.checks.len() - 1;
+        #[allow(clippy::indexing_slicing)]
+        &mut self.checks[last]
+    }
+
+    /// `dir/name`.
+    pub fn path(&self, name: &str) -> String {
+        join(&self.dir, name)
+    }
+}
+
+/// A chain being verified.
+#[derive(Debug)]
+pub(crate) struct ChainState {
+    pub full: String,
+    pub layers: Vec<LayerState>,
+    pub checks: Vec<CheckResult>,
+}
+
+/// The stores and options of one run.
+pub(crate) struct Ctx<'a> {
+    pub main: &'a dyn Store,
+    pub inc: &'a dyn Store,
+    pub opts: &'a VerifyOptions,
+    pub files_checked: AtomicUsize,
+    pub bytes_read: Mutex<u64>,
+}
+
+impl Ctx<'_> {
+    pub fn store(&self, w: Which) -> &dyn Store {
+        match w {
+            Which::Main => self.main,
+            Which::Inc => self.inc,
+        }
+    }
+
+    pub fn add_bytes(&self, n: u64) {
+        if let Ok(mut b) = self.bytes_read.lock() {
+            *b += n;
+        }
+    }
+}
+
+/// Runs `f` over `items` on `jobs` threads (at least one); results in input order.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    let workers = jobs.clamp(1, items.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                if let Ok(mut o) = out.lock() {
+                    o.push((i, r));
+                }
+            });
+        }
+    });
+    let mut v = out.into_inner().unwrap_or_default();
+    v.sort_by_key(|(i, _)| *i);
+    v.into_iter().map(|(_, r)| r).collect()
+}
+
+/// True when `s` is a canonical full backup directory name.
+pub(crate) fn is_full_name(s: &str) -> bool {
+    FullSubdir::parse(s).is_ok_and(|f| f.path == s)
+}
+
+/// Length of an incremental directory name (`YYYYMMDD/HHMMSS.ss-YYYYMMDD-HHMMSS.ss`).
+const INC_NAME_LEN: usize = 37;
+/// Length of a full backup directory name (`YYYY/MM/DD-HHMMSS.ss`).
+const FULL_NAME_LEN: usize = 20;
+
+fn is_inc_name(s: &str) -> bool {
+    layout::parse_incremental_subdir(s).is_ok_and(|i| i.path == s)
+}
+
+/// The backup directory an object belongs to and its name inside it: `F/…`,
+/// `<inc_root>F/I/…`. `inc_root` is `incrementals/` in the collection, `""` in a separate
+/// incremental location (where full directories do not exist).
+fn owner<'p>(path: &'p str, inc_root: &str, fulls_here: bool) -> Option<(&'p str, &'p str)> {
+    let split = |p: &'p str, n: usize| -> Option<(&'p str, &'p str)> {
+        let (d, rest) = (p.get(..n)?, p.get(n..)?);
+        let rest = rest.strip_prefix('/')?;
+        Some((d, rest))
+    };
+    if let Some(r) = path.strip_prefix(inc_root) {
+        let base = path.len() - r.len();
+        if let Some((f, rest)) = split(r, FULL_NAME_LEN) {
+            if is_full_name(f) {
+                if let Some((i, file)) = split(rest, INC_NAME_LEN) {
+                    if is_inc_name(i) {
+                        let dir_len = base + FULL_NAME_LEN + 1 + INC_NAME_LEN;
+                        return Some((path.get(..dir_len)?, file));
+                    }
+                }
+            }
+        }
+    }
+    if fulls_here {
+        if let Some((f, rest)) = split(path, FULL_NAME_LEN) {
+            if is_full_name(f) {
+                return Some((f, rest));
+            }
+        }
+    }
+    None
+}
+
+/// Groups a store's objects by backup directory; the rest are returned separately.
+fn group(
+    paths: &[String],
+    inc_root: &str,
+    fulls_here: bool,
+) -> (BTreeMap<String, DirInfo>, Vec<String>) {
+    let mut dirs: BTreeMap<String, DirInfo> = BTreeMap::new();
+    let mut other = Vec::new();
+    for p in paths {
+        match owner(p, inc_root, fulls_here) {
+            Some((d, name)) => {
+                let e = dirs.entry(d.to_string()).or_default();
+                let parsed = layout::parse_backup_file(name).ok();
+                match parsed {
+                    Some(BackupFile::Manifest) => e.manifest = true,
+                    Some(BackupFile::ManifestChecksum) => e.checksum = true,
+                    Some(BackupFile::Lock(_)) => e.lock = true,
+                    _ => {}
+                }
+                e.files.push((name.to_string(), parsed));
+            }
+            None => other.push(p.clone()),
+        }
+    }
+    (dirs, other)
+}
+
+fn list(store: &dyn Store) -> Result<Vec<String>, Error> {
+    Ok(store
+        .list("")?
+        .into_iter()
+        .filter_map(|o| layout::normalize_object_path(&o.path))
+        .collect())
+}
+
+/// Verifies a collection at `opts.level`: every chain (`subdir` `None`), or the chain of
+/// `LATEST` or of a full backup subdirectory. `Err` only when verification could not run
+/// (the store cannot be opened or listed, bad arguments, no such backup); every problem
+/// in the backup itself is a [`Finding`] in the report.
+pub fn verify_collection(
+    uri: &str,
+    subdir: Option<&str>,
+    incremental_location: Option<&str>,
+    store_opts: &OpenOptions,
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, Error> {
+    let started = Instant::now();
+    if opts.jobs == 0 {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    if let Some(t) = &opts.as_of {
+        if opts.level == Level::Metadata {
+            return Err(Error::Usage(format!(
+                "--as-of {t} needs --level schema or full (a restore plan is a schema check)"
+            )));
+        }
+    }
+    let coll = Collection::open(uri, incremental_location, store_opts)?;
+    let separate = incremental_location.is_some();
+    let main_objs = list(coll.store.as_ref())?;
+    let inc_objs = if separate {
+        list(coll.incrementals.store.as_ref())?
+    } else {
+        Vec::new()
+    };
+    let inc_root = format!("{}/", layout::INCREMENTALS_DIR);
+    let (main_dirs, main_other) = group(&main_objs, &inc_root, true);
+    let (inc_dirs, inc_other) = if separate {
+        group(&inc_objs, "", false)
+    } else {
+        (BTreeMap::new(), Vec::new())
+    };
+    let ctx = Ctx {
+        main: coll.store.as_ref(),
+        inc: coll.incrementals.store.as_ref(),
+        opts,
+        files_checked: AtomicUsize::new(0),
+        bytes_read: Mutex::new(0),
+    };
+
+    // Full backups: directories with a manifest, or with the remains of a finished backup.
+    let fulls: Vec<String> = main_dirs
+        .iter()
+        .filter(|(d, info)| is_full_name(d) && !info.unfinished())
+        .map(|(d, _)| d.clone())
+        .collect();
+    if main_objs.is_empty() {
+        return Err(Error::Usage(format!(
+            "no backups found in {uri}: the collection is empty"
+        )));
+    }
+
+    let mut collection_checks = Vec::new();
+    let (latest_check, latest) = metadata::check_latest(&ctx, &main_objs, &main_dirs);
+    collection_checks.push(latest_check);
+
+    let selected: Vec<String> = match subdir {
+        None => fulls.clone(),
+        Some(s) if s.eq_ignore_ascii_case("LATEST") => latest.into_iter().collect(),
+        Some(s) => {
+            let full = layout::parse_full_subdir(s)
+                .map_err(|e| Error::Usage(format!("subdirectory {s:?}: {e}")))?;
+            if !main_dirs.contains_key(&full) {
+                return Err(Error::Usage(format!(
+                    "backup {} not found in {uri}: no such directory",
+                    layout::display_subdir(&full)
+                )));
+            }
+            vec![full]
+        }
+    };
+
+    // Layers of every selected chain, with their manifests read and checked.
+    let mut chains = Vec::new();
+    for full in &selected {
+        let mut layers = vec![metadata::read_layer(&ctx, full, Which::Main, true)];
+        let (dirs, which, prefix) = if separate {
+            (&inc_dirs, Which::Inc, format!("{full}/"))
+        } else {
+            (&main_dirs, Which::Main, format!("{inc_root}{full}/"))
+        };
+        let mut incs: Vec<(layout::IncrementalSubdir, String)> = dirs
+            .iter()
+            .filter(|(_, info)| !info.unfinished())
+            .filter_map(|(d, _)| {
+                let rel = d.strip_prefix(&prefix)?;
+                Some((layout::parse_incremental_subdir(rel).ok()?, d.clone()))
+            })
+            .collect();
+        incs.sort_by(|a, b| (a.0.end, a.0.start, &a.1).cmp(&(b.0.end, b.0.start, &b.1)));
+        for (_, d) in incs {
+            layers.push(metadata::read_layer(&ctx, &d, which, false));
+        }
+        metadata::check_chain(&mut layers);
+        chains.push(ChainState {
+            full: full.clone(),
+            layers,
+            checks: Vec::new(),
+        });
+    }
+    metadata::stat_files(&ctx, &mut chains, progress);
+
+    // Collection-wide: stray objects and unfinished backups.
+    let chosen: BTreeSet<&str> = chains
+        .iter()
+        .flat_map(|c| c.layers.iter().map(|l| l.dir.as_str()))
+        .collect();
+    let whole = subdir.is_none();
+    let mut strays = CheckResult::new("strays");
+    let mut unfinished = CheckResult::new("unfinished");
+    for (which, dirs, other) in [
+        (Which::Main, &main_dirs, &main_other),
+        (Which::Inc, &inc_dirs, &inc_other),
+    ] {
+        let layer_of = |d: &str| {
+            chains
+                .iter()
+                .flat_map(|c| c.layers.iter())
+                .find(|l| l.which == which && l.dir == d)
+        };
+        for (d, info) in dirs {
+            if info.unfinished() {
+                if whole || in_selected(d, which, &selected, &inc_root) {
+                    unfinished.findings.push(Finding::warning(
+                        "unfinished_backup",
+                        d.clone(),
+                        format!(
+                            "{d}: a backup was started here and never finished (a lock{} and no {})",
+                            if info.files.iter().any(|f| matches!(f.1, Some(BackupFile::Checkpoint(_)))) {
+                                " and checkpoints"
+                            } else {
+                                ""
+                            },
+                            layout::MANIFEST
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if !whole && !chosen.contains(d.as_str()) {
+                continue;
+            }
+            let listed: Option<BTreeSet<&str>> = layer_of(d)
+                .and_then(|l| l.manifest.as_ref())
+                .map(|m| m.files.iter().map(|f| f.path.as_str()).collect());
+            for (name, parsed) in &info.files {
+                let stray = match parsed {
+                    None => true,
+                    Some(BackupFile::Data(_)) => {
+                        listed.as_ref().is_some_and(|l| !l.contains(name.as_str()))
+                    }
+                    Some(_) => false,
+                };
+                if stray {
+                    let p = join(d, name);
+                    strays.findings.push(
+                        Finding::warning(
+                            "stray_object",
+                            p.clone(),
+                            format!("{p}: an object no manifest lists (left by a copy tool or an interrupted run?)"),
+                        )
+                        .in_layer(d.clone()),
+                    );
+                }
+            }
+        }
+        if whole {
+            for p in other.iter() {
+                let known = which == Which::Main
+                    && (p == layout::LATEST
+                        || (p.starts_with(layout::LATEST_DIR)
+                            && layout::parse_latest_marker(p).is_ok()));
+                if !known {
+                    strays.findings.push(Finding::warning(
+                        "stray_object",
+                        p.clone(),
+                        format!("{p}: an object that is not part of any backup"),
+                    ));
+                }
+            }
+        }
+    }
+    collection_checks.push(strays);
+    collection_checks.push(unfinished);
+
+    if opts.level >= Level::Schema {
+        for c in &mut chains {
+            schema_checks::check_chain(&ctx, c);
+        }
+    }
+    if opts.level >= Level::Full {
+        for c in &mut chains {
+            data::check_chain(&ctx, c, progress);
+        }
+    }
+
+    let files_checked = ctx.files_checked.load(Ordering::Relaxed) as u64;
+    let bytes_read = ctx.bytes_read.lock().map(|b| *b).unwrap_or(0);
+    let mut report = Report {
+        format_version: REPORT_FORMAT_VERSION,
+        level: opts.level,
+        collection: uri.to_string(),
+        collection_checks,
+        chains: chains
+            .into_iter()
+            .map(|c| ChainReport {
+                full_subdir: c.full,
+                layers: c
+                    .layers
+                    .into_iter()
+                    .map(|l| LayerReport {
+                        dir: l.dir,
+                        checks: l.checks,
+                    })
+                    .collect(),
+                checks: c.checks,
+            })
+            .collect(),
+        findings: Vec::new(),
+        errors: 0,
+        warnings: 0,
+        findings_omitted: 0,
+        files_checked,
+        bytes_read,
+        duration: started.elapsed(),
+        strict: opts.strict,
+    };
+    finalize(&mut report, opts.max_findings);
+    Ok(report)
+}
+
+/// True when the backup directory `d` belongs to one of the selected chains.
+fn in_selected(d: &str, which: Which, selected: &[String], inc_root: &str) -> bool {
+    selected.iter().any(|f| match which {
+        Which::Main => d == f || d.starts_with(&format!("{inc_root}{f}/")),
+        Which::Inc => d.starts_with(&format!("{f}/")),
+    })
+}
+
+/// Counts findings, applies the cap (in check order) and fills `report.findings`.
+fn finalize(report: &mut Report, cap: Option<usize>) {
+    let mut kept = 0usize;
+    let mut all = Vec::new();
+    let mut visit =
+        |c: &mut CheckResult, errors: &mut u64, warnings: &mut u64, omitted: &mut u64| {
+            let mut keep = Vec::new();
+            for f in c.findings.drain(..) {
+                match f.severity {
+                    Severity::Error => *errors += 1,
+                    Severity::Warning => *warnings += 1,
+                }
+                if cap.is_none_or(|n| kept < n) {
+                    kept += 1;
+                    all.push(f.clone());
+                    keep.push(f);
+                } else {
+                    *omitted += 1;
+                }
+            }
+            c.findings = keep;
+        };
+    let (mut e, mut w, mut o) = (0, 0, 0);
+    for c in &mut report.collection_checks {
+        visit(c, &mut e, &mut w, &mut o);
+    }
+    for ch in &mut report.chains {
+        for l in &mut ch.layers {
+            for c in &mut l.checks {
+                visit(c, &mut e, &mut w, &mut o);
+            }
+        }
+        for c in &mut ch.checks {
+            visit(c, &mut e, &mut w, &mut o);
+        }
+    }
+    report.errors = e;
+    report.warnings = w;
+    report.findings_omitted = o;
+    report.findings = all;
+}

@@ -1,0 +1,426 @@
+//! The `metadata` level: LATEST, manifests and checksum files, chain continuity, and the
+//! existence and size of every file (stat only, in parallel).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use vouch_format::layout;
+use vouch_format::manifest::{self, pb};
+use vouch_format::mvcc::Timestamp;
+use vouch_format::Error as FormatError;
+
+use crate::collection::{par_map, ChainState, Ctx, DirInfo, LayerState, Which};
+use crate::report::{CheckResult, Progress};
+use crate::{hex, Finding};
+
+pub(crate) fn ts(t: Option<pb::Timestamp>) -> Timestamp {
+    t.map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
+}
+
+/// Offset named by a format error, when it names one.
+pub(crate) fn error_offset(e: &FormatError) -> Option<u64> {
+    match e {
+        FormatError::Invalid { offset, .. }
+        | FormatError::Truncated { offset, .. }
+        | FormatError::Limit { offset, .. } => Some(*offset),
+        _ => None,
+    }
+}
+
+/// The `latest` check; returns the full backup LATEST names (when it names one).
+pub(crate) fn check_latest(
+    ctx: &Ctx<'_>,
+    objects: &[String],
+    dirs: &BTreeMap<String, DirInfo>,
+) -> (CheckResult, Option<String>) {
+    let mut c = CheckResult::new("latest");
+    let complete: Vec<&String> = dirs
+        .iter()
+        .filter(|(d, i)| i.manifest && crate::collection::is_full_name(d))
+        .map(|(d, _)| d)
+        .collect();
+    let listing = layout::Listing::new(objects.iter());
+    let markers = listing.latest_markers();
+    let plain = objects.iter().any(|p| p == layout::LATEST);
+    if markers.is_empty() && !plain {
+        if !complete.is_empty() {
+            c.findings.push(Finding::error(
+                "latest_missing",
+                layout::LATEST,
+                format!(
+                    "there is no {} and no {}/{}* marker, but {} complete full backup(s) exist",
+                    layout::LATEST,
+                    layout::LATEST_DIR,
+                    layout::LATEST_MARKER_PREFIX,
+                    complete.len()
+                ),
+            ));
+        }
+        return (c, None);
+    }
+    // Every pointer must name a complete full backup; the one readers use must name the
+    // newest.
+    let mut to_read = markers.clone();
+    if plain {
+        to_read.push(layout::LATEST.to_string());
+    }
+    let mut named: Option<String> = None;
+    for (i, obj) in to_read.iter().enumerate() {
+        let bytes = match ctx.main.get(obj) {
+            Ok(b) => b,
+            Err(e) => {
+                c.findings.push(Finding::error(
+                    "read_error",
+                    obj.clone(),
+                    format!("{obj}: {e}"),
+                ));
+                continue;
+            }
+        };
+        let target = match layout::parse_latest_content(&bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let mut f = Finding::error(
+                    "latest_invalid",
+                    obj.clone(),
+                    format!("{obj}: does not name a full backup: {e}"),
+                )
+                .expected_found(
+                    "/YYYY/MM/DD-HHMMSS.ss",
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                );
+                f.offset = error_offset(&e);
+                c.findings.push(f);
+                continue;
+            }
+        };
+        if !complete.iter().any(|d| **d == target) {
+            c.findings.push(
+                Finding::error(
+                    "latest_invalid",
+                    obj.clone(),
+                    format!(
+                        "{obj}: names {}, which is not a complete full backup (no {})",
+                        layout::display_subdir(&target),
+                        layout::MANIFEST
+                    ),
+                )
+                .expected_found("a complete full backup", layout::display_subdir(&target)),
+            );
+            continue;
+        }
+        if i == 0 {
+            named = Some(target);
+        }
+    }
+    if let (Some(n), Some(newest)) = (&named, complete.last()) {
+        if n < *newest {
+            let obj = to_read.first().cloned().unwrap_or_default();
+            c.findings.push(
+                Finding::error(
+                    "latest_not_newest",
+                    obj.clone(),
+                    format!(
+                        "{obj} names {} but the newer full backup {} is complete (LATEST rolled back?)",
+                        layout::display_subdir(n),
+                        layout::display_subdir(newest)
+                    ),
+                )
+                .expected_found(layout::display_subdir(newest), layout::display_subdir(n)),
+            );
+        }
+    }
+    (c, named)
+}
+
+/// Reads one layer's manifest and checksum file; problems become findings of its
+/// `manifest` check.
+pub(crate) fn read_layer(ctx: &Ctx<'_>, dir: &str, which: Which, is_full: bool) -> LayerState {
+    let mut l = LayerState {
+        dir: dir.to_string(),
+        which,
+        is_full,
+        bytes: None,
+        manifest: None,
+        sizes: Vec::new(),
+        checks: Vec::new(),
+    };
+    let store = ctx.store(which);
+    let mpath = l.path(layout::MANIFEST);
+    let cpath = l.path(layout::MANIFEST_CHECKSUM);
+    let mut c = CheckResult::new("manifest");
+    let get = |path: &str, missing_kind: &'static str, what: &str, c: &mut CheckResult| match store
+        .get(path)
+    {
+        Ok(b) => {
+            ctx.files_checked.fetch_add(1, Ordering::Relaxed);
+            ctx.add_bytes(b.len() as u64);
+            Some(b)
+        }
+        Err(vouch_store::Error::NotFound { .. }) => {
+            c.findings.push(
+                Finding::error(missing_kind, path, format!("{path}: {what} is missing"))
+                    .in_layer(dir),
+            );
+            None
+        }
+        Err(e) => {
+            c.findings
+                .push(Finding::error("read_error", path, format!("{path}: {e}")).in_layer(dir));
+            None
+        }
+    };
+    let bytes = get(&mpath, "manifest_missing", "the manifest", &mut c);
+    let sum = get(
+        &cpath,
+        "checksum_missing",
+        "the manifest's checksum file",
+        &mut c,
+    );
+    if let (Some(b), Some(s)) = (&bytes, &sum) {
+        if let Err(e) = manifest::check_checksum_file(b, s) {
+            c.findings.push(
+                Finding::error(
+                    "checksum_mismatch",
+                    cpath.clone(),
+                    format!("{cpath}: does not match {mpath}: {e}"),
+                )
+                .expected_found(hex(&manifest::sha256(b)), hex(s))
+                .in_layer(dir),
+            );
+        }
+    }
+    if let Some(b) = &bytes {
+        match manifest::decode(b) {
+            Ok(m) => l.manifest = Some(m),
+            Err(e) => {
+                let mut f =
+                    Finding::error("manifest_decode", mpath.clone(), format!("{mpath}: {e}"))
+                        .in_layer(dir);
+                f.offset = error_offset(&e);
+                c.findings.push(f);
+            }
+        }
+    }
+    l.bytes = bytes;
+    if let Some(m) = &l.manifest {
+        check_dir_name(&l, m, &mut c);
+    }
+    l.checks.push(c);
+    l
+}
+
+/// The directory name must be the one the manifest's kind and times give.
+fn check_dir_name(l: &LayerState, m: &pb::BackupManifest, c: &mut CheckResult) {
+    let (start, end) = (ts(m.start_time), ts(m.end_time));
+    let mpath = l.path(layout::MANIFEST);
+    let dir = l.dir.as_str();
+    let (expected, kind_ok) = if l.is_full {
+        (layout::full_subdir(end), m.previous.is_none())
+    } else {
+        let inc = layout::incremental_subdir("", start, end);
+        let parent = dir.get(..dir.len().saturating_sub(inc.len())).unwrap_or("");
+        (format!("{parent}{inc}"), m.previous.is_some())
+    };
+    if expected != dir {
+        c.findings.push(
+            Finding::error(
+                "layer_dir_mismatch",
+                mpath.clone(),
+                format!(
+                    "{mpath}: the manifest ({} {start} .. {end}) belongs in {expected}, not {dir} (an older layer replayed in place of a newer one?)",
+                    if l.is_full { "full backup" } else { "incremental" },
+                ),
+            )
+            .expected_found(expected, dir.to_string())
+            .in_layer(dir),
+        );
+    }
+    if !kind_ok {
+        c.findings.push(
+            Finding::error(
+                "layer_dir_mismatch",
+                mpath.clone(),
+                if l.is_full {
+                    format!("{mpath}: a full backup directory holds an incremental manifest (it has a previous layer)")
+                } else {
+                    format!("{mpath}: an incremental directory holds a full backup's manifest (no previous layer)")
+                },
+            )
+            .expected_found(
+                if l.is_full { "full" } else { "incremental" },
+                if l.is_full { "incremental" } else { "full" },
+            )
+            .in_layer(dir),
+        );
+    }
+}
+
+/// Continuity of the chain: each layer starts where the one before ends, names it by path
+/// and manifest hash, and carries the full backup's chain id.
+pub(crate) fn check_chain(layers: &mut [LayerState]) {
+    let full_chain_id = layers
+        .first()
+        .and_then(|l| l.manifest.as_ref())
+        .map(|m| m.chain_id.clone());
+    let mut prev: Option<(String, Option<Timestamp>, Option<[u8; 32]>)> = None;
+    for l in layers.iter_mut() {
+        let mut c = CheckResult::new("chain");
+        let mpath = l.path(layout::MANIFEST);
+        if let (Some(m), Some((pdir, pend, psha))) = (&l.manifest, &prev) {
+            let start = ts(m.start_time);
+            if let Some(pend) = pend {
+                if start != *pend {
+                    c.findings.push(
+                        Finding::error(
+                            "chain_gap",
+                            mpath.clone(),
+                            format!(
+                                "{mpath}: the layer starts at {start} but the layer before it ({pdir}) ends at {pend} (a missing or extra layer?)"
+                            ),
+                        )
+                        .expected_found(pend.to_string(), start.to_string())
+                        .in_layer(&l.dir),
+                    );
+                }
+            }
+            if let Some(p) = &m.previous {
+                if p.path != *pdir {
+                    c.findings.push(
+                        Finding::error(
+                            "predecessor_path_mismatch",
+                            mpath.clone(),
+                            format!(
+                                "{mpath}: the manifest names {} as its previous layer, but the layer before it is {pdir}",
+                                p.path
+                            ),
+                        )
+                        .expected_found(pdir.clone(), p.path.clone())
+                        .in_layer(&l.dir),
+                    );
+                }
+                if let Some(psha) = psha {
+                    if p.manifest_sha256.as_slice() != psha.as_slice() {
+                        c.findings.push(
+                            Finding::error(
+                                "predecessor_hash_mismatch",
+                                mpath.clone(),
+                                format!(
+                                    "{mpath}: the previous layer's manifest hash it records is not the SHA-256 of {pdir}/{}",
+                                    layout::MANIFEST
+                                ),
+                            )
+                            .expected_found(hex(psha), hex(&p.manifest_sha256))
+                            .in_layer(&l.dir),
+                        );
+                    }
+                }
+            }
+        }
+        if let (Some(m), Some(cid)) = (&l.manifest, &full_chain_id) {
+            if !l.is_full && m.chain_id != *cid {
+                c.findings.push(
+                    Finding::error(
+                        "chain_id_mismatch",
+                        mpath.clone(),
+                        format!("{mpath}: the layer belongs to another chain (a layer spliced in from another backup?)"),
+                    )
+                    .expected_found(hex(cid), hex(&m.chain_id))
+                    .in_layer(&l.dir),
+                );
+            }
+        }
+        prev = Some((
+            l.dir.clone(),
+            l.manifest.as_ref().map(|m| ts(m.end_time)),
+            l.bytes.as_deref().map(manifest::sha256),
+        ));
+        l.checks.push(c);
+    }
+}
+
+/// Stats every file every manifest lists, `jobs` at a time: `file_missing`,
+/// `size_mismatch`.
+pub(crate) fn stat_files(
+    ctx: &Ctx<'_>,
+    chains: &mut [ChainState],
+    progress: &mut dyn FnMut(Progress),
+) {
+    let mut todo: Vec<(usize, usize, usize, Which, String)> = Vec::new();
+    for (ci, c) in chains.iter().enumerate() {
+        for (li, l) in c.layers.iter().enumerate() {
+            if let Some(m) = &l.manifest {
+                for (fi, f) in m.files.iter().enumerate() {
+                    todo.push((ci, li, fi, l.which, l.path(&f.path)));
+                }
+            }
+        }
+    }
+    progress(Progress::Start {
+        check: "files",
+        files: todo.len() as u64,
+        bytes: 0,
+    });
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let results = par_map(&todo, ctx.opts.jobs, |(_, _, _, which, path)| {
+        let r = ctx.store(*which).size(path);
+        done.fetch_add(1, Ordering::Relaxed);
+        r
+    });
+    progress(Progress::Advance {
+        files: done.load(Ordering::Relaxed),
+        bytes: 0,
+    });
+    ctx.files_checked.fetch_add(todo.len(), Ordering::Relaxed);
+    for c in chains.iter_mut() {
+        for l in c.layers.iter_mut() {
+            let n = l.manifest.as_ref().map_or(0, |m| m.files.len());
+            l.sizes = vec![None; n];
+            l.check("files");
+        }
+    }
+    for ((ci, li, fi, _, path), r) in todo.iter().zip(results) {
+        let Some(l) = chains.get_mut(*ci).and_then(|c| c.layers.get_mut(*li)) else {
+            continue;
+        };
+        let expected = l
+            .manifest
+            .as_ref()
+            .and_then(|m| m.files.get(*fi))
+            .map_or(0, |f| f.size);
+        let dir = l.dir.clone();
+        let finding = match r {
+            Ok(Some(s)) => {
+                if let Some(slot) = l.sizes.get_mut(*fi) {
+                    *slot = Some(s);
+                }
+                (s != expected).then(|| {
+                    Finding::error(
+                        "size_mismatch",
+                        path.clone(),
+                        format!("{path}: {s} bytes stored, the manifest records {expected}"),
+                    )
+                    .expected_found(expected.to_string(), s.to_string())
+                })
+            }
+            Ok(None) => Some(
+                Finding::error(
+                    "file_missing",
+                    path.clone(),
+                    format!(
+                        "{path}: listed in the manifest ({expected} bytes) but not in the store"
+                    ),
+                )
+                .expected_found(format!("{expected} bytes"), "no object"),
+            ),
+            Err(e) => Some(Finding::error(
+                "read_error",
+                path.clone(),
+                format!("{path}: {e}"),
+            )),
+        };
+        if let Some(f) = finding {
+            l.check("files").findings.push(f.in_layer(dir));
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The public shape of a verification: levels, options, progress events, findings grouped
+//! by chain, layer and check, and the report (JSON schema in `spec/verify-report.md`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::{Finding, Severity};
+
+/// Version of the JSON report's schema (`format_version`); bumped on incompatible change.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+/// How deep to verify. A level includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Manifests, checksum files, sizes (stat only), chain continuity, LATEST, strays.
+    Metadata,
+    /// Metadata, plus descriptors, references, spans and the restore plan.
+    Schema,
+    /// Schema, plus every byte of every file: hashes, blocks, keys, rows, fingerprints.
+    Full,
+}
+
+impl Level {
+    /// The name as typed on the command line and written in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Metadata => "metadata",
+            Level::Schema => "schema",
+            Level::Full => "full",
+        }
+    }
+
+    /// Parses `metadata`, `schema` or `full` (any case).
+    pub fn parse(s: &str) -> Option<Level> {
+        match s.to_ascii_lowercase().as_str() {
+            "metadata" => Some(Level::Metadata),
+            "schema" => Some(Level::Schema),
+            "full" => Some(Level::Full),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to verify and how.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The level.
+    pub level: Level,
+    /// `--as-of`: also plan a restore at this time (schema level and above).
+    pub as_of: Option<String>,
+    /// Parallel workers for stat and file reads (at least 1).
+    pub jobs: usize,
+    /// Keep at most this many findings in the report (the count of all is still given).
+    pub max_findings: Option<usize>,
+    /// Warnings count as failures (affects [`Report::exit_code`]).
+    pub strict: bool,
+    /// A target cluster directory: report what a restore into it would need.
+    pub cluster: Option<PathBuf>,
+}
+
+impl VerifyOptions {
+    /// Options for `level` with defaults: 2 workers, no cap, not strict, no cluster.
+    pub fn new(level: Level) -> Self {
+        VerifyOptions {
+            level,
+            as_of: None,
+            jobs: 2,
+            max_findings: None,
+            strict: false,
+            cluster: None,
+        }
+    }
+}
+
+/// Progress events, for a progress bar or periodic log lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A check over many files starts.
+    Start {
+        /// Its name (`files`, `data`, ...).
+        check: &'static str,
+        /// Files it will look at.
+        files: u64,
+        /// Stored bytes it will read (0 for stat-only checks).
+        bytes: u64,
+    },
+    /// Work done so far in the current check (cumulative).
+    Advance {
+        /// Files done.
+        files: u64,
+        /// Bytes read.
+        bytes: u64,
+    },
+}
+
+/// Why verification could not run (exit code 2). Problems *in* the backup are findings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store could not be opened or listed.
+    #[error(transparent)]
+    Store(#[from] vouch_store::Error),
+    /// The engine refused (for example an unknown subdirectory).
+    #[error(transparent)]
+    Engine(#[from] vouch_engine::Error),
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// One check's outcome: its findings (empty = passed).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Stable check name (`manifest`, `chain`, `files`, `descriptors`, `spans`,
+    /// `restore_plan`, `data`, `indexes`, `fingerprints`, `latest`, `strays`, `unfinished`,
+    /// `cluster`).
+    pub name: &'static str,
+    /// Findings of this check (after the `max_findings` cap).
+    pub findings: Vec<Finding>,
+}
+
+impl CheckResult {
+    /// A check with no findings yet.
+    pub fn new(name: &'static str) -> Self {
+        CheckResult {
+            name,
+            findings: Vec::new(),
+        }
+    }
+
+    /// True when it has an error finding.
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// One layer (a full backup or an incremental) and its checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    /// The layer's directory relative to its store (`2026/01/01-000000.23`,
+    /// `incrementals/…/…`).
+    pub dir: String,
+    /// The checks run on it.
+    pub checks: Vec<CheckResult>,
+}
+
+/// One chain: a full backup and its incrementals.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    /// The full backup's subdirectory.
+    pub full_subdir: String,
+    /// Its layers, oldest first.
+    pub layers: Vec<LayerReport>,
+    /// Checks that belong to the chain as a whole (`restore_plan`, `cluster`).
+    pub checks: Vec<CheckResult>,
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`REPORT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The level run.
+    pub level: Level,
+    /// The collection URI.
+    pub collection: String,
+    /// Checks of the collection as a whole (`latest`, `strays`, `unfinished`).
+    pub collection_checks: Vec<CheckResult>,
+    /// The chains verified.
+    pub chains: Vec<ChainReport>,
+    /// Every finding kept (all of them unless capped), in check order.
+    pub findings: Vec<Finding>,
+    /// Findings of error severity (before the cap).
+    pub errors: u64,
+    /// Findings of warning severity (before the cap).
+    pub warnings: u64,
+    /// Findings left out by `max_findings`.
+    pub findings_omitted: u64,
+    /// Files looked at (stat or read).
+    pub files_checked: u64,
+    /// Bytes read from the store.
+    pub bytes_read: u64,
+    /// Wall time taken.
+    #[serde(serialize_with = "secs", rename = "duration_seconds")]
+    pub duration: Duration,
+    /// Whether `--strict` was given (warnings fail).
+    pub strict: bool,
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Report {
+    /// 0 clean, 1 error findings (or warnings with `strict`).
+    pub fn exit_code(&self) -> u8 {
+        if self.errors > 0 || (self.strict && self.warnings > 0) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Every check with where it ran: (`chain full subdir` or "", layer dir or "", check).
+    pub fn all_checks(&self) -> Vec<(&str, &str, &CheckResult)> {
+        let mut v: Vec<(&str, &str, &CheckResult)> =
+            self.collection_checks.iter().map(|c| ("", "", c)).collect();
+        for ch in &self.chains {
+            for l in &ch.layers {
+                for c in &l.checks {
+                    v.push((ch.full_subdir.as_str(), l.dir.as_str(), c));
+                }
+            }
+            for c in &ch.checks {
+                v.push((ch.full_subdir.as_str(), "", c));
+            }
+        }
+        v
+    }
+}

@@ -1,0 +1,106 @@
+//! A [`BlockSource`] over an object in a [`Store`]: positioned reads through
+//! `Store::get_range`, so memory stays bounded by the largest block. Reads that continue
+//! exactly where the previous sequential read ended feed a running SHA-256, so a verified
+//! scan (which reads the data blocks in file order from offset 0) hashes the file in the
+//! same pass; [`StoreSource::finish_sha256`] reads only what the scan did not.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+
+use sha2::{Digest, Sha256};
+use vouch_format::sst::BlockSource;
+use vouch_format::Error as FormatError;
+use vouch_store::Store;
+
+/// Chunk size for the bytes the scan did not read (index, footer) and for files that do
+/// not open as SSTs.
+const CHUNK: u64 = 1 << 20;
+
+/// An object read by ranges.
+#[derive(Debug)]
+pub struct StoreSource<'a> {
+    store: &'a dyn Store,
+    path: String,
+    size: u64,
+    hashed: Cell<u64>,
+    sha: RefCell<Sha256>,
+    read: Cell<u64>,
+}
+
+impl<'a> StoreSource<'a> {
+    /// A source over `path` whose size is `size` (as stat reported it).
+    pub fn new(store: &'a dyn Store, path: &str, size: u64) -> Self {
+        StoreSource {
+            store,
+            path: path.to_string(),
+            size,
+            hashed: Cell::new(0),
+            sha: RefCell::new(Sha256::new()),
+            read: Cell::new(0),
+        }
+    }
+
+    /// Bytes read from the store so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.get()
+    }
+
+    fn fetch(&self, offset: u64, len: u64) -> Result<Vec<u8>, FormatError> {
+        let b = self
+            .store
+            .get_range(&self.path, offset, len)
+            .map_err(|e| FormatError::Io {
+                kind: std::io::ErrorKind::Other,
+                message: format!("{}: {e}", self.path),
+            })?;
+        self.read.set(self.read.get() + b.len() as u64);
+        if offset == self.hashed.get() {
+            self.sha.borrow_mut().update(&b);
+            self.hashed.set(offset + b.len() as u64);
+        }
+        Ok(b)
+    }
+
+    /// Reads the bytes not hashed yet and returns the SHA-256 of the whole object.
+    pub fn finish_sha256(&self) -> Result<[u8; 32], FormatError> {
+        while self.hashed.get() < self.size {
+            let at = self.hashed.get();
+            let n = CHUNK.min(self.size - at);
+            let b = self.fetch(at, n)?;
+            if b.is_empty() {
+                break;
+            }
+        }
+        Ok(self.sha.borrow().clone().finalize().into())
+    }
+}
+
+impl BlockSource for StoreSource<'_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.size)
+        {
+            return Err(FormatError::Truncated {
+                field: "block",
+                offset,
+                needed: len as u64,
+                available: self.size.saturating_sub(offset),
+            });
+        }
+        let b = self.fetch(offset, len as u64)?;
+        if b.len() != len {
+            return Err(FormatError::Truncated {
+                field: "block",
+                offset,
+                needed: len as u64,
+                available: b.len() as u64,
+            });
+        }
+        Ok(Cow::Owned(b))
+    }
+}
