@@ -26,7 +26,6 @@ use vouch_format::row;
 use vouch_format::schema::FIRST_USER_DESCRIPTOR_ID;
 use vouch_format::sst::{
     BlockHandle, Compression, SstReader, SstWriter, WriterOptions, FOOTER_LEN, PROPERTIES_BLOCK,
-    TRAILER_LEN,
 };
 
 use crate::Level;
@@ -175,9 +174,10 @@ pub fn list_files(root: &Path) -> io::Result<Vec<String>> {
         };
         for e in fs::read_dir(&dir)? {
             let e = e?;
-            let name = e.file_name().into_string().map_err(|n| {
-                invalid(format!("{}: non-UTF-8 name {n:?}", dir.display()))
-            })?;
+            let name = e
+                .file_name()
+                .into_string()
+                .map_err(|n| invalid(format!("{}: non-UTF-8 name {n:?}", dir.display())))?;
             let p = if rel.is_empty() {
                 name
             } else {
@@ -421,7 +421,8 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
         .iter()
         .position(|l| l.dir == edited.dir)
         .unwrap_or_default();
-    let cascade_after = |i: usize| -> Vec<String> { c1[i + 1..].iter().map(|l| l.dir.clone()).collect() };
+    let cascade_after =
+        |i: usize| -> Vec<String> { c1[i + 1..].iter().map(|l| l.dir.clone()).collect() };
     let other = chains.iter().find(|c| c[0].dir != full.dir);
     let mut out = Vec::new();
 
@@ -545,7 +546,11 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
                 len: len / 2,
             },
         ));
-        if let Some(older) = chains.iter().map(|c| &c[0]).find(|l| l.dir != newest_full.dir) {
+        if let Some(older) = chains
+            .iter()
+            .map(|c| &c[0])
+            .find(|l| l.dir != newest_full.dir)
+        {
             let content = layout::latest_content(&older.dir).map_err(|e| format_err(&marker, e))?;
             out.push(meta(
                 "latest/rolled-back",
@@ -660,10 +665,16 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
     // An SST copied over another from another layer of the chain, and from another backup.
     let mut sources: Vec<(&str, Vec<String>)> = Vec::new();
     if c1.len() >= 2 {
-        sources.push(("other-layer", c1[1..].iter().flat_map(Layer::data_paths).collect()));
+        sources.push((
+            "other-layer",
+            c1[1..].iter().flat_map(Layer::data_paths).collect(),
+        ));
     }
     if let Some(o) = other {
-        sources.push(("other-backup", o.iter().flat_map(Layer::data_paths).collect()));
+        sources.push((
+            "other-backup",
+            o.iter().flat_map(Layer::data_paths).collect(),
+        ));
     }
     for (label, from_files) in sources {
         let Some(to) = full_files.first() else { break };
@@ -898,7 +909,10 @@ fn pick_sst(root: &Path, paths: &[String]) -> io::Result<Option<(String, SstRegi
         if r.data.len() >= 3 {
             return Ok(Some((p.clone(), r)));
         }
-        if best.as_ref().is_none_or(|(_, b)| b.data.len() < r.data.len()) {
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| b.data.len() < r.data.len())
+        {
             best = Some((p.clone(), r));
         }
     }
@@ -1146,7 +1160,6 @@ mod tests {
         }
         assert_eq!(at, r.footer_at());
         assert_eq!(r.footer_at() + FOOTER_LEN as u64, b.len() as u64);
-        assert!(TRAILER_LEN == 5);
     }
 
     #[test]
