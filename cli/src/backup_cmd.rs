@@ -33,16 +33,11 @@ fn names(words: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Parses `[DATABASE a, b | TABLE db.t, …] INTO [LATEST IN | 'subdir' IN] URI`.
-pub fn parse_backup_words(words: &[String]) -> Result<(Targets, Destination)> {
-    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
-    let Some(into) = upper.iter().position(|w| w == "INTO") else {
-        bail!("expected INTO: vouch backup --cluster DIR [DATABASE d | TABLE db.t] INTO [LATEST IN | 'subdir' IN] URI");
-    };
-    let head = &words[..into];
-    let tail = &words[into + 1..];
-    let targets = match upper.first().map(String::as_str) {
-        None | Some("INTO") => Targets::Cluster,
+/// Parses the targets before `INTO` / `FROM`: nothing (the cluster), `DATABASE a, b` or
+/// `TABLE db.t, …`.
+pub fn parse_targets(head: &[String]) -> Result<Targets> {
+    Ok(match head.first().map(|w| w.to_ascii_uppercase()).as_deref() {
+        None => Targets::Cluster,
         Some("DATABASE") => {
             let n = names(&head[1..]);
             if n.is_empty() {
@@ -62,7 +57,18 @@ pub fn parse_backup_words(words: &[String]) -> Result<(Targets, Destination)> {
             )
         }
         Some(w) => bail!("unexpected {w:?}: targets are DATABASE … or TABLE … (or nothing for the whole cluster)"),
+    })
+}
+
+/// Parses `[DATABASE a, b | TABLE db.t, …] INTO [LATEST IN | 'subdir' IN] URI`.
+pub fn parse_backup_words(words: &[String]) -> Result<(Targets, Destination)> {
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let Some(into) = upper.iter().position(|w| w == "INTO") else {
+        bail!("expected INTO: vouch backup --cluster DIR [DATABASE d | TABLE db.t] INTO [LATEST IN | 'subdir' IN] URI");
     };
+    let head = &words[..into];
+    let tail = &words[into + 1..];
+    let targets = parse_targets(head)?;
     let dest = match tail {
         [uri] => Destination::Into(unquote(uri).to_string()),
         [sub, kw, uri] if kw.eq_ignore_ascii_case("IN") => {

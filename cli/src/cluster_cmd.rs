@@ -12,13 +12,13 @@ use vouch_format::mvcc::Timestamp;
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Create a cluster in DIR and fill it with a workload's schema and rows.
+    /// Create a cluster in DIR, empty or filled with a workload's schema and rows.
     Init {
         /// The cluster directory (created if needed; must not hold a cluster yet).
         dir: PathBuf,
-        /// bank or movr.
+        /// bank or movr (without it the cluster is empty: a restore target).
         #[arg(long)]
-        workload: Workload,
+        workload: Option<Workload>,
         /// Rows to create (bank: accounts; movr: users and rides, half as many vehicles).
         #[arg(long, default_value_t = 1000)]
         rows: u64,
@@ -85,6 +85,10 @@ pub fn run(cmd: ClusterCommand) -> Result<ExitCode> {
         } => {
             let c = Cluster::init(&dir, Clock::system())
                 .with_context(|| format!("creating a cluster in {}", dir.display()))?;
+            let Some(w) = w else {
+                println!("initialized an empty cluster in {}", dir.display());
+                return Ok(ExitCode::SUCCESS);
+            };
             let mut o = InitOptions::new(rows, seed);
             o.payload_bytes = payload_bytes;
             let s = workload::init_with(&c, w, &o)
