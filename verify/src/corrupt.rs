@@ -443,10 +443,12 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
         }
         let m = l.path(MANIFEST);
         let len = size_of(collection, &m)?;
+        // A checksum mismatch is reported on the checksum file (its message names the
+        // manifest): which of the two is damaged cannot be told from the bytes.
         out.push(meta(
             &format!("flip/manifest-{label}"),
             &["checksum_mismatch"],
-            Some(m.clone()),
+            Some(l.path(CHECKSUM)),
             Action::Flip {
                 file: m.clone(),
                 offset: len / 2,
@@ -458,8 +460,8 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
     let ec = edited.path(CHECKSUM);
     out.push(meta(
         "truncate/manifest",
-        &["checksum_mismatch", "manifest_decode"],
-        Some(em.clone()),
+        &["checksum_mismatch"],
+        Some(ec.clone()),
         Action::Truncate {
             file: em.clone(),
             len: size_of(collection, &em)? / 2,
@@ -592,14 +594,17 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
             },
         ));
     }
-    out.push(meta(
-        "missing/manifest-newest-full",
-        &["latest_missing"],
-        None,
-        Action::Remove {
-            path: newest_full.path(MANIFEST),
-        },
-    ));
+    // LATEST then names a directory that is not a complete backup.
+    if let Some(marker) = listing.latest_marker_to_read() {
+        out.push(meta(
+            "missing/manifest-newest-full",
+            &["latest_invalid", "latest_missing"],
+            Some(marker),
+            Action::Remove {
+                path: newest_full.path(MANIFEST),
+            },
+        ));
+    }
 
     // ---- data files: missing, truncated, swapped, copied ----
     let full_files = full.data_paths();
