@@ -995,7 +995,8 @@ pub fn restore(
 
     // Tables whose rows are read: (backup descriptor, cluster id).
     let mut data_tables: Vec<(&pb::Descriptor, u64)> = Vec::new();
-    for d in bcat.tables() {
+    let reads_data = !opts.schema_only || opts.verify_backup_table_data;
+    for d in bcat.tables().filter(|_| reads_data) {
         let excluded = schema::table(d).is_some_and(|t| t.exclude_data_from_backup);
         if excluded {
             continue;
@@ -1089,10 +1090,10 @@ pub fn restore(
     }
     if opts.verify_backup_table_data {
         if let Some(recorded) = &plan.fingerprints {
-            compare_fingerprints(&bcat, recorded, &data_tables, |old, _, index| {
-                Ok(computed.get(&(old, index)).copied().unwrap_or_default())
-            })?;
-            result.fingerprints_checked = recorded.len();
+            result.fingerprints_checked =
+                compare_fingerprints(&bcat, recorded, &data_tables, |old, _, index| {
+                    Ok(computed.get(&(old, index)).copied().unwrap_or_default())
+                })?;
         }
     }
 
