@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod collection;
+pub mod dump;
 pub mod restore;
 pub mod show;
 pub mod targets;
