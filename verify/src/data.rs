@@ -1,8 +1,645 @@
-//! The `full` level (being written).
+//! The `full` level: every byte of every data file read once (SHA-256 in the same pass as
+//! the verified SST scan), every key and row decoded against the descriptor in force at its
+//! timestamp, counts against the manifest, then per layer end time the secondary indexes
+//! against their rows and the per-index fingerprints against the recorded ones.
+//!
+//! Files are scanned in parallel (`jobs` workers), each through positioned reads (memory per
+//! worker bounded by the largest block). The chain's state at each layer's end (the newest
+//! version of every key) is kept in memory to check indexes and fingerprints.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use vouch_format::fingerprint::Fingerprint;
+use vouch_format::keys::{self, Datum};
+use vouch_format::manifest::pb;
+use vouch_format::mvcc::{self, Timestamp};
+use vouch_format::row;
+use vouch_format::schema::{self, index_layouts, IndexLayout, Kind};
+use vouch_format::sst::SstReader;
 
 use crate::collection::{ChainState, Ctx};
+use crate::metadata::ts;
 use crate::report::Progress;
+use crate::source::StoreSource;
+use crate::{hex, sst_finding, Finding};
 
+/// Stop collecting per-check findings of one file after this many (the file is clearly
+/// damaged; the count of the rest is reported in one more finding).
+const PER_FILE_FINDINGS: usize = 100;
+
+/// Every known version of every descriptor of a chain up to some layer, by id: (time in
+/// force from, descriptor or `None` when deleted), sorted by time.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct History {
+    by_id: BTreeMap<u64, Vec<(Timestamp, Option<pb::Descriptor>)>>,
+}
+
+impl History {
+    pub fn add_layer(&mut self, m: &pb::BackupManifest) {
+        for d in &m.descriptors {
+            self.by_id
+                .entry(d.id)
+                .or_default()
+                .push((ts(d.modification_time), Some(d.clone())));
+        }
+        for r in &m.descriptor_changes {
+            self.by_id
+                .entry(r.id)
+                .or_default()
+                .push((ts(r.time), r.descriptor.clone()));
+        }
+        for v in self.by_id.values_mut() {
+            v.sort_by(|a, b| {
+                (a.0, a.1.as_ref().map(|d| d.version)).cmp(&(b.0, b.1.as_ref().map(|d| d.version)))
+            });
+            v.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        }
+    }
+
+    /// The descriptor of `id` in force at `t`: the newest version at or before `t`; when
+    /// none is that old (history before the backup's window), the oldest known.
+    pub fn at(&self, id: u64, t: Timestamp) -> Option<&pb::Descriptor> {
+        let v = self.by_id.get(&id)?;
+        match v.iter().rev().find(|(at, _)| *at <= t) {
+            Some((_, d)) => d.as_ref(),
+            None => v.iter().find_map(|(_, d)| d.as_ref()),
+        }
+    }
+
+    /// Any version of `id` (for the primary index id, which never changes).
+    pub fn any(&self, id: u64) -> Option<&pb::Descriptor> {
+        self.by_id
+            .get(&id)?
+            .iter()
+            .rev()
+            .find_map(|(_, d)| d.as_ref())
+    }
+}
+
+/// What a file scan gives back.
+struct FileOutcome {
+    findings: Vec<Finding>,
+    /// The newest entry of each user key in the file: payload, `None` for a tombstone.
+    newest: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    bytes: u64,
+}
+
+struct LayerView<'a> {
+    dir: &'a str,
+    which: crate::collection::Which,
+    m: &'a pb::BackupManifest,
+    is_full: bool,
+    history: &'a History,
+}
+
+fn in_spans(spans: &[pb::Span], user: &[u8]) -> bool {
+    spans
+        .iter()
+        .any(|s| user >= s.start.as_slice() && user < s.end.as_slice())
+}
+
+#[derive(Default)]
+struct Limited {
+    v: Vec<Finding>,
+    dropped: usize,
+}
+
+impl Limited {
+    fn push(&mut self, f: Finding) {
+        if self.v.len() < PER_FILE_FINDINGS {
+            self.v.push(f);
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+/// Layouts of a descriptor version, cached.
+type LayoutCache = HashMap<(u64, u64), Option<Vec<IndexLayout>>>;
+
+fn layouts<'c>(cache: &'c mut LayoutCache, d: &pb::Descriptor) -> Option<&'c Vec<IndexLayout>> {
+    cache
+        .entry((d.id, d.version))
+        .or_insert_with(|| index_layouts(d).ok())
+        .as_ref()
+}
+
+/// Checks that `user` (a live entry with `payload`) decodes against `d`.
+fn decode_entry(
+    cache: &mut LayoutCache,
+    d: &pb::Descriptor,
+    index: u64,
+    user: &[u8],
+    payload: &[u8],
+) -> Result<(), String> {
+    let Some(ls) = layouts(cache, d) else {
+        return Err(format!(
+            "the descriptor of table {} ({:?}, version {}) has no usable index layout",
+            d.id, d.name, d.version
+        ));
+    };
+    let Some(l) = ls.iter().find(|l| u64::from(l.id) == index) else {
+        return Err(format!(
+            "table {} ({:?}, version {}) has no index {index}",
+            d.id, d.name, d.version
+        ));
+    };
+    keys::decode_index_key(user, &l.key_types()).map_err(|e| {
+        format!(
+            "key does not decode as index {} ({:?}) of table {:?} version {}: {e}",
+            l.id, l.name, d.name, d.version
+        )
+    })?;
+    row::decode_row_checked(payload, &l.value_columns).map_err(|e| {
+        format!(
+            "value does not decode as a row of index {} ({:?}) of table {:?} version {}: {e}",
+            l.id, l.name, d.name, d.version
+        )
+    })?;
+    Ok(())
+}
+
+fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
+    let store = ctx.store(lv.which);
+    let path = vouch_engine::collection::join(lv.dir, &file.path);
+    let src = StoreSource::new(store, &path, stat);
+    let mut out = Limited::default();
+    let mut newest: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+    let (start, end) = (ts(lv.m.start_time), ts(lv.m.end_time));
+    let (min_ts, max_ts) = (ts(file.min_ts), ts(file.max_ts));
+    let fspan = file.span.clone().unwrap_or_default();
+    let mut entries = 0u64;
+    let mut tombstones = 0u64;
+    let mut rows = 0u64;
+    let mut cur_user: Option<Vec<u8>> = None;
+    let mut cache = LayoutCache::new();
+    let layer = lv.dir.to_string();
+    let scanned = SstReader::open(&src).and_then(|r| {
+        r.verify_scan_with(|k, v| {
+            entries += 1;
+            let f = |kind: &'static str, msg: String| {
+                Finding::error(kind, path.clone(), format!("{path}: {msg}"))
+                    .with_key(k)
+                    .in_layer(layer.clone())
+            };
+            if k < file.first_key.as_slice() || k > file.last_key.as_slice() {
+                out.push(
+                    f(
+                        "key_out_of_bounds",
+                        "key outside the file's recorded first_key..last_key".into(),
+                    )
+                    .expected_found(
+                        format!("{}..={}", hex(&file.first_key), hex(&file.last_key)),
+                        hex(k),
+                    ),
+                );
+            }
+            let (user, t) = match mvcc::decode_key(k) {
+                Ok(x) => x,
+                Err(e) => {
+                    out.push(f("row_decode", format!("MVCC key does not decode: {e}")));
+                    return Ok(());
+                }
+            };
+            if user.as_slice() < fspan.start.as_slice() || user.as_slice() >= fspan.end.as_slice() {
+                out.push(
+                    f(
+                        "key_out_of_bounds",
+                        "key outside the file's recorded span".into(),
+                    )
+                    .expected_found(
+                        format!("[{}, {})", hex(&fspan.start), hex(&fspan.end)),
+                        hex(&user),
+                    ),
+                );
+            }
+            if !in_spans(&lv.m.spans, &user) {
+                out.push(f(
+                    "key_out_of_bounds",
+                    "key outside every span of the layer".into(),
+                ));
+            }
+            let lower_ok = lv.is_full || t > start || in_spans(&lv.m.introduced_spans, &user);
+            if t > end || !lower_ok {
+                out.push(
+                    f(
+                        "timestamp_out_of_window",
+                        format!("timestamp {t} is outside the layer's window ({start}, {end}]"),
+                    )
+                    .expected_found(format!("({start}, {end}]"), t.to_string()),
+                );
+            } else if t < min_ts || t > max_ts {
+                out.push(
+                    f(
+                        "timestamp_out_of_window",
+                        format!("timestamp {t} is outside the file's recorded min_ts..max_ts"),
+                    )
+                    .expected_found(format!("[{min_ts}, {max_ts}]"), t.to_string()),
+                );
+            }
+            let value = match mvcc::decode_value(k, v) {
+                Ok(x) => x,
+                Err(e) => {
+                    out.push(f("value_checksum", format!("value does not decode: {e}")));
+                    return Ok(());
+                }
+            };
+            let payload = match value {
+                mvcc::Value::Live(p) => Some(p),
+                _ => None,
+            };
+            if payload.is_none() {
+                tombstones += 1;
+            }
+            let first_of_key = cur_user.as_deref() != Some(user.as_slice());
+            let (table, index) = match keys::decode_table_prefix(&user) {
+                Ok((t, i, _)) => (t, i),
+                Err(e) => {
+                    out.push(f("row_decode", format!("key is not a table key: {e}")));
+                    if first_of_key {
+                        cur_user = Some(user);
+                    }
+                    return Ok(());
+                }
+            };
+            if first_of_key {
+                let primary = lv
+                    .history
+                    .any(table)
+                    .and_then(schema::table)
+                    .and_then(|t| t.primary_index.as_ref())
+                    .map(|p| u64::from(p.id));
+                if payload.is_some() && primary == Some(index) {
+                    rows += 1;
+                }
+                newest.push((user.clone(), payload.map(<[u8]>::to_vec)));
+                cur_user = Some(user.clone());
+            }
+            if let Some(p) = payload {
+                match lv.history.at(table, t) {
+                    None => out.push(f(
+                        "row_decode",
+                        format!("no descriptor of table {table} is known at {t}"),
+                    )),
+                    Some(d) => {
+                        if let Err(msg) = decode_entry(&mut cache, d, index, &user, p) {
+                            out.push(f(
+                                "row_decode",
+                                format!("{msg} (descriptor in force at {t})"),
+                            ));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    });
+    let scan_ok = match scanned {
+        Ok(_) => true,
+        Err(e) => {
+            let mut f = sst_finding(&path, &e).in_layer(layer.clone());
+            f.message = format!("{path}: {}", f.message);
+            out.push(f);
+            false
+        }
+    };
+    if scan_ok {
+        for (what, recorded, found) in [
+            ("entries", file.entries, entries),
+            ("tombstones", file.tombstones, tombstones),
+            ("rows", file.rows, rows),
+        ] {
+            if recorded != found {
+                out.push(
+                    Finding::error(
+                        "count_mismatch",
+                        path.clone(),
+                        format!(
+                            "{path}: {what}: the manifest records {recorded}, the file holds {found}"
+                        ),
+                    )
+                    .expected_found(recorded.to_string(), found.to_string())
+                    .in_layer(layer.clone()),
+                );
+            }
+        }
+    }
+    match src.finish_sha256() {
+        Ok(sha) => {
+            if sha.as_slice() != file.sha256.as_slice() {
+                out.push(
+                    Finding::error(
+                        "sha256_mismatch",
+                        path.clone(),
+                        format!("{path}: the SHA-256 of the stored bytes is not the recorded one"),
+                    )
+                    .expected_found(hex(&file.sha256), hex(&sha))
+                    .in_layer(layer.clone()),
+                );
+            }
+        }
+        Err(e) => out.push(
+            Finding::error("read_error", path.clone(), format!("{path}: {e}"))
+                .in_layer(layer.clone()),
+        ),
+    }
+    if out.dropped > 0 {
+        let n = out.dropped;
+        out.v.push(
+            Finding::error(
+                "sst_corrupt",
+                path.clone(),
+                format!("{path}: {n} more problem(s) in this file not listed"),
+            )
+            .in_layer(layer),
+        );
+    }
+    FileOutcome {
+        findings: out.v,
+        newest: if scan_ok { newest } else { Vec::new() },
+        bytes: src.bytes_read(),
+    }
+}
+
+/// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain.
 pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
-    let _ = (ctx, c, progress);
+    let mut history = History::default();
+    // The newest version of every key at the current layer's end: payload or tombstone.
+    let mut state: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    let total_files: usize = c
+        .layers
+        .iter()
+        .map(|l| l.sizes.iter().flatten().count())
+        .sum();
+    let total_bytes: u64 = c.layers.iter().flat_map(|l| l.sizes.iter().flatten()).sum();
+    progress(Progress::Start {
+        check: "data",
+        files: total_files as u64,
+        bytes: total_bytes,
+    });
+    let done_files = AtomicUsize::new(0);
+    let done_bytes = AtomicU64::new(0);
+    for l in c.layers.iter_mut() {
+        let Some(m) = l.manifest.clone() else {
+            continue;
+        };
+        history.add_layer(&m);
+        let lv = LayerView {
+            dir: &l.dir,
+            which: l.which,
+            m: &m,
+            is_full: l.is_full,
+            history: &history,
+        };
+        let todo: Vec<(usize, u64)> = l
+            .sizes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .collect();
+        let (tx, rx) = mpsc::channel::<()>();
+        let next = AtomicUsize::new(0);
+        let results: std::sync::Mutex<Vec<(usize, FileOutcome)>> = Default::default();
+        std::thread::scope(|s| {
+            for _ in 0..ctx.opts.jobs.clamp(1, todo.len().max(1)) {
+                let tx = tx.clone();
+                let (lv, todo, next, results) = (&lv, &todo, &next, &results);
+                let (done_files, done_bytes) = (&done_files, &done_bytes);
+                s.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(fi, size)) = todo.get(i) else {
+                        break;
+                    };
+                    let Some(file) = lv.m.files.get(fi) else {
+                        break;
+                    };
+                    let o = scan_file(ctx, lv, file, size);
+                    done_files.fetch_add(1, Ordering::Relaxed);
+                    done_bytes.fetch_add(o.bytes, Ordering::Relaxed);
+                    if let Ok(mut r) = results.lock() {
+                        r.push((fi, o));
+                    }
+                    let _ = tx.send(());
+                });
+            }
+            drop(tx);
+            while rx.recv().is_ok() {
+                progress(Progress::Advance {
+                    files: done_files.load(Ordering::Relaxed) as u64,
+                    bytes: done_bytes.load(Ordering::Relaxed),
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        results.sort_by_key(|(i, _)| *i);
+        ctx.files_checked
+            .fetch_add(results.len(), Ordering::Relaxed);
+        let mut data = Vec::new();
+        for (_, o) in results {
+            ctx.add_bytes(o.bytes);
+            data.extend(o.findings);
+            for (k, v) in o.newest {
+                state.insert(k, v);
+            }
+        }
+        l.check("data").findings.extend(data);
+        let idx = check_indexes(&l.dir, &m, &history, &state);
+        l.check("indexes").findings.extend(idx);
+        let fp = check_fingerprints(&l.dir, &m, &state);
+        l.check("fingerprints").findings.extend(fp);
+    }
+}
+
+/// The live entries of `(table, index)` in `state`.
+fn index_entries(
+    state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    table: u64,
+    index: u64,
+) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut prefix = Vec::new();
+    keys::encode_table_prefix(table, index, &mut prefix);
+    state
+        .range(prefix.clone()..)
+        .take_while(move |(k, _)| k.starts_with(&prefix))
+        .filter_map(|(k, v)| v.as_deref().map(|p| (k.as_slice(), p)))
+}
+
+fn tables_with_data(m: &pb::BackupManifest) -> impl Iterator<Item = &pb::Descriptor> {
+    m.descriptors.iter().filter(|d| {
+        Kind::of(d) == Some(Kind::Table)
+            && d.state == pb::DescriptorState::Public as i32
+            && schema::table(d).is_some_and(|t| !t.exclude_data_from_backup)
+    })
+}
+
+/// Secondary index entries against their rows at the layer's end.
+fn check_indexes(
+    dir: &str,
+    m: &pb::BackupManifest,
+    _history: &History,
+    state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Vec<Finding> {
+    let mut out = Limited::default();
+    let mpath = vouch_engine::collection::join(dir, vouch_format::layout::MANIFEST);
+    let end = ts(m.end_time);
+    for d in tables_with_data(m) {
+        let Ok(ls) = index_layouts(d) else { continue };
+        let Some(pk) = ls.first() else { continue };
+        let secondaries: Vec<&IndexLayout> = ls.iter().skip(1).collect();
+        if secondaries.is_empty() {
+            continue;
+        }
+        let mut expected: Vec<BTreeMap<Vec<u8>, Vec<u8>>> =
+            vec![BTreeMap::new(); secondaries.len()];
+        for (k, p) in index_entries(state, d.id, u64::from(pk.id)) {
+            let Ok((_, _, pkd)) = keys::decode_index_key(k, &pk.key_types()) else {
+                continue; // reported as row_decode by the data check
+            };
+            let Ok(vals) = row::decode_row(p) else {
+                continue;
+            };
+            let mut cols: HashMap<u32, Datum> = vals.into_iter().collect();
+            for ((id, _, _), v) in pk.key_columns.iter().zip(pkd) {
+                cols.insert(*id, v);
+            }
+            for (si, l) in secondaries.iter().enumerate() {
+                let kc: Vec<(Datum, keys::Direction)> = l
+                    .key_columns
+                    .iter()
+                    .map(|(id, _, dir)| (cols.get(id).cloned().unwrap_or(Datum::Null), *dir))
+                    .collect();
+                let vc: Vec<(u32, Datum)> = l
+                    .value_columns
+                    .iter()
+                    .map(|c| (c.id, cols.get(&c.id).cloned().unwrap_or(Datum::Null)))
+                    .collect();
+                if let (Ok(key), Ok(val), Some(e)) = (
+                    keys::encode_index_key(d.id, u64::from(l.id), &kc),
+                    row::encode_row(&vc),
+                    expected.get_mut(si),
+                ) {
+                    e.insert(key, val);
+                }
+            }
+        }
+        for (si, l) in secondaries.iter().enumerate() {
+            let Some(exp) = expected.get_mut(si) else {
+                continue;
+            };
+            for (k, p) in index_entries(state, d.id, u64::from(l.id)) {
+                match exp.remove(k) {
+                    Some(v) if v.as_slice() == p => {}
+                    Some(v) => out.push(
+                        Finding::error(
+                            "index_mismatch",
+                            mpath.clone(),
+                            format!(
+                                "table {:?} index {:?} at {end}: the entry's stored columns differ from its row",
+                                d.name, l.name
+                            ),
+                        )
+                        .with_key(k)
+                        .expected_found(hex(&v), hex(p))
+                        .in_layer(dir),
+                    ),
+                    None => out.push(
+                        Finding::error(
+                            "index_mismatch",
+                            mpath.clone(),
+                            format!(
+                                "table {:?} index {:?} at {end}: an index entry with no row",
+                                d.name, l.name
+                            ),
+                        )
+                        .with_key(k)
+                        .in_layer(dir),
+                    ),
+                }
+            }
+            for k in exp.keys() {
+                out.push(
+                    Finding::error(
+                        "index_mismatch",
+                        mpath.clone(),
+                        format!(
+                            "table {:?} index {:?} at {end}: a row has no entry in the index",
+                            d.name, l.name
+                        ),
+                    )
+                    .with_key(k)
+                    .in_layer(dir),
+                );
+            }
+        }
+    }
+    if out.dropped > 0 {
+        out.v.push(
+            Finding::error(
+                "index_mismatch",
+                mpath,
+                format!("{} more index mismatch(es) not listed", out.dropped),
+            )
+            .in_layer(dir),
+        );
+    }
+    out.v
+}
+
+/// Fingerprints at the layer's end recomputed from the chain's files.
+fn check_fingerprints(
+    dir: &str,
+    m: &pb::BackupManifest,
+    state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mpath = vouch_engine::collection::join(dir, vouch_format::layout::MANIFEST);
+    let end = ts(m.end_time);
+    let recorded: BTreeMap<(u64, u64), &pb::TableFingerprint> = m
+        .fingerprints
+        .iter()
+        .map(|f| ((f.table_id, f.index_id), f))
+        .collect();
+    for d in tables_with_data(m) {
+        let Ok(ls) = index_layouts(d) else { continue };
+        for l in ls {
+            let index = u64::from(l.id);
+            let mut fp = Fingerprint::default();
+            let mut prefix = Vec::new();
+            keys::encode_table_prefix(d.id, index, &mut prefix);
+            for (k, p) in index_entries(state, d.id, index) {
+                fp.add_suffix(k.get(prefix.len()..).unwrap_or_default(), p);
+            }
+            let found = format!("{:#018x}/{}", fp.hash, fp.entries);
+            match recorded.get(&(d.id, index)) {
+                None => out.push(
+                    Finding::error(
+                        "fingerprint_mismatch",
+                        mpath.clone(),
+                        format!(
+                            "{mpath}: no fingerprint recorded for table {:?} ({}) index {:?} ({index})",
+                            d.name, d.id, l.name
+                        ),
+                    )
+                    .expected_found("a recorded fingerprint", found)
+                    .in_layer(dir),
+                ),
+                Some(r) if r.fingerprint != fp.hash || r.rows != fp.entries => out.push(
+                    Finding::error(
+                        "fingerprint_mismatch",
+                        mpath.clone(),
+                        format!(
+                            "{mpath}: table {:?} ({}) index {:?} ({index}) at {end}: the files give another fingerprint than the manifest records",
+                            d.name, d.id, l.name
+                        ),
+                    )
+                    .expected_found(format!("{:#018x}/{}", r.fingerprint, r.rows), found)
+                    .in_layer(dir),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    out
 }

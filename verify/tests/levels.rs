@@ -412,3 +412,202 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Rewrites data file `n` of layer `dir` with `keep` deciding which entries stay, and
+/// records it consistently in the manifest (size, hash, counts, bounds).
+fn rewrite_sst(env: &Env, dir: &str, n: usize, keep: impl Fn(&[u8], &[u8]) -> bool) {
+    use vouch_format::sst::{SstReader, SstWriter, WriterOptions};
+    let (_, p) = env.data_file(dir, n);
+    let bytes = std::fs::read(&p).unwrap();
+    let r = SstReader::open(bytes.as_slice()).unwrap();
+    let mut w = SstWriter::new(
+        Vec::new(),
+        WriterOptions {
+            block_size: 512,
+            compression: Compression::Snappy,
+            mvcc: true,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
+    for e in r.entries() {
+        let (k, v) = e.unwrap();
+        if keep(&k, &v) {
+            w.add(&k, &v).unwrap();
+        }
+    }
+    let (out, s) = w.finish().unwrap();
+    overwrite(&p, &out);
+    env.rewrite_manifest(dir, |m| {
+        let f = &mut m.files[n];
+        f.size = out.len() as u64;
+        f.sha256 = manifest::sha256(&out).to_vec();
+        f.entries = s.entries;
+        f.tombstones = s.tombstones;
+        f.first_key = s.smallest.clone();
+        f.last_key = s.largest.clone();
+        let (a, b) = s.ts_range.unwrap();
+        f.min_ts = Some(pb::Timestamp {
+            wall: a.wall,
+            logical: a.logical,
+        });
+        f.max_ts = Some(pb::Timestamp {
+            wall: b.wall,
+            logical: b.logical,
+        });
+    });
+}
+
+#[test]
+fn full_level_damage_is_found_with_kind_and_location() {
+    let env = Env::new(Workload::Movr, 31);
+    let root = env.root();
+    let last = env.layer(1, 1).to_string();
+    let full1 = env.layer(1, 0).to_string();
+    let mf = format!("{last}/{}", layout::MANIFEST);
+
+    // A flipped byte in a data block: the block checksum and the file hash, located; the
+    // metadata level (stat only) sees nothing.
+    let (f0, p0) = env.data_file(&last, 0);
+    let orig = std::fs::read(&p0).unwrap();
+    let mut bad = orig.clone();
+    bad[40] ^= 0x04;
+    overwrite(&p0, &bad);
+    assert_clean(
+        &env.verify(Level::Metadata),
+        "flip is invisible to metadata",
+    );
+    let r = env.verify(Level::Full);
+    let k: Vec<_> = kinds(&r).into_iter().filter(|(_, f)| *f == f0).collect();
+    assert_eq!(
+        k,
+        vec![
+            ("block_checksum", f0.clone()),
+            ("sha256_mismatch", f0.clone())
+        ],
+        "{:#?}",
+        r.findings
+    );
+    let b = only(&r, "block_checksum")[0];
+    assert_eq!(b.block.as_deref(), Some("data#0"));
+    assert_eq!(b.offset, Some(0));
+    assert_eq!(b.layer.as_deref(), Some(last.as_str()));
+    let s = only(&r, "sha256_mismatch")[0];
+    assert_eq!(
+        s.expected,
+        Some(vouch_verify::hex(&manifest::sha256(&orig)))
+    );
+    assert_eq!(s.found, Some(vouch_verify::hex(&manifest::sha256(&bad))));
+    overwrite(&p0, &orig);
+
+    // Manifests rewritten consistently with wrong counts, bounds, times or fingerprints
+    // (the #101963 case): metadata is clean, full finds each.
+    let m = env.manifest(&last);
+    env.rewrite_manifest(&last, |m| {
+        m.files[0].rows += 1;
+        m.files[0].min_ts.as_mut().unwrap().wall += 1_000_000_000_000;
+        m.fingerprints[0].fingerprint ^= 1;
+    });
+    assert_clean(&env.verify(Level::Metadata), "consistent rewrite");
+    let r = env.verify(Level::Full);
+    let got = kinds(&r);
+    assert!(got.contains(&("count_mismatch", f0.clone())), "{got:?}");
+    assert!(
+        got.contains(&("timestamp_out_of_window", f0.clone())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("fingerprint_mismatch", mf.clone())),
+        "{got:?}"
+    );
+    let c = only(&r, "count_mismatch")[0];
+    assert!(c.message.contains("rows"), "{}", c.message);
+    assert_eq!(c.expected, Some((m.files[0].rows + 1).to_string()));
+    assert_eq!(c.found, Some(m.files[0].rows.to_string()));
+    let fp = only(&r, "fingerprint_mismatch");
+    assert_eq!(fp.len(), 1);
+    assert_eq!(
+        fp[0].found,
+        Some(format!(
+            "{:#018x}/{}",
+            m.fingerprints[0].fingerprint, m.fingerprints[0].rows
+        ))
+    );
+    env.rewrite_manifest(&last, |x| *x = m.clone());
+    env.rewrite_manifest(&last, |m| m.files[0].first_key.push(0xff));
+    let r = env.verify(Level::Full);
+    assert_eq!(kinds(&r)[0], ("key_out_of_bounds", f0.clone()));
+    assert_eq!(
+        r.findings[0].key,
+        Some(vouch_verify::hex(&m.files[0].first_key))
+    );
+    env.rewrite_manifest(&last, |x| *x = m.clone());
+    assert_clean(&env.verify(Level::Full), "restored");
+
+    // Intact bytes whose rows no longer decode against the schema: STRING columns made
+    // BYTES in the newest layer's descriptors.
+    env.rewrite_manifest(&last, |m| {
+        for d in &mut m.descriptors {
+            if let Some(pb::descriptor::Kind::Table(t)) = &mut d.kind {
+                for c in &mut t.columns {
+                    if c.r#type == pb::ColumnType::String as i32 {
+                        c.r#type = pb::ColumnType::Bytes as i32;
+                    }
+                }
+            }
+        }
+    });
+    let r = env.verify(Level::Full);
+    let rd = only(&r, "row_decode");
+    assert!(!rd.is_empty(), "{:#?}", r.findings);
+    assert!(rd
+        .iter()
+        .all(|f| f.layer.as_deref() == Some(last.as_str()) && f.key.is_some()));
+    env.rewrite_manifest(&last, |x| *x = m.clone());
+
+    // A secondary index entry removed from the full backup (recorded consistently, the
+    // successor's predecessor hash updated): the row lacks its index entry at that end time.
+    let m0 = env.manifest(&full1);
+    let users = m0
+        .descriptors
+        .iter()
+        .find(|d| d.name == "vehicles")
+        .unwrap();
+    let mut prefix = Vec::new();
+    vouch_format::keys::encode_table_prefix(users.id, 2, &mut prefix);
+    let (fi, victim) = m0
+        .files
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| {
+            let bytes = std::fs::read(root.join(&full1).join(&f.path)).unwrap();
+            let r = vouch_format::sst::SstReader::open(bytes.as_slice()).unwrap();
+            let keys: Vec<Vec<u8>> = r.entries().map(|e| e.unwrap().0).collect();
+            let n = keys.len();
+            keys.into_iter().enumerate().find_map(|(j, k)| {
+                let (u, _) = vouch_format::mvcc::decode_key(&k).unwrap();
+                (j > 0 && j + 1 < n && u.starts_with(&prefix)).then_some((i, u))
+            })
+        })
+        .expect("a vehicles secondary index entry");
+    rewrite_sst(&env, &full1, fi, |k, _| {
+        vouch_format::mvcc::decode_key(k).unwrap().0 != victim
+    });
+    let sha0 = manifest::sha256(&std::fs::read(root.join(&full1).join(layout::MANIFEST)).unwrap());
+    env.rewrite_manifest(&last, |m| {
+        m.previous.as_mut().unwrap().manifest_sha256 = sha0.to_vec()
+    });
+    assert_clean(&env.verify(Level::Schema), "consistent rewrite");
+    let r = env.verify(Level::Full);
+    let im = only(&r, "index_mismatch");
+    assert!(!im.is_empty(), "{:#?}", r.findings);
+    assert_eq!(im[0].layer.as_deref(), Some(full1.as_str()));
+    assert!(
+        im[0].message.contains("a row has no entry"),
+        "{}",
+        im[0].message
+    );
+    assert!(only(&r, "fingerprint_mismatch")
+        .iter()
+        .any(|f| f.layer.as_deref() == Some(full1.as_str())));
+}
