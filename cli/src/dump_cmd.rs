@@ -1,19 +1,118 @@
-//! `vouch dump` (being built: see the issue tracker).
+//! `vouch dump`: the Core backup path (`cockroach dump`). Writes the schema and rows of a
+//! backup at one time as SQL that `vouch sql --cluster DIR < dump.sql` loads back
+//! (spec/dump.md).
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use vouch_cluster::catalog::EXTERN_DIR;
+use vouch_cluster::Clock;
+use vouch_engine::restore::{self, Source};
+use vouch_engine::Targets;
+
+use crate::backup_cmd::{parse_targets, unquote};
 
 /// Arguments of `vouch dump`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Words of the statement.
-    #[arg(num_args = 0.., allow_hyphen_values = true)]
+    /// `FROM LATEST|'subdir' IN URI [DATABASE d, … | TABLE db.t, …]` (the targets may
+    /// also come before FROM). Without targets: every database.
+    #[arg(required = true, num_args = 1..)]
     words: Vec<String>,
+    /// AS OF SYSTEM TIME: a layer's end time, or any time inside a revision-history window.
+    #[arg(long, allow_hyphen_values = true)]
+    as_of: Option<String>,
+    /// The cluster whose `extern/` folder `nodelocal://` URIs name.
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// WITH incremental_location = URI.
+    #[arg(long)]
+    incremental_location: Option<String>,
+    /// Write the SQL to this file (created; must not exist) instead of stdout.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+}
+
+/// Splits `[targets] FROM sub IN uri [targets]` into targets and source.
+fn parse_words(
+    words: &[String],
+    incremental_location: Option<String>,
+) -> Result<(Targets, Source)> {
+    const USAGE: &str = "vouch dump FROM LATEST|'subdir' IN URI [DATABASE d | TABLE db.t]";
+    let Some(from) = words.iter().position(|w| w.eq_ignore_ascii_case("FROM")) else {
+        bail!("expected FROM: {USAGE}");
+    };
+    let (sub, uri, rest) = match words.get(from + 1..) {
+        Some([sub, kw, uri, rest @ ..]) if kw.eq_ignore_ascii_case("IN") => (sub, uri, rest),
+        _ => bail!("FROM needs LATEST IN URI or 'subdir' IN URI: {USAGE}"),
+    };
+    let before = words.get(..from).unwrap_or_default();
+    if !before.is_empty() && !rest.is_empty() {
+        bail!("targets given twice (before FROM and after IN URI): {USAGE}");
+    }
+    let targets = parse_targets(if rest.is_empty() { before } else { rest })?;
+    let source = Source::Collection {
+        uri: unquote(uri).to_string(),
+        subdir: unquote(sub).to_string(),
+        incremental_location,
+    };
+    Ok((targets, source))
 }
 
 /// Runs `vouch dump`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "vouch dump is not available yet ({} words given)",
-        args.words.len()
-    )
+pub fn run(a: Args) -> Result<ExitCode> {
+    let (targets, source) = parse_words(&a.words, a.incremental_location)?;
+    let opts = vouch_engine::collection::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
+    let chain = restore::open_source(&source, &opts)?;
+    let as_of = a
+        .as_of
+        .as_deref()
+        .map(|t| {
+            vouch_format::time::parse_as_of(t, Clock::system().now())
+                .with_context(|| format!("--as-of {t}"))
+        })
+        .transpose()?;
+    let plan = restore::plan(chain, as_of)?;
+    let stats = match &a.output {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            let s = vouch_engine::dump::dump(&plan, &targets, &mut w)?;
+            w.into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            s
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            let s = vouch_engine::dump::dump(&plan, &targets, &mut w)?;
+            w.flush().context("writing to stdout")?;
+            s
+        }
+    };
+    eprintln!(
+        "dumped {} as of {}: {} databases, {} types, {} tables, {} indexes, {} views, {} rows in {} statements ({} bytes of SQL{})",
+        targets,
+        stats.time,
+        stats.databases,
+        stats.types,
+        stats.tables,
+        stats.indexes,
+        stats.views,
+        stats.rows,
+        stats.statements,
+        stats.bytes,
+        a.output
+            .as_ref()
+            .map_or_else(String::new, |p| format!(", to {}", p.display()))
+    );
+    Ok(ExitCode::SUCCESS)
 }
