@@ -169,23 +169,10 @@ pub fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     for n in &r.notices {
         eprintln!("NOTICE: {n}");
     }
-    let mut t = Table::new(&[
-        "job_id#",
-        "status",
-        "fraction_completed#",
-        "rows#",
-        "index_entries#",
-        "bytes#",
-    ]);
-    t.rows.push(vec![
-        Some(r.job_id.to_string()),
-        Some(r.status.clone()),
-        Some("1".into()),
-        Some(r.rows.to_string()),
-        Some(r.index_entries.to_string()),
-        Some(r.bytes.to_string()),
-    ]);
-    print!("{}", t.render());
+    print!(
+        "{}",
+        vouch_sql::backup_stmt::backup_result_table(&r).render()
+    );
     eprintln!(
         "{} backup{} written to {}/{} ({} files, {} bytes stored, end time {})",
         if r.incremental { "incremental" } else { "full" },

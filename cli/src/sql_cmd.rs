@@ -1,19 +1,54 @@
-//! `vouch sql` (being built: see the issue tracker).
+//! `vouch sql --cluster DIR [-e "…"]… [--database D]`: statements run by `vouch-sql`,
+//! printed like `cockroach sql` prints them. With no `-e`, the script is read from stdin.
+//! The first failing statement prints `ERROR: …` on stderr and exits 1 (later statements
+//! do not run); a cluster that cannot be opened exits 2.
 
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use vouch_cluster::{Clock, Cluster};
+use vouch_sql::Session;
 
 /// Arguments of `vouch sql`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Words of the statement.
-    #[arg(num_args = 0.., allow_hyphen_values = true)]
-    words: Vec<String>,
+    /// The cluster directory.
+    #[arg(long)]
+    cluster: PathBuf,
+    /// Statements to run (`;`-separated; may be repeated). Without it, stdin is read.
+    #[arg(short = 'e', long = "execute", allow_hyphen_values = true)]
+    execute: Vec<String>,
+    /// The current database to start with (default: defaultdb).
+    #[arg(short = 'd', long)]
+    database: Option<String>,
 }
 
 /// Runs `vouch sql`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "vouch sql is not available yet ({} words given)",
-        args.words.len()
-    )
+    let cluster = Cluster::open(&args.cluster, Clock::system())
+        .with_context(|| format!("opening cluster {}", args.cluster.display()))?;
+    let script = if args.execute.is_empty() {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading statements from stdin")?;
+        s
+    } else {
+        args.execute.join(";\n")
+    };
+    let mut session = Session::new(&cluster);
+    if let Some(db) = &args.database {
+        session
+            .set_database(db)
+            .with_context(|| format!("--database {db}"))?;
+    }
+    match session.execute_script(&script, |out| print!("{}", out.render())) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -50,13 +50,26 @@ pub enum Destination {
     IntoLatest(String),
     /// `INTO 'subdir' IN uri`: an incremental on that full backup.
     IntoSubdir(String, String),
+    /// Legacy `TO 'uri' [INCREMENTAL FROM 'full', 'incr', …]`: one layer written at the
+    /// URI's root (no collection, no LATEST); with `INCREMENTAL FROM`, an incremental on
+    /// the chain those backup URIs hold (oldest first), whose `previous` is the last of them.
+    /// Not resumable: a rerun of a failed legacy backup needs an empty URI.
+    To {
+        /// Where the layer is written.
+        uri: String,
+        /// The previous layers' URIs, the full backup first (empty for a full backup).
+        incremental_from: Vec<String>,
+    },
 }
 
 impl Destination {
     /// The collection URI.
     pub fn uri(&self) -> &str {
         match self {
-            Destination::Into(u) | Destination::IntoLatest(u) | Destination::IntoSubdir(_, u) => u,
+            Destination::Into(u)
+            | Destination::IntoLatest(u)
+            | Destination::IntoSubdir(_, u)
+            | Destination::To { uri: u, .. } => u,
         }
     }
 }
@@ -189,7 +202,7 @@ struct Target<'a> {
 
 impl Target<'_> {
     fn path(&self, name: &str) -> String {
-        format!("{}/{name}", self.dir)
+        crate::collection::join(&self.dir, name)
     }
 }
 
@@ -287,11 +300,27 @@ pub fn backup(
         Destination::Into(_) => None,
         Destination::IntoLatest(_) => Some(coll.chain(&coll.latest()?)?),
         Destination::IntoSubdir(s, _) => Some(coll.chain(&coll.resolve_subdir(s)?)?),
+        Destination::To {
+            incremental_from, ..
+        } if incremental_from.is_empty() => None,
+        Destination::To {
+            incremental_from, ..
+        } => Some(crate::collection::OpenChain::from_uris(incremental_from, &store_opts)?.chain),
+    };
+    // A legacy `TO` layer lives at its URI's root and names its predecessor by URI.
+    let legacy = match &opts.destination {
+        Destination::To {
+            incremental_from, ..
+        } => Some(incremental_from.last().cloned()),
+        _ => None,
     };
     let spec = spec_text(opts, prev_chain.as_ref());
-    // Resume an unfinished run of the same backup, if there is one.
-    let unfinished = find_unfinished(&coll, prev_chain.as_ref(), &spec)?;
-    if unfinished.is_none() && prev_chain.is_none() {
+    // Resume an unfinished run of the same backup, if there is one (not for legacy `TO`).
+    let unfinished = match &legacy {
+        Some(_) => None,
+        None => find_unfinished(&coll, prev_chain.as_ref(), &spec)?,
+    };
+    if unfinished.is_none() && prev_chain.is_none() && legacy.is_none() {
         if let Some(r) = finish_unpublished(cluster, &coll, opts, &spec)? {
             return Ok(r);
         }
@@ -330,6 +359,7 @@ pub fn backup(
                 created_wall: now.wall,
             };
             let dir = match &prev_chain {
+                _ if legacy.is_some() => String::new(),
                 None => layout::full_subdir(end),
                 Some(c) => format!(
                     "{}{}/{}",
@@ -342,6 +372,7 @@ pub fn backup(
         }
     };
     let store: &dyn Store = match &prev_chain {
+        _ if legacy.is_some() => coll.store.as_ref(),
         None => coll.store.as_ref(),
         Some(_) => coll.incrementals.store.as_ref(),
     };
@@ -483,13 +514,25 @@ pub fn backup(
         // The lock claims the directory. Anything already there (another job's lock, a
         // complete backup) belongs to someone else: refuse, as CockroachDB refuses a
         // destination holding another job's BACKUP-LOCK.
-        let existing = store.list(&format!("{dir}/"))?;
+        let existing = if dir.is_empty() {
+            store.list("")?
+        } else {
+            store.list(&format!("{dir}/"))?
+        };
         if let Some(o) = existing.first() {
-            return Err(Error::Collection(format!(
-                "a backup already exists or is in progress at {}/{dir} ({} is there); wait a moment or use another AS OF SYSTEM TIME",
-                store.uri(),
-                o.path
-            )));
+            return Err(Error::Collection(if dir.is_empty() {
+                format!(
+                    "{} already holds objects ({} is there): a legacy BACKUP … TO needs an empty destination",
+                    store.uri(),
+                    o.path
+                )
+            } else {
+                format!(
+                    "a backup already exists or is in progress at {}/{dir} ({} is there); wait a moment or use another AS OF SYSTEM TIME",
+                    store.uri(),
+                    o.path
+                )
+            }));
         }
         store.put_new(
             &target.path(&layout::lock_name(job.job_id)),
@@ -565,7 +608,10 @@ pub fn backup(
         .as_ref()
         .and_then(|c| c.last())
         .map(|l| pb::Previous {
-            path: l.dir.clone(),
+            path: match &legacy {
+                Some(Some(uri)) => uri.clone(),
+                _ => l.dir.clone(),
+            },
             manifest_sha256: l.manifest_sha256.to_vec(),
         });
     let m = pb::BackupManifest {
@@ -610,7 +656,7 @@ pub fn backup(
         return Err(Error::Injected("before writing BACKUP_MANIFEST".into()));
     }
     store.put_new(&target.path(layout::MANIFEST), &bytes)?;
-    if prev_chain.is_none() {
+    if prev_chain.is_none() && legacy.is_none() {
         if opts.faults.before_latest {
             return Err(Error::Injected("before writing LATEST".into()));
         }
@@ -628,9 +674,11 @@ pub fn backup(
         file_bytes: state.files.iter().map(|f| f.size).sum(),
         files: state.files.len() as u64,
         path: dir,
-        full_subdir: prev_chain
-            .as_ref()
-            .map_or_else(|| layout::full_subdir(end), |c| c.full_subdir.clone()),
+        full_subdir: match (&legacy, &prev_chain) {
+            (Some(_), _) => String::new(),
+            (None, None) => layout::full_subdir(end),
+            (None, Some(c)) => c.full_subdir.clone(),
+        },
         start_time: start,
         end_time: end,
         incremental: prev_chain.is_some(),
@@ -1201,4 +1249,136 @@ fn finish_file(
 /// Descriptors of `cat` by id (for callers that need a catalog of a manifest).
 pub fn catalog_of(m: &pb::BackupManifest) -> Catalog {
     Catalog::new(m.descriptors.iter().cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vouch_cluster::workload::{self, Workload};
+    use vouch_cluster::Clock;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn cluster() -> (tempfile::TempDir, Cluster) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::init(&dir.path().join("c"), Clock::manual(1_767_225_600 * SEC)).unwrap();
+        workload::init(&c, Workload::Bank, 20, 1).unwrap();
+        c.kv().clock().advance(SEC);
+        (dir, c)
+    }
+
+    fn to(uri: &str, from: &[&str]) -> BackupOptions {
+        BackupOptions::new(
+            Targets::Databases(vec!["bank".into()]),
+            Destination::To {
+                uri: uri.into(),
+                incremental_from: from.iter().map(|s| s.to_string()).collect(),
+            },
+        )
+    }
+
+    fn names(c: &Cluster, dir: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(c.extern_dir().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".vouch-tmp")
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn legacy_to_writes_layers_at_the_uri_root_and_chains_them_by_uri() {
+        let (_d, c) = cluster();
+        let full = backup(&c, &to("nodelocal://1/full", &[]), &mut |_| {}).unwrap();
+        assert!(!full.incremental);
+        assert_eq!(full.path, "");
+        // 20 accounts and system.users' admin and root.
+        assert_eq!(full.rows, 22);
+        // The layer is at the root: manifest, checksum, lock, data and progress; no LATEST.
+        let root = names(&c, "full");
+        assert!(root.contains(&layout::MANIFEST.to_string()), "{root:?}");
+        assert!(root.contains(&layout::MANIFEST_CHECKSUM.to_string()));
+        assert!(!root.iter().any(|n| n.starts_with("LATEST")), "{root:?}");
+
+        workload::run(&c, Workload::Bank, 10, 2).unwrap();
+        c.kv().clock().advance(SEC);
+        let inc = backup(
+            &c,
+            &to("nodelocal://1/inc1", &["nodelocal://1/full"]),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(inc.incremental);
+        assert_eq!(inc.start_time, full.end_time);
+        workload::run(&c, Workload::Bank, 10, 3).unwrap();
+        c.kv().clock().advance(SEC);
+        let inc2 = backup(
+            &c,
+            &to(
+                "nodelocal://1/inc2",
+                &["nodelocal://1/full", "nodelocal://1/inc1"],
+            ),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(inc2.start_time, inc.end_time);
+
+        let uris: Vec<String> = ["full", "inc1", "inc2"]
+            .iter()
+            .map(|n| format!("nodelocal://1/{n}"))
+            .collect();
+        let opts = crate::collection::open_options(Some(c.extern_dir()));
+        let chain = crate::collection::OpenChain::from_uris(&uris, &opts)
+            .unwrap()
+            .chain;
+        let [l0, l1, l2] = chain.layers.as_slice() else {
+            panic!("three layers expected");
+        };
+        assert!(l0.manifest.previous.is_none());
+        // Each layer names its predecessor by URI and by the SHA-256 of its manifest bytes.
+        for (prev, layer, uri) in [(l0, l1, &uris[0]), (l1, l2, &uris[1])] {
+            let p = layer.manifest.previous.as_ref().unwrap();
+            assert_eq!(&p.path, uri);
+            assert_eq!(p.manifest_sha256, prev.manifest_sha256.to_vec());
+            let bytes = std::fs::read(
+                c.extern_dir()
+                    .join(uri.trim_start_matches("nodelocal://1/"))
+                    .join(layout::MANIFEST),
+            )
+            .unwrap();
+            assert_eq!(p.manifest_sha256, manifest::sha256(&bytes).to_vec());
+            assert_eq!(layer.manifest.start_time, prev.manifest.end_time);
+            assert_eq!(layer.manifest.chain_id, l0.manifest.chain_id);
+        }
+    }
+
+    #[test]
+    fn legacy_to_refuses_a_destination_that_holds_objects() {
+        let (_d, c) = cluster();
+        backup(&c, &to("nodelocal://1/full", &[]), &mut |_| {}).unwrap();
+        c.kv().clock().advance(SEC);
+        let e = backup(&c, &to("nodelocal://1/full", &[]), &mut |_| {}).unwrap_err();
+        let msg = e.to_string();
+        let (head, tail) = msg.split_once(" already holds objects (").unwrap();
+        assert_eq!(head, "nodelocal://1/full", "{msg}");
+        assert!(matches!(e, Error::Collection(_)), "{e:?}");
+        // The first object in name order is the earlier backup's lock.
+        let lock = tail
+            .strip_suffix(" is there): a legacy BACKUP … TO needs an empty destination")
+            .unwrap();
+        assert!(layout::parse_lock_name(lock).is_ok(), "{msg}");
+    }
+
+    #[test]
+    fn legacy_incremental_from_a_missing_backup_fails_naming_it() {
+        let (_d, c) = cluster();
+        let e = backup(
+            &c,
+            &to("nodelocal://1/inc", &["nodelocal://1/nothing"]),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("BACKUP_MANIFEST"), "{e}");
+    }
 }

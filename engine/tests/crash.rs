@@ -390,6 +390,12 @@ fn o_for_reference(o: &BackupOptions, ref_uri: &str) -> BackupOptions {
         Destination::Into(_) => Destination::Into(ref_uri.into()),
         Destination::IntoLatest(_) => Destination::IntoLatest(ref_uri.into()),
         Destination::IntoSubdir(s, _) => Destination::IntoSubdir(s.clone(), ref_uri.into()),
+        Destination::To {
+            incremental_from, ..
+        } => Destination::To {
+            uri: ref_uri.into(),
+            incremental_from: incremental_from.clone(),
+        },
     };
     r
 }

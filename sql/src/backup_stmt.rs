@@ -1,0 +1,387 @@
+//! Running the backup statements: BACKUP and RESTORE mapped onto the engine's options,
+//! SHOW BACKUPS / SHOW BACKUP, external connections.
+
+use vouch_engine::backup::{BackupOptions, BackupResult, Destination};
+use vouch_engine::collection::{open_options, Collection};
+use vouch_engine::restore::{RestoreOptions, RestoreResult, Source};
+use vouch_engine::show::{self, ShowOptions, Table};
+use vouch_engine::Targets;
+
+use crate::grammar::{BackupDest, Options, RestoreFrom, Statement, TargetList};
+use crate::{Error, Output, Result, Session};
+
+/// The setting key of an external connection.
+pub fn connection_key(name: &str) -> String {
+    format!("external_connection.{name}")
+}
+
+/// Resolves `external://name[/more]` through the connections stored in the cluster; other
+/// URIs are returned as they are.
+pub fn resolve_uri(s: &Session<'_>, uri: &str) -> Result<String> {
+    let Some(rest) = uri.strip_prefix("external://") else {
+        return Ok(uri.to_string());
+    };
+    let (name, more) = match rest.split_once('/') {
+        Some((n, m)) => (n, Some(m)),
+        None => (rest, None),
+    };
+    let Some(base) = s.cluster().kv().setting(&connection_key(name))? else {
+        return Err(Error::Usage(format!(
+            "external connection \"{name}\" does not exist (CREATE EXTERNAL CONNECTION {name} AS '…')"
+        )));
+    };
+    let base = String::from_utf8_lossy(&base).into_owned();
+    Ok(match more {
+        Some(m) if !m.is_empty() => {
+            // Keep a query string on the base at the end.
+            let (path, query) = match base.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (base.clone(), None),
+            };
+            let joined = format!("{}/{m}", path.trim_end_matches('/'));
+            match query {
+                Some(q) => format!("{joined}?{q}"),
+                None => joined,
+            }
+        }
+        _ => base,
+    })
+}
+
+/// One URI (a list of several is a locality-aware backup).
+fn single_uri(s: &Session<'_>, uris: &[String]) -> Result<String> {
+    match uris {
+        [u] => {
+            if u.contains("COCKROACH_LOCALITY") {
+                return Err(Error::NotSupported(
+                    "locality-aware backups (COCKROACH_LOCALITY)".into(),
+                ));
+            }
+            resolve_uri(s, u)
+        }
+        _ => Err(Error::NotSupported(
+            "locality-aware backups (a list of URIs)".into(),
+        )),
+    }
+}
+
+fn qualify(s: &Session<'_>, name: &str) -> Result<(String, String)> {
+    if name.contains('.') {
+        Ok(Targets::parse_table(name)?)
+    } else {
+        Ok((s.database().to_string(), name.to_string()))
+    }
+}
+
+/// Maps the statement's targets onto the engine's.
+pub fn targets(s: &Session<'_>, t: &TargetList) -> Result<Targets> {
+    Ok(match t {
+        TargetList::Cluster => Targets::Cluster,
+        TargetList::Databases(d) => Targets::Databases(d.clone()),
+        TargetList::Tables(ts) => {
+            if ts.iter().any(|t| t.ends_with(".*") || t == "*") {
+                return Err(Error::NotSupported("table patterns with *".into()));
+            }
+            Targets::Tables(
+                ts.iter()
+                    .map(|t| qualify(s, t))
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        }
+    })
+}
+
+/// The options a statement accepts, refusing unknown ones and naming later features.
+fn check_options(stmt: &str, o: &Options, allowed: &[&str]) -> Result<()> {
+    for (name, _) in &o.0 {
+        let later = match name.as_str() {
+            "encryption_passphrase" => Some("encrypted backups (encryption_passphrase)"),
+            "kms" | "new_kms" | "old_kms" => Some("encrypted backups (kms)"),
+            "encryption_info_dir" => Some("encrypted backups (encryption_info_dir)"),
+            "execution_locality" => Some("locality-restricted backup execution"),
+            "skip_localities_check" => Some("locality-aware backups (skip_localities_check)"),
+            _ => None,
+        };
+        if let Some(f) = later {
+            return Err(Error::NotSupported(f.into()));
+        }
+        if !allowed.contains(&name.as_str()) {
+            return Err(Error::Usage(format!(
+                "option \"{name}\" is not valid for {stmt} (valid: {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn flag(o: &Options, name: &str) -> Result<bool> {
+    let mut v = false;
+    for (n, val) in &o.0 {
+        if n == name {
+            v = match val.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(x) => {
+                    return Err(Error::Usage(format!(
+                        "option \"{name}\" takes true or false, not {x:?}"
+                    )))
+                }
+            };
+        }
+    }
+    Ok(v)
+}
+
+fn text(o: &Options, name: &str) -> Result<Option<String>> {
+    let mut v = None;
+    for (n, val) in &o.0 {
+        if n == name {
+            v = Some(val.clone().ok_or_else(|| {
+                Error::Usage(format!("option \"{name}\" needs a value: {name} = '…'"))
+            })?);
+        }
+    }
+    Ok(v)
+}
+
+const BACKUP_OPTIONS: &[&str] = &["revision_history", "incremental_location", "detached"];
+const RESTORE_OPTIONS: &[&str] = &[
+    "into_db",
+    "new_db_name",
+    "skip_missing_foreign_keys",
+    "skip_missing_views",
+    "skip_missing_sequences",
+    "schema_only",
+    "verify_backup_table_data",
+    "incremental_location",
+    "detached",
+];
+const SHOW_OPTIONS: &[&str] = &["check_files", "debug_ids", "incremental_location"];
+
+/// The engine options of a BACKUP statement.
+pub fn backup_options(
+    s: &Session<'_>,
+    targets_: &TargetList,
+    dest: &BackupDest,
+    as_of: Option<&str>,
+    o: &Options,
+    text_: &str,
+) -> Result<BackupOptions> {
+    check_options("BACKUP", o, BACKUP_OPTIONS)?;
+    let destination = match dest {
+        BackupDest::Into(u) => Destination::Into(single_uri(s, u)?),
+        BackupDest::IntoLatest(u) => Destination::IntoLatest(single_uri(s, u)?),
+        BackupDest::IntoSubdir(sub, u) => Destination::IntoSubdir(sub.clone(), single_uri(s, u)?),
+        BackupDest::To(u, from) => Destination::To {
+            uri: single_uri(s, u)?,
+            incremental_from: from
+                .iter()
+                .map(|u| single_uri(s, u))
+                .collect::<Result<_>>()?,
+        },
+    };
+    let incremental_location = match text(o, "incremental_location")? {
+        Some(u) => Some(resolve_uri(s, &u)?),
+        None => None,
+    };
+    if incremental_location.is_some() && matches!(dest, BackupDest::To(..)) {
+        return Err(Error::Usage(
+            "incremental_location is for BACKUP … INTO; BACKUP … TO names its layers with INCREMENTAL FROM".into(),
+        ));
+    }
+    let mut opts = BackupOptions::new(targets(s, targets_)?, destination);
+    opts.as_of = as_of.map(String::from);
+    opts.revision_history = flag(o, "revision_history")?;
+    opts.incremental_location = incremental_location;
+    opts.statement = text_.to_string();
+    Ok(opts)
+}
+
+/// The engine options of a RESTORE statement.
+pub fn restore_options(
+    s: &Session<'_>,
+    targets_: &TargetList,
+    from: &RestoreFrom,
+    as_of: Option<&str>,
+    o: &Options,
+) -> Result<RestoreOptions> {
+    check_options("RESTORE", o, RESTORE_OPTIONS)?;
+    let incremental_location = match text(o, "incremental_location")? {
+        Some(u) => Some(resolve_uri(s, &u)?),
+        None => None,
+    };
+    let source = match from {
+        RestoreFrom::Collection(sub, u) => Source::Collection {
+            uri: single_uri(s, u)?,
+            subdir: sub.clone(),
+            incremental_location,
+        },
+        RestoreFrom::Layers(layers) => {
+            if incremental_location.is_some() {
+                return Err(Error::Usage(
+                    "incremental_location is for RESTORE … FROM … IN; the legacy form lists every layer".into(),
+                ));
+            }
+            Source::Layers(
+                layers
+                    .iter()
+                    .map(|u| single_uri(s, u))
+                    .collect::<Result<_>>()?,
+            )
+        }
+    };
+    let mut r = RestoreOptions::new(targets(s, targets_)?, source);
+    r.as_of = as_of.map(String::from);
+    r.into_db = text(o, "into_db")?;
+    r.new_db_name = text(o, "new_db_name")?;
+    r.skip_missing_foreign_keys = flag(o, "skip_missing_foreign_keys")?;
+    r.skip_missing_views = flag(o, "skip_missing_views")?;
+    r.skip_missing_sequences = flag(o, "skip_missing_sequences")?;
+    r.schema_only = flag(o, "schema_only")?;
+    r.verify_backup_table_data = flag(o, "verify_backup_table_data")?;
+    if r.verify_backup_table_data && !r.schema_only {
+        return Err(Error::Usage(
+            "to set the verify_backup_table_data option, the schema_only option must be set".into(),
+        ));
+    }
+    if r.new_db_name.is_some() && !matches!(&r.targets, Targets::Databases(d) if d.len() == 1) {
+        return Err(Error::Usage(
+            "new_db_name can only be used for RESTORE DATABASE with a single target database"
+                .into(),
+        ));
+    }
+    Ok(r)
+}
+
+/// CockroachDB's job result columns.
+const JOB_COLUMNS: &[&str] = &[
+    "job_id#",
+    "status",
+    "fraction_completed#",
+    "rows#",
+    "index_entries#",
+    "bytes#",
+];
+
+/// The result row of a BACKUP (`job_id | status | fraction_completed | rows | index_entries
+/// | bytes`).
+pub fn backup_result_table(r: &BackupResult) -> Table {
+    let mut t = Table::new(JOB_COLUMNS);
+    t.rows.push(vec![
+        Some(r.job_id.to_string()),
+        Some(r.status.clone()),
+        Some("1".into()),
+        Some(r.rows.to_string()),
+        Some(r.index_entries.to_string()),
+        Some(r.bytes.to_string()),
+    ]);
+    t
+}
+
+/// The result row of a RESTORE.
+pub fn restore_result_table(r: &RestoreResult) -> Table {
+    let mut t = Table::new(JOB_COLUMNS);
+    t.rows.push(vec![
+        Some(r.job_id.to_string()),
+        Some("succeeded".into()),
+        Some("1".into()),
+        Some(r.rows.to_string()),
+        Some(r.index_entries.to_string()),
+        Some(r.bytes.to_string()),
+    ]);
+    t
+}
+
+/// `WITH detached`: only the job id.
+fn detached_table(job_id: u64) -> Table {
+    let mut t = Table::new(&["job_id#"]);
+    t.rows.push(vec![Some(job_id.to_string())]);
+    t
+}
+
+fn open_collection(s: &Session<'_>, uri: &str, inc: Option<&str>) -> Result<Collection> {
+    Ok(Collection::open(
+        uri,
+        inc,
+        &open_options(Some(s.cluster().extern_dir())),
+    )?)
+}
+
+/// Runs a parsed backup statement.
+pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Output> {
+    match st {
+        Statement::Unsupported(f) => Err(Error::NotSupported((*f).to_string())),
+        Statement::Backup {
+            targets,
+            dest,
+            as_of,
+            options,
+        } => {
+            let opts = backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
+            let r = vouch_engine::backup(s.cluster(), &opts, &mut |_| {})?;
+            Ok(Output::Rows(if flag(options, "detached")? {
+                detached_table(r.job_id)
+            } else {
+                backup_result_table(&r)
+            }))
+        }
+        Statement::Restore {
+            targets,
+            from,
+            as_of,
+            options,
+        } => {
+            let opts = restore_options(s, targets, from, as_of.as_deref(), options)?;
+            let r = vouch_engine::restore(s.cluster(), &opts, &mut |_| {})?;
+            Ok(Output::Rows(if flag(options, "detached")? {
+                detached_table(r.job_id)
+            } else {
+                restore_result_table(&r)
+            }))
+        }
+        Statement::ShowBackups { uri } => {
+            let uri = single_uri(s, uri)?;
+            let coll = open_collection(s, &uri, None)?;
+            Ok(Output::Rows(show::show_backups(&coll)?))
+        }
+        Statement::ShowBackup {
+            schemas,
+            subdir,
+            uri,
+            options,
+        } => {
+            check_options("SHOW BACKUP", options, SHOW_OPTIONS)?;
+            let uri = single_uri(s, uri)?;
+            let inc = match text(options, "incremental_location")? {
+                Some(u) => Some(resolve_uri(s, &u)?),
+                None => None,
+            };
+            let coll = open_collection(s, &uri, inc.as_deref())?;
+            let full = coll.resolve_subdir(subdir)?;
+            let chain = coll.chain(&full)?;
+            let opts = ShowOptions {
+                schemas: *schemas,
+                check_files: flag(options, "check_files")?,
+                debug_ids: flag(options, "debug_ids")?,
+            };
+            Ok(Output::Rows(show::show_backup(&coll, &chain, opts)?))
+        }
+        Statement::CreateExternalConnection { name, uri } => {
+            let key = connection_key(name);
+            let kv = s.cluster().kv();
+            if kv.setting(&key)?.is_some() {
+                return Err(Error::Cluster(vouch_cluster::Error::DuplicateObject(
+                    format!("external connection with name {name} already exists"),
+                )));
+            }
+            if uri.starts_with("external://") {
+                return Err(Error::Usage(
+                    "an external connection cannot point at another external connection".into(),
+                ));
+            }
+            kv.set_setting(&key, uri.as_bytes())?;
+            Ok(Output::Tag("CREATE EXTERNAL CONNECTION".into()))
+        }
+    }
+}
