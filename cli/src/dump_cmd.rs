@@ -61,9 +61,23 @@ fn parse_words(
     Ok((targets, source))
 }
 
+fn source_uri(s: &Source) -> String {
+    match s {
+        Source::Collection { uri, .. } => uri.clone(),
+        Source::Layers(l) => l.first().cloned().unwrap_or_default(),
+    }
+}
+
 /// Runs `vouch dump`.
 pub fn run(a: Args) -> Result<ExitCode> {
-    let (targets, source) = parse_words(&a.words, a.incremental_location)?;
+    let (targets, source) = parse_words(&a.words, a.incremental_location.clone())?;
+    let nodelocal = [Some(&source_uri(&source)), a.incremental_location.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|u| u.starts_with("nodelocal://"));
+    if nodelocal && a.cluster.is_none() {
+        bail!("nodelocal:// URIs name a folder of a cluster: give --cluster DIR");
+    }
     let opts = vouch_engine::collection::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
     let chain = restore::open_source(&source, &opts)?;
     let as_of = a
