@@ -3,7 +3,9 @@
 //! local filesystem, runs more workload (with schema changes), takes two incrementals,
 //! shows the collection like `SHOW BACKUPS` / `SHOW BACKUP`, checks every data file
 //! against its manifest (SHA-256, every block and value checksum), shows that a flipped
-//! bit in a copy of a data file is caught and located, and prints where everything is.
+//! bit in a copy of a data file is caught and located, restores the whole cluster AS OF a
+//! past time inside the chain into a new cluster and checks that every index fingerprint
+//! equals the source's at that time, and prints where everything is.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +15,7 @@ use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, BackupOptions, Destination};
 use vouch_engine::collection::{open_options, Collection};
+use vouch_engine::restore::{self, RestoreOptions, Source};
 use vouch_engine::show::{self, ShowOptions};
 use vouch_engine::Targets;
 use vouch_format::manifest::sha256;
@@ -58,8 +61,13 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         cluster.extern_dir().display()
     );
     take(&cluster, Destination::Into(COLLECTION.into()), "")?;
+    let mut past = cluster.now();
     for round in 1..=2u64 {
         let b = workload::run(&cluster, Workload::Bank, 400, seed + round)?;
+        if round == 2 {
+            // A time inside the last layer's window, for the point-in-time restore below.
+            past = cluster.now();
+        }
         let m = workload::run(&cluster, Workload::Movr, 200, seed + round)?;
         println!("  more workload: bank {b}; movr {m}");
         take(
@@ -129,14 +137,63 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
             Ok(_) => anyhow::bail!("a flipped bit at offset {at} went unnoticed"),
         }
     }
+
+    // Point-in-time restore of the whole cluster into a new one, checked against the
+    // source's own history.
+    let rdir = dir.join("restored");
+    let restored = Cluster::init(&rdir, Clock::system())
+        .with_context(|| format!("creating a cluster in {}", rdir.display()))?;
+    let mut ropts = RestoreOptions::new(
+        Targets::Cluster,
+        Source::Collection {
+            uri: format!("file://{}/backups", cluster.extern_dir().display()),
+            subdir: "LATEST".into(),
+            incremental_location: None,
+        },
+    );
+    ropts.as_of = Some(past.to_string());
+    println!(
+        "\nRESTORE FROM LATEST IN '{COLLECTION}' AS OF SYSTEM TIME '{past}'; (into a new cluster)"
+    );
+    let r = restore::restore(&restored, &ropts, &mut |_| {})?;
+    print!("{}", crate::restore_cmd::result_table(&r).render());
+    let want = cluster.fingerprints(past)?;
+    let got = restored.fingerprints(restored.now())?;
+    let key = |f: &vouch_cluster::catalog::IndexFingerprint| {
+        (
+            f.database.clone(),
+            f.table.clone(),
+            f.index.clone(),
+            f.fingerprint,
+            f.entries,
+        )
+    };
+    let want: Vec<_> = want.iter().map(key).collect();
+    let got: Vec<_> = got.iter().map(key).collect();
+    anyhow::ensure!(
+        want == got,
+        "the restored cluster's fingerprints differ from the source's at {past}"
+    );
+    println!(
+        "fingerprints of all {} indexes of the restored cluster equal the source cluster's AS OF {past} ({} rows, {} index entries restored)",
+        got.len(),
+        r.rows,
+        r.index_entries
+    );
+
     let c = cdir.display();
     println!("\nwhere everything is:");
     println!("  cluster:     {c}");
+    println!("  restored:    {}", rdir.display());
     println!("  collection:  {}/backups", cluster.extern_dir().display());
     println!("next:");
     println!("  vouch show backups IN {COLLECTION} --cluster {c}");
     println!("  vouch show backup schemas FROM LATEST IN {COLLECTION} --cluster {c}");
     println!("  vouch cluster fingerprint {c}");
+    println!(
+        "  vouch restore --cluster NEWDIR DATABASE bank FROM LATEST IN file://{}/backups",
+        cluster.extern_dir().display()
+    );
     println!("  vouch backup --cluster {c} INTO LATEST IN {COLLECTION} --revision-history");
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,8 @@ use crate::backup_cmd::{parse_targets, unquote};
 /// Arguments of `vouch restore`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cluster directory to restore into.
+    /// The cluster directory to restore into (a new, empty cluster is made there if it
+    /// holds none).
     #[arg(long)]
     cluster: PathBuf,
     /// `[DATABASE d, … | TABLE db.t, …] FROM LATEST|'subdir' IN URI`, or the legacy
@@ -104,7 +105,12 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 /// Runs `vouch restore`.
 pub fn run(a: Args) -> Result<ExitCode> {
     let (targets, source) = parse_restore_words(&a.words, a.incremental_location)?;
-    let cluster = Cluster::open(&a.cluster, Clock::system())?;
+    // A fresh directory gets a new, empty cluster: the restore target.
+    let cluster = if a.cluster.join(vouch_cluster::catalog::STORE_FILE).exists() {
+        Cluster::open(&a.cluster, Clock::system())?
+    } else {
+        Cluster::init(&a.cluster, Clock::system())?
+    };
     let mut opts = RestoreOptions::new(targets, source);
     opts.as_of = a.as_of;
     opts.into_db = a.into_db;

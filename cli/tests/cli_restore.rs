@@ -1,0 +1,224 @@
+//! `vouch restore` as a user runs it: a point-in-time restore of a revision-history chain
+//! into a new cluster directory gives the source's fingerprints at that time (as `vouch
+//! cluster fingerprint --as-of` prints them); the result row has CockroachDB's columns;
+//! errors exit 2 with CockroachDB's message.
+
+mod common;
+
+use std::path::Path;
+
+use common::{text, vouch};
+
+fn ok(args: &[&str]) -> (String, String) {
+    let out = vouch(args);
+    assert!(
+        out.status.success(),
+        "vouch {args:?}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    (text(&out.stdout), text(&out.stderr))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The `end time X` a backup prints on stderr.
+fn end_time(stderr: &str) -> String {
+    stderr
+        .rsplit("end time ")
+        .next()
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_string()
+}
+
+/// `vouch cluster fingerprint` rows of database `db`, without the database column.
+fn fingerprints(cluster: &Path, db: &str, as_of: Option<&str>) -> Vec<String> {
+    let mut args = vec!["cluster", "fingerprint", s(cluster)];
+    if let Some(t) = as_of {
+        args.extend(["--as-of", t]);
+    }
+    let (out, _) = ok(&args);
+    let rows: Vec<String> = out
+        .lines()
+        .filter(|l| l.split('|').next().map(str::trim) == Some(db))
+        .map(|l| l.split('|').skip(1).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert!(!rows.is_empty(), "no fingerprints of {db} in\n{out}");
+    rows
+}
+
+#[test]
+fn point_in_time_restore_into_a_new_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    ok(&[
+        "cluster",
+        "init",
+        s(&src),
+        "--workload",
+        "movr",
+        "--rows",
+        "60",
+    ]);
+    let uri = "nodelocal://1/b";
+    let (_, e0) = ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        uri,
+        "--revision-history",
+    ]);
+    let end0 = end_time(&e0);
+    ok(&[
+        "cluster",
+        "run",
+        s(&src),
+        "--workload",
+        "movr",
+        "--ops",
+        "40",
+    ]);
+    let (mid, _) = ok(&["cluster", "now", s(&src)]);
+    let mid = mid.trim().to_string();
+    ok(&[
+        "cluster",
+        "run",
+        s(&src),
+        "--workload",
+        "movr",
+        "--ops",
+        "40",
+        "--seed",
+        "2",
+    ]);
+    ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        "LATEST",
+        "IN",
+        uri,
+        "--revision-history",
+    ]);
+    let coll = format!("file://{}", s(&src.join("extern/b")));
+
+    // Inside the incremental's window, into a directory that holds no cluster yet.
+    let dst = dir.path().join("dst");
+    let (out, err) = ok(&[
+        "restore",
+        "--cluster",
+        s(&dst),
+        "DATABASE",
+        "movr",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--as-of",
+        &mid,
+    ]);
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap()
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "job_id",
+            "status",
+            "fraction_completed",
+            "rows",
+            "index_entries",
+            "bytes"
+        ]
+    );
+    assert!(out.contains("| succeeded |"), "{out}");
+    assert!(out.ends_with("(1 row)\n"), "{out}");
+    assert!(err.contains("0 index fingerprints checked"), "{err}");
+    assert_eq!(
+        fingerprints(&dst, "movr", None),
+        fingerprints(&src, "movr", Some(&mid))
+    );
+
+    // At the full backup's end time, under a new name: checked against the manifest.
+    let (_, err) = ok(&[
+        "restore",
+        "--cluster",
+        s(&dst),
+        "DATABASE",
+        "movr",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--as-of",
+        &end0,
+        "--new-db-name",
+        "movr_then",
+    ]);
+    assert!(!err.contains(" 0 index fingerprints checked"), "{err}");
+    assert_eq!(
+        fingerprints(&dst, "movr_then", None),
+        fingerprints(&src, "movr", Some(&end0))
+    );
+
+    // Errors: exit 2 and CockroachDB's message.
+    let out = vouch([
+        "restore",
+        "--cluster",
+        s(&dst),
+        "DATABASE",
+        "movr",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: database \"movr\" already exists\n"
+    );
+    let out = vouch([
+        "restore",
+        "--cluster",
+        s(&dst),
+        "TABLE",
+        "movr.rides",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--into-db",
+        "defaultdb",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("without referenced table"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&[
+        "restore",
+        "--cluster",
+        s(&dst),
+        "TABLE",
+        "movr.rides",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--into-db",
+        "defaultdb",
+        "--skip-missing-foreign-keys",
+    ]);
+}
