@@ -10,6 +10,7 @@ use vouch_engine::collection::join;
 use vouch_engine::Collection;
 use vouch_format::layout::{self, BackupFile, FullSubdir};
 use vouch_format::manifest::pb;
+use vouch_format::mvcc::Timestamp;
 use vouch_store::{OpenOptions, Store};
 
 use crate::report::{
@@ -93,6 +94,11 @@ pub(crate) struct ChainState {
 
 /// The stores and options of one run.
 pub(crate) struct Ctx<'a> {
+    pub uri: &'a str,
+    pub incremental_location: Option<&'a str>,
+    pub store_opts: &'a OpenOptions,
+    /// `--as-of`, parsed.
+    pub as_of: Option<Timestamp>,
     pub main: &'a dyn Store,
     pub inc: &'a dyn Store,
     pub opts: &'a VerifyOptions,
@@ -260,7 +266,18 @@ pub fn verify_collection(
     } else {
         (BTreeMap::new(), Vec::new())
     };
+    let as_of = match &opts.as_of {
+        None => None,
+        Some(t) => Some(
+            vouch_format::time::parse_as_of(t, wall_now())
+                .map_err(|e| Error::Usage(format!("--as-of: {e}")))?,
+        ),
+    };
     let ctx = Ctx {
+        uri,
+        incremental_location,
+        store_opts,
+        as_of,
         main: coll.store.as_ref(),
         inc: coll.incrementals.store.as_ref(),
         opts,
@@ -507,4 +524,12 @@ fn finalize(report: &mut Report, cap: Option<usize>) {
     report.warnings = w;
     report.findings_omitted = o;
     report.findings = all;
+}
+
+/// The wall clock as an HLC timestamp (for relative `--as-of` texts).
+fn wall_now() -> Timestamp {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    Timestamp::new(nanos, 0)
 }

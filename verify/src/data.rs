@@ -80,6 +80,8 @@ impl History {
 
 /// What a file scan gives back.
 struct FileOutcome {
+    /// False when the file could not be read through (its entries are not all known).
+    complete: bool,
     findings: Vec<Finding>,
     /// The newest entry of each user key in the file: payload, `None` for a tombstone.
     newest: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -357,6 +359,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         );
     }
     FileOutcome {
+        complete: scan_ok,
         findings: out.v,
         newest: if scan_ok { newest } else { Vec::new() },
         bytes: src.bytes_read(),
@@ -381,10 +384,20 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
     });
     let done_files = AtomicUsize::new(0);
     let done_bytes = AtomicU64::new(0);
+    // Spans whose entries are not all known (files missing or unreadable): tables there
+    // are not checked for indexes and fingerprints (the cause is reported already).
+    let mut unknown: Vec<pb::Span> = Vec::new();
+    let mut all_unknown = false;
     for l in c.layers.iter_mut() {
         let Some(m) = l.manifest.clone() else {
+            all_unknown = true;
             continue;
         };
+        for (f, size) in m.files.iter().zip(&l.sizes) {
+            if size.is_none() {
+                unknown.push(f.span.clone().unwrap_or_default());
+            }
+        }
         history.add_layer(&m);
         let lv = LayerView {
             dir: &l.dir,
@@ -437,7 +450,11 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
         ctx.files_checked
             .fetch_add(results.len(), Ordering::Relaxed);
         let mut data = Vec::new();
-        for (_, o) in results {
+        for (fi, o) in results {
+            if !o.complete {
+                let span = m.files.get(fi).and_then(|f| f.span.clone());
+                unknown.push(span.unwrap_or_default());
+            }
             ctx.add_bytes(o.bytes);
             data.extend(o.findings);
             for (k, v) in o.newest {
@@ -445,9 +462,19 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
             }
         }
         l.check("data").findings.extend(data);
-        let idx = check_indexes(&l.dir, &m, &history, &state);
+        let known = |d: &pb::Descriptor| {
+            let mut a = Vec::new();
+            keys::encode_ordered_uvarint(d.id, &mut a);
+            let mut b = Vec::new();
+            keys::encode_ordered_uvarint(d.id.saturating_add(1), &mut b);
+            !all_unknown
+                && !unknown
+                    .iter()
+                    .any(|s| s.start.as_slice() < b.as_slice() && a.as_slice() < s.end.as_slice())
+        };
+        let idx = check_indexes(&l.dir, &m, &known, &state);
         l.check("indexes").findings.extend(idx);
-        let fp = check_fingerprints(&l.dir, &m, &state);
+        let fp = check_fingerprints(&l.dir, &m, &known, &state);
         l.check("fingerprints").findings.extend(fp);
     }
 }
@@ -478,13 +505,13 @@ fn tables_with_data(m: &pb::BackupManifest) -> impl Iterator<Item = &pb::Descrip
 fn check_indexes(
     dir: &str,
     m: &pb::BackupManifest,
-    _history: &History,
+    known: &dyn Fn(&pb::Descriptor) -> bool,
     state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 ) -> Vec<Finding> {
     let mut out = Limited::default();
     let mpath = vouch_engine::collection::join(dir, vouch_format::layout::MANIFEST);
     let end = ts(m.end_time);
-    for d in tables_with_data(m) {
+    for d in tables_with_data(m).filter(|d| known(d)) {
         let Ok(ls) = index_layouts(d) else { continue };
         let Some(pk) = ls.first() else { continue };
         let secondaries: Vec<&IndexLayout> = ls.iter().skip(1).collect();
@@ -591,6 +618,7 @@ fn check_indexes(
 fn check_fingerprints(
     dir: &str,
     m: &pb::BackupManifest,
+    known: &dyn Fn(&pb::Descriptor) -> bool,
     state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -601,7 +629,7 @@ fn check_fingerprints(
         .iter()
         .map(|f| ((f.table_id, f.index_id), f))
         .collect();
-    for d in tables_with_data(m) {
+    for d in tables_with_data(m).filter(|d| known(d)) {
         let Ok(ls) = index_layouts(d) else { continue };
         for l in ls {
             let index = u64::from(l.id);
