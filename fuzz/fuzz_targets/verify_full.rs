@@ -27,8 +27,11 @@ fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(|| {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let c = Cluster::init(&tmp.path().join("cluster"), Clock::manual(1_767_225_600_230_000_000))
-            .expect("cluster");
+        let c = Cluster::init(
+            &tmp.path().join("cluster"),
+            Clock::manual(1_767_225_600_230_000_000),
+        )
+        .expect("cluster");
         workload::init(&c, Workload::Bank, 12, 1).expect("init");
         let root = tmp.path().join("collection");
         let uri = root.to_str().expect("utf-8 path").to_string();
