@@ -82,11 +82,16 @@ pub fn targets(s: &Session<'_>, t: &TargetList) -> Result<Targets> {
             if ts.iter().any(|t| t.ends_with(".*") || t == "*") {
                 return Err(Error::NotSupported("table patterns with *".into()));
             }
-            Targets::Tables(
-                ts.iter()
-                    .map(|t| qualify(s, t))
-                    .collect::<Result<Vec<_>>>()?,
-            )
+            let tables = ts
+                .iter()
+                .map(|t| qualify(s, t))
+                .collect::<Result<Vec<_>>>()?;
+            if tables.iter().any(|(d, t)| d == "system" && t == "zones") {
+                return Err(Error::NotSupported(
+                    "zone configurations (system.zones)".into(),
+                ));
+            }
+            Targets::Tables(tables)
         }
     })
 }
@@ -240,17 +245,8 @@ pub fn restore_options(
     r.skip_missing_sequences = flag(o, "skip_missing_sequences")?;
     r.schema_only = flag(o, "schema_only")?;
     r.verify_backup_table_data = flag(o, "verify_backup_table_data")?;
-    if r.verify_backup_table_data && !r.schema_only {
-        return Err(Error::Usage(
-            "to set the verify_backup_table_data option, the schema_only option must be set".into(),
-        ));
-    }
-    if r.new_db_name.is_some() && !matches!(&r.targets, Targets::Databases(d) if d.len() == 1) {
-        return Err(Error::Usage(
-            "new_db_name can only be used for RESTORE DATABASE with a single target database"
-                .into(),
-        ));
-    }
+    // The option rules (verify_backup_table_data needs schema_only, new_db_name one
+    // database, into_db tables) are the engine's.
     Ok(r)
 }
 

@@ -213,7 +213,8 @@ pub enum Statement {
 /// True when `sql` is one of the statements this module parses (by its leading words).
 pub fn is_backup_statement(sql: &str) -> bool {
     let words: Vec<String> = sql
-        .split_whitespace()
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
         .take(3)
         .map(|w| w.to_ascii_uppercase())
         .collect();

@@ -231,6 +231,8 @@ fn resolve_name(s: &Session<'_>, n: &ObjectName) -> Result<(String, String)> {
     let p = name_parts(n);
     match p.as_slice() {
         [t] => Ok((s.database().to_string(), t.clone())),
+        // `public.t` (as SHOW BACKUP SCHEMAS prints it) is in the current database.
+        [sc, t] if sc == "public" => Ok((s.database().to_string(), t.clone())),
         [db, t] => Ok((db.clone(), t.clone())),
         [db, sc, t] if sc == "public" => Ok((db.clone(), t.clone())),
         _ => Err(Error::Usage(format!(
@@ -403,6 +405,9 @@ fn create_table(s: &Session<'_>, stmt: &str) -> Result<Output> {
 
 fn table_of(s: &Session<'_>, n: &ObjectName) -> Result<(String, pb::Descriptor)> {
     let (db, t) = resolve_name(s, n)?;
+    if db == "system" && t == "zones" {
+        return Err(unsupported("zone configurations (system.zones)"));
+    }
     Ok((db.clone(), s.cluster().table(&db, &t)?))
 }
 
