@@ -611,3 +611,107 @@ fn full_level_damage_is_found_with_kind_and_location() {
         .iter()
         .any(|f| f.layer.as_deref() == Some(full1.as_str())));
 }
+
+#[test]
+fn schema_damage_is_found_with_kind_and_location() {
+    let env = Env::new(Workload::Movr, 41);
+    let last = env.layer(1, 1).to_string();
+    let mf = format!("{last}/{}", layout::MANIFEST);
+    let m = env.manifest(&last);
+    let table_named = |m: &mut pb::BackupManifest, name: &str| -> usize {
+        m.descriptors.iter().position(|d| d.name == name).unwrap()
+    };
+
+    // A table whose parent database is gone, a column with an unknown type, a foreign key
+    // to a table not in the backup, and a descriptor older than a version seen before.
+    env.rewrite_manifest(&last, |m| {
+        let i = table_named(m, "rides");
+        let d = &mut m.descriptors[i];
+        d.version = 0;
+        if let Some(pb::descriptor::Kind::Table(t)) = &mut d.kind {
+            t.parent_database_id = 9999;
+            t.columns[0].r#type = 99;
+            t.foreign_keys[0].referenced_table_id = 8888;
+        }
+    });
+    assert_clean(&env.verify(Level::Metadata), "consistent rewrite");
+    let r = env.verify(Level::Schema);
+    let got: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.file == mf)
+        .map(|f| f.kind)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "descriptor_decode",
+            "dangling_reference",
+            "dangling_reference",
+            "descriptor_version_regression",
+        ],
+        "{:#?}",
+        r.findings
+    );
+    let dr = only(&r, "dangling_reference");
+    assert!(
+        dr[0].message.contains("parent database 9999"),
+        "{}",
+        dr[0].message
+    );
+    assert!(
+        dr[1].message.contains("references table 8888"),
+        "{}",
+        dr[1].message
+    );
+    let vr = only(&r, "descriptor_version_regression")[0];
+    assert_eq!(vr.found.as_deref(), Some("0"));
+    assert_eq!(vr.layer.as_deref(), Some(last.as_str()));
+    env.rewrite_manifest(&last, |x| *x = m.clone());
+
+    // A table's span missing from the layer (and so from restore's coverage).
+    let users = m.descriptors.iter().find(|d| d.name == "users").unwrap().id;
+    let mut prefix = Vec::new();
+    vouch_format::keys::encode_ordered_uvarint(users, &mut prefix);
+    env.rewrite_manifest(&last, |m| m.spans.retain(|s| s.start != prefix));
+    let r = env.verify(Level::Schema);
+    let sc = only(&r, "span_coverage");
+    assert!(!sc.is_empty(), "{:#?}", r.findings);
+    assert!(sc.iter().all(|f| f.file == mf
+        && f.key
+            .as_ref()
+            .unwrap()
+            .starts_with(&vouch_verify::hex(&prefix))));
+    env.rewrite_manifest(&last, |x| *x = m.clone());
+    assert_clean(&env.verify(Level::Schema), "restored");
+
+    // --as-of outside every layer's window: the restore plan fails; inside, it succeeds.
+    let first_start = env.manifest(env.layer(1, 0)).revision_start_time.unwrap();
+    let mut o = VerifyOptions::new(Level::Schema);
+    o.as_of = Some(format!(
+        "{}.0000000000",
+        first_start.wall.saturating_sub(SECOND * 3600)
+    ));
+    let r = env.verify_with(Some("LATEST"), &o);
+    assert_eq!(
+        kinds(&r),
+        vec![("restore_plan", env.layer(1, 0).to_string())]
+    );
+    let end = m.end_time.unwrap();
+    o.as_of = Some(format!("{}.{:010}", end.wall - 1, end.logical));
+    assert_clean(
+        &env.verify_with(Some("LATEST"), &o),
+        "as-of inside the window",
+    );
+    // A bad --as-of text cannot run.
+    o.as_of = Some("yesterday-ish".into());
+    assert!(verify_collection(
+        "nodelocal://1/coll",
+        None,
+        None,
+        &open_options(Some(env.cluster.extern_dir())),
+        &o,
+        &mut |_| {},
+    )
+    .is_err());
+}
