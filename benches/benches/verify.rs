@@ -1,0 +1,146 @@
+//! `vouch verify` throughput. Two groups, each with `--jobs 1` and `--jobs 2`:
+//!
+//! - `verify_full`: full verification of a `bank` collection (1 KiB payloads, a full
+//!   backup and two revision-history incrementals) in MiB/s of stored file bytes, beside a
+//!   `sha256_ceiling` case that only reads and hashes the same files (what `sha256sum`
+//!   does): the ceiling to compare against. Size: `VOUCH_BENCH_VERIFY_MIB` (default 1024,
+//!   the 1 GiB case of the verify issue; e.g. 64 for a quick look).
+//! - `verify_metadata_files`: metadata verification of a collection with many small data
+//!   files (`VOUCH_BENCH_VERIFY_FILES`, default 10000), wall time per run (throughput
+//!   given in bytes of those files, so the report also shows files' bytes per second).
+//!
+//! ```sh
+//! cargo bench -p vouch-benches --bench verify
+//! VOUCH_BENCH_VERIFY_MIB=64 VOUCH_BENCH_VERIFY_FILES=2000 cargo bench -p vouch-benches --bench verify
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vouch_cluster::workload::{self, InitOptions, Workload};
+use vouch_cluster::{Clock, Cluster};
+use vouch_engine::backup::{backup, BackupOptions, Destination};
+use vouch_engine::collection::open_options;
+use vouch_engine::Targets;
+use vouch_verify::{verify_collection, Level, VerifyOptions};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Builds `nodelocal://1/<name>` in `cluster`: a full backup and `incrementals`
+/// revision-history incrementals of database `bank`; returns the stored file bytes.
+fn build(cluster: &Cluster, name: &str, target_file_size: u64, incrementals: u64) -> (u64, u64) {
+    let uri = format!("nodelocal://1/{name}");
+    let bank = || Targets::Databases(vec!["bank".into()]);
+    let mut bytes = 0;
+    let mut files = 0;
+    for i in 0..=incrementals {
+        let dest = if i == 0 {
+            Destination::Into(uri.clone())
+        } else {
+            workload::run(cluster, Workload::Bank, 500, 10 + i).expect("run");
+            Destination::IntoLatest(uri.clone())
+        };
+        let mut o = BackupOptions::new(bank(), dest);
+        o.revision_history = true;
+        o.target_file_size = target_file_size;
+        let r = backup(cluster, &o, &mut |_| {}).expect("backup");
+        bytes += r.file_bytes;
+        files += r.files;
+    }
+    (bytes, files)
+}
+
+fn data_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read dir") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if e.file_type().expect("type").is_dir() {
+            data_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "sst") {
+            out.push(p);
+        }
+    }
+}
+
+fn run(cluster: &Cluster, name: &str, level: Level, jobs: usize) {
+    let mut o = VerifyOptions::new(level);
+    o.jobs = jobs;
+    let r = verify_collection(
+        &format!("nodelocal://1/{name}"),
+        None,
+        None,
+        &open_options(Some(cluster.extern_dir())),
+        &o,
+        &mut |_| {},
+    )
+    .expect("verify runs");
+    assert_eq!(r.errors, 0, "clean collection");
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
+    let mib = env_u64("VOUCH_BENCH_VERIFY_MIB", 1024);
+    let mut o = InitOptions::new(mib * 1024 * 1024 / 1100, 1);
+    o.payload_bytes = 1000;
+    workload::init_with(&cluster, Workload::Bank, &o).expect("init");
+    let (bytes, _) = build(&cluster, "big", 64 << 20, 2);
+    let mut files = Vec::new();
+    data_files(&cluster.extern_dir().join("big"), &mut files);
+
+    let mut g = c.benchmark_group("verify_full");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Bytes(bytes));
+    for jobs in [1usize, 2] {
+        g.bench_function(
+            BenchmarkId::new(format!("jobs{jobs}"), format!("{mib}MiB")),
+            |b| b.iter(|| run(&cluster, "big", Level::Full, jobs)),
+        );
+    }
+    g.bench_function(
+        BenchmarkId::new("sha256_ceiling", format!("{mib}MiB")),
+        |b| {
+            b.iter(|| {
+                for f in &files {
+                    let bytes = std::fs::read(f).expect("read");
+                    std::hint::black_box(vouch_format::manifest::sha256(&bytes));
+                }
+            })
+        },
+    );
+    g.finish();
+}
+
+fn bench_metadata(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
+    let want = env_u64("VOUCH_BENCH_VERIFY_FILES", 10_000);
+    // About 4 rows of ~250 bytes per 1 KiB file.
+    let mut o = InitOptions::new(want * 4, 2);
+    o.payload_bytes = 200;
+    workload::init_with(&cluster, Workload::Bank, &o).expect("init");
+    let (bytes, files) = build(&cluster, "many", 1024, 0);
+    let mut g = c.benchmark_group("verify_metadata_files");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Bytes(bytes));
+    for jobs in [1usize, 2] {
+        g.bench_function(
+            BenchmarkId::new(format!("jobs{jobs}"), format!("{files}files")),
+            |b| b.iter(|| run(&cluster, "many", Level::Metadata, jobs)),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_verify, bench_metadata);
+criterion_main!(benches);
