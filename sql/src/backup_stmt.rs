@@ -381,3 +381,209 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grammar::parse;
+    use vouch_cluster::{Clock, Cluster};
+
+    fn cluster() -> (tempfile::TempDir, Cluster) {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cluster::init(&d.path().join("c"), Clock::manual(1 << 60)).unwrap();
+        (d, c)
+    }
+
+    fn restore(s: &Session<'_>, sql: &str) -> Result<RestoreOptions> {
+        match parse(sql)? {
+            Statement::Restore {
+                targets,
+                from,
+                as_of,
+                options,
+            } => restore_options(s, &targets, &from, as_of.as_deref(), &options),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn backup(s: &Session<'_>, sql: &str) -> Result<BackupOptions> {
+        match parse(sql)? {
+            Statement::Backup {
+                targets,
+                dest,
+                as_of,
+                options,
+            } => backup_options(s, &targets, &dest, as_of.as_deref(), &options, sql),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn restore_statements_map_onto_restore_options() {
+        let (_d, c) = cluster();
+        let mut s = Session::new(&c);
+        let r = restore(
+            &s,
+            "RESTORE TABLE bank.customers, accounts FROM '2021/03/24-210532.53' IN 'nodelocal://1/b' \
+             AS OF SYSTEM TIME '-5m' WITH into_db = 'newdb', skip_missing_foreign_keys, \
+             skip_missing_views = true, incremental_location = 'nodelocal://1/inc', detached",
+        )
+        .unwrap();
+        assert_eq!(
+            r.targets,
+            Targets::Tables(vec![
+                ("bank".into(), "customers".into()),
+                ("defaultdb".into(), "accounts".into())
+            ])
+        );
+        assert_eq!(
+            r.source,
+            Source::Collection {
+                uri: "nodelocal://1/b".into(),
+                subdir: "2021/03/24-210532.53".into(),
+                incremental_location: Some("nodelocal://1/inc".into()),
+            }
+        );
+        assert_eq!(r.as_of.as_deref(), Some("-5m"));
+        assert_eq!(r.into_db.as_deref(), Some("newdb"));
+        assert!(r.skip_missing_foreign_keys && r.skip_missing_views);
+        assert!(!r.schema_only && !r.verify_backup_table_data && !r.skip_missing_sequences);
+        assert_eq!(r.new_db_name, None);
+
+        s.set_database("postgres").unwrap();
+        let r = restore(
+            &s,
+            "RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/b' WITH new_db_name = 'bank2', \
+             schema_only, verify_backup_table_data, skip_missing_sequences",
+        )
+        .unwrap();
+        assert_eq!(r.targets, Targets::Databases(vec!["bank".into()]));
+        assert_eq!(
+            r.source,
+            Source::Collection {
+                uri: "nodelocal://1/b".into(),
+                subdir: "LATEST".into(),
+                incremental_location: None,
+            }
+        );
+        assert_eq!(r.new_db_name.as_deref(), Some("bank2"));
+        assert!(r.schema_only && r.verify_backup_table_data && r.skip_missing_sequences);
+
+        // Legacy lists, one-part names in the current database.
+        let r = restore(&s, "RESTORE t FROM 'nodelocal://1/f', 'nodelocal://1/i' AS OF SYSTEM TIME 1655826000000000000.0000000001").unwrap();
+        assert_eq!(
+            r.targets,
+            Targets::Tables(vec![("postgres".into(), "t".into())])
+        );
+        assert_eq!(
+            r.source,
+            Source::Layers(vec!["nodelocal://1/f".into(), "nodelocal://1/i".into()])
+        );
+        assert_eq!(r.as_of.as_deref(), Some("1655826000000000000.0000000001"));
+        let r = restore(&s, "RESTORE FROM 'nodelocal://1/f'").unwrap();
+        assert_eq!(r.targets, Targets::Cluster);
+        assert_eq!(r.source, Source::Layers(vec!["nodelocal://1/f".into()]));
+    }
+
+    #[test]
+    fn option_errors_name_the_option() {
+        let (_d, c) = cluster();
+        let s = Session::new(&c);
+        let e = |sql: &str| restore(&s, sql).unwrap_err().to_string();
+        assert_eq!(
+            e("RESTORE FROM LATEST IN 'u' WITH revision_history"),
+            "option \"revision_history\" is not valid for RESTORE (valid: into_db, new_db_name, skip_missing_foreign_keys, skip_missing_views, skip_missing_sequences, schema_only, verify_backup_table_data, incremental_location, detached)"
+        );
+        assert_eq!(
+            e("RESTORE FROM LATEST IN 'u' WITH into_db"),
+            "option \"into_db\" needs a value: into_db = '…'"
+        );
+        assert_eq!(
+            e("RESTORE FROM LATEST IN 'u' WITH schema_only = maybe"),
+            "option \"schema_only\" takes true or false, not \"maybe\""
+        );
+        assert_eq!(
+            e("RESTORE FROM 'a' WITH incremental_location = 'x'"),
+            "incremental_location is for RESTORE … FROM … IN; the legacy form lists every layer"
+        );
+        assert_eq!(
+            e("RESTORE FROM 'external://nope/x'"),
+            "external connection \"nope\" does not exist (CREATE EXTERNAL CONNECTION nope AS '…')"
+        );
+        assert_eq!(
+            e("RESTORE db.* FROM 'a'"),
+            "not supported yet: table patterns with *"
+        );
+        let b = backup(&s, "BACKUP INTO 'u' WITH into_db = 'x'").unwrap_err();
+        assert_eq!(
+            b.to_string(),
+            "option \"into_db\" is not valid for BACKUP (valid: revision_history, incremental_location, detached)"
+        );
+        let b = backup(
+            &s,
+            "BACKUP TO 'u' INCREMENTAL FROM 'f' WITH incremental_location = 'i'",
+        )
+        .unwrap_err();
+        assert!(matches!(b, Error::Usage(_)), "{b:?}");
+    }
+
+    #[test]
+    fn external_connections_resolve_with_subpaths_and_queries() {
+        let (_d, c) = cluster();
+        let mut s = Session::new(&c);
+        assert_eq!(
+            s.execute("CREATE EXTERNAL CONNECTION b AS 'nodelocal://1/backups'")
+                .unwrap(),
+            Output::Tag("CREATE EXTERNAL CONNECTION".into())
+        );
+        s.execute("CREATE EXTERNAL CONNECTION q AS 's3://bucket/p?AUTH=implicit'")
+            .unwrap();
+        assert_eq!(
+            s.execute("CREATE EXTERNAL CONNECTION b AS 'nodelocal://1/x'")
+                .unwrap_err()
+                .to_string(),
+            "external connection with name b already exists"
+        );
+        assert_eq!(
+            resolve_uri(&s, "external://b").unwrap(),
+            "nodelocal://1/backups"
+        );
+        assert_eq!(
+            resolve_uri(&s, "external://b/daily").unwrap(),
+            "nodelocal://1/backups/daily"
+        );
+        assert_eq!(
+            resolve_uri(&s, "external://q/x").unwrap(),
+            "s3://bucket/p/x?AUTH=implicit"
+        );
+        assert_eq!(
+            resolve_uri(&s, "nodelocal://1/z").unwrap(),
+            "nodelocal://1/z"
+        );
+        let o = backup(
+            &s,
+            "BACKUP DATABASE d INTO LATEST IN 'external://b' AS OF SYSTEM TIME '-10s' \
+             WITH revision_history, incremental_location = 'external://b/inc'",
+        )
+        .unwrap();
+        assert_eq!(
+            o.destination,
+            Destination::IntoLatest("nodelocal://1/backups".into())
+        );
+        assert_eq!(
+            o.incremental_location.as_deref(),
+            Some("nodelocal://1/backups/inc")
+        );
+        assert!(o.revision_history);
+        assert_eq!(o.as_of.as_deref(), Some("-10s"));
+        let o = backup(&s, "BACKUP TABLE d.t TO 'external://b/full'").unwrap();
+        assert_eq!(
+            o.destination,
+            Destination::To {
+                uri: "nodelocal://1/backups/full".into(),
+                incremental_from: vec![]
+            }
+        );
+        assert_eq!(o.targets, Targets::Tables(vec![("d".into(), "t".into())]));
+    }
+}
