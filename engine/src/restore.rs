@@ -768,7 +768,7 @@ struct Mapping {
 }
 
 fn assign(
-    cluster: &Cluster,
+    cluster: Option<&Cluster>,
     sel: &Selection,
     bcat: &Catalog,
     tcat: &Catalog,
@@ -835,7 +835,11 @@ fn assign(
     }
     let n = fresh.len() as u64;
     if n > 0 {
-        let first = cluster.allocate_ids(n)?;
+        // A dry run numbers the new objects after everything the target has.
+        let first = match cluster {
+            Some(c) => c.allocate_ids(n)?,
+            None => tcat.iter().map(|d| d.id).max().unwrap_or(0) + 1,
+        };
         for (i, id) in fresh.iter().enumerate() {
             m.ids.insert(*id, first + i as u64);
         }
@@ -906,6 +910,81 @@ fn assign(
     Ok(m)
 }
 
+/// What a restore would do, found without writing anything.
+#[derive(Debug, Clone, Default)]
+pub struct DryRun {
+    /// Qualified names of the objects that would be restored.
+    pub objects: Vec<String>,
+    /// Foreign keys that would be dropped (`skip_missing_foreign_keys`): `table.constraint`.
+    pub dropped_foreign_keys: Vec<String>,
+}
+
+/// Plans a restore of `plan` into a cluster whose catalog is `target` (an empty cluster's
+/// when there is none) with `opts`, running every check a restore runs before writing:
+/// options, targets, dependency rules, name collisions. Writes nothing.
+pub fn dry_run(plan: &Plan, target: &Catalog, opts: &RestoreOptions) -> Result<DryRun> {
+    check_options(opts)?;
+    let bcat = plan.catalog();
+    let sel = select(plan, &bcat, target, opts)?;
+    let mapping = assign(None, &sel, &bcat, target, opts)?;
+    let names = Catalog::new(
+        target
+            .iter()
+            .cloned()
+            .chain(mapping.descriptors.iter().cloned()),
+    );
+    let mut out = DryRun {
+        objects: qualified(&names, &mapping.descriptors),
+        ..DryRun::default()
+    };
+    out.dropped_foreign_keys = sel
+        .dropped_fks
+        .iter()
+        .map(|(id, name)| {
+            let t = bcat
+                .get(*id)
+                .map_or_else(|| id.to_string(), |d| d.name.clone());
+            format!("{t}.{name}")
+        })
+        .collect();
+    Ok(out)
+}
+
+/// `db`, `db.schema` or `db.schema.object` of each descriptor, named in `cat`.
+fn qualified(cat: &Catalog, descs: &[pb::Descriptor]) -> Vec<String> {
+    descs
+        .iter()
+        .map(|d| {
+            let (db, sc) = cat.qualifiers(d);
+            match Kind::of(d) {
+                Some(Kind::Database) => d.name.clone(),
+                Some(Kind::Schema) => format!("{db}.{}", d.name),
+                _ => format!("{db}.{sc}.{}", d.name),
+            }
+        })
+        .collect()
+}
+
+fn check_options(opts: &RestoreOptions) -> Result<()> {
+    if opts.verify_backup_table_data && !opts.schema_only {
+        return Err(Error::Usage(
+            "to set the verify_backup_table_data option, the schema_only option must be set".into(),
+        ));
+    }
+    if opts.new_db_name.is_some() && !matches!(&opts.targets, Targets::Databases(v) if v.len() == 1)
+    {
+        return Err(Error::Usage(
+            "RESTORE new_db_name can only be used for RESTORE DATABASE with a single target database".into(),
+        ));
+    }
+    if opts.into_db.is_some() && !matches!(opts.targets, Targets::Tables(_)) {
+        return Err(Error::Usage(
+            "cannot use \"into_db\" option when restoring database(s)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Replaces the table id at the start of `user` with `new_id`.
 fn rewrite_key(user: &[u8], new_id: u64, out: &mut Vec<u8>) -> Result<u64> {
     let (_, index, n) = keys::decode_table_prefix(user)?;
@@ -963,22 +1042,7 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RestoreResult> {
-    if opts.verify_backup_table_data && !opts.schema_only {
-        return Err(Error::Usage(
-            "to set the verify_backup_table_data option, the schema_only option must be set".into(),
-        ));
-    }
-    if opts.new_db_name.is_some() && !matches!(&opts.targets, Targets::Databases(v) if v.len() == 1)
-    {
-        return Err(Error::Usage(
-            "RESTORE new_db_name can only be used for RESTORE DATABASE with a single target database".into(),
-        ));
-    }
-    if opts.into_db.is_some() && !matches!(opts.targets, Targets::Tables(_)) {
-        return Err(Error::Usage(
-            "cannot use \"into_db\" option when restoring database(s)".into(),
-        ));
-    }
+    check_options(opts)?;
     let store_opts = crate::collection::open_options(Some(cluster.extern_dir()));
     let chain = open_source(&opts.source, &store_opts)?;
     let now = cluster.now();
@@ -991,7 +1055,7 @@ pub fn restore(
     let bcat = plan.catalog();
     let tcat = cluster.catalog(now)?;
     let sel = select(&plan, &bcat, &tcat, opts)?;
-    let mapping = assign(cluster, &sel, &bcat, &tcat, opts)?;
+    let mapping = assign(Some(cluster), &sel, &bcat, &tcat, opts)?;
 
     // Tables whose rows are read: (backup descriptor, cluster id).
     let mut data_tables: Vec<(&pb::Descriptor, u64)> = Vec::new();
@@ -1110,18 +1174,7 @@ pub fn restore(
     let published = cluster.put_descriptors(&mapping.descriptors, Some(extra))?;
     result.published_at = published;
     let ncat = cluster.catalog(published)?;
-    result.objects = mapping
-        .descriptors
-        .iter()
-        .map(|d| {
-            let (db, sc) = ncat.qualifiers(d);
-            match Kind::of(d) {
-                Some(Kind::Database) => d.name.clone(),
-                Some(Kind::Schema) => format!("{db}.{}", d.name),
-                _ => format!("{db}.{sc}.{}", d.name),
-            }
-        })
-        .collect();
+    result.objects = qualified(&ncat, &mapping.descriptors);
 
     // The restore's own check: fingerprints of what was written, at the backup's layer end.
     if write {
