@@ -22,6 +22,8 @@
 pub mod crc;
 pub mod cursor;
 pub mod decimal;
+pub mod encryption_info;
+pub mod envelope;
 pub mod error;
 pub mod fingerprint;
 #[doc(hidden)]

@@ -27,7 +27,7 @@ use vouch_format::{Error, Result};
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 9] = [
     ("sst_open_scan", fuzzing::sst_open_scan),
     ("sst_round_trip", fuzzing::sst_round_trip_bytes),
     ("mvcc_key_decode", fuzzing::mvcc_key),
@@ -36,6 +36,10 @@ const TARGETS: [Target; 8] = [
     ("manifest_decode", fuzzing::manifest),
     ("text_parse", fuzzing::text),
     ("layout_parse", fuzzing::layout),
+    (
+        "encryption_info_decode",
+        vouch_format::encryption_info::fuzz_decode,
+    ),
 ];
 
 fn repo() -> PathBuf {
@@ -309,7 +313,58 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         "seed-frozen-v1",
         std::fs::read(repo().join("testdata/frozen/v1/BACKUP_MANIFEST")).unwrap(),
     ));
+    s.extend(encryption_info_seeds());
     s
+}
+
+fn encryption_info_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use vouch_format::encryption_info::{
+        encode, EncryptionInfo, KmsWrappedKey, PassphraseWrappedKey,
+    };
+    let kms = |uri: &str, n: usize, b: u8| KmsWrappedKey {
+        uri_id: uri.into(),
+        wrapped_key: vec![b; n],
+    };
+    let both = EncryptionInfo {
+        format_version: 1,
+        chain_id: (0..16).collect(),
+        passphrase: Some(PassphraseWrappedKey {
+            salt: vec![0x5a; 32],
+            iterations: 600_000,
+            wrapped_key: (0..60).collect(),
+        }),
+        kms: vec![
+            kms(
+                "aws:///arn:aws:kms:us-east-1:000000000000:key/k1",
+                184,
+                0xa1,
+            ),
+            kms("file:///etc/vouch/backup.key", 60, 0xf1),
+        ],
+        key_check: vec![0xc4; 32],
+    };
+    let kms_only = EncryptionInfo {
+        passphrase: None,
+        kms: vec![kms("aws:///alias/backups", 150, 0x77)],
+        ..both.clone()
+    };
+    let passphrase_only = EncryptionInfo {
+        kms: Vec::new(),
+        ..both.clone()
+    };
+    vec![
+        (
+            "encryption_info_decode",
+            "seed-passphrase-and-kms",
+            encode(&both),
+        ),
+        ("encryption_info_decode", "seed-kms-only", encode(&kms_only)),
+        (
+            "encryption_info_decode",
+            "seed-passphrase-only",
+            encode(&passphrase_only),
+        ),
+    ]
 }
 
 #[test]
