@@ -472,116 +472,185 @@ impl Plan {
         mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
     ) -> Result<ScanStats> {
         let (s, e) = table_span(table_id);
-        let mut stats = ScanStats::default();
-        let mut readers = Vec::new();
-        for (i, l) in self.used_layers().iter().enumerate() {
-            let store = self
-                .chain
-                .store(i)
-                .ok_or_else(|| Error::Collection(format!("no store for layer {i}")))?;
-            for file in l.manifest.files.iter().filter(|x| overlaps(x, &s, &e)) {
-                let path = join(&l.dir, &file.path);
-                let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
-                let size = store.size(&path)?.ok_or_else(|| {
-                    Error::Collection(format!(
-                        "data file {name} is missing (listed in layer {})",
-                        self.chain.layer_name(i)
-                    ))
-                })?;
-                if size != file.size {
+        let time = self.time;
+        // The user-key part (escaped) of the last key decided.
+        let mut decided: Option<Vec<u8>> = None;
+        let mut emitted = 0u64;
+        let mut stats = merge_versions(&self.chain, self.layers, table_id, progress, |v| {
+            if v.ts() > time || decided.as_deref() == Some(v.user_part()) {
+                return Ok(());
+            }
+            decided = Some(v.user_part().to_vec());
+            let (user, payload) = v.decode()?;
+            if let Some(payload) = payload {
+                if user.as_slice() < s.as_slice() || user.as_slice() >= e.as_slice() {
                     return Err(Error::Collection(format!(
-                        "data file {name} is {size} bytes, but its manifest records {}",
-                        file.size
+                        "{}: key {} is outside table {table_id}'s span",
+                        v.file,
+                        hex::encode(&user)
                     )));
                 }
-                let src = StoreSource { store, path, size };
-                let r = ctx(SstReader::open(src), name.clone())?;
-                readers.push((i, name, r));
-                stats.file_bytes += size;
+                emitted += 1;
+                f(&user, payload)?;
             }
-        }
-        let mut iters = Vec::with_capacity(readers.len());
-        for (layer, name, r) in &readers {
-            iters.push((*layer, name.as_str(), r.iter()));
-        }
-        let mut heap = BinaryHeap::with_capacity(iters.len());
-        for (src, (layer, name, it)) in iters.iter_mut().enumerate() {
-            if let Some((k, v)) = ctx(it.next_entry(), *name)? {
-                heap.push(Head {
-                    key: k.to_vec(),
-                    value: v.to_vec(),
-                    layer: *layer,
-                    src,
-                });
-            }
-        }
-        let time = self.time;
-        let time_bytes = {
-            let mut k = Vec::new();
-            mvcc::encode_key(&[], time, &mut k);
-            k
-        };
-        // The user-key part (escaped) of the last key decided.
-        let mut decided: Vec<u8> = Vec::new();
-        let mut have_decided = false;
-        let mut done_bytes = 0u64;
-        while let Some(mut head) = heap.pop() {
-            stats.entries += 1;
-            let name = iters.get(head.src).map_or("", |x| x.1);
-            let split = head.key.len().checked_sub(MVCC_SUFFIX).ok_or_else(|| {
-                Error::Collection(format!(
-                    "{name}: key {} is too short",
-                    hex::encode(&head.key)
-                ))
-            })?;
-            let (user_part, ts_part) = head.key.split_at(split);
-            // Newer than the time (the suffix of `time` sorts first for later times).
-            let too_new = ts_part < time_bytes.as_slice();
-            let same = have_decided && user_part == decided.as_slice();
-            if !too_new && !same {
-                decided.clear();
-                decided.extend_from_slice(user_part);
-                have_decided = true;
-                let v = ctx(mvcc::decode_value(&head.key, &head.value), name)?;
-                if let mvcc::Value::Live(payload) = v {
-                    let (user, _) = ctx(mvcc::decode_key(&head.key), name)?;
-                    if user.as_slice() < s.as_slice() || user.as_slice() >= e.as_slice() {
-                        return Err(Error::Collection(format!(
-                            "{name}: key {} is outside table {table_id}'s span",
-                            hex::encode(&user)
-                        )));
-                    }
-                    stats.emitted += 1;
-                    f(&user, payload)?;
-                }
-            }
-            let Some((_, _, it)) = iters.get_mut(head.src) else {
-                continue;
-            };
-            match ctx(it.next_entry(), name)? {
-                Some((k, v)) => {
-                    if k <= head.key.as_slice() {
-                        return Err(Error::Collection(format!(
-                            "{name}: keys out of order at {}",
-                            hex::encode(k)
-                        )));
-                    }
-                    head.key.clear();
-                    head.key.extend_from_slice(k);
-                    head.value.clear();
-                    head.value.extend_from_slice(v);
-                    heap.push(head);
-                }
-                None => {
-                    if let Some((_, _, r)) = readers.get(head.src) {
-                        done_bytes += r.file_size();
-                        progress(done_bytes);
-                    }
-                }
-            }
-        }
+            Ok(())
+        })?;
+        stats.emitted = emitted;
         Ok(stats)
     }
+}
+
+/// One stored version met by [`merge_versions`].
+#[derive(Debug, Clone, Copy)]
+pub struct Version<'a> {
+    /// The MVCC-encoded key as stored.
+    pub mvcc_key: &'a [u8],
+    /// The MVCC value as stored (checksum, tag, payload).
+    pub stored_value: &'a [u8],
+    /// Index of the layer the version comes from.
+    pub layer: usize,
+    /// The file it comes from (URI and path), for messages.
+    pub file: &'a str,
+}
+
+impl<'a> Version<'a> {
+    /// The encoded user-key part: equal for every version of one user key.
+    pub fn user_part(&self) -> &'a [u8] {
+        self.mvcc_key
+            .get(..self.mvcc_key.len().saturating_sub(MVCC_SUFFIX))
+            .unwrap_or_default()
+    }
+
+    /// The version's timestamp (the minimum if the key is too short to hold one; such a
+    /// key fails [`Version::decode`]).
+    pub fn ts(&self) -> Timestamp {
+        self.mvcc_key
+            .len()
+            .checked_sub(mvcc::TS_LEN)
+            .and_then(|at| self.mvcc_key.get(at..))
+            .and_then(|b| {
+                let wall = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+                let logical = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
+                Some(Timestamp::new(!wall, !logical))
+            })
+            .unwrap_or(Timestamp::MIN)
+    }
+
+    /// The user key and the payload (`None` for a tombstone), the value's CRC32C checked.
+    pub fn decode(&self) -> Result<(Vec<u8>, Option<&'a [u8]>)> {
+        let (user, _) = ctx(mvcc::decode_key(self.mvcc_key), self.file)?;
+        let v = ctx(
+            mvcc::decode_value(self.mvcc_key, self.stored_value),
+            self.file,
+        )?;
+        Ok((
+            user,
+            match v {
+                mvcc::Value::Live(p) => Some(p),
+                mvcc::Value::Tombstone => None,
+            },
+        ))
+    }
+}
+
+/// Every stored version of table `table_id` in the first `layers` layers of `chain`, in
+/// MVCC order (user key ascending, timestamp descending; on equal keys the newer layer
+/// first): one k-way merge over the files, memory one block per file. Each file's size is
+/// checked against its manifest entry first; keys out of order within a file are an error.
+/// `progress` gets the stored bytes of the files finished so far.
+pub fn merge_versions(
+    chain: &OpenChain,
+    layers: usize,
+    table_id: u64,
+    progress: &mut dyn FnMut(u64),
+    mut f: impl FnMut(Version<'_>) -> Result<()>,
+) -> Result<ScanStats> {
+    let (s, e) = table_span(table_id);
+    let mut stats = ScanStats::default();
+    let mut readers = Vec::new();
+    let used = chain.chain.layers.get(..layers).unwrap_or_default();
+    for (i, l) in used.iter().enumerate() {
+        let store = chain
+            .store(i)
+            .ok_or_else(|| Error::Collection(format!("no store for layer {i}")))?;
+        for file in l.manifest.files.iter().filter(|x| overlaps(x, &s, &e)) {
+            let path = join(&l.dir, &file.path);
+            let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
+            let size = store.size(&path)?.ok_or_else(|| {
+                Error::Collection(format!(
+                    "data file {name} is missing (listed in layer {})",
+                    chain.layer_name(i)
+                ))
+            })?;
+            if size != file.size {
+                return Err(Error::Collection(format!(
+                    "data file {name} is {size} bytes, but its manifest records {}",
+                    file.size
+                )));
+            }
+            let src = StoreSource { store, path, size };
+            let r = ctx(SstReader::open(src), name.clone())?;
+            readers.push((i, name, r));
+            stats.file_bytes += size;
+        }
+    }
+    let mut iters = Vec::with_capacity(readers.len());
+    for (layer, name, r) in &readers {
+        iters.push((*layer, name.as_str(), r.iter()));
+    }
+    let mut heap = BinaryHeap::with_capacity(iters.len());
+    for (src, (layer, name, it)) in iters.iter_mut().enumerate() {
+        if let Some((k, v)) = ctx(it.next_entry(), *name)? {
+            heap.push(Head {
+                key: k.to_vec(),
+                value: v.to_vec(),
+                layer: *layer,
+                src,
+            });
+        }
+    }
+    let mut done_bytes = 0u64;
+    while let Some(mut head) = heap.pop() {
+        stats.entries += 1;
+        let name = iters.get(head.src).map_or("", |x| x.1);
+        if head.key.len() < MVCC_SUFFIX {
+            return Err(Error::Collection(format!(
+                "{name}: key {} is too short",
+                hex::encode(&head.key)
+            )));
+        }
+        f(Version {
+            mvcc_key: &head.key,
+            stored_value: &head.value,
+            layer: head.layer,
+            file: name,
+        })?;
+        let Some((_, _, it)) = iters.get_mut(head.src) else {
+            continue;
+        };
+        match ctx(it.next_entry(), name)? {
+            Some((k, v)) => {
+                if k <= head.key.as_slice() {
+                    return Err(Error::Collection(format!(
+                        "{name}: keys out of order at {}",
+                        hex::encode(k)
+                    )));
+                }
+                head.key.clear();
+                head.key.extend_from_slice(k);
+                head.value.clear();
+                head.value.extend_from_slice(v);
+                heap.push(head);
+            }
+            None => {
+                if let Some((_, _, r)) = readers.get(head.src) {
+                    done_bytes += r.file_size();
+                    progress(done_bytes);
+                }
+            }
+        }
+    }
+    Ok(stats)
 }
 
 fn overlaps(f: &pb::File, s: &[u8], e: &[u8]) -> bool {
