@@ -28,6 +28,8 @@ pub enum Token {
     Word(String),
     /// A single-quoted string (quotes removed, `''` unescaped).
     Str(String),
+    /// A double-quoted name (quotes removed; its case is kept).
+    Quoted(String),
     /// Any other character: `(`, `)`, `,`, `{`, `}`, `=`, …
     Punct(char),
 }
@@ -37,6 +39,7 @@ impl fmt::Display for Token {
         match self {
             Token::Word(w) => f.write_str(w),
             Token::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            Token::Quoted(s) => write!(f, "\"{s}\""),
             Token::Punct(c) => write!(f, "{c}"),
         }
     }
@@ -88,7 +91,7 @@ pub fn tokenize(s: &str) -> Result<Vec<Token>> {
                     Some((_, ch)) => text.push(ch),
                 }
             }
-            out.push(Token::Word(text));
+            out.push(Token::Quoted(text));
         } else if c.is_alphanumeric() || c == '_' || c == '*' {
             let mut w = String::from(c);
             while let Some((j, ch)) = it.peek() {
@@ -288,9 +291,16 @@ impl Parser {
         }
     }
 
+    /// A keyword or name: unquoted words are folded to lower case, as CockroachDB reads
+    /// names; quoted names keep their case.
     fn word(&mut self, what: &str) -> Result<String> {
         match self.peek() {
             Some(Token::Word(w)) => {
+                let w = w.to_lowercase();
+                self.pos += 1;
+                Ok(w)
+            }
+            Some(Token::Quoted(w)) => {
                 let w = w.clone();
                 self.pos += 1;
                 Ok(w)
@@ -636,6 +646,15 @@ mod tests {
                     ("revision_history".into(), None),
                     ("detached".into(), Some("true".into()))
                 ]),
+            }
+        );
+        assert_eq!(
+            parse("BACKUP TABLE Bank.Customers, \"Mixed\" INTO 'u'").unwrap(),
+            Statement::Backup {
+                targets: TargetList::Tables(uris(&["bank.customers", "Mixed"])),
+                dest: BackupDest::Into(uris(&["u"])),
+                as_of: None,
+                options: Options::default(),
             }
         );
         assert_eq!(

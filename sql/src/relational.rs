@@ -217,12 +217,17 @@ fn parse_one(sql: &str) -> Result<ast::Statement> {
     }
 }
 
+/// An identifier as CockroachDB reads it: unquoted ones folded to lower case.
+fn folded(i: &ast::Ident) -> String {
+    match i.quote_style {
+        None => i.value.to_lowercase(),
+        Some(_) => i.value.clone(),
+    }
+}
+
 fn name_parts(n: &ObjectName) -> Vec<String> {
     n.0.iter()
-        .map(|p| {
-            p.as_ident()
-                .map_or_else(|| p.to_string(), |i| i.value.clone())
-        })
+        .map(|p| p.as_ident().map_or_else(|| p.to_string(), folded))
         .collect()
 }
 
@@ -298,7 +303,7 @@ fn create_table(s: &Session<'_>, stmt: &str) -> Result<Output> {
     let fk_name = |cols: &[String]| format!("{name}_{}_fkey", cols.join("_"));
     for c in &ct.columns {
         let (ty, enum_type) = column_type(&c.data_type)?;
-        let cname = c.name.value.clone();
+        let cname = folded(&c.name);
         let mut nullable = true;
         for o in &c.options {
             match &o.option {
@@ -317,10 +322,10 @@ fn create_table(s: &Session<'_>, stmt: &str) -> Result<Output> {
                 ColumnOption::ForeignKey(fk) => {
                     let (_, table) = resolve_name(s, &fk.foreign_table)?;
                     def.foreign_keys.push(ForeignKeyDef {
-                        name: fk.name.as_ref().map_or_else(
-                            || fk_name(std::slice::from_ref(&cname)),
-                            |n| n.value.clone(),
-                        ),
+                        name: fk
+                            .name
+                            .as_ref()
+                            .map_or_else(|| fk_name(std::slice::from_ref(&cname)), folded),
                         columns: vec![cname.clone()],
                         table,
                     });
@@ -347,35 +352,33 @@ fn create_table(s: &Session<'_>, stmt: &str) -> Result<Output> {
                             return Err(unsupported("descending primary-key columns"));
                         }
                         Ok(match &c.column.expr {
-                            Expr::Identifier(i) => i.value.clone(),
+                            Expr::Identifier(i) => folded(i),
                             e => e.to_string(),
                         })
                     })
                     .collect::<Result<_>>()?;
             }
             TableConstraint::ForeignKey(fk) => {
-                let cols: Vec<String> = fk.columns.iter().map(|c| c.value.clone()).collect();
+                let cols: Vec<String> = fk.columns.iter().map(folded).collect();
                 let (_, table) = resolve_name(s, &fk.foreign_table)?;
                 def.foreign_keys.push(ForeignKeyDef {
-                    name: fk
-                        .name
-                        .as_ref()
-                        .map_or_else(|| fk_name(&cols), |n| n.value.clone()),
+                    name: fk.name.as_ref().map_or_else(|| fk_name(&cols), folded),
                     columns: cols,
                     table,
                 });
             }
             TableConstraint::Unique(u) => def.indexes.push(IndexDef {
-                name: u.name.as_ref().map_or_else(
-                    || format!("{name}_key{}", def.indexes.len()),
-                    |n| n.value.clone(),
-                ),
+                name: u
+                    .name
+                    .as_ref()
+                    .map_or_else(|| format!("{name}_key{}", def.indexes.len()), folded),
                 columns: u
                     .columns
                     .iter()
                     .map(|c| {
                         (
-                            c.column.expr.to_string(),
+                            column_name(&c.column.expr)
+                                .unwrap_or_else(|| c.column.expr.to_string()),
                             c.column.options.sort == Some(ast::OrderBySort::Desc),
                         )
                     })
@@ -499,8 +502,8 @@ fn filter(c: &Columns, e: Option<&Expr>) -> Result<Filter> {
 
 fn column_name(e: &Expr) -> Option<String> {
     match e {
-        Expr::Identifier(i) => Some(i.value.clone()),
-        Expr::CompoundIdentifier(v) => v.last().map(|i| i.value.clone()),
+        Expr::Identifier(i) => Some(folded(i)),
+        Expr::CompoundIdentifier(v) => v.last().map(folded),
         _ => None,
     }
 }
@@ -528,7 +531,11 @@ fn add_filter(c: &Columns, e: &Expr, f: &mut Filter) -> Result<()> {
             let (col, op, val) = match (column_name(left), column_name(right)) {
                 (Some(n), _) => (n, op.clone(), right),
                 (None, Some(n)) => (n, flipped(op), left),
-                _ => return Err(unsupported(&format!("WHERE {e}"))),
+                _ => {
+                    return Err(unsupported(&format!(
+                        "WHERE {e} (only AND of column comparisons)"
+                    )))
+                }
             };
             if !matches!(op, B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq) {
                 return Err(unsupported(&format!("operator {op} in WHERE")));
@@ -984,7 +991,7 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
                     })
                     .collect::<Result<_>>()?,
                 unique: ci.unique,
-                storing: ci.include.iter().map(|i| i.value.clone()).collect(),
+                storing: ci.include.iter().map(folded).collect(),
             };
             s.cluster().create_index(d.id, &def)?;
             Ok(Output::Tag("CREATE INDEX".into()))
@@ -1035,5 +1042,110 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
                 .collect::<Vec<_>>()
                 .join(" ")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Output, Session};
+    use vouch_cluster::{Clock, Cluster};
+    use vouch_format::keys::Datum;
+
+    fn cluster() -> (tempfile::TempDir, Cluster) {
+        let d = tempfile::tempdir().unwrap();
+        let c = Cluster::init(&d.path().join("c"), Clock::manual(1 << 60)).unwrap();
+        (d, c)
+    }
+
+    fn cells(out: &Output) -> Vec<Vec<Option<String>>> {
+        out.table().unwrap().rows.clone()
+    }
+
+    #[test]
+    fn names_fold_to_lower_case_unless_quoted() {
+        let (_d, c) = cluster();
+        let mut s = Session::new(&c);
+        s.execute_all(
+            "CREATE TABLE Shop (ID INT PRIMARY KEY, \"Name\" STRING);
+             INSERT INTO SHOP (id, \"Name\") VALUES (1, 'a')",
+        )
+        .unwrap();
+        let out = s
+            .execute("SELECT ID, \"Name\" FROM defaultdb.public.shop")
+            .unwrap();
+        assert_eq!(out.table().unwrap().columns, ["id", "Name"]);
+        assert_eq!(cells(&out), [[Some("1".into()), Some("a".into())]]);
+        assert_eq!(
+            s.execute("SELECT name FROM shop").unwrap_err().to_string(),
+            "column \"name\" does not exist"
+        );
+    }
+
+    #[test]
+    fn update_of_a_primary_key_moves_the_row_and_where_filters() {
+        let (_d, c) = cluster();
+        let mut s = Session::new(&c);
+        s.execute_all(
+            "CREATE TABLE t (k INT PRIMARY KEY, v STRING, INDEX t_v_idx (v));
+             INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, NULL);
+             UPDATE t SET k = 10 WHERE k = 1 AND v = 'a'",
+        )
+        .unwrap();
+        let t = c.table("defaultdb", "t").unwrap();
+        let tx = c.txn();
+        assert_eq!(tx.get_row(&t, &[Datum::Int(1)]).unwrap(), None);
+        assert_eq!(
+            tx.get_row(&t, &[Datum::Int(10)]).unwrap(),
+            Some(vec![Datum::Int(10), Datum::String("a".into())])
+        );
+        let out = s
+            .execute("SELECT k FROM t WHERE v IS NOT NULL AND k >= 2 ORDER BY k DESC LIMIT 1")
+            .unwrap();
+        assert_eq!(cells(&out), [[Some("10".into())]]);
+        assert_eq!(
+            s.execute("DELETE FROM t WHERE v IS NULL").unwrap(),
+            Output::Tag("DELETE 1".into())
+        );
+        let out = s.execute("SELECT count(*) FROM t WHERE 2 < k").unwrap();
+        assert_eq!(cells(&out), [[Some("1".into())]]);
+    }
+
+    #[test]
+    fn unsupported_sql_is_refused_by_name() {
+        let (_d, c) = cluster();
+        let mut s = Session::new(&c);
+        s.execute("CREATE TABLE a (k INT PRIMARY KEY)").unwrap();
+        for (sql, msg) in [
+            (
+                "CREATE TABLE t (x INT)",
+                "not supported yet: tables without a PRIMARY KEY (CockroachDB's hidden rowid column)",
+            ),
+            (
+                "CREATE TABLE t (x INT PRIMARY KEY DEFAULT 1)",
+                "not supported yet: column DEFAULT expressions",
+            ),
+            ("SELECT * FROM a, a", "not supported yet: joins"),
+            (
+                "SELECT * FROM a WHERE k = 1 OR k = 2",
+                "not supported yet: WHERE k = 1 OR k = 2 (only AND of column comparisons)",
+            ),
+            ("SET timezone = 'UTC'", "not supported yet: session setting SET timezone = 'UTC'"),
+            (
+                "CREATE TABLE t (x INT PRIMARY KEY, y INTERVAL)",
+                "not supported yet: column type INTERVAL",
+            ),
+            // Other type names are user-defined (enum) types.
+            (
+                "CREATE TABLE t (x INT PRIMARY KEY, y POINT)",
+                "type \"point\" does not exist",
+            ),
+            (
+                "INSERT INTO a VALUES ('x')",
+                "could not parse 'x' as type INT: not an integer in range",
+            ),
+            ("INSERT INTO a VALUES (1, 2)", "INSERT has 2 expressions but 1 target columns"),
+        ] {
+            assert_eq!(s.execute(sql).unwrap_err().to_string(), msg, "{sql}");
+        }
     }
 }
