@@ -462,6 +462,21 @@ impl Plan {
             .sum()
     }
 
+    /// The layers read, with their stores.
+    pub fn layer_refs(&self) -> Result<Vec<LayerRef<'_>>> {
+        self.used_layers()
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let store = self
+                    .chain
+                    .store(i)
+                    .ok_or_else(|| Error::Collection(format!("no store for layer {i}")))?;
+                Ok(LayerRef { store, layer })
+            })
+            .collect()
+    }
+
     /// The newest live version at or before the plan's time of every key of table
     /// `table_id`, in key order: one k-way merge over the files of the layers read (memory:
     /// one block per file). `f` gets the user key and the value payload.
@@ -476,7 +491,8 @@ impl Plan {
         // The user-key part (escaped) of the last key decided.
         let mut decided: Option<Vec<u8>> = None;
         let mut emitted = 0u64;
-        let mut stats = merge_versions(&self.chain, self.layers, table_id, progress, |v| {
+        let layers = self.layer_refs()?;
+        let mut stats = merge_versions(&layers, table_id, progress, |v| {
             if v.ts() > time || decided.as_deref() == Some(v.user_part()) {
                 return Ok(());
             }
@@ -498,6 +514,15 @@ impl Plan {
         stats.emitted = emitted;
         Ok(stats)
     }
+}
+
+/// A layer and the store it is read from, for [`merge_versions`].
+#[derive(Debug, Clone, Copy)]
+pub struct LayerRef<'a> {
+    /// The store holding the layer's directory.
+    pub store: &'a dyn Store,
+    /// The layer (its directory relative to the store, and its manifest).
+    pub layer: &'a crate::Layer,
 }
 
 /// One stored version met by [`merge_versions`].
@@ -559,8 +584,7 @@ impl<'a> Version<'a> {
 /// checked against its manifest entry first; keys out of order within a file are an error.
 /// `progress` gets the stored bytes of the files finished so far.
 pub fn merge_versions(
-    chain: &OpenChain,
-    layers: usize,
+    layers: &[LayerRef<'_>],
     table_id: u64,
     progress: &mut dyn FnMut(u64),
     mut f: impl FnMut(Version<'_>) -> Result<()>,
@@ -568,18 +592,15 @@ pub fn merge_versions(
     let (s, e) = table_span(table_id);
     let mut stats = ScanStats::default();
     let mut readers = Vec::new();
-    let used = chain.chain.layers.get(..layers).unwrap_or_default();
-    for (i, l) in used.iter().enumerate() {
-        let store = chain
-            .store(i)
-            .ok_or_else(|| Error::Collection(format!("no store for layer {i}")))?;
+    for (i, lr) in layers.iter().enumerate() {
+        let (store, l) = (lr.store, lr.layer);
         for file in l.manifest.files.iter().filter(|x| overlaps(x, &s, &e)) {
             let path = join(&l.dir, &file.path);
             let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
             let size = store.size(&path)?.ok_or_else(|| {
                 Error::Collection(format!(
                     "data file {name} is missing (listed in layer {})",
-                    chain.layer_name(i)
+                    join(store.uri(), &l.dir)
                 ))
             })?;
             if size != file.size {
