@@ -267,6 +267,49 @@ pub enum Error {
     /// A non-nullable column is absent from a row value.
     #[error("row is missing non-nullable column {column_id}")]
     RowMissingColumn { column_id: u32 },
+    // ---- encryption envelope (see envelope.rs) ----------------------------------------
+    /// The envelope header does not start with `VOUCHENC`.
+    #[error("not an encrypted vouch file: bad envelope magic {found} at offset {offset} (expected 564f554348454e43, \"VOUCHENC\")")]
+    EnvelopeMagic { offset: u64, found: HexBytes },
+    /// The envelope header names a version this reader does not know.
+    #[error("unsupported envelope version {found} at offset {offset} (supported: 1)")]
+    EnvelopeVersion { offset: u64, found: u8 },
+    /// The envelope header names a cipher this reader does not know.
+    #[error("unsupported envelope cipher {found} at offset {offset} (supported: 1 = AES-256-GCM)")]
+    EnvelopeCipher { offset: u64, found: u8 },
+    /// The envelope header's chunk size is not a power of two in the allowed range.
+    #[error(
+        "bad envelope chunk size {found} at offset {offset} (a power of two from {min} to {max})"
+    )]
+    EnvelopeChunkSize {
+        offset: u64,
+        found: u32,
+        min: u32,
+        max: u32,
+    },
+    /// The sealed file is too short for the header and one tag, or its last chunk is shorter
+    /// than a tag.
+    #[error("encrypted file truncated: chunk {chunk} at offset {offset} has {available} bytes, fewer than the {needed} it needs")]
+    EnvelopeTruncated {
+        chunk: u64,
+        offset: u64,
+        needed: u64,
+        available: u64,
+    },
+    /// A chunk does not authenticate: wrong key, wrong file identity, or the chunk (or the
+    /// header, which every chunk authenticates) was modified, moved or replaced.
+    #[error("authentication failed at chunk {chunk} (stored at offset {offset}): wrong key or file identity, or the data was corrupted or tampered with")]
+    EnvelopeAuth { chunk: u64, offset: u64 },
+    /// The last chunk present authenticates only as a non-final chunk: the file was cut at
+    /// a chunk boundary.
+    #[error("final chunk missing: the file ends after chunk {last_chunk} (at offset {offset}), which is not the final chunk (truncated at a chunk boundary)")]
+    EnvelopeFinalChunkMissing { last_chunk: u64, offset: u64 },
+    /// A chunk authenticates as the final chunk but more bytes follow it.
+    #[error("data after the final chunk: chunk {chunk} is final but {extra} more bytes follow at offset {offset}")]
+    EnvelopeDataAfterFinal { chunk: u64, offset: u64, extra: u64 },
+    /// A small sealed value (a wrapped key) does not authenticate.
+    #[error("authentication failed for a sealed value of {len} bytes: wrong key-encryption key, wrong associated data, or damaged")]
+    SmallAuth { len: u64 },
 }
 
 impl Error {
