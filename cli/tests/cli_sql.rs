@@ -172,3 +172,42 @@ fn backup_and_show_through_sql() {
     let out = ok(&sql(&c, &["SHOW BACKUPS IN 'nodelocal://1/b'"]));
     assert!(out.ends_with("(2 rows)\n"), "{out}");
 }
+
+/// The seeds' Core backup path: `vouch dump … > backup.sql`, then
+/// `vouch sql --database … < backup.sql` into another cluster.
+#[test]
+fn a_dump_loads_through_stdin_into_another_cluster() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    init(&a, Some("bank"));
+    ok(&sql(&a, &["BACKUP INTO 'nodelocal://1/b'"]));
+    let dump = vouch([
+        "dump",
+        "--cluster",
+        path(&a),
+        "FROM",
+        "LATEST",
+        "IN",
+        "nodelocal://1/b",
+        "DATABASE",
+        "bank",
+    ]);
+    assert!(dump.status.success(), "{}", text(&dump.stderr));
+    let b = d.path().join("b");
+    init(&b, None);
+    let out = vouch_in(
+        None,
+        ["sql", "--cluster", path(&b), "--database", "defaultdb"],
+        &dump.stdout,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("INSERT 0 50\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let select = "SELECT * FROM bank.bank ORDER BY id";
+    let want = ok(&sql(&a, &[select]));
+    assert!(want.ends_with("(50 rows)\n"), "{want}");
+    assert_eq!(ok(&sql(&b, &[select])), want);
+}
