@@ -33,6 +33,12 @@ pub const MANIFEST_CHECKSUM: &str = "BACKUP_MANIFEST-CHECKSUM";
 pub const DATA_DIR: &str = "data";
 /// The encryption parameters of an encrypted backup.
 pub const ENCRYPTION_INFO: &str = "ENCRYPTION-INFO";
+/// An added key record of an encrypted chain (`ALTER BACKUP … ADD NEW_KMS`): the prefix of
+/// `ENCRYPTION-INFO-<n>`, n = 1, 2, … (see [`encryption_info_name`]).
+pub const ENCRYPTION_INFO_PREFIX: &str = "ENCRYPTION-INFO-";
+/// The unencrypted integrity listing of an encrypted backup layer (names, sizes and
+/// SHA-256 of the stored bytes; no keys, no user data).
+pub const LISTING: &str = "BACKUP-LISTING";
 /// The prefix of a backup's lock object (see [`lock_name`]).
 pub const LOCK_PREFIX: &str = "BACKUP-LOCK-";
 /// The folder of a backup's resume checkpoints (see [`checkpoint_name`]).
@@ -623,6 +629,34 @@ pub fn parse_checkpoint_name(s: &str) -> Result<u64> {
     )
 }
 
+/// `ENCRYPTION-INFO-<n>`: the n-th key record added to an encrypted chain (n ≥ 1).
+pub fn encryption_info_name(n: u64) -> String {
+    format!("{ENCRYPTION_INFO_PREFIX}{n}")
+}
+
+/// Parses `ENCRYPTION-INFO-<n>` as [`encryption_info_name`] writes it (decimal, no leading
+/// zeros, n ≥ 1).
+pub fn parse_encryption_info_name(s: &str) -> Result<u64> {
+    let digits = s.strip_prefix(ENCRYPTION_INFO_PREFIX).ok_or_else(|| {
+        invalid("encryption info name", 0, s, "does not start with ENCRYPTION-INFO-")
+    })?;
+    let at = ENCRYPTION_INFO_PREFIX.len();
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
+        return Err(invalid(
+            "encryption info name",
+            at,
+            s,
+            "expected a decimal number from 1 without leading zeros",
+        ));
+    }
+    digits
+        .parse::<u64>()
+        .map_err(|_| invalid("encryption info name", at, s, "number out of range"))
+}
+
 /// A file inside a backup directory, by its name relative to that directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BackupFile {
@@ -632,6 +666,10 @@ pub enum BackupFile {
     ManifestChecksum,
     /// [`ENCRYPTION_INFO`].
     EncryptionInfo,
+    /// `ENCRYPTION-INFO-<n>`, [`encryption_info_name`].
+    EncryptionInfoRotation(u64),
+    /// [`LISTING`].
+    Listing,
     /// A data file, [`data_file`].
     Data(u64),
     /// A lock, [`lock_name`] (the job id).
@@ -647,6 +685,8 @@ impl BackupFile {
             BackupFile::Manifest => MANIFEST.to_string(),
             BackupFile::ManifestChecksum => MANIFEST_CHECKSUM.to_string(),
             BackupFile::EncryptionInfo => ENCRYPTION_INFO.to_string(),
+            BackupFile::EncryptionInfoRotation(n) => encryption_info_name(n),
+            BackupFile::Listing => LISTING.to_string(),
             BackupFile::Data(n) => data_file(n),
             BackupFile::Lock(id) => lock_name(id),
             BackupFile::Checkpoint(seq) => checkpoint_name(seq),
@@ -660,6 +700,10 @@ pub fn parse_backup_file(s: &str) -> Result<BackupFile> {
         MANIFEST => BackupFile::Manifest,
         MANIFEST_CHECKSUM => BackupFile::ManifestChecksum,
         ENCRYPTION_INFO => BackupFile::EncryptionInfo,
+        LISTING => BackupFile::Listing,
+        _ if s.starts_with(ENCRYPTION_INFO_PREFIX) => {
+            BackupFile::EncryptionInfoRotation(parse_encryption_info_name(s)?)
+        }
         _ if s.starts_with("data/") => BackupFile::Data(parse_data_file(s)?),
         _ if s.starts_with(LOCK_PREFIX) => BackupFile::Lock(parse_lock_name(s)?),
         _ if s.starts_with("progress/") => BackupFile::Checkpoint(parse_checkpoint_name(s)?),
@@ -668,7 +712,7 @@ pub fn parse_backup_file(s: &str) -> Result<BackupFile> {
                 "backup file name",
                 0,
                 s,
-                "not a file vouch writes in a backup directory (BACKUP_MANIFEST, BACKUP_MANIFEST-CHECKSUM, ENCRYPTION-INFO, data/<n>.sst, BACKUP-LOCK-<id>, progress/BACKUP-CHECKPOINT-<n>)",
+                "not a file vouch writes in a backup directory (BACKUP_MANIFEST, BACKUP_MANIFEST-CHECKSUM, ENCRYPTION-INFO, ENCRYPTION-INFO-<n>, BACKUP-LISTING, data/<n>.sst, BACKUP-LOCK-<id>, progress/BACKUP-CHECKPOINT-<n>)",
             ))
         }
     })
@@ -1225,6 +1269,9 @@ mod tests {
             (BackupFile::Manifest, "BACKUP_MANIFEST"),
             (BackupFile::ManifestChecksum, "BACKUP_MANIFEST-CHECKSUM"),
             (BackupFile::EncryptionInfo, "ENCRYPTION-INFO"),
+            (BackupFile::EncryptionInfoRotation(1), "ENCRYPTION-INFO-1"),
+            (BackupFile::EncryptionInfoRotation(12), "ENCRYPTION-INFO-12"),
+            (BackupFile::Listing, "BACKUP-LISTING"),
             (BackupFile::Data(42), "data/000042.sst"),
             (BackupFile::Lock(0), "BACKUP-LOCK-0"),
             (
@@ -1245,6 +1292,15 @@ mod tests {
             let (_, got, reason) = invalid_at(parse_data_file(s).unwrap_err());
             assert!(reason.contains(needle), "{s}: {reason}");
             assert_eq!(got, at, "{s}: {reason}");
+        }
+        for s in [
+            "ENCRYPTION-INFO-",
+            "ENCRYPTION-INFO-0",
+            "ENCRYPTION-INFO-01",
+            "ENCRYPTION-INFO-1x",
+        ] {
+            let (_, got, _) = invalid_at(parse_encryption_info_name(s).unwrap_err());
+            assert_eq!(got, 16, "{s}");
         }
         for (s, at, needle) in [
             ("BACKUP-LOCK-", 12, "decimal number"),
