@@ -27,7 +27,7 @@ use vouch_format::{Error, Result};
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 9] = [
+const TARGETS: [Target; 10] = [
     ("sst_open_scan", fuzzing::sst_open_scan),
     ("sst_round_trip", fuzzing::sst_round_trip_bytes),
     ("mvcc_key_decode", fuzzing::mvcc_key),
@@ -40,6 +40,7 @@ const TARGETS: [Target; 9] = [
         "encryption_info_decode",
         vouch_format::encryption_info::fuzz_decode,
     ),
+    ("envelope_open", vouch_format::envelope::fuzz_open),
 ];
 
 fn repo() -> PathBuf {
@@ -314,7 +315,43 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         std::fs::read(repo().join("testdata/frozen/v1/BACKUP_MANIFEST")).unwrap(),
     ));
     s.extend(encryption_info_seeds());
+    s.extend(envelope_seeds());
     s
+}
+
+/// `envelope_open` seeds (first byte: even = sealed input, odd = plaintext to seal): a small
+/// SST sealed with the real cipher in 64-byte chunks, the same SST in the null-cipher
+/// framing that `--cfg fuzzing` builds accept (plaintext ‖ tag of final flag and 15 zeros),
+/// and plaintexts.
+fn envelope_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use vouch_format::envelope::{self, DataKey, Header, FUZZ_ID, FUZZ_KEY};
+    let entries = plain_entries(12);
+    let sst = sst(&entries, 256, Compression::None, false);
+    let nonce = [0x3c; envelope::FILE_NONCE_LEN];
+    let key = DataKey::from_bytes(FUZZ_KEY);
+    let mut real = vec![0u8];
+    real.extend(envelope::seal_with_chunk_size(&key, FUZZ_ID, &sst, nonce, 64).unwrap());
+    assert_eq!(envelope::open_all(&key, FUZZ_ID, &real[1..]).unwrap(), sst);
+    let header = Header {
+        chunk_size: 64,
+        file_nonce: nonce,
+    };
+    let mut null = vec![0u8];
+    null.extend_from_slice(&header.encode());
+    let pieces: Vec<&[u8]> = sst.chunks(64).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        null.extend_from_slice(piece);
+        null.push(u8::from(i + 1 == pieces.len()));
+        null.extend_from_slice(&[0; 15]);
+    }
+    let mut plain = vec![1u8];
+    plain.extend_from_slice(&sst);
+    vec![
+        ("envelope_open", "seed-sealed-sst", real),
+        ("envelope_open", "seed-null-cipher-sst", null),
+        ("envelope_open", "seed-plaintext-sst", plain),
+        ("envelope_open", "seed-plaintext-empty", vec![5u8]),
+    ]
 }
 
 fn encryption_info_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
