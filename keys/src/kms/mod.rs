@@ -1,0 +1,173 @@
+//! Key management services: the [`Kms`] trait and the providers behind KMS URIs.
+//!
+//! | scheme | provider |
+//! |---|---|
+//! | `aws:///<key-id-or-arn-or-alias>?REGION=…` (also `aws-kms://`) | AWS KMS API ([`aws`]) |
+//! | `file:///<absolute path>` | a local 32-byte key file ([`file`]) |
+//! | `gs`, `gcp-kms`, `azure-kms`, `azure`, anything else | parse, then `not supported yet: <scheme> KMS` |
+//!
+//! A URI's `uri_id` is the URI without its query string (which carries credentials): what
+//! `ENCRYPTION-INFO` records, what given URIs are matched against and what messages show.
+
+pub mod aws;
+pub mod file;
+
+use std::fmt;
+
+use crate::{DataKey, KeyError, Result};
+
+/// A key-encryption key held by a KMS.
+pub trait Kms: fmt::Debug + Send + Sync {
+    /// The URI without secrets (no query string): recorded in `ENCRYPTION-INFO`.
+    fn uri_id(&self) -> String;
+    /// Wraps (encrypts) a data key.
+    fn wrap(&self, key: &DataKey) -> Result<Vec<u8>>;
+    /// Unwraps what [`Kms::wrap`] made.
+    fn unwrap(&self, wrapped: &[u8]) -> Result<DataKey>;
+}
+
+/// A KMS URI taken apart: scheme, authority, path and (percent-decoded) query parameters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KmsUri {
+    /// The scheme, lowercased.
+    pub scheme: String,
+    /// What stands between `://` and the next `/` (usually empty).
+    pub authority: String,
+    /// From the `/` after the authority up to `?` (percent-decoded).
+    pub path: String,
+    /// Query parameters in order, values percent-decoded.
+    pub params: Vec<(String, String)>,
+}
+
+impl fmt::Debug for KmsUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsUri")
+            .field("scheme", &self.scheme)
+            .field("authority", &self.authority)
+            .field("path", &self.path)
+            .field(
+                "params",
+                &self.params.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The `uri_id` of any text given as a KMS URI: everything before `?` or `#`, with any
+/// user info dropped. Never fails and never shows a query, so it is safe in messages even
+/// for URIs that do not parse.
+pub fn uri_id_of(uri: &str) -> String {
+    let base = uri.split(['?', '#']).next().unwrap_or("");
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = authority.rsplit('@').next().unwrap_or("");
+            format!("{}://{authority}{path}", scheme.to_ascii_lowercase())
+        }
+        None => base.chars().filter(|c| !c.is_control()).collect(),
+    }
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `s` (`+` stays `+`: AWS secret keys contain it).
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hi = b.get(i + 1).copied().and_then(hex_val);
+            let lo = b.get(i + 2).copied().and_then(hex_val);
+            match (hi, lo) {
+                (Some(h), Some(l)) => out.push(h << 4 | l),
+                _ => return Err(format!("bad percent escape at byte {i}")),
+            }
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "percent escapes do not decode to UTF-8".into())
+}
+
+impl KmsUri {
+    /// Parses `scheme://authority/path?K=V&…`. Errors name the parameter, never its value.
+    pub fn parse(uri: &str) -> Result<KmsUri> {
+        let id = uri_id_of(uri);
+        let bad = |reason: String| KeyError::BadKmsUri {
+            uri_id: id.clone(),
+            reason,
+        };
+        let Some((scheme, rest)) = uri.split_once("://") else {
+            return Err(bad("not a URI (expected scheme://…)".into()));
+        };
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))
+        {
+            return Err(bad(format!("invalid scheme {scheme:?}")));
+        }
+        if uri.contains('#') {
+            return Err(bad("a KMS URI has no fragment (#…)".into()));
+        }
+        let (before_query, query) = match rest.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (rest, None),
+        };
+        let (authority, path) = match before_query.find('/') {
+            Some(i) => before_query.split_at(i),
+            None => (before_query, ""),
+        };
+        let path = percent_decode(path).map_err(|e| bad(format!("path: {e}")))?;
+        let mut params: Vec<(String, String)> = Vec::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(k).map_err(|e| bad(format!("parameter name: {e}")))?;
+            let v = percent_decode(v).map_err(|e| bad(format!("parameter {k}: {e}")))?;
+            if params.iter().any(|(o, _)| *o == k) {
+                return Err(bad(format!("parameter {k} given twice")));
+            }
+            params.push((k, v));
+        }
+        Ok(KmsUri {
+            scheme: scheme.to_ascii_lowercase(),
+            authority: authority.to_string(),
+            path,
+            params,
+        })
+    }
+
+    /// The value of a parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The provider for a KMS URI. Checks the URI's shape and parameters now; credentials
+/// and key material are used only when wrapping or unwrapping.
+pub fn kms_from_uri(uri: &str) -> Result<Box<dyn Kms>> {
+    let parsed = KmsUri::parse(uri)?;
+    match parsed.scheme.as_str() {
+        "aws" | "aws-kms" => Ok(Box::new(aws::AwsKms::from_uri(&parsed)?)),
+        "file" => Ok(Box::new(file::FileKms::from_uri(&parsed)?)),
+        other => Err(KeyError::UnsupportedKms {
+            scheme: other.to_string(),
+        }),
+    }
+}
