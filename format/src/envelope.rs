@@ -1,4 +1,5 @@
-//! The encryption envelope: file-level, chunked AES-256-GCM ([spec/envelope.md]).
+//! The encryption envelope: file-level, chunked AES-256-GCM (the repository's
+//! `spec/envelope.md` is the normative description).
 //!
 //! A sealed file is a 40-byte header followed by chunks. Every chunk holds `chunk_size`
 //! bytes of plaintext (64 KiB by default) except the last, the *final* chunk, which holds
@@ -23,8 +24,6 @@
 //! Built with `--cfg fuzzing` (cargo-fuzz), the chunk cipher is a *null cipher*: the same
 //! framing, plaintext stored as is, and a tag that only records the final-chunk flag, so
 //! fuzzers' mutations reach the parsers behind the envelope. It is never compiled otherwise.
-//!
-//! [spec/envelope.md]: https://example.invalid/vouch/spec/envelope.md
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
