@@ -104,6 +104,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a VerifyOptions,
     pub files_checked: AtomicUsize,
     pub bytes_read: Mutex<u64>,
+    /// `--cluster` at the schema level and above: its directory and its catalog now.
+    pub target: Option<(std::path::PathBuf, vouch_format::schema::Catalog)>,
 }
 
 impl Ctx<'_> {
@@ -273,7 +275,12 @@ pub fn verify_collection(
                 .map_err(|e| Error::Usage(format!("--as-of: {e}")))?,
         ),
     };
+    let target = match &opts.cluster {
+        Some(dir) if opts.level >= Level::Schema => Some((dir.clone(), target_catalog(dir)?)),
+        _ => None,
+    };
     let ctx = Ctx {
+        target,
         uri,
         incremental_location,
         store_opts,
@@ -524,6 +531,21 @@ fn finalize(report: &mut Report, cap: Option<usize>) {
     report.warnings = w;
     report.findings_omitted = o;
     report.findings = all;
+}
+
+/// The catalog of the cluster in `dir` now, as a restore into it would see it. The cluster
+/// is opened like any client opens it (redb takes the file's lock, so the cluster must not
+/// be running); nothing in it changes.
+fn target_catalog(dir: &std::path::Path) -> Result<vouch_format::schema::Catalog, Error> {
+    let fail = |e: vouch_cluster::Error| {
+        Error::Usage(format!(
+            "--cluster {}: cannot read the cluster's catalog: {e}",
+            dir.display()
+        ))
+    };
+    let c = vouch_cluster::Cluster::open(dir, vouch_cluster::Clock::system()).map_err(fail)?;
+    let now = c.now();
+    c.catalog(now).map_err(fail)
 }
 
 /// The wall clock as an HLC timestamp (for relative `--as-of` texts).

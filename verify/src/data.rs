@@ -4,15 +4,15 @@
 //! against their rows and the per-index fingerprints against the recorded ones.
 //!
 //! Files are scanned in parallel (`jobs` workers), each through positioned reads (memory per
-//! worker bounded by the largest block). The chain's state at each layer's end (the newest
-//! version of every key) is kept in memory to check indexes and fingerprints.
+//! worker bounded by the largest block). Indexes and fingerprints at every layer's end are
+//! then checked in one streaming merge pass per table over all layers (`crate::merge`):
+//! memory one block per file plus accumulators, never the chain's data.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use vouch_format::fingerprint::Fingerprint;
-use vouch_format::keys::{self, Datum};
+use vouch_format::keys;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
@@ -83,8 +83,6 @@ struct FileOutcome {
     /// False when the file could not be read through (its entries are not all known).
     complete: bool,
     findings: Vec<Finding>,
-    /// The newest entry of each user key in the file: payload, `None` for a tombstone.
-    newest: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     bytes: u64,
 }
 
@@ -103,13 +101,13 @@ fn in_spans(spans: &[pb::Span], user: &[u8]) -> bool {
 }
 
 #[derive(Default)]
-struct Limited {
-    v: Vec<Finding>,
-    dropped: usize,
+pub(crate) struct Limited {
+    pub v: Vec<Finding>,
+    pub dropped: usize,
 }
 
 impl Limited {
-    fn push(&mut self, f: Finding) {
+    pub fn push(&mut self, f: Finding) {
         if self.v.len() < PER_FILE_FINDINGS {
             self.v.push(f);
         } else {
@@ -168,7 +166,6 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     let path = vouch_engine::collection::join(lv.dir, &file.path);
     let src = StoreSource::new(store, &path, stat);
     let mut out = Limited::default();
-    let mut newest: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
     let (start, end) = (ts(lv.m.start_time), ts(lv.m.end_time));
     let (min_ts, max_ts) = (ts(file.min_ts), ts(file.max_ts));
     let fspan = file.span.clone().unwrap_or_default();
@@ -276,7 +273,6 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                 if payload.is_some() && primary == Some(index) {
                     rows += 1;
                 }
-                newest.push((user.clone(), payload.map(<[u8]>::to_vec)));
                 cur_user = Some(user.clone());
             }
             if let Some(p) = payload {
@@ -361,7 +357,6 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     FileOutcome {
         complete: scan_ok,
         findings: out.v,
-        newest: if scan_ok { newest } else { Vec::new() },
         bytes: src.bytes_read(),
     }
 }
@@ -369,8 +364,6 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
 /// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain.
 pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
     let mut history = History::default();
-    // The newest version of every key at the current layer's end: payload or tombstone.
-    let mut state: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
     let total_files: usize = c
         .layers
         .iter()
@@ -388,9 +381,12 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
     // are not checked for indexes and fingerprints (the cause is reported already).
     let mut unknown: Vec<pb::Span> = Vec::new();
     let mut all_unknown = false;
+    // Per layer: the unknown spans up to it, `None` when no table can be checked there.
+    let mut known_at: Vec<Option<Vec<pb::Span>>> = Vec::new();
     for l in c.layers.iter_mut() {
         let Some(m) = l.manifest.clone() else {
             all_unknown = true;
+            known_at.push(None);
             continue;
         };
         for (f, size) in m.files.iter().zip(&l.sizes) {
@@ -457,217 +453,29 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
             }
             ctx.add_bytes(o.bytes);
             data.extend(o.findings);
-            for (k, v) in o.newest {
-                state.insert(k, v);
-            }
         }
         l.check("data").findings.extend(data);
-        let known = |d: &pb::Descriptor| {
-            let mut a = Vec::new();
-            keys::encode_ordered_uvarint(d.id, &mut a);
-            let mut b = Vec::new();
-            keys::encode_ordered_uvarint(d.id.saturating_add(1), &mut b);
-            !all_unknown
-                && !unknown
-                    .iter()
-                    .any(|s| s.start.as_slice() < b.as_slice() && a.as_slice() < s.end.as_slice())
-        };
-        let idx = check_indexes(&l.dir, &m, &known, &state);
-        l.check("indexes").findings.extend(idx);
-        let fp = check_fingerprints(&l.dir, &m, &known, &state);
-        l.check("fingerprints").findings.extend(fp);
+        known_at.push((!all_unknown).then(|| unknown.clone()));
     }
+    crate::merge::check_tables(ctx, c, &known_at, progress);
 }
 
-/// The live entries of `(table, index)` in `state`.
-fn index_entries(
-    state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    table: u64,
-    index: u64,
-) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut prefix = Vec::new();
-    keys::encode_table_prefix(table, index, &mut prefix);
-    state
-        .range(prefix.clone()..)
-        .take_while(move |(k, _)| k.starts_with(&prefix))
-        .filter_map(|(k, v)| v.as_deref().map(|p| (k.as_slice(), p)))
+/// True when no span in `unknown` overlaps table `id`.
+pub(crate) fn table_known(unknown: &[pb::Span], id: u64) -> bool {
+    let mut a = Vec::new();
+    keys::encode_ordered_uvarint(id, &mut a);
+    let mut b = Vec::new();
+    keys::encode_ordered_uvarint(id.saturating_add(1), &mut b);
+    !unknown
+        .iter()
+        .any(|s| s.start.as_slice() < b.as_slice() && a.as_slice() < s.end.as_slice())
 }
 
-fn tables_with_data(m: &pb::BackupManifest) -> impl Iterator<Item = &pb::Descriptor> {
+/// The tables of a layer whose rows are backed up (and so fingerprinted).
+pub(crate) fn tables_with_data(m: &pb::BackupManifest) -> impl Iterator<Item = &pb::Descriptor> {
     m.descriptors.iter().filter(|d| {
         Kind::of(d) == Some(Kind::Table)
             && d.state == pb::DescriptorState::Public as i32
             && schema::table(d).is_some_and(|t| !t.exclude_data_from_backup)
     })
-}
-
-/// Secondary index entries against their rows at the layer's end.
-fn check_indexes(
-    dir: &str,
-    m: &pb::BackupManifest,
-    known: &dyn Fn(&pb::Descriptor) -> bool,
-    state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-) -> Vec<Finding> {
-    let mut out = Limited::default();
-    let mpath = vouch_engine::collection::join(dir, vouch_format::layout::MANIFEST);
-    let end = ts(m.end_time);
-    for d in tables_with_data(m).filter(|d| known(d)) {
-        let Ok(ls) = index_layouts(d) else { continue };
-        let Some(pk) = ls.first() else { continue };
-        let secondaries: Vec<&IndexLayout> = ls.iter().skip(1).collect();
-        if secondaries.is_empty() {
-            continue;
-        }
-        let mut expected: Vec<BTreeMap<Vec<u8>, Vec<u8>>> =
-            vec![BTreeMap::new(); secondaries.len()];
-        for (k, p) in index_entries(state, d.id, u64::from(pk.id)) {
-            let Ok((_, _, pkd)) = keys::decode_index_key(k, &pk.key_types()) else {
-                continue; // reported as row_decode by the data check
-            };
-            let Ok(vals) = row::decode_row(p) else {
-                continue;
-            };
-            let mut cols: HashMap<u32, Datum> = vals.into_iter().collect();
-            for ((id, _, _), v) in pk.key_columns.iter().zip(pkd) {
-                cols.insert(*id, v);
-            }
-            for (si, l) in secondaries.iter().enumerate() {
-                let kc: Vec<(Datum, keys::Direction)> = l
-                    .key_columns
-                    .iter()
-                    .map(|(id, _, dir)| (cols.get(id).cloned().unwrap_or(Datum::Null), *dir))
-                    .collect();
-                let vc: Vec<(u32, Datum)> = l
-                    .value_columns
-                    .iter()
-                    .map(|c| (c.id, cols.get(&c.id).cloned().unwrap_or(Datum::Null)))
-                    .collect();
-                if let (Ok(key), Ok(val), Some(e)) = (
-                    keys::encode_index_key(d.id, u64::from(l.id), &kc),
-                    row::encode_row(&vc),
-                    expected.get_mut(si),
-                ) {
-                    e.insert(key, val);
-                }
-            }
-        }
-        for (si, l) in secondaries.iter().enumerate() {
-            let Some(exp) = expected.get_mut(si) else {
-                continue;
-            };
-            for (k, p) in index_entries(state, d.id, u64::from(l.id)) {
-                match exp.remove(k) {
-                    Some(v) if v.as_slice() == p => {}
-                    Some(v) => out.push(
-                        Finding::error(
-                            "index_mismatch",
-                            mpath.clone(),
-                            format!(
-                                "table {:?} index {:?} at {end}: the entry's stored columns differ from its row",
-                                d.name, l.name
-                            ),
-                        )
-                        .with_key(k)
-                        .expected_found(hex(&v), hex(p))
-                        .in_layer(dir),
-                    ),
-                    None => out.push(
-                        Finding::error(
-                            "index_mismatch",
-                            mpath.clone(),
-                            format!(
-                                "table {:?} index {:?} at {end}: an index entry with no row",
-                                d.name, l.name
-                            ),
-                        )
-                        .with_key(k)
-                        .in_layer(dir),
-                    ),
-                }
-            }
-            for k in exp.keys() {
-                out.push(
-                    Finding::error(
-                        "index_mismatch",
-                        mpath.clone(),
-                        format!(
-                            "table {:?} index {:?} at {end}: a row has no entry in the index",
-                            d.name, l.name
-                        ),
-                    )
-                    .with_key(k)
-                    .in_layer(dir),
-                );
-            }
-        }
-    }
-    if out.dropped > 0 {
-        out.v.push(
-            Finding::error(
-                "index_mismatch",
-                mpath,
-                format!("{} more index mismatch(es) not listed", out.dropped),
-            )
-            .in_layer(dir),
-        );
-    }
-    out.v
-}
-
-/// Fingerprints at the layer's end recomputed from the chain's files.
-fn check_fingerprints(
-    dir: &str,
-    m: &pb::BackupManifest,
-    known: &dyn Fn(&pb::Descriptor) -> bool,
-    state: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mpath = vouch_engine::collection::join(dir, vouch_format::layout::MANIFEST);
-    let end = ts(m.end_time);
-    let recorded: BTreeMap<(u64, u64), &pb::TableFingerprint> = m
-        .fingerprints
-        .iter()
-        .map(|f| ((f.table_id, f.index_id), f))
-        .collect();
-    for d in tables_with_data(m).filter(|d| known(d)) {
-        let Ok(ls) = index_layouts(d) else { continue };
-        for l in ls {
-            let index = u64::from(l.id);
-            let mut fp = Fingerprint::default();
-            let mut prefix = Vec::new();
-            keys::encode_table_prefix(d.id, index, &mut prefix);
-            for (k, p) in index_entries(state, d.id, index) {
-                fp.add_suffix(k.get(prefix.len()..).unwrap_or_default(), p);
-            }
-            let found = format!("{:#018x}/{}", fp.hash, fp.entries);
-            match recorded.get(&(d.id, index)) {
-                None => out.push(
-                    Finding::error(
-                        "fingerprint_mismatch",
-                        mpath.clone(),
-                        format!(
-                            "{mpath}: no fingerprint recorded for table {:?} ({}) index {:?} ({index})",
-                            d.name, d.id, l.name
-                        ),
-                    )
-                    .expected_found("a recorded fingerprint", found)
-                    .in_layer(dir),
-                ),
-                Some(r) if r.fingerprint != fp.hash || r.rows != fp.entries => out.push(
-                    Finding::error(
-                        "fingerprint_mismatch",
-                        mpath.clone(),
-                        format!(
-                            "{mpath}: table {:?} ({}) index {:?} ({index}) at {end}: the files give another fingerprint than the manifest records",
-                            d.name, d.id, l.name
-                        ),
-                    )
-                    .expected_found(format!("{:#018x}/{}", r.fingerprint, r.rows), found)
-                    .in_layer(dir),
-                ),
-                Some(_) => {}
-            }
-        }
-    }
-    out
 }

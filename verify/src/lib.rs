@@ -15,6 +15,7 @@ mod collection;
 // corruption generator: see corrupt.rs
 pub mod corrupt;
 mod data;
+mod merge;
 mod metadata;
 mod output;
 mod report;

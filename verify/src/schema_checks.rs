@@ -3,14 +3,16 @@
 //! chain and for `--as-of`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use vouch_engine::restore;
+use vouch_engine::restore::{self, RestoreOptions, Source};
 use vouch_engine::Collection;
+use vouch_engine::Targets;
 use vouch_format::keys;
 use vouch_format::layout;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
-use vouch_format::schema::{self, index_layouts, Kind};
+use vouch_format::schema::{self, index_layouts, Catalog, Kind};
 
 use crate::collection::{ChainState, Ctx};
 use crate::metadata::ts;
@@ -307,6 +309,9 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState) {
     }
 
     c.checks.push(plan_check(ctx, &c.full));
+    if let Some((dir, target)) = &ctx.target {
+        c.checks.push(cluster_check(ctx, &c.full, dir, target));
+    }
 }
 
 /// Restore's planning, run dry: the whole chain, and `--as-of` when given.
@@ -330,6 +335,213 @@ fn plan_check(ctx: &Ctx<'_>, full: &str) -> CheckResult {
                 ),
             ));
         }
+    }
+    c
+}
+
+/// Restore options a dry run may add, by the name `expected` gives them.
+fn with_options(
+    base: &RestoreOptions,
+    names: &[&str],
+    target: &Catalog,
+    backup_db: &str,
+) -> RestoreOptions {
+    let mut o = base.clone();
+    for n in names {
+        match *n {
+            "skip_missing_foreign_keys" => o.skip_missing_foreign_keys = true,
+            "skip_missing_views" => o.skip_missing_views = true,
+            "new_db_name" => {
+                // A name free in the target.
+                let mut name = format!("{backup_db}_restored");
+                let mut i = 2;
+                while target.database(&name).is_some() {
+                    name = format!("{backup_db}_restored_{i}");
+                    i += 1;
+                }
+                o.new_db_name = Some(name);
+            }
+            "into_db" => {
+                // An existing user database of the target (defaultdb first).
+                let mut dbs: Vec<&pb::Descriptor> = target
+                    .iter()
+                    .filter(|d| {
+                        Kind::of(d) == Some(Kind::Database)
+                            && d.id != schema::SYSTEM_DATABASE_ID
+                            && d.name != backup_db
+                    })
+                    .collect();
+                dbs.sort_by_key(|d| (d.name != "defaultdb", d.name.clone()));
+                o.into_db = dbs.first().map(|d| d.name.clone());
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
+/// The option (or `name = value`) as `expected` names it.
+fn option_text(o: &RestoreOptions, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| match *n {
+            "new_db_name" => format!("new_db_name = {:?}", o.new_db_name.as_deref().unwrap_or("")),
+            "into_db" => format!("into_db = {:?}", o.into_db.as_deref().unwrap_or("")),
+            n => n.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// True when restore refused because something in the target is in the way.
+fn is_collision(msg: &str) -> bool {
+    msg.contains("already exists")
+        || msg.contains("full cluster restore can only be run on a cluster with no")
+}
+
+/// With `--cluster`: what a restore of the chain into that cluster would refuse, as restore
+/// itself decides it (`restore::dry_run`, no writes): the whole cluster (full-cluster
+/// backups), and each database of the backup that holds objects (a `RESTORE DATABASE` when
+/// the backup holds it completely, else a `RESTORE TABLE` of its tables and views). A refusal that an option lifts names
+/// the option in `expected`.
+fn cluster_check(ctx: &Ctx<'_>, full: &str, dir: &Path, target: &Catalog) -> CheckResult {
+    let mut c = CheckResult::new("cluster");
+    let shown = layout::display_subdir(full);
+    let plan = match Collection::open(ctx.uri, ctx.incremental_location, ctx.store_opts)
+        .and_then(|coll| coll.open_chain(full))
+        .and_then(|chain| restore::plan(chain, ctx.as_of))
+    {
+        Ok(p) => p,
+        // Reported by the restore_plan check.
+        Err(_) => return c,
+    };
+    let source = Source::Collection {
+        uri: ctx.uri.to_string(),
+        subdir: shown.clone(),
+        incremental_location: ctx.incremental_location.map(str::to_string),
+    };
+    let bcat = plan.catalog();
+    let newest = plan.used_layers().last().map(|l| &l.manifest);
+    let full_cluster = newest.is_some_and(|m| m.is_full_cluster);
+    let mut requests: Vec<(String, Targets, String)> = Vec::new();
+    if full_cluster {
+        requests.push(("RESTORE FROM".into(), Targets::Cluster, String::new()));
+    }
+    for db in bcat
+        .iter()
+        .filter(|d| Kind::of(d) == Some(Kind::Database) && d.id != schema::SYSTEM_DATABASE_ID)
+    {
+        // Databases holding no object (defaultdb and postgres as bootstrapped) are nobody's
+        // restore target: every cluster has them.
+        if bcat
+            .children(db.id)
+            .iter()
+            .all(|d| Kind::of(d) == Some(Kind::Schema))
+        {
+            continue;
+        }
+        let complete =
+            newest.is_some_and(|m| m.is_full_cluster || m.complete_database_ids.contains(&db.id));
+        if complete {
+            requests.push((
+                format!("RESTORE DATABASE {}", db.name),
+                Targets::Databases(vec![db.name.clone()]),
+                db.name.clone(),
+            ));
+        } else {
+            let tables: Vec<(String, String)> = bcat
+                .children(db.id)
+                .iter()
+                .filter(|d| matches!(Kind::of(d), Some(Kind::Table | Kind::View)))
+                .map(|d| (db.name.clone(), d.name.clone()))
+                .collect();
+            if tables.is_empty() {
+                continue;
+            }
+            let list = tables
+                .iter()
+                .map(|(d, t)| format!("{d}.{t}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            requests.push((
+                format!("RESTORE TABLE {list}"),
+                Targets::Tables(tables),
+                db.name.clone(),
+            ));
+        }
+    }
+    for (stmt, targets, dbname) in requests {
+        let what = format!(
+            "{stmt} FROM '{shown}' IN '{}' into the cluster in {}",
+            ctx.uri,
+            dir.display()
+        );
+        let fixes: &[&[&str]] = match targets {
+            Targets::Cluster => &[],
+            Targets::Databases(_) => &[
+                &["new_db_name"],
+                &["skip_missing_foreign_keys"],
+                &["skip_missing_views"],
+                &["skip_missing_foreign_keys", "skip_missing_views"],
+                &[
+                    "new_db_name",
+                    "skip_missing_foreign_keys",
+                    "skip_missing_views",
+                ],
+            ],
+            Targets::Tables(_) => &[
+                &["skip_missing_foreign_keys"],
+                &["skip_missing_views"],
+                &["skip_missing_foreign_keys", "skip_missing_views"],
+                &["into_db"],
+                &["into_db", "skip_missing_foreign_keys"],
+                &["into_db", "skip_missing_views"],
+                &["into_db", "skip_missing_foreign_keys", "skip_missing_views"],
+            ],
+        };
+        let mut base = RestoreOptions::new(targets, source.clone());
+        base.as_of = ctx.opts.as_of.clone();
+        let Err(refusal) = restore::dry_run(&plan, target, &base) else {
+            continue;
+        };
+        let refusal = refusal.to_string();
+        let lifted = fixes.iter().find_map(|names| {
+            let o = with_options(&base, names, target, &dbname);
+            restore::dry_run(&plan, target, &o)
+                .ok()
+                .map(|_| option_text(&o, names))
+        });
+        let f = if is_collision(&refusal) {
+            let mut f = Finding::error(
+                "restore_collision",
+                full,
+                format!(
+                    "{what} would be refused: {refusal}{}",
+                    lifted
+                        .as_deref()
+                        .map(|o| format!(" (WITH {o} would be accepted)"))
+                        .unwrap_or_default()
+                ),
+            );
+            f.found = Some(refusal);
+            f.expected = lifted;
+            f
+        } else if let Some(o) = lifted {
+            Finding::warning(
+                "restore_needs_option",
+                full,
+                format!("{what} needs WITH {o}: without it, {refusal}"),
+            )
+            .expected_found(o, refusal)
+        } else {
+            Finding::error(
+                "restore_refused",
+                full,
+                format!("{what} would be refused, with any option: {refusal}"),
+            )
+            .expected_found("an accepted restore", refusal)
+        };
+        c.findings.push(f);
     }
     c
 }

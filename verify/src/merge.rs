@@ -1,0 +1,764 @@
+//! The `indexes` and `fingerprints` checks of the `full` level, with memory that does not
+//! grow with the data.
+//!
+//! For each table, one streaming pass over every version stored in the chain's layers
+//! ([`vouch_engine::restore::merge_versions`]: a k-way merge over the files, user key
+//! ascending, timestamp descending, the newer layer first on equal keys; memory one block
+//! per file). All versions of a user key arrive together; for every layer `i` with end time
+//! `e_i` the value live at `e_i` is the first version with `layer <= i` and `ts <= e_i`
+//! (a tombstone or no such version: absent). Each live value feeds accumulators per
+//! (layer, index): the fingerprint, and for secondary indexes two order-independent
+//! multiset digests, of the entries the primary rows imply and of the index entries
+//! stored. Memory: one block per file, the versions of one key, the accumulators.
+//!
+//! A digest that disagrees is an `index_mismatch` finding; the keys are then located by a
+//! second pass over that table, holding only the entries not matched yet (at most
+//! [`LOCATE_CAP`]; beyond, the rest are counted, not listed).
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use vouch_engine::restore::{merge_versions, LayerRef};
+use vouch_format::fingerprint::Fingerprint;
+use vouch_format::keys::{self, Datum};
+use vouch_format::layout;
+use vouch_format::manifest::pb;
+use vouch_format::mvcc::{self, Timestamp};
+use vouch_format::row;
+use vouch_format::schema::{index_layouts, IndexLayout};
+
+use crate::collection::{ChainState, Ctx};
+use crate::data::{table_known, tables_with_data, Limited};
+use crate::metadata::ts;
+use crate::report::Progress;
+use crate::{hex, Finding};
+
+/// Most unmatched index entries and rows held at once while locating an index mismatch.
+pub(crate) const LOCATE_CAP: usize = 1_000_000;
+
+/// An order-independent digest of a multiset of (key, value) entries: count, wrapping sum
+/// and XOR of XXH3-64 over `len(key) | key | value` (the fingerprint's entry hash).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Digest {
+    count: u64,
+    sum: u64,
+    xor: u64,
+}
+
+impl Digest {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        let h = Fingerprint::entry_hash(key, value);
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(h);
+        self.xor ^= h;
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} entries, digest {:#018x}/{:#018x}",
+            self.count, self.sum, self.xor
+        )
+    }
+}
+
+/// One table at one layer's end: its descriptor there and the accumulators.
+struct At<'a> {
+    d: &'a pb::Descriptor,
+    end: Timestamp,
+    /// The primary index first (as `index_layouts` gives them).
+    layouts: Vec<IndexLayout>,
+    /// Per layout.
+    fp: Vec<Fingerprint>,
+    /// Per secondary layout (`layouts[1..]`): implied by the rows, stored.
+    expected: Vec<Digest>,
+    found: Vec<Digest>,
+}
+
+/// An index entry implied by a row: key and value.
+type Implied = Option<(Vec<u8>, Vec<u8>)>;
+
+/// The entries of each secondary index (`layouts[1..]`) implied by a primary row, `None`
+/// where the row does not give one (a decode problem, reported by the data check).
+fn implied_entries(
+    layouts: &[IndexLayout],
+    table: u64,
+    user: &[u8],
+    payload: &[u8],
+) -> Vec<Implied> {
+    let Some(pk) = layouts.first() else {
+        return Vec::new();
+    };
+    let secondaries = layouts.get(1..).unwrap_or_default();
+    let Ok((_, _, pkd)) = keys::decode_index_key(user, &pk.key_types()) else {
+        return vec![None; secondaries.len()];
+    };
+    let Ok(vals) = row::decode_row(payload) else {
+        return vec![None; secondaries.len()];
+    };
+    let mut cols: HashMap<u32, Datum> = vals.into_iter().collect();
+    for ((id, _, _), v) in pk.key_columns.iter().zip(pkd) {
+        cols.insert(*id, v);
+    }
+    secondaries
+        .iter()
+        .map(|l| {
+            let kc: Vec<(Datum, keys::Direction)> = l
+                .key_columns
+                .iter()
+                .map(|(id, _, dir)| (cols.get(id).cloned().unwrap_or(Datum::Null), *dir))
+                .collect();
+            let vc: Vec<(u32, Datum)> = l
+                .value_columns
+                .iter()
+                .map(|c| (c.id, cols.get(&c.id).cloned().unwrap_or(Datum::Null)))
+                .collect();
+            match (
+                keys::encode_index_key(table, u64::from(l.id), &kc),
+                row::encode_row(&vc),
+            ) {
+                (Ok(k), Ok(v)) => Some((k, v)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Streams table `table` over `layers`, calling `f(user_key, live)` once per user key,
+/// where `live[i]` is the payload live at `ends[i]` as layer `i` sees it (`None`: absent or
+/// a tombstone, or layer `i` not asked for). Versions whose key or value does not decode are
+/// skipped (the data check reports them); so are keys of other tables.
+fn walk(
+    layers: &[LayerRef<'_>],
+    table: u64,
+    ends: &[Option<Timestamp>],
+    progress: &mut dyn FnMut(u64),
+    mut f: impl FnMut(&[u8], &[Option<&[u8]>]),
+) -> vouch_engine::Result<()> {
+    let n = ends.len();
+    // The current key: its encoded user part, its decoded user key (None: undecodable).
+    let mut part: Vec<u8> = Vec::new();
+    let mut started = false;
+    let mut user: Option<Vec<u8>> = None;
+    // Payloads of the versions some layer sees, and which one each layer sees.
+    let mut vers: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut seen: Vec<Option<usize>> = vec![None; n];
+    let mut decided: Vec<bool> = vec![false; n];
+    let mut flush = |user: &Option<Vec<u8>>, vers: &[Option<Vec<u8>>], seen: &[Option<usize>]| {
+        let Some(u) = user else { return };
+        let live: Vec<Option<&[u8]>> = seen
+            .iter()
+            .map(|s| s.and_then(|i| vers.get(i)).and_then(|v| v.as_deref()))
+            .collect();
+        if live.iter().any(Option::is_some) {
+            f(u, &live);
+        }
+    };
+    merge_versions(layers, table, progress, |v| {
+        if !started || v.user_part() != part.as_slice() {
+            if started {
+                flush(&user, &vers, &seen);
+            }
+            started = true;
+            part.clear();
+            part.extend_from_slice(v.user_part());
+            user = mvcc::decode_key(v.mvcc_key)
+                .ok()
+                .map(|(u, _)| u)
+                .filter(|u| keys::decode_table_prefix(u).is_ok_and(|(t, _, _)| t == table));
+            vers.clear();
+            seen.iter_mut().for_each(|s| *s = None);
+            decided.iter_mut().for_each(|d| *d = false);
+        }
+        if user.is_none() {
+            return Ok(());
+        }
+        let t = v.ts();
+        let first = v.layer;
+        let wants = |i: usize, decided: &[bool]| {
+            !decided.get(i).copied().unwrap_or(true)
+                && ends.get(i).copied().flatten().is_some_and(|e| t <= e)
+        };
+        if !(first..n).any(|i| wants(i, &decided)) {
+            return Ok(());
+        }
+        let payload = match mvcc::decode_value(v.mvcc_key, v.stored_value) {
+            Ok(mvcc::Value::Live(p)) => Some(p.to_vec()),
+            Ok(_) => None,
+            Err(_) => return Ok(()),
+        };
+        let at = vers.len();
+        vers.push(payload);
+        for i in first..n {
+            if wants(i, &decided) {
+                if let Some(d) = decided.get_mut(i) {
+                    *d = true;
+                }
+                if let Some(s) = seen.get_mut(i) {
+                    *s = Some(at);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if started {
+        flush(&user, &vers, &seen);
+    }
+    Ok(())
+}
+
+/// What checking one table gives each layer: `indexes` and `fingerprints` findings.
+type TableOutcome = Vec<(usize, Vec<Finding>, Vec<Finding>)>;
+
+/// Checks one table at every layer in `at` (indexed by layer; `None`: not checked there).
+fn check_table(
+    layers: &[LayerRef<'_>],
+    table: u64,
+    at: &mut [Option<At<'_>>],
+    progress: &mut dyn FnMut(u64),
+) -> TableOutcome {
+    let ends: Vec<Option<Timestamp>> = at.iter().map(|a| a.as_ref().map(|a| a.end)).collect();
+    let pass = walk(layers, table, &ends, progress, |user, live| {
+        let Ok((_, index, n)) = keys::decode_table_prefix(user) else {
+            return;
+        };
+        let suffix = user.get(n..).unwrap_or_default();
+        // Memo over layers seeing the same payload through the same descriptor version.
+        let mut memo: Option<(&[u8], u64, Vec<Implied>)> = None;
+        for (a, p) in at.iter_mut().zip(live) {
+            let (Some(a), Some(p)) = (a.as_mut(), p) else {
+                continue;
+            };
+            let Some(pos) = a.layouts.iter().position(|l| u64::from(l.id) == index) else {
+                continue;
+            };
+            if let Some(fp) = a.fp.get_mut(pos) {
+                fp.add_suffix(suffix, p);
+            }
+            if pos == 0 {
+                let fresh = !matches!(&memo, Some((mp, v, _)) if std::ptr::eq(*mp, *p) && *v == a.d.version);
+                if fresh {
+                    memo = Some((p, a.d.version, implied_entries(&a.layouts, table, user, p)));
+                }
+                if let Some((_, _, implied)) = &memo {
+                    for (e, x) in a.expected.iter_mut().zip(implied) {
+                        if let Some((k, v)) = x {
+                            e.add(k, v);
+                        }
+                    }
+                }
+            } else if let Some(f) = a.found.get_mut(pos - 1) {
+                f.add(user, p);
+            }
+        }
+    });
+    let mut out = TableOutcome::new();
+    for (li, a) in at.iter().enumerate() {
+        let Some(a) = a else { continue };
+        let lr = layers.get(li);
+        let dir = lr.map_or("", |l| l.layer.dir.as_str());
+        let mpath = vouch_engine::collection::join(dir, layout::MANIFEST);
+        if let Err(e) = &pass {
+            out.push((
+                li,
+                vec![Finding::error(
+                    "read_error",
+                    mpath.clone(),
+                    format!(
+                        "table {:?} ({table}): the layers' files could not be merged to check indexes and fingerprints at {}: {e}",
+                        a.d.name, a.end
+                    ),
+                )
+                .in_layer(dir)],
+                Vec::new(),
+            ));
+            continue;
+        }
+        let mut idx = Limited::default();
+        let mut bad: Vec<usize> = Vec::new();
+        for (si, (e, f)) in a.expected.iter().zip(&a.found).enumerate() {
+            if e != f {
+                let name = a.layouts.get(si + 1).map_or("", |l| l.name.as_str());
+                let id = a.layouts.get(si + 1).map_or(0, |l| l.id);
+                idx.push(
+                    Finding::error(
+                        "index_mismatch",
+                        mpath.clone(),
+                        format!(
+                            "{mpath}: table {:?} ({table}) index {name:?} ({id}) at {}: the index entries are not the ones its rows imply (expected: from the primary rows; found: in the index)",
+                            a.d.name, a.end
+                        ),
+                    )
+                    .expected_found(e.to_string(), f.to_string())
+                    .in_layer(dir),
+                );
+                bad.push(si);
+            }
+        }
+        if !bad.is_empty() {
+            let located = locate(layers, table, li, a, &bad, LOCATE_CAP, &mut |_| {});
+            for f in located {
+                idx.push(f.in_layer(dir));
+            }
+        }
+        if idx.dropped > 0 {
+            idx.v.push(
+                Finding::error(
+                    "index_mismatch",
+                    mpath.clone(),
+                    format!("{} more index mismatch(es) not listed", idx.dropped),
+                )
+                .in_layer(dir),
+            );
+        }
+        let fps = lr.map_or_else(Vec::new, |l| fingerprints(&l.layer.manifest, dir, table, a));
+        out.push((li, idx.v, fps));
+    }
+    out
+}
+
+/// Compares the recomputed fingerprints of a table at a layer's end with the recorded ones.
+fn fingerprints(m: &pb::BackupManifest, dir: &str, table: u64, a: &At<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mpath = vouch_engine::collection::join(dir, layout::MANIFEST);
+    for (l, fp) in a.layouts.iter().zip(&a.fp) {
+        let index = u64::from(l.id);
+        let found = format!("{:#018x}/{}", fp.hash, fp.entries);
+        let recorded = m
+            .fingerprints
+            .iter()
+            .find(|f| f.table_id == table && f.index_id == index);
+        match recorded {
+            None => out.push(
+                Finding::error(
+                    "fingerprint_mismatch",
+                    mpath.clone(),
+                    format!(
+                        "{mpath}: no fingerprint recorded for table {:?} ({table}) index {:?} ({index})",
+                        a.d.name, l.name
+                    ),
+                )
+                .expected_found("a recorded fingerprint", found)
+                .in_layer(dir),
+            ),
+            Some(r) if r.fingerprint != fp.hash || r.rows != fp.entries => out.push(
+                Finding::error(
+                    "fingerprint_mismatch",
+                    mpath.clone(),
+                    format!(
+                        "{mpath}: table {:?} ({table}) index {:?} ({index}) at {}: the files give another fingerprint than the manifest records",
+                        a.d.name, l.name, a.end
+                    ),
+                )
+                .expected_found(format!("{:#018x}/{}", r.fingerprint, r.rows), found)
+                .in_layer(dir),
+            ),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// An entry both sides may give: implied by a row, stored in the index.
+#[derive(Debug, Default)]
+struct Slot {
+    implied: Option<Vec<u8>>,
+    stored: Option<Vec<u8>>,
+}
+
+/// The index entries not matched yet while locating a mismatch, by (secondary, key): an
+/// implied entry and a stored one with equal key and value cancel out. At most `cap` are
+/// held; entries beyond are only counted.
+#[derive(Debug)]
+struct Pending {
+    map: BTreeMap<(usize, Vec<u8>), Slot>,
+    cap: usize,
+    beyond: u64,
+}
+
+impl Pending {
+    fn new(cap: usize) -> Self {
+        Pending {
+            map: BTreeMap::new(),
+            cap,
+            beyond: 0,
+        }
+    }
+
+    fn put(&mut self, si: usize, key: Vec<u8>, value: &[u8], implied: bool) {
+        let full = self.map.len() >= self.cap;
+        match self.map.entry((si, key)) {
+            Entry::Occupied(mut o) => {
+                let s = o.get_mut();
+                let (mine, other) = if implied {
+                    (&mut s.implied, &s.stored)
+                } else {
+                    (&mut s.stored, &s.implied)
+                };
+                if other.as_deref() == Some(value) {
+                    o.remove();
+                } else {
+                    *mine = Some(value.to_vec());
+                }
+            }
+            Entry::Vacant(v) => {
+                if full {
+                    self.beyond += 1;
+                } else {
+                    let mut s = Slot::default();
+                    if implied {
+                        s.implied = Some(value.to_vec());
+                    } else {
+                        s.stored = Some(value.to_vec());
+                    }
+                    v.insert(s);
+                }
+            }
+        }
+    }
+
+    /// One finding per entry left, then one for those beyond the cap.
+    fn findings(&self, a: &At<'_>, mpath: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for ((si, k), s) in &self.map {
+            let name = a.layouts.get(si + 1).map_or("", |l| l.name.as_str());
+            let what = format!("table {:?} index {name:?} at {}", a.d.name, a.end);
+            let f = match (&s.implied, &s.stored) {
+                (Some(want), Some(got)) => Finding::error(
+                    "index_mismatch",
+                    mpath,
+                    format!("{what}: the entry's stored columns differ from its row"),
+                )
+                .expected_found(hex(want), hex(got)),
+                (None, Some(_)) => Finding::error(
+                    "index_mismatch",
+                    mpath,
+                    format!("{what}: an index entry with no row"),
+                ),
+                _ => Finding::error(
+                    "index_mismatch",
+                    mpath,
+                    format!("{what}: a row has no entry in the index"),
+                ),
+            };
+            out.push(f.with_key(k));
+        }
+        if self.beyond > 0 {
+            out.push(Finding::error(
+                "index_mismatch",
+                mpath,
+                format!(
+                    "table {:?}: {} more index entries or rows were not matched one by one (at most {} unmatched entries are held at once): their keys are not listed, the digest mismatch above counts them",
+                    a.d.name, self.beyond, self.cap
+                ),
+            ));
+        }
+        out
+    }
+}
+
+/// Finds the keys behind an index digest mismatch of `table` at layer `li`: a second pass
+/// holding only the entries not matched yet, at most `cap` of them.
+fn locate(
+    layers: &[LayerRef<'_>],
+    table: u64,
+    li: usize,
+    a: &At<'_>,
+    bad: &[usize],
+    cap: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Vec<Finding> {
+    let mut ends = vec![None; li + 1];
+    if let Some(e) = ends.get_mut(li) {
+        *e = Some(a.end);
+    }
+    let mut pending = Pending::new(cap);
+    let pk = a.layouts.first().map(|l| u64::from(l.id));
+    let layers = layers.get(..=li).unwrap_or_default();
+    let pass = walk(layers, table, &ends, progress, |user, live| {
+        let Some(Some(p)) = live.get(li) else { return };
+        let Ok((_, index, _)) = keys::decode_table_prefix(user) else {
+            return;
+        };
+        if Some(index) == pk {
+            let implied = implied_entries(&a.layouts, table, user, p);
+            for &si in bad {
+                if let Some(Some((k, v))) = implied.get(si) {
+                    pending.put(si, k.clone(), v, true);
+                }
+            }
+        } else if let Some(si) = bad.iter().copied().find(|&si| {
+            a.layouts
+                .get(si + 1)
+                .is_some_and(|l| u64::from(l.id) == index)
+        }) {
+            pending.put(si, user.to_vec(), p, false);
+        }
+    });
+    let dir = layers.get(li).map_or("", |l| l.layer.dir.as_str());
+    let mpath = vouch_engine::collection::join(dir, layout::MANIFEST);
+    if let Err(e) = pass {
+        return vec![Finding::error(
+            "read_error",
+            mpath,
+            format!(
+                "table {:?} ({table}): the index mismatch could not be located: {e}",
+                a.d.name
+            ),
+        )];
+    }
+    pending.findings(a, &mpath)
+}
+
+/// Runs the `indexes` and `fingerprints` checks of every layer of `c`. `known_at[i]` is
+/// `None` when no table can be checked at layer `i`, else the spans whose entries are not
+/// all known up to it (tables there are skipped: the data check reported why).
+pub(crate) fn check_tables(
+    ctx: &Ctx<'_>,
+    c: &mut ChainState,
+    known_at: &[Option<Vec<pb::Span>>],
+    progress: &mut dyn FnMut(Progress),
+) {
+    // Layers with a manifest, from the full backup on (a layer without one ends the chain
+    // for these checks: `known_at` is `None` from there).
+    let n = c
+        .layers
+        .iter()
+        .position(|l| l.manifest.is_none())
+        .unwrap_or(c.layers.len());
+    let elayers: Vec<vouch_engine::Layer> = c
+        .layers
+        .iter()
+        .take(n)
+        .filter_map(|l| {
+            Some(vouch_engine::Layer {
+                dir: l.dir.clone(),
+                is_full: l.is_full,
+                manifest: l.manifest.clone()?,
+                manifest_sha256: [0; 32],
+                manifest_size: l.bytes.as_ref().map_or(0, |b| b.len() as u64),
+            })
+        })
+        .collect();
+    let refs: Vec<LayerRef<'_>> = c
+        .layers
+        .iter()
+        .zip(&elayers)
+        .map(|(l, layer)| LayerRef {
+            store: ctx.store(l.which),
+            layer,
+        })
+        .collect();
+    // Which table is checked at which layer, with its descriptor there.
+    let mut plan: BTreeMap<u64, Vec<Option<&pb::Descriptor>>> = BTreeMap::new();
+    for (i, l) in elayers.iter().enumerate() {
+        let Some(Some(unknown)) = known_at.get(i) else {
+            continue;
+        };
+        for d in tables_with_data(&l.manifest).filter(|d| table_known(unknown, d.id)) {
+            let v = plan.entry(d.id).or_default();
+            v.resize(i + 1, None);
+            if let Some(x) = v.get_mut(i) {
+                *x = Some(d);
+            }
+        }
+    }
+    let tables: Vec<(u64, Vec<Option<&pb::Descriptor>>)> = plan.into_iter().collect();
+    let bytes_of = |id: u64, upto: usize| -> u64 {
+        let (s, e) = keys_span(id);
+        elayers
+            .iter()
+            .take(upto)
+            .flat_map(|l| l.manifest.files.iter())
+            .filter(|f| {
+                f.span
+                    .as_ref()
+                    .is_some_and(|sp| sp.start.as_slice() < e.as_slice() && s < sp.end)
+            })
+            .map(|f| f.size)
+            .sum()
+    };
+    let sizes: Vec<u64> = tables
+        .iter()
+        .map(|(id, v)| bytes_of(*id, v.len()))
+        .collect();
+    progress(Progress::Start {
+        check: "indexes",
+        files: tables.len() as u64,
+        bytes: sizes.iter().sum(),
+    });
+    let next = AtomicUsize::new(0);
+    let done_tables = AtomicUsize::new(0);
+    let done_bytes = AtomicU64::new(0);
+    let results: std::sync::Mutex<Vec<(usize, TableOutcome)>> = Default::default();
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        for _ in 0..ctx.opts.jobs.clamp(1, tables.len().max(1)) {
+            let tx = tx.clone();
+            let (tables, sizes, next, results, refs) = (&tables, &sizes, &next, &results, &refs);
+            let (done_tables, done_bytes) = (&done_tables, &done_bytes);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((id, ds)) = tables.get(i) else { break };
+                let mut at: Vec<Option<At<'_>>> = ds
+                    .iter()
+                    .zip(refs.iter())
+                    .map(|(d, r)| {
+                        let d = (*d)?;
+                        let layouts = index_layouts(d).ok()?;
+                        let k = layouts.len();
+                        Some(At {
+                            d,
+                            end: ts(r.layer.manifest.end_time),
+                            layouts,
+                            fp: vec![Fingerprint::default(); k],
+                            expected: vec![Digest::default(); k.saturating_sub(1)],
+                            found: vec![Digest::default(); k.saturating_sub(1)],
+                        })
+                    })
+                    .collect();
+                let layers = refs.get(..ds.len()).unwrap_or_default();
+                let o = check_table(layers, *id, &mut at, &mut |_| {});
+                done_tables.fetch_add(1, Ordering::Relaxed);
+                done_bytes.fetch_add(sizes.get(i).copied().unwrap_or(0), Ordering::Relaxed);
+                if let Ok(mut r) = results.lock() {
+                    r.push((i, o));
+                }
+                let _ = tx.send(());
+            });
+        }
+        drop(tx);
+        while rx.recv().is_ok() {
+            progress(Progress::Advance {
+                files: done_tables.load(Ordering::Relaxed) as u64,
+                bytes: done_bytes.load(Ordering::Relaxed),
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    let mut per_layer: Vec<(Vec<Finding>, Vec<Finding>)> = vec![Default::default(); n];
+    for (_, o) in results {
+        for (li, idx, fp) in o {
+            if let Some((a, b)) = per_layer.get_mut(li) {
+                a.extend(idx);
+                b.extend(fp);
+            }
+        }
+    }
+    let mut per_layer = per_layer.into_iter();
+    for l in c.layers.iter_mut().filter(|l| l.manifest.is_some()) {
+        let (idx, fp) = per_layer.next().unwrap_or_default();
+        l.check("indexes").findings.extend(idx);
+        l.check("fingerprints").findings.extend(fp);
+    }
+}
+
+/// The key span of table `id`.
+fn keys_span(id: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut a = Vec::new();
+    keys::encode_ordered_uvarint(id, &mut a);
+    let mut b = Vec::new();
+    keys::encode_ordered_uvarint(id.saturating_add(1), &mut b);
+    (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vouch_format::manifest::pb;
+
+    fn at(d: &pb::Descriptor) -> At<'_> {
+        At {
+            d,
+            end: Timestamp::new(5, 0),
+            layouts: Vec::new(),
+            fp: Vec::new(),
+            expected: Vec::new(),
+            found: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn digests_ignore_order_and_see_one_changed_byte() {
+        let (mut a, mut b, mut c) = (Digest::default(), Digest::default(), Digest::default());
+        a.add(b"k1", b"v1");
+        a.add(b"k2", b"v2");
+        b.add(b"k2", b"v2");
+        b.add(b"k1", b"v1");
+        c.add(b"k1", b"v1");
+        c.add(b"k2", b"v3");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // Length-prefixed: moving a byte between key and value changes the digest.
+        let (mut d, mut e) = (Digest::default(), Digest::default());
+        d.add(b"k1v", b"1");
+        e.add(b"k1", b"v1");
+        assert_ne!(d, e);
+        // A pair added twice cancels in the XOR but not in the sum or the count.
+        let mut f = Digest::default();
+        f.add(b"k", b"v");
+        f.add(b"k", b"v");
+        assert_eq!(f.xor, 0);
+        assert_eq!(f.count, 2);
+        assert_eq!(f.sum, Fingerprint::entry_hash(b"k", b"v").wrapping_mul(2));
+        assert_eq!(
+            a.to_string(),
+            format!("2 entries, digest {:#018x}/{:#018x}", a.sum, a.xor)
+        );
+    }
+
+    #[test]
+    fn pending_cancels_matches_keeps_differences_and_counts_beyond_the_cap() {
+        let d = pb::Descriptor {
+            name: "t".into(),
+            ..Default::default()
+        };
+        let a = at(&d);
+        let mut p = Pending::new(3);
+        p.put(0, b"a".to_vec(), b"1", true);
+        p.put(0, b"a".to_vec(), b"1", false); // matched: gone
+        p.put(0, b"b".to_vec(), b"1", false); // stored, no row
+        p.put(0, b"c".to_vec(), b"1", true); // row, no entry
+        p.put(0, b"d".to_vec(), b"2", true);
+        p.put(0, b"d".to_vec(), b"3", false); // differing columns
+        p.put(0, b"e".to_vec(), b"1", true); // beyond the cap of 3
+        p.put(0, b"f".to_vec(), b"1", false); // beyond
+        p.put(0, b"c".to_vec(), b"9", false); // held key: kept although full
+        let f = p.findings(&a, "m");
+        let got: Vec<(Option<&str>, &str)> = f
+            .iter()
+            .map(|f| (f.key.as_deref(), f.message.as_str()))
+            .collect();
+        assert_eq!(f.len(), 4, "{got:?}");
+        assert_eq!(f[0].key.as_deref(), Some("62"));
+        assert!(f[0].message.ends_with("an index entry with no row"));
+        assert_eq!(f[1].key.as_deref(), Some("63"));
+        assert!(f[1]
+            .message
+            .ends_with("the entry's stored columns differ from its row"));
+        assert_eq!(
+            (f[1].expected.as_deref(), f[1].found.as_deref()),
+            (Some("31"), Some("39"))
+        );
+        assert_eq!(f[2].key.as_deref(), Some("64"));
+        assert_eq!(
+            (f[2].expected.as_deref(), f[2].found.as_deref()),
+            (Some("32"), Some("33"))
+        );
+        assert_eq!(f[3].key, None);
+        assert!(
+            f[3].message.contains("2 more index entries or rows")
+                && f[3].message.contains("at most 3 unmatched"),
+            "{}",
+            f[3].message
+        );
+        assert!(f
+            .iter()
+            .all(|f| f.kind == "index_mismatch" && f.file == "m"));
+    }
+}
