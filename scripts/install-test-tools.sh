@@ -34,6 +34,9 @@ if ! have_tools; then
   exit 1
 fi
 
+# The KMS-compatible test server (moto, from PyPI) the vouch-keys tests start.
+"$(dirname "$0")/kms-server.sh" install
+
 SST_DUMP="$(command -v sst_dump || command -v rocksdb_sst_dump)"
 LDB="$(command -v ldb || command -v rocksdb_ldb)"
 echo "sst_dump: ${SST_DUMP} ($("${SST_DUMP}" --version 2>&1 | head -n1))"

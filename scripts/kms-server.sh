@@ -36,8 +36,17 @@ install() {
   fi
   echo "kms-server: installing moto[server]==$MOTO_VERSION into $venv" >&2
   if ! python3 -m venv "$venv" >&2; then
-    echo "kms-server: python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2
-    exit 1
+    # Debian's python3 ships venv separately.
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+      rm -rf "$venv"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv >&2 ||
+        { DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 &&
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv >&2; }
+    fi
+    if ! python3 -m venv "$venv" >&2; then
+      echo "kms-server: python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
   fi
   "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     "moto[server]==$MOTO_VERSION" >&2

@@ -154,7 +154,8 @@ impl AwsKms {
     /// From a parsed `aws:///<key>?…` URI.
     pub fn from_uri(uri: &KmsUri) -> Result<AwsKms> {
         let key_id = uri.path.trim_start_matches('/').to_string();
-        let uri_id = format!("aws:///{key_id}");
+        // Parse errors name the URI as given (without its query).
+        let uri_id = uri.id();
         let bad = |reason: String| KeyError::BadKmsUri {
             uri_id: uri_id.clone(),
             reason,

@@ -27,7 +27,7 @@ pub struct FileKms {
 impl FileKms {
     /// From a parsed `file:///abs/path` URI (no host, no query).
     pub fn from_uri(uri: &KmsUri) -> Result<FileKms> {
-        let id = format!("file://{}{}", uri.authority, uri.path);
+        let id = uri.id();
         let bad = |reason: &str| KeyError::BadKmsUri {
             uri_id: id.clone(),
             reason: reason.into(),

@@ -150,6 +150,12 @@ impl KmsUri {
         })
     }
 
+    /// The URI as given without query string or user info (for parse errors).
+    pub fn id(&self) -> String {
+        let host = self.authority.rsplit('@').next().unwrap_or("");
+        format!("{}://{host}{}", self.scheme, self.path)
+    }
+
     /// The value of a parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
