@@ -104,6 +104,7 @@ pub struct BackupArgs<'a> {
     pub revision_history: bool,
     pub incremental_location: Option<String>,
     pub target_file_size: u64,
+    pub keys: &'a crate::keys_arg::KeyArgs,
 }
 
 fn progress_sink() -> Box<dyn FnMut(Progress)> {
@@ -160,6 +161,7 @@ pub fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     opts.revision_history = a.revision_history;
     opts.incremental_location = a.incremental_location;
     opts.target_file_size = a.target_file_size;
+    opts.encryption = a.keys.source()?;
     opts.statement = format!("BACKUP {}", a.words.join(" "));
     if let Ok(f) = std::env::var("VOUCH_FAULT") {
         opts.faults = Faults::parse(&f)?;
@@ -218,6 +220,7 @@ pub fn show_backup(
     inc: Option<&str>,
     opts: ShowOptions,
     format: &str,
+    keys: &crate::keys_arg::KeyArgs,
 ) -> Result<ExitCode> {
     let mut opts = opts;
     let mut words = words;
@@ -230,8 +233,38 @@ pub fn show_backup(
     let (sub, uri) = parse_from_words(words)?;
     let coll = open_collection(&uri, cluster, inc)?;
     let full = coll.resolve_subdir(&sub)?;
-    let chain = coll.chain(&full)?;
+    let chain = coll.chain_keyed(&full, &keys.source()?)?;
     print_table(&show::show_backup(&coll, &chain, opts)?, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vouch alter backup LATEST|'subdir' IN URI --add-new-kms URI --old-kms URI`.
+pub fn alter_backup(
+    words: &[String],
+    new_kms: &[String],
+    old_kms: &[String],
+    cluster: Option<&Path>,
+) -> Result<ExitCode> {
+    let (sub, uri) = match words {
+        [b, sub, kw, uri] if b.eq_ignore_ascii_case("backup") && kw.eq_ignore_ascii_case("IN") => {
+            (unquote(sub), unquote(uri))
+        }
+        _ => bail!(
+            "expected: vouch alter backup LATEST|'subdir' IN URI --add-new-kms URI --old-kms URI"
+        ),
+    };
+    let coll = open_collection(uri, cluster, None)?;
+    let old = vouch_keys::KeySource::kms(old_kms.iter().cloned());
+    let path = vouch_engine::crypto::alter_backup_add_kms(&coll, sub, &old, new_kms)?;
+    eprintln!(
+        "wrote {}/{path}: the backup now also opens with {}",
+        uri.trim_end_matches('/'),
+        new_kms
+            .iter()
+            .map(|u| vouch_keys::uri_id_of(u))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(ExitCode::SUCCESS)
 }
 

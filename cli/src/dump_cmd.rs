@@ -33,6 +33,8 @@ pub struct Args {
     /// Write the SQL to this file (created; must not exist) instead of stdout.
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    keys: crate::keys_arg::KeyArgs,
 }
 
 /// Splits `[targets] FROM sub IN uri [targets]` into targets and source.
@@ -79,7 +81,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         bail!("nodelocal:// URIs name a folder of a cluster: give --cluster DIR");
     }
     let opts = vouch_engine::collection::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
-    let chain = restore::open_source(&source, &opts)?;
+    let chain = restore::open_source_keyed(&source, &opts, &a.keys.source()?)?;
     let as_of = a
         .as_of
         .as_deref()

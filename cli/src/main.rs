@@ -7,6 +7,7 @@ mod backup_cmd;
 mod cluster_cmd;
 mod demo;
 mod dump_cmd;
+mod keys_arg;
 mod restore_cmd;
 mod sql_cmd;
 mod sst_cmd;
@@ -49,6 +50,8 @@ enum Command {
         /// Target size of data files in bytes.
         #[arg(long, default_value_t = vouch_engine::backup::DEFAULT_TARGET_FILE_SIZE)]
         target_file_size: u64,
+        #[command(flatten)]
+        keys: keys_arg::KeyArgs,
     },
     /// SHOW BACKUPS IN URI / SHOW BACKUP [SCHEMAS] FROM LATEST|'subdir' IN URI.
     Show {
@@ -70,6 +73,24 @@ enum Command {
         /// Output: table or json.
         #[arg(long, default_value = "table")]
         format: String,
+        #[command(flatten)]
+        keys: keys_arg::KeyArgs,
+    },
+    /// ALTER BACKUP 'subdir'|LATEST IN URI ADD NEW_KMS = … WITH OLD_KMS = …: writes a new
+    /// ENCRYPTION-INFO-<n> (nothing existing changes).
+    Alter {
+        /// `backup LATEST|'subdir' IN URI`.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+        /// ADD NEW_KMS = URI (repeatable).
+        #[arg(long, required = true)]
+        add_new_kms: Vec<String>,
+        /// WITH OLD_KMS = URI (repeatable): a KMS that unlocks the backup now.
+        #[arg(long, required = true)]
+        old_kms: Vec<String>,
+        /// The cluster whose external-I/O folder `nodelocal://` URIs refer to.
+        #[arg(long)]
+        cluster: Option<PathBuf>,
     },
     /// RESTORE: `vouch restore --cluster DIR [DATABASE …|TABLE …] FROM LATEST|'subdir' IN URI`.
     Restore(restore_cmd::Args),
@@ -163,6 +184,7 @@ fn main() -> ExitCode {
             revision_history,
             incremental_location,
             target_file_size,
+            keys,
         } => backup_cmd::run_backup(backup_cmd::BackupArgs {
             cluster: &cluster,
             words: &words,
@@ -170,7 +192,14 @@ fn main() -> ExitCode {
             revision_history,
             incremental_location,
             target_file_size,
+            keys: &keys,
         }),
+        Command::Alter {
+            words,
+            add_new_kms,
+            old_kms,
+            cluster,
+        } => backup_cmd::alter_backup(&words, &add_new_kms, &old_kms, cluster.as_deref()),
         Command::Show {
             words,
             cluster,
@@ -178,6 +207,7 @@ fn main() -> ExitCode {
             check_files,
             debug_ids,
             format,
+            keys,
         } => match words.split_first() {
             Some((w, rest)) if w.eq_ignore_ascii_case("backups") => {
                 backup_cmd::show_backups(rest, cluster.as_deref(), &format)
@@ -192,6 +222,7 @@ fn main() -> ExitCode {
                     debug_ids,
                 },
                 &format,
+                &keys,
             ),
             _ => Err(anyhow::anyhow!(
                 "expected `vouch show backups IN URI` or `vouch show backup [schemas] FROM … IN URI`"

@@ -46,6 +46,8 @@ pub struct Args {
     /// WITH incremental_location = URI.
     #[arg(long)]
     incremental_location: Option<String>,
+    #[command(flatten)]
+    keys: crate::keys_arg::KeyArgs,
 }
 
 /// Splits `[targets] FROM …` into targets and source.
@@ -119,6 +121,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     opts.skip_missing_views = a.skip_missing_views;
     opts.schema_only = a.schema_only;
     opts.verify_backup_table_data = a.verify_backup_table_data;
+    opts.keys = a.keys.source()?;
     let mut sink = progress_sink();
     let r = restore::restore(&cluster, &opts, &mut *sink)?;
     print!("{}", result_table(&r).render());

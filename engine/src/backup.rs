@@ -33,8 +33,10 @@ use vouch_format::sst::{Compression, SstWriter, WriterOptions};
 use vouch_store::{ObjectWriter, Store};
 
 use crate::collection::{Chain, Collection};
+use crate::crypto::{self, ChainKey, DataKey};
 use crate::targets::{self, Resolved, Targets};
 use crate::{ctx, ts_of, ts_pb, Error, Result};
+use vouch_keys::KeySource;
 
 /// Default target size of a data file: 128 MiB.
 pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
@@ -130,6 +132,9 @@ pub struct BackupOptions {
     pub statement: String,
     /// Fault injection.
     pub faults: Faults,
+    /// `WITH encryption_passphrase = …` / `kms = …`: a full backup is encrypted with a new
+    /// chain key wrapped by these; an incremental must unlock its chain's key with them.
+    pub encryption: KeySource,
 }
 
 impl BackupOptions {
@@ -145,6 +150,7 @@ impl BackupOptions {
             block_size: 32 << 10,
             compression: Compression::Zstd,
             statement: String::new(),
+            encryption: KeySource::default(),
             faults: Faults::default(),
         }
     }
@@ -298,14 +304,23 @@ pub fn backup(
     // The chain this layer extends, if incremental.
     let prev_chain: Option<Chain> = match &opts.destination {
         Destination::Into(_) => None,
-        Destination::IntoLatest(_) => Some(coll.chain(&coll.latest()?)?),
-        Destination::IntoSubdir(s, _) => Some(coll.chain(&coll.resolve_subdir(s)?)?),
+        Destination::IntoLatest(_) => Some(coll.chain_keyed(&coll.latest()?, &opts.encryption)?),
+        Destination::IntoSubdir(s, _) => {
+            Some(coll.chain_keyed(&coll.resolve_subdir(s)?, &opts.encryption)?)
+        }
         Destination::To {
             incremental_from, ..
         } if incremental_from.is_empty() => None,
         Destination::To {
             incremental_from, ..
-        } => Some(crate::collection::OpenChain::from_uris(incremental_from, &store_opts)?.chain),
+        } => Some(
+            crate::collection::OpenChain::from_uris_keyed(
+                incremental_from,
+                &store_opts,
+                &opts.encryption,
+            )?
+            .chain,
+        ),
     };
     // A legacy `TO` layer lives at its URI's root and names its predecessor by URI.
     let legacy = match &opts.destination {
@@ -318,7 +333,7 @@ pub fn backup(
     // Resume an unfinished run of the same backup, if there is one (not for legacy `TO`).
     let unfinished = match &legacy {
         Some(_) => None,
-        None => find_unfinished(&coll, prev_chain.as_ref(), &spec)?,
+        None => find_unfinished(&coll, prev_chain.as_ref(), &spec, &opts.encryption)?,
     };
     if unfinished.is_none() && prev_chain.is_none() && legacy.is_none() {
         if let Some(r) = finish_unpublished(cluster, &coll, opts, &spec)? {
@@ -326,7 +341,10 @@ pub fn backup(
         }
     }
     let resumed = unfinished.is_some();
-    let (job, dir, checkpoint) = match unfinished {
+    // A new chain key (written as ENCRYPTION-INFO after the lock) for a new encrypted
+    // full backup.
+    let mut new_info: Option<vouch_keys::EncryptionInfo> = None;
+    let (job, dir, checkpoint, key) = match unfinished {
         Some(u) => u,
         None => {
             let (start, backup_id, chain_id) = match &prev_chain {
@@ -349,12 +367,22 @@ pub fn backup(
                 )));
             }
             let backup_id_copy = backup_id.clone();
+            let chain_id = chain_id.unwrap_or(backup_id_copy);
+            let key: Option<ChainKey> = match &prev_chain {
+                Some(c) => c.key.clone(),
+                None if opts.encryption.is_empty() => None,
+                None => {
+                    let (k, info) = vouch_keys::create(&chain_id, &opts.encryption)?;
+                    new_info = Some(info);
+                    Some(std::sync::Arc::new(k))
+                }
+            };
             let job = pb::BackupJob {
                 job_id: new_job_id(),
-                spec: spec.clone(),
+                spec: lock_spec(&spec, key.as_deref()),
                 start_time: Some(ts_pb(start)),
                 end_time: Some(ts_pb(end)),
-                chain_id: chain_id.unwrap_or(backup_id_copy),
+                chain_id,
                 backup_id,
                 created_wall: now.wall,
             };
@@ -368,9 +396,10 @@ pub fn backup(
                     layout::incremental_subdir(&c.full_subdir, start, end)
                 ),
             };
-            (job, dir, None)
+            (job, dir, None, key)
         }
     };
+    let sealing = key.as_deref().map(|k| (k, job.backup_id.clone()));
     let store: &dyn Store = match &prev_chain {
         _ if legacy.is_some() => coll.store.as_ref(),
         None => coll.store.as_ref(),
@@ -538,6 +567,12 @@ pub fn backup(
             &target.path(&layout::lock_name(job.job_id)),
             &job.encode_to_vec(),
         )?;
+        if let Some(info) = &new_info {
+            store.put_new(
+                &target.path(layout::ENCRYPTION_INFO),
+                &vouch_format::encryption_info::encode(info),
+            )?;
+        }
     }
     release_on_error.armed = false;
 
@@ -550,7 +585,7 @@ pub fn backup(
         // Objects of earlier runs that the resumed checkpoint does not describe (a data file
         // published just before a crash; newer checkpoints skipped because a file they list
         // is gone) keep their names: new objects are numbered after them.
-        let (file, seq) = names_in_use(store, &dir)?;
+        let (file, seq) = names_in_use(store, &dir, sealing.as_ref())?;
         state.next_file = state.next_file.max(file);
         state.checkpoints = state.checkpoints.max(seq);
     }
@@ -568,6 +603,7 @@ pub fn backup(
         revision_history: opts.revision_history,
         faults: opts.faults,
         job_id: job.job_id,
+        sealing: sealing.as_ref().map(|(k, b)| (*k, b.as_slice())),
     };
     progress(Progress::Start {
         total_bytes: estimate_bytes(cluster, &export)?,
@@ -645,7 +681,19 @@ pub fn backup(
         complete_database_ids: resolved.complete_database_ids.clone(),
         statement: opts.statement.clone(),
     };
-    let bytes = manifest::encode(&m);
+    let plain = manifest::encode(&m);
+    let bytes = match &sealing {
+        None => plain,
+        Some((k, backup_id)) => {
+            // The listing first: a complete encrypted layer always has one.
+            put_same(
+                store,
+                &target.path(layout::LISTING),
+                &crypto::encode_listing(&crypto::listing_of(&m)),
+            )?;
+            crypto::seal_small_file(k, backup_id, layout::MANIFEST, &plain)?
+        }
+    };
     // A resumed run may find the checksum its earlier run wrote: it must be this manifest's.
     put_same(
         store,
@@ -756,7 +804,59 @@ fn spec_text(opts: &BackupOptions, prev: Option<&Chain>) -> String {
     )
 }
 
-type Unfinished = (pb::BackupJob, String, Option<pb::Checkpoint>);
+type Unfinished = (
+    pb::BackupJob,
+    String,
+    Option<pb::Checkpoint>,
+    Option<ChainKey>,
+);
+
+/// What a lock records of the job's spec: the text itself, or for an encrypted chain an
+/// HMAC of it under the chain key (the targets' names are not left in plaintext).
+fn lock_spec(spec: &str, key: Option<&DataKey>) -> String {
+    use pbkdf2::hmac::{Hmac, Mac};
+    let Some(k) = key else {
+        return spec.to_string();
+    };
+    match <Hmac<Sha256> as Mac>::new_from_slice(k.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(b"vouch lock spec v1\0");
+            mac.update(spec.as_bytes());
+            format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+        }
+        Err(_) => spec.to_string(),
+    }
+}
+
+/// Decodes a checkpoint, opening it from the envelope for an encrypted layer.
+fn decode_checkpoint(
+    bytes: &[u8],
+    rel: &str,
+    sealing: Option<&(&DataKey, Vec<u8>)>,
+) -> Option<pb::Checkpoint> {
+    let plain = match sealing {
+        None => std::borrow::Cow::Borrowed(bytes),
+        Some((k, backup_id)) => {
+            std::borrow::Cow::Owned(crypto::open_small_file(k, backup_id, rel, bytes, rel).ok()?)
+        }
+    };
+    decode_canonical::<pb::Checkpoint>(&plain, "checkpoint").ok()
+}
+
+/// The key a resumed job in `dir` uses: its chain's (an incremental), or the one its own
+/// ENCRYPTION-INFO unlocks with what the user gave (a full backup); `Err` when the
+/// directory's key cannot be unlocked (then it is not this job's).
+fn resume_key(
+    store: &dyn Store,
+    dir: &str,
+    prev: Option<&Chain>,
+    source: &KeySource,
+) -> Result<Option<ChainKey>> {
+    match prev {
+        Some(c) => Ok(c.key.clone()),
+        None => crypto::chain_key(store, dir, source),
+    }
+}
 
 /// An unfinished run of the same backup: a directory with a lock whose spec matches and
 /// no manifest.
@@ -764,6 +864,7 @@ fn find_unfinished(
     coll: &Collection,
     prev: Option<&Chain>,
     spec: &str,
+    source: &KeySource,
 ) -> Result<Option<Unfinished>> {
     let (store, prefix) = match prev {
         None => (coll.store.as_ref(), String::new()),
@@ -791,9 +892,13 @@ fn find_unfinished(
             let Ok(job) = decode_canonical::<pb::BackupJob>(&bytes, "backup lock") else {
                 continue;
             };
-            if job.spec != spec {
+            let Ok(key) = resume_key(store, &dir, prev, source) else {
+                continue;
+            };
+            if job.spec != lock_spec(spec, key.as_deref()) {
                 continue;
             }
+            let sealing = key.as_deref().map(|k| (k, job.backup_id.clone()));
             // Newest checkpoint of this job that decodes.
             let mut cps: Vec<(u64, &str)> = objects
                 .iter()
@@ -807,14 +912,15 @@ fn find_unfinished(
             let mut checkpoint = None;
             for (_, p) in cps.iter().rev() {
                 let Ok(b) = store.get(p) else { continue };
-                if let Ok(cp) = decode_canonical::<pb::Checkpoint>(&b, "checkpoint") {
+                let rel = p.strip_prefix(&format!("{dir}/")).unwrap_or(p);
+                if let Some(cp) = decode_checkpoint(&b, rel, sealing.as_ref()) {
                     if cp.job_id == job.job_id && checkpoint_files_present(store, &dir, &cp) {
                         checkpoint = Some(cp);
                         break;
                     }
                 }
             }
-            return Ok(Some((job, dir, checkpoint)));
+            return Ok(Some((job, dir, checkpoint, key)));
         }
     }
     Ok(None)
@@ -822,7 +928,11 @@ fn find_unfinished(
 
 /// The highest data file number and checkpoint sequence number used in `dir`: by the
 /// objects present, and by the newest checkpoint (which may list a file that is now gone).
-fn names_in_use(store: &dyn Store, dir: &str) -> Result<(u64, u64)> {
+fn names_in_use(
+    store: &dyn Store,
+    dir: &str,
+    sealing: Option<&(&DataKey, Vec<u8>)>,
+) -> Result<(u64, u64)> {
     let prefix = format!("{dir}/");
     let (mut file, mut seq, mut newest) = (0, 0, None);
     for o in store.list(&prefix)? {
@@ -839,9 +949,12 @@ fn names_in_use(store: &dyn Store, dir: &str) -> Result<(u64, u64)> {
             }
         }
     }
-    if let Some(b) = newest.and_then(|p| store.get(&p).ok()) {
-        if let Ok(cp) = decode_canonical::<pb::Checkpoint>(&b, "checkpoint") {
-            file = file.max(cp.next_file);
+    if let Some(p) = newest {
+        if let Ok(b) = store.get(&p) {
+            let rel = p.strip_prefix(&prefix).unwrap_or(&p);
+            if let Some(cp) = decode_checkpoint(&b, rel, sealing) {
+                file = file.max(cp.next_file);
+            }
         }
     }
     Ok((file, seq))
@@ -863,31 +976,38 @@ fn finish_unpublished(
     };
     let prefix = format!("{dir}/");
     let in_dir = |o: &&vouch_store::ObjectMeta| o.path.starts_with(&prefix);
+    let Ok(key) = resume_key(coll.store.as_ref(), &dir, None, &opts.encryption) else {
+        return Ok(None);
+    };
+    let want = lock_spec(spec, key.as_deref());
     let job = objects
         .iter()
         .filter(in_dir)
         .filter(|o| layout::parse_lock_name(&o.path[prefix.len()..]).is_ok())
         .filter_map(|o| coll.store.get(&o.path).ok())
         .filter_map(|b| decode_canonical::<pb::BackupJob>(&b, "backup lock").ok())
-        .find(|j| j.spec == spec);
+        .find(|j| j.spec == want);
     let Some(job) = job else { return Ok(None) };
     let end = ts_of(job.end_time);
     if listing.contains(&layout::latest_marker(end)) {
         return Ok(None);
     }
     // LATEST may name it only if its manifest reads.
-    let layer = Collection::read_layer(coll.store.as_ref(), &dir, true)?;
+    let layer = Collection::read_layer_keyed(coll.store.as_ref(), &dir, true, key.as_deref())?;
     write_latest(coll.store.as_ref(), &dir, end)?;
     let kv = cluster.kv();
     kv.protect(chain_record_id(&job.chain_id), end)?;
     kv.release(job.job_id)?;
     // The newest checkpoint (the first in name order) has the counters of every file.
+    let sealing = key.as_deref().map(|k| (k, job.backup_id.clone()));
     let cp = objects
         .iter()
         .filter(in_dir)
         .find(|o| layout::parse_checkpoint_name(&o.path[prefix.len()..]).is_ok())
-        .and_then(|o| coll.store.get(&o.path).ok())
-        .and_then(|b| decode_canonical::<pb::Checkpoint>(&b, "checkpoint").ok())
+        .and_then(|o| {
+            let b = coll.store.get(&o.path).ok()?;
+            decode_checkpoint(&b, &o.path[prefix.len()..], sealing.as_ref())
+        })
         .unwrap_or_default();
     let notices = targets::resolve(&cluster.catalog(end)?, &opts.targets)?.notices;
     Ok(Some(BackupResult {
@@ -1027,11 +1147,43 @@ struct ExportCtx<'a> {
     revision_history: bool,
     faults: Faults,
     job_id: u64,
+    /// The chain key and this layer's backup id, for an encrypted layer.
+    sealing: Option<(&'a DataKey, &'a [u8])>,
+}
+
+/// Where a data file's bytes go: straight to the hashing writer, or through the envelope.
+enum DataOut {
+    Plain(Hashing),
+    Sealed(Box<vouch_format::envelope::SealWriter<Hashing>>),
+}
+
+impl Write for DataOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            DataOut::Plain(h) => h.write(buf),
+            DataOut::Sealed(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            DataOut::Plain(h) => h.flush(),
+            DataOut::Sealed(s) => s.flush(),
+        }
+    }
+}
+
+impl DataOut {
+    fn finish(self) -> std::io::Result<Hashing> {
+        match self {
+            DataOut::Plain(h) => Ok(h),
+            DataOut::Sealed(s) => s.finish(),
+        }
+    }
 }
 
 /// The data file being written.
 struct OpenFile {
-    writer: SstWriter<Hashing>,
+    writer: SstWriter<DataOut>,
     path: String,
     first_user_key: Vec<u8>,
     last_user_key: Vec<u8>,
@@ -1162,14 +1314,27 @@ fn open_file(
     st.next_file += 1;
     let path = layout::data_file(st.next_file);
     let inner = cx.target.store.create_new(&cx.target.path(&path))?;
-    let writer = SstWriter::new(
-        Hashing {
-            inner,
-            sha: Sha256::new(),
-            n: 0,
-        },
-        cx.wopts,
-    )?;
+    let hashing = Hashing {
+        inner,
+        sha: Sha256::new(),
+        n: 0,
+    };
+    let out = match cx.sealing {
+        None => DataOut::Plain(hashing),
+        Some((k, backup_id)) => DataOut::Sealed(Box::new(ctx(
+            vouch_format::envelope::SealWriter::new(
+                k,
+                vouch_format::envelope::FileId {
+                    backup_id,
+                    path: &path,
+                },
+                crypto::random_file_nonce(),
+                hashing,
+            ),
+            path.clone(),
+        )?)),
+    };
+    let writer = SstWriter::new(out, cx.wopts)?;
     Ok(OpenFile {
         writer,
         path,
@@ -1192,7 +1357,9 @@ fn finish_file(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
     let (w, summary) = f.writer.finish()?;
-    let Hashing { inner, sha, n } = w;
+    let Hashing { inner, sha, n } = w
+        .finish()
+        .map_err(|e| Error::Collection(format!("{}: {e}", f.path)))?;
     let size = inner.finish()?;
     if size != n {
         return Err(Error::Collection(format!(
@@ -1227,11 +1394,13 @@ fn finish_file(
     });
     st.resume_from = next.to_vec();
     st.checkpoints += 1;
-    let cp = st.checkpoint(cx.job_id);
-    cx.target.store.put_new(
-        &cx.target.path(&layout::checkpoint_name(st.checkpoints)),
-        &cp.encode_to_vec(),
-    )?;
+    let cp = st.checkpoint(cx.job_id).encode_to_vec();
+    let rel = layout::checkpoint_name(st.checkpoints);
+    let stored = match cx.sealing {
+        None => cp,
+        Some((k, backup_id)) => crypto::seal_small_file(k, backup_id, &rel, &cp)?,
+    };
+    cx.target.store.put_new(&cx.target.path(&rel), &stored)?;
     progress(Progress::File { size });
     if cx
         .faults

@@ -10,7 +10,9 @@ use vouch_format::layout::{self, Listing};
 use vouch_format::manifest::{self, pb};
 use vouch_store::{OpenOptions, Store};
 
+use crate::crypto::{self, ChainKey, DataKey};
 use crate::{ctx, Error, Result};
+use vouch_keys::KeySource;
 
 /// Where incrementals of a collection live.
 #[derive(Debug)]
@@ -52,6 +54,8 @@ pub struct Chain {
     pub full_subdir: String,
     /// Layers, the full backup first.
     pub layers: Vec<Layer>,
+    /// The chain's data key when it is encrypted.
+    pub key: Option<ChainKey>,
 }
 
 impl Chain {
@@ -130,16 +134,65 @@ impl Collection {
         )
     }
 
-    /// Reads and checks one layer's manifest.
+    /// Reads and checks one layer's manifest (of an unencrypted chain).
     pub fn read_layer(store: &dyn Store, dir: &str, is_full: bool) -> Result<Layer> {
+        Self::read_layer_keyed(store, dir, is_full, None)
+    }
+
+    /// Reads and checks one layer's manifest: its checksum file against the stored bytes;
+    /// with the chain's key, the manifest is opened from the envelope (its identity taken
+    /// from the layer's `BACKUP-LISTING`, which must then agree with it field by field).
+    pub fn read_layer_keyed(
+        store: &dyn Store,
+        dir: &str,
+        is_full: bool,
+        key: Option<&DataKey>,
+    ) -> Result<Layer> {
         let mpath = join(dir, layout::MANIFEST);
+        let name = format!("{}/{mpath}", store.uri().trim_end_matches('/'));
         let bytes = store.get(&mpath)?;
         let checksum = store.get(&join(dir, layout::MANIFEST_CHECKSUM))?;
         ctx(
             manifest::check_checksum_file(&bytes, &checksum),
-            format!("{}/{mpath}", store.uri()),
+            name.clone(),
         )?;
-        let m = ctx(manifest::decode(&bytes), format!("{}/{mpath}", store.uri()))?;
+        let m = match key {
+            None => {
+                if crypto::looks_sealed(&bytes) {
+                    return Err(Error::Collection(format!(
+                        "{name} is encrypted, but the chain has no ENCRYPTION-INFO (or no key was read): give the encryption passphrase or KMS"
+                    )));
+                }
+                ctx(manifest::decode(&bytes), name.clone())?
+            }
+            Some(k) => {
+                let listing = crypto::read_listing(store, dir)?.ok_or_else(|| {
+                    Error::Collection(format!(
+                        "{}/{} is missing: an encrypted layer needs its integrity listing",
+                        store.uri().trim_end_matches('/'),
+                        join(dir, layout::LISTING)
+                    ))
+                })?;
+                let plain = crypto::open_small_file(
+                    k,
+                    &listing.backup_id,
+                    layout::MANIFEST,
+                    &bytes,
+                    &name,
+                )?;
+                let m = ctx(manifest::decode(&plain), name.clone())?;
+                crypto::check_listing(
+                    &listing,
+                    &m,
+                    &format!(
+                        "{}/{}",
+                        store.uri().trim_end_matches('/'),
+                        join(dir, layout::LISTING)
+                    ),
+                )?;
+                m
+            }
+        };
         Ok(Layer {
             dir: dir.to_string(),
             is_full,
@@ -149,9 +202,20 @@ impl Collection {
         })
     }
 
+    /// The key of the chain of the full backup `full`, from what the user gave (see
+    /// [`crypto::chain_key`]).
+    pub fn chain_key(&self, full: &str, source: &KeySource) -> Result<Option<ChainKey>> {
+        crypto::chain_key(self.store.as_ref(), full, source)
+    }
+
     /// The chain of `full` with the stores its layers live in (consumes the collection).
     pub fn open_chain(self, full: &str) -> Result<OpenChain> {
-        let chain = self.chain(full)?;
+        self.open_chain_keyed(full, &KeySource::default())
+    }
+
+    /// [`Collection::open_chain`] of a chain that may be encrypted.
+    pub fn open_chain_keyed(self, full: &str, source: &KeySource) -> Result<OpenChain> {
+        let chain = self.chain_keyed(full, source)?;
         let layer_store = chain
             .layers
             .iter()
@@ -164,8 +228,15 @@ impl Collection {
         })
     }
 
-    /// The chain of the full backup at `full` (a normalized subdir), oldest first.
+    /// The chain of the full backup at `full` (a normalized subdir), oldest first; an
+    /// encrypted chain is an error naming what key it needs.
     pub fn chain(&self, full: &str) -> Result<Chain> {
+        self.chain_keyed(full, &KeySource::default())
+    }
+
+    /// The chain of the full backup at `full`, unlocking its key from `source` when it is
+    /// encrypted (a key given for a chain that is not is an error).
+    pub fn chain_keyed(&self, full: &str, source: &KeySource) -> Result<Chain> {
         let listing = self.listing()?;
         if !listing.full_backups().iter().any(|f| f == full) {
             return Err(Error::Collection(format!(
@@ -175,16 +246,19 @@ impl Collection {
                 layout::MANIFEST
             )));
         }
-        let mut layers = vec![Self::read_layer(self.store.as_ref(), full, true)?];
+        let key = self.chain_key(full, source)?;
+        let k = key.as_deref();
+        let mut layers = vec![Self::read_layer_keyed(self.store.as_ref(), full, true, k)?];
         let inc = &self.incrementals;
         let objects = inc.store.list(&format!("{}{full}/", inc.prefix))?;
         let inc_listing = Listing::new(objects.iter().map(|o| o.path.as_str()));
         for dir in inc_listing.incrementals(full, &inc.prefix) {
-            layers.push(Self::read_layer(inc.store.as_ref(), &dir, false)?);
+            layers.push(Self::read_layer_keyed(inc.store.as_ref(), &dir, false, k)?);
         }
         Ok(Chain {
             full_subdir: full.to_string(),
             layers,
+            key,
         })
     }
 }
@@ -211,14 +285,29 @@ impl OpenChain {
     /// The legacy form `FROM 'full', 'incr1', …`: each URI is a backup directory holding
     /// `BACKUP_MANIFEST` at its root, oldest first.
     pub fn from_uris(uris: &[String], opts: &OpenOptions) -> Result<Self> {
+        Self::from_uris_keyed(uris, opts, &KeySource::default())
+    }
+
+    /// [`OpenChain::from_uris`] of a chain that may be encrypted (its key records are in
+    /// the first URI's directory).
+    pub fn from_uris_keyed(
+        uris: &[String],
+        opts: &OpenOptions,
+        source: &KeySource,
+    ) -> Result<Self> {
         if uris.is_empty() {
             return Err(Error::Usage("no backup URIs given".into()));
         }
         let mut stores = Vec::new();
         let mut layers = Vec::new();
+        let mut key = None;
         for (i, uri) in uris.iter().enumerate() {
             let store = vouch_store::open(uri, opts)?;
-            let mut layer = Collection::read_layer(store.as_ref(), "", i == 0)?;
+            if i == 0 {
+                key = crypto::chain_key(store.as_ref(), "", source)?;
+            }
+            let mut layer =
+                Collection::read_layer_keyed(store.as_ref(), "", i == 0, key.as_deref())?;
             layer.dir = String::new();
             layers.push(layer);
             stores.push(store);
@@ -228,6 +317,7 @@ impl OpenChain {
             chain: Chain {
                 full_subdir,
                 layers,
+                key,
             },
             layer_store: (0..uris.len()).collect(),
             stores,

@@ -12,6 +12,7 @@
 
 pub mod backup;
 pub mod collection;
+pub mod crypto;
 pub mod dump;
 pub mod restore;
 pub mod show;
@@ -48,6 +49,9 @@ pub enum Error {
     /// The collection is not in a state this operation accepts.
     #[error("{0}")]
     Collection(String),
+    /// A key could not be made or unlocked (the message names the cause, never a secret).
+    #[error(transparent)]
+    Key(#[from] vouch_keys::KeyError),
     /// An injected fault (tests): the backup stopped here on purpose.
     #[error("injected fault: {0}")]
     Injected(String),

@@ -7,7 +7,6 @@
 //! revisions. Reading: one k-way merge per table over the selected layers' files, yielding
 //! the newest version of each key at or before the time (tombstones dropped).
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -21,12 +20,13 @@ use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::schema::{
     self, index_layouts, parents, Catalog, Kind, SYSTEM_DATABASE_ID, USERS_TABLE_ID,
 };
-use vouch_format::sst::{BlockSource, SstReader};
 use vouch_store::{OpenOptions, Store};
 
 use crate::collection::{join, Collection, OpenChain};
+use crate::crypto::{open_data_file, DataKey};
 use crate::targets::Targets;
 use crate::{ctx, ts_of, Error, Result};
+use vouch_keys::KeySource;
 
 /// Where a restore reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,8 @@ pub struct RestoreOptions {
     /// `WITH verify_backup_table_data` (needs `schema_only`): read and check every row,
     /// write none.
     pub verify_backup_table_data: bool,
+    /// `WITH encryption_passphrase = …` / `kms = …`: what unlocks an encrypted chain.
+    pub keys: KeySource,
 }
 
 impl RestoreOptions {
@@ -85,6 +87,7 @@ impl RestoreOptions {
             skip_missing_sequences: false,
             schema_only: false,
             verify_backup_table_data: false,
+            keys: KeySource::default(),
         }
     }
 }
@@ -141,8 +144,18 @@ pub struct Plan {
     pub fingerprints: Option<Vec<pb::TableFingerprint>>,
 }
 
-/// Opens the chain a restore (or dump, or verify) reads.
+/// Opens the chain a restore (or dump, or verify) reads (an unencrypted one).
 pub fn open_source(source: &Source, opts: &OpenOptions) -> Result<OpenChain> {
+    open_source_keyed(source, opts, &KeySource::default())
+}
+
+/// Opens the chain a restore (or dump, or verify) reads, unlocking its key from `keys`
+/// when it is encrypted.
+pub fn open_source_keyed(
+    source: &Source,
+    opts: &OpenOptions,
+    keys: &KeySource,
+) -> Result<OpenChain> {
     match source {
         Source::Collection {
             uri,
@@ -151,9 +164,9 @@ pub fn open_source(source: &Source, opts: &OpenOptions) -> Result<OpenChain> {
         } => {
             let coll = Collection::open(uri, incremental_location.as_deref(), opts)?;
             let full = coll.resolve_subdir(subdir)?;
-            coll.open_chain(&full)
+            coll.open_chain_keyed(&full, keys)
         }
-        Source::Layers(uris) => OpenChain::from_uris(uris, opts),
+        Source::Layers(uris) => OpenChain::from_uris_keyed(uris, opts, keys),
     }
 }
 
@@ -360,37 +373,6 @@ pub fn plan(chain: OpenChain, as_of: Option<Timestamp>) -> Result<Plan> {
     })
 }
 
-/// A data file read through a store with positioned reads.
-struct StoreSource<'a> {
-    store: &'a dyn Store,
-    path: String,
-    size: u64,
-}
-
-impl BlockSource for StoreSource<'_> {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_at(&self, offset: u64, len: usize) -> vouch_format::Result<Cow<'_, [u8]>> {
-        if offset.checked_add(len as u64).is_none_or(|e| e > self.size) {
-            return Err(vouch_format::Error::Truncated {
-                field: "block",
-                offset,
-                needed: len as u64,
-                available: self.size.saturating_sub(offset),
-            });
-        }
-        self.store
-            .get_range(&self.path, offset, len as u64)
-            .map(Cow::Owned)
-            .map_err(|e| vouch_format::Error::Io {
-                kind: std::io::ErrorKind::Other,
-                message: e.to_string(),
-            })
-    }
-}
-
 /// One entry in the merge: the head of one file's iterator.
 struct Head {
     key: Vec<u8>,
@@ -472,7 +454,11 @@ impl Plan {
                     .chain
                     .store(i)
                     .ok_or_else(|| Error::Collection(format!("no store for layer {i}")))?;
-                Ok(LayerRef { store, layer })
+                Ok(LayerRef {
+                    store,
+                    layer,
+                    key: self.chain.chain.key.as_deref(),
+                })
             })
             .collect()
     }
@@ -523,6 +509,8 @@ pub struct LayerRef<'a> {
     pub store: &'a dyn Store,
     /// The layer (its directory relative to the store, and its manifest).
     pub layer: &'a crate::Layer,
+    /// The chain's data key, when it is encrypted.
+    pub key: Option<&'a DataKey>,
 }
 
 /// One stored version met by [`merge_versions`].
@@ -609,8 +597,13 @@ pub fn merge_versions(
                     file.size
                 )));
             }
-            let src = StoreSource { store, path, size };
-            let r = ctx(SstReader::open(src), name.clone())?;
+            let r = open_data_file(
+                store,
+                &l.dir,
+                &file.path,
+                size,
+                lr.key.map(|k| (k, l.manifest.backup_id.as_slice())),
+            )?;
             readers.push((i, name, r));
             stats.file_bytes += size;
         }
@@ -1134,7 +1127,7 @@ pub fn restore(
 ) -> Result<RestoreResult> {
     check_options(opts)?;
     let store_opts = crate::collection::open_options(Some(cluster.extern_dir()));
-    let chain = open_source(&opts.source, &store_opts)?;
+    let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
     let now = cluster.now();
     let as_of = opts
         .as_of
