@@ -122,7 +122,8 @@ pub fn fuzz_decode(data: &[u8]) {
         assert_eq!(encode(&m), data, "manifest re-encoding differs from input");
     }
     // The other protobuf records vouch reads with the same strict rule: descriptors
-    // (stored in the cluster), backup locks and progress checkpoints.
+    // (stored in the cluster), backup locks, progress checkpoints and the integrity
+    // listings of encrypted layers.
     fn canonical<M: Message + Default>(data: &[u8], what: &'static str) {
         if let Ok(m) = decode_canonical::<M>(data, what) {
             assert_eq!(
@@ -135,6 +136,7 @@ pub fn fuzz_decode(data: &[u8]) {
     canonical::<pb::Descriptor>(data, "descriptor");
     canonical::<pb::BackupJob>(data, "backup lock");
     canonical::<pb::Checkpoint>(data, "checkpoint");
+    canonical::<pb::IntegrityListing>(data, "integrity listing");
 }
 
 #[cfg(test)]
