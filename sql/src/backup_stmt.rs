@@ -1,5 +1,11 @@
 //! Running the backup statements: BACKUP and RESTORE mapped onto the engine's options,
-//! SHOW BACKUPS / SHOW BACKUP, external connections.
+//! SHOW BACKUPS / SHOW BACKUP, ALTER BACKUP … ADD NEW_KMS, external connections.
+//!
+//! Keys: `encryption_passphrase = '…'` and `kms = 'uri'` / `kms = ('uri', …)` become a
+//! [`KeySource`] (BACKUP: the keys that wrap a new chain's key, or unlock the chain an
+//! incremental extends; RESTORE and SHOW BACKUP: the keys that unlock it). KMS URIs may be
+//! `external://name`. The statement text recorded in the manifest is
+//! [`grammar::redact`]ed.
 
 use vouch_engine::backup::{BackupOptions, BackupResult, Destination};
 use vouch_engine::collection::{open_options, Collection};
@@ -7,7 +13,9 @@ use vouch_engine::restore::{RestoreOptions, RestoreResult, Source};
 use vouch_engine::show::{self, ShowOptions, Table};
 use vouch_engine::Targets;
 
-use crate::grammar::{BackupDest, Options, RestoreFrom, Statement, TargetList};
+use vouch_keys::{KeySource, Passphrase};
+
+use crate::grammar::{self, BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
 use crate::{Error, Output, Result, Session};
 
 /// The setting key of an external connection.
@@ -100,8 +108,6 @@ pub fn targets(s: &Session<'_>, t: &TargetList) -> Result<Targets> {
 fn check_options(stmt: &str, o: &Options, allowed: &[&str]) -> Result<()> {
     for (name, _) in &o.0 {
         let later = match name.as_str() {
-            "encryption_passphrase" => Some("encrypted backups (encryption_passphrase)"),
-            "kms" | "new_kms" | "old_kms" => Some("encrypted backups (kms)"),
             "encryption_info_dir" => Some("encrypted backups (encryption_info_dir)"),
             "execution_locality" => Some("locality-restricted backup execution"),
             "skip_localities_check" => Some("locality-aware backups (skip_localities_check)"),
@@ -109,6 +115,11 @@ fn check_options(stmt: &str, o: &Options, allowed: &[&str]) -> Result<()> {
         };
         if let Some(f) = later {
             return Err(Error::NotSupported(f.into()));
+        }
+        if matches!(name.as_str(), "new_kms" | "old_kms") {
+            return Err(Error::Usage(format!(
+                "option \"{name}\" is not valid for {stmt}: it belongs to ALTER BACKUP … ADD NEW_KMS = … WITH OLD_KMS = …"
+            )));
         }
         if !allowed.contains(&name.as_str()) {
             return Err(Error::Usage(format!(
@@ -124,7 +135,16 @@ fn flag(o: &Options, name: &str) -> Result<bool> {
     let mut v = false;
     for (n, val) in &o.0 {
         if n == name {
-            v = match val.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            let val = match val {
+                None => None,
+                Some(Value::One(x)) => Some(x.to_ascii_lowercase()),
+                Some(Value::List(_)) => {
+                    return Err(Error::Usage(format!(
+                        "option \"{name}\" takes true or false, not a list"
+                    )))
+                }
+            };
+            v = match val.as_deref() {
                 None | Some("true") => true,
                 Some("false") => false,
                 Some(x) => {
@@ -142,15 +162,76 @@ fn text(o: &Options, name: &str) -> Result<Option<String>> {
     let mut v = None;
     for (n, val) in &o.0 {
         if n == name {
-            v = Some(val.clone().ok_or_else(|| {
-                Error::Usage(format!("option \"{name}\" needs a value: {name} = '…'"))
-            })?);
+            v = Some(match val {
+                None => {
+                    return Err(Error::Usage(format!(
+                        "option \"{name}\" needs a value: {name} = '…'"
+                    )))
+                }
+                Some(Value::One(x)) => x.clone(),
+                Some(Value::List(_)) => {
+                    return Err(Error::Usage(format!(
+                        "option \"{name}\" takes one value, not a list"
+                    )))
+                }
+            });
         }
     }
     Ok(v)
 }
 
-const BACKUP_OPTIONS: &[&str] = &["revision_history", "incremental_location", "detached"];
+/// `WITH encryption_passphrase = '…'` and `WITH kms = 'uri'` / `kms = ('uri', …)`: the
+/// keys of a statement (KMS URIs may be `external://name`). Errors never show a value.
+pub fn key_source(s: &Session<'_>, o: &Options) -> Result<KeySource> {
+    let mut keys = KeySource::default();
+    for (n, val) in &o.0 {
+        match n.as_str() {
+            "encryption_passphrase" => {
+                if keys.passphrase.is_some() {
+                    return Err(Error::Usage(
+                        "option \"encryption_passphrase\" is given twice".into(),
+                    ));
+                }
+                let p = match val {
+                    Some(Value::One(p)) => p,
+                    Some(Value::List(_)) => {
+                        return Err(Error::Usage(
+                            "option \"encryption_passphrase\" takes one passphrase, not a list"
+                                .into(),
+                        ))
+                    }
+                    None => {
+                        return Err(Error::Usage(
+                            "option \"encryption_passphrase\" needs a value: encryption_passphrase = '…'"
+                                .into(),
+                        ))
+                    }
+                };
+                keys.passphrase =
+                    Some(Passphrase::new(p.as_str()).map_err(vouch_engine::Error::from)?);
+            }
+            "kms" => {
+                let Some(v) = val else {
+                    return Err(Error::Usage(
+                        "option \"kms\" needs a value: kms = 'uri' or kms = ('uri', …)".into(),
+                    ));
+                };
+                for u in v.values() {
+                    keys.kms.push(resolve_uri(s, &u)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(keys)
+}
+const BACKUP_OPTIONS: &[&str] = &[
+    "revision_history",
+    "incremental_location",
+    "detached",
+    "encryption_passphrase",
+    "kms",
+];
 const RESTORE_OPTIONS: &[&str] = &[
     "into_db",
     "new_db_name",
@@ -161,8 +242,16 @@ const RESTORE_OPTIONS: &[&str] = &[
     "verify_backup_table_data",
     "incremental_location",
     "detached",
+    "encryption_passphrase",
+    "kms",
 ];
-const SHOW_OPTIONS: &[&str] = &["check_files", "debug_ids", "incremental_location"];
+const SHOW_OPTIONS: &[&str] = &[
+    "check_files",
+    "debug_ids",
+    "incremental_location",
+    "encryption_passphrase",
+    "kms",
+];
 
 /// The engine options of a BACKUP statement.
 pub fn backup_options(
@@ -199,7 +288,9 @@ pub fn backup_options(
     opts.as_of = as_of.map(String::from);
     opts.revision_history = flag(o, "revision_history")?;
     opts.incremental_location = incremental_location;
-    opts.statement = text_.to_string();
+    opts.encryption = key_source(s, o)?;
+    // The statement as recorded in the manifest: no passphrase, no KMS credentials.
+    opts.statement = grammar::redact(text_);
     Ok(opts)
 }
 
@@ -245,6 +336,7 @@ pub fn restore_options(
     r.skip_missing_sequences = flag(o, "skip_missing_sequences")?;
     r.schema_only = flag(o, "schema_only")?;
     r.verify_backup_table_data = flag(o, "verify_backup_table_data")?;
+    r.keys = key_source(s, o)?;
     // The option rules (verify_backup_table_data needs schema_only, new_db_name one
     // database, into_db tables) are the engine's.
     Ok(r)
@@ -353,15 +445,34 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
                 Some(u) => Some(resolve_uri(s, &u)?),
                 None => None,
             };
+            let keys = key_source(s, options)?;
             let coll = open_collection(s, &uri, inc.as_deref())?;
             let full = coll.resolve_subdir(subdir)?;
-            let chain = coll.chain(&full)?;
+            let chain = coll.chain_keyed(&full, &keys)?;
             let opts = ShowOptions {
                 schemas: *schemas,
                 check_files: flag(options, "check_files")?,
                 debug_ids: flag(options, "debug_ids")?,
             };
             Ok(Output::Rows(show::show_backup(&coll, &chain, opts)?))
+        }
+        Statement::AlterBackupKms {
+            subdir,
+            uri,
+            new_kms,
+            old_kms,
+        } => {
+            let uri = single_uri(s, uri)?;
+            let resolve = |v: &[String]| {
+                v.iter()
+                    .map(|u| resolve_uri(s, u))
+                    .collect::<Result<Vec<_>>>()
+            };
+            let new_kms = resolve(new_kms)?;
+            let old = KeySource::kms(resolve(old_kms)?);
+            let coll = open_collection(s, &uri, None)?;
+            vouch_engine::crypto::alter_backup_add_kms(&coll, subdir, &old, &new_kms)?;
+            Ok(Output::Tag("ALTER BACKUP".into()))
         }
         Statement::CreateExternalConnection { name, uri } => {
             let key = connection_key(name);
@@ -492,7 +603,7 @@ mod tests {
         let e = |sql: &str| restore(&s, sql).unwrap_err().to_string();
         assert_eq!(
             e("RESTORE FROM LATEST IN 'u' WITH revision_history"),
-            "option \"revision_history\" is not valid for RESTORE (valid: into_db, new_db_name, skip_missing_foreign_keys, skip_missing_views, skip_missing_sequences, schema_only, verify_backup_table_data, incremental_location, detached)"
+            "option \"revision_history\" is not valid for RESTORE (valid: into_db, new_db_name, skip_missing_foreign_keys, skip_missing_views, skip_missing_sequences, schema_only, verify_backup_table_data, incremental_location, detached, encryption_passphrase, kms)"
         );
         assert_eq!(
             e("RESTORE FROM LATEST IN 'u' WITH into_db"),
@@ -517,7 +628,7 @@ mod tests {
         let b = backup(&s, "BACKUP INTO 'u' WITH into_db = 'x'").unwrap_err();
         assert_eq!(
             b.to_string(),
-            "option \"into_db\" is not valid for BACKUP (valid: revision_history, incremental_location, detached)"
+            "option \"into_db\" is not valid for BACKUP (valid: revision_history, incremental_location, detached, encryption_passphrase, kms)"
         );
         let b = backup(
             &s,

@@ -9,13 +9,19 @@
 //! RESTORE [targets] FROM uris, uris, … [AS OF SYSTEM TIME t] [WITH options]
 //! SHOW BACKUPS IN uri
 //! SHOW BACKUP [SCHEMAS] FROM (LATEST | subdir) IN uri [WITH options]
+//! ALTER BACKUP (LATEST | subdir) IN uri ADD NEW_KMS = kms WITH OLD_KMS = kms
 //! CREATE EXTERNAL CONNECTION name AS 'uri'
 //! targets := DATABASE name, … | TABLE name, … | name, …        (bare names are tables)
 //! subdir  := 'text' | {'text'}
 //! uris    := 'uri' | ('uri', 'uri', …)                          (a list: locality-aware)
 //! options := [OPTIONS] ( option, … ) | option, …
-//! option  := name [= value]
+//! option  := name [= value | = ('value', …)]
+//! kms     := 'uri' | ('uri', 'uri', …)
 //! ```
+//!
+//! Secrets in a statement (the `encryption_passphrase` value, KMS URIs with their
+//! credentials) never reach a syntax error: [`redact`] replaces them (`'*****'`, the KMS
+//! URI's `uri_id`), and the statement text recorded in a manifest is redacted the same way.
 
 use std::fmt;
 
@@ -51,12 +57,18 @@ fn is_word_char(c: char) -> bool {
 
 /// Splits a statement into tokens.
 pub fn tokenize(s: &str) -> Result<Vec<Token>> {
+    Ok(tokenize_spans(s)?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// [`tokenize`], with each token's byte range in `s`.
+pub fn tokenize_spans(s: &str) -> Result<Vec<(Token, std::ops::Range<usize>)>> {
     let mut out = Vec::new();
     let mut it = s.char_indices().peekable();
     while let Some((i, c)) = it.next() {
         if c.is_whitespace() {
             continue;
         }
+        let mut end = i + c.len_utf8();
         if c == '\'' {
             let mut text = String::new();
             loop {
@@ -66,18 +78,19 @@ pub fn tokenize(s: &str) -> Result<Vec<Token>> {
                             "unterminated string starting at offset {i}"
                         )))
                     }
-                    Some((_, '\'')) => {
+                    Some((j, '\'')) => {
                         if matches!(it.peek(), Some((_, '\''))) {
                             it.next();
                             text.push('\'');
                         } else {
+                            end = j + 1;
                             break;
                         }
                     }
                     Some((_, ch)) => text.push(ch),
                 }
             }
-            out.push(Token::Str(text));
+            out.push((Token::Str(text), i..end));
         } else if c == '"' {
             let mut text = String::new();
             loop {
@@ -87,11 +100,14 @@ pub fn tokenize(s: &str) -> Result<Vec<Token>> {
                             "unterminated quoted name starting at offset {i}"
                         )))
                     }
-                    Some((_, '"')) => break,
+                    Some((j, '"')) => {
+                        end = j + 1;
+                        break;
+                    }
                     Some((_, ch)) => text.push(ch),
                 }
             }
-            out.push(Token::Quoted(text));
+            out.push((Token::Quoted(text), i..end));
         } else if c.is_alphanumeric() || c == '_' || c == '*' {
             let mut w = String::from(c);
             while let Some((j, ch)) = it.peek() {
@@ -103,14 +119,15 @@ pub fn tokenize(s: &str) -> Result<Vec<Token>> {
                         .is_some_and(|n| n.is_alphanumeric() || n == '_' || n == '*' || n == '"');
                 if is_word_char(*ch) && dot_ok {
                     w.push(*ch);
+                    end = *j + ch.len_utf8();
                     it.next();
                 } else {
                     break;
                 }
             }
-            out.push(Token::Word(w));
+            out.push((Token::Word(w), i..end));
         } else {
-            out.push(Token::Punct(c));
+            out.push((Token::Punct(c), i..end));
         }
     }
     Ok(out)
@@ -128,9 +145,51 @@ pub enum TargetList {
     Tables(Vec<String>),
 }
 
+/// An option's value: `name = 'v'` (or an unquoted word) or `name = ('a', 'b', …)`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Value {
+    /// One value.
+    One(String),
+    /// A parenthesized list.
+    List(Vec<String>),
+}
+
+impl Value {
+    /// The values: one, or the list's.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            Value::One(v) => vec![v.clone()],
+            Value::List(v) => v.clone(),
+        }
+    }
+}
+
+// Values may be secrets (a passphrase, KMS URIs with credentials): `Debug` shows their
+// shape only.
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::One(_) => f.write_str("One(..)"),
+            Value::List(v) => write!(f, "List([{} values])", v.len()),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::One(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::One(s)
+    }
+}
+
 /// `WITH` options, as typed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Options(pub Vec<(String, Option<String>)>);
+pub struct Options(pub Vec<(String, Option<Value>)>);
 
 impl Options {
     /// The options' names, lowercased.
@@ -202,6 +261,17 @@ pub enum Statement {
         /// WITH options.
         options: Options,
     },
+    /// ALTER BACKUP subdir IN uri ADD NEW_KMS = … WITH OLD_KMS = ….
+    AlterBackupKms {
+        /// `LATEST` or the subdir.
+        subdir: String,
+        /// The collection.
+        uri: Vec<String>,
+        /// NEW_KMS URIs.
+        new_kms: Vec<String>,
+        /// OLD_KMS URIs.
+        old_kms: Vec<String>,
+    },
     /// CREATE EXTERNAL CONNECTION name AS 'uri'.
     CreateExternalConnection {
         /// Name.
@@ -229,8 +299,83 @@ pub fn is_backup_statement(sql: &str) -> bool {
         || (w(0) == "DROP" && w(1) == "SCHEDULE")
 }
 
+/// Option names whose values are secrets: the passphrase, and KMS URIs (whose query
+/// strings carry credentials).
+const PASSPHRASE_OPTION: &str = "encryption_passphrase";
+const KMS_OPTIONS: &[&str] = &["kms", "new_kms", "old_kms"];
+
+/// For each token, what to show instead of it when it is a secret: `'*****'` for a
+/// passphrase, the quoted `uri_id` of a KMS URI (no query string, no user info).
+fn secrets(toks: &[Token]) -> Vec<Option<String>> {
+    let mut out = vec![None; toks.len()];
+    let mut i = 0;
+    while let Some(t) = toks.get(i) {
+        let kind = match t {
+            Token::Word(w) if w.eq_ignore_ascii_case(PASSPHRASE_OPTION) => Some(true),
+            Token::Word(w) if KMS_OPTIONS.iter().any(|k| w.eq_ignore_ascii_case(k)) => Some(false),
+            _ => None,
+        };
+        i += 1;
+        let Some(passphrase) = kind else {
+            continue;
+        };
+        if toks.get(i) == Some(&Token::Punct('=')) {
+            i += 1;
+        }
+        let paren = toks.get(i) == Some(&Token::Punct('('));
+        if paren {
+            i += 1;
+        }
+        // One value, or everything up to the list's `)` (a malformed list included).
+        while let Some(t) = toks.get(i) {
+            let v = match t {
+                Token::Str(v) | Token::Word(v) | Token::Quoted(v) => v,
+                Token::Punct(',') if paren => {
+                    i += 1;
+                    continue;
+                }
+                Token::Punct(_) => break,
+            };
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(if passphrase {
+                    "'*****'".to_string()
+                } else {
+                    Token::Str(vouch_keys::uri_id_of(v)).to_string()
+                });
+            }
+            i += 1;
+            if !paren {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The statement with its secrets replaced, the rest as typed: the passphrase by
+/// `'*****'`, KMS URIs by their `uri_id`. A statement that does not tokenize is replaced
+/// whole (it could hold anything).
+pub fn redact(sql: &str) -> String {
+    let Ok(toks) = tokenize_spans(sql) else {
+        return "<statement not shown: it does not tokenize>".into();
+    };
+    let plain: Vec<Token> = toks.iter().map(|(t, _)| t.clone()).collect();
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for ((_, span), secret) in toks.iter().zip(secrets(&plain)) {
+        if let Some(r) = secret {
+            out.push_str(sql.get(at..span.start).unwrap_or_default());
+            out.push_str(&r);
+            at = span.end;
+        }
+    }
+    out.push_str(sql.get(at..).unwrap_or_default());
+    out
+}
+
 struct Parser {
     toks: Vec<Token>,
+    secrets: Vec<Option<String>>,
     pos: usize,
 }
 
@@ -267,7 +412,13 @@ impl Parser {
 
     fn unexpected(&self, expected: &str) -> Error {
         match self.peek() {
-            Some(t) => Error::Syntax(format!("at or near \"{t}\": expected {expected}")),
+            Some(t) => {
+                let shown = match self.secrets.get(self.pos) {
+                    Some(Some(r)) => r.clone(),
+                    _ => t.to_string(),
+                };
+                Error::Syntax(format!("at or near \"{shown}\": expected {expected}"))
+            }
             None => Error::Syntax(format!("at end of input: expected {expected}")),
         }
     }
@@ -377,7 +528,21 @@ impl Parser {
         }
     }
 
-    fn option_value(&mut self) -> Result<String> {
+    fn option_value(&mut self) -> Result<Value> {
+        if self.eat_punct('(') {
+            let mut v = vec![self.one_value()?];
+            while self.eat_punct(',') {
+                v.push(self.one_value()?);
+            }
+            if !self.eat_punct(')') {
+                return Err(self.unexpected("\",\" or \")\""));
+            }
+            return Ok(Value::List(v));
+        }
+        Ok(Value::One(self.one_value()?))
+    }
+
+    fn one_value(&mut self) -> Result<String> {
         match self.peek() {
             Some(Token::Str(s) | Token::Word(s)) => {
                 let s = s.clone();
@@ -386,6 +551,37 @@ impl Parser {
             }
             _ => Err(self.unexpected("an option value")),
         }
+    }
+
+    /// `NAME = 'uri'` or `NAME = ('uri', …)` of ALTER BACKUP.
+    fn kms_list(&mut self, name: &str) -> Result<Vec<String>> {
+        self.expect_kw(name)?;
+        if !self.eat_punct('=') {
+            return Err(self.unexpected("\"=\""));
+        }
+        let v = self.uris()?;
+        Ok(v)
+    }
+
+    fn alter_backup(&mut self) -> Result<Statement> {
+        let subdir = if self.eat_kw("LATEST") {
+            "LATEST".to_string()
+        } else {
+            self.subdir()?
+        };
+        self.expect_kw("IN")?;
+        let uri = self.uris()?;
+        self.expect_kw("ADD")?;
+        let new_kms = self.kms_list("NEW_KMS")?;
+        self.expect_kw("WITH")?;
+        let old_kms = self.kms_list("OLD_KMS")?;
+        self.end()?;
+        Ok(Statement::AlterBackupKms {
+            subdir,
+            uri,
+            new_kms,
+            old_kms,
+        })
     }
 
     fn options(&mut self) -> Result<Options> {
@@ -545,7 +741,12 @@ impl Parser {
 /// Parses one backup statement (see the module docs for the grammar).
 pub fn parse(sql: &str) -> Result<Statement> {
     let toks = tokenize(sql)?;
-    let mut p = Parser { toks, pos: 0 };
+    let secrets = secrets(&toks);
+    let mut p = Parser {
+        toks,
+        secrets,
+        pos: 0,
+    };
     let first = p.word("a statement")?.to_ascii_uppercase();
     match first.as_str() {
         "BACKUP" => p.backup(),
@@ -568,7 +769,7 @@ pub fn parse(sql: &str) -> Result<Statement> {
                 if p.eat_kw("SCHEDULE") {
                     return Ok(Statement::Unsupported("ALTER BACKUP SCHEDULE"));
                 }
-                return Ok(Statement::Unsupported("ALTER BACKUP (KMS key rotation)"));
+                return p.alter_backup();
             }
             if p.eat_kw("PARTITION") {
                 return Ok(Statement::Unsupported(
@@ -774,6 +975,104 @@ mod tests {
             parse("CREATE SCHEDULE s FOR BACKUP INTO 'u' RECURRING '@daily'").unwrap(),
             Statement::Unsupported("CREATE SCHEDULE FOR BACKUP")
         );
+    }
+
+    #[test]
+    fn option_lists_and_alter_backup() {
+        assert_eq!(
+            parse("BACKUP INTO 'u' WITH kms = ('aws:///a?REGION=x', 'file:///k'), encryption_passphrase = 'p'").unwrap(),
+            Statement::Backup {
+                targets: TargetList::Cluster,
+                dest: BackupDest::Into(uris(&["u"])),
+                as_of: None,
+                options: Options(vec![
+                    (
+                        "kms".into(),
+                        Some(Value::List(uris(&["aws:///a?REGION=x", "file:///k"])))
+                    ),
+                    ("encryption_passphrase".into(), Some("p".into())),
+                ]),
+            }
+        );
+        assert_eq!(
+            parse("ALTER BACKUP LATEST IN 's3://b/p?AUTH=implicit' ADD NEW_KMS = 'aws:///new?R=1' WITH OLD_KMS = 'aws:///old?R=1'").unwrap(),
+            Statement::AlterBackupKms {
+                subdir: "LATEST".into(),
+                uri: uris(&["s3://b/p?AUTH=implicit"]),
+                new_kms: uris(&["aws:///new?R=1"]),
+                old_kms: uris(&["aws:///old?R=1"]),
+            }
+        );
+        assert_eq!(
+            parse("alter backup '2023/03/23-213101.37' in 'u' add new_kms = ('a', 'b') with old_kms = ('c', 'd');").unwrap(),
+            Statement::AlterBackupKms {
+                subdir: "2023/03/23-213101.37".into(),
+                uri: uris(&["u"]),
+                new_kms: uris(&["a", "b"]),
+                old_kms: uris(&["c", "d"]),
+            }
+        );
+        assert_eq!(
+            parse("ALTER BACKUP SCHEDULE 123 SET RECURRING '@daily'").unwrap(),
+            Statement::Unsupported("ALTER BACKUP SCHEDULE")
+        );
+        assert_eq!(
+            parse("ALTER BACKUP LATEST IN 'u' ADD NEW_KMS = 'a'")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at end of input: expected WITH"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_statements_and_syntax_errors() {
+        assert_eq!(
+            redact("BACKUP INTO 'u?AUTH=implicit'  WITH encryption_passphrase = 'it''s secret', \
+                    KMS = ('aws:///k1?AWS_SECRET_ACCESS_KEY=s3cr3t&REGION=us-east-1', 'file:///tmp/k'), detached"),
+            "BACKUP INTO 'u?AUTH=implicit'  WITH encryption_passphrase = '*****', \
+                    KMS = ('aws:///k1', 'file:///tmp/k'), detached"
+        );
+        assert_eq!(
+            redact("ALTER BACKUP LATEST IN 'u' ADD NEW_KMS = 'aws://user:pw@host/k?X=1' WITH OLD_KMS = ('gs:///o?CREDENTIALS=c')"),
+            "ALTER BACKUP LATEST IN 'u' ADD NEW_KMS = 'aws://host/k' WITH OLD_KMS = ('gs:///o')"
+        );
+        assert_eq!(
+            redact("RESTORE FROM 'x' WITH encryption_passphrase = hunter2"),
+            "RESTORE FROM 'x' WITH encryption_passphrase = '*****'"
+        );
+        assert_eq!(
+            redact("BACKUP INTO 'unterminated"),
+            "<statement not shown: it does not tokenize>"
+        );
+        // Syntax errors at a secret show it redacted.
+        assert_eq!(
+            parse("BACKUP INTO 'u' WITH encryption_passphrase 'hunter2'")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at or near \"'*****'\": expected end of statement"
+        );
+        assert_eq!(
+            parse("ALTER BACKUP LATEST IN 'u' ADD NEW_KMS 'aws:///k?AWS_SECRET_ACCESS_KEY=s3cr3t'")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at or near \"'aws:///k'\": expected \"=\""
+        );
+        assert_eq!(
+            parse("RESTORE FROM 'u' WITH kms = ('aws:///a?K=s3cr3t' 'aws:///b?K=s3cr3t')")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at or near \"'aws:///b'\": expected \",\" or \")\""
+        );
+        // Debug of option values never shows them.
+        let Statement::Backup { options, .. } =
+            parse("BACKUP INTO 'u' WITH encryption_passphrase = 'hunter2', kms = ('a', 'b')")
+                .unwrap()
+        else {
+            panic!()
+        };
+        let dbg = format!("{options:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("List([2 values])"), "{dbg}");
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! - storage URIs naming a cloud bucket or `userfile` storage are rewritten to
 //!   `nodelocal://1/<scheme>/<host>/<path>` (query parameters dropped), per [`rewrite`];
 //! - placeholders (`<database_name>`, `'<full_backup_location>'`, `{'subdirectory'}`) are
-//!   replaced by the names the case set up, as each case says.
+//!   replaced by the names the case set up, as each case says;
+//! - the AWS KMS example's `aws:///{key}?…` names a key created (CreateKey) on the
+//!   KMS-compatible moto server the test starts (`keys/tests/support`, never skipped):
+//!   `{key}` becomes its ARN, `{KEY ID}` / `{SECRET ACCESS KEY}` the server's test
+//!   credentials, and `AWS_ENDPOINT=<server>` is appended ([`kms_backup_aws`]).
 //!
 //! Examples of later features assert the exact `not supported yet: <feature>` error;
 //! templates that are not SQL (`${uri_1}`, `BACKUP...`) and the page's one typo assert
@@ -23,6 +27,9 @@ use vouch_cluster::{Clock, Cluster};
 use vouch_format::keys::Datum;
 use vouch_format::mvcc::Timestamp;
 use vouch_sql::{Output, Session};
+
+#[path = "../../keys/tests/support/mod.rs"]
+mod kms;
 
 // ---- extraction --------------------------------------------------------------------------
 
@@ -126,8 +133,13 @@ impl Env {
     /// An empty cluster `b` (its clock at `a`'s time) with `a`'s external-I/O folder
     /// copied, so `nodelocal://1/…` names the same backups.
     fn fresh(&self) -> Cluster {
+        self.fresh_at("b")
+    }
+
+    /// [`Env::fresh`] in directory `name`.
+    fn fresh_at(&self, name: &str) -> Cluster {
         let b = Cluster::init(
-            &self.dir.path().join("b"),
+            &self.dir.path().join(name),
             Clock::manual(self.a.now().wall + 1_000_000_000),
         )
         .unwrap();
@@ -271,7 +283,7 @@ const CASES: &[(&str, Case)] = &[
     ("BACKUP INTO LATEST IN 'external://backup_s3' AS OF SYSTEM TIME '-10s'", Case::Run(incremental_latest)),
     ("BACKUP INTO {'subdirectory'} IN 'external://backup_s3' AS OF SYSTEM TIME '-10s'", Case::Run(incremental_subdir)),
     ("CREATE SCHEDULE schedule_label FOR BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=x' WITH revision_history RECURRING '@daily'", Case::NotSupported("CREATE SCHEDULE FOR BACKUP")),
-    ("BACKUP INTO 's3://{BUCKET NAME}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}' WITH kms = 'aws:///{key}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}&REGION=us-east-1'", Case::NotSupported("encrypted backups (kms)")),
+    ("BACKUP INTO 's3://{BUCKET NAME}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}' WITH kms = 'aws:///{key}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}&REGION=us-east-1'", Case::Run(kms_backup_aws)),
     ("BACKUP INTO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", LOCALITY_LIST),
     ("RESTORE FROM LATEST IN ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
     ("RESTORE DATABASE bank FROM '2021/03/24-210532.53' IN 'userfile://defaultdb.public.userfiles_$user/bank-backup'", Case::Run(restore_database_userfile)),
@@ -305,8 +317,8 @@ const CASES: &[(&str, Case)] = &[
     ("INSERT INTO system.zones SELECT * FROM newdb.zones", Case::NotSupported("zone configurations (system.zones)")),
     ("DROP TABLE newdb.zones", Case::Run(drop_table_newdb_zones)),
     ("RESUME JOB 27536791415282", Case::NotSupported("RESUME JOB")),
-    ("BACKUP TO 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::NotSupported("encrypted backups (encryption_passphrase)")),
-    ("RESTORE FROM 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::NotSupported("encrypted backups (encryption_passphrase)")),
+    ("BACKUP TO 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::Run(legacy_backup_passphrase)),
+    ("RESTORE FROM 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::Run(legacy_restore_passphrase)),
     ("RESTORE bank.customers FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly' WITH into_db = 'newdb'", Case::Run(restore_table_into_db)),
     ("RESTORE bank.accounts FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly' WITH skip_missing_foreign_keys", Case::Run(restore_table_skip_missing_foreign_keys)),
     ("RESTORE system.users FROM 'azure://acme-co-backup/table-users-2017-03-27-full?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'", Case::Run(restore_users_into_db)),
@@ -842,4 +854,112 @@ fn legacy_incremental_as_of(stmt: &str) {
     env.advance_to("2017-06-09 16:14:30");
     // Ed's insert and account 11's deletion, not Flo (after the AS OF time).
     assert_job(&exec(&env, stmt), 2);
+}
+
+// ---- encrypted backups ---------------------------------------------------------------------
+
+/// Every stored byte under `dir`, for "no plaintext on disk" checks.
+fn stored_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(stored_files(&e.path()));
+        } else {
+            out.push((e.path(), std::fs::read(e.path()).unwrap()));
+        }
+    }
+    out
+}
+
+fn holds(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+const TEST_CLUSTER: &str = "'gs://acme-co-backup/test-cluster'";
+
+fn legacy_backup_passphrase(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    env.sql("UPDATE bank.customers SET name = 'Zebulon-plaintext' WHERE id = 1");
+    env.tick(1);
+    assert_job(&exec(&env, stmt), DB_ROWS);
+    let root = env.a.extern_dir().join("gs/acme-co-backup/test-cluster");
+    assert!(root.join("ENCRYPTION-INFO").exists());
+    // Neither the data nor the passphrase is in any stored byte.
+    for (p, b) in stored_files(&root) {
+        assert!(!holds(&b, "Zebulon-plaintext"), "{}", p.display());
+        assert!(!holds(&b, "password123"), "{}", p.display());
+    }
+    // Reading it needs the passphrase.
+    let b = env.fresh();
+    let e = Session::new(&b)
+        .execute(&format!("RESTORE FROM {}", rewrite(TEST_CLUSTER)))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the backup is encrypted but no key was given: its data key is wrapped by a passphrase; give encryption_passphrase"
+    );
+}
+
+fn legacy_restore_passphrase(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    env.sql(&format!(
+        "BACKUP TO {} WITH encryption_passphrase = 'password123'",
+        rewrite(TEST_CLUSTER)
+    ));
+    let b = env.fresh_at("wrong");
+    // The wrong passphrase fails by name, and restores nothing.
+    let wrong = stmt.replace("'password123'", "'password124'");
+    let e = Session::new(&b).execute(&rewrite(&wrong)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "wrong passphrase: it does not unlock this backup's data key"
+    );
+    assert!(b.table("bank", "customers").is_err());
+    restore_cluster_into_fresh(&env, stmt);
+}
+
+/// The page's AWS KMS example against the moto server: a key made with CreateKey, the
+/// example's placeholders filled in, `AWS_ENDPOINT` appended.
+fn kms_backup_aws(stmt: &str) {
+    let arn = kms::create_key("seed example");
+    let stmt = stmt
+        .replace("{key}", &arn)
+        .replace("{KEY ID}", kms::ACCESS_KEY_ID)
+        .replace("{SECRET ACCESS KEY}", kms::SECRET_IN_URI)
+        .replace(
+            "&REGION=us-east-1'",
+            &format!("&REGION=us-east-1&AWS_ENDPOINT={}'", kms::endpoint()),
+        );
+    let key_uri = stmt
+        .split("kms = '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap()
+        .to_string();
+    let env = Env::new("2026-01-01 00:00:00");
+    env.tick(20);
+    assert_job(&exec(&env, &stmt), DB_ROWS);
+    // `s3://{BUCKET NAME}?…` is rewritten to this collection.
+    let coll = "nodelocal://1/s3/{BUCKET NAME}";
+    let e = Session::new(&env.a)
+        .execute(&format!("SHOW BACKUP FROM LATEST IN '{coll}'"))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("the backup is encrypted but no key was given: its data key is wrapped by the KMS keys aws:///{arn}; give kms")
+    );
+    let b = env.fresh();
+    let out = run_on(
+        &b,
+        &format!("RESTORE FROM LATEST IN '{coll}' WITH kms = '{key_uri}'"),
+    );
+    assert_job(&out, DB_ROWS);
+    for db in ["bank", "defaultdb"] {
+        assert_eq!(database_rows(&b, db), database_rows(&env.a, db), "{db}");
+    }
+    // The credentials are in no stored byte (the recorded statement shows the uri_id).
+    for (p, bytes) in stored_files(&env.a.extern_dir()) {
+        assert!(!holds(&bytes, kms::SECRET_IN_URI), "{}", p.display());
+    }
 }
