@@ -6,8 +6,10 @@
 //!   does): the ceiling to compare against. Size: `VOUCH_BENCH_VERIFY_MIB` (default 1024,
 //!   the 1 GiB case of the verify issue; e.g. 64 for a quick look).
 //! - `verify_metadata_files`: metadata verification of a collection with many small data
-//!   files (`VOUCH_BENCH_VERIFY_FILES`, default 10000), wall time per run (throughput
-//!   given in bytes of those files, so the report also shows files' bytes per second).
+//!   files (`VOUCH_BENCH_VERIFY_FILES`, default 10000: one row per file, by a 1-byte
+//!   `target_file_size`, so the count is exact whatever the compression), wall time per run
+//!   (throughput given in bytes of those files, so the report also shows files' bytes per
+//!   second).
 //!
 //! ```sh
 //! cargo bench -p vouch-benches --bench verify
@@ -123,11 +125,14 @@ fn bench_metadata(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
     let want = env_u64("VOUCH_BENCH_VERIFY_FILES", 10_000);
-    // About 4 rows of ~250 bytes per 1 KiB file.
-    let mut o = InitOptions::new(want * 4, 2);
+    // A file ends at the first key boundary once it holds anything: with a 1-byte target,
+    // every row (bank has one index) gets its own file.
+    let mut o = InitOptions::new(want, 2);
     o.payload_bytes = 200;
     workload::init_with(&cluster, Workload::Bank, &o).expect("init");
-    let (bytes, files) = build(&cluster, "many", 1024, 0);
+    let (bytes, files) = build(&cluster, "many", 1, 0);
+    assert!(files >= want, "{files} files, wanted {want}");
+    eprintln!("verify_metadata_files: {files} data files, {bytes} bytes");
     let mut g = c.benchmark_group("verify_metadata_files");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(10))

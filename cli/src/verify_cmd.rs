@@ -37,8 +37,9 @@ pub struct Args {
     /// WITH incremental_location = URI.
     #[arg(long)]
     incremental_location: Option<String>,
-    /// A cluster directory: `nodelocal://` URIs resolve in it, and restore's name
-    /// collisions and option needs against it are reported.
+    /// A cluster directory: `nodelocal://` URIs resolve in it, and (schema level and above)
+    /// what a restore into it would refuse is reported: name collisions and option needs.
+    /// The cluster must not be running (its store file is locked while open).
     #[arg(long)]
     cluster: Option<PathBuf>,
     /// Warnings fail too (exit 1).

@@ -128,7 +128,9 @@ fn exit_codes_json_and_junit() {
     let d = tempfile::tempdir().unwrap();
     let c = setup(d.path());
     let root = c.join("extern").join("b");
-    let base = ["verify", "--cluster", s(&c), "IN", "nodelocal://1/b"];
+    // By path: `--cluster` would also name a restore target at the schema level (and this
+    // cluster, the backup's source, already has everything the backup holds).
+    let base = ["verify", "IN", s(&root)];
     let with = |extra: &[&str]| -> (i32, String, String) {
         let mut a: Vec<&str> = base.to_vec();
         a.extend_from_slice(extra);
@@ -253,4 +255,59 @@ fn exit_codes_json_and_junit() {
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("not found"), "{err}");
+}
+
+/// `--cluster DIR`: `nodelocal://` URIs resolve in it and, from the schema level on, what a
+/// restore into it would refuse is reported (restore's own checks, run dry).
+#[test]
+fn cluster_option_reports_restore_collisions() {
+    let d = tempfile::tempdir().unwrap();
+    let c = setup(d.path());
+    let root = c.join("extern").join("b");
+    let verify = |cluster: &Path, uri: &str, level: &str| {
+        run(&[
+            "verify",
+            "--cluster",
+            s(cluster),
+            "IN",
+            uri,
+            "--level",
+            level,
+            "--format",
+            "json",
+        ])
+    };
+    // The metadata level only resolves the URI there.
+    let (code, out, err) = verify(&c, "nodelocal://1/b", "metadata");
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Into the backup's own cluster: the whole-cluster restore and RESTORE DATABASE bank
+    // are refused; the latter is accepted with new_db_name.
+    let (code, out, err) = verify(&c, "nodelocal://1/b", "schema");
+    assert_eq!(code, 1, "{out}\n{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let f = j["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 2, "{out}");
+    assert!(f.iter().all(|f| f["kind"] == "restore_collision"), "{out}");
+    assert!(f[0]["found"].as_str().unwrap().starts_with(
+        "full cluster restore can only be run on a cluster with no tables or databases"
+    ));
+    assert_eq!(f[1]["found"], "database \"bank\" already exists");
+    assert_eq!(f[1]["expected"], "new_db_name = \"bank_restored\"");
+    let checks = j["chains"][0]["checks"].as_array().unwrap();
+    assert_eq!(checks[1]["name"], "cluster", "{out}");
+    assert_eq!(checks[1]["findings"].as_array().unwrap().len(), 2);
+    // Into an empty cluster: accepted, exit 0.
+    let e = d.path().join("e");
+    let (code, _, err) = run(&["cluster", "init", s(&e)]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = verify(&e, s(&root), "schema");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["findings"],
+        serde_json::json!([])
+    );
+    // No cluster there: could not run.
+    let (code, _, err) = verify(&d.path().join("none"), s(&root), "schema");
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read the cluster's catalog"), "{err}");
 }
