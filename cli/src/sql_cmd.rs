@@ -1,7 +1,9 @@
 //! `vouch sql --cluster DIR [-e "…"]… [--database D]`: statements run by `vouch-sql`,
 //! printed like `cockroach sql` prints them. With no `-e`, the script is read from stdin.
 //! The first failing statement prints `ERROR: …` on stderr and exits 1 (later statements
-//! do not run); a cluster that cannot be opened exits 2.
+//! do not run); a cluster that cannot be opened exits 2. Statements are never echoed; a
+//! script with `WITH encryption_passphrase = '…'` is best fed on stdin, which keeps the
+//! passphrase out of the shell's history.
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -250,7 +250,7 @@ pub enum Statement {
         /// The collection.
         uri: Vec<String>,
     },
-    /// SHOW BACKUP [SCHEMAS] FROM subdir IN uri.
+    /// SHOW BACKUP \[SCHEMAS\] FROM subdir IN uri.
     ShowBackup {
         /// SCHEMAS.
         schemas: bool,

@@ -1,8 +1,9 @@
 //! # vouch-sql
 //!
 //! The statements a CockroachDB user types on the backup and restore pages, run against
-//! vouch's embedded cluster: BACKUP, RESTORE, SHOW BACKUPS / SHOW BACKUP, CREATE EXTERNAL
-//! CONNECTION (a hand-written grammar, [`grammar`]), and enough DDL/DML to set up and check
+//! vouch's embedded cluster: BACKUP, RESTORE, SHOW BACKUPS / SHOW BACKUP (encrypted ones
+//! too: `WITH encryption_passphrase`, `WITH kms`), ALTER BACKUP … ADD NEW_KMS, CREATE
+//! EXTERNAL CONNECTION (a hand-written grammar, [`grammar`]), and enough DDL/DML to set up and check
 //! their examples (parsed with `sqlparser`, [`relational`]). Results are
 //! [`vouch_engine::show::Table`]s rendered like `cockroach sql` prints them, or statement
 //! tags (`CREATE TABLE`, `INSERT 0 3`). Statements of features vouch does not have yet parse
