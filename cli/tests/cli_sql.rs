@@ -116,8 +116,8 @@ fn errors_exit_1_with_the_message_usage_errors_exit_2() {
         ),
         ("PAUSE JOB 1", "ERROR: not supported yet: PAUSE JOB\n"),
         (
-            "BACKUP INTO 'nodelocal://1/b' WITH encryption_passphrase = 'x'",
-            "ERROR: not supported yet: encrypted backups (encryption_passphrase)\n",
+            "BACKUP INTO 'nodelocal://1/b' WITH encryption_info_dir = 'nodelocal://1/k'",
+            "ERROR: not supported yet: encrypted backups (encryption_info_dir)\n",
         ),
         (
             "SELECT * FROM nowhere",
