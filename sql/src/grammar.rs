@@ -413,8 +413,12 @@ impl Parser {
     fn unexpected(&self, expected: &str) -> Error {
         match self.peek() {
             Some(t) => {
-                let shown = match self.secrets.get(self.pos) {
-                    Some(Some(r)) => r.clone(),
+                let shown = match (self.secrets.get(self.pos), t) {
+                    (Some(Some(r)), _) => r.clone(),
+                    // Any URI without its query string, which may hold credentials.
+                    (_, Token::Str(v)) if v.contains("://") => {
+                        Token::Str(vouch_keys::uri_id_of(v)).to_string()
+                    }
                     _ => t.to_string(),
                 };
                 Error::Syntax(format!("at or near \"{shown}\": expected {expected}"))
@@ -1062,6 +1066,13 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "syntax error: at or near \"'aws:///b'\": expected \",\" or \")\""
+        );
+        // Nor does an error at a storage URI show its query string.
+        assert_eq!(
+            parse("CREATE EXTERNAL CONNECTION c 's3://b/p?AWS_SECRET_ACCESS_KEY=s3cr3t'")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at or near \"'s3://b/p'\": expected AS"
         );
         // Debug of option values never shows them.
         let Statement::Backup { options, .. } =
