@@ -7,40 +7,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_rocksdb_reads, text, vouch, vouch_bin, Entry};
+use common::{assert_rocksdb_reads, fails, ok, text, vouch_bin, Entry};
 use vouch_engine::collection::{open_options, Collection};
 use vouch_engine::Layer;
 use vouch_format::layout::{self, Listing};
 use vouch_format::manifest::{self, decode_canonical, pb};
 use vouch_format::mvcc;
 use vouch_format::sst::SstReader;
-
-/// Runs `vouch` and requires success; returns stdout and stderr.
-fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> (String, String) {
-    let out = vouch(args);
-    assert!(
-        out.status.success(),
-        "vouch {args:?}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Runs `vouch` and requires failure; returns the output.
-fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
-    let out = vouch(args);
-    assert!(
-        !out.status.success(),
-        "vouch {args:?} succeeded:\n{}",
-        text(&out.stdout)
-    );
-    out
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -7,19 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{text, vouch};
-
-fn ok(args: &[&str]) -> (String, String) {
-    let out = vouch(args);
-    assert!(
-        out.status.success(),
-        "vouch {args:?}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
+use common::{ok, text, vouch};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

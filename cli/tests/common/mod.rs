@@ -499,3 +499,27 @@ pub fn layout(file: &[u8]) -> Layout {
         footer: footer as u64,
     }
 }
+
+/// Runs `vouch` and requires success; returns stdout and stderr.
+pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> (String, String) {
+    let out = vouch(args);
+    assert!(
+        out.status.success(),
+        "vouch {args:?}: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    (text(&out.stdout), text(&out.stderr))
+}
+
+/// Runs `vouch` and requires failure; returns the output.
+pub fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
+    let out = vouch(args);
+    assert!(
+        !out.status.success(),
+        "vouch {args:?} succeeded:\n{}",
+        text(&out.stdout)
+    );
+    out
+}
