@@ -34,6 +34,20 @@ if ! have_tools; then
   exit 1
 fi
 
+# The KMS-compatible test server (moto, from PyPI) the keys, engine and CLI tests start
+# needs python3 with venv; Debian ships venv separately.
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; }; then
+    SUDO=()
+    [ "$(id -u)" -ne 0 ] && SUDO=(sudo -n)
+    export DEBIAN_FRONTEND=noninteractive
+    ${SUDO[@]+"${SUDO[@]}"} apt-get update -q
+    ${SUDO[@]+"${SUDO[@]}"} apt-get install -y -q --no-install-recommends python3 python3-venv
+  else
+    echo "install-test-tools: python3 with venv is missing and cannot be installed here" >&2
+    exit 1
+  fi
+fi
 # The KMS-compatible test server (moto, from PyPI) the vouch-keys tests start.
 "$(dirname "$0")/kms-server.sh" install
 
