@@ -551,6 +551,7 @@ pub(crate) fn check_tables(
         .map(|(l, layer)| LayerRef {
             store: ctx.store(l.which),
             layer,
+            key: None,
         })
         .collect();
     // Which table is checked at which layer, with its descriptor there.
