@@ -366,3 +366,40 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_forged_listing_is_caught_with_the_key() {
+    let env = source();
+    let keys = pass("pw");
+    take(&env, Destination::Into(env.uri("enc")), &keys).unwrap();
+    let root = env.root("enc");
+    let uri = file_uri(&root);
+    let full = Collection::open(&uri, None, &open_options(None))
+        .unwrap()
+        .latest()
+        .unwrap();
+    // A listing edited to describe another size for a data file (what someone hiding a
+    // replaced file would write): decodes fine, disagrees with the sealed manifest.
+    let lpath = root.join(&full).join(layout::LISTING);
+    let mut listing = crypto::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
+    listing.files[0].size += 1;
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&root, copy.path());
+    let cl = copy.path().join(&full).join(layout::LISTING);
+    std::fs::remove_file(&cl).unwrap();
+    std::fs::write(&cl, crypto::encode_listing(&listing)).unwrap();
+    let coll = Collection::open(&file_uri(copy.path()), None, &open_options(None)).unwrap();
+    let e = coll.chain_keyed(&full, &keys).unwrap_err().to_string();
+    assert!(
+        e.contains("BACKUP-LISTING does not match the encrypted manifest (field files)"),
+        "{e}"
+    );
+    // A listing naming another backup id: the manifest no longer authenticates.
+    let mut listing2 = crypto::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
+    listing2.backup_id = vec![9; 16];
+    std::fs::remove_file(&cl).unwrap();
+    std::fs::write(&cl, crypto::encode_listing(&listing2)).unwrap();
+    let e = coll.chain_keyed(&full, &keys).unwrap_err().to_string();
+    assert!(e.contains("BACKUP_MANIFEST"), "{e}");
+    assert!(e.contains("chunk 0"), "{e}");
+}
