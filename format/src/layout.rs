@@ -638,13 +638,15 @@ pub fn encryption_info_name(n: u64) -> String {
 /// zeros, n ≥ 1).
 pub fn parse_encryption_info_name(s: &str) -> Result<u64> {
     let digits = s.strip_prefix(ENCRYPTION_INFO_PREFIX).ok_or_else(|| {
-        invalid("encryption info name", 0, s, "does not start with ENCRYPTION-INFO-")
+        invalid(
+            "encryption info name",
+            0,
+            s,
+            "does not start with ENCRYPTION-INFO-",
+        )
     })?;
     let at = ENCRYPTION_INFO_PREFIX.len();
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return Err(invalid(
             "encryption info name",
             at,
