@@ -48,6 +48,10 @@ pub struct Args {
     /// Report at most N findings (all are still counted).
     #[arg(long)]
     max_findings: Option<usize>,
+    /// The key of encrypted chains (without it: metadata and, at `full`, the byte-integrity
+    /// pass; `schema` needs it).
+    #[command(flatten)]
+    keys: crate::keys_arg::KeyArgs,
 }
 
 /// Splits `[FROM LATEST|'subdir'] IN URI`.
@@ -147,6 +151,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         max_findings: args.max_findings,
         strict: args.strict,
         cluster: args.cluster.clone(),
+        keys: args.keys.source()?,
     };
     let store_opts = vouch_engine::collection::open_options(
         args.cluster

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use vouch_engine::collection::join;
+use vouch_engine::crypto::{self, ChainKey};
 use vouch_engine::Collection;
 use vouch_format::layout::{self, BackupFile, FullSubdir};
 use vouch_format::manifest::pb;
@@ -61,6 +62,12 @@ pub(crate) struct LayerState {
     /// Sizes of the manifest's files as stat reported them (`None`: missing or unreadable),
     /// in manifest order.
     pub sizes: Vec<Option<u64>>,
+    /// The layer's `BACKUP-LISTING` (encrypted chains), when it decodes.
+    pub listing: Option<pb::IntegrityListing>,
+    /// True when `manifest` was made from the listing (an encrypted chain read without its
+    /// key): it holds the listing's fields only (ids, times, previous, file paths, sizes and
+    /// hashes), no descriptors, spans or counts.
+    pub from_listing: bool,
     /// Checks run on this layer.
     pub checks: Vec<CheckResult>,
 }
@@ -88,6 +95,10 @@ impl LayerState {
 #[derive(Debug)]
 pub(crate) struct ChainState {
     pub full: String,
+    /// Whether the chain is encrypted (it has key records or an integrity listing).
+    pub encrypted: bool,
+    /// The chain's data key, when it is encrypted and a key was given.
+    pub key: Option<ChainKey>,
     pub layers: Vec<LayerState>,
     pub checks: Vec<CheckResult>,
 }
@@ -327,7 +338,25 @@ pub fn verify_collection(
     // Layers of every selected chain, with their manifests read and checked.
     let mut chains = Vec::new();
     for full in &selected {
-        let mut layers = vec![metadata::read_layer(&ctx, full, Which::Main, true)];
+        // Encrypted: key records or an integrity listing in the full backup's directory.
+        let encrypted = main_dirs.get(full).is_some_and(|info| {
+            info.files.iter().any(|(_, f)| {
+                matches!(
+                    f,
+                    Some(
+                        BackupFile::EncryptionInfo
+                            | BackupFile::EncryptionInfoRotation(_)
+                            | BackupFile::Listing
+                    )
+                )
+            })
+        });
+        let key = chain_key(&ctx, full, encrypted)?;
+        let enc = metadata::Enc {
+            encrypted,
+            key: key.as_deref(),
+        };
+        let mut layers = vec![metadata::read_layer(&ctx, full, Which::Main, true, enc)];
         let (dirs, which, prefix) = if separate {
             (&inc_dirs, Which::Inc, format!("{full}/"))
         } else {
@@ -343,14 +372,20 @@ pub fn verify_collection(
             .collect();
         incs.sort_by(|a, b| (a.0.end, a.0.start, &a.1).cmp(&(b.0.end, b.0.start, &b.1)));
         for (_, d) in incs {
-            layers.push(metadata::read_layer(&ctx, &d, which, false));
+            layers.push(metadata::read_layer(&ctx, &d, which, false, enc));
         }
         metadata::check_chain(&mut layers);
         chains.push(ChainState {
             full: full.clone(),
+            encrypted,
+            key,
             layers,
             checks: Vec::new(),
         });
+    }
+    if !opts.keys.is_empty() && !chains.iter().any(|c| c.encrypted) {
+        // A key was given, but nothing selected is encrypted: say so, as restore does.
+        vouch_keys::check_not_encrypted(&opts.keys).map_err(vouch_engine::Error::from)?;
     }
     metadata::stat_files(&ctx, &mut chains, progress);
 
@@ -438,13 +473,17 @@ pub fn verify_collection(
     collection_checks.push(unfinished);
 
     if opts.level >= Level::Schema {
-        for c in &mut chains {
+        for c in chains.iter_mut().filter(|c| !keyless(c)) {
             schema_checks::check_chain(&ctx, c);
         }
     }
     if opts.level >= Level::Full {
         for c in &mut chains {
-            data::check_chain(&ctx, c, progress);
+            if keyless(c) {
+                crate::sealed::check_chain(&ctx, c, progress);
+            } else {
+                data::check_chain(&ctx, c, progress);
+            }
         }
     }
 
@@ -481,6 +520,50 @@ pub fn verify_collection(
     };
     finalize(&mut report, opts.max_findings);
     Ok(report)
+}
+
+/// An encrypted chain read without its key.
+fn keyless(c: &ChainState) -> bool {
+    c.encrypted && c.key.is_none()
+}
+
+/// The data key of the chain of `full` from the keys given: `None` for a chain that is not
+/// encrypted, or encrypted with no key given at the `metadata` or `full` level (the
+/// key-less checks run). Verification cannot run (exit 2, the cause named) when the keys
+/// given do not unlock it, or at the `schema` level without a key (nothing it checks is
+/// readable).
+fn chain_key(ctx: &Ctx<'_>, full: &str, encrypted: bool) -> Result<Option<ChainKey>, Error> {
+    if !encrypted {
+        return Ok(None);
+    }
+    if ctx.opts.keys.is_empty() {
+        if ctx.opts.level == Level::Schema {
+            // The engine's own message: what key the chain needs.
+            let e = match crypto::chain_key(ctx.main, full, &ctx.opts.keys) {
+                Err(e) => e.to_string(),
+                Ok(_) => format!("backup {} is encrypted", layout::display_subdir(full)),
+            };
+            return Err(Error::Usage(format!(
+                "--level schema needs the key of the encrypted backup {} (descriptors and spans are in its encrypted manifests): {e}",
+                layout::display_subdir(full)
+            )));
+        }
+        return Ok(None);
+    }
+    if crypto::info_names(ctx.main, full)?.is_empty() {
+        // An integrity listing but no key record.
+        return Err(vouch_engine::Error::Key(vouch_keys::KeyError::InfoMissing {
+            file: join(full, layout::ENCRYPTION_INFO),
+        })
+        .into());
+    }
+    match crypto::chain_key(ctx.main, full, &ctx.opts.keys)? {
+        Some(k) => Ok(Some(k)),
+        None => Err(Error::Usage(format!(
+            "backup {}: no key record opened",
+            layout::display_subdir(full)
+        ))),
+    }
 }
 
 /// True when the backup directory `d` belongs to one of the selected chains.

@@ -12,12 +12,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
+use vouch_engine::crypto::DataKey;
+use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::keys;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout, Kind};
-use vouch_format::sst::SstReader;
+use vouch_format::sst::{BlockSource, SstReader};
 
 use crate::collection::{ChainState, Ctx};
 use crate::metadata::ts;
@@ -92,6 +94,8 @@ struct LayerView<'a> {
     m: &'a pb::BackupManifest,
     is_full: bool,
     history: &'a History,
+    /// The chain's data key (encrypted chains): files are read through the envelope.
+    key: Option<&'a DataKey>,
 }
 
 fn in_spans(spans: &[pb::Span], user: &[u8]) -> bool {
@@ -164,7 +168,10 @@ fn decode_entry(
 fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
     let store = ctx.store(lv.which);
     let path = vouch_engine::collection::join(lv.dir, &file.path);
-    let src = StoreSource::new(store, &path, stat);
+    let src = match lv.key {
+        None => StoreSource::new(store, &path, stat),
+        Some(_) => StoreSource::tracking(store, &path, stat),
+    };
     let mut out = Limited::default();
     let (start, end) = (ts(lv.m.start_time), ts(lv.m.end_time));
     let (min_ts, max_ts) = (ts(file.min_ts), ts(file.max_ts));
@@ -175,125 +182,139 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     let mut cur_user: Option<Vec<u8>> = None;
     let mut cache = LayoutCache::new();
     let layer = lv.dir.to_string();
-    let scanned = SstReader::open(&src).and_then(|r| {
-        r.verify_scan_with(|k, v| {
-            entries += 1;
-            let f = |kind: &'static str, msg: String| {
-                Finding::error(kind, path.clone(), format!("{path}: {msg}"))
-                    .with_key(k)
-                    .in_layer(layer.clone())
-            };
-            if k < file.first_key.as_slice() || k > file.last_key.as_slice() {
-                out.push(
-                    f(
-                        "key_out_of_bounds",
-                        "key outside the file's recorded first_key..last_key".into(),
-                    )
-                    .expected_found(
-                        format!("{}..={}", hex(&file.first_key), hex(&file.last_key)),
-                        hex(k),
-                    ),
-                );
-            }
-            let (user, t) = match mvcc::decode_key(k) {
-                Ok(x) => x,
-                Err(e) => {
-                    out.push(f("row_decode", format!("MVCC key does not decode: {e}")));
-                    return Ok(());
-                }
-            };
-            if user.as_slice() < fspan.start.as_slice() || user.as_slice() >= fspan.end.as_slice() {
-                out.push(
-                    f(
-                        "key_out_of_bounds",
-                        "key outside the file's recorded span".into(),
-                    )
-                    .expected_found(
-                        format!("[{}, {})", hex(&fspan.start), hex(&fspan.end)),
-                        hex(&user),
-                    ),
-                );
-            }
-            if !in_spans(&lv.m.spans, &user) {
-                out.push(f(
+    let mut visit = |k: &[u8], v: &[u8]| -> Result<(), vouch_format::Error> {
+        entries += 1;
+        let f = |kind: &'static str, msg: String| {
+            Finding::error(kind, path.clone(), format!("{path}: {msg}"))
+                .with_key(k)
+                .in_layer(layer.clone())
+        };
+        if k < file.first_key.as_slice() || k > file.last_key.as_slice() {
+            out.push(
+                f(
                     "key_out_of_bounds",
-                    "key outside every span of the layer".into(),
-                ));
+                    "key outside the file's recorded first_key..last_key".into(),
+                )
+                .expected_found(
+                    format!("{}..={}", hex(&file.first_key), hex(&file.last_key)),
+                    hex(k),
+                ),
+            );
+        }
+        let (user, t) = match mvcc::decode_key(k) {
+            Ok(x) => x,
+            Err(e) => {
+                out.push(f("row_decode", format!("MVCC key does not decode: {e}")));
+                return Ok(());
             }
-            let lower_ok = lv.is_full || t > start || in_spans(&lv.m.introduced_spans, &user);
-            if t > end || !lower_ok {
-                out.push(
-                    f(
-                        "timestamp_out_of_window",
-                        format!("timestamp {t} is outside the layer's window ({start}, {end}]"),
-                    )
-                    .expected_found(format!("({start}, {end}]"), t.to_string()),
-                );
-            } else if t < min_ts || t > max_ts {
-                out.push(
-                    f(
-                        "timestamp_out_of_window",
-                        format!("timestamp {t} is outside the file's recorded min_ts..max_ts"),
-                    )
-                    .expected_found(format!("[{min_ts}, {max_ts}]"), t.to_string()),
-                );
+        };
+        if user.as_slice() < fspan.start.as_slice() || user.as_slice() >= fspan.end.as_slice() {
+            out.push(
+                f(
+                    "key_out_of_bounds",
+                    "key outside the file's recorded span".into(),
+                )
+                .expected_found(
+                    format!("[{}, {})", hex(&fspan.start), hex(&fspan.end)),
+                    hex(&user),
+                ),
+            );
+        }
+        if !in_spans(&lv.m.spans, &user) {
+            out.push(f(
+                "key_out_of_bounds",
+                "key outside every span of the layer".into(),
+            ));
+        }
+        let lower_ok = lv.is_full || t > start || in_spans(&lv.m.introduced_spans, &user);
+        if t > end || !lower_ok {
+            out.push(
+                f(
+                    "timestamp_out_of_window",
+                    format!("timestamp {t} is outside the layer's window ({start}, {end}]"),
+                )
+                .expected_found(format!("({start}, {end}]"), t.to_string()),
+            );
+        } else if t < min_ts || t > max_ts {
+            out.push(
+                f(
+                    "timestamp_out_of_window",
+                    format!("timestamp {t} is outside the file's recorded min_ts..max_ts"),
+                )
+                .expected_found(format!("[{min_ts}, {max_ts}]"), t.to_string()),
+            );
+        }
+        let value = match mvcc::decode_value(k, v) {
+            Ok(x) => x,
+            Err(e) => {
+                out.push(f("value_checksum", format!("value does not decode: {e}")));
+                return Ok(());
             }
-            let value = match mvcc::decode_value(k, v) {
-                Ok(x) => x,
-                Err(e) => {
-                    out.push(f("value_checksum", format!("value does not decode: {e}")));
-                    return Ok(());
+        };
+        let payload = match value {
+            mvcc::Value::Live(p) => Some(p),
+            _ => None,
+        };
+        if payload.is_none() {
+            tombstones += 1;
+        }
+        let first_of_key = cur_user.as_deref() != Some(user.as_slice());
+        let (table, index) = match keys::decode_table_prefix(&user) {
+            Ok((t, i, _)) => (t, i),
+            Err(e) => {
+                out.push(f("row_decode", format!("key is not a table key: {e}")));
+                if first_of_key {
+                    cur_user = Some(user);
                 }
-            };
-            let payload = match value {
-                mvcc::Value::Live(p) => Some(p),
-                _ => None,
-            };
-            if payload.is_none() {
-                tombstones += 1;
+                return Ok(());
             }
-            let first_of_key = cur_user.as_deref() != Some(user.as_slice());
-            let (table, index) = match keys::decode_table_prefix(&user) {
-                Ok((t, i, _)) => (t, i),
-                Err(e) => {
-                    out.push(f("row_decode", format!("key is not a table key: {e}")));
-                    if first_of_key {
-                        cur_user = Some(user);
+        };
+        if first_of_key {
+            let primary = lv
+                .history
+                .any(table)
+                .and_then(schema::table)
+                .and_then(|t| t.primary_index.as_ref())
+                .map(|p| u64::from(p.id));
+            if payload.is_some() && primary == Some(index) {
+                rows += 1;
+            }
+            cur_user = Some(user.clone());
+        }
+        if let Some(p) = payload {
+            match lv.history.at(table, t) {
+                None => out.push(f(
+                    "row_decode",
+                    format!("no descriptor of table {table} is known at {t}"),
+                )),
+                Some(d) => {
+                    if let Err(msg) = decode_entry(&mut cache, d, index, &user, p) {
+                        out.push(f(
+                            "row_decode",
+                            format!("{msg} (descriptor in force at {t})"),
+                        ));
                     }
-                    return Ok(());
-                }
-            };
-            if first_of_key {
-                let primary = lv
-                    .history
-                    .any(table)
-                    .and_then(schema::table)
-                    .and_then(|t| t.primary_index.as_ref())
-                    .map(|p| u64::from(p.id));
-                if payload.is_some() && primary == Some(index) {
-                    rows += 1;
-                }
-                cur_user = Some(user.clone());
-            }
-            if let Some(p) = payload {
-                match lv.history.at(table, t) {
-                    None => out.push(f(
-                        "row_decode",
-                        format!("no descriptor of table {table} is known at {t}"),
-                    )),
-                    Some(d) => {
-                        if let Err(msg) = decode_entry(&mut cache, d, index, &user, p) {
-                            out.push(f(
-                                "row_decode",
-                                format!("{msg} (descriptor in force at {t})"),
-                            ));
-                        }
-                    }
                 }
             }
-            Ok(())
-        })
-    });
+        }
+        Ok(())
+    };
+    let scanned = match lv.key {
+        None => SstReader::open(&src).and_then(|r| r.verify_scan_with(&mut visit)),
+        Some(key) => Opened::new(
+            key,
+            FileId {
+                backup_id: &lv.m.backup_id,
+                path: &file.path,
+            },
+            &src,
+        )
+        .and_then(|o| {
+            let stats = SstReader::open(&o).and_then(|r| r.verify_scan_with(&mut visit))?;
+            authenticate_unread(&o, &src)?;
+            Ok(stats)
+        }),
+    };
     let scan_ok = match scanned {
         Ok(_) => true,
         Err(e) => {
@@ -361,6 +382,26 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     }
 }
 
+/// Authenticates the chunks of a sealed file that the SST scan did not read (the scan reads
+/// every block, so normally none): every chunk of the file is then authenticated, each
+/// stored byte read once.
+fn authenticate_unread(
+    o: &Opened<&StoreSource<'_>>,
+    src: &StoreSource<'_>,
+) -> Result<(), vouch_format::Error> {
+    if o.size() == 0 {
+        return o.authenticate_all();
+    }
+    let cs = u64::from(o.header().chunk_size);
+    for i in 0..o.chunks() {
+        let stored_at = envelope::HEADER_LEN as u64 + i * (cs + envelope::TAG_LEN as u64);
+        if !src.was_read_at(stored_at) {
+            o.read_at(i * cs, 1)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain.
 pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
     let mut history = History::default();
@@ -401,6 +442,7 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
             m: &m,
             is_full: l.is_full,
             history: &history,
+            key: c.key.as_deref(),
         };
         let todo: Vec<(usize, u64)> = l
             .sizes

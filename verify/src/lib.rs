@@ -20,6 +20,7 @@ mod metadata;
 mod output;
 mod report;
 mod schema_checks;
+mod sealed;
 mod source;
 
 pub use collection::verify_collection;
@@ -265,9 +266,49 @@ pub fn sst_finding(file: &str, e: &FormatError) -> Finding {
             f.block = Some(block_name(*block));
         }
         Error::Io { .. } => f.kind = "read_error",
+        Error::EnvelopeAuth { chunk, offset }
+        | Error::EnvelopeFinalChunkMissing {
+            last_chunk: chunk,
+            offset,
+        }
+        | Error::EnvelopeDataAfterFinal { chunk, offset, .. } => {
+            f.kind = "envelope_auth";
+            f.offset = Some(*offset);
+            f.block = Some(format!("chunk#{chunk}"));
+        }
+        Error::EnvelopeTruncated { chunk, offset, .. } => {
+            f.kind = "envelope_size";
+            f.offset = Some(*offset);
+            f.block = Some(format!("chunk#{chunk}"));
+        }
+        Error::Limit {
+            field: "envelope chunk count",
+            offset,
+            ..
+        } => {
+            f.kind = "envelope_size";
+            f.offset = Some(*offset);
+        }
+        Error::EnvelopeMagic { offset, .. }
+        | Error::EnvelopeVersion { offset, .. }
+        | Error::EnvelopeCipher { offset, .. }
+        | Error::EnvelopeChunkSize { offset, .. }
+        | Error::Invalid {
+            field: "envelope reserved bytes",
+            offset,
+            ..
+        } => {
+            f.kind = "envelope_header";
+            f.offset = Some(*offset);
+        }
         _ => {}
     }
     f
+}
+
+/// True for the finding kinds of the encryption envelope.
+pub(crate) fn is_envelope_kind(kind: &str) -> bool {
+    kind.starts_with("envelope_")
 }
 
 /// Full verified scan of one SST; `Ok` with its counts, or the finding that stopped it.

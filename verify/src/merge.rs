@@ -544,6 +544,7 @@ pub(crate) fn check_tables(
             })
         })
         .collect();
+    let key = c.key.clone();
     let refs: Vec<LayerRef<'_>> = c
         .layers
         .iter()
@@ -551,7 +552,7 @@ pub(crate) fn check_tables(
         .map(|(l, layer)| LayerRef {
             store: ctx.store(l.which),
             layer,
-            key: None,
+            key: key.as_deref(),
         })
         .collect();
     // Which table is checked at which layer, with its descriptor there.

@@ -12,6 +12,7 @@ use vouch_format::Error as FormatError;
 use crate::collection::{par_map, ChainState, Ctx, DirInfo, LayerState, Which};
 use crate::report::{CheckResult, Progress};
 use crate::{hex, Finding};
+use vouch_engine::crypto::DataKey;
 
 pub(crate) fn ts(t: Option<pb::Timestamp>) -> Timestamp {
     t.map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
@@ -133,9 +134,25 @@ pub(crate) fn check_latest(
     (c, named)
 }
 
+/// How a chain's layers are read: encrypted or not, and its key when given.
+#[derive(Clone, Copy)]
+pub(crate) struct Enc<'k> {
+    pub encrypted: bool,
+    pub key: Option<&'k DataKey>,
+}
+
 /// Reads one layer's manifest and checksum file; problems become findings of its
-/// `manifest` check.
-pub(crate) fn read_layer(ctx: &Ctx<'_>, dir: &str, which: Which, is_full: bool) -> LayerState {
+/// `manifest` check. In an encrypted chain the layer's `BACKUP-LISTING` is read too: with
+/// the key, the manifest is opened through the envelope and checked against the listing;
+/// without it, the layer's manifest is made from the listing (ids, times, previous, files),
+/// which is what the metadata checks need.
+pub(crate) fn read_layer(
+    ctx: &Ctx<'_>,
+    dir: &str,
+    which: Which,
+    is_full: bool,
+    enc: Enc<'_>,
+) -> LayerState {
     let mut l = LayerState {
         dir: dir.to_string(),
         which,
@@ -143,6 +160,8 @@ pub(crate) fn read_layer(ctx: &Ctx<'_>, dir: &str, which: Which, is_full: bool) 
         bytes: None,
         manifest: None,
         sizes: Vec::new(),
+        listing: None,
+        from_listing: false,
         checks: Vec::new(),
     };
     let store = ctx.store(which);
@@ -190,17 +209,48 @@ pub(crate) fn read_layer(ctx: &Ctx<'_>, dir: &str, which: Which, is_full: bool) 
             );
         }
     }
-    if let Some(b) = &bytes {
-        match manifest::decode(b) {
-            Ok(m) => l.manifest = Some(m),
-            Err(e) => {
-                let mut f =
-                    Finding::error("manifest_decode", mpath.clone(), format!("{mpath}: {e}"))
-                        .in_layer(dir);
-                f.offset = error_offset(&e);
-                c.findings.push(f);
+    let decoded = if enc.encrypted {
+        l.listing = read_listing(ctx, &l, &mut c);
+        match (&bytes, &l.listing, enc.key) {
+            // Without the key: what the listing says is all the metadata checks get.
+            (_, Some(listing), None) => {
+                l.from_listing = true;
+                Some(Ok(manifest_of_listing(listing)))
             }
+            (Some(b), Some(listing), Some(key)) => {
+                match vouch_engine::crypto::open_small_file(
+                    key,
+                    &listing.backup_id,
+                    layout::MANIFEST,
+                    b,
+                    &mpath,
+                ) {
+                    Ok(plain) => Some(manifest::decode(&plain)),
+                    Err(e) => {
+                        c.findings
+                            .push(engine_finding(&mpath, &e, "manifest_decode").in_layer(dir));
+                        None
+                    }
+                }
+            }
+            // No listing: the manifest's identity (backup id) is unknown.
+            _ => None,
         }
+    } else {
+        bytes.as_deref().map(manifest::decode)
+    };
+    match decoded {
+        Some(Ok(m)) => l.manifest = Some(m),
+        Some(Err(e)) => {
+            let mut f = Finding::error("manifest_decode", mpath.clone(), format!("{mpath}: {e}"))
+                .in_layer(dir);
+            f.offset = error_offset(&e);
+            c.findings.push(f);
+        }
+        None => {}
+    }
+    if let (Some(m), Some(listing), false) = (&l.manifest, &l.listing, l.from_listing) {
+        check_listing(&l, listing, m, &mut c);
     }
     l.bytes = bytes;
     if let Some(m) = &l.manifest {
@@ -208,6 +258,185 @@ pub(crate) fn read_layer(ctx: &Ctx<'_>, dir: &str, which: Which, is_full: bool) 
     }
     l.checks.push(c);
     l
+}
+
+/// Reads the layer's `BACKUP-LISTING`: `listing_missing`, `listing_decode` or
+/// `read_error` when it cannot be had.
+fn read_listing(
+    ctx: &Ctx<'_>,
+    l: &LayerState,
+    c: &mut CheckResult,
+) -> Option<pb::IntegrityListing> {
+    let path = l.path(layout::LISTING);
+    let store = ctx.store(l.which);
+    let bytes = match store.get(&path) {
+        Ok(b) => b,
+        Err(vouch_store::Error::NotFound { .. }) => {
+            c.findings.push(
+                Finding::error(
+                    "listing_missing",
+                    path.clone(),
+                    format!(
+                        "{path}: the integrity listing of this encrypted layer is missing (the key-less checks and the manifest's identity need it)"
+                    ),
+                )
+                .in_layer(&l.dir),
+            );
+            return None;
+        }
+        Err(e) => {
+            c.findings.push(
+                Finding::error("read_error", path.clone(), format!("{path}: {e}")).in_layer(&l.dir),
+            );
+            return None;
+        }
+    };
+    ctx.files_checked.fetch_add(1, Ordering::Relaxed);
+    ctx.add_bytes(bytes.len() as u64);
+    match vouch_engine::crypto::decode_listing(&bytes, &path) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            c.findings
+                .push(engine_finding(&path, &e, "listing_decode").in_layer(&l.dir));
+            None
+        }
+    }
+}
+
+/// A finding from an engine error about `file`: envelope errors get their own kinds (with
+/// the chunk and offset), a format error its offset, others `kind`.
+pub(crate) fn engine_finding(file: &str, e: &vouch_engine::Error, kind: &'static str) -> Finding {
+    match e {
+        vouch_engine::Error::Format { source, .. } => {
+            let f = crate::sst_finding(file, source);
+            if crate::is_envelope_kind(f.kind) {
+                let mut f = f;
+                f.message = format!("{file}: {source}");
+                return f;
+            }
+            let mut f = Finding::error(kind, file, format!("{file}: {source}"));
+            f.offset = error_offset(source);
+            f
+        }
+        vouch_engine::Error::Store(_) => Finding::error("read_error", file, e.to_string()),
+        e => Finding::error(kind, file, e.to_string()),
+    }
+}
+
+/// The manifest fields a listing carries.
+fn manifest_of_listing(l: &pb::IntegrityListing) -> pb::BackupManifest {
+    pb::BackupManifest {
+        backup_id: l.backup_id.clone(),
+        chain_id: l.chain_id.clone(),
+        start_time: l.start_time,
+        end_time: l.end_time,
+        previous: l.previous.clone(),
+        files: l
+            .files
+            .iter()
+            .map(|f| pb::File {
+                path: f.path.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// With the key: the listing must say what the encrypted manifest says, field by field
+/// (`listing_mismatch`, naming the field and, for files, the file).
+fn check_listing(
+    l: &LayerState,
+    listing: &pb::IntegrityListing,
+    m: &pb::BackupManifest,
+    c: &mut CheckResult,
+) {
+    let want = vouch_engine::crypto::listing_of(m);
+    let path = l.path(layout::LISTING);
+    let mut bad: Vec<(String, String, String)> = Vec::new();
+    let mut push = |field: String, expected: String, found: String| {
+        bad.push((field, expected, found));
+    };
+    let t = |t: Option<pb::Timestamp>| ts(t).to_string();
+    if listing.format_version != want.format_version {
+        push(
+            "format_version".into(),
+            want.format_version.to_string(),
+            listing.format_version.to_string(),
+        );
+    }
+    if listing.backup_id != want.backup_id {
+        push(
+            "backup_id".into(),
+            hex(&want.backup_id),
+            hex(&listing.backup_id),
+        );
+    }
+    if listing.chain_id != want.chain_id {
+        push(
+            "chain_id".into(),
+            hex(&want.chain_id),
+            hex(&listing.chain_id),
+        );
+    }
+    if listing.start_time != want.start_time {
+        push(
+            "start_time".into(),
+            t(want.start_time),
+            t(listing.start_time),
+        );
+    }
+    if listing.end_time != want.end_time {
+        push("end_time".into(), t(want.end_time), t(listing.end_time));
+    }
+    if listing.previous != want.previous {
+        let p = |p: &Option<pb::Previous>| {
+            p.as_ref().map_or("none".to_string(), |p| {
+                format!("{} {}", p.path, hex(&p.manifest_sha256))
+            })
+        };
+        push("previous".into(), p(&want.previous), p(&listing.previous));
+    }
+    let fdesc = |f: &pb::ListedFile| format!("{} bytes, sha256 {}", f.size, hex(&f.sha256));
+    for w in &want.files {
+        match listing.files.iter().find(|f| f.path == w.path) {
+            None => push(format!("files[{}]", w.path), fdesc(w), "not listed".into()),
+            Some(f) if f != w => push(format!("files[{}]", w.path), fdesc(w), fdesc(f)),
+            Some(_) => {}
+        }
+    }
+    for f in &listing.files {
+        if !want.files.iter().any(|w| w.path == f.path) {
+            push(
+                format!("files[{}]", f.path),
+                "not in the manifest".into(),
+                fdesc(f),
+            );
+        }
+    }
+    if bad.is_empty() && listing.files != want.files {
+        // Same files, another order.
+        bad.push((
+            "files".into(),
+            "the manifest's order".into(),
+            "another order".into(),
+        ));
+    }
+    for (field, expected, found) in bad {
+        c.findings.push(
+            Finding::error(
+                "listing_mismatch",
+                path.clone(),
+                format!(
+                    "{path}: field {field} does not match the encrypted manifest (the listing was forged or damaged)"
+                ),
+            )
+            .expected_found(expected, found)
+            .in_layer(&l.dir),
+        );
+    }
 }
 
 /// The directory name must be the one the manifest's kind and times give.

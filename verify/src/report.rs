@@ -65,6 +65,9 @@ pub struct VerifyOptions {
     pub strict: bool,
     /// A target cluster directory: report what a restore into it would need.
     pub cluster: Option<PathBuf>,
+    /// The passphrase and/or KMS URIs that unlock encrypted chains (empty: none given;
+    /// encrypted chains then get the key-less checks, spec/verify-report.md §6).
+    pub keys: vouch_keys::KeySource,
 }
 
 impl VerifyOptions {
@@ -77,6 +80,7 @@ impl VerifyOptions {
             max_findings: None,
             strict: false,
             cluster: None,
+            keys: vouch_keys::KeySource::default(),
         }
     }
 }

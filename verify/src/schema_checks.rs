@@ -13,6 +13,7 @@ use vouch_format::layout;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, index_layouts, Catalog, Kind};
+use vouch_keys::KeySource;
 
 use crate::collection::{ChainState, Ctx};
 use crate::metadata::ts;
@@ -308,14 +309,22 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState) {
         }
     }
 
-    c.checks.push(plan_check(ctx, &c.full));
+    // The keys only for an encrypted chain (given for one that is not, restore refuses).
+    let none = KeySource::default();
+    let keys = if c.key.is_some() {
+        &ctx.opts.keys
+    } else {
+        &none
+    };
+    c.checks.push(plan_check(ctx, &c.full, keys));
     if let Some((dir, target)) = &ctx.target {
-        c.checks.push(cluster_check(ctx, &c.full, dir, target));
+        c.checks
+            .push(cluster_check(ctx, &c.full, dir, target, keys));
     }
 }
 
 /// Restore's planning, run dry: the whole chain, and `--as-of` when given.
-fn plan_check(ctx: &Ctx<'_>, full: &str) -> CheckResult {
+fn plan_check(ctx: &Ctx<'_>, full: &str, keys: &KeySource) -> CheckResult {
     let mut c = CheckResult::new("restore_plan");
     let mut times: Vec<(Option<Timestamp>, String)> = vec![(None, "the newest layer's end".into())];
     if let Some(t) = ctx.as_of {
@@ -323,7 +332,7 @@ fn plan_check(ctx: &Ctx<'_>, full: &str) -> CheckResult {
     }
     for (t, what) in times {
         let r = Collection::open(ctx.uri, ctx.incremental_location, ctx.store_opts)
-            .and_then(|coll| coll.open_chain(full))
+            .and_then(|coll| coll.open_chain_keyed(full, keys))
             .and_then(|chain| restore::plan(chain, t));
         if let Err(e) = r {
             c.findings.push(Finding::error(
@@ -404,11 +413,17 @@ fn is_collision(msg: &str) -> bool {
 /// backups), and each database of the backup that holds objects (a `RESTORE DATABASE` when
 /// the backup holds it completely, else a `RESTORE TABLE` of its tables and views). A refusal that an option lifts names
 /// the option in `expected`.
-fn cluster_check(ctx: &Ctx<'_>, full: &str, dir: &Path, target: &Catalog) -> CheckResult {
+fn cluster_check(
+    ctx: &Ctx<'_>,
+    full: &str,
+    dir: &Path,
+    target: &Catalog,
+    keys: &KeySource,
+) -> CheckResult {
     let mut c = CheckResult::new("cluster");
     let shown = layout::display_subdir(full);
     let plan = match Collection::open(ctx.uri, ctx.incremental_location, ctx.store_opts)
-        .and_then(|coll| coll.open_chain(full))
+        .and_then(|coll| coll.open_chain_keyed(full, keys))
         .and_then(|chain| restore::plan(chain, ctx.as_of))
     {
         Ok(p) => p,

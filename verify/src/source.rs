@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 use vouch_format::sst::BlockSource;
@@ -25,6 +26,8 @@ pub struct StoreSource<'a> {
     hashed: Cell<u64>,
     sha: RefCell<Sha256>,
     read: Cell<u64>,
+    /// Offsets of the reads made, when tracked (sealed files: which chunks were read).
+    starts: Option<RefCell<HashSet<u64>>>,
 }
 
 impl<'a> StoreSource<'a> {
@@ -37,7 +40,23 @@ impl<'a> StoreSource<'a> {
             hashed: Cell::new(0),
             sha: RefCell::new(Sha256::new()),
             read: Cell::new(0),
+            starts: None,
         }
+    }
+
+    /// The same, remembering the offset of every read (see [`StoreSource::was_read_at`]).
+    pub fn tracking(store: &'a dyn Store, path: &str, size: u64) -> Self {
+        let mut s = Self::new(store, path, size);
+        s.starts = Some(RefCell::new(HashSet::new()));
+        s
+    }
+
+    /// Whether a read started at `offset` (always false unless made with
+    /// [`StoreSource::tracking`]).
+    pub fn was_read_at(&self, offset: u64) -> bool {
+        self.starts
+            .as_ref()
+            .is_some_and(|s| s.borrow().contains(&offset))
     }
 
     /// Bytes read from the store so far.
@@ -54,6 +73,9 @@ impl<'a> StoreSource<'a> {
                 message: format!("{}: {e}", self.path),
             })?;
         self.read.set(self.read.get() + b.len() as u64);
+        if let Some(s) = &self.starts {
+            s.borrow_mut().insert(offset);
+        }
         if offset == self.hashed.get() {
             self.sha.borrow_mut().update(&b);
             self.hashed.set(offset + b.len() as u64);

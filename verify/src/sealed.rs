@@ -1,0 +1,235 @@
+//! The `full` level over an encrypted chain read without its key: the byte-integrity pass.
+//!
+//! What can be checked without the key is checked: the SHA-256 of every stored data file
+//! against the layer's `BACKUP-LISTING` (`sha256_mismatch`), and for every sealed file (data
+//! files, manifests, checkpoints) that its envelope header parses (`envelope_header`) and
+//! that its size fits the chunk framing the header gives (`envelope_size`,
+//! spec/envelope.md §1). Everything else needs the key; one `content_unchecked` warning per
+//! chain says what (so `--strict` fails the run). Data files are read once, `jobs` at a
+//! time, in 1 MiB ranges.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+use vouch_format::envelope::{self, Header};
+use vouch_format::layout::{self, BackupFile};
+
+use crate::collection::{par_map, ChainState, Ctx, Which};
+use crate::report::{CheckResult, Progress};
+use crate::{hex, sst_finding, Finding};
+
+/// Bytes read per range while hashing.
+const RANGE: u64 = 1 << 20;
+
+/// What the checks that need the key are, for `content_unchecked`.
+pub(crate) const NEEDS_THE_KEY: &str = "the listing against the encrypted manifest, chunk authentication, descriptors, spans, the restore plan, SST blocks, keys, rows, counts, indexes and fingerprints";
+
+/// The envelope framing of a sealed file of `size` bytes whose header says `chunk_size`:
+/// `Err((chunk, offset, message))` when no sealed file has that size.
+pub(crate) fn check_framing(chunk_size: u32, size: u64) -> Result<u64, (u64, u64, String)> {
+    let (h, t) = (envelope::HEADER_LEN as u64, envelope::TAG_LEN as u64);
+    if size < h + t {
+        return Err((
+            0,
+            h.min(size),
+            format!(
+                "{size} bytes is shorter than an envelope header and one tag ({})",
+                h + t
+            ),
+        ));
+    }
+    let body = size - h;
+    let full = u64::from(chunk_size) + t;
+    let chunks = body.div_ceil(full);
+    if chunks > envelope::MAX_CHUNKS {
+        return Err((
+            0,
+            0,
+            format!(
+                "{chunks} chunks is more than the {} allowed",
+                envelope::MAX_CHUNKS
+            ),
+        ));
+    }
+    let last = chunks - 1;
+    let last_stored = body - last * full;
+    let needed = if last == 0 { t } else { t + 1 };
+    if last_stored < needed {
+        return Err((
+            last,
+            h + last * full,
+            format!(
+                "its last chunk ({last}) has {last_stored} stored bytes, fewer than the {needed} a final chunk needs: no sealed file of {chunk_size}-byte chunks is {size} bytes long"
+            ),
+        ));
+    }
+    Ok(chunks)
+}
+
+/// The envelope checks of one sealed file from its first bytes and its size.
+fn check_envelope(path: &str, first: &[u8], size: u64) -> Option<Finding> {
+    let header = match Header::decode(first) {
+        Ok(h) => h,
+        Err(e) => {
+            let mut f = sst_finding(path, &e);
+            f.message = format!("{path}: {e}");
+            if !crate::is_envelope_kind(f.kind) {
+                f.kind = "envelope_header";
+            }
+            return Some(f);
+        }
+    };
+    check_framing(header.chunk_size, size)
+        .err()
+        .map(|(chunk, offset, msg)| {
+            Finding::error(
+                "envelope_size",
+                path,
+                format!(
+                    "{path}: encrypted file size does not fit the envelope's chunk framing: {msg}"
+                ),
+            )
+            .at(offset)
+            .in_block(format!("chunk#{chunk}"))
+        })
+}
+
+/// One data file: its SHA-256 and its envelope. Returns the findings and the bytes read.
+fn check_file(
+    ctx: &Ctx<'_>,
+    which: Which,
+    path: &str,
+    size: u64,
+    listed_sha: &[u8],
+    done_bytes: &AtomicU64,
+) -> (Vec<Finding>, u64) {
+    let store = ctx.store(which);
+    let mut sha = Sha256::new();
+    let mut first: Vec<u8> = Vec::new();
+    let mut at = 0u64;
+    let mut out = Vec::new();
+    while at < size {
+        let n = RANGE.min(size - at);
+        let b = match store.get_range(path, at, n) {
+            Ok(b) if !b.is_empty() => b,
+            Ok(_) => break,
+            Err(e) => {
+                out.push(Finding::error("read_error", path, format!("{path}: {e}")));
+                return (out, at);
+            }
+        };
+        if first.len() < envelope::HEADER_LEN {
+            let want = envelope::HEADER_LEN - first.len();
+            first.extend_from_slice(b.get(..want.min(b.len())).unwrap_or_default());
+        }
+        sha.update(&b);
+        at += b.len() as u64;
+        done_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+    }
+    let got: [u8; 32] = sha.finalize().into();
+    if got.as_slice() != listed_sha {
+        out.push(
+            Finding::error(
+                "sha256_mismatch",
+                path,
+                format!("{path}: the SHA-256 of the stored bytes is not the one the integrity listing records"),
+            )
+            .expected_found(hex(listed_sha), hex(&got)),
+        );
+    }
+    out.extend(check_envelope(path, &first, size));
+    (out, at)
+}
+
+/// The byte-integrity pass over every layer of a chain read without its key, and the
+/// chain's `content_unchecked` warning.
+pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
+    // (layer index, path, stored size, listed SHA-256)
+    let mut todo: Vec<(usize, String, u64, Vec<u8>)> = Vec::new();
+    for (li, l) in c.layers.iter().enumerate() {
+        let Some(m) = &l.manifest else { continue };
+        for (f, size) in m.files.iter().zip(&l.sizes) {
+            if let Some(s) = size {
+                todo.push((li, l.path(&f.path), *s, f.sha256.clone()));
+            }
+        }
+    }
+    progress(Progress::Start {
+        check: "data",
+        files: todo.len() as u64,
+        bytes: todo.iter().map(|t| t.2).sum(),
+    });
+    let done_files = AtomicUsize::new(0);
+    let done_bytes = AtomicU64::new(0);
+    let results = par_map(&todo, ctx.opts.jobs, |(li, path, size, sha)| {
+        let which = c.layers.get(*li).map_or(Which::Main, |l| l.which);
+        let r = check_file(ctx, which, path, *size, sha, &done_bytes);
+        done_files.fetch_add(1, Ordering::Relaxed);
+        r
+    });
+    progress(Progress::Advance {
+        files: done_files.load(Ordering::Relaxed) as u64,
+        bytes: done_bytes.load(Ordering::Relaxed),
+    });
+    ctx.files_checked.fetch_add(todo.len(), Ordering::Relaxed);
+    for l in c.layers.iter_mut() {
+        l.check("data");
+    }
+    for ((li, ..), (findings, bytes)) in todo.iter().zip(results) {
+        ctx.add_bytes(bytes);
+        if let Some(l) = c.layers.get_mut(*li) {
+            let dir = l.dir.clone();
+            l.check("data")
+                .findings
+                .extend(findings.into_iter().map(|f| f.in_layer(dir.clone())));
+        }
+    }
+    // The other sealed files: the manifest (read already) and the checkpoints.
+    for l in c.layers.iter_mut() {
+        let mut found = Vec::new();
+        if let Some(b) = &l.bytes {
+            let mpath = l.path(layout::MANIFEST);
+            found.extend(check_envelope(&mpath, b, b.len() as u64));
+        }
+        let store = ctx.store(l.which);
+        let prefix = l.path("");
+        let objects = store.list(&prefix).unwrap_or_default();
+        for o in objects {
+            let Some(name) = o.path.strip_prefix(&prefix) else {
+                continue;
+            };
+            if !matches!(
+                layout::parse_backup_file(name),
+                Ok(BackupFile::Checkpoint(_))
+            ) {
+                continue;
+            }
+            match store.get(&o.path) {
+                Ok(b) => {
+                    ctx.files_checked.fetch_add(1, Ordering::Relaxed);
+                    ctx.add_bytes(b.len() as u64);
+                    found.extend(check_envelope(&o.path, &b, b.len() as u64));
+                }
+                Err(e) => found.push(Finding::error(
+                    "read_error",
+                    o.path.clone(),
+                    format!("{}: {e}", o.path),
+                )),
+            }
+        }
+        let dir = l.dir.clone();
+        l.check("data")
+            .findings
+            .extend(found.into_iter().map(|f| f.in_layer(dir.clone())));
+    }
+    let mut content = CheckResult::new("content");
+    content.findings.push(Finding::warning(
+        "content_unchecked",
+        c.full.clone(),
+        format!(
+            "{}: the chain is encrypted and no key was given: only the stored bytes were checked (SHA-256 against the integrity listings, envelope headers and sizes); {NEEDS_THE_KEY} need the key (--encryption-passphrase[-env|-file] or --kms)",
+            layout::display_subdir(&c.full)
+        ),
+    ));
+    c.checks.push(content);
+}
