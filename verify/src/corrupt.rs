@@ -28,6 +28,10 @@ use vouch_format::sst::{
     BlockHandle, Compression, SstReader, SstWriter, WriterOptions, FOOTER_LEN, PROPERTIES_BLOCK,
 };
 
+use vouch_engine::crypto::{self, ChainKey, DataKey};
+use vouch_format::envelope::{self, FileId};
+use vouch_keys::KeySource;
+
 use crate::Level;
 
 const MANIFEST: &str = "BACKUP_MANIFEST";
@@ -326,6 +330,8 @@ pub fn sst_regions(bytes: &[u8]) -> io::Result<SstRegions> {
 struct Layer {
     dir: String,
     manifest: pb::BackupManifest,
+    /// Its chain's data key (encrypted collections).
+    key: Option<ChainKey>,
 }
 
 impl Layer {
@@ -348,22 +354,83 @@ impl Layer {
     }
 }
 
-fn read_manifest(root: &Path, dir: &str) -> io::Result<pb::BackupManifest> {
+fn read_manifest(root: &Path, dir: &str, key: Key<'_>) -> io::Result<pb::BackupManifest> {
     let p = format!("{dir}/{MANIFEST}");
     let bytes = fs::read(root.join(&p))?;
+    let bytes = match key {
+        None => bytes,
+        Some(k) => {
+            let l = read_listing(root, dir)?;
+            crypto::open_small_file(k, &l.backup_id, MANIFEST, &bytes, &p).map_err(invalid)?
+        }
+    };
     manifest::decode(&bytes).map_err(|e| format_err(&p, e))
 }
 
+/// The chain's data key when the collection is encrypted (`None`: not encrypted).
+type Key<'k> = Option<&'k DataKey>;
+
+/// The data key of the chain that layer directory `dir` belongs to (`None` when `keys` is
+/// empty: the collection is read as unencrypted).
+fn chain_key(root: &Path, dir: &str, keys: &KeySource) -> io::Result<Option<ChainKey>> {
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let full = match dir.strip_prefix(&format!("{INCREMENTALS}/")) {
+        Some(rest) => rest.get(..20).unwrap_or(rest),
+        None => dir,
+    };
+    let uri = root
+        .to_str()
+        .ok_or_else(|| invalid(format!("{}: not UTF-8", root.display())))?;
+    let store = vouch_store::open(uri, &vouch_store::OpenOptions::default()).map_err(invalid)?;
+    crypto::chain_key(store.as_ref(), full, keys).map_err(invalid)
+}
+
+fn read_listing(root: &Path, dir: &str) -> io::Result<pb::IntegrityListing> {
+    let p = format!("{dir}/{}", layout::LISTING);
+    crypto::decode_listing(&fs::read(root.join(&p))?, &p).map_err(invalid)
+}
+
+/// The plaintext of data file `path` (relative to the root) of `layer`.
+fn plain_file(root: &Path, layer: &Layer, path: &str, key: Key<'_>) -> io::Result<Vec<u8>> {
+    let stored = fs::read(root.join(path))?;
+    let Some(k) = key else { return Ok(stored) };
+    let rel = path
+        .strip_prefix(&format!("{}/", layer.dir))
+        .ok_or_else(|| invalid(format!("{path} is not in {}", layer.dir)))?;
+    let id = FileId {
+        backup_id: &layer.manifest.backup_id,
+        path: rel,
+    };
+    envelope::open_all(k, id, &stored).map_err(|e| format_err(path, e))
+}
+
+/// Where plaintext byte `offset` of a sealed file is stored: (chunk index, the chunk's
+/// stored offset, the byte's stored offset).
+pub fn sealed_position(offset: u64) -> (u64, u64, u64) {
+    let cs = u64::from(envelope::CHUNK_SIZE);
+    let stride = cs + envelope::TAG_LEN as u64;
+    let i = offset / cs;
+    let at = envelope::HEADER_LEN as u64 + i * stride;
+    (i, at, at + offset % cs)
+}
+
 /// The chains of a collection (default incrementals location), oldest full backup first.
-fn chains(root: &Path, listing: &Listing) -> io::Result<Vec<Vec<Layer>>> {
+fn chains(root: &Path, listing: &Listing, keys: &KeySource) -> io::Result<Vec<Vec<Layer>>> {
     let mut out = Vec::new();
     for full in listing.full_backups() {
+        let key = chain_key(root, &full, keys)?;
         let mut dirs = vec![full.clone()];
         dirs.extend(listing.incrementals(&full, INCREMENTALS));
         let mut layers = Vec::new();
         for dir in dirs {
-            let manifest = read_manifest(root, &dir)?;
-            layers.push(Layer { dir, manifest });
+            let manifest = read_manifest(root, &dir, key.as_deref())?;
+            layers.push(Layer {
+                dir,
+                manifest,
+                key: key.clone(),
+            });
         }
         out.push(layers);
     }
@@ -403,14 +470,36 @@ const FLIP: u8 = 0x10;
 /// back" and (when it has an incremental) "another chain" cases. The collection is only
 /// read.
 pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
+    cases_keyed(collection, &KeySource::default())
+}
+
+/// Cases whose mechanics need plaintext and that are left out of an encrypted collection's
+/// plan, with the reason. (Empty: every case maps to an encrypted equivalent.)
+pub const SKIPPED_WHEN_ENCRYPTED: &[(&str, &str)] = &[];
+
+/// [`cases`] for a collection that may be encrypted, unlocked with `keys` (empty: not
+/// encrypted). Over an encrypted collection:
+///
+/// - manifests are read through the envelope; consistent manifest rewrites re-seal the
+///   manifest and rewrite the layer's `BACKUP-LISTING` to match (what someone holding the
+///   key could do), so the same kinds and levels are expected;
+/// - `rows/wrong-type` rewrites the plaintext SST and seals it again;
+/// - the SST region flips (`flip/sst-*`) flip the stored byte that holds the plaintext byte
+///   the plain case flips: the finding is then `envelope_auth` at that chunk (the block
+///   inside it is never decrypted), `block` = `chunk#<n>`, the region the chunk's first
+///   stored byte;
+/// - a layer of another chain spliced in does not open under this chain's key: its
+///   manifest is an `envelope_auth` finding, accepted beside `chain_id_mismatch`.
+pub fn cases_keyed(collection: &Path, keys: &KeySource) -> io::Result<Vec<Case>> {
     let files = list_files(collection)?;
     let listing = Listing::new(&files);
-    let chains = chains(collection, &listing)?;
+    let chains = chains(collection, &listing, keys)?;
     let c1 = chains
         .iter()
         .max_by_key(|c| c.len())
         .ok_or_else(|| invalid("no full backup in the collection"))?;
     let full = &c1[0];
+    let key = full.key.as_deref();
     let tip = &c1[c1.len() - 1];
     // The middle layer (an incremental with a later one) when there is one.
     let mid = (c1.len() >= 3).then(|| &c1[1]);
@@ -727,9 +816,14 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
         if let Some(foreign) = o.iter().skip(1).find(|l| l.end() >= tip.end()) {
             let to = layout::incremental_path(INCREMENTALS, &full.dir, tip.end(), foreign.end())
                 .map_err(|e| format_err(&full.dir, e))?;
+            let splice_kinds: &'static [&'static str] = if key.is_some() {
+                &["chain_id_mismatch", "envelope_auth"]
+            } else {
+                &["chain_id_mismatch"]
+            };
             out.push(meta(
                 "splice/other-chain-appended",
-                &["chain_id_mismatch"],
+                splice_kinds,
                 Some(format!("{to}/{MANIFEST}")),
                 Action::CopyDir {
                     from: foreign.dir.clone(),
@@ -739,7 +833,7 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
             if tip.dir != full.dir {
                 out.push(meta(
                     "splice/other-chain-replacing",
-                    &["chain_id_mismatch"],
+                    splice_kinds,
                     Some(tip.path(MANIFEST)),
                     Action::ReplaceDir {
                         from: foreign.dir.clone(),
@@ -751,19 +845,48 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
     }
 
     // ---- SST regions: a byte flipped in each kind of block and in the footer ----
-    if let Some((path, regions)) = pick_sst(collection, &full_files)? {
-        let block_case = |name: &str, block: String, h: BlockHandle| Case {
-            name: name.to_string(),
-            level: Level::Full,
-            kinds: &["block_checksum"],
-            file: Some(path.clone()),
-            block: Some(block),
-            region: Some(with_trailer(h)),
-            action: Action::Flip {
-                file: path.clone(),
-                offset: h.offset + h.size / 2,
-                xor: FLIP,
-            },
+    if let Some((path, regions)) = pick_sst(collection, full, &full_files, key)? {
+        // A case flipping plaintext byte `at`, expected in `block` / `region`; over an
+        // encrypted file, the stored byte holding it, expected at its chunk.
+        let located = |name: &str,
+                       kinds: &'static [&'static str],
+                       block: Option<String>,
+                       region: (u64, u64),
+                       at: u64| {
+            let (kinds, block, region, offset) = match key {
+                None => (kinds, block, region, at),
+                Some(_) => {
+                    let (i, chunk_at, stored) = sealed_position(at);
+                    (
+                        &["envelope_auth"][..],
+                        Some(format!("chunk#{i}")),
+                        (chunk_at, chunk_at + 1),
+                        stored,
+                    )
+                }
+            };
+            Case {
+                name: name.to_string(),
+                level: Level::Full,
+                kinds,
+                file: Some(path.clone()),
+                block,
+                region: Some(region),
+                action: Action::Flip {
+                    file: path.clone(),
+                    offset,
+                    xor: FLIP,
+                },
+            }
+        };
+        let block_case = |name: &str, block: String, h: BlockHandle| {
+            located(
+                name,
+                &["block_checksum"],
+                Some(block),
+                with_trailer(h),
+                h.offset + h.size / 2,
+            )
         };
         let di = regions.data.len() / 2;
         if let Some(&h) = regions.data.get(di) {
@@ -782,28 +905,22 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
         ));
         // Block trailer: the stored CRC of the first data block.
         if let Some(&h) = regions.data.first() {
-            let mut c = block_case("flip/sst-block-trailer", "data#0".into(), h);
-            c.action = Action::Flip {
-                file: path.clone(),
-                offset: h.offset + h.size + 2,
-                xor: FLIP,
-            };
-            out.push(c);
+            out.push(located(
+                "flip/sst-block-trailer",
+                &["block_checksum"],
+                Some("data#0".into()),
+                with_trailer(h),
+                h.offset + h.size + 2,
+            ));
         }
         // Footer magic (last 8 bytes).
-        out.push(Case {
-            name: "flip/sst-footer".into(),
-            level: Level::Full,
-            kinds: &["sst_bad_footer"],
-            file: Some(path.clone()),
-            block: None,
-            region: Some((regions.footer_at(), regions.size)),
-            action: Action::Flip {
-                file: path.clone(),
-                offset: regions.size - 3,
-                xor: FLIP,
-            },
-        });
+        out.push(located(
+            "flip/sst-footer",
+            &["sst_bad_footer"],
+            None,
+            (regions.footer_at(), regions.size),
+            regions.size - 3,
+        ));
     }
 
     // ---- consistent manifest rewrites (#101963): only `full` can tell ----
@@ -880,7 +997,7 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
     for (li, l) in c1.iter().enumerate() {
         let mut found = None;
         for f in &l.manifest.files {
-            let bytes = fs::read(collection.join(l.path(&f.path)))?;
+            let bytes = plain_file(collection, l, &l.path(&f.path), l.key.as_deref())?;
             if user_rows(&bytes)? > 0 {
                 found = Some(f.path.clone());
                 break;
@@ -907,10 +1024,16 @@ pub fn cases(collection: &Path) -> io::Result<Vec<Case>> {
 }
 
 /// The first SST with at least three data blocks (else the one with the most).
-fn pick_sst(root: &Path, paths: &[String]) -> io::Result<Option<(String, SstRegions)>> {
+fn pick_sst(
+    root: &Path,
+    layer: &Layer,
+    paths: &[String],
+    key: Key<'_>,
+) -> io::Result<Option<(String, SstRegions)>> {
     let mut best: Option<(String, SstRegions)> = None;
     for p in paths {
-        let r = sst_regions(&fs::read(root.join(p))?).map_err(|e| invalid(format!("{p}: {e}")))?;
+        let r = sst_regions(&plain_file(root, layer, p, key)?)
+            .map_err(|e| invalid(format!("{p}: {e}")))?;
         if r.data.len() >= 3 {
             return Ok(Some((p.clone(), r)));
         }
@@ -927,12 +1050,31 @@ fn pick_sst(root: &Path, paths: &[String]) -> io::Result<Option<(String, SstRegi
 /// Copies the collection `src` to `dst` (a new or empty directory) and corrupts the copy
 /// as `case` says. `src` is only read.
 pub fn apply(case: &Case, src: &Path, dst: &Path) -> io::Result<()> {
+    apply_keyed(case, src, dst, &KeySource::default())
+}
+
+/// [`apply`] over a collection that may be encrypted, unlocked with `keys` (see
+/// [`cases_keyed`]).
+pub fn apply_keyed(case: &Case, src: &Path, dst: &Path, keys: &KeySource) -> io::Result<()> {
     copy_tree(src, dst)?;
-    perform(&case.action, dst)
+    perform_keyed(&case.action, dst, keys)
 }
 
 /// Performs an action on the collection at `root` in place.
 pub fn perform(action: &Action, root: &Path) -> io::Result<()> {
+    perform_keyed(action, root, &KeySource::default())
+}
+
+/// [`perform`] over a collection that may be encrypted, unlocked with `keys`: manifests and
+/// data files rewritten by an action are sealed again, and listings rewritten to match.
+pub fn perform_keyed(action: &Action, root: &Path, keys: &KeySource) -> io::Result<()> {
+    let key = match action {
+        Action::EditManifest { layer, .. } | Action::BadRows { layer, .. } => {
+            chain_key(root, layer, keys)?
+        }
+        _ => None,
+    };
+    let key = key.as_deref();
     match action {
         Action::Flip { file, offset, xor } => {
             let p = root.join(file);
@@ -993,10 +1135,10 @@ pub fn perform(action: &Action, root: &Path) -> io::Result<()> {
             edit,
             cascade,
         } => {
-            let mut m = read_manifest(root, layer)?;
+            let mut m = read_manifest(root, layer, key)?;
             edit_manifest(&mut m, *edit, layer)?;
-            let bytes = write_manifest(root, layer, &m)?;
-            rehash_chain(root, &bytes, cascade)
+            let bytes = write_manifest(root, layer, &m, key)?;
+            rehash_chain(root, &bytes, cascade, key)
         }
         Action::BadRows {
             layer,
@@ -1004,10 +1146,26 @@ pub fn perform(action: &Action, root: &Path) -> io::Result<()> {
             cascade,
         } => {
             let rel = format!("{layer}/{file}");
-            let old = fs::read(root.join(&rel))?;
+            let mut m = read_manifest(root, layer, key)?;
+            let here = Layer {
+                dir: layer.clone(),
+                manifest: m.clone(),
+                key: None,
+            };
+            let old = plain_file(root, &here, &rel, key)?;
             let (new, logical) = bad_rows(&old).map_err(|e| invalid(format!("{rel}: {e}")))?;
+            let new = match key {
+                None => new,
+                Some(k) => {
+                    let id = FileId {
+                        backup_id: &m.backup_id,
+                        path: file,
+                    };
+                    envelope::seal(k, id, &new, crypto::random_file_nonce())
+                        .map_err(|e| format_err(&rel, e))?
+                }
+            };
             fs::write(root.join(&rel), &new)?;
-            let mut m = read_manifest(root, layer)?;
             let f = m
                 .files
                 .iter_mut()
@@ -1016,8 +1174,8 @@ pub fn perform(action: &Action, root: &Path) -> io::Result<()> {
             f.size = new.len() as u64;
             f.sha256 = manifest::sha256(&new).to_vec();
             f.logical_bytes = logical;
-            let bytes = write_manifest(root, layer, &m)?;
-            rehash_chain(root, &bytes, cascade)
+            let bytes = write_manifest(root, layer, &m, key)?;
+            rehash_chain(root, &bytes, cascade, key)
         }
     }
 }
@@ -1054,9 +1212,25 @@ fn edit_manifest(m: &mut pb::BackupManifest, edit: ManifestEdit, layer: &str) ->
     Ok(())
 }
 
-/// Writes a manifest and its checksum file; returns the manifest bytes.
-fn write_manifest(root: &Path, layer: &str, m: &pb::BackupManifest) -> io::Result<Vec<u8>> {
+/// Writes a manifest and its checksum file (sealed, and the layer's listing rewritten to
+/// match, when `key` is given); returns the stored manifest bytes.
+fn write_manifest(
+    root: &Path,
+    layer: &str,
+    m: &pb::BackupManifest,
+    key: Key<'_>,
+) -> io::Result<Vec<u8>> {
     let bytes = manifest::encode(m);
+    let bytes = match key {
+        None => bytes,
+        Some(k) => {
+            fs::write(
+                root.join(format!("{layer}/{}", layout::LISTING)),
+                crypto::encode_listing(&crypto::listing_of(m)),
+            )?;
+            crypto::seal_small_file(k, &m.backup_id, MANIFEST, &bytes).map_err(invalid)?
+        }
+    };
     fs::write(root.join(format!("{layer}/{MANIFEST}")), &bytes)?;
     fs::write(
         root.join(format!("{layer}/{CHECKSUM}")),
@@ -1066,16 +1240,16 @@ fn write_manifest(root: &Path, layer: &str, m: &pb::BackupManifest) -> io::Resul
 }
 
 /// Points each later layer at the rewritten one before it, keeping the hash chain whole.
-fn rehash_chain(root: &Path, first: &[u8], cascade: &[String]) -> io::Result<()> {
+fn rehash_chain(root: &Path, first: &[u8], cascade: &[String], key: Key<'_>) -> io::Result<()> {
     let mut prev = first.to_vec();
     for layer in cascade {
-        let mut m = read_manifest(root, layer)?;
+        let mut m = read_manifest(root, layer, key)?;
         let p = m
             .previous
             .as_mut()
             .ok_or_else(|| invalid(format!("{layer}: an incremental without `previous`")))?;
         p.manifest_sha256 = manifest::sha256(&prev).to_vec();
-        prev = write_manifest(root, layer, &m)?;
+        prev = write_manifest(root, layer, &m, key)?;
     }
     Ok(())
 }
