@@ -4,7 +4,13 @@
 //!   backup and two revision-history incrementals) in MiB/s of stored file bytes, beside a
 //!   `sha256_ceiling` case that only reads and hashes the same files (what `sha256sum`
 //!   does): the ceiling to compare against. Size: `VOUCH_BENCH_VERIFY_MIB` (default 1024,
-//!   the 1 GiB case of the verify issue; e.g. 64 for a quick look).
+//!   the 1 GiB case of the verify issue; e.g. 64 for a quick look). Beside it, the same
+//!   data backed up encrypted (passphrase; the backups of both collections are taken at
+//!   the same cluster states): `encrypted_jobs*` verifies it with the key (every chunk
+//!   authenticated and decrypted, then the same checks), `encrypted_keyless_jobs*` without
+//!   it (the byte-integrity pass: SHA-256 of every file against the listing, envelope
+//!   headers and sizes), each in MiB/s of its stored bytes (issue 6: full verify of an
+//!   encrypted 1 GiB collection vs the same collection unencrypted).
 //! - `verify_metadata_files`: metadata verification of a collection with many small data
 //!   files (`VOUCH_BENCH_VERIFY_FILES`, default 10000: one row per file, by a 1-byte
 //!   `target_file_size`, so the count is exact whatever the compression), wall time per run
@@ -25,7 +31,11 @@ use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
 use vouch_engine::collection::open_options;
 use vouch_engine::Targets;
-use vouch_verify::{verify_collection, Level, VerifyOptions};
+use vouch_verify::{verify_collection, KeySource, Level, Passphrase, VerifyOptions};
+
+fn passphrase() -> KeySource {
+    KeySource::passphrase(Passphrase::new("bench passphrase").expect("passphrase"))
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -37,25 +47,45 @@ fn env_u64(name: &str, default: u64) -> u64 {
 /// Builds `nodelocal://1/<name>` in `cluster`: a full backup and `incrementals`
 /// revision-history incrementals of database `bank`; returns the stored file bytes.
 fn build(cluster: &Cluster, name: &str, target_file_size: u64, incrementals: u64) -> (u64, u64) {
-    let uri = format!("nodelocal://1/{name}");
+    build_many(
+        cluster,
+        &[(name, KeySource::default())],
+        target_file_size,
+        incrementals,
+    )[0]
+}
+
+/// [`build`] of several collections backed up at the same cluster states, each with its
+/// keys (empty: not encrypted); (stored file bytes, files) of each.
+fn build_many(
+    cluster: &Cluster,
+    colls: &[(&str, KeySource)],
+    target_file_size: u64,
+    incrementals: u64,
+) -> Vec<(u64, u64)> {
     let bank = || Targets::Databases(vec!["bank".into()]);
-    let mut bytes = 0;
-    let mut files = 0;
+    let mut out = vec![(0, 0); colls.len()];
     for i in 0..=incrementals {
-        let dest = if i == 0 {
-            Destination::Into(uri.clone())
-        } else {
+        if i > 0 {
             workload::run(cluster, Workload::Bank, 500, 10 + i).expect("run");
-            Destination::IntoLatest(uri.clone())
-        };
-        let mut o = BackupOptions::new(bank(), dest);
-        o.revision_history = true;
-        o.target_file_size = target_file_size;
-        let r = backup(cluster, &o, &mut |_| {}).expect("backup");
-        bytes += r.file_bytes;
-        files += r.files;
+        }
+        for ((name, keys), acc) in colls.iter().zip(out.iter_mut()) {
+            let uri = format!("nodelocal://1/{name}");
+            let dest = if i == 0 {
+                Destination::Into(uri)
+            } else {
+                Destination::IntoLatest(uri)
+            };
+            let mut o = BackupOptions::new(bank(), dest);
+            o.revision_history = true;
+            o.target_file_size = target_file_size;
+            o.encryption = keys.clone();
+            let r = backup(cluster, &o, &mut |_| {}).expect("backup");
+            acc.0 += r.file_bytes;
+            acc.1 += r.files;
+        }
     }
-    (bytes, files)
+    out
 }
 
 fn data_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -71,8 +101,13 @@ fn data_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 fn run(cluster: &Cluster, name: &str, level: Level, jobs: usize) {
+    run_keyed(cluster, name, level, jobs, &KeySource::default());
+}
+
+fn run_keyed(cluster: &Cluster, name: &str, level: Level, jobs: usize, keys: &KeySource) {
     let mut o = VerifyOptions::new(level);
     o.jobs = jobs;
+    o.keys = keys.clone();
     let r = verify_collection(
         &format!("nodelocal://1/{name}"),
         None,
@@ -92,7 +127,13 @@ fn bench_verify(c: &mut Criterion) {
     let mut o = InitOptions::new(mib * 1024 * 1024 / 1100, 1);
     o.payload_bytes = 1000;
     workload::init_with(&cluster, Workload::Bank, &o).expect("init");
-    let (bytes, _) = build(&cluster, "big", 64 << 20, 2);
+    let built = build_many(
+        &cluster,
+        &[("big", KeySource::default()), ("big_enc", passphrase())],
+        64 << 20,
+        2,
+    );
+    let (bytes, enc_bytes) = (built[0].0, built[1].0);
     let mut files = Vec::new();
     data_files(&cluster.extern_dir().join("big"), &mut files);
 
@@ -107,6 +148,19 @@ fn bench_verify(c: &mut Criterion) {
             |b| b.iter(|| run(&cluster, "big", Level::Full, jobs)),
         );
     }
+    g.throughput(Throughput::Bytes(enc_bytes));
+    let keys = passphrase();
+    for jobs in [1usize, 2] {
+        g.bench_function(
+            BenchmarkId::new(format!("encrypted_jobs{jobs}"), format!("{mib}MiB")),
+            |b| b.iter(|| run_keyed(&cluster, "big_enc", Level::Full, jobs, &keys)),
+        );
+    }
+    g.bench_function(
+        BenchmarkId::new("encrypted_keyless_jobs2", format!("{mib}MiB")),
+        |b| b.iter(|| run(&cluster, "big_enc", Level::Full, 2)),
+    );
+    g.throughput(Throughput::Bytes(bytes));
     g.bench_function(
         BenchmarkId::new("sha256_ceiling", format!("{mib}MiB")),
         |b| {

@@ -30,6 +30,8 @@ pub use report::{
     REPORT_FORMAT_VERSION,
 };
 pub use source::StoreSource;
+/// The keys of [`VerifyOptions::keys`] (re-exported so callers need not depend on `vouch-keys`).
+pub use vouch_keys::{KeySource, Passphrase};
 
 use std::borrow::Cow;
 use std::fs::File;
