@@ -144,9 +144,7 @@ fn parse_timestamp(text: &str) -> Option<i64> {
     let mut rest = s.get(10..)?;
     let mut micros = 0i64;
     if let Some(r) = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('T')) {
-        let end = r
-            .find(['+', '-', 'Z', 'z', ' '])
-            .unwrap_or(r.len());
+        let end = r.find(['+', '-', 'Z', 'z', ' ']).unwrap_or(r.len());
         let (clock, tz) = r.split_at(end);
         let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
         let parts: Vec<&str> = hms.split(':').collect();
