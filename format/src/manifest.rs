@@ -288,5 +288,29 @@ mod tests {
         }
         sweep(&cp);
         sweep(&job);
+        // The integrity listing of an encrypted layer.
+        let listing = pb::IntegrityListing {
+            format_version: 1,
+            backup_id: vec![3; 16],
+            chain_id: vec![4; 16],
+            start_time: Some(pb::Timestamp {
+                wall: 5,
+                logical: 1,
+            }),
+            end_time: Some(pb::Timestamp {
+                wall: 9,
+                logical: 0,
+            }),
+            previous: Some(pb::Previous {
+                path: "2026/11/21-120000.00".into(),
+                manifest_sha256: vec![5; 32],
+            }),
+            files: vec![pb::ListedFile {
+                path: "data/000001.sst".into(),
+                size: 4096,
+                sha256: vec![6; 32],
+            }],
+        };
+        sweep(&listing);
     }
 }
