@@ -539,33 +539,6 @@ pub fn float_literal(f: f64) -> String {
 }
 
 /// `YYYY-MM-DD` (years outside 0..=9999 as signed numbers).
-fn date_text(days: i32) -> String {
-    let (y, m, d) = time::civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]` of microseconds since 1970 (UTC), trailing zeros of the
-/// fraction trimmed.
-fn timestamp_text(micros: i64) -> String {
-    const PER_DAY: i64 = 86_400_000_000;
-    let days = micros.div_euclid(PER_DAY);
-    let in_day = micros.rem_euclid(PER_DAY);
-    let date = i32::try_from(days).map_or_else(|_| format!("{days} days"), date_text);
-    let secs = in_day / 1_000_000;
-    let mut s = format!(
-        "{date} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    let frac = in_day % 1_000_000;
-    if frac != 0 {
-        s.push('.');
-        s.push_str(format!("{frac:06}").trim_end_matches('0'));
-    }
-    s
-}
-
 fn uuid_text(u: &[u8; 16]) -> String {
     let h = hex::encode(u);
     let part = |a: usize, b: usize| h.get(a..b).unwrap_or_default().to_string();
@@ -590,8 +563,8 @@ pub fn literal(d: &Datum, members: &[&pb::EnumMember]) -> Result<String> {
         Datum::String(s) => string_literal(s),
         Datum::Bytes(b) => format!("'\\x{}'", hex::encode(b)),
         Datum::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
-        Datum::Date(days) => format!("'{}'", date_text(*days)),
-        Datum::Timestamp(us) => format!("'{}'", timestamp_text(*us)),
+        Datum::Date(days) => format!("'{}'", time::format_sql_date(*days)),
+        Datum::Timestamp(us) => format!("'{}'", time::format_sql_timestamp(*us)),
         Datum::Uuid(u) => format!("'{}'", uuid_text(u)),
         Datum::Json(v) => string_literal(&v.to_string()),
         Datum::Enum(p) => members
@@ -735,20 +708,6 @@ mod tests {
         assert_eq!(float_literal(f64::NEG_INFINITY), "'-Inf'::FLOAT8");
         assert_eq!(float_literal(1e300), "1e300");
         assert_eq!(float_literal(-0.0), "-0.0");
-    }
-
-    #[test]
-    fn timestamps_and_dates_print_like_cockroach() {
-        assert_eq!(timestamp_text(0), "1970-01-01 00:00:00");
-        assert_eq!(
-            timestamp_text(1_497_024_835_571_516),
-            "2017-06-09 16:13:55.571516"
-        );
-        assert_eq!(timestamp_text(1_500_000), "1970-01-01 00:00:01.5");
-        assert_eq!(timestamp_text(-1), "1969-12-31 23:59:59.999999");
-        assert_eq!(date_text(0), "1970-01-01");
-        assert_eq!(date_text(19_782), "2024-02-29");
-        assert_eq!(date_text(-1), "1969-12-31");
     }
 
     #[test]

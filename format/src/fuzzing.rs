@@ -547,6 +547,23 @@ pub fn text(data: &[u8]) {
             "timestamp text round trip"
         );
     }
+    // SQL TIMESTAMP and DATE literals: what parses prints in a form that parses back to it.
+    if let Some(us) = crate::time::parse_sql_timestamp(s) {
+        let printed = crate::time::format_sql_timestamp(us);
+        assert_eq!(
+            crate::time::parse_sql_timestamp(&printed),
+            Some(us),
+            "SQL timestamp {printed:?} (from {s:?}) does not read back"
+        );
+    }
+    if let Some(days) = crate::time::parse_sql_date(s) {
+        let printed = crate::time::format_sql_date(days);
+        assert_eq!(
+            crate::time::parse_sql_date(&printed),
+            Some(days),
+            "SQL date text round trip"
+        );
+    }
 }
 
 /// Manifests: see [`crate::manifest::fuzz_decode`]; a manifest that decodes re-encodes to

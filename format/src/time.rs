@@ -562,6 +562,138 @@ fn parse_interval(b: &[u8]) -> Result<Interval, ParseError> {
     })
 }
 
+/// A `DATE` literal, `YYYY-MM-DD` (4-digit year from 0001, 2-digit month and day), as days
+/// since 1970-01-01. It may be followed by a space or `T` and anything (so a timestamp reads
+/// as its date), nothing else.
+pub fn parse_sql_date(s: &str) -> Option<i32> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse::<u32>().ok())
+            .flatten()
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    if !matches!(b.get(10), None | Some(b' ' | b'T')) {
+        return None;
+    }
+    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let y = i32::try_from(y).ok().filter(|y| *y >= 1)?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(i64::from(y), m) {
+        return None;
+    }
+    i32::try_from(days_from_civil(y, m, d)).ok()
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Digits only, parsed as a number below `limit`.
+fn number_below(s: &str, limit: i64) -> Option<i64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok().filter(|n| *n < limit)
+}
+
+/// A `TIMESTAMP` literal — `YYYY-MM-DD`, then optionally ` HH:MM[:SS[.fraction]]` (or
+/// `T` as the separator), then optionally `Z` or a `±HH[:MM]` offset — as microseconds since
+/// 1970-01-01 00:00:00 UTC, negative before it. Fractions beyond microseconds are
+/// truncated.
+pub fn parse_sql_timestamp(text: &str) -> Option<i64> {
+    let s = text.trim();
+    let days = i64::from(parse_sql_date(s.get(..10)?)?);
+    if s.get(10..11)
+        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let mut rest = s.get(10..)?;
+    let mut micros = 0i64;
+    if let Some(r) = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('T')) {
+        let end = r.find(['+', '-', 'Z', 'z', ' ']).unwrap_or(r.len());
+        let (clock, tz) = r.split_at(end);
+        let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+        let parts: Vec<&str> = hms.split(':').collect();
+        let (h, m, sec) = match parts.as_slice() {
+            [h, m] => (*h, *m, "0"),
+            [h, m, sec] => (*h, *m, *sec),
+            _ => return None,
+        };
+        let secs = (number_below(h, 24)? * 60 + number_below(m, 60)?) * 60 + number_below(sec, 60)?;
+        let frac_us = if frac.is_empty() {
+            if clock.contains('.') {
+                return None;
+            }
+            0
+        } else {
+            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let six: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+            six.parse::<i64>().ok()?
+        };
+        micros = secs * 1_000_000 + frac_us;
+        rest = tz.trim_start();
+    }
+    let offset_us = match rest {
+        "" | "Z" | "z" => 0,
+        r => {
+            let sign = match r.get(..1)? {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            let body = r.get(1..)?;
+            let (h, m) = match body.split_once(':') {
+                Some((h, m)) => (h, m),
+                None if body.len() == 4 => (body.get(..2)?, body.get(2..)?),
+                None => (body, "0"),
+            };
+            sign * (number_below(h, 16)? * 60 + number_below(m, 60)?) * 60_000_000
+        }
+    };
+    let us = days
+        .checked_mul(MICROS_PER_DAY)?
+        .checked_add(micros)?
+        .checked_sub(offset_us)?;
+    // An offset may push the instant out of years 0001–9999, which print in another form.
+    let first = days_from_civil(1, 1, 1).checked_mul(MICROS_PER_DAY)?;
+    let end = (days_from_civil(9999, 12, 31) + 1).checked_mul(MICROS_PER_DAY)?;
+    (first..end).contains(&us).then_some(us)
+}
+
+/// A `DATE` (days since 1970-01-01) as `cockroach sql` prints it: `YYYY-MM-DD`.
+pub fn format_sql_date(days: i32) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A `TIMESTAMP` (microseconds since 1970-01-01 00:00:00 UTC, negative before) as
+/// `cockroach sql` prints it: the form of [`format_sql`], for any year.
+pub fn format_sql_timestamp(us: i64) -> String {
+    let days = us.div_euclid(MICROS_PER_DAY);
+    let rem = us.rem_euclid(MICROS_PER_DAY);
+    // |us| < 2^63 µs is about 1.07e8 days: always an i32.
+    let date = i32::try_from(days).map_or_else(|_| format!("{days} days"), format_sql_date);
+    let secs = rem / 1_000_000;
+    let mut out = format!(
+        "{date} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    let frac = rem % 1_000_000;
+    if frac != 0 {
+        out.push('.');
+        out.push_str(format!("{frac:06}").trim_end_matches('0'));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -884,5 +1016,81 @@ mod tests {
         fn never_panics_on_near_misses(text in "'?[-+ ]?[0-9:. TZz+-]{0,34}[smhdu]?s?'?") {
             let _ = parse_as_of(&text, NOW);
         }
+    }
+
+    #[test]
+    fn sql_timestamps_parse_and_print_before_and_after_1970() {
+        assert_eq!(parse_sql_timestamp("1969-12-31 23:59:59.5"), Some(-500_000));
+        assert_eq!(parse_sql_timestamp("1970-01-01"), Some(0));
+        assert_eq!(parse_sql_timestamp("1970-01-01T00:00:01Z"), Some(1_000_000));
+        assert_eq!(parse_sql_timestamp("1970-01-01 02:00:00+02:00"), Some(0));
+        assert_eq!(
+            parse_sql_timestamp("1970-01-01 00:00:00-0130"),
+            Some(5_400_000_000)
+        );
+        assert_eq!(
+            parse_sql_timestamp("1970-01-01 00:00:00.1234569"),
+            Some(123_456)
+        );
+        for bad in [
+            "1970-01-01 24:00:00",
+            "1970-01-01 00:60",
+            "1970-01-01 00:00:00.",
+            "1970-01-01 00:00:00.1234567890",
+            "1970-01-01 00:00:00 +25:00",
+            "1970-01-011",
+            "1970-13-01",
+            "-1h",
+            "",
+        ] {
+            assert_eq!(parse_sql_timestamp(bad), None, "{bad:?}");
+        }
+        // After 1970 the same instants as the AS OF SYSTEM TIME parser of `format`.
+        for text in [
+            "2017-06-09 16:13:55.571516+00:00",
+            "2024-02-29 23:59:59.999999",
+            "2000-01-01 00:00:00",
+        ] {
+            let want = parse_as_of(text, Timestamp::MAX).unwrap().wall / 1_000;
+            assert_eq!(
+                parse_sql_timestamp(text),
+                Some(i64::try_from(want).unwrap()),
+                "{text}"
+            );
+        }
+        for us in [
+            0,
+            -1,
+            -500_000,
+            1_497_024_835_571_516,
+            -2_208_988_800_000_000,
+        ] {
+            assert_eq!(
+                parse_sql_timestamp(&format_sql_timestamp(us)),
+                Some(us),
+                "{us}"
+            );
+        }
+        assert_eq!(format_sql_timestamp(-1), "1969-12-31 23:59:59.999999");
+        assert_eq!(format_sql_timestamp(1_500_000), "1970-01-01 00:00:01.5");
+        // After 1970 the same text as format_sql.
+        let ts = Timestamp::new(1_497_024_835_571_516_000, 0);
+        assert_eq!(format_sql_timestamp(1_497_024_835_571_516), format_sql(ts));
+        assert_eq!(format_sql_timestamp(0), "1970-01-01 00:00:00");
+        assert_eq!(
+            format_sql_timestamp(1_497_024_835_571_516),
+            "2017-06-09 16:13:55.571516"
+        );
+        assert_eq!(format_sql_date(0), "1970-01-01");
+        assert_eq!(format_sql_date(-1), "1969-12-31");
+        assert_eq!(parse_sql_date("2024-02-29"), Some(19_782));
+        assert_eq!(parse_sql_date("2023-02-29"), None);
+        // Found by the text_parse fuzz target: a 5-digit year read as its first 10 chars.
+        assert_eq!(parse_sql_date("10008-4-10"), None);
+        assert_eq!(parse_sql_timestamp("10008-4-10"), None);
+        assert_eq!(parse_sql_date("2024-02-29 12:00"), Some(19_782));
+        assert_eq!(parse_sql_date("2024-02-29x"), None);
+        assert_eq!(parse_sql_timestamp("0001-01-01 00:00:00+01:00"), None);
+        assert_eq!(parse_sql_timestamp("9999-12-31 23:00:00-02:00"), None);
     }
 }
