@@ -158,7 +158,10 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         "\nRESTORE FROM LATEST IN '{COLLECTION}' AS OF SYSTEM TIME '{past}'; (into a new cluster)"
     );
     let r = restore::restore(&restored, &ropts, &mut |_| {})?;
-    print!("{}", crate::restore_cmd::result_table(&r).render());
+    print!(
+        "{}",
+        vouch_sql::backup_stmt::restore_result_table(&r).render()
+    );
     let want = cluster.fingerprints(past)?;
     let got = restored.fingerprints(restored.now())?;
     let key = |f: &vouch_cluster::catalog::IndexFingerprint| {

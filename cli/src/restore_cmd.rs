@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::restore::{self, Progress, RestoreOptions, Source};
-use vouch_engine::show::Table;
 
 use crate::backup_cmd::{parse_targets, unquote};
 
@@ -124,7 +123,10 @@ pub fn run(a: Args) -> Result<ExitCode> {
     opts.keys = a.keys.source()?;
     let mut sink = progress_sink();
     let r = restore::restore(&cluster, &opts, &mut *sink)?;
-    print!("{}", result_table(&r).render());
+    print!(
+        "{}",
+        vouch_sql::backup_stmt::restore_result_table(&r).render()
+    );
     eprintln!(
         "restored {} objects as of {} ({} index fingerprints checked against the backup)",
         r.objects.len(),
@@ -132,25 +134,4 @@ pub fn run(a: Args) -> Result<ExitCode> {
         r.fingerprints_checked
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// CockroachDB's RESTORE result row.
-pub fn result_table(r: &vouch_engine::RestoreResult) -> Table {
-    let mut t = Table::new(&[
-        "job_id#",
-        "status",
-        "fraction_completed#",
-        "rows#",
-        "index_entries#",
-        "bytes#",
-    ]);
-    t.rows.push(vec![
-        Some(r.job_id.to_string()),
-        Some("succeeded".into()),
-        Some("1".into()),
-        Some(r.rows.to_string()),
-        Some(r.index_entries.to_string()),
-        Some(r.bytes.to_string()),
-    ]);
-    t
 }

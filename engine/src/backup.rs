@@ -256,11 +256,6 @@ fn random_id() -> Vec<u8> {
     b
 }
 
-fn new_job_id() -> u64 {
-    // CockroachDB job ids are large positive int64s.
-    (rand::thread_rng().next_u64() >> 2) | (1 << 59)
-}
-
 /// One span to export, with the time its history starts.
 #[derive(Debug, Clone)]
 struct ExportSpan {
@@ -378,7 +373,7 @@ pub fn backup(
                 }
             };
             let job = pb::BackupJob {
-                job_id: new_job_id(),
+                job_id: crate::new_job_id(),
                 spec: lock_spec(&spec, key.as_deref()),
                 start_time: Some(ts_pb(start)),
                 end_time: Some(ts_pb(end)),
