@@ -354,19 +354,6 @@ fn tampered_encrypted_files_fail_authentication_naming_the_file() {
     );
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_forged_listing_is_caught_with_the_key() {
     let env = source();

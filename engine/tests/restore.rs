@@ -629,19 +629,6 @@ fn broken_chains_are_refused_naming_the_layer() {
     assert!(e.contains("belongs to another backup chain"), "{e}");
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_fingerprint_mismatch_fails_the_restore_and_leaves_nothing_visible() {
     let (src, _) = shop_backup();

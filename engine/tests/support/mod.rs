@@ -554,3 +554,17 @@ pub fn assert_same(what: &str, got: &[Entry], want: &[Entry]) {
         );
     }
 }
+
+/// Copies the tree under `from` into `to` (which exists), file by file.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
