@@ -195,23 +195,8 @@ impl Kv {
 
     /// Applies a batch at one new timestamp and returns it.
     pub fn write(&self, batch: &Batch) -> Result<Timestamp> {
-        let txn = self.db.begin_write()?;
         let ts = self.clock.now();
-        {
-            let mut t = txn.open_table(MVCC)?;
-            let mut k = Vec::new();
-            let mut v = Vec::new();
-            for (key, value) in &batch.ops {
-                k.clear();
-                mvcc::encode_key(key, ts, &mut k);
-                v.clear();
-                mvcc::encode_value(&k, value.as_deref(), &mut v);
-                t.insert(k.as_slice(), v.as_slice())?;
-            }
-            let mut meta = txn.open_table(META)?;
-            meta.insert("hlc", ts_bytes(ts).as_slice())?;
-        }
-        txn.commit()?;
+        self.apply(batch, ts, true)?;
         Ok(ts)
     }
 
@@ -224,6 +209,13 @@ impl Kv {
                 "cannot write at {ts}: it is in the future of this cluster's clock"
             )));
         }
+        // The clock already passed `ts`: the recorded HLC stays where it is.
+        self.apply(batch, ts, false)
+    }
+
+    /// Writes the batch's versions at `ts` in one transaction; with `record_hlc`, `ts`
+    /// becomes the HLC a reopened store starts after.
+    fn apply(&self, batch: &Batch, ts: Timestamp, record_hlc: bool) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
             let mut t = txn.open_table(MVCC)?;
@@ -235,6 +227,10 @@ impl Kv {
                 v.clear();
                 mvcc::encode_value(&k, value.as_deref(), &mut v);
                 t.insert(k.as_slice(), v.as_slice())?;
+            }
+            if record_hlc {
+                let mut meta = txn.open_table(META)?;
+                meta.insert("hlc", ts_bytes(ts).as_slice())?;
             }
         }
         txn.commit()?;

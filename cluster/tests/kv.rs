@@ -146,3 +146,40 @@ fn per_zone_ttl_and_clock_survive_reopen() {
         vouch_cluster::DEFAULT_GC_TTL_SECS
     );
 }
+
+#[test]
+fn write_at_ingests_at_a_past_timestamp_and_refuses_the_future() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("c.redb");
+    let (at, later) = {
+        let kv = Kv::open(&p, Clock::manual(5 * SEC)).unwrap();
+        let at = kv.now();
+        let mut other = Batch::default();
+        other.put(b"/t/1/a", b"newer");
+        let later = kv.write(&other).unwrap();
+        // Two batches at the one earlier timestamp, as RESTORE ingests.
+        for (k, v) in [(b"/t/2/x", b"1"), (b"/t/2/y", b"2")] {
+            let mut b = Batch::default();
+            b.put(k, v);
+            kv.write_at(&b, at).unwrap();
+        }
+        assert_eq!(kv.get(b"/t/2/x", at).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            kv.get(b"/t/2/y", later).unwrap().as_deref(),
+            Some(&b"2"[..])
+        );
+        assert_eq!(
+            kv.get(b"/t/2/x", Timestamp::new(at.wall - 1, 0)).unwrap(),
+            None
+        );
+        let future = Timestamp::new(kv.now().wall + 60 * SEC, 0);
+        match kv.write_at(&Batch::default(), future) {
+            Err(Error::Usage(m)) => assert!(m.contains("in the future"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        (at, later)
+    };
+    // Ingesting at an older timestamp does not move the recorded clock back.
+    let kv = Kv::open(&p, Clock::manual(SEC)).unwrap();
+    assert!(kv.now() > later && later > at);
+}
