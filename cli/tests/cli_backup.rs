@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_rocksdb_reads, fails, ok, text, vouch_bin, Entry};
+use common::{assert_rocksdb_reads, fails, ok, text, vouch_bin, Entry, JOB_RESULT_COLUMNS};
 use vouch_engine::collection::{open_options, Collection};
 use vouch_engine::Layer;
 use vouch_format::layout::{self, Listing};
@@ -432,17 +432,7 @@ fn backup_and_show_output() {
     // BACKUP's result table.
     let (out, err) = backup(&["INTO", uri]);
     let (header, rows) = parse_table(&out);
-    assert_eq!(
-        header,
-        [
-            "job_id",
-            "status",
-            "fraction_completed",
-            "rows",
-            "index_entries",
-            "bytes"
-        ]
-    );
+    assert_eq!(header, JOB_RESULT_COLUMNS);
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert!(r[0].parse::<u64>().unwrap() > 0);

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{ok, text, vouch};
+use common::{ok, text, vouch, JOB_RESULT_COLUMNS};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -118,17 +118,7 @@ fn point_in_time_restore_into_a_new_directory() {
         .split('|')
         .map(str::trim)
         .collect();
-    assert_eq!(
-        header,
-        [
-            "job_id",
-            "status",
-            "fraction_completed",
-            "rows",
-            "index_entries",
-            "bytes"
-        ]
-    );
+    assert_eq!(header, JOB_RESULT_COLUMNS);
     assert!(out.contains("| succeeded |"), "{out}");
     assert!(out.ends_with("(1 row)\n"), "{out}");
     assert!(err.contains("0 index fingerprints checked"), "{err}");

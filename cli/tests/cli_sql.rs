@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{vouch, vouch_in};
+use common::{vouch, vouch_in, JOB_RESULT_COLUMNS};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -144,17 +144,7 @@ fn backup_and_show_through_sql() {
     let out = ok(&sql(&c, &["BACKUP DATABASE bank INTO 'nodelocal://1/b'"]));
     let lines: Vec<&str> = out.lines().collect();
     let heads: Vec<&str> = lines[0].split('|').map(str::trim).collect();
-    assert_eq!(
-        heads,
-        [
-            "job_id",
-            "status",
-            "fraction_completed",
-            "rows",
-            "index_entries",
-            "bytes"
-        ]
-    );
+    assert_eq!(heads, JOB_RESULT_COLUMNS);
     let cells: Vec<&str> = lines[2].split('|').map(str::trim).collect();
     // 50 accounts and system.users' admin and root.
     assert_eq!(&cells[1..5], ["succeeded", "1", "52", "0"]);

@@ -523,3 +523,13 @@ pub fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> Output 
     );
     out
 }
+
+/// The columns of CockroachDB's BACKUP and RESTORE result row.
+pub const JOB_RESULT_COLUMNS: [&str; 6] = [
+    "job_id",
+    "status",
+    "fraction_completed",
+    "rows",
+    "index_entries",
+    "bytes",
+];
