@@ -16,7 +16,6 @@ use prost::Message;
 use vouch_format::keys::{self, cmp_datum, ColumnType, Datum};
 use vouch_format::manifest::{decode_canonical, pb};
 use vouch_format::mvcc::Timestamp;
-use vouch_format::row;
 use vouch_format::schema::{
     self, index_layouts, parents, Catalog, IndexLayout, Kind, DESCRIPTOR_TABLE_ID,
     FIRST_USER_DESCRIPTOR_ID, SYSTEM_DATABASE_ID, SYSTEM_PUBLIC_SCHEMA_ID, USERS_TABLE_ID,
@@ -32,15 +31,6 @@ pub const EXTERN_DIR: &str = "extern";
 pub const DEFAULT_REGIONS: &[&str] = &["us-east1", "us-west1", "europe-west1"];
 /// PBKDF2 iterations for user passwords.
 const PASSWORD_ITERATIONS: u32 = 10_000;
-
-/// A key span of one table (every index).
-pub fn table_span(id: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut a = Vec::new();
-    keys::encode_ordered_uvarint(id, &mut a);
-    let mut b = Vec::new();
-    keys::encode_ordered_uvarint(id.saturating_add(1), &mut b);
-    (a, b)
-}
 
 fn descriptor_key(id: u64) -> Vec<u8> {
     let mut k = Vec::new();
@@ -59,10 +49,7 @@ fn descriptor_span() -> (Vec<u8>, Vec<u8>) {
 
 fn decode_descriptor(bytes: &[u8], ts: Timestamp) -> Result<pb::Descriptor> {
     let mut d: pb::Descriptor = decode_canonical(bytes, "descriptor")?;
-    d.modification_time = Some(pb::Timestamp {
-        wall: ts.wall,
-        logical: ts.logical,
-    });
+    d.modification_time = Some(ts.into());
     Ok(d)
 }
 
@@ -189,17 +176,9 @@ pub struct Cluster {
     dir: PathBuf,
 }
 
-fn ts_pb(ts: Timestamp) -> pb::Timestamp {
-    pb::Timestamp {
-        wall: ts.wall,
-        logical: ts.logical,
-    }
-}
-
 /// A descriptor's modification time.
 pub fn modification_time(d: &pb::Descriptor) -> Timestamp {
-    d.modification_time
-        .map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
+    Timestamp::from_pb(d.modification_time)
 }
 
 fn undefined(what: &str, name: &str) -> Error {
@@ -276,7 +255,7 @@ impl Txn<'_> {
         let key = primary_key_bytes(t, primary, pk)?;
         match self.get_raw(&key)? {
             None => Ok(None),
-            Some(v) => Ok(Some(assemble_row(t, primary, pk, &v)?)),
+            Some(v) => Ok(Some(primary.assemble_row(t, pk, &v)?)),
         }
     }
 
@@ -304,7 +283,7 @@ impl Txn<'_> {
         self.check_not_referenced(t, &old)?;
         let layouts = index_layouts(t)?;
         for l in &layouts {
-            self.del(index_entry(t, l, &old)?.0);
+            self.del(l.entry(t, &old)?.0);
         }
         Ok(true)
     }
@@ -424,11 +403,11 @@ impl Txn<'_> {
                 )));
             }
             for l in &layouts {
-                self.del(index_entry(t, l, old)?.0);
+                self.del(l.entry(t, old)?.0);
             }
         }
         for l in &layouts {
-            let (k, v) = index_entry(t, l, row)?;
+            let (k, v) = l.entry(t, row)?;
             if l.unique && !l.primary {
                 self.check_unique(t, l, row)?;
             }
@@ -536,51 +515,6 @@ fn primary_key_bytes(t: &pb::Descriptor, primary: &IndexLayout, pk: &[Datum]) ->
         .map(|(d, (_, _, dir))| (d.clone(), *dir))
         .collect();
     Ok(keys::encode_index_key(t.id, u64::from(primary.id), &cols)?)
-}
-
-/// The key and value of `row`'s entry in index `l` of table `t`.
-pub fn index_entry(t: &pb::Descriptor, l: &IndexLayout, row: &Row) -> Result<(Vec<u8>, Vec<u8>)> {
-    let tt = schema::table(t).ok_or_else(|| Error::Usage("not a table".into()))?;
-    let cols: Vec<(Datum, keys::Direction)> = l
-        .key_columns
-        .iter()
-        .map(|(id, _, dir)| Ok((column_value(tt, row, *id)?, *dir)))
-        .collect::<Result<_>>()?;
-    let key = keys::encode_index_key(t.id, u64::from(l.id), &cols)?;
-    let vals: Vec<(u32, Datum)> = l
-        .value_columns
-        .iter()
-        .map(|c| Ok((c.id, column_value(tt, row, c.id)?)))
-        .collect::<Result<_>>()?;
-    Ok((key, row::encode_row(&vals)?))
-}
-
-/// Rebuilds a full row from its primary key datums and row value.
-pub fn assemble_row(
-    t: &pb::Descriptor,
-    primary: &IndexLayout,
-    pk: &[Datum],
-    value: &[u8],
-) -> Result<Row> {
-    let tt = schema::table(t).ok_or_else(|| Error::Usage("not a table".into()))?;
-    let cols = row::decode_row_checked(value, &primary.value_columns)?;
-    let mut out = Vec::with_capacity(tt.columns.len());
-    for c in &tt.columns {
-        if let Some(i) = primary
-            .key_columns
-            .iter()
-            .position(|(id, _, _)| *id == c.id)
-        {
-            out.push(pk.get(i).cloned().unwrap_or(Datum::Null));
-        } else {
-            out.push(
-                cols.iter()
-                    .find(|(id, _)| *id == c.id)
-                    .map_or(Datum::Null, |(_, d)| d.clone()),
-            );
-        }
-    }
-    Ok(out)
 }
 
 fn new_descriptor(id: u64, name: &str, kind: pb::descriptor::Kind) -> pb::Descriptor {
@@ -787,7 +721,7 @@ impl Cluster {
             let id = keys::decode_ordered_uvarint(&mut cur, "descriptor id")?;
             out.push(pb::DescriptorRevision {
                 id,
-                time: Some(ts_pb(v.ts)),
+                time: Some(v.ts.into()),
                 descriptor: v
                     .value
                     .as_deref()
@@ -796,13 +730,7 @@ impl Cluster {
             });
             Ok(())
         })?;
-        out.sort_by_key(|r| {
-            (
-                r.time
-                    .map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical)),
-                r.id,
-            )
-        });
+        out.sort_by_key(|r| (Timestamp::from_pb(r.time), r.id));
         Ok(out)
     }
 
@@ -1203,7 +1131,7 @@ impl Cluster {
         let mut b = Batch::default();
         let old = self.descriptor(table_id, now)?;
         self.scan_rows(&old, now, |r| {
-            let (k, v) = index_entry(&d, layout, &r)?;
+            let (k, v) = layout.entry(&d, &r)?;
             b.put(&k, &v);
             Ok(true)
         })?;
@@ -1255,7 +1183,7 @@ impl Cluster {
             return Err(Error::Usage(format!("{} is not a table", d.name)));
         };
         t.gc_ttl_seconds = secs;
-        self.kv.set_gc_ttl(&table_span(table_id).0, secs)?;
+        self.kv.set_gc_ttl(&keys::table_span(table_id).0, secs)?;
         self.bump(d, None)
     }
 
@@ -1296,7 +1224,7 @@ impl Cluster {
                 return Ok(());
             }
             let (_, _, pk) = keys::decode_index_key(k, &types)?;
-            let r = assemble_row(t, primary, &pk, v)?;
+            let r = primary.assemble_row(t, &pk, v)?;
             *go = f(r)?;
             Ok(())
         };
@@ -1345,7 +1273,7 @@ impl Cluster {
         let cat = self.catalog(as_of)?;
         let mut out = Vec::new();
         for t in cat.tables() {
-            let (start, end) = table_span(t.id);
+            let (start, end) = keys::table_span(t.id);
             let n = regions.len().max(1) as u64;
             let region = usize::try_from(t.id % n)
                 .ok()
@@ -1415,7 +1343,7 @@ impl Cluster {
         as_of: Timestamp,
     ) -> Result<BTreeMap<u64, vouch_format::fingerprint::Fingerprint>> {
         let mut fps: BTreeMap<u64, vouch_format::fingerprint::Fingerprint> = BTreeMap::new();
-        let (s, e) = table_span(table_id);
+        let (s, e) = keys::table_span(table_id);
         self.kv.scan(&s, &e, as_of, |k, v| {
             let (_, index, n) = keys::decode_table_prefix(k)?;
             fps.entry(index)

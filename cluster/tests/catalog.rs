@@ -213,7 +213,7 @@ fn reads_below_the_gc_threshold_fail() {
     assert!(tx.get_row(&t, &[Datum::Int(1)]).unwrap().is_some());
     tx.delete(&t, &[Datum::Int(1)]).unwrap();
     tx.commit().unwrap();
-    let (start, end) = vouch_cluster::catalog::table_span(t.id);
+    let (start, end) = vouch_format::keys::table_span(t.id);
     assert!(matches!(
         c.kv().get(&start, t2),
         Err(Error::BelowGcThreshold { .. })
@@ -320,7 +320,7 @@ fn ranges_have_region_localities() {
         assert!(r.start < r.end);
         assert_eq!(
             (r.start.clone(), r.end.clone()),
-            vouch_cluster::catalog::table_span(r.table_id)
+            vouch_format::keys::table_span(r.table_id)
         );
     }
     c.set_regions(&["eu", "us"]).unwrap();

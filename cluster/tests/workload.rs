@@ -2,7 +2,7 @@
 //! the clock says), invariants (total balance, index entries, foreign keys) and the schema
 //! changes runs apply.
 
-use vouch_cluster::catalog::{index_entry, IndexFingerprint};
+use vouch_cluster::catalog::IndexFingerprint;
 use vouch_cluster::workload::{self, InitOptions, Summary, Workload};
 use vouch_cluster::{Clock, Cluster, Error};
 use vouch_format::keys::Datum;
@@ -150,7 +150,7 @@ fn bank_run_conserves_the_total_balance() {
         all.deletes += s.deletes;
     }
     // At every commit timestamp too: each transfer and each closing is one transaction.
-    let (start, end) = vouch_cluster::catalog::table_span(c.table("bank", "bank").unwrap().id);
+    let (start, end) = vouch_format::keys::table_span(c.table("bank", "bank").unwrap().id);
     let mut times = std::collections::BTreeSet::new();
     c.kv()
         .versions(&start, &end, before, c.now(), |v| {
@@ -268,7 +268,7 @@ fn check_indexes(c: &Cluster) {
         let mut rows = 0u64;
         c.scan_rows(t, now, |r| {
             for l in &layouts {
-                let (k, v) = index_entry(t, l, &r).unwrap();
+                let (k, v) = l.entry(t, &r).unwrap();
                 assert_eq!(
                     c.kv().get(&k, now).unwrap().as_deref(),
                     Some(v.as_slice()),

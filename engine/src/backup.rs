@@ -35,7 +35,7 @@ use vouch_store::{ObjectWriter, Store};
 use crate::collection::{Chain, Collection};
 use crate::crypto::{self, ChainKey, DataKey};
 use crate::targets::{self, Resolved, Targets};
-use crate::{ctx, ts_of, ts_pb, Error, Result};
+use crate::{ctx, Error, Result};
 use vouch_keys::KeySource;
 
 /// Default target size of a data file: 128 MiB.
@@ -349,7 +349,7 @@ pub fn backup(
                         .last()
                         .ok_or_else(|| Error::Collection("empty chain".into()))?;
                     (
-                        ts_of(last.manifest.end_time),
+                        Timestamp::from_pb(last.manifest.end_time),
                         random_id(),
                         Some(last.manifest.chain_id.clone()),
                     )
@@ -375,8 +375,8 @@ pub fn backup(
             let job = pb::BackupJob {
                 job_id: crate::new_job_id(),
                 spec: lock_spec(&spec, key.as_deref()),
-                start_time: Some(ts_pb(start)),
-                end_time: Some(ts_pb(end)),
+                start_time: Some(pb::Timestamp::from(start)),
+                end_time: Some(pb::Timestamp::from(end)),
                 chain_id,
                 backup_id,
                 created_wall: now.wall,
@@ -404,8 +404,8 @@ pub fn backup(
         store,
         dir: dir.clone(),
     };
-    let start = ts_of(job.start_time);
-    let end = ts_of(job.end_time);
+    let start = Timestamp::from_pb(job.start_time);
+    let end = Timestamp::from_pb(job.end_time);
     // Hold GC back at what this job reads while it runs: history since the layer's start, a
     // full backup's end time, or, for a full backup with revision history (every version
     // from the GC threshold on), everything: a rerun must find the history, and compute the
@@ -478,7 +478,7 @@ pub fn backup(
     let mut spans = Vec::new();
     let mut introduced = Vec::new();
     for (id, d) in &spans_tables {
-        let (s, e) = vouch_cluster::catalog::table_span(*id);
+        let (s, e) = vouch_format::keys::table_span(*id);
         let span = pb::Span {
             start: s.clone(),
             end: e.clone(),
@@ -650,17 +650,17 @@ pub fn backup(
         writer_version: WRITER_VERSION.into(),
         backup_id: job.backup_id.clone(),
         chain_id: job.chain_id.clone(),
-        start_time: Some(ts_pb(start)),
-        end_time: Some(ts_pb(end)),
+        start_time: Some(pb::Timestamp::from(start)),
+        end_time: Some(pb::Timestamp::from(end)),
         mvcc_filter: if opts.revision_history {
             pb::MvccFilter::All as i32
         } else {
             pb::MvccFilter::Latest as i32
         },
         revision_start_time: if opts.revision_history && prev_chain.is_none() {
-            Some(ts_pb(revision_start))
+            Some(pb::Timestamp::from(revision_start))
         } else if opts.revision_history {
-            Some(ts_pb(start))
+            Some(pb::Timestamp::from(start))
         } else {
             None
         },
@@ -983,7 +983,7 @@ fn finish_unpublished(
         .filter_map(|b| decode_canonical::<pb::BackupJob>(&b, "backup lock").ok())
         .find(|j| j.spec == want);
     let Some(job) = job else { return Ok(None) };
-    let end = ts_of(job.end_time);
+    let end = Timestamp::from_pb(job.end_time);
     if listing.contains(&layout::latest_marker(end)) {
         return Ok(None);
     }
@@ -1015,7 +1015,7 @@ fn finish_unpublished(
         files: layer.manifest.files.len() as u64,
         path: dir.clone(),
         full_subdir: dir,
-        start_time: ts_of(job.start_time),
+        start_time: Timestamp::from_pb(job.start_time),
         end_time: end,
         incremental: false,
         resumed: true,
@@ -1383,8 +1383,8 @@ fn finish_file(
         entries: summary.entries,
         rows: f.rows,
         tombstones: summary.tombstones,
-        min_ts: Some(ts_pb(min_ts)),
-        max_ts: Some(ts_pb(max_ts)),
+        min_ts: Some(pb::Timestamp::from(min_ts)),
+        max_ts: Some(pb::Timestamp::from(max_ts)),
         logical_bytes: f.logical_bytes,
     });
     st.resume_from = next.to_vec();

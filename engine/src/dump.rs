@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
-use vouch_cluster::catalog::assemble_row;
 use vouch_format::keys::{self, ColumnType, Datum};
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
@@ -628,7 +627,7 @@ fn insert_rows(plan: &Plan, cat: &Catalog, d: &pb::Descriptor, o: &mut Out<'_>) 
             ),
             source: e,
         })?;
-        let row = assemble_row(d, primary, &pk, payload).map_err(|e| {
+        let row = primary.assemble_row(d, &pk, payload).map_err(|e| {
             Error::Collection(format!(
                 "table {name}: row at key {} does not decode: {e}",
                 hex::encode(key)

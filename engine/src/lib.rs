@@ -23,8 +23,6 @@ pub use collection::{Chain, Collection, Layer, OpenChain};
 pub use restore::{restore, RestoreOptions, RestoreResult, Source};
 pub use targets::Targets;
 
-use vouch_format::mvcc::Timestamp;
-
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -68,17 +66,6 @@ impl From<vouch_format::Error> for Error {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-pub(crate) fn ts_pb(ts: Timestamp) -> vouch_format::manifest::pb::Timestamp {
-    vouch_format::manifest::pb::Timestamp {
-        wall: ts.wall,
-        logical: ts.logical,
-    }
-}
-
-pub(crate) fn ts_of(t: Option<vouch_format::manifest::pb::Timestamp>) -> Timestamp {
-    t.map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
-}
 
 pub(crate) fn ctx<T>(r: vouch_format::Result<T>, context: impl Into<String>) -> Result<T> {
     r.map_err(|source| Error::Format {

@@ -10,10 +10,10 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use vouch_cluster::catalog::{assemble_row, table_span};
 use vouch_cluster::{Batch, Cluster};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
+use vouch_format::keys::table_span;
 use vouch_format::layout;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
@@ -25,7 +25,7 @@ use vouch_store::{OpenOptions, Store};
 use crate::collection::{join, Collection, OpenChain};
 use crate::crypto::{open_data_file, DataKey};
 use crate::targets::Targets;
-use crate::{ctx, ts_of, Error, Result};
+use crate::{ctx, Error, Result};
 use vouch_keys::KeySource;
 
 /// Where a restore reads from.
@@ -214,7 +214,10 @@ pub fn check_chain(chain: &OpenChain) -> Result<()> {
                 prev.path
             )));
         }
-        let (start, pend) = (ts_of(l.manifest.start_time), ts_of(p.manifest.end_time));
+        let (start, pend) = (
+            Timestamp::from_pb(l.manifest.start_time),
+            Timestamp::from_pb(p.manifest.end_time),
+        );
         if start != pend {
             return Err(Error::Collection(format!(
                 "chain gap: layer {name} starts at {start} but the layer before it, {pname}, ends at {pend} (a layer is missing or out of order)"
@@ -234,7 +237,10 @@ fn wall_time(ts: Timestamp) -> String {
 pub fn select_layers(chain: &OpenChain, t: Timestamp) -> Result<usize> {
     let layers = &chain.chain.layers;
     for (i, l) in layers.iter().enumerate() {
-        let (start, end) = (ts_of(l.manifest.start_time), ts_of(l.manifest.end_time));
+        let (start, end) = (
+            Timestamp::from_pb(l.manifest.start_time),
+            Timestamp::from_pb(l.manifest.end_time),
+        );
         if !(start < t && t <= end) {
             continue;
         }
@@ -246,13 +252,13 @@ pub fn select_layers(chain: &OpenChain, t: Timestamp) -> Result<usize> {
                         None => format!("{PREFIX} nearest backup time is {}", wall_time(end)),
                         Some(p) => format!(
                             "{PREFIX} nearest BACKUP times are {} or {}",
-                            wall_time(ts_of(p.manifest.end_time)),
+                            wall_time(Timestamp::from_pb(p.manifest.end_time)),
                             wall_time(end)
                         ),
                     },
                 ));
             }
-            let rev_start = ts_of(l.manifest.revision_start_time);
+            let rev_start = Timestamp::from_pb(l.manifest.revision_start_time);
             if t <= rev_start {
                 return Err(Error::Usage(format!(
                     "invalid RESTORE timestamp: BACKUP for requested time only has revision history from {}",
@@ -276,7 +282,7 @@ fn descriptors_at(layers: &[crate::Layer], t: Timestamp) -> Vec<pb::Descriptor> 
     let Some((last, before)) = layers.split_last() else {
         return Vec::new();
     };
-    if t == ts_of(last.manifest.end_time) {
+    if t == Timestamp::from_pb(last.manifest.end_time) {
         return last
             .manifest
             .descriptors
@@ -299,9 +305,9 @@ fn descriptors_at(layers: &[crate::Layer], t: Timestamp) -> Vec<pb::Descriptor> 
         .manifest
         .descriptor_changes
         .iter()
-        .filter(|r| ts_of(r.time) <= t)
+        .filter(|r| Timestamp::from_pb(r.time) <= t)
         .collect();
-    changes.sort_by_key(|r| ts_of(r.time));
+    changes.sort_by_key(|r| Timestamp::from_pb(r.time));
     for r in changes {
         match &r.descriptor {
             Some(d) => {
@@ -335,7 +341,7 @@ fn check_coverage(chain: &OpenChain, n: usize) -> Result<()> {
                 return Err(Error::Collection(format!(
                     "no backup covers time [{},{}) for range [{}, {}) of layer {}: the layer before it does not cover the span and this layer does not introduce it (backups listed out of order?)",
                     Timestamp::MIN,
-                    ts_of(l.manifest.start_time),
+                    Timestamp::from_pb(l.manifest.start_time),
                     hex::encode(&s.start),
                     hex::encode(&s.end),
                     chain.layer_name(i)
@@ -353,7 +359,7 @@ pub fn plan(chain: OpenChain, as_of: Option<Timestamp>) -> Result<Plan> {
     let newest = chain
         .chain
         .last()
-        .map(|l| ts_of(l.manifest.end_time))
+        .map(|l| Timestamp::from_pb(l.manifest.end_time))
         .unwrap_or_default();
     let time = as_of.unwrap_or(newest);
     let n = select_layers(&chain, time)?;
@@ -362,7 +368,7 @@ pub fn plan(chain: OpenChain, as_of: Option<Timestamp>) -> Result<Plan> {
     let descriptors = descriptors_at(used, time);
     let fingerprints = used
         .last()
-        .filter(|l| ts_of(l.manifest.end_time) == time)
+        .filter(|l| Timestamp::from_pb(l.manifest.end_time) == time)
         .map(|l| l.manifest.fingerprints.clone());
     Ok(Plan {
         chain,
@@ -1108,7 +1114,7 @@ fn check_entry(
         ))
     })?;
     if l.primary {
-        assemble_row(d, l, &datums, payload).map_err(|e| {
+        l.assemble_row(d, &datums, payload).map_err(|e| {
             Error::Collection(format!(
                 "table \"{}\": row at key {} does not decode: {e}",
                 d.name,

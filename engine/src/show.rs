@@ -3,11 +3,12 @@
 
 use vouch_format::layout;
 use vouch_format::manifest::pb;
+use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, parents, Catalog, Kind};
 use vouch_format::time::format_sql;
 
 use crate::collection::{Chain, Collection};
-use crate::{ts_of, Error, Result};
+use crate::{Error, Result};
 
 /// A cell: `None` is SQL NULL.
 pub type Cell = Option<String>;
@@ -318,8 +319,8 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
             }
         }
         let cat = Catalog::new(m.descriptors.iter().cloned());
-        let start = ts_of(m.start_time);
-        let end = ts_of(m.end_time);
+        let start = Timestamp::from_pb(m.start_time);
+        let end = Timestamp::from_pb(m.end_time);
         let mut descs: Vec<&pb::Descriptor> = cat.iter().collect();
         // Databases, then schemas, then the rest, by id (CockroachDB's order).
         descs.sort_by_key(|d| (Kind::of(d).map_or(9, |k| k as u8), d.id));
@@ -333,7 +334,7 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
                 _ => (Some(db_name), Some(sc_name)),
             };
             let (size, rows, fbytes): (Cell, Cell, Cell) = if kind == Some(Kind::Table) {
-                let (s, e) = vouch_cluster::catalog::table_span(d.id);
+                let (s, e) = vouch_format::keys::table_span(d.id);
                 let mut size = 0u64;
                 let mut rows = 0u64;
                 let mut fb = 0u64;

@@ -189,8 +189,7 @@ fn lock_of(coll: &Collection, dir: &str) -> pb::BackupJob {
 }
 
 fn ts_of(t: Option<pb::Timestamp>) -> Timestamp {
-    let t = t.unwrap();
-    Timestamp::new(t.wall, t.logical)
+    Timestamp::from(t.unwrap())
 }
 
 /// Checkpoints present in `dir`, by sequence number.

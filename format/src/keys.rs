@@ -311,6 +311,17 @@ pub fn decode_table_prefix(bytes: &[u8]) -> Result<(u64, u64, usize)> {
     Ok((table, index, cur.position()))
 }
 
+/// The key span `[start, end)` of table `id`: every key of every index of the table (the
+/// table id is the first component of its keys, and ordered uvarints sort like the ids).
+/// For `u64::MAX` the end saturates and the span is empty.
+pub fn table_span(id: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut a = Vec::new();
+    encode_ordered_uvarint(id, &mut a);
+    let mut b = Vec::new();
+    encode_ordered_uvarint(id.saturating_add(1), &mut b);
+    (a, b)
+}
+
 // ---- encoding -------------------------------------------------------------------------
 
 fn float_key_bits(f: f64) -> u64 {
@@ -791,5 +802,21 @@ mod tests {
         fuzz_decode_key(&key);
         fuzz_decode_key(&[]);
         fuzz_decode_key(&[0x80, 0x80, 0x33]);
+    }
+
+    #[test]
+    fn table_span_is_every_key_of_the_table() {
+        assert_eq!(table_span(53), (vec![0x81, 53], vec![0x81, 54]));
+        assert_eq!(table_span(255), (vec![0x81, 255], vec![0x82, 1, 0]));
+        let (s, e) = table_span(53);
+        let mut k = Vec::new();
+        encode_table_prefix(53, 7, &mut k);
+        k.extend_from_slice(&[0xff; 16]);
+        assert!(s.as_slice() <= k.as_slice() && k.as_slice() < e.as_slice());
+        let mut next = Vec::new();
+        encode_table_prefix(54, 1, &mut next);
+        assert!(next.as_slice() >= e.as_slice());
+        let (s, e) = table_span(u64::MAX);
+        assert_eq!(s, e);
     }
 }

@@ -10,6 +10,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, HexBytes, Result};
+use crate::mvcc::Timestamp;
 
 /// Generated protobuf types (package `vouch.v1`).
 #[allow(
@@ -20,6 +21,29 @@ use crate::error::{Error, HexBytes, Result};
 )]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/vouch.v1.rs"));
+}
+
+impl From<Timestamp> for pb::Timestamp {
+    fn from(ts: Timestamp) -> Self {
+        pb::Timestamp {
+            wall: ts.wall,
+            logical: ts.logical,
+        }
+    }
+}
+
+impl From<pb::Timestamp> for Timestamp {
+    fn from(t: pb::Timestamp) -> Self {
+        Timestamp::new(t.wall, t.logical)
+    }
+}
+
+impl Timestamp {
+    /// A timestamp field of a stored message: an absent one is [`Timestamp::MIN`] (the
+    /// protobuf default, as every reader of the manifest has always taken it).
+    pub fn from_pb(t: Option<pb::Timestamp>) -> Self {
+        t.map_or(Timestamp::MIN, Timestamp::from)
+    }
 }
 
 /// Manifest format version written and read by this code.
@@ -312,5 +336,22 @@ mod tests {
             }],
         };
         sweep(&listing);
+    }
+
+    #[test]
+    fn timestamps_convert_both_ways() {
+        let ts = Timestamp::new(1_700_000_000_123_456_789, 7);
+        let p = pb::Timestamp::from(ts);
+        assert_eq!(
+            p,
+            pb::Timestamp {
+                wall: 1_700_000_000_123_456_789,
+                logical: 7
+            }
+        );
+        assert_eq!(Timestamp::from(p), ts);
+        assert_eq!(Timestamp::from_pb(Some(p)), ts);
+        assert_eq!(Timestamp::from_pb(None), Timestamp::MIN);
+        assert_eq!(Timestamp::from(pb::Timestamp::default()), Timestamp::MIN);
     }
 }

@@ -6,12 +6,12 @@
 //! errors or as the [`Catalog::problems`] list, which the schema verification level
 //! reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Result};
-use crate::keys::{ColumnType, Direction};
+use crate::keys::{self, ColumnType, Datum, Direction};
 use crate::manifest::pb;
-use crate::row::ColumnSpec;
+use crate::row::{self, ColumnSpec};
 
 /// The system database.
 pub const SYSTEM_DATABASE_ID: u64 = 1;
@@ -151,11 +151,113 @@ pub struct IndexLayout {
     pub value_columns: Vec<ColumnSpec>,
 }
 
+/// An index entry: its key and its value.
+pub type IndexEntry = (Vec<u8>, Vec<u8>);
+
 impl IndexLayout {
     /// Types and directions, as `keys::decode_index_key` takes them.
     pub fn key_types(&self) -> Vec<(ColumnType, Direction)> {
         self.key_columns.iter().map(|&(_, t, d)| (t, d)).collect()
     }
+
+    /// The entry a row of table `table_id` has in this index: the key columns encoded
+    /// after `/Table/<table_id>/<index id>`, the value columns as a row value.
+    /// `column(id)` is the row's value of column `id`; `None` is an [`Error::Usage`].
+    pub fn entry_with(
+        &self,
+        table_id: u64,
+        mut column: impl FnMut(u32) -> Option<Datum>,
+    ) -> Result<IndexEntry> {
+        let mut value_of =
+            |id: u32| column(id).ok_or_else(|| Error::Usage(format!("no column with id {id}")));
+        let key_cols = self
+            .key_columns
+            .iter()
+            .map(|&(id, _, dir)| Ok((value_of(id)?, dir)))
+            .collect::<Result<Vec<_>>>()?;
+        let key = keys::encode_index_key(table_id, u64::from(self.id), &key_cols)?;
+        let value_cols = self
+            .value_columns
+            .iter()
+            .map(|c| Ok((c.id, value_of(c.id)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((key, row::encode_row(&value_cols)?))
+    }
+
+    /// The entry in this index of `row` (one datum per column of table `t`, in the
+    /// descriptor's column order).
+    pub fn entry(&self, t: &pb::Descriptor, row: &[Datum]) -> Result<IndexEntry> {
+        let tt = table(t).ok_or_else(|| Error::Usage("not a table".into()))?;
+        self.entry_with(t.id, |id| {
+            tt.columns
+                .iter()
+                .position(|c| c.id == id)
+                .and_then(|i| row.get(i))
+                .cloned()
+        })
+    }
+
+    /// Rebuilds a full row of table `t` (one datum per column, in the descriptor's column
+    /// order) from this primary index's key datums `pk` and row value `value`, which must
+    /// match the layout's value columns. Columns in neither are NULL.
+    pub fn assemble_row(
+        &self,
+        t: &pb::Descriptor,
+        pk: &[Datum],
+        value: &[u8],
+    ) -> Result<Vec<Datum>> {
+        let tt = table(t).ok_or_else(|| Error::Usage("not a table".into()))?;
+        let cols = row::decode_row_checked(value, &self.value_columns)?;
+        let mut out = Vec::with_capacity(tt.columns.len());
+        for c in &tt.columns {
+            if let Some(i) = self.key_columns.iter().position(|(id, _, _)| *id == c.id) {
+                out.push(pk.get(i).cloned().unwrap_or(Datum::Null));
+            } else {
+                out.push(
+                    cols.iter()
+                        .find(|(id, _)| *id == c.id)
+                        .map_or(Datum::Null, |(_, d)| d.clone()),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The entries of each secondary index (`layouts[1..]`, `layouts[0]` being the primary
+/// index) that a primary row implies: the row is the primary key `user_key` (table
+/// `table_id`) and its value `payload`. Columns absent from the row are NULL. An entry is
+/// `None` where the row does not give one (its key or value does not decode, or an entry
+/// does not encode); every entry is `None` when the key or the value does not decode.
+pub fn implied_entries(
+    layouts: &[IndexLayout],
+    table_id: u64,
+    user_key: &[u8],
+    payload: &[u8],
+) -> Vec<Option<IndexEntry>> {
+    let Some(pk) = layouts.first() else {
+        return Vec::new();
+    };
+    let secondaries = layouts.get(1..).unwrap_or_default();
+    let Ok((_, _, pkd)) = keys::decode_index_key(user_key, &pk.key_types()) else {
+        return vec![None; secondaries.len()];
+    };
+    let Ok(vals) = row::decode_row(payload) else {
+        return vec![None; secondaries.len()];
+    };
+    let mut cols: HashMap<u32, Datum> = vals.into_iter().collect();
+    for ((id, _, _), v) in pk.key_columns.iter().zip(pkd) {
+        cols.insert(*id, v);
+    }
+    secondaries
+        .iter()
+        .map(|l| {
+            l.entry_with(table_id, |id| {
+                Some(cols.get(&id).cloned().unwrap_or(Datum::Null))
+            })
+            .ok()
+        })
+        .collect()
 }
 
 fn find_column<'a>(t: &'a pb::Table, id: u32, table_name: &str) -> Result<&'a pb::Column> {
@@ -466,5 +568,136 @@ mod tests {
         assert!(p[1].contains("references table 555"));
         assert_eq!(c.database("d").unwrap().id, 100);
         assert_eq!(c.object(100, "t").unwrap().id, 104);
+    }
+
+    fn accounts() -> pb::Descriptor {
+        let col = |id: u32, name: &str, ty: pb::ColumnType| pb::Column {
+            id,
+            name: name.into(),
+            r#type: ty as i32,
+            nullable: id != 1,
+            ..Default::default()
+        };
+        pb::Descriptor {
+            id: 104,
+            name: "accounts".into(),
+            version: 1,
+            kind: Some(pb::descriptor::Kind::Table(pb::Table {
+                columns: vec![
+                    col(1, "id", pb::ColumnType::Int),
+                    col(2, "name", pb::ColumnType::String),
+                    col(3, "balance", pb::ColumnType::Int),
+                ],
+                primary_index: Some(pb::Index {
+                    id: 1,
+                    name: "accounts_pkey".into(),
+                    unique: true,
+                    column_ids: vec![1],
+                    descending: vec![false],
+                    ..Default::default()
+                }),
+                secondary_indexes: vec![pb::Index {
+                    id: 2,
+                    name: "accounts_name_idx".into(),
+                    column_ids: vec![2],
+                    descending: vec![true],
+                    store_column_ids: vec![3],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn index_entries_of_a_row() {
+        let t = accounts();
+        let layouts = index_layouts(&t).unwrap();
+        let row = vec![Datum::Int(7), Datum::String("ann".into()), Datum::Int(50)];
+        let (pk_key, pk_value) = layouts[0].entry(&t, &row).unwrap();
+        assert_eq!(
+            pk_key,
+            keys::encode_index_key(104, 1, &[(Datum::Int(7), Direction::Asc)]).unwrap()
+        );
+        assert_eq!(
+            pk_value,
+            row::encode_row(&[(2, Datum::String("ann".into())), (3, Datum::Int(50))]).unwrap()
+        );
+        let secondary = layouts[1].entry(&t, &row).unwrap();
+        assert_eq!(
+            secondary,
+            (
+                keys::encode_index_key(
+                    104,
+                    2,
+                    &[
+                        (Datum::String("ann".into()), Direction::Desc),
+                        (Datum::Int(7), Direction::Asc)
+                    ]
+                )
+                .unwrap(),
+                row::encode_row(&[(3, Datum::Int(50))]).unwrap()
+            )
+        );
+        // The primary row implies exactly that secondary entry.
+        assert_eq!(
+            implied_entries(&layouts, 104, &pk_key, &pk_value),
+            vec![Some(secondary)]
+        );
+        // And the row comes back from its primary entry.
+        assert_eq!(
+            layouts[0]
+                .assemble_row(&t, &[Datum::Int(7)], &pk_value)
+                .unwrap(),
+            row
+        );
+    }
+
+    #[test]
+    fn implied_entries_use_null_for_absent_columns() {
+        let t = accounts();
+        let layouts = index_layouts(&t).unwrap();
+        let pk_key = keys::encode_index_key(104, 1, &[(Datum::Int(7), Direction::Asc)]).unwrap();
+        let value = row::encode_row(&[(3, Datum::Int(50))]).unwrap();
+        let null_row = vec![Datum::Int(7), Datum::Null, Datum::Int(50)];
+        assert_eq!(
+            implied_entries(&layouts, 104, &pk_key, &value),
+            vec![Some(layouts[1].entry(&t, &null_row).unwrap())]
+        );
+        assert_eq!(
+            layouts[0]
+                .assemble_row(&t, &[Datum::Int(7)], &value)
+                .unwrap(),
+            null_row
+        );
+    }
+
+    #[test]
+    fn undecodable_rows_imply_nothing() {
+        let t = accounts();
+        let layouts = index_layouts(&t).unwrap();
+        let pk_key = keys::encode_index_key(104, 1, &[(Datum::Int(7), Direction::Asc)]).unwrap();
+        let value = row::encode_row(&[(3, Datum::Int(50))]).unwrap();
+        assert_eq!(implied_entries(&layouts, 104, b"\xff", &value), vec![None]);
+        assert_eq!(implied_entries(&layouts, 104, &pk_key, b"\xee"), vec![None]);
+        assert_eq!(implied_entries(&[], 104, &pk_key, &value), Vec::new());
+        assert!(layouts[0]
+            .assemble_row(&t, &[Datum::Int(7)], b"\xee")
+            .is_err());
+    }
+
+    #[test]
+    fn a_missing_column_is_a_usage_error() {
+        let t = accounts();
+        let layouts = index_layouts(&t).unwrap();
+        let e = layouts[1].entry(&t, &[Datum::Int(7)]).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        let e = layouts[1].entry_with(104, |_| None).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        let mut not_table = accounts();
+        not_table.kind = Some(pb::descriptor::Kind::Database(pb::Database::default()));
+        let e = layouts[0].entry(&not_table, &[]).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
     }
 }

@@ -348,9 +348,7 @@ impl Layer {
     }
 
     fn end(&self) -> Timestamp {
-        self.manifest
-            .end_time
-            .map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
+        Timestamp::from_pb(self.manifest.end_time)
     }
 }
 

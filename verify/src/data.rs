@@ -22,7 +22,6 @@ use vouch_format::schema::{self, index_layouts, IndexLayout, Kind};
 use vouch_format::sst::{BlockSource, SstReader};
 
 use crate::collection::{ChainState, Ctx};
-use crate::metadata::ts;
 use crate::report::Progress;
 use crate::source::StoreSource;
 use crate::{hex, sst_finding, Finding};
@@ -44,13 +43,13 @@ impl History {
             self.by_id
                 .entry(d.id)
                 .or_default()
-                .push((ts(d.modification_time), Some(d.clone())));
+                .push((Timestamp::from_pb(d.modification_time), Some(d.clone())));
         }
         for r in &m.descriptor_changes {
             self.by_id
                 .entry(r.id)
                 .or_default()
-                .push((ts(r.time), r.descriptor.clone()));
+                .push((Timestamp::from_pb(r.time), r.descriptor.clone()));
         }
         for v in self.by_id.values_mut() {
             v.sort_by(|a, b| {
@@ -173,8 +172,14 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         Some(_) => StoreSource::tracking(store, &path, stat),
     };
     let mut out = Limited::default();
-    let (start, end) = (ts(lv.m.start_time), ts(lv.m.end_time));
-    let (min_ts, max_ts) = (ts(file.min_ts), ts(file.max_ts));
+    let (start, end) = (
+        Timestamp::from_pb(lv.m.start_time),
+        Timestamp::from_pb(lv.m.end_time),
+    );
+    let (min_ts, max_ts) = (
+        Timestamp::from_pb(file.min_ts),
+        Timestamp::from_pb(file.max_ts),
+    );
     let fspan = file.span.clone().unwrap_or_default();
     let mut entries = 0u64;
     let mut tombstones = 0u64;

@@ -16,22 +16,20 @@
 //! [`LOCATE_CAP`]; beyond, the rest are counted, not listed).
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use vouch_engine::restore::{merge_versions, LayerRef};
 use vouch_format::fingerprint::Fingerprint;
-use vouch_format::keys::{self, Datum};
+use vouch_format::keys;
 use vouch_format::layout;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
-use vouch_format::row;
-use vouch_format::schema::{index_layouts, IndexLayout};
+use vouch_format::schema::{implied_entries, index_layouts, IndexEntry, IndexLayout};
 
 use crate::collection::{ChainState, Ctx};
 use crate::data::{table_known, tables_with_data, Limited};
-use crate::metadata::ts;
 use crate::report::Progress;
 use crate::{hex, Finding};
 
@@ -79,54 +77,8 @@ struct At<'a> {
     found: Vec<Digest>,
 }
 
-/// An index entry implied by a row: key and value.
-type Implied = Option<(Vec<u8>, Vec<u8>)>;
-
-/// The entries of each secondary index (`layouts[1..]`) implied by a primary row, `None`
-/// where the row does not give one (a decode problem, reported by the data check).
-fn implied_entries(
-    layouts: &[IndexLayout],
-    table: u64,
-    user: &[u8],
-    payload: &[u8],
-) -> Vec<Implied> {
-    let Some(pk) = layouts.first() else {
-        return Vec::new();
-    };
-    let secondaries = layouts.get(1..).unwrap_or_default();
-    let Ok((_, _, pkd)) = keys::decode_index_key(user, &pk.key_types()) else {
-        return vec![None; secondaries.len()];
-    };
-    let Ok(vals) = row::decode_row(payload) else {
-        return vec![None; secondaries.len()];
-    };
-    let mut cols: HashMap<u32, Datum> = vals.into_iter().collect();
-    for ((id, _, _), v) in pk.key_columns.iter().zip(pkd) {
-        cols.insert(*id, v);
-    }
-    secondaries
-        .iter()
-        .map(|l| {
-            let kc: Vec<(Datum, keys::Direction)> = l
-                .key_columns
-                .iter()
-                .map(|(id, _, dir)| (cols.get(id).cloned().unwrap_or(Datum::Null), *dir))
-                .collect();
-            let vc: Vec<(u32, Datum)> = l
-                .value_columns
-                .iter()
-                .map(|c| (c.id, cols.get(&c.id).cloned().unwrap_or(Datum::Null)))
-                .collect();
-            match (
-                keys::encode_index_key(table, u64::from(l.id), &kc),
-                row::encode_row(&vc),
-            ) {
-                (Ok(k), Ok(v)) => Some((k, v)),
-                _ => None,
-            }
-        })
-        .collect()
-}
+/// An index entry implied by a row, `None` where the row does not give one.
+type Implied = Option<IndexEntry>;
 
 /// Streams table `table` over `layers`, calling `f(user_key, live)` once per user key,
 /// where `live[i]` is the payload live at `ends[i]` as layer `i` sees it (`None`: absent or
@@ -571,7 +523,7 @@ pub(crate) fn check_tables(
     }
     let tables: Vec<(u64, Vec<Option<&pb::Descriptor>>)> = plan.into_iter().collect();
     let bytes_of = |id: u64, upto: usize| -> u64 {
-        let (s, e) = keys_span(id);
+        let (s, e) = keys::table_span(id);
         elayers
             .iter()
             .take(upto)
@@ -615,7 +567,7 @@ pub(crate) fn check_tables(
                         let k = layouts.len();
                         Some(At {
                             d,
-                            end: ts(r.layer.manifest.end_time),
+                            end: Timestamp::from_pb(r.layer.manifest.end_time),
                             layouts,
                             fp: vec![Fingerprint::default(); k],
                             expected: vec![Digest::default(); k.saturating_sub(1)],
@@ -658,15 +610,6 @@ pub(crate) fn check_tables(
         l.check("indexes").findings.extend(idx);
         l.check("fingerprints").findings.extend(fp);
     }
-}
-
-/// The key span of table `id`.
-fn keys_span(id: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut a = Vec::new();
-    keys::encode_ordered_uvarint(id, &mut a);
-    let mut b = Vec::new();
-    keys::encode_ordered_uvarint(id.saturating_add(1), &mut b);
-    (a, b)
 }
 
 #[cfg(test)]

@@ -14,10 +14,6 @@ use crate::report::{CheckResult, Progress};
 use crate::{hex, Finding};
 use vouch_engine::crypto::DataKey;
 
-pub(crate) fn ts(t: Option<pb::Timestamp>) -> Timestamp {
-    t.map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
-}
-
 /// Offset named by a format error, when it names one.
 pub(crate) fn error_offset(e: &FormatError) -> Option<u64> {
     match e {
@@ -359,7 +355,7 @@ fn check_listing(
     let mut push = |field: String, expected: String, found: String| {
         bad.push((field, expected, found));
     };
-    let t = |t: Option<pb::Timestamp>| ts(t).to_string();
+    let t = |t: Option<pb::Timestamp>| Timestamp::from_pb(t).to_string();
     if listing.format_version != want.format_version {
         push(
             "format_version".into(),
@@ -441,7 +437,10 @@ fn check_listing(
 
 /// The directory name must be the one the manifest's kind and times give.
 fn check_dir_name(l: &LayerState, m: &pb::BackupManifest, c: &mut CheckResult) {
-    let (start, end) = (ts(m.start_time), ts(m.end_time));
+    let (start, end) = (
+        Timestamp::from_pb(m.start_time),
+        Timestamp::from_pb(m.end_time),
+    );
     let mpath = l.path(layout::MANIFEST);
     let dir = l.dir.as_str();
     let (expected, kind_ok) = if l.is_full {
@@ -497,7 +496,7 @@ pub(crate) fn check_chain(layers: &mut [LayerState]) {
         let mut c = CheckResult::new("chain");
         let mpath = l.path(layout::MANIFEST);
         if let (Some(m), Some((pdir, pend, psha))) = (&l.manifest, &prev) {
-            let start = ts(m.start_time);
+            let start = Timestamp::from_pb(m.start_time);
             if let Some(pend) = pend {
                 if start != *pend {
                     c.findings.push(
@@ -561,7 +560,7 @@ pub(crate) fn check_chain(layers: &mut [LayerState]) {
         }
         prev = Some((
             l.dir.clone(),
-            l.manifest.as_ref().map(|m| ts(m.end_time)),
+            l.manifest.as_ref().map(|m| Timestamp::from_pb(m.end_time)),
             l.bytes.as_deref().map(manifest::sha256),
         ));
         l.checks.push(c);

@@ -16,7 +16,6 @@ use vouch_format::schema::{self, index_layouts, Catalog, Kind};
 use vouch_keys::KeySource;
 
 use crate::collection::{ChainState, Ctx};
-use crate::metadata::ts;
 use crate::report::CheckResult;
 use crate::Finding;
 
@@ -183,10 +182,11 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState) {
             for p in decode_problems(d) {
                 dc.findings.push(err("descriptor_decode", p));
             }
-            versions
-                .entry(d.id)
-                .or_default()
-                .push((ts(d.modification_time), d.version, li));
+            versions.entry(d.id).or_default().push((
+                Timestamp::from_pb(d.modification_time),
+                d.version,
+                li,
+            ));
         }
         for r in &m.descriptor_changes {
             if let Some(d) = &r.descriptor {
@@ -196,7 +196,7 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState) {
                         format!(
                             "the revision of descriptor {} at {} holds descriptor {}",
                             r.id,
-                            ts(r.time),
+                            Timestamp::from_pb(r.time),
                             d.id
                         ),
                     ));
@@ -204,13 +204,13 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState) {
                 for p in decode_problems(d) {
                     dc.findings.push(err(
                         "descriptor_decode",
-                        format!("revision at {}: {p}", ts(r.time)),
+                        format!("revision at {}: {p}", Timestamp::from_pb(r.time)),
                     ));
                 }
                 versions
                     .entry(r.id)
                     .or_default()
-                    .push((ts(r.time), d.version, li));
+                    .push((Timestamp::from_pb(r.time), d.version, li));
             }
         }
         for d in m

@@ -447,14 +447,8 @@ fn rewrite_sst(env: &Env, dir: &str, n: usize, keep: impl Fn(&[u8], &[u8]) -> bo
         f.first_key = s.smallest.clone();
         f.last_key = s.largest.clone();
         let (a, b) = s.ts_range.unwrap();
-        f.min_ts = Some(pb::Timestamp {
-            wall: a.wall,
-            logical: a.logical,
-        });
-        f.max_ts = Some(pb::Timestamp {
-            wall: b.wall,
-            logical: b.logical,
-        });
+        f.min_ts = Some(a.into());
+        f.max_ts = Some(b.into());
     });
 }
 

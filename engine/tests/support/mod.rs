@@ -8,10 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use vouch_cluster::catalog::{table_span, ColumnDef, IndexDef, TableDef};
+use vouch_cluster::catalog::{ColumnDef, IndexDef, TableDef};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, BackupResult, Destination};
 use vouch_engine::Targets;
+use vouch_format::keys::table_span;
 use vouch_format::keys::{self, ColumnType, Datum};
 use vouch_format::manifest::{self, pb};
 use vouch_format::mvcc::{self, Timestamp};
@@ -144,7 +145,7 @@ pub fn run_err(c: &Cluster, o: &BackupOptions) -> vouch_engine::Error {
 }
 
 pub fn ts(t: Option<pb::Timestamp>) -> Timestamp {
-    t.map_or(Timestamp::MIN, |t| Timestamp::new(t.wall, t.logical))
+    Timestamp::from_pb(t)
 }
 
 /// A layer read back from disk.
