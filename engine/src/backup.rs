@@ -684,7 +684,7 @@ pub fn backup(
             put_same(
                 store,
                 &target.path(layout::LISTING),
-                &crypto::encode_listing(&crypto::listing_of(&m)),
+                &crypto::encode_listing(&manifest::listing_of(&m)),
             )?;
             crypto::seal_small_file(k, backup_id, layout::MANIFEST, &plain)?
         }

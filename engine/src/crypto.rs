@@ -17,8 +17,8 @@ use rand::RngCore;
 use sha2::Sha256;
 use vouch_format::envelope::{self, FileId, Opened, FILE_NONCE_LEN};
 use vouch_format::layout;
-use vouch_format::manifest::{self, decode_canonical, pb};
-use vouch_format::sst::{BlockSource, SstReader};
+use vouch_format::manifest::{self, decode_canonical, pb, LISTING_FORMAT_VERSION};
+use vouch_format::sst::{check_read_range, BlockSource, SstReader};
 use vouch_keys::{EncryptionInfo, KeyError, KeySource};
 use vouch_store::Store;
 
@@ -29,9 +29,6 @@ use crate::{ctx, Error, Result};
 
 /// The data key of an encrypted chain, shared by its readers.
 pub type ChainKey = Arc<DataKey>;
-
-/// Format version of `BACKUP-LISTING`.
-pub const LISTING_FORMAT_VERSION: u32 = 1;
 
 /// The key records in the full backup directory `full_dir`, newest first:
 /// `ENCRYPTION-INFO-<n>` by descending n, then `ENCRYPTION-INFO`.
@@ -152,27 +149,6 @@ pub fn looks_sealed(stored: &[u8]) -> bool {
     stored.starts_with(&envelope::MAGIC)
 }
 
-/// The integrity listing of a layer (what its manifest says about its files).
-pub fn listing_of(m: &pb::BackupManifest) -> pb::IntegrityListing {
-    pb::IntegrityListing {
-        format_version: LISTING_FORMAT_VERSION,
-        backup_id: m.backup_id.clone(),
-        chain_id: m.chain_id.clone(),
-        start_time: m.start_time,
-        end_time: m.end_time,
-        previous: m.previous.clone(),
-        files: m
-            .files
-            .iter()
-            .map(|f| pb::ListedFile {
-                path: f.path.clone(),
-                size: f.size,
-                sha256: f.sha256.clone(),
-            })
-            .collect(),
-    }
-}
-
 /// Decodes a stored `BACKUP-LISTING`.
 pub fn decode_listing(bytes: &[u8], name: &str) -> Result<pb::IntegrityListing> {
     let l: pb::IntegrityListing = ctx(decode_canonical(bytes, "integrity listing"), name)?;
@@ -205,26 +181,11 @@ pub fn check_listing(
     m: &pb::BackupManifest,
     name: &str,
 ) -> Result<()> {
-    let want = listing_of(m);
-    let field = if listing.backup_id != want.backup_id {
-        Some("backup_id")
-    } else if listing.chain_id != want.chain_id {
-        Some("chain_id")
-    } else if listing.start_time != want.start_time {
-        Some("start_time")
-    } else if listing.end_time != want.end_time {
-        Some("end_time")
-    } else if listing.previous != want.previous {
-        Some("previous")
-    } else if listing.files != want.files {
-        Some("files")
-    } else {
-        None
-    };
-    match field {
+    match manifest::listing_diff(listing, m).first() {
         None => Ok(()),
-        Some(f) => Err(Error::Collection(format!(
-            "{name} does not match the encrypted manifest (field {f}): the listing was forged or damaged"
+        Some(d) => Err(Error::Collection(format!(
+            "{name} does not match the encrypted manifest (field {}): the listing was forged or damaged",
+            d.field()
         ))),
     }
 }
@@ -255,14 +216,7 @@ impl BlockSource for StoreSource<'_> {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> vouch_format::Result<Cow<'_, [u8]>> {
-        if offset.checked_add(len as u64).is_none_or(|e| e > self.size) {
-            return Err(vouch_format::Error::Truncated {
-                field: "block",
-                offset,
-                needed: len as u64,
-                available: self.size.saturating_sub(offset),
-            });
-        }
+        check_read_range(self.size, offset, len)?;
         self.store
             .get_range(&self.path, offset, len as u64)
             .map(Cow::Owned)

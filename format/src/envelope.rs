@@ -38,7 +38,7 @@ use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, HexBytes, Result};
-use crate::sst::BlockSource;
+use crate::sst::{check_read_range, BlockSource};
 
 /// The first 8 bytes of every sealed file.
 pub const MAGIC: [u8; 8] = *b"VOUCHENC";
@@ -235,20 +235,27 @@ pub fn sealed_len_with(chunk_size: u32, plaintext_len: u64) -> u64 {
 /// Plaintext size of a sealed file of `sealed_len` bytes in 64 KiB chunks; an error if no
 /// sealed file has that size.
 pub fn plaintext_len(sealed_len: u64) -> Result<u64> {
-    Layout::new(CHUNK_SIZE, sealed_len).map(|l| l.plaintext_len)
+    Framing::new(CHUNK_SIZE, sealed_len).map(|l| l.plaintext_len)
 }
 
-/// Where the chunks of a sealed file of a given size are.
+/// Where the chunks of a sealed file of a given size are (spec/envelope.md §1): the
+/// framing every reader checks before it reads a chunk, public so that a verifier without
+/// the key checks a file's size by the same rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout {
+pub struct Framing {
     chunk_size: u64,
     sealed_len: u64,
     chunks: u64,
     plaintext_len: u64,
 }
 
-impl Layout {
-    fn new(chunk_size: u32, sealed_len: u64) -> Result<Layout> {
+impl Framing {
+    /// The framing of a sealed file of `sealed_len` bytes whose header names `chunk_size`
+    /// (not checked here: [`Header::decode`] checks it). Errors when no sealed file has
+    /// that size: [`Error::EnvelopeTruncated`] when it is shorter than a header and one tag
+    /// (chunk 0) or its final chunk is too short (a final chunk other than chunk 0 holds at
+    /// least one byte), [`Error::Limit`] when it would need more than [`MAX_CHUNKS`].
+    pub fn new(chunk_size: u32, sealed_len: u64) -> Result<Framing> {
         let cs = u64::from(chunk_size);
         let header = HEADER_LEN as u64;
         let tag = TAG_LEN as u64;
@@ -283,7 +290,7 @@ impl Layout {
                 available: last_stored,
             });
         }
-        Ok(Layout {
+        Ok(Framing {
             chunk_size: cs,
             sealed_len,
             chunks,
@@ -291,13 +298,33 @@ impl Layout {
         })
     }
 
+    /// Plaintext bytes per chunk.
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
+    /// Size of the sealed file.
+    pub fn sealed_len(&self) -> u64 {
+        self.sealed_len
+    }
+
+    /// Number of chunks (at least one).
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
+    /// Size of the plaintext.
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
     /// Offset of chunk `i`'s stored bytes in the sealed file.
-    fn stored_offset(&self, i: u64) -> u64 {
+    pub fn stored_offset(&self, i: u64) -> u64 {
         HEADER_LEN as u64 + i * (self.chunk_size + TAG_LEN as u64)
     }
 
-    /// Plaintext bytes in chunk `i`.
-    fn plain_len(&self, i: u64) -> u64 {
+    /// Plaintext bytes in chunk `i` (`i` below [`Framing::chunks`]).
+    pub fn plain_len(&self, i: u64) -> u64 {
         if i + 1 < self.chunks {
             self.chunk_size
         } else {
@@ -641,7 +668,7 @@ impl<W: Write> Write for SealWriter<W> {
 #[derive(Debug)]
 struct FileOpener {
     header: Header,
-    layout: Layout,
+    layout: Framing,
     cipher: ChunkCipher,
     aad: Aad,
 }
@@ -649,7 +676,7 @@ struct FileOpener {
 impl FileOpener {
     fn new(key: &DataKey, id: FileId<'_>, header_bytes: &[u8], sealed_len: u64) -> Result<Self> {
         let header = Header::decode(header_bytes)?;
-        let layout = Layout::new(header.chunk_size, sealed_len)?;
+        let layout = Framing::new(header.chunk_size, sealed_len)?;
         Ok(FileOpener {
             header,
             layout,
@@ -729,7 +756,7 @@ pub struct Opened<S: BlockSource> {
     src: S,
     opener: Mutex<FileOpener>,
     header: Header,
-    layout: Layout,
+    layout: Framing,
     cache: Mutex<VecDeque<(u64, Arc<Vec<u8>>)>>,
 }
 
@@ -833,16 +860,7 @@ impl<S: BlockSource> BlockSource for Opened<S> {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
-        let size = self.layout.plaintext_len;
-        let end = offset.checked_add(len as u64).filter(|&e| e <= size);
-        let Some(end) = end else {
-            return Err(Error::Truncated {
-                field: "block",
-                offset,
-                needed: len as u64,
-                available: size.saturating_sub(offset),
-            });
-        };
+        let end = check_read_range(self.layout.plaintext_len, offset, len)?;
         let cs = self.layout.chunk_size;
         let mut out = Vec::with_capacity(len);
         let mut pos = offset;

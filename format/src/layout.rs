@@ -19,7 +19,7 @@
 //! time back; formatting it again gives the same name (every parser here accepts exactly
 //! the canonical names, up to the leading and trailing `/` noted on each).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
 use crate::mvcc::Timestamp;
@@ -107,6 +107,24 @@ const INCREMENTAL: [Tok; 19] = [
     L("."),
     D(2),
 ];
+
+/// Length of a name matching `t`.
+const fn template_len(mut t: &[Tok]) -> usize {
+    let mut n = 0;
+    while let [tok, rest @ ..] = t {
+        n += match *tok {
+            D(k) => k,
+            L(s) => s.len(),
+        };
+        t = rest;
+    }
+    n
+}
+
+/// Length of a full backup directory name (`YYYY/MM/DD-HHMMSS.ss`).
+pub const FULL_SUBDIR_LEN: usize = template_len(&FULL);
+/// Length of an incremental directory name (`YYYYMMDD/HHMMSS.ss-YYYYMMDD-HHMMSS.ss`).
+pub const INCREMENTAL_SUBDIR_LEN: usize = template_len(&INCREMENTAL);
 
 /// A number field of a matched name and its byte offset in the input.
 #[derive(Clone, Copy)]
@@ -892,21 +910,109 @@ impl Listing {
 /// A full backup directory, or an incremental one under `incrementals/<full>/` or (legacy)
 /// `<full>/`.
 fn is_backup_dir(d: &str) -> bool {
-    if FullSubdir::parse(d).is_ok_and(|f| f.path == d) {
-        return true;
-    }
-    let rest = d
-        .strip_prefix(INCREMENTALS_DIR)
-        .and_then(|r| r.strip_prefix('/'))
-        .unwrap_or(d);
-    // `YYYY/MM/DD-HHMMSS.ss` is 20 bytes, then `/`.
-    match (rest.get(..20), rest.get(20..21), rest.get(21..)) {
-        (Some(full), Some("/"), Some(inc)) => {
-            FullSubdir::parse(full).is_ok_and(|f| f.path == full)
-                && parse_incremental_subdir(inc).is_ok_and(|i| i.path == inc)
+    let probe = format!("{d}/{MANIFEST}");
+    [INCREMENTALS_DIR, ""]
+        .into_iter()
+        .any(|root| backup_dir_of(&probe, root, true).is_some_and(|(dir, _)| dir == d))
+}
+
+// ---- backup directories -------------------------------------------------------------------
+
+/// The backup directory an object belongs to and its name inside that directory: for
+/// `<root>/<full>/<incremental>/<name>` the incremental layer's directory, and when
+/// `fulls_here`, for `<full>/<name>` the full backup's. `incrementals_root` is
+/// [`INCREMENTALS_DIR`] in a collection, `""` in a separate incremental location (where
+/// full backups do not live: `fulls_here` false) or for the legacy layout (layers inside
+/// the full backup's directory); leading and trailing `/` are ignored. Directory names must
+/// be canonical; `None` for every other object.
+pub fn backup_dir_of<'p>(
+    path: &'p str,
+    incrementals_root: &str,
+    fulls_here: bool,
+) -> Option<(&'p str, &'p str)> {
+    let split = |p: &'p str, n: usize| -> Option<(&'p str, &'p str)> {
+        let (d, rest) = (p.get(..n)?, p.get(n..)?);
+        Some((d, rest.strip_prefix('/')?))
+    };
+    let is_full = |f: &str| FullSubdir::parse(f).is_ok_and(|x| x.path == f);
+    let is_inc = |i: &str| parse_incremental_subdir(i).is_ok_and(|x| x.path == i);
+    if let Some(r) = path.strip_prefix(&root_prefix(incrementals_root)) {
+        let base = path.len() - r.len();
+        if let Some((f, rest)) = split(r, FULL_SUBDIR_LEN) {
+            if let Some((i, name)) = split(rest, INCREMENTAL_SUBDIR_LEN) {
+                if is_full(f) && is_inc(i) {
+                    let dir_len = base + FULL_SUBDIR_LEN + 1 + INCREMENTAL_SUBDIR_LEN;
+                    return Some((path.get(..dir_len)?, name));
+                }
+            }
         }
-        _ => false,
     }
+    if fulls_here {
+        if let Some((f, name)) = split(path, FULL_SUBDIR_LEN) {
+            if is_full(f) {
+                return Some((f, name));
+            }
+        }
+    }
+    None
+}
+
+/// What one backup directory holds, by name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BackupDir {
+    /// It holds a [`MANIFEST`].
+    pub manifest: bool,
+    /// It holds a [`MANIFEST_CHECKSUM`].
+    pub checksum: bool,
+    /// It holds a `BACKUP-LOCK-*` ([`lock_name`]).
+    pub lock: bool,
+    /// Every object in it, in listing order: its name relative to the directory and, when
+    /// it is one, the file vouch writes there ([`parse_backup_file`]).
+    pub files: Vec<(String, Option<BackupFile>)>,
+}
+
+impl BackupDir {
+    /// Started, never finished: a lock but neither a manifest nor a checksum file.
+    pub fn unfinished(&self) -> bool {
+        self.lock && !self.manifest && !self.checksum
+    }
+}
+
+/// A store's objects grouped by backup directory ([`group_backup_dirs`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BackupDirs {
+    /// Each backup directory ([`backup_dir_of`]) and what it holds.
+    pub dirs: BTreeMap<String, BackupDir>,
+    /// The objects in no backup directory, in listing order.
+    pub other: Vec<String>,
+}
+
+/// Groups object paths by the backup directory they belong to ([`backup_dir_of`] with
+/// the same `incrementals_root` and `fulls_here`).
+pub fn group_backup_dirs<S: AsRef<str>>(
+    paths: &[S],
+    incrementals_root: &str,
+    fulls_here: bool,
+) -> BackupDirs {
+    let mut out = BackupDirs::default();
+    for p in paths {
+        let p = p.as_ref();
+        match backup_dir_of(p, incrementals_root, fulls_here) {
+            Some((d, name)) => {
+                let e = out.dirs.entry(d.to_string()).or_default();
+                let parsed = parse_backup_file(name).ok();
+                match parsed {
+                    Some(BackupFile::Manifest) => e.manifest = true,
+                    Some(BackupFile::ManifestChecksum) => e.checksum = true,
+                    Some(BackupFile::Lock(_)) => e.lock = true,
+                    _ => {}
+                }
+                e.files.push((name.to_string(), parsed));
+            }
+            None => out.other.push(p.to_string()),
+        }
+    }
+    out
 }
 
 // ---- oracles ------------------------------------------------------------------------------
@@ -1625,5 +1731,85 @@ mod tests {
         fn arbitrary_names_never_panic(s in "\\PC{0,48}") {
             check_name_oracles(&s);
         }
+    }
+
+    #[test]
+    fn name_lengths() {
+        assert_eq!(FULL_SUBDIR_LEN, 20);
+        assert_eq!(INCREMENTAL_SUBDIR_LEN, 37);
+        let t = Timestamp::new(1_648_071_061_370_000_000, 0);
+        assert_eq!(full_subdir(t).len(), FULL_SUBDIR_LEN);
+        assert_eq!(inc_name(t, t).len(), INCREMENTAL_SUBDIR_LEN);
+    }
+
+    #[test]
+    fn objects_grouped_by_backup_directory() {
+        let full = "2022/03/23-213101.37";
+        let inc = "20220323/213201.21-20220323-213101.37";
+        let paths = [
+            format!("{full}/BACKUP_MANIFEST"),
+            format!("{full}/{}", data_file(1)),
+            format!("{full}/notes.txt"),
+            format!("incrementals/{full}/{inc}/BACKUP-LOCK-7"),
+            format!("incrementals/{full}/{inc}/progress/BACKUP-CHECKPOINT-18446744073709551614"),
+            format!("{full}/{inc}/BACKUP_MANIFEST-CHECKSUM"),
+            "LATEST".to_string(),
+            "2022/03/23-21310.37/BACKUP_MANIFEST".to_string(),
+            format!("incrementals/{full}/BACKUP_MANIFEST"),
+        ];
+        let g = group_backup_dirs(&paths, INCREMENTALS_DIR, true);
+        assert_eq!(
+            g.dirs.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec![full.to_string(), format!("incrementals/{full}/{inc}")]
+        );
+        let f = &g.dirs[full];
+        assert!(f.manifest && !f.checksum && !f.lock && !f.unfinished());
+        assert_eq!(
+            f.files,
+            vec![
+                ("BACKUP_MANIFEST".to_string(), Some(BackupFile::Manifest)),
+                (data_file(1), Some(BackupFile::Data(1))),
+                ("notes.txt".to_string(), None),
+                (format!("{inc}/BACKUP_MANIFEST-CHECKSUM"), None),
+            ]
+        );
+        let i = &g.dirs[&format!("incrementals/{full}/{inc}")];
+        assert!(i.lock && i.unfinished());
+        assert_eq!(i.files.len(), 2);
+        assert_eq!(
+            g.other,
+            vec![
+                "LATEST".to_string(),
+                "2022/03/23-21310.37/BACKUP_MANIFEST".to_string(),
+                format!("incrementals/{full}/BACKUP_MANIFEST"),
+            ]
+        );
+        // The legacy place, and a separate incremental location (no full backups there).
+        let legacy = group_backup_dirs(&paths, "", true);
+        assert!(legacy.dirs[&format!("{full}/{inc}")].checksum);
+        let sep = group_backup_dirs(
+            &[format!("{full}/{inc}/BACKUP_MANIFEST"), format!("{full}/x")],
+            "",
+            false,
+        );
+        assert_eq!(sep.dirs.len(), 1);
+        assert!(sep.dirs[&format!("{full}/{inc}")].manifest);
+        assert_eq!(sep.other, vec![format!("{full}/x")]);
+        assert_eq!(
+            backup_dir_of(
+                &format!("/incrementals/{full}/{inc}/x"),
+                "/incrementals/",
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            backup_dir_of(
+                &format!("incrementals/{full}/{inc}/x"),
+                "/incrementals/",
+                true
+            ),
+            Some((format!("incrementals/{full}/{inc}").as_str(), "x"))
+        );
     }
 }

@@ -53,6 +53,155 @@ pub const MAX_MANIFEST_BYTES: usize = 512 << 20;
 /// Size of the checksum file: a raw SHA-256.
 pub const CHECKSUM_FILE_LEN: usize = 32;
 
+/// Format version of `BACKUP-LISTING` ([`pb::IntegrityListing`]).
+pub const LISTING_FORMAT_VERSION: u32 = 1;
+
+/// The integrity listing of a layer: what its manifest says about its files, as written
+/// beside an encrypted manifest.
+pub fn listing_of(m: &pb::BackupManifest) -> pb::IntegrityListing {
+    pb::IntegrityListing {
+        format_version: LISTING_FORMAT_VERSION,
+        backup_id: m.backup_id.clone(),
+        chain_id: m.chain_id.clone(),
+        start_time: m.start_time,
+        end_time: m.end_time,
+        previous: m.previous.clone(),
+        files: m
+            .files
+            .iter()
+            .map(|f| pb::ListedFile {
+                path: f.path.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// One way a listing differs from what its manifest says ([`listing_diff`]): `expected`
+/// is the manifest's, `found` the listing's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListingDifference {
+    /// `format_version`.
+    FormatVersion { expected: u32, found: u32 },
+    /// `backup_id`.
+    BackupId { expected: Vec<u8>, found: Vec<u8> },
+    /// `chain_id`.
+    ChainId { expected: Vec<u8>, found: Vec<u8> },
+    /// `start_time`.
+    StartTime {
+        expected: Option<pb::Timestamp>,
+        found: Option<pb::Timestamp>,
+    },
+    /// `end_time`.
+    EndTime {
+        expected: Option<pb::Timestamp>,
+        found: Option<pb::Timestamp>,
+    },
+    /// `previous`.
+    Previous {
+        expected: Option<pb::Previous>,
+        found: Option<pb::Previous>,
+    },
+    /// The file at `path` (one entry per path): `expected` `None` when the manifest does
+    /// not have it, `found` `None` when the listing does not.
+    File {
+        path: String,
+        expected: Option<pb::ListedFile>,
+        found: Option<pb::ListedFile>,
+    },
+    /// The same files in another order (reported only when nothing else differs).
+    FileOrder,
+}
+
+impl ListingDifference {
+    /// The listing field that differs: `format_version`, `backup_id`, `chain_id`,
+    /// `start_time`, `end_time`, `previous` or `files`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ListingDifference::FormatVersion { .. } => "format_version",
+            ListingDifference::BackupId { .. } => "backup_id",
+            ListingDifference::ChainId { .. } => "chain_id",
+            ListingDifference::StartTime { .. } => "start_time",
+            ListingDifference::EndTime { .. } => "end_time",
+            ListingDifference::Previous { .. } => "previous",
+            ListingDifference::File { .. } | ListingDifference::FileOrder => "files",
+        }
+    }
+}
+
+/// Every difference between a layer's listing and the listing its manifest implies
+/// ([`listing_of`]), in field order (files: the manifest's, then those only the listing
+/// has); empty exactly when they are equal. A listing forged to hide a swapped or altered
+/// file differs somewhere.
+pub fn listing_diff(
+    listing: &pb::IntegrityListing,
+    m: &pb::BackupManifest,
+) -> Vec<ListingDifference> {
+    use ListingDifference as D;
+    let want = listing_of(m);
+    let mut out = Vec::new();
+    if listing.format_version != want.format_version {
+        out.push(D::FormatVersion {
+            expected: want.format_version,
+            found: listing.format_version,
+        });
+    }
+    if listing.backup_id != want.backup_id {
+        out.push(D::BackupId {
+            expected: want.backup_id.clone(),
+            found: listing.backup_id.clone(),
+        });
+    }
+    if listing.chain_id != want.chain_id {
+        out.push(D::ChainId {
+            expected: want.chain_id.clone(),
+            found: listing.chain_id.clone(),
+        });
+    }
+    if listing.start_time != want.start_time {
+        out.push(D::StartTime {
+            expected: want.start_time,
+            found: listing.start_time,
+        });
+    }
+    if listing.end_time != want.end_time {
+        out.push(D::EndTime {
+            expected: want.end_time,
+            found: listing.end_time,
+        });
+    }
+    if listing.previous != want.previous {
+        out.push(D::Previous {
+            expected: want.previous.clone(),
+            found: listing.previous.clone(),
+        });
+    }
+    for w in &want.files {
+        match listing.files.iter().find(|f| f.path == w.path) {
+            Some(f) if f == w => {}
+            found => out.push(D::File {
+                path: w.path.clone(),
+                expected: Some(w.clone()),
+                found: found.cloned(),
+            }),
+        }
+    }
+    for f in &listing.files {
+        if !want.files.iter().any(|w| w.path == f.path) {
+            out.push(D::File {
+                path: f.path.clone(),
+                expected: None,
+                found: Some(f.clone()),
+            });
+        }
+    }
+    if out.is_empty() && listing.files != want.files {
+        out.push(D::FileOrder);
+    }
+    out
+}
+
 /// SHA-256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
@@ -353,5 +502,80 @@ mod tests {
         assert_eq!(Timestamp::from_pb(Some(p)), ts);
         assert_eq!(Timestamp::from_pb(None), Timestamp::MIN);
         assert_eq!(Timestamp::from(pb::Timestamp::default()), Timestamp::MIN);
+    }
+
+    #[test]
+    fn listing_diff_reports_every_difference() {
+        let m = sample();
+        let good = listing_of(&m);
+        assert_eq!(good.format_version, LISTING_FORMAT_VERSION);
+        assert_eq!(good.files.len(), m.files.len());
+        assert_eq!(listing_diff(&good, &m), Vec::new());
+
+        let mut l = good.clone();
+        l.backup_id = vec![9; 16];
+        l.end_time = None;
+        l.files[0].size += 1;
+        let extra = pb::ListedFile {
+            path: "data/999.sst".into(),
+            size: 3,
+            sha256: vec![1; 32],
+        };
+        l.files.push(extra.clone());
+        let d = listing_diff(&l, &m);
+        assert_eq!(
+            d,
+            vec![
+                ListingDifference::BackupId {
+                    expected: m.backup_id.clone(),
+                    found: vec![9; 16]
+                },
+                ListingDifference::EndTime {
+                    expected: m.end_time,
+                    found: None
+                },
+                ListingDifference::File {
+                    path: good.files[0].path.clone(),
+                    expected: Some(good.files[0].clone()),
+                    found: Some(l.files[0].clone())
+                },
+                ListingDifference::File {
+                    path: "data/999.sst".into(),
+                    expected: None,
+                    found: Some(extra)
+                },
+            ]
+        );
+        assert_eq!(
+            d.iter().map(ListingDifference::field).collect::<Vec<_>>(),
+            ["backup_id", "end_time", "files", "files"]
+        );
+
+        let mut l = good.clone();
+        l.format_version = 2;
+        l.files.clear();
+        let d = listing_diff(&l, &m);
+        assert_eq!(
+            d.first(),
+            Some(&ListingDifference::FormatVersion {
+                expected: 1,
+                found: 2
+            })
+        );
+        assert!(matches!(
+            d.get(1),
+            Some(ListingDifference::File { found: None, .. })
+        ));
+    }
+
+    #[test]
+    fn listing_diff_reports_another_order_alone() {
+        let mut m = sample();
+        let mut second = m.files[0].clone();
+        second.path = "data/2.sst".into();
+        m.files.push(second);
+        let mut l = listing_of(&m);
+        l.files.reverse();
+        assert_eq!(listing_diff(&l, &m), vec![ListingDifference::FileOrder]);
     }
 }

@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use vouch_format::envelope::{
     self, derive_file_key, open_all, open_small, plaintext_len, seal, seal_small,
-    seal_with_chunk_size, sealed_len, sealed_len_with, DataKey, FileId, Header, Opened, RawAead,
-    SealWriter, CHUNK_SIZE, FILE_NONCE_LEN, HEADER_LEN, TAG_LEN,
+    seal_with_chunk_size, sealed_len, sealed_len_with, DataKey, FileId, Framing, Header, Opened,
+    RawAead, SealWriter, CHUNK_SIZE, FILE_NONCE_LEN, HEADER_LEN, MAX_CHUNKS, TAG_LEN,
 };
 use vouch_format::sst::{write_to_vec, BlockSource, SstReader, WriterOptions};
 use vouch_format::{Error, HexBytes};
@@ -774,5 +774,58 @@ fn small_values_round_trip_and_fail_precisely() {
             needed: 28,
             available: 27,
         }
+    );
+}
+
+#[test]
+fn framing_of_sealed_sizes() {
+    // 64-byte chunks: header 40, each full chunk 64 + 16 stored bytes.
+    let f = Framing::new(64, 40 + 16).unwrap();
+    assert_eq!((f.chunks(), f.plaintext_len()), (1, 0));
+    let f = Framing::new(64, 40 + 80 + 16 + 5).unwrap();
+    assert_eq!((f.chunks(), f.plaintext_len()), (2, 69));
+    assert_eq!((f.stored_offset(0), f.stored_offset(1)), (40, 120));
+    assert_eq!((f.plain_len(0), f.plain_len(1)), (64, 5));
+    assert_eq!((f.chunk_size(), f.sealed_len()), (64, 141));
+    for len in [0, 1, 64, 65, 1000] {
+        let sealed = sealed_len_with(64, len);
+        assert_eq!(Framing::new(64, sealed).unwrap().plaintext_len(), len);
+    }
+    assert_eq!(
+        Framing::new(64, 50),
+        Err(Error::EnvelopeTruncated {
+            chunk: 0,
+            offset: 40,
+            needed: 16,
+            available: 10
+        })
+    );
+    assert_eq!(
+        Framing::new(64, 3),
+        Err(Error::EnvelopeTruncated {
+            chunk: 0,
+            offset: 3,
+            needed: 16,
+            available: 0
+        })
+    );
+    // A second chunk with only its tag: a final chunk after chunk 0 holds a byte.
+    assert_eq!(
+        Framing::new(64, 40 + 80 + 16),
+        Err(Error::EnvelopeTruncated {
+            chunk: 1,
+            offset: 120,
+            needed: 17,
+            available: 16
+        })
+    );
+    assert_eq!(
+        Framing::new(64, 40 + (MAX_CHUNKS + 1) * 80),
+        Err(Error::Limit {
+            field: "envelope chunk count",
+            offset: 0,
+            value: MAX_CHUNKS + 1,
+            limit: MAX_CHUNKS
+        })
     );
 }

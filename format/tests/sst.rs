@@ -112,3 +112,29 @@ fn reads_rocksdb_reference_files() {
         }
     }
 }
+
+#[test]
+fn one_bounds_check_for_every_block_source() {
+    use vouch_format::sst::{check_read_range, BlockSource};
+    assert_eq!(check_read_range(10, 0, 10), Ok(10));
+    assert_eq!(check_read_range(10, 4, 0), Ok(4));
+    assert_eq!(check_read_range(10, 10, 0), Ok(10));
+    let truncated = |offset: u64, needed: u64, available: u64| {
+        Err(vouch_format::Error::Truncated {
+            field: "block",
+            offset,
+            needed,
+            available,
+        })
+    };
+    assert_eq!(check_read_range(10, 8, 3), truncated(8, 3, 2));
+    assert_eq!(check_read_range(10, 12, 1), truncated(12, 1, 0));
+    assert_eq!(check_read_range(10, u64::MAX, 2), truncated(u64::MAX, 2, 0));
+    // The slice source answers exactly the same.
+    let bytes = [0u8; 10];
+    assert_eq!(
+        bytes[..].read_at(8, 3).map(|c| c.len()),
+        truncated(8, 3, 2).map(|_: u64| 0)
+    );
+    assert_eq!(bytes[..].read_at(2, 3).map(|c| c.len()), Ok(3));
+}

@@ -1,7 +1,7 @@
 //! `verify_collection`: opens the collection, finds its chains and layers by name (never
 //! stopping at a broken manifest), runs the levels and assembles the report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -27,23 +27,6 @@ pub(crate) enum Which {
     Main,
     /// The incremental location (when given; else the collection under `incrementals/`).
     Inc,
-}
-
-/// What a backup directory holds, by name.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct DirInfo {
-    pub manifest: bool,
-    pub checksum: bool,
-    pub lock: bool,
-    /// Every object in it: (name relative to the directory, parsed file).
-    pub files: Vec<(String, Option<BackupFile>)>,
-}
-
-impl DirInfo {
-    /// Started, never finished: a lock but neither a manifest nor a checksum file.
-    pub fn unfinished(&self) -> bool {
-        self.lock && !self.manifest && !self.checksum
-    }
 }
 
 /// One layer being verified.
@@ -165,74 +148,6 @@ pub(crate) fn is_full_name(s: &str) -> bool {
     FullSubdir::parse(s).is_ok_and(|f| f.path == s)
 }
 
-/// Length of an incremental directory name (`YYYYMMDD/HHMMSS.ss-YYYYMMDD-HHMMSS.ss`).
-const INC_NAME_LEN: usize = 37;
-/// Length of a full backup directory name (`YYYY/MM/DD-HHMMSS.ss`).
-const FULL_NAME_LEN: usize = 20;
-
-fn is_inc_name(s: &str) -> bool {
-    layout::parse_incremental_subdir(s).is_ok_and(|i| i.path == s)
-}
-
-/// The backup directory an object belongs to and its name inside it: `F/…`,
-/// `<inc_root>F/I/…`. `inc_root` is `incrementals/` in the collection, `""` in a separate
-/// incremental location (where full directories do not exist).
-fn owner<'p>(path: &'p str, inc_root: &str, fulls_here: bool) -> Option<(&'p str, &'p str)> {
-    let split = |p: &'p str, n: usize| -> Option<(&'p str, &'p str)> {
-        let (d, rest) = (p.get(..n)?, p.get(n..)?);
-        let rest = rest.strip_prefix('/')?;
-        Some((d, rest))
-    };
-    if let Some(r) = path.strip_prefix(inc_root) {
-        let base = path.len() - r.len();
-        if let Some((f, rest)) = split(r, FULL_NAME_LEN) {
-            if is_full_name(f) {
-                if let Some((i, file)) = split(rest, INC_NAME_LEN) {
-                    if is_inc_name(i) {
-                        let dir_len = base + FULL_NAME_LEN + 1 + INC_NAME_LEN;
-                        return Some((path.get(..dir_len)?, file));
-                    }
-                }
-            }
-        }
-    }
-    if fulls_here {
-        if let Some((f, rest)) = split(path, FULL_NAME_LEN) {
-            if is_full_name(f) {
-                return Some((f, rest));
-            }
-        }
-    }
-    None
-}
-
-/// Groups a store's objects by backup directory; the rest are returned separately.
-fn group(
-    paths: &[String],
-    inc_root: &str,
-    fulls_here: bool,
-) -> (BTreeMap<String, DirInfo>, Vec<String>) {
-    let mut dirs: BTreeMap<String, DirInfo> = BTreeMap::new();
-    let mut other = Vec::new();
-    for p in paths {
-        match owner(p, inc_root, fulls_here) {
-            Some((d, name)) => {
-                let e = dirs.entry(d.to_string()).or_default();
-                let parsed = layout::parse_backup_file(name).ok();
-                match parsed {
-                    Some(BackupFile::Manifest) => e.manifest = true,
-                    Some(BackupFile::ManifestChecksum) => e.checksum = true,
-                    Some(BackupFile::Lock(_)) => e.lock = true,
-                    _ => {}
-                }
-                e.files.push((name.to_string(), parsed));
-            }
-            None => other.push(p.clone()),
-        }
-    }
-    (dirs, other)
-}
-
 fn list(store: &dyn Store) -> Result<Vec<String>, Error> {
     Ok(store
         .list("")?
@@ -273,11 +188,17 @@ pub fn verify_collection(
         Vec::new()
     };
     let inc_root = format!("{}/", layout::INCREMENTALS_DIR);
-    let (main_dirs, main_other) = group(&main_objs, &inc_root, true);
-    let (inc_dirs, inc_other) = if separate {
-        group(&inc_objs, "", false)
+    let layout::BackupDirs {
+        dirs: main_dirs,
+        other: main_other,
+    } = layout::group_backup_dirs(&main_objs, &inc_root, true);
+    let layout::BackupDirs {
+        dirs: inc_dirs,
+        other: inc_other,
+    } = if separate {
+        layout::group_backup_dirs(&inc_objs, "", false)
     } else {
-        (BTreeMap::new(), Vec::new())
+        layout::BackupDirs::default()
     };
     let as_of = match &opts.as_of {
         None => None,

@@ -1224,7 +1224,7 @@ fn write_manifest(
         Some(k) => {
             fs::write(
                 root.join(format!("{layer}/{}", layout::LISTING)),
-                crypto::encode_listing(&crypto::listing_of(m)),
+                crypto::encode_listing(&vouch_format::manifest::listing_of(m)),
             )?;
             crypto::seal_small_file(k, &m.backup_id, MANIFEST, &bytes).map_err(invalid)?
         }

@@ -66,17 +66,7 @@ impl BlockSource for FileSource {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
-        if offset
-            .checked_add(len as u64)
-            .is_none_or(|end| end > self.size)
-        {
-            return Err(FormatError::Truncated {
-                field: "block",
-                offset,
-                needed: len as u64,
-                available: self.size.saturating_sub(offset),
-            });
-        }
+        vouch_format::sst::check_read_range(self.size, offset, len)?;
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, offset)?;
         Ok(Cow::Owned(buf))

@@ -9,7 +9,7 @@ use vouch_format::manifest::{self, pb};
 use vouch_format::mvcc::Timestamp;
 use vouch_format::Error as FormatError;
 
-use crate::collection::{par_map, ChainState, Ctx, DirInfo, LayerState, Which};
+use crate::collection::{par_map, ChainState, Ctx, LayerState, Which};
 use crate::report::{CheckResult, Progress};
 use crate::{hex, Finding};
 use vouch_engine::crypto::DataKey;
@@ -28,7 +28,7 @@ pub(crate) fn error_offset(e: &FormatError) -> Option<u64> {
 pub(crate) fn check_latest(
     ctx: &Ctx<'_>,
     objects: &[String],
-    dirs: &BTreeMap<String, DirInfo>,
+    dirs: &BTreeMap<String, layout::BackupDir>,
 ) -> (CheckResult, Option<String>) {
     let mut c = CheckResult::new("latest");
     let complete: Vec<&String> = dirs
@@ -349,77 +349,43 @@ fn check_listing(
     m: &pb::BackupManifest,
     c: &mut CheckResult,
 ) {
-    let want = vouch_engine::crypto::listing_of(m);
     let path = l.path(layout::LISTING);
-    let mut bad: Vec<(String, String, String)> = Vec::new();
-    let mut push = |field: String, expected: String, found: String| {
-        bad.push((field, expected, found));
-    };
     let t = |t: Option<pb::Timestamp>| Timestamp::from_pb(t).to_string();
-    if listing.format_version != want.format_version {
-        push(
-            "format_version".into(),
-            want.format_version.to_string(),
-            listing.format_version.to_string(),
-        );
-    }
-    if listing.backup_id != want.backup_id {
-        push(
-            "backup_id".into(),
-            hex(&want.backup_id),
-            hex(&listing.backup_id),
-        );
-    }
-    if listing.chain_id != want.chain_id {
-        push(
-            "chain_id".into(),
-            hex(&want.chain_id),
-            hex(&listing.chain_id),
-        );
-    }
-    if listing.start_time != want.start_time {
-        push(
-            "start_time".into(),
-            t(want.start_time),
-            t(listing.start_time),
-        );
-    }
-    if listing.end_time != want.end_time {
-        push("end_time".into(), t(want.end_time), t(listing.end_time));
-    }
-    if listing.previous != want.previous {
-        let p = |p: &Option<pb::Previous>| {
-            p.as_ref().map_or("none".to_string(), |p| {
-                format!("{} {}", p.path, hex(&p.manifest_sha256))
-            })
-        };
-        push("previous".into(), p(&want.previous), p(&listing.previous));
-    }
+    let p = |p: &Option<pb::Previous>| {
+        p.as_ref().map_or("none".to_string(), |p| {
+            format!("{} {}", p.path, hex(&p.manifest_sha256))
+        })
+    };
     let fdesc = |f: &pb::ListedFile| format!("{} bytes, sha256 {}", f.size, hex(&f.sha256));
-    for w in &want.files {
-        match listing.files.iter().find(|f| f.path == w.path) {
-            None => push(format!("files[{}]", w.path), fdesc(w), "not listed".into()),
-            Some(f) if f != w => push(format!("files[{}]", w.path), fdesc(w), fdesc(f)),
-            Some(_) => {}
+    let bad = manifest::listing_diff(listing, m).into_iter().map(|d| {
+        use manifest::ListingDifference as D;
+        let field = d.field().to_string();
+        match d {
+            D::FormatVersion { expected, found } => {
+                (field, expected.to_string(), found.to_string())
+            }
+            D::BackupId { expected, found } | D::ChainId { expected, found } => {
+                (field, hex(&expected), hex(&found))
+            }
+            D::StartTime { expected, found } | D::EndTime { expected, found } => {
+                (field, t(expected), t(found))
+            }
+            D::Previous { expected, found } => (field, p(&expected), p(&found)),
+            D::File {
+                path: file,
+                expected,
+                found,
+            } => (
+                format!("files[{file}]"),
+                expected
+                    .as_ref()
+                    .map_or("not in the manifest".into(), fdesc),
+                found.as_ref().map_or("not listed".into(), fdesc),
+            ),
+            // Same files, another order.
+            D::FileOrder => (field, "the manifest's order".into(), "another order".into()),
         }
-    }
-    for f in &listing.files {
-        if !want.files.iter().any(|w| w.path == f.path) {
-            push(
-                format!("files[{}]", f.path),
-                "not in the manifest".into(),
-                fdesc(f),
-            );
-        }
-    }
-    if bad.is_empty() && listing.files != want.files {
-        // Same files, another order.
-        bad.push((
-            "files".into(),
-            "the manifest's order".into(),
-            "another order".into(),
-        ));
-    }
+    });
     for (field, expected, found) in bad {
         c.findings.push(
             Finding::error(

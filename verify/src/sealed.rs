@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use sha2::{Digest, Sha256};
 use vouch_format::envelope::{self, Header};
 use vouch_format::layout::{self, BackupFile};
+use vouch_format::Error as FormatError;
 
 use crate::collection::{par_map, ChainState, Ctx, Which};
 use crate::report::{CheckResult, Progress};
@@ -24,46 +25,38 @@ const RANGE: u64 = 1 << 20;
 /// What the checks that need the key are, for `content_unchecked`.
 pub(crate) const NEEDS_THE_KEY: &str = "the listing against the encrypted manifest, chunk authentication, descriptors, spans, the restore plan, SST blocks, keys, rows, counts, indexes and fingerprints";
 
-/// The envelope framing of a sealed file of `size` bytes whose header says `chunk_size`:
-/// `Err((chunk, offset, message))` when no sealed file has that size.
-pub(crate) fn check_framing(chunk_size: u32, size: u64) -> Result<u64, (u64, u64, String)> {
-    let (h, t) = (envelope::HEADER_LEN as u64, envelope::TAG_LEN as u64);
-    if size < h + t {
-        return Err((
-            0,
-            h.min(size),
+/// Why no sealed file of `size` bytes has chunks of `chunk_size` (format's
+/// [`envelope::Framing`] decides): `(chunk, offset, message)`, `None` when one has.
+fn framing_problem(chunk_size: u32, size: u64) -> Option<(u64, u64, String)> {
+    let e = envelope::Framing::new(chunk_size, size).err()?;
+    Some(match e {
+        FormatError::EnvelopeTruncated { chunk: 0, offset, .. } => {
+            let min = (envelope::HEADER_LEN + envelope::TAG_LEN) as u64;
+            (
+                0,
+                offset,
+                format!("{size} bytes is shorter than an envelope header and one tag ({min})"),
+            )
+        }
+        FormatError::EnvelopeTruncated {
+            chunk,
+            offset,
+            needed,
+            available,
+        } => (
+            chunk,
+            offset,
             format!(
-                "{size} bytes is shorter than an envelope header and one tag ({})",
-                h + t
+                "its last chunk ({chunk}) has {available} stored bytes, fewer than the {needed} a final chunk needs: no sealed file of {chunk_size}-byte chunks is {size} bytes long"
             ),
-        ));
-    }
-    let body = size - h;
-    let full = u64::from(chunk_size) + t;
-    let chunks = body.div_ceil(full);
-    if chunks > envelope::MAX_CHUNKS {
-        return Err((
+        ),
+        FormatError::Limit { value, limit, .. } => (
             0,
             0,
-            format!(
-                "{chunks} chunks is more than the {} allowed",
-                envelope::MAX_CHUNKS
-            ),
-        ));
-    }
-    let last = chunks - 1;
-    let last_stored = body - last * full;
-    let needed = if last == 0 { t } else { t + 1 };
-    if last_stored < needed {
-        return Err((
-            last,
-            h + last * full,
-            format!(
-                "its last chunk ({last}) has {last_stored} stored bytes, fewer than the {needed} a final chunk needs: no sealed file of {chunk_size}-byte chunks is {size} bytes long"
-            ),
-        ));
-    }
-    Ok(chunks)
+            format!("{value} chunks is more than the {limit} allowed"),
+        ),
+        e => (0, 0, e.to_string()),
+    })
 }
 
 /// The envelope checks of one sealed file from its first bytes and its size.
@@ -79,19 +72,15 @@ fn check_envelope(path: &str, first: &[u8], size: u64) -> Option<Finding> {
             return Some(f);
         }
     };
-    check_framing(header.chunk_size, size)
-        .err()
-        .map(|(chunk, offset, msg)| {
-            Finding::error(
-                "envelope_size",
-                path,
-                format!(
-                    "{path}: encrypted file size does not fit the envelope's chunk framing: {msg}"
-                ),
-            )
-            .at(offset)
-            .in_block(format!("chunk#{chunk}"))
-        })
+    framing_problem(header.chunk_size, size).map(|(chunk, offset, msg)| {
+        Finding::error(
+            "envelope_size",
+            path,
+            format!("{path}: encrypted file size does not fit the envelope's chunk framing: {msg}"),
+        )
+        .at(offset)
+        .in_block(format!("chunk#{chunk}"))
+    })
 }
 
 /// One data file: its SHA-256 and its envelope. Returns the findings and the bytes read.

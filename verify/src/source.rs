@@ -103,17 +103,7 @@ impl BlockSource for StoreSource<'_> {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
-        if offset
-            .checked_add(len as u64)
-            .is_none_or(|end| end > self.size)
-        {
-            return Err(FormatError::Truncated {
-                field: "block",
-                offset,
-                needed: len as u64,
-                available: self.size.saturating_sub(offset),
-            });
-        }
+        vouch_format::sst::check_read_range(self.size, offset, len)?;
         let b = self.fetch(offset, len as u64)?;
         if b.len() != len {
             return Err(FormatError::Truncated {

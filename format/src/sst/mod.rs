@@ -17,7 +17,7 @@ mod writer;
 
 pub use block::VALUE_TRAILER;
 pub use props::{Properties, VouchProps};
-pub use reader::{BlockSource, Entries, Limits, ScanStats, SstIter, SstReader};
+pub use reader::{check_read_range, BlockSource, Entries, Limits, ScanStats, SstIter, SstReader};
 pub use writer::{
     write_to_vec, SstWriter, WriteSummary, WriterOptions, MAX_BLOCK_SIZE, MAX_ENTRY_SIZE,
 };

@@ -22,21 +22,37 @@ pub trait BlockSource {
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>>;
 }
 
+/// The bounds check of every [`BlockSource::read_at`]: `len` bytes at `offset` lie inside
+/// a source of `size` bytes. Returns the end offset, or [`Error::Truncated`] (field
+/// `block`) saying how many bytes are there.
+pub fn check_read_range(size: u64, offset: u64, len: usize) -> Result<u64> {
+    offset
+        .checked_add(len as u64)
+        .filter(|&end| end <= size)
+        .ok_or(Error::Truncated {
+            field: "block",
+            offset,
+            needed: len as u64,
+            available: size.saturating_sub(offset),
+        })
+}
+
 impl BlockSource for [u8] {
     fn size(&self) -> u64 {
         self.len() as u64
     }
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
-        let start = usize::try_from(offset).ok();
-        let slice = start
-            .and_then(|s| s.checked_add(len).map(|e| (s, e)))
-            .and_then(|(s, e)| self.get(s..e));
-        slice.map(Cow::Borrowed).ok_or(Error::Truncated {
-            field: "block",
-            offset,
-            needed: len as u64,
-            available: (self.len() as u64).saturating_sub(offset),
-        })
+        let end = check_read_range(self.size(), offset, len)?;
+        let range = usize::try_from(offset).ok().zip(usize::try_from(end).ok());
+        range
+            .and_then(|(s, e)| self.get(s..e))
+            .map(Cow::Borrowed)
+            .ok_or(Error::Truncated {
+                field: "block",
+                offset,
+                needed: len as u64,
+                available: self.size().saturating_sub(offset),
+            })
     }
 }
 
