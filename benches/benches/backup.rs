@@ -12,10 +12,10 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, InitOptions, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_engine::Targets;
 use vouch_format::sst::Compression;
 
 const PAYLOAD: usize = 1000;

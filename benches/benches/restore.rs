@@ -14,11 +14,12 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use vouch_chain::Targets;
+use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::workload::{self, InitOptions, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_engine::restore::{self, RestoreOptions, Source};
-use vouch_engine::Targets;
+use vouch_engine::restore;
 use vouch_format::mvcc::Timestamp;
 
 const PAYLOAD: usize = 1000;
@@ -62,10 +63,10 @@ fn bench_restore(c: &mut Criterion) {
     }
     // A time inside the full layer's window: just before its end.
     let full_end = {
-        let coll = vouch_engine::Collection::open(
+        let coll = vouch_chain::Collection::open(
             uri,
             None,
-            &vouch_engine::collection::open_options(Some(cluster.extern_dir())),
+            &vouch_chain::collection::open_options(Some(cluster.extern_dir())),
         )
         .expect("collection");
         let chain = coll.chain(&coll.latest().expect("latest")).expect("chain");

@@ -26,11 +26,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vouch_chain::collection::open_options;
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, InitOptions, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_engine::collection::open_options;
-use vouch_engine::Targets;
 use vouch_verify::{verify_collection, KeySource, Level, Passphrase, VerifyOptions};
 
 fn passphrase() -> KeySource {

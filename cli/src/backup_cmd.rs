@@ -6,11 +6,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, BackupOptions, Destination, Faults, Progress};
-use vouch_engine::collection::{open_options, Collection};
 use vouch_engine::show::{self, ShowOptions, Table};
-use vouch_engine::Targets;
 
 /// Strips one pair of single or double quotes.
 pub fn unquote(s: &str) -> &str {

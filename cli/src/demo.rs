@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
+use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, BackupOptions, Destination};
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::restore::{self, RestoreOptions, Source};
+use vouch_engine::restore;
 use vouch_engine::show::{self, ShowOptions};
-use vouch_engine::Targets;
 use vouch_format::sst::SstReader;
 
 const COLLECTION: &str = "nodelocal://1/backups";

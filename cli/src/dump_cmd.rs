@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use vouch_chain::Source;
+use vouch_chain::Targets;
 use vouch_cluster::catalog::EXTERN_DIR;
 use vouch_cluster::Clock;
-use vouch_engine::restore::{self, Source};
-use vouch_engine::Targets;
 
 use crate::backup_cmd::{parse_targets, unquote};
 
@@ -80,8 +80,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if nodelocal && a.cluster.is_none() {
         bail!("nodelocal:// URIs name a folder of a cluster: give --cluster DIR");
     }
-    let opts = vouch_engine::collection::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
-    let chain = restore::open_source_keyed(&source, &opts, &a.keys.source()?)?;
+    let opts = vouch_chain::collection::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
+    let chain = vouch_chain::plan::open_source_keyed(&source, &opts, &a.keys.source()?)?;
     let as_of = a
         .as_of
         .as_deref()
@@ -90,7 +90,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 .with_context(|| format!("--as-of {t}"))
         })
         .transpose()?;
-    let plan = restore::plan(chain, as_of)?;
+    let plan = vouch_chain::plan(chain, as_of)?;
     let stats = match &a.output {
         Some(path) => {
             let f = std::fs::OpenOptions::new()

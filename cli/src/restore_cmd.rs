@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::{Clock, Cluster};
-use vouch_engine::restore::{self, Progress, RestoreOptions, Source};
+use vouch_engine::restore::{self, Progress};
 
 use crate::backup_cmd::{parse_targets, unquote};
 
@@ -53,7 +54,7 @@ pub struct Args {
 pub fn parse_restore_words(
     words: &[String],
     incremental_location: Option<String>,
-) -> Result<(vouch_engine::Targets, Source)> {
+) -> Result<(vouch_chain::Targets, Source)> {
     let Some(from) = words.iter().position(|w| w.eq_ignore_ascii_case("FROM")) else {
         bail!("expected FROM: vouch restore --cluster DIR [DATABASE d | TABLE db.t] FROM LATEST|'subdir' IN URI");
     };

@@ -150,10 +150,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         jobs,
         max_findings: args.max_findings,
         strict: args.strict,
-        cluster: args.cluster.clone(),
+        cluster: match &args.cluster {
+            Some(dir) if level >= Level::Schema => Some(target_cluster(dir)?),
+            _ => None,
+        },
         keys: args.keys.source()?,
     };
-    let store_opts = vouch_engine::collection::open_options(
+    let store_opts = vouch_chain::collection::open_options(
         args.cluster
             .as_ref()
             .map(|c| c.join(vouch_cluster::catalog::EXTERN_DIR)),
@@ -209,4 +212,26 @@ mod tests {
         assert!(parse_verify_words(&w("IN a b")).is_err());
         assert!(parse_verify_words(&w("")).is_err());
     }
+}
+
+/// The catalog of the cluster in `dir` now, as a restore into it would see it (`--cluster`
+/// at the schema level and above). The cluster is opened like any client opens it (redb
+/// takes the file's lock, so the cluster must not be running); nothing in it changes. The
+/// verifier itself never opens a cluster.
+fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> {
+    let read = || -> Result<_, vouch_cluster::Error> {
+        let c = vouch_cluster::Cluster::open(dir, vouch_cluster::Clock::system())?;
+        let now = c.now();
+        c.catalog(now)
+    };
+    let catalog = read().map_err(|e| {
+        anyhow::anyhow!(
+            "--cluster {}: cannot read the cluster's catalog: {e}",
+            dir.display()
+        )
+    })?;
+    Ok(vouch_verify::TargetCluster {
+        dir: dir.to_path_buf(),
+        catalog,
+    })
 }

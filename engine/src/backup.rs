@@ -32,10 +32,12 @@ use vouch_format::schema::{self, index_layouts, Catalog, Kind, USERS_TABLE_ID};
 use vouch_format::sst::{Compression, SstWriter, WriterOptions};
 use vouch_store::{ObjectWriter, Store};
 
-use crate::collection::{Chain, Collection};
-use crate::crypto::{self, ChainKey, DataKey};
-use crate::targets::{self, Resolved, Targets};
+use crate::crypto;
 use crate::{ctx, Error, Result};
+use vouch_chain::sealed::{self, ChainKey};
+use vouch_chain::targets::{self, Resolved, Targets};
+use vouch_chain::{Chain, Collection};
+use vouch_keys::DataKey;
 use vouch_keys::KeySource;
 
 /// Default target size of a data file: 128 MiB.
@@ -208,7 +210,7 @@ struct Target<'a> {
 
 impl Target<'_> {
     fn path(&self, name: &str) -> String {
-        crate::collection::join(&self.dir, name)
+        vouch_chain::collection::join(&self.dir, name)
     }
 }
 
@@ -277,7 +279,7 @@ pub fn backup(
     opts: &BackupOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupResult> {
-    let store_opts = crate::collection::open_options(Some(cluster.extern_dir()));
+    let store_opts = vouch_chain::collection::open_options(Some(cluster.extern_dir()));
     let coll = Collection::open(
         opts.destination.uri(),
         opts.incremental_location.as_deref(),
@@ -309,7 +311,7 @@ pub fn backup(
         Destination::To {
             incremental_from, ..
         } => Some(
-            crate::collection::OpenChain::from_uris_keyed(
+            vouch_chain::collection::OpenChain::from_uris_keyed(
                 incremental_from,
                 &store_opts,
                 &opts.encryption,
@@ -832,7 +834,7 @@ fn decode_checkpoint(
     let plain = match sealing {
         None => std::borrow::Cow::Borrowed(bytes),
         Some((k, backup_id)) => {
-            std::borrow::Cow::Owned(crypto::open_small_file(k, backup_id, rel, bytes, rel).ok()?)
+            std::borrow::Cow::Owned(sealed::open_small_file(k, backup_id, rel, bytes, rel).ok()?)
         }
     };
     decode_canonical::<pb::Checkpoint>(&plain, "checkpoint").ok()
@@ -849,7 +851,7 @@ fn resume_key(
 ) -> Result<Option<ChainKey>> {
     match prev {
         Some(c) => Ok(c.key.clone()),
-        None => crypto::chain_key(store, dir, source),
+        None => Ok(sealed::chain_key(store, dir, source)?),
     }
 }
 
@@ -1492,8 +1494,8 @@ mod tests {
             .iter()
             .map(|n| format!("nodelocal://1/{n}"))
             .collect();
-        let opts = crate::collection::open_options(Some(c.extern_dir()));
-        let chain = crate::collection::OpenChain::from_uris(&uris, &opts)
+        let opts = vouch_chain::collection::open_options(Some(c.extern_dir()));
+        let chain = vouch_chain::collection::OpenChain::from_uris(&uris, &opts)
             .unwrap()
             .chain;
         let [l0, l1, l2] = chain.layers.as_slice() else {

@@ -18,9 +18,9 @@ use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, index_layouts, parents, Catalog, Kind, SYSTEM_DATABASE_ID};
 use vouch_format::time;
 
-use crate::restore::Plan;
-use crate::targets::{self, Targets};
 use crate::{Error, Result};
+use vouch_chain::targets::{self, Targets};
+use vouch_chain::Plan;
 
 /// Rows per `INSERT` statement.
 pub const ROWS_PER_INSERT: usize = 100;
@@ -83,10 +83,7 @@ impl Out<'_> {
 /// dump must load on its own. `system` objects are never dumped (every cluster has them).
 pub fn dump(plan: &Plan, targets: &Targets, out: &mut dyn Write) -> Result<DumpStats> {
     let cat = plan.catalog();
-    let resolved = targets::resolve(&cat, targets).map_err(|e| match e {
-        Error::Usage(m) => Error::Usage(m.replace("cannot back up", "cannot dump")),
-        e => e,
-    })?;
+    let resolved = targets::resolve_for(&cat, targets, "dump")?;
     let included: BTreeSet<u64> = resolved
         .descriptors
         .iter()
@@ -611,7 +608,7 @@ fn insert_rows(plan: &Plan, cat: &Catalog, d: &pb::Descriptor, o: &mut Out<'_>) 
     );
     let mut in_batch = 0usize;
     let mut row_text = String::new();
-    let stats = plan.scan_table(d.id, &mut |_| {}, |key, payload| {
+    let stats = plan.scan_table(d.id, &mut |_| {}, |key, payload| -> Result<()> {
         let (_, index, _) = keys::decode_table_prefix(key).map_err(|e| Error::Format {
             context: format!("table {name}: key {}", hex::encode(key)),
             source: e,

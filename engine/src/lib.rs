@@ -11,22 +11,21 @@
 #![forbid(unsafe_code)]
 
 pub mod backup;
-pub mod collection;
 pub mod crypto;
 pub mod dump;
 pub mod restore;
 pub mod show;
-pub mod targets;
 
 pub use backup::{backup, BackupOptions, BackupResult, Destination, Faults};
-pub use collection::{Chain, Collection, Layer, OpenChain};
-pub use restore::{restore, RestoreOptions, RestoreResult, Source};
-pub use targets::Targets;
+pub use restore::{restore, RestoreResult};
 
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Reading the collection failed (see [`vouch_chain::ErrorKind`]).
+    #[error(transparent)]
+    Chain(#[from] vouch_chain::Error),
     /// The cluster failed (including reads below the GC threshold).
     #[error(transparent)]
     Cluster(#[from] vouch_cluster::Error),

@@ -7,8 +7,8 @@ use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, parents, Catalog, Kind};
 use vouch_format::time::format_sql;
 
-use crate::collection::{Chain, Collection};
 use crate::{Error, Result};
+use vouch_chain::{Chain, Collection};
 
 /// A cell: `None` is SQL NULL.
 pub type Cell = Option<String>;

@@ -7,9 +7,9 @@ mod support;
 use std::collections::BTreeSet;
 
 use support::*;
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
 use vouch_engine::backup::{BackupResult, Destination};
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::Targets;
 use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::layout;
 use vouch_format::mvcc::Timestamp;

@@ -16,11 +16,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, BackupOptions, BackupResult, Destination, Faults};
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::{show, Error, Targets};
+use vouch_engine::{show, Error};
 use vouch_format::layout::{self, Listing};
 use vouch_format::manifest::{decode_canonical, pb};
 use vouch_format::mvcc::{self, Timestamp};
@@ -131,7 +132,7 @@ fn assert_collection_reads(coll: &Collection) -> usize {
 /// A layer's MVCC entries (user key, timestamp, stored value bytes), sorted, duplicates kept.
 type Entries = Vec<(Vec<u8>, Timestamp, Vec<u8>)>;
 
-fn layer_entries(coll: &Collection, l: &vouch_engine::Layer) -> Entries {
+fn layer_entries(coll: &Collection, l: &vouch_chain::Layer) -> Entries {
     let store = layer_store(coll, l.is_full);
     let mut out = Vec::new();
     for f in &l.manifest.files {
@@ -150,7 +151,7 @@ fn layer_entries(coll: &Collection, l: &vouch_engine::Layer) -> Entries {
 }
 
 /// The layer of `coll` in directory `dir`.
-fn layer_at(coll: &Collection, dir: &str) -> vouch_engine::Layer {
+fn layer_at(coll: &Collection, dir: &str) -> vouch_chain::Layer {
     for f in coll.full_backups().unwrap() {
         for l in coll.chain(&f).unwrap().layers {
             if l.dir == dir {
@@ -247,7 +248,7 @@ fn check_failed_run(
 
 /// A reference backup of the same cluster: same kind, `as_of` the given end time, into
 /// the reference collection; returns its layer.
-fn reference(env: &Env, o: &BackupOptions, end: Timestamp) -> (Collection, vouch_engine::Layer) {
+fn reference(env: &Env, o: &BackupOptions, end: Timestamp) -> (Collection, vouch_chain::Layer) {
     let mut r = o.clone();
     r.faults = Faults::default();
     r.as_of = Some(end.to_string());
@@ -263,9 +264,9 @@ fn reference(env: &Env, o: &BackupOptions, end: Timestamp) -> (Collection, vouch
 /// times, counters.
 fn assert_same_backup(
     coll: &Collection,
-    l: &vouch_engine::Layer,
+    l: &vouch_chain::Layer,
     ref_coll: &Collection,
-    r: &vouch_engine::Layer,
+    r: &vouch_chain::Layer,
     what: &str,
 ) {
     let got = layer_entries(coll, l);

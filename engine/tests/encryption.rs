@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use support::*;
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
+use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, Destination};
-use vouch_engine::collection::{open_options, Collection};
 use vouch_engine::crypto;
-use vouch_engine::restore::{self, RestoreOptions, Source};
-use vouch_engine::{Error, Targets};
+use vouch_engine::restore;
+use vouch_engine::Error;
 use vouch_format::keys::ColumnType;
 use vouch_format::layout;
 use vouch_keys::{KeyError, KeySource, Passphrase};
@@ -189,8 +191,8 @@ fn passphrase_chain_restores_and_no_plaintext_is_stored() {
     let coll = Collection::open(&uri, None, &open_options(None)).unwrap();
     let full = coll.latest().unwrap();
     assert!(matches!(
-        coll.chain(&full).unwrap_err(),
-        Error::Key(KeyError::EncryptedButNoKey { .. })
+        coll.chain(&full).unwrap_err().key_error(),
+        Some(vouch_keys::KeyError::EncryptedButNoKey { .. })
     ));
     let chain = coll.chain_keyed(&full, &keys).unwrap();
     assert_eq!(chain.layers.len(), 2);
@@ -368,7 +370,8 @@ fn a_forged_listing_is_caught_with_the_key() {
     // A listing edited to describe another size for a data file (what someone hiding a
     // replaced file would write): decodes fine, disagrees with the sealed manifest.
     let lpath = root.join(&full).join(layout::LISTING);
-    let mut listing = crypto::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
+    let mut listing =
+        vouch_chain::sealed::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
     listing.files[0].size += 1;
     let copy = tempfile::tempdir().unwrap();
     copy_tree(&root, copy.path());
@@ -382,7 +385,8 @@ fn a_forged_listing_is_caught_with_the_key() {
         "{e}"
     );
     // A listing naming another backup id: the manifest no longer authenticates.
-    let mut listing2 = crypto::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
+    let mut listing2 =
+        vouch_chain::sealed::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
     listing2.backup_id = vec![9; 16];
     std::fs::remove_file(&cl).unwrap();
     std::fs::write(&cl, crypto::encode_listing(&listing2)).unwrap();

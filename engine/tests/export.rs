@@ -8,10 +8,10 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use support::*;
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::Cluster;
 use vouch_engine::backup::{chain_record_id, Destination};
-use vouch_engine::Targets;
 use vouch_format::keys::table_span;
 use vouch_format::keys::{self, ColumnType, Datum};
 use vouch_format::manifest::pb;

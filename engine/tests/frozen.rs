@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use support::*;
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_engine::backup::Destination;
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::Targets;
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys::decode_table_prefix;
 use vouch_format::mvcc::Timestamp;
@@ -141,8 +141,8 @@ fn v1_encrypted_collection_reads_and_restores() {
     let full = coll.latest().unwrap();
     // Without the key: the cause is named.
     assert!(matches!(
-        coll.chain(&full).unwrap_err(),
-        vouch_engine::Error::Key(vouch_keys::KeyError::EncryptedButNoKey { .. })
+        coll.chain(&full).unwrap_err().key_error(),
+        Some(vouch_keys::KeyError::EncryptedButNoKey { .. })
     ));
     let chain = coll.chain_keyed(&full, &frozen_keys()).unwrap();
     assert_eq!(chain.layers.len(), 2);
@@ -150,7 +150,7 @@ fn v1_encrypted_collection_reads_and_restores() {
     // Every layer has its listing, which agrees with the manifest (checked on read) and
     // with the stored files.
     for l in &chain.layers {
-        let listing = vouch_engine::crypto::read_listing(coll.store.as_ref(), &l.dir)
+        let listing = vouch_chain::sealed::read_listing(coll.store.as_ref(), &l.dir)
             .unwrap()
             .unwrap();
         for f in &listing.files {
@@ -173,9 +173,9 @@ fn v1_encrypted_collection_reads_and_restores() {
             vouch_cluster::Clock::manual(end.wall + SEC),
         )
         .unwrap();
-        let mut o = vouch_engine::RestoreOptions::new(
+        let mut o = vouch_chain::RestoreOptions::new(
             Targets::Databases(vec!["bank".into()]),
-            vouch_engine::Source::Collection {
+            vouch_chain::Source::Collection {
                 uri: enc_uri(),
                 subdir: "LATEST".into(),
                 incremental_location: None,

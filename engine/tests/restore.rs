@@ -11,13 +11,15 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use support::*;
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
+use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::catalog::{ColumnDef, ForeignKeyDef, TableDef};
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::Destination;
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::restore::{self, RestoreOptions, RestoreResult, Source};
-use vouch_engine::{Error, Targets};
+use vouch_engine::restore::{self, RestoreResult};
+use vouch_engine::Error;
 use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::manifest;
 use vouch_format::mvcc::Timestamp;

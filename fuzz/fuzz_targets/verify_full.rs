@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_engine::Targets;
+use vouch_chain::Targets;
 use vouch_format::sst::Compression;
 use vouch_verify::corrupt;
 

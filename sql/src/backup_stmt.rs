@@ -7,11 +7,12 @@
 //! `external://name`. The statement text recorded in the manifest is
 //! [`grammar::redact`]ed.
 
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
+use vouch_chain::{RestoreOptions, Source};
 use vouch_engine::backup::{BackupOptions, BackupResult, Destination};
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::restore::{RestoreOptions, RestoreResult, Source};
+use vouch_engine::restore::RestoreResult;
 use vouch_engine::show::{self, ShowOptions, Table};
-use vouch_engine::Targets;
 
 use vouch_keys::{KeySource, Passphrase};
 

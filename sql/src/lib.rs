@@ -44,6 +44,12 @@ pub enum Error {
     Usage(String),
 }
 
+impl From<vouch_chain::Error> for Error {
+    fn from(e: vouch_chain::Error) -> Self {
+        Error::Engine(e.into())
+    }
+}
+
 impl From<vouch_format::Error> for Error {
     fn from(e: vouch_format::Error) -> Self {
         Error::Usage(e.to_string())

@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use vouch_chain::collection::{open_options, Collection};
 use vouch_cluster::catalog::Row;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
-use vouch_engine::collection::{open_options, Collection};
 use vouch_keys::{KeySource, Passphrase};
 use vouch_sql::{Output, Session};
 

@@ -3,10 +3,10 @@
 //! types, views) and a whole `vouch dump` (the seeds' Core backup path), checked against the
 //! source: the same statements printed again, the same fingerprints.
 
+use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
-use vouch_engine::collection::{open_options, Collection};
-use vouch_engine::Targets;
 use vouch_sql::{Output, Session};
 
 const T0: u64 = 1_767_225_600_000_000_000;
@@ -101,7 +101,7 @@ fn a_vouch_dump_loads_back_with_the_same_fingerprints() {
     let coll =
         Collection::open("nodelocal://1/a", None, &open_options(Some(a.extern_dir()))).unwrap();
     let full = coll.latest().unwrap();
-    let plan = vouch_engine::restore::plan(coll.open_chain(&full).unwrap(), None).unwrap();
+    let plan = vouch_chain::plan(coll.open_chain(&full).unwrap(), None).unwrap();
     let mut sql = Vec::new();
     vouch_engine::dump::dump(
         &plan,

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use vouch_engine::collection::join;
-use vouch_engine::crypto::{self, ChainKey};
-use vouch_engine::Collection;
+use vouch_chain::collection::join;
+use vouch_chain::sealed::{self as crypto, ChainKey};
+use vouch_chain::Collection;
 use vouch_format::layout::{self, BackupFile, FullSubdir};
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
@@ -45,12 +45,6 @@ pub(crate) struct LayerState {
     /// Sizes of the manifest's files as stat reported them (`None`: missing or unreadable),
     /// in manifest order.
     pub sizes: Vec<Option<u64>>,
-    /// The layer's `BACKUP-LISTING` (encrypted chains), when it decodes.
-    pub listing: Option<pb::IntegrityListing>,
-    /// True when `manifest` was made from the listing (an encrypted chain read without its
-    /// key): it holds the listing's fields only (ids, times, previous, file paths, sizes and
-    /// hashes), no descriptors, spans or counts.
-    pub from_listing: bool,
     /// Checks run on this layer.
     pub checks: Vec<CheckResult>,
 }
@@ -208,7 +202,7 @@ pub fn verify_collection(
         ),
     };
     let target = match &opts.cluster {
-        Some(dir) if opts.level >= Level::Schema => Some((dir.clone(), target_catalog(dir)?)),
+        Some(t) if opts.level >= Level::Schema => Some((t.dir.clone(), t.catalog.clone())),
         _ => None,
     };
     let ctx = Ctx {
@@ -306,7 +300,7 @@ pub fn verify_collection(
     }
     if !opts.keys.is_empty() && !chains.iter().any(|c| c.encrypted) {
         // A key was given, but nothing selected is encrypted: say so, as restore does.
-        vouch_keys::check_not_encrypted(&opts.keys).map_err(vouch_engine::Error::from)?;
+        vouch_keys::check_not_encrypted(&opts.keys).map_err(vouch_chain::Error::from)?;
     }
     metadata::stat_files(&ctx, &mut chains, progress);
 
@@ -473,7 +467,7 @@ fn chain_key(ctx: &Ctx<'_>, full: &str, encrypted: bool) -> Result<Option<ChainK
     }
     if crypto::info_names(ctx.main, full)?.is_empty() {
         // An integrity listing but no key record.
-        return Err(vouch_engine::Error::Key(vouch_keys::KeyError::InfoMissing {
+        return Err(vouch_chain::Error::from(vouch_keys::KeyError::InfoMissing {
             file: join(full, layout::ENCRYPTION_INFO),
         })
         .into());
@@ -535,21 +529,6 @@ fn finalize(report: &mut Report, cap: Option<usize>) {
     report.warnings = w;
     report.findings_omitted = o;
     report.findings = all;
-}
-
-/// The catalog of the cluster in `dir` now, as a restore into it would see it. The cluster
-/// is opened like any client opens it (redb takes the file's lock, so the cluster must not
-/// be running); nothing in it changes.
-fn target_catalog(dir: &std::path::Path) -> Result<vouch_format::schema::Catalog, Error> {
-    let fail = |e: vouch_cluster::Error| {
-        Error::Usage(format!(
-            "--cluster {}: cannot read the cluster's catalog: {e}",
-            dir.display()
-        ))
-    };
-    let c = vouch_cluster::Cluster::open(dir, vouch_cluster::Clock::system()).map_err(fail)?;
-    let now = c.now();
-    c.catalog(now).map_err(fail)
 }
 
 /// The wall clock as an HLC timestamp (for relative `--as-of` texts).

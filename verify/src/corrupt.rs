@@ -28,8 +28,10 @@ use vouch_format::sst::{
     BlockHandle, Compression, SstReader, SstWriter, WriterOptions, FOOTER_LEN, PROPERTIES_BLOCK,
 };
 
-use vouch_engine::crypto::{self, ChainKey, DataKey};
+use vouch_chain::sealed::{self as crypto, ChainKey};
+use vouch_engine::crypto::{encode_listing, seal_small_file};
 use vouch_format::envelope::{self, FileId};
+use vouch_keys::DataKey;
 use vouch_keys::KeySource;
 
 use crate::Level;
@@ -1159,7 +1161,7 @@ pub fn perform_keyed(action: &Action, root: &Path, keys: &KeySource) -> io::Resu
                         backup_id: &m.backup_id,
                         path: file,
                     };
-                    envelope::seal(k, id, &new, crypto::random_file_nonce())
+                    envelope::seal(k, id, &new, vouch_engine::crypto::random_file_nonce())
                         .map_err(|e| format_err(&rel, e))?
                 }
             };
@@ -1224,9 +1226,9 @@ fn write_manifest(
         Some(k) => {
             fs::write(
                 root.join(format!("{layer}/{}", layout::LISTING)),
-                crypto::encode_listing(&vouch_format::manifest::listing_of(m)),
+                encode_listing(&vouch_format::manifest::listing_of(m)),
             )?;
-            crypto::seal_small_file(k, &m.backup_id, MANIFEST, &bytes).map_err(invalid)?
+            seal_small_file(k, &m.backup_id, MANIFEST, &bytes).map_err(invalid)?
         }
     };
     fs::write(root.join(format!("{layer}/{MANIFEST}")), &bytes)?;

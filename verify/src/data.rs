@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use vouch_engine::crypto::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::keys;
 use vouch_format::manifest::pb;
@@ -20,6 +19,7 @@ use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout, Kind};
 use vouch_format::sst::{BlockSource, SstReader};
+use vouch_keys::DataKey;
 
 use crate::collection::{ChainState, Ctx};
 use crate::report::Progress;
@@ -166,7 +166,7 @@ fn decode_entry(
 
 fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
     let store = ctx.store(lv.which);
-    let path = vouch_engine::collection::join(lv.dir, &file.path);
+    let path = vouch_chain::collection::join(lv.dir, &file.path);
     let src = match lv.key {
         None => StoreSource::new(store, &path, stat),
         Some(_) => StoreSource::tracking(store, &path, stat),

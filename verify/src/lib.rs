@@ -26,8 +26,8 @@ mod source;
 pub use collection::verify_collection;
 pub use output::{render_human, render_junit, xml_escape};
 pub use report::{
-    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, VerifyOptions,
-    REPORT_FORMAT_VERSION,
+    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, TargetCluster,
+    VerifyOptions, REPORT_FORMAT_VERSION,
 };
 pub use source::StoreSource;
 /// The keys of [`VerifyOptions::keys`] (re-exported so callers need not depend on `vouch-keys`).

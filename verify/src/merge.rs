@@ -2,7 +2,7 @@
 //! grow with the data.
 //!
 //! For each table, one streaming pass over every version stored in the chain's layers
-//! ([`vouch_engine::restore::merge_versions`]: a k-way merge over the files, user key
+//! ([`vouch_chain::merge::merge_versions`]: a k-way merge over the files, user key
 //! ascending, timestamp descending, the newer layer first on equal keys; memory one block
 //! per file). All versions of a user key arrive together; for every layer `i` with end time
 //! `e_i` the value live at `e_i` is the first version with `layer <= i` and `ts <= e_i`
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use vouch_engine::restore::{merge_versions, LayerRef};
+use vouch_chain::merge::{merge_versions, LayerRef};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
 use vouch_format::layout;
@@ -90,7 +90,7 @@ fn walk(
     ends: &[Option<Timestamp>],
     progress: &mut dyn FnMut(u64),
     mut f: impl FnMut(&[u8], &[Option<&[u8]>]),
-) -> vouch_engine::Result<()> {
+) -> vouch_chain::Result<()> {
     let n = ends.len();
     // The current key: its encoded user part, its decoded user key (None: undecodable).
     let mut part: Vec<u8> = Vec::new();
@@ -110,7 +110,7 @@ fn walk(
             f(u, &live);
         }
     };
-    merge_versions(layers, table, progress, |v| {
+    merge_versions(layers, table, progress, |v| -> vouch_chain::Result<()> {
         if !started || v.user_part() != part.as_slice() {
             if started {
                 flush(&user, &vers, &seen);
@@ -213,7 +213,7 @@ fn check_table(
         let Some(a) = a else { continue };
         let lr = layers.get(li);
         let dir = lr.map_or("", |l| l.layer.dir.as_str());
-        let mpath = vouch_engine::collection::join(dir, layout::MANIFEST);
+        let mpath = vouch_chain::collection::join(dir, layout::MANIFEST);
         if let Err(e) = &pass {
             out.push((
                 li,
@@ -276,7 +276,7 @@ fn check_table(
 /// Compares the recomputed fingerprints of a table at a layer's end with the recorded ones.
 fn fingerprints(m: &pb::BackupManifest, dir: &str, table: u64, a: &At<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mpath = vouch_engine::collection::join(dir, layout::MANIFEST);
+    let mpath = vouch_chain::collection::join(dir, layout::MANIFEST);
     for (l, fp) in a.layouts.iter().zip(&a.fp) {
         let index = u64::from(l.id);
         let found = format!("{:#018x}/{}", fp.hash, fp.entries);
@@ -452,7 +452,7 @@ fn locate(
         }
     });
     let dir = layers.get(li).map_or("", |l| l.layer.dir.as_str());
-    let mpath = vouch_engine::collection::join(dir, layout::MANIFEST);
+    let mpath = vouch_chain::collection::join(dir, layout::MANIFEST);
     if let Err(e) = pass {
         return vec![Finding::error(
             "read_error",
@@ -482,12 +482,12 @@ pub(crate) fn check_tables(
         .iter()
         .position(|l| l.manifest.is_none())
         .unwrap_or(c.layers.len());
-    let elayers: Vec<vouch_engine::Layer> = c
+    let elayers: Vec<vouch_chain::Layer> = c
         .layers
         .iter()
         .take(n)
         .filter_map(|l| {
-            Some(vouch_engine::Layer {
+            Some(vouch_chain::Layer {
                 dir: l.dir.clone(),
                 is_full: l.is_full,
                 manifest: l.manifest.clone()?,

@@ -12,7 +12,8 @@ use vouch_format::Error as FormatError;
 use crate::collection::{par_map, ChainState, Ctx, LayerState, Which};
 use crate::report::{CheckResult, Progress};
 use crate::{hex, Finding};
-use vouch_engine::crypto::DataKey;
+use vouch_chain::layer::{self, Encryption, Object, Problem};
+use vouch_keys::DataKey;
 
 /// Offset named by a format error, when it names one.
 pub(crate) fn error_offset(e: &FormatError) -> Option<u64> {
@@ -137,11 +138,12 @@ pub(crate) struct Enc<'k> {
     pub key: Option<&'k DataKey>,
 }
 
-/// Reads one layer's manifest and checksum file; problems become findings of its
-/// `manifest` check. In an encrypted chain the layer's `BACKUP-LISTING` is read too: with
-/// the key, the manifest is opened through the envelope and checked against the listing;
-/// without it, the layer's manifest is made from the listing (ids, times, previous, files),
-/// which is what the metadata checks need.
+/// Reads one layer's manifest and checksum file with the reader restore uses
+/// ([`vouch_chain::layer::read_layer`]); every problem becomes a finding of its `manifest`
+/// check. In an encrypted chain the layer's `BACKUP-LISTING` is read too: with the key, the
+/// manifest is opened through the envelope and checked against the listing; without it,
+/// the layer's manifest is made from the listing (ids, times, previous, files), which is
+/// what the metadata checks need.
 pub(crate) fn read_layer(
     ctx: &Ctx<'_>,
     dir: &str,
@@ -149,106 +151,35 @@ pub(crate) fn read_layer(
     is_full: bool,
     enc: Enc<'_>,
 ) -> LayerState {
+    let how = match (enc.encrypted, enc.key) {
+        (false, _) => Encryption::Plain,
+        (true, None) => Encryption::Keyless,
+        (true, Some(k)) => Encryption::Key(k),
+    };
+    let r = layer::read_layer(ctx.store(which), dir, is_full, how);
+    ctx.files_checked.fetch_add(
+        usize::try_from(r.objects_read).unwrap_or(usize::MAX),
+        Ordering::Relaxed,
+    );
+    ctx.add_bytes(r.bytes_read);
     let mut l = LayerState {
         dir: dir.to_string(),
         which,
         is_full,
-        bytes: None,
-        manifest: None,
+        bytes: r.bytes,
+        manifest: r.manifest,
         sizes: Vec::new(),
-        listing: None,
-        from_listing: false,
         checks: Vec::new(),
     };
-    let store = ctx.store(which);
-    let mpath = l.path(layout::MANIFEST);
-    let cpath = l.path(layout::MANIFEST_CHECKSUM);
     let mut c = CheckResult::new("manifest");
-    let get = |path: &str, missing_kind: &'static str, what: &str, c: &mut CheckResult| match store
-        .get(path)
-    {
-        Ok(b) => {
-            ctx.files_checked.fetch_add(1, Ordering::Relaxed);
-            ctx.add_bytes(b.len() as u64);
-            Some(b)
-        }
-        Err(vouch_store::Error::NotFound { .. }) => {
-            c.findings.push(
-                Finding::error(missing_kind, path, format!("{path}: {what} is missing"))
-                    .in_layer(dir),
-            );
-            None
-        }
-        Err(e) => {
-            c.findings
-                .push(Finding::error("read_error", path, format!("{path}: {e}")).in_layer(dir));
-            None
-        }
-    };
-    let bytes = get(&mpath, "manifest_missing", "the manifest", &mut c);
-    let sum = get(
-        &cpath,
-        "checksum_missing",
-        "the manifest's checksum file",
-        &mut c,
-    );
-    if let (Some(b), Some(s)) = (&bytes, &sum) {
-        if let Err(e) = manifest::check_checksum_file(b, s) {
-            c.findings.push(
-                Finding::error(
-                    "checksum_mismatch",
-                    cpath.clone(),
-                    format!("{cpath}: does not match {mpath}: {e}"),
-                )
-                .expected_found(hex(&manifest::sha256(b)), hex(s))
-                .in_layer(dir),
-            );
-        }
-    }
-    let decoded = if enc.encrypted {
-        l.listing = read_listing(ctx, &l, &mut c);
-        match (&bytes, &l.listing, enc.key) {
-            // Without the key: what the listing says is all the metadata checks get.
-            (_, Some(listing), None) => {
-                l.from_listing = true;
-                Some(Ok(manifest_of_listing(listing)))
+    for p in r.problems {
+        match p {
+            Problem::ListingMismatch { differences, .. } => {
+                check_listing(&l, differences, &mut c);
             }
-            (Some(b), Some(listing), Some(key)) => {
-                match vouch_engine::crypto::open_small_file(
-                    key,
-                    &listing.backup_id,
-                    layout::MANIFEST,
-                    b,
-                    &mpath,
-                ) {
-                    Ok(plain) => Some(manifest::decode(&plain)),
-                    Err(e) => {
-                        c.findings
-                            .push(engine_finding(&mpath, &e, "manifest_decode").in_layer(dir));
-                        None
-                    }
-                }
-            }
-            // No listing: the manifest's identity (backup id) is unknown.
-            _ => None,
+            p => c.findings.push(problem_finding(p).in_layer(dir)),
         }
-    } else {
-        bytes.as_deref().map(manifest::decode)
-    };
-    match decoded {
-        Some(Ok(m)) => l.manifest = Some(m),
-        Some(Err(e)) => {
-            let mut f = Finding::error("manifest_decode", mpath.clone(), format!("{mpath}: {e}"))
-                .in_layer(dir);
-            f.offset = error_offset(&e);
-            c.findings.push(f);
-        }
-        None => {}
     }
-    if let (Some(m), Some(listing), false) = (&l.manifest, &l.listing, l.from_listing) {
-        check_listing(&l, listing, m, &mut c);
-    }
-    l.bytes = bytes;
     if let Some(m) = &l.manifest {
         check_dir_name(&l, m, &mut c);
     }
@@ -256,97 +187,92 @@ pub(crate) fn read_layer(
     l
 }
 
-/// Reads the layer's `BACKUP-LISTING`: `listing_missing`, `listing_decode` or
-/// `read_error` when it cannot be had.
-fn read_listing(
-    ctx: &Ctx<'_>,
-    l: &LayerState,
-    c: &mut CheckResult,
-) -> Option<pb::IntegrityListing> {
-    let path = l.path(layout::LISTING);
-    let store = ctx.store(l.which);
-    let bytes = match store.get(&path) {
-        Ok(b) => b,
-        Err(vouch_store::Error::NotFound { .. }) => {
-            c.findings.push(
-                Finding::error(
+/// The finding for one problem of the layer reader.
+fn problem_finding(p: Problem) -> Finding {
+    match p {
+        Problem::Unreadable {
+            path,
+            object,
+            error: vouch_store::Error::NotFound { .. },
+        } => {
+            let (kind, message) = match object {
+                Object::Manifest => ("manifest_missing", format!("{path}: the manifest is missing")),
+                Object::Checksum => (
+                    "checksum_missing",
+                    format!("{path}: the manifest's checksum file is missing"),
+                ),
+                _ => (
                     "listing_missing",
-                    path.clone(),
                     format!(
                         "{path}: the integrity listing of this encrypted layer is missing (the key-less checks and the manifest's identity need it)"
                     ),
-                )
-                .in_layer(&l.dir),
-            );
-            return None;
+                ),
+            };
+            Finding::error(kind, path, message)
         }
-        Err(e) => {
-            c.findings.push(
-                Finding::error("read_error", path.clone(), format!("{path}: {e}")).in_layer(&l.dir),
-            );
-            return None;
+        Problem::Unreadable { path, error, .. } => {
+            let message = format!("{path}: {error}");
+            Finding::error("read_error", path, message)
         }
-    };
-    ctx.files_checked.fetch_add(1, Ordering::Relaxed);
-    ctx.add_bytes(bytes.len() as u64);
-    match vouch_engine::crypto::decode_listing(&bytes, &path) {
-        Ok(x) => Some(x),
-        Err(e) => {
-            c.findings
-                .push(engine_finding(&path, &e, "listing_decode").in_layer(&l.dir));
-            None
+        Problem::ChecksumMismatch {
+            path,
+            manifest,
+            computed,
+            stored,
+            error,
+        } => {
+            let message = format!("{path}: does not match {manifest}: {error}");
+            Finding::error("checksum_mismatch", path, message)
+                .expected_found(hex(&computed), hex(&stored))
         }
+        Problem::ManifestDecode { path, error }
+        | Problem::ManifestSealed {
+            path,
+            error: Some(error),
+        } => {
+            let mut f = Finding::error("manifest_decode", path.clone(), format!("{path}: {error}"));
+            f.offset = error_offset(&error);
+            f
+        }
+        Problem::ManifestSealed { path, error: None } => {
+            let message = format!("{path}: a sealed manifest in a chain with no key records");
+            Finding::error("manifest_decode", path, message)
+        }
+        Problem::ManifestOpen { path, error } => engine_finding(&path, &error, "manifest_decode"),
+        Problem::ListingDecode { path, error } => engine_finding(&path, &error, "listing_decode"),
+        Problem::ListingMismatch { path, .. } => {
+            let message = format!("{path}: does not match the encrypted manifest");
+            Finding::error("listing_mismatch", path, message)
+        }
+        _ => Finding::error("read_error", "", "an unknown problem"),
     }
 }
 
 /// A finding from an engine error about `file`: envelope errors get their own kinds (with
 /// the chunk and offset), a format error its offset, others `kind`.
-pub(crate) fn engine_finding(file: &str, e: &vouch_engine::Error, kind: &'static str) -> Finding {
-    match e {
-        vouch_engine::Error::Format { source, .. } => {
-            let f = crate::sst_finding(file, source);
-            if crate::is_envelope_kind(f.kind) {
-                let mut f = f;
-                f.message = format!("{file}: {source}");
-                return f;
-            }
-            let mut f = Finding::error(kind, file, format!("{file}: {source}"));
-            f.offset = error_offset(source);
-            f
+pub(crate) fn engine_finding(file: &str, e: &vouch_chain::Error, kind: &'static str) -> Finding {
+    if let Some(source) = e.format_error() {
+        let f = crate::sst_finding(file, source);
+        if crate::is_envelope_kind(f.kind) {
+            let mut f = f;
+            f.message = format!("{file}: {source}");
+            return f;
         }
-        vouch_engine::Error::Store(_) => Finding::error("read_error", file, e.to_string()),
-        e => Finding::error(kind, file, e.to_string()),
+        let mut f = Finding::error(kind, file, format!("{file}: {source}"));
+        f.offset = error_offset(source);
+        return f;
     }
-}
-
-/// The manifest fields a listing carries.
-fn manifest_of_listing(l: &pb::IntegrityListing) -> pb::BackupManifest {
-    pb::BackupManifest {
-        backup_id: l.backup_id.clone(),
-        chain_id: l.chain_id.clone(),
-        start_time: l.start_time,
-        end_time: l.end_time,
-        previous: l.previous.clone(),
-        files: l
-            .files
-            .iter()
-            .map(|f| pb::File {
-                path: f.path.clone(),
-                size: f.size,
-                sha256: f.sha256.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
+    if e.store_error().is_some() {
+        return Finding::error("read_error", file, e.to_string());
     }
+    Finding::error(kind, file, e.to_string())
 }
 
 /// With the key: the listing must say what the encrypted manifest says, field by field
 /// (`listing_mismatch`, naming the field and, for files, the file).
 fn check_listing(
     l: &LayerState,
-    listing: &pb::IntegrityListing,
-    m: &pb::BackupManifest,
+    differences: Vec<manifest::ListingDifference>,
     c: &mut CheckResult,
 ) {
     let path = l.path(layout::LISTING);
@@ -357,7 +283,7 @@ fn check_listing(
         })
     };
     let fdesc = |f: &pb::ListedFile| format!("{} bytes, sha256 {}", f.size, hex(&f.sha256));
-    let bad = manifest::listing_diff(listing, m).into_iter().map(|d| {
+    let bad = differences.into_iter().map(|d| {
         use manifest::ListingDifference as D;
         let field = d.field().to_string();
         match d {

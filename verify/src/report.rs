@@ -63,8 +63,9 @@ pub struct VerifyOptions {
     pub max_findings: Option<usize>,
     /// Warnings count as failures (affects [`Report::exit_code`]).
     pub strict: bool,
-    /// A target cluster directory: report what a restore into it would need.
-    pub cluster: Option<PathBuf>,
+    /// A target cluster (its catalog, read by the caller): report what a restore into it
+    /// would need. The verifier never opens a cluster itself.
+    pub cluster: Option<TargetCluster>,
     /// The passphrase and/or KMS URIs that unlock encrypted chains (empty: none given;
     /// encrypted chains then get the key-less checks, spec/verify-report.md §6).
     pub keys: vouch_keys::KeySource,
@@ -83,6 +84,15 @@ impl VerifyOptions {
             keys: vouch_keys::KeySource::default(),
         }
     }
+}
+
+/// The cluster a dry-run restore is planned against (`--cluster`).
+#[derive(Debug, Clone)]
+pub struct TargetCluster {
+    /// Its directory, for messages.
+    pub dir: PathBuf,
+    /// Its catalog now, as a restore into it would see it.
+    pub catalog: vouch_format::schema::Catalog,
 }
 
 /// Progress events, for a progress bar or periodic log lines.
@@ -113,9 +123,10 @@ pub enum Error {
     /// The store could not be opened or listed.
     #[error(transparent)]
     Store(#[from] vouch_store::Error),
-    /// The engine refused (for example an unknown subdirectory).
+    /// The collection could not be read as asked (for example an unknown subdirectory, or a
+    /// key that does not open it); its kind says which.
     #[error(transparent)]
-    Engine(#[from] vouch_engine::Error),
+    Chain(#[from] vouch_chain::Error),
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use vouch_engine::restore::{self, RestoreOptions, Source};
-use vouch_engine::Collection;
-use vouch_engine::Targets;
+use vouch_chain::{plan, Collection, ErrorKind, RestoreOptions, Source, Targets};
 use vouch_format::keys;
 use vouch_format::layout;
 use vouch_format::manifest::pb;
@@ -333,7 +331,7 @@ fn plan_check(ctx: &Ctx<'_>, full: &str, keys: &KeySource) -> CheckResult {
     for (t, what) in times {
         let r = Collection::open(ctx.uri, ctx.incremental_location, ctx.store_opts)
             .and_then(|coll| coll.open_chain_keyed(full, keys))
-            .and_then(|chain| restore::plan(chain, t));
+            .and_then(|chain| plan(chain, t));
         if let Err(e) = r {
             c.findings.push(Finding::error(
                 "restore_plan",
@@ -402,14 +400,8 @@ fn option_text(o: &RestoreOptions, names: &[&str]) -> String {
         .join(", ")
 }
 
-/// True when restore refused because something in the target is in the way.
-fn is_collision(msg: &str) -> bool {
-    msg.contains("already exists")
-        || msg.contains("full cluster restore can only be run on a cluster with no")
-}
-
 /// With `--cluster`: what a restore of the chain into that cluster would refuse, as restore
-/// itself decides it (`restore::dry_run`, no writes): the whole cluster (full-cluster
+/// itself decides it (`vouch_chain::dry_run`, no writes): the whole cluster (full-cluster
 /// backups), and each database of the backup that holds objects (a `RESTORE DATABASE` when
 /// the backup holds it completely, else a `RESTORE TABLE` of its tables and views). A refusal that an option lifts names
 /// the option in `expected`.
@@ -424,7 +416,7 @@ fn cluster_check(
     let shown = layout::display_subdir(full);
     let plan = match Collection::open(ctx.uri, ctx.incremental_location, ctx.store_opts)
         .and_then(|coll| coll.open_chain_keyed(full, keys))
-        .and_then(|chain| restore::plan(chain, ctx.as_of))
+        .and_then(|chain| plan(chain, ctx.as_of))
     {
         Ok(p) => p,
         // Reported by the restore_plan check.
@@ -516,17 +508,18 @@ fn cluster_check(
         };
         let mut base = RestoreOptions::new(targets, source.clone());
         base.as_of = ctx.opts.as_of.clone();
-        let Err(refusal) = restore::dry_run(&plan, target, &base) else {
+        let Err(refusal) = vouch_chain::dry_run(&plan, target, &base) else {
             continue;
         };
+        let collision = refusal.kind() == ErrorKind::NameCollision;
         let refusal = refusal.to_string();
         let lifted = fixes.iter().find_map(|names| {
             let o = with_options(&base, names, target, &dbname);
-            restore::dry_run(&plan, target, &o)
+            vouch_chain::dry_run(&plan, target, &o)
                 .ok()
                 .map(|_| option_text(&o, names))
         });
-        let f = if is_collision(&refusal) {
+        let f = if collision {
             let mut f = Finding::error(
                 "restore_collision",
                 full,

@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_engine::Targets;
 use vouch_format::layout::Listing;
 use vouch_format::manifest;
 use vouch_format::sst::Compression;

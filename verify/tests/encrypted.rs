@@ -13,11 +13,11 @@
 
 use std::path::{Path, PathBuf};
 
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
 use vouch_engine::crypto;
-use vouch_engine::Targets;
 use vouch_format::envelope::{HEADER_LEN, TAG_LEN};
 use vouch_format::layout;
 use vouch_format::manifest;
@@ -127,7 +127,7 @@ fn data_files(root: &Path, dir: &str) -> Vec<String> {
 
 fn read_listing(root: &Path, dir: &str) -> vouch_format::manifest::pb::IntegrityListing {
     let p = root.join(dir).join(layout::LISTING);
-    crypto::decode_listing(&std::fs::read(&p).unwrap(), "listing").unwrap()
+    vouch_chain::sealed::decode_listing(&std::fs::read(&p).unwrap(), "listing").unwrap()
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) {

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use vouch_chain::collection::open_options;
+use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_engine::collection::open_options;
-use vouch_engine::Targets;
 use vouch_format::layout;
 use vouch_format::manifest::{self, pb};
 use vouch_format::sst::Compression;
@@ -754,7 +754,13 @@ fn cluster_option_reports_what_a_restore_into_it_would_refuse() {
     }
     let opts = |level: Level, dir: &Path| {
         let mut o = VerifyOptions::new(level);
-        o.cluster = Some(dir.to_path_buf());
+        // What the CLI does for `--cluster`: read the target's catalog, hand it over.
+        let c = Cluster::open(dir, Clock::system()).unwrap();
+        let catalog = c.catalog(c.now()).unwrap();
+        o.cluster = Some(vouch_verify::TargetCluster {
+            dir: dir.to_path_buf(),
+            catalog,
+        });
         o
     };
     let cluster_checks = |r: &Report| {

@@ -14,7 +14,7 @@ use vouch_format::schema::{
     parents, Catalog, Kind, SYSTEM_DATABASE_ID, SYSTEM_PUBLIC_SCHEMA_ID, USERS_TABLE_ID,
 };
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Backup targets as the user named them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +36,10 @@ impl Targets {
             [db, "public", t] if !db.is_empty() && !t.is_empty() => {
                 Ok((db.to_string(), t.to_string()))
             }
-            _ => Err(Error::Usage(format!(
-                "table name {s:?} must be qualified as database.table"
-            ))),
+            _ => Err(Error::new(
+                ErrorKind::Usage,
+                format!("table name {s:?} must be qualified as database.table"),
+            )),
         }
     }
 }
@@ -101,11 +102,20 @@ fn is_system_object(id: u64) -> bool {
 }
 
 fn undefined(kind: &str, name: &str) -> Error {
-    Error::Usage(format!("{kind} \"{name}\" does not exist"))
+    Error::new(
+        ErrorKind::TargetNotFound,
+        format!("{kind} \"{name}\" does not exist"),
+    )
 }
 
-/// Resolves `targets` against `cat`.
+/// Resolves `targets` against `cat` for a BACKUP.
 pub fn resolve(cat: &Catalog, targets: &Targets) -> Result<Resolved> {
+    resolve_for(cat, targets, "back up")
+}
+
+/// Resolves `targets` against `cat`; `verb` names the operation in messages ("back up",
+/// "dump").
+pub fn resolve_for(cat: &Catalog, targets: &Targets, verb: &str) -> Result<Resolved> {
     let mut ids: BTreeSet<u64> = BTreeSet::new();
     let mut r = Resolved::default();
     for id in [SYSTEM_DATABASE_ID, SYSTEM_PUBLIC_SCHEMA_ID, USERS_TABLE_ID] {
@@ -162,8 +172,8 @@ pub fn resolve(cat: &Catalog, targets: &Targets) -> Result<Resolved> {
                     let name = cat
                         .get(*dep)
                         .map_or_else(|| dep.to_string(), |x| x.name.clone());
-                    return Err(Error::Usage(format!(
-                        "cannot back up view \"{}\" without the relation \"{name}\" it depends on; add it to the targets",
+                    return Err(Error::new(ErrorKind::Refused, format!(
+                        "cannot {verb} view \"{}\" without the relation \"{name}\" it depends on; add it to the targets",
                         d.name
                     )));
                 }

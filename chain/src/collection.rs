@@ -7,11 +7,13 @@
 use std::path::PathBuf;
 
 use vouch_format::layout::{self, Listing};
-use vouch_format::manifest::{self, pb};
+use vouch_format::manifest::pb;
 use vouch_store::{OpenOptions, Store};
 
-use crate::crypto::{self, ChainKey, DataKey};
-use crate::{ctx, Error, Result};
+use crate::layer::{read_layer, Encryption};
+use crate::sealed::{self, ChainKey};
+use crate::{ctx, Error, ErrorKind, Result};
+use vouch_keys::DataKey;
 use vouch_keys::KeySource;
 
 /// Where incrementals of a collection live.
@@ -114,10 +116,13 @@ impl Collection {
             },
         };
         let Some(content) = content else {
-            return Err(Error::Collection(format!(
-                "no backups found in {}: there is no LATEST file",
-                self.store.uri()
-            )));
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no backups found in {}: there is no LATEST file",
+                    self.store.uri()
+                ),
+            ));
         };
         let full = ctx(layout::parse_latest_content(&content), "LATEST")?;
         Ok(full)
@@ -142,70 +147,21 @@ impl Collection {
     /// Reads and checks one layer's manifest: its checksum file against the stored bytes;
     /// with the chain's key, the manifest is opened from the envelope (its identity taken
     /// from the layer's `BACKUP-LISTING`, which must then agree with it field by field).
+    /// The first problem [`crate::layer::read_layer`] meets is the error.
     pub fn read_layer_keyed(
         store: &dyn Store,
         dir: &str,
         is_full: bool,
         key: Option<&DataKey>,
     ) -> Result<Layer> {
-        let mpath = join(dir, layout::MANIFEST);
-        let name = format!("{}/{mpath}", store.uri().trim_end_matches('/'));
-        let bytes = store.get(&mpath)?;
-        let checksum = store.get(&join(dir, layout::MANIFEST_CHECKSUM))?;
-        ctx(
-            manifest::check_checksum_file(&bytes, &checksum),
-            name.clone(),
-        )?;
-        let m = match key {
-            None => {
-                if crypto::looks_sealed(&bytes) {
-                    return Err(Error::Collection(format!(
-                        "{name} is encrypted, but the chain has no ENCRYPTION-INFO (or no key was read): give the encryption passphrase or KMS"
-                    )));
-                }
-                ctx(manifest::decode(&bytes), name.clone())?
-            }
-            Some(k) => {
-                let listing = crypto::read_listing(store, dir)?.ok_or_else(|| {
-                    Error::Collection(format!(
-                        "{}/{} is missing: an encrypted layer needs its integrity listing",
-                        store.uri().trim_end_matches('/'),
-                        join(dir, layout::LISTING)
-                    ))
-                })?;
-                let plain = crypto::open_small_file(
-                    k,
-                    &listing.backup_id,
-                    layout::MANIFEST,
-                    &bytes,
-                    &name,
-                )?;
-                let m = ctx(manifest::decode(&plain), name.clone())?;
-                crypto::check_listing(
-                    &listing,
-                    &m,
-                    &format!(
-                        "{}/{}",
-                        store.uri().trim_end_matches('/'),
-                        join(dir, layout::LISTING)
-                    ),
-                )?;
-                m
-            }
-        };
-        Ok(Layer {
-            dir: dir.to_string(),
-            is_full,
-            manifest_sha256: manifest::sha256(&bytes),
-            manifest_size: bytes.len() as u64,
-            manifest: m,
-        })
+        let enc = key.map_or(Encryption::Plain, Encryption::Key);
+        read_layer(store, dir, is_full, enc).into_layer(store.uri())
     }
 
     /// The key of the chain of the full backup `full`, from what the user gave (see
-    /// [`crypto::chain_key`]).
+    /// [`sealed::chain_key`]).
     pub fn chain_key(&self, full: &str, source: &KeySource) -> Result<Option<ChainKey>> {
-        crypto::chain_key(self.store.as_ref(), full, source)
+        sealed::chain_key(self.store.as_ref(), full, source)
     }
 
     /// The chain of `full` with the stores its layers live in (consumes the collection).
@@ -239,12 +195,15 @@ impl Collection {
     pub fn chain_keyed(&self, full: &str, source: &KeySource) -> Result<Chain> {
         let listing = self.listing()?;
         if !listing.full_backups().iter().any(|f| f == full) {
-            return Err(Error::Collection(format!(
-                "backup {} not found in {}: no {} there",
-                layout::display_subdir(full),
-                self.store.uri(),
-                layout::MANIFEST
-            )));
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "backup {} not found in {}: no {} there",
+                    layout::display_subdir(full),
+                    self.store.uri(),
+                    layout::MANIFEST
+                ),
+            ));
         }
         let key = self.chain_key(full, source)?;
         let k = key.as_deref();
@@ -296,7 +255,7 @@ impl OpenChain {
         source: &KeySource,
     ) -> Result<Self> {
         if uris.is_empty() {
-            return Err(Error::Usage("no backup URIs given".into()));
+            return Err(Error::new(ErrorKind::Usage, "no backup URIs given"));
         }
         let mut stores = Vec::new();
         let mut layers = Vec::new();
@@ -304,7 +263,7 @@ impl OpenChain {
         for (i, uri) in uris.iter().enumerate() {
             let store = vouch_store::open(uri, opts)?;
             if i == 0 {
-                key = crypto::chain_key(store.as_ref(), "", source)?;
+                key = sealed::chain_key(store.as_ref(), "", source)?;
             }
             let mut layer =
                 Collection::read_layer_keyed(store.as_ref(), "", i == 0, key.as_deref())?;

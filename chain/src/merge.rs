@@ -1,0 +1,329 @@
+//! The k-way merge over a chain's data files: every stored version of a table across the
+//! layers read, in MVCC order, one block per file in memory. Restore, dump and verify read
+//! table data through it.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use vouch_format::manifest::pb;
+use vouch_format::mvcc::{self, Timestamp};
+use vouch_format::schema::Catalog;
+use vouch_store::Store;
+
+use crate::collection::join;
+use crate::plan::Plan;
+use crate::sealed::open_data_file;
+use crate::{ctx, Error, ErrorKind, Result};
+use vouch_keys::DataKey;
+
+/// One entry in the merge: the head of one file's iterator.
+struct Head {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    /// Layer index (newer layers win ties).
+    layer: usize,
+    /// Which iterator.
+    src: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Head {
+    // BinaryHeap is a max-heap: the smallest key (then the newest layer) must be greatest.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.key
+            .cmp(&self.key)
+            .then(self.layer.cmp(&o.layer))
+            .then(o.src.cmp(&self.src))
+    }
+}
+
+/// Length of the MVCC timestamp suffix (`0x00 0x01` and the 12 timestamp bytes).
+const MVCC_SUFFIX: usize = 2 + mvcc::TS_LEN;
+
+/// What a table scan read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanStats {
+    /// Stored bytes of the files opened.
+    pub file_bytes: u64,
+    /// Entries (versions) read.
+    pub entries: u64,
+    /// Live keys emitted.
+    pub emitted: u64,
+}
+
+impl Plan {
+    /// The descriptors in force at the plan's time, as a catalog.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.descriptors.iter().cloned())
+    }
+
+    /// The layers read.
+    pub fn used_layers(&self) -> &[crate::Layer] {
+        self.chain
+            .chain
+            .layers
+            .get(..self.layers)
+            .unwrap_or_default()
+    }
+
+    /// Stored bytes of the files holding table `table_id` in the layers read.
+    pub fn table_file_bytes(&self, table_id: u64) -> u64 {
+        let (s, e) = vouch_format::keys::table_span(table_id);
+        self.used_layers()
+            .iter()
+            .flat_map(|l| l.manifest.files.iter())
+            .filter(|f| overlaps(f, &s, &e))
+            .map(|f| f.size)
+            .sum()
+    }
+
+    /// The layers read, with their stores.
+    pub fn layer_refs(&self) -> Result<Vec<LayerRef<'_>>> {
+        self.used_layers()
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let store = self.chain.store(i).ok_or_else(|| {
+                    Error::new(ErrorKind::Usage, format!("no store for layer {i}"))
+                })?;
+                Ok(LayerRef {
+                    store,
+                    layer,
+                    key: self.chain.chain.key.as_deref(),
+                })
+            })
+            .collect()
+    }
+
+    /// The newest live version at or before the plan's time of every key of table
+    /// `table_id`, in key order: one k-way merge over the files of the layers read (memory:
+    /// one block per file). `f` gets the user key and the value payload.
+    pub fn scan_table<E: From<Error>>(
+        &self,
+        table_id: u64,
+        progress: &mut dyn FnMut(u64),
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<ScanStats, E> {
+        let (s, e) = vouch_format::keys::table_span(table_id);
+        let time = self.time;
+        // The user-key part (escaped) of the last key decided.
+        let mut decided: Option<Vec<u8>> = None;
+        let mut emitted = 0u64;
+        let layers = self.layer_refs()?;
+        let mut stats = merge_versions(&layers, table_id, progress, |v| -> Result<(), E> {
+            if v.ts() > time || decided.as_deref() == Some(v.user_part()) {
+                return Ok(());
+            }
+            decided = Some(v.user_part().to_vec());
+            let (user, payload) = v.decode()?;
+            if let Some(payload) = payload {
+                if user.as_slice() < s.as_slice() || user.as_slice() >= e.as_slice() {
+                    return Err(Error::new(
+                        ErrorKind::DataMismatch,
+                        format!(
+                            "{}: key {} is outside table {table_id}'s span",
+                            v.file,
+                            hex::encode(&user)
+                        ),
+                    )
+                    .into());
+                }
+                emitted += 1;
+                f(&user, payload)?;
+            }
+            Ok(())
+        })?;
+        stats.emitted = emitted;
+        Ok(stats)
+    }
+}
+
+/// A layer and the store it is read from, for [`merge_versions`].
+#[derive(Debug, Clone, Copy)]
+pub struct LayerRef<'a> {
+    /// The store holding the layer's directory.
+    pub store: &'a dyn Store,
+    /// The layer (its directory relative to the store, and its manifest).
+    pub layer: &'a crate::Layer,
+    /// The chain's data key, when it is encrypted.
+    pub key: Option<&'a DataKey>,
+}
+
+/// One stored version met by [`merge_versions`].
+#[derive(Debug, Clone, Copy)]
+pub struct Version<'a> {
+    /// The MVCC-encoded key as stored.
+    pub mvcc_key: &'a [u8],
+    /// The MVCC value as stored (checksum, tag, payload).
+    pub stored_value: &'a [u8],
+    /// Index of the layer the version comes from.
+    pub layer: usize,
+    /// The file it comes from (URI and path), for messages.
+    pub file: &'a str,
+}
+
+impl<'a> Version<'a> {
+    /// The encoded user-key part: equal for every version of one user key.
+    pub fn user_part(&self) -> &'a [u8] {
+        self.mvcc_key
+            .get(..self.mvcc_key.len().saturating_sub(MVCC_SUFFIX))
+            .unwrap_or_default()
+    }
+
+    /// The version's timestamp (the minimum if the key is too short to hold one; such a
+    /// key fails [`Version::decode`]).
+    pub fn ts(&self) -> Timestamp {
+        self.mvcc_key
+            .len()
+            .checked_sub(mvcc::TS_LEN)
+            .and_then(|at| self.mvcc_key.get(at..))
+            .and_then(|b| {
+                let wall = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+                let logical = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
+                Some(Timestamp::new(!wall, !logical))
+            })
+            .unwrap_or(Timestamp::MIN)
+    }
+
+    /// The user key and the payload (`None` for a tombstone), the value's CRC32C checked.
+    pub fn decode(&self) -> Result<(Vec<u8>, Option<&'a [u8]>)> {
+        let (user, _) = ctx(mvcc::decode_key(self.mvcc_key), self.file)?;
+        let v = ctx(
+            mvcc::decode_value(self.mvcc_key, self.stored_value),
+            self.file,
+        )?;
+        Ok((
+            user,
+            match v {
+                mvcc::Value::Live(p) => Some(p),
+                mvcc::Value::Tombstone => None,
+            },
+        ))
+    }
+}
+
+/// Every stored version of table `table_id` in the first `layers` layers of `chain`, in
+/// MVCC order (user key ascending, timestamp descending; on equal keys the newer layer
+/// first): one k-way merge over the files, memory one block per file. Each file's size is
+/// checked against its manifest entry first; keys out of order within a file are an error.
+/// `progress` gets the stored bytes of the files finished so far.
+pub fn merge_versions<E: From<Error>>(
+    layers: &[LayerRef<'_>],
+    table_id: u64,
+    progress: &mut dyn FnMut(u64),
+    mut f: impl FnMut(Version<'_>) -> Result<(), E>,
+) -> Result<ScanStats, E> {
+    let (s, e) = vouch_format::keys::table_span(table_id);
+    let mut stats = ScanStats::default();
+    let mut readers = Vec::new();
+    for (i, lr) in layers.iter().enumerate() {
+        let (store, l) = (lr.store, lr.layer);
+        for file in l.manifest.files.iter().filter(|x| overlaps(x, &s, &e)) {
+            let path = join(&l.dir, &file.path);
+            let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
+            let size = store.size(&path).map_err(Error::from)?.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::DataMismatch,
+                    format!(
+                        "data file {name} is missing (listed in layer {})",
+                        join(store.uri(), &l.dir)
+                    ),
+                )
+            })?;
+            if size != file.size {
+                return Err(Error::new(
+                    ErrorKind::DataMismatch,
+                    format!(
+                        "data file {name} is {size} bytes, but its manifest records {}",
+                        file.size
+                    ),
+                )
+                .into());
+            }
+            let r = open_data_file(
+                store,
+                &l.dir,
+                &file.path,
+                size,
+                lr.key.map(|k| (k, l.manifest.backup_id.as_slice())),
+            )?;
+            readers.push((i, name, r));
+            stats.file_bytes += size;
+        }
+    }
+    let mut iters = Vec::with_capacity(readers.len());
+    for (layer, name, r) in &readers {
+        iters.push((*layer, name.as_str(), r.iter()));
+    }
+    let mut heap = BinaryHeap::with_capacity(iters.len());
+    for (src, (layer, name, it)) in iters.iter_mut().enumerate() {
+        if let Some((k, v)) = ctx(it.next_entry(), *name)? {
+            heap.push(Head {
+                key: k.to_vec(),
+                value: v.to_vec(),
+                layer: *layer,
+                src,
+            });
+        }
+    }
+    let mut done_bytes = 0u64;
+    while let Some(mut head) = heap.pop() {
+        stats.entries += 1;
+        let name = iters.get(head.src).map_or("", |x| x.1);
+        if head.key.len() < MVCC_SUFFIX {
+            return Err(Error::new(
+                ErrorKind::DataMismatch,
+                format!("{name}: key {} is too short", hex::encode(&head.key)),
+            )
+            .into());
+        }
+        f(Version {
+            mvcc_key: &head.key,
+            stored_value: &head.value,
+            layer: head.layer,
+            file: name,
+        })?;
+        let Some((_, _, it)) = iters.get_mut(head.src) else {
+            continue;
+        };
+        match ctx(it.next_entry(), name)? {
+            Some((k, v)) => {
+                if k <= head.key.as_slice() {
+                    return Err(Error::new(
+                        ErrorKind::DataMismatch,
+                        format!("{name}: keys out of order at {}", hex::encode(k)),
+                    )
+                    .into());
+                }
+                head.key.clear();
+                head.key.extend_from_slice(k);
+                head.value.clear();
+                head.value.extend_from_slice(v);
+                heap.push(head);
+            }
+            None => {
+                if let Some((_, _, r)) = readers.get(head.src) {
+                    done_bytes += r.file_size();
+                    progress(done_bytes);
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+fn overlaps(f: &pb::File, s: &[u8], e: &[u8]) -> bool {
+    f.span
+        .as_ref()
+        .is_some_and(|sp| sp.start.as_slice() < e && s < sp.end.as_slice())
+}
