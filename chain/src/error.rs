@@ -88,9 +88,13 @@ pub enum Cause {
     Key(vouch_keys::KeyError),
 }
 
-/// An error of the read side: its kind, the object it concerns, and its cause.
+/// An error of the read side: its kind, the object it concerns, and its cause (boxed, so
+/// results stay small).
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     /// The object it concerns (`uri/dir/file`), when one.
     object: Option<String>,
@@ -102,50 +106,50 @@ pub struct Error {
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             object: None,
             message: message.into(),
             cause: None,
-        }
+        }))
     }
 
     /// The same error, naming the object it concerns.
     #[must_use]
     pub fn with_object(mut self, object: impl Into<String>) -> Self {
-        self.object = Some(object.into());
+        self.0.object = Some(object.into());
         self
     }
 
     /// A format error met while reading `object`.
     pub fn format(object: impl Into<String>, source: vouch_format::Error) -> Self {
         let object = object.into();
-        Error {
+        Error(Box::new(Inner {
             kind: ErrorKind::Format,
             message: object.clone(),
             object: Some(object),
             cause: Some(Cause::Format(source)),
-        }
+        }))
     }
 
     /// What kind of error this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The object it concerns, when one.
     pub fn object(&self) -> Option<&str> {
-        self.object.as_deref()
+        self.0.object.as_deref()
     }
 
     /// The cause, when there is one.
     pub fn cause(&self) -> Option<&Cause> {
-        self.cause.as_ref()
+        self.0.cause.as_ref()
     }
 
     /// The format error behind it, when there is one.
     pub fn format_error(&self) -> Option<&vouch_format::Error> {
-        match &self.cause {
+        match &self.0.cause {
             Some(Cause::Format(e)) => Some(e),
             _ => None,
         }
@@ -153,15 +157,27 @@ impl Error {
 
     /// The key error behind it, when there is one.
     pub fn key_error(&self) -> Option<&vouch_keys::KeyError> {
-        match &self.cause {
+        match &self.0.cause {
             Some(Cause::Key(e)) => Some(e),
             _ => None,
         }
     }
 
+    /// The key error behind it, as a value; the error itself when it has none.
+    pub fn into_key_error(self) -> Result<vouch_keys::KeyError, Self> {
+        let mut inner = self.0;
+        match inner.cause.take() {
+            Some(Cause::Key(e)) => Ok(e),
+            cause => {
+                inner.cause = cause;
+                Err(Error(inner))
+            }
+        }
+    }
+
     /// The store error behind it, when there is one.
     pub fn store_error(&self) -> Option<&vouch_store::Error> {
-        match &self.cause {
+        match &self.0.cause {
             Some(Cause::Store(e)) => Some(e),
             _ => None,
         }
@@ -170,12 +186,12 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.cause {
+        match &self.0.cause {
             // Store and key errors say everything themselves.
             Some(Cause::Store(e)) => write!(f, "{e}"),
             Some(Cause::Key(e)) => write!(f, "{e}"),
-            Some(Cause::Format(e)) => write!(f, "{}: {e}", self.message),
-            None => f.write_str(&self.message),
+            Some(Cause::Format(e)) => write!(f, "{}: {e}", self.0.message),
+            None => f.write_str(&self.0.message),
         }
     }
 }
@@ -184,7 +200,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         // Store and key causes are shown as this error's own message (transparently), so
         // their own source comes next in a cause chain, never themselves again.
-        match &self.cause {
+        match &self.0.cause {
             Some(Cause::Store(e)) => e.source(),
             Some(Cause::Format(e)) => Some(e),
             Some(Cause::Key(e)) => e.source(),
@@ -199,23 +215,23 @@ impl From<vouch_store::Error> for Error {
             vouch_store::Error::NotFound { .. } => ErrorKind::NotFound,
             _ => ErrorKind::Store,
         };
-        Error {
+        Error(Box::new(Inner {
             kind,
             object: None,
             message: String::new(),
             cause: Some(Cause::Store(e)),
-        }
+        }))
     }
 }
 
 impl From<vouch_keys::KeyError> for Error {
     fn from(e: vouch_keys::KeyError) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind: ErrorKind::Key,
             object: None,
             message: String::new(),
             cause: Some(Cause::Key(e)),
-        }
+        }))
     }
 }
 

@@ -183,6 +183,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::from(report.exit_code()))
 }
 
+/// The catalog of the cluster in `dir` now, as a restore into it would see it (`--cluster`
+/// at the schema level and above). The cluster is opened like any client opens it (redb
+/// takes the file's lock, so the cluster must not be running); nothing in it changes. The
+/// verifier itself never opens a cluster.
+fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> {
+    let read = || -> Result<_, vouch_cluster::Error> {
+        let c = vouch_cluster::Cluster::open(dir, vouch_cluster::Clock::system())?;
+        let now = c.now();
+        c.catalog(now)
+    };
+    let catalog = read().map_err(|e| {
+        anyhow::anyhow!(
+            "--cluster {}: cannot read the cluster's catalog: {e}",
+            dir.display()
+        )
+    })?;
+    Ok(vouch_verify::TargetCluster {
+        dir: dir.to_path_buf(),
+        catalog,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,26 +234,4 @@ mod tests {
         assert!(parse_verify_words(&w("IN a b")).is_err());
         assert!(parse_verify_words(&w("")).is_err());
     }
-}
-
-/// The catalog of the cluster in `dir` now, as a restore into it would see it (`--cluster`
-/// at the schema level and above). The cluster is opened like any client opens it (redb
-/// takes the file's lock, so the cluster must not be running); nothing in it changes. The
-/// verifier itself never opens a cluster.
-fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> {
-    let read = || -> Result<_, vouch_cluster::Error> {
-        let c = vouch_cluster::Cluster::open(dir, vouch_cluster::Clock::system())?;
-        let now = c.now();
-        c.catalog(now)
-    };
-    let catalog = read().map_err(|e| {
-        anyhow::anyhow!(
-            "--cluster {}: cannot read the cluster's catalog: {e}",
-            dir.display()
-        )
-    })?;
-    Ok(vouch_verify::TargetCluster {
-        dir: dir.to_path_buf(),
-        catalog,
-    })
 }

@@ -23,9 +23,10 @@ pub use restore::{restore, RestoreResult};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Reading the collection failed (see [`vouch_chain::ErrorKind`]).
+    /// Reading the collection failed (see [`vouch_chain::ErrorKind`]). A key error met
+    /// while reading is [`Error::Key`], wherever it came from.
     #[error(transparent)]
-    Chain(#[from] vouch_chain::Error),
+    Chain(vouch_chain::Error),
     /// The cluster failed (including reads below the GC threshold).
     #[error(transparent)]
     Cluster(#[from] vouch_cluster::Error),
@@ -52,6 +53,53 @@ pub enum Error {
     /// An injected fault (tests): the backup stopped here on purpose.
     #[error("injected fault: {0}")]
     Injected(String),
+}
+
+impl From<vouch_chain::Error> for Error {
+    fn from(e: vouch_chain::Error) -> Self {
+        match e.into_key_error() {
+            Ok(k) => Error::Key(k),
+            Err(e) => Error::Chain(e),
+        }
+    }
+}
+
+/// What kind of error an [`Error`] is: what callers and tests tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Reading the collection failed; the read side's kind says how.
+    Read(vouch_chain::ErrorKind),
+    /// The cluster failed or refused.
+    Cluster,
+    /// The store failed.
+    Store,
+    /// Bytes did not decode.
+    Format,
+    /// A key could not be made or unlocked.
+    Key,
+    /// The request cannot be carried out as given.
+    Usage,
+    /// The collection is not in a state this operation accepts.
+    Collection,
+    /// An injected fault (tests).
+    Injected,
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Chain(e) => ErrorKind::Read(e.kind()),
+            Error::Cluster(_) => ErrorKind::Cluster,
+            Error::Store(_) => ErrorKind::Store,
+            Error::Format { .. } => ErrorKind::Format,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Collection(_) => ErrorKind::Collection,
+            Error::Key(_) => ErrorKind::Key,
+            Error::Injected(_) => ErrorKind::Injected,
+        }
+    }
 }
 
 impl From<vouch_format::Error> for Error {

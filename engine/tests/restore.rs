@@ -19,7 +19,6 @@ use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::Destination;
 use vouch_engine::restore::{self, RestoreResult};
-use vouch_engine::Error;
 use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::manifest;
 use vouch_format::mvcc::Timestamp;
@@ -684,8 +683,10 @@ fn errors_are_typed() {
     let (_d, tgt) = target(src.now());
     let mut o = RestoreOptions::new(db("shop"), latest(&uri));
     o.as_of = Some("-1h".into());
-    match restore::restore(&tgt, &o, &mut |_| {}) {
-        Err(Error::Usage(m)) => assert!(m.starts_with("invalid RESTORE timestamp"), "{m}"),
-        other => panic!("{other:?}"),
-    }
+    let e = restore::restore(&tgt, &o, &mut |_| {}).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::InvalidTime),
+        "{e}"
+    );
 }
