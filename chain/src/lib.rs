@@ -13,6 +13,7 @@
 //!   and data sources over plain and sealed data files;
 //! - [`plan`]: chain checks, CockroachDB's AS OF rules, the descriptors in force at a time;
 //! - [`merge`]: the k-way merge of a table's versions across layers;
+//! - [`pool`]: the one worker pool parallel passes run on;
 //! - [`select`] and [`targets`]: what a restore selects, its dependency rules, new ids
 //!   and collisions, decided on catalogs alone (a dry run is the same code);
 //! - [`Error`] with an [`ErrorKind`] for every case a caller tells apart.
@@ -28,6 +29,7 @@ mod error;
 pub mod layer;
 pub mod merge;
 pub mod plan;
+pub mod pool;
 pub mod sealed;
 pub mod select;
 pub mod targets;

@@ -9,138 +9,17 @@ use std::time::Instant;
 use vouch_chain::collection::join;
 use vouch_chain::sealed::{self as crypto, ChainKey};
 use vouch_chain::Collection;
-use vouch_format::layout::{self, BackupFile, FullSubdir};
-use vouch_format::manifest::pb;
+use vouch_format::layout::{self, BackupFile};
 use vouch_format::mvcc::Timestamp;
 use vouch_store::{OpenOptions, Store};
 
+use crate::finding::{Finding, Severity};
 use crate::report::{
     ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, VerifyOptions,
     REPORT_FORMAT_VERSION,
 };
-use crate::{data, metadata, schema_checks, Finding, Severity};
-
-/// Which store an object or layer lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Which {
-    /// The collection.
-    Main,
-    /// The incremental location (when given; else the collection under `incrementals/`).
-    Inc,
-}
-
-/// One layer being verified.
-#[derive(Debug)]
-pub(crate) struct LayerState {
-    /// Directory relative to its store.
-    pub dir: String,
-    /// The store it lives in.
-    pub which: Which,
-    /// True for the full backup.
-    pub is_full: bool,
-    /// Stored manifest bytes, when readable.
-    pub bytes: Option<Vec<u8>>,
-    /// The decoded manifest, when it decodes.
-    pub manifest: Option<pb::BackupManifest>,
-    /// Sizes of the manifest's files as stat reported them (`None`: missing or unreadable),
-    /// in manifest order.
-    pub sizes: Vec<Option<u64>>,
-    /// Checks run on this layer.
-    pub checks: Vec<CheckResult>,
-}
-
-impl LayerState {
-    pub fn check(&mut self, name: &'static str) -> &mut CheckResult {
-        if let Some(i) = self.checks.iter().position(|c| c.name == name) {
-            // Index from position(): in bounds.
-            #[allow(clippy::indexing_slicing)]
-            return &mut self.checks[i];
-        }
-        self.checks.push(CheckResult::new(name));
-        let last = self.checks.len() - 1;
-        #[allow(clippy::indexing_slicing)]
-        &mut self.checks[last]
-    }
-
-    /// `dir/name`.
-    pub fn path(&self, name: &str) -> String {
-        join(&self.dir, name)
-    }
-}
-
-/// A chain being verified.
-#[derive(Debug)]
-pub(crate) struct ChainState {
-    pub full: String,
-    /// Whether the chain is encrypted (it has key records or an integrity listing).
-    pub encrypted: bool,
-    /// The chain's data key, when it is encrypted and a key was given.
-    pub key: Option<ChainKey>,
-    pub layers: Vec<LayerState>,
-    pub checks: Vec<CheckResult>,
-}
-
-/// The stores and options of one run.
-pub(crate) struct Ctx<'a> {
-    pub uri: &'a str,
-    pub incremental_location: Option<&'a str>,
-    pub store_opts: &'a OpenOptions,
-    /// `--as-of`, parsed.
-    pub as_of: Option<Timestamp>,
-    pub main: &'a dyn Store,
-    pub inc: &'a dyn Store,
-    pub opts: &'a VerifyOptions,
-    pub files_checked: AtomicUsize,
-    pub bytes_read: Mutex<u64>,
-    /// `--cluster` at the schema level and above: its directory and its catalog now.
-    pub target: Option<(std::path::PathBuf, vouch_format::schema::Catalog)>,
-}
-
-impl Ctx<'_> {
-    pub fn store(&self, w: Which) -> &dyn Store {
-        match w {
-            Which::Main => self.main,
-            Which::Inc => self.inc,
-        }
-    }
-
-    pub fn add_bytes(&self, n: u64) {
-        if let Ok(mut b) = self.bytes_read.lock() {
-            *b += n;
-        }
-    }
-}
-
-/// Runs `f` over `items` on `jobs` threads (at least one); results in input order.
-pub(crate) fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
-    let workers = jobs.clamp(1, items.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                if let Ok(mut o) = out.lock() {
-                    o.push((i, r));
-                }
-            });
-        }
-    });
-    let mut v = out.into_inner().unwrap_or_default();
-    v.sort_by_key(|(i, _)| *i);
-    v.into_iter().map(|(_, r)| r).collect()
-}
-
-/// True when `s` is a canonical full backup directory name.
-pub(crate) fn is_full_name(s: &str) -> bool {
-    FullSubdir::parse(s).is_ok_and(|f| f.path == s)
-}
+use crate::state::{is_full_name, ChainState, Ctx, Which};
+use crate::{data, merge, metadata, schema_checks, sealed};
 
 fn list(store: &dyn Store) -> Result<Vec<String>, Error> {
     Ok(store
@@ -395,9 +274,10 @@ pub fn verify_collection(
     if opts.level >= Level::Full {
         for c in &mut chains {
             if keyless(c) {
-                crate::sealed::check_chain(&ctx, c, progress);
+                sealed::check_chain(&ctx, c, progress);
             } else {
-                data::check_chain(&ctx, c, progress);
+                let known_at = data::check_chain(&ctx, c, progress);
+                merge::check_tables(&ctx, c, &known_at, progress);
             }
         }
     }

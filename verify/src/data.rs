@@ -9,26 +9,23 @@
 //! memory one block per file plus accumulators, never the chain's data.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::Ordering;
 
 use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::keys;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
-use vouch_format::schema::{self, index_layouts, IndexLayout, Kind};
+use vouch_format::schema::{self, index_layouts, IndexLayout};
 use vouch_format::sst::{BlockSource, SstReader};
 use vouch_keys::DataKey;
 
-use crate::collection::{ChainState, Ctx};
+use crate::finding::{hex, sst_finding, Finding};
 use crate::report::Progress;
 use crate::source::StoreSource;
-use crate::{hex, sst_finding, Finding};
-
-/// Stop collecting per-check findings of one file after this many (the file is clearly
-/// damaged; the count of the rest is reported in one more finding).
-const PER_FILE_FINDINGS: usize = 100;
+use crate::state::{ChainState, Ctx};
+use crate::tables::Limited;
+use vouch_chain::pool;
 
 /// Every known version of every descriptor of a chain up to some layer, by id: (time in
 /// force from, descriptor or `None` when deleted), sorted by time.
@@ -89,7 +86,7 @@ struct FileOutcome {
 
 struct LayerView<'a> {
     dir: &'a str,
-    which: crate::collection::Which,
+    which: crate::state::Which,
     m: &'a pb::BackupManifest,
     is_full: bool,
     history: &'a History,
@@ -101,22 +98,6 @@ fn in_spans(spans: &[pb::Span], user: &[u8]) -> bool {
     spans
         .iter()
         .any(|s| user >= s.start.as_slice() && user < s.end.as_slice())
-}
-
-#[derive(Default)]
-pub(crate) struct Limited {
-    pub v: Vec<Finding>,
-    pub dropped: usize,
-}
-
-impl Limited {
-    pub fn push(&mut self, f: Finding) {
-        if self.v.len() < PER_FILE_FINDINGS {
-            self.v.push(f);
-        } else {
-            self.dropped += 1;
-        }
-    }
 }
 
 /// Layouts of a descriptor version, cached.
@@ -408,7 +389,13 @@ fn authenticate_unread(
 }
 
 /// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain.
-pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
+/// Returns, per layer, the spans whose entries are not all known up to it (`None`: no
+/// table can be checked there), for the index and fingerprint pass.
+pub(crate) fn check_chain(
+    ctx: &Ctx<'_>,
+    c: &mut ChainState,
+    progress: &mut dyn FnMut(Progress),
+) -> Vec<Option<Vec<pb::Span>>> {
     let mut history = History::default();
     let total_files: usize = c
         .layers
@@ -421,8 +408,7 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
         files: total_files as u64,
         bytes: total_bytes,
     });
-    let done_files = AtomicUsize::new(0);
-    let done_bytes = AtomicU64::new(0);
+    let (mut done_files, mut done_bytes) = (0u64, 0u64);
     // Spans whose entries are not all known (files missing or unreadable): tables there
     // are not checked for indexes and fingerprints (the cause is reported already).
     let mut unknown: Vec<pb::Span> = Vec::new();
@@ -455,40 +441,29 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
             .enumerate()
             .filter_map(|(i, s)| s.map(|s| (i, s)))
             .collect();
-        let (tx, rx) = mpsc::channel::<()>();
-        let next = AtomicUsize::new(0);
-        let results: std::sync::Mutex<Vec<(usize, FileOutcome)>> = Default::default();
-        std::thread::scope(|s| {
-            for _ in 0..ctx.opts.jobs.clamp(1, todo.len().max(1)) {
-                let tx = tx.clone();
-                let (lv, todo, next, results) = (&lv, &todo, &next, &results);
-                let (done_files, done_bytes) = (&done_files, &done_bytes);
-                s.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(fi, size)) = todo.get(i) else {
-                        break;
-                    };
-                    let Some(file) = lv.m.files.get(fi) else {
-                        break;
-                    };
-                    let o = scan_file(ctx, lv, file, size);
-                    done_files.fetch_add(1, Ordering::Relaxed);
-                    done_bytes.fetch_add(o.bytes, Ordering::Relaxed);
-                    if let Ok(mut r) = results.lock() {
-                        r.push((fi, o));
-                    }
-                    let _ = tx.send(());
-                });
-            }
-            drop(tx);
-            while rx.recv().is_ok() {
+        let mut results: Vec<(usize, FileOutcome)> = Vec::with_capacity(todo.len());
+        let lv = &lv;
+        pool::for_each(
+            &todo,
+            ctx.opts.jobs,
+            |&(fi, size)| {
+                let o =
+                    lv.m.files
+                        .get(fi)
+                        .map(|file| scan_file(ctx, lv, file, size));
+                (fi, o)
+            },
+            |_, (fi, o)| {
+                let Some(o) = o else { return };
+                done_files += 1;
+                done_bytes += o.bytes;
                 progress(Progress::Advance {
-                    files: done_files.load(Ordering::Relaxed) as u64,
-                    bytes: done_bytes.load(Ordering::Relaxed),
+                    files: done_files,
+                    bytes: done_bytes,
                 });
-            }
-        });
-        let mut results = results.into_inner().unwrap_or_default();
+                results.push((fi, o));
+            },
+        );
         results.sort_by_key(|(i, _)| *i);
         ctx.files_checked
             .fetch_add(results.len(), Ordering::Relaxed);
@@ -504,25 +479,5 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
         l.check("data").findings.extend(data);
         known_at.push((!all_unknown).then(|| unknown.clone()));
     }
-    crate::merge::check_tables(ctx, c, &known_at, progress);
-}
-
-/// True when no span in `unknown` overlaps table `id`.
-pub(crate) fn table_known(unknown: &[pb::Span], id: u64) -> bool {
-    let mut a = Vec::new();
-    keys::encode_ordered_uvarint(id, &mut a);
-    let mut b = Vec::new();
-    keys::encode_ordered_uvarint(id.saturating_add(1), &mut b);
-    !unknown
-        .iter()
-        .any(|s| s.start.as_slice() < b.as_slice() && a.as_slice() < s.end.as_slice())
-}
-
-/// The tables of a layer whose rows are backed up (and so fingerprinted).
-pub(crate) fn tables_with_data(m: &pb::BackupManifest) -> impl Iterator<Item = &pb::Descriptor> {
-    m.descriptors.iter().filter(|d| {
-        Kind::of(d) == Some(Kind::Table)
-            && d.state == pb::DescriptorState::Public as i32
-            && schema::table(d).is_some_and(|t| !t.exclude_data_from_backup)
-    })
+    known_at
 }

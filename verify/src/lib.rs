@@ -1,13 +1,23 @@
 //! # vouch-verify
 //!
 //! Offline verification of vouch data, producing *findings* rather than a boolean. It is
-//! read-only: it never writes to what it checks.
+//! read-only: it never writes to what it checks, and it never opens a cluster or a
+//! database (a dry-run restore's target catalog is handed to it).
+//!
+//! What it owns: the three levels over collections and the checks each runs, findings and
+//! their kinds, reports (JSON, human, JUnit). What it reuses: the read side of a
+//! collection, `vouch-chain`, shared with restore. What it must never do: write, depend
+//! on `vouch-engine`, `vouch-cluster` or a database.
 //!
 //! - [`check_sst`] / [`sst_finding`]: one SST file, its problems as located findings.
 //! - [`verify_collection`]: the three levels (`metadata`, `schema`, `full`) over a whole
 //!   collection or one chain, giving a [`Report`] (findings grouped by chain, layer and
 //!   check; JSON schema and every finding kind in `spec/verify-report.md`).
 //! - [`render_human`] and [`render_junit`]: the report for people and for CI systems.
+//!
+//! Modules: `collection` is the orchestrator (it calls the levels, no level calls another);
+//! `state` holds what the levels share; `metadata`, `schema_checks`, `sealed`, `data` and
+//! `merge` are the levels' checks; `finding`, `report` and `output` are the results.
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +25,7 @@ mod collection;
 // corruption generator: see corrupt.rs
 pub mod corrupt;
 mod data;
+mod finding;
 mod merge;
 mod metadata;
 mod output;
@@ -22,323 +33,16 @@ mod report;
 mod schema_checks;
 mod sealed;
 mod source;
+mod state;
+mod tables;
 
 pub use collection::verify_collection;
+pub use finding::{check_sst, hex, sst_finding, Finding, Severity};
 pub use output::{render_human, render_junit, xml_escape};
 pub use report::{
     ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, TargetCluster,
     VerifyOptions, REPORT_FORMAT_VERSION,
 };
-pub use source::StoreSource;
+pub use source::{FileSource, StoreSource};
 /// The keys of [`VerifyOptions::keys`] (re-exported so callers need not depend on `vouch-keys`).
 pub use vouch_keys::{KeySource, Passphrase};
-
-use std::borrow::Cow;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
-
-use serde::Serialize;
-use vouch_format::sst::{BlockSource, ScanStats, SstReader};
-use vouch_format::BlockKind;
-use vouch_format::Error as FormatError;
-
-/// A file read with positioned reads: only the blocks asked for are read, so memory stays
-/// bounded by the largest block whatever the file size.
-#[derive(Debug)]
-pub struct FileSource {
-    file: File,
-    size: u64,
-}
-
-impl FileSource {
-    /// Opens `path` read-only.
-    pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = File::open(path)?;
-        let size = file.metadata()?.len();
-        Ok(FileSource { file, size })
-    }
-}
-
-impl BlockSource for FileSource {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
-        vouch_format::sst::check_read_range(self.size, offset, len)?;
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, offset)?;
-        Ok(Cow::Owned(buf))
-    }
-}
-
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The data cannot be trusted or restored as is.
-    Error,
-    /// Worth knowing; restore is not affected.
-    Warning,
-}
-
-/// One problem, with where it is and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Error or warning.
-    pub severity: Severity,
-    /// Stable identifier of the kind of problem (documented in `spec/verify-report.md`).
-    pub kind: &'static str,
-    /// The object it is in, relative to its store's root (`2026/01/01-000000.23/data/000001.sst`;
-    /// `""` when it concerns no single object).
-    pub file: String,
-    /// Byte offset in the file, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offset: Option<u64>,
-    /// Block, when the problem is inside one (`data#3`, `index`, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub block: Option<String>,
-    /// The key concerned (MVCC-encoded or user key, lowercase hex), when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// What should have been there.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
-    /// What was there.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub found: Option<String>,
-    /// The layer directory it belongs to, when it belongs to one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub layer: Option<String>,
-    /// The full message.
-    pub message: String,
-}
-
-impl Finding {
-    /// A finding with only its severity, kind, file and message set.
-    pub fn new(
-        severity: Severity,
-        kind: &'static str,
-        file: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Finding {
-            severity,
-            kind,
-            file: file.into(),
-            offset: None,
-            block: None,
-            key: None,
-            expected: None,
-            found: None,
-            layer: None,
-            message: message.into(),
-        }
-    }
-
-    /// An error finding.
-    pub fn error(kind: &'static str, file: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(Severity::Error, kind, file, message)
-    }
-
-    /// A warning finding.
-    pub fn warning(
-        kind: &'static str,
-        file: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self::new(Severity::Warning, kind, file, message)
-    }
-
-    /// With a byte offset.
-    pub fn at(mut self, offset: u64) -> Self {
-        self.offset = Some(offset);
-        self
-    }
-
-    /// With a block name.
-    pub fn in_block(mut self, block: impl Into<String>) -> Self {
-        self.block = Some(block.into());
-        self
-    }
-
-    /// With a key (written as hex).
-    pub fn with_key(mut self, key: &[u8]) -> Self {
-        self.key = Some(hex(key));
-        self
-    }
-
-    /// With expected and found values.
-    pub fn expected_found(mut self, expected: impl Into<String>, found: impl Into<String>) -> Self {
-        self.expected = Some(expected.into());
-        self.found = Some(found.into());
-        self
-    }
-
-    /// With the layer directory.
-    pub fn in_layer(mut self, layer: impl Into<String>) -> Self {
-        self.layer = Some(layer.into());
-        self
-    }
-}
-
-/// Lowercase hex of `b`.
-pub fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
-fn block_name(b: BlockKind) -> String {
-    match b {
-        BlockKind::Data(i) => format!("data#{i}"),
-        BlockKind::Index => "index".into(),
-        BlockKind::Metaindex => "metaindex".into(),
-        BlockKind::Properties => "properties".into(),
-    }
-}
-
-/// Maps a format error in an SST to a finding.
-pub fn sst_finding(file: &str, e: &FormatError) -> Finding {
-    use FormatError as Error;
-    let mut f = Finding::error("sst_corrupt", file, e.to_string());
-    match e {
-        Error::BlockChecksum {
-            block,
-            offset,
-            stored,
-            computed,
-        } => {
-            f.kind = "block_checksum";
-            f.offset = Some(*offset);
-            f.block = Some(block_name(*block));
-            f.expected = Some(format!("{stored:#010x}"));
-            f.found = Some(format!("{computed:#010x}"));
-        }
-        Error::KeyOrder { block, offset, .. } => {
-            f.kind = "key_order";
-            f.offset = Some(*offset);
-            f.block = Some(block_name(*block));
-        }
-        Error::ValueChecksum {
-            stored, computed, ..
-        } => {
-            f.kind = "value_checksum";
-            f.expected = Some(format!("{stored:#010x}"));
-            f.found = Some(format!("{computed:#010x}"));
-        }
-        Error::FileTooSmall { .. } | Error::Truncated { .. } => f.kind = "sst_truncated",
-        Error::BadMagic {
-            offset,
-            found,
-            expected,
-        } => {
-            f.kind = "sst_bad_footer";
-            f.offset = Some(*offset);
-            f.expected = Some(format!("{expected:#018x}"));
-            f.found = Some(format!("{found:#018x}"));
-        }
-        Error::UnsupportedFormatVersion { offset, .. }
-        | Error::UnsupportedChecksumType { offset, .. } => {
-            f.kind = "sst_bad_footer";
-            f.offset = Some(*offset);
-        }
-        Error::Property { .. } | Error::MissingProperty { .. } => f.kind = "sst_property",
-        Error::BadBlock { block, offset, .. }
-        | Error::IndexMismatch { block, offset, .. }
-        | Error::HandleOutOfBounds { block, offset, .. }
-        | Error::UnknownCompression { block, offset, .. }
-        | Error::Decompress { block, offset, .. }
-        | Error::BadInternalKey { block, offset, .. } => {
-            f.offset = Some(*offset);
-            f.block = Some(block_name(*block));
-        }
-        Error::Io { .. } => f.kind = "read_error",
-        Error::EnvelopeAuth { chunk, offset }
-        | Error::EnvelopeFinalChunkMissing {
-            last_chunk: chunk,
-            offset,
-        }
-        | Error::EnvelopeDataAfterFinal { chunk, offset, .. } => {
-            f.kind = "envelope_auth";
-            f.offset = Some(*offset);
-            f.block = Some(format!("chunk#{chunk}"));
-        }
-        Error::EnvelopeTruncated { chunk, offset, .. } => {
-            f.kind = "envelope_size";
-            f.offset = Some(*offset);
-            f.block = Some(format!("chunk#{chunk}"));
-        }
-        Error::Limit {
-            field: "envelope chunk count",
-            offset,
-            ..
-        } => {
-            f.kind = "envelope_size";
-            f.offset = Some(*offset);
-        }
-        Error::EnvelopeMagic { offset, .. }
-        | Error::EnvelopeVersion { offset, .. }
-        | Error::EnvelopeCipher { offset, .. }
-        | Error::EnvelopeChunkSize { offset, .. }
-        | Error::Invalid {
-            field: "envelope reserved bytes",
-            offset,
-            ..
-        } => {
-            f.kind = "envelope_header";
-            f.offset = Some(*offset);
-        }
-        _ => {}
-    }
-    f
-}
-
-/// True for the finding kinds of the encryption envelope.
-pub(crate) fn is_envelope_kind(kind: &str) -> bool {
-    kind.starts_with("envelope_")
-}
-
-/// Full verified scan of one SST; `Ok` with its counts, or the finding that stopped it.
-pub fn check_sst<S: BlockSource>(file: &str, src: S) -> Result<ScanStats, Box<Finding>> {
-    SstReader::open(src)
-        .and_then(|r| r.verify_scan())
-        .map_err(|e| Box::new(sst_finding(file, &e)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vouch_format::sst::{write_to_vec, WriterOptions};
-
-    #[test]
-    fn flipped_data_byte_is_a_located_block_checksum_finding() {
-        let keys: Vec<Vec<u8>> = (0..200u32)
-            .map(|i| format!("key{i:05}").into_bytes())
-            .collect();
-        let bytes = write_to_vec(
-            keys.iter().map(|k| (k.as_slice(), &b"value"[..])),
-            WriterOptions {
-                block_size: 256,
-                ..WriterOptions::default()
-            },
-        )
-        .unwrap();
-        assert!(check_sst("a.sst", bytes.as_slice()).is_ok());
-        let mut bad = bytes.clone();
-        bad[300] ^= 0x10;
-        let f = check_sst("a.sst", bad.as_slice()).unwrap_err();
-        assert_eq!(f.kind, "block_checksum");
-        assert_eq!(f.file, "a.sst");
-        assert_eq!(f.severity, Severity::Error);
-        assert!(f.block.as_deref().unwrap().starts_with("data#"));
-        let off = f.offset.unwrap();
-        assert!(off <= 300 && 300 - off < 400, "offset {off}");
-        let json = serde_json::to_value(&*f).unwrap();
-        assert_eq!(json["kind"], "block_checksum");
-    }
-}

@@ -17,8 +17,6 @@
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
 
 use vouch_chain::merge::{merge_versions, LayerRef};
 use vouch_format::fingerprint::Fingerprint;
@@ -28,10 +26,11 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::schema::{implied_entries, index_layouts, IndexEntry, IndexLayout};
 
-use crate::collection::{ChainState, Ctx};
-use crate::data::{table_known, tables_with_data, Limited};
+use crate::finding::{hex, Finding};
 use crate::report::Progress;
-use crate::{hex, Finding};
+use crate::state::{ChainState, Ctx};
+use crate::tables::{table_known, tables_with_data, Limited};
+use vouch_chain::pool;
 
 /// Most unmatched index entries and rows held at once while locating an index mismatch.
 pub(crate) const LOCATE_CAP: usize = 1_000_000;
@@ -545,55 +544,43 @@ pub(crate) fn check_tables(
         files: tables.len() as u64,
         bytes: sizes.iter().sum(),
     });
-    let next = AtomicUsize::new(0);
-    let done_tables = AtomicUsize::new(0);
-    let done_bytes = AtomicU64::new(0);
-    let results: std::sync::Mutex<Vec<(usize, TableOutcome)>> = Default::default();
-    let (tx, rx) = mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        for _ in 0..ctx.opts.jobs.clamp(1, tables.len().max(1)) {
-            let tx = tx.clone();
-            let (tables, sizes, next, results, refs) = (&tables, &sizes, &next, &results, &refs);
-            let (done_tables, done_bytes) = (&done_tables, &done_bytes);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((id, ds)) = tables.get(i) else { break };
-                let mut at: Vec<Option<At<'_>>> = ds
-                    .iter()
-                    .zip(refs.iter())
-                    .map(|(d, r)| {
-                        let d = (*d)?;
-                        let layouts = index_layouts(d).ok()?;
-                        let k = layouts.len();
-                        Some(At {
-                            d,
-                            end: Timestamp::from_pb(r.layer.manifest.end_time),
-                            layouts,
-                            fp: vec![Fingerprint::default(); k],
-                            expected: vec![Digest::default(); k.saturating_sub(1)],
-                            found: vec![Digest::default(); k.saturating_sub(1)],
-                        })
+    let (mut done_tables, mut done_bytes) = (0u64, 0u64);
+    let mut results: Vec<(usize, TableOutcome)> = Vec::with_capacity(tables.len());
+    let refs = &refs;
+    pool::for_each(
+        &tables,
+        ctx.opts.jobs,
+        |(id, ds)| {
+            let mut at: Vec<Option<At<'_>>> = ds
+                .iter()
+                .zip(refs.iter())
+                .map(|(d, r)| {
+                    let d = (*d)?;
+                    let layouts = index_layouts(d).ok()?;
+                    let k = layouts.len();
+                    Some(At {
+                        d,
+                        end: Timestamp::from_pb(r.layer.manifest.end_time),
+                        layouts,
+                        fp: vec![Fingerprint::default(); k],
+                        expected: vec![Digest::default(); k.saturating_sub(1)],
+                        found: vec![Digest::default(); k.saturating_sub(1)],
                     })
-                    .collect();
-                let layers = refs.get(..ds.len()).unwrap_or_default();
-                let o = check_table(layers, *id, &mut at, &mut |_| {});
-                done_tables.fetch_add(1, Ordering::Relaxed);
-                done_bytes.fetch_add(sizes.get(i).copied().unwrap_or(0), Ordering::Relaxed);
-                if let Ok(mut r) = results.lock() {
-                    r.push((i, o));
-                }
-                let _ = tx.send(());
-            });
-        }
-        drop(tx);
-        while rx.recv().is_ok() {
+                })
+                .collect();
+            let layers = refs.get(..ds.len()).unwrap_or_default();
+            check_table(layers, *id, &mut at, &mut |_| {})
+        },
+        |i, o| {
+            done_tables += 1;
+            done_bytes += sizes.get(i).copied().unwrap_or(0);
             progress(Progress::Advance {
-                files: done_tables.load(Ordering::Relaxed) as u64,
-                bytes: done_bytes.load(Ordering::Relaxed),
+                files: done_tables,
+                bytes: done_bytes,
             });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_default();
+            results.push((i, o));
+        },
+    );
     results.sort_by_key(|(i, _)| *i);
     let mut per_layer: Vec<(Vec<Finding>, Vec<Finding>)> = vec![Default::default(); n];
     for (_, o) in results {

@@ -7,23 +7,13 @@ use std::sync::atomic::Ordering;
 use vouch_format::layout;
 use vouch_format::manifest::{self, pb};
 use vouch_format::mvcc::Timestamp;
-use vouch_format::Error as FormatError;
 
-use crate::collection::{par_map, ChainState, Ctx, LayerState, Which};
+use crate::finding::{chain_finding, error_offset, hex, Finding};
 use crate::report::{CheckResult, Progress};
-use crate::{hex, Finding};
+use crate::state::{is_full_name, ChainState, Ctx, LayerState, Which};
 use vouch_chain::layer::{self, Encryption, Object, Problem};
+use vouch_chain::pool;
 use vouch_keys::DataKey;
-
-/// Offset named by a format error, when it names one.
-pub(crate) fn error_offset(e: &FormatError) -> Option<u64> {
-    match e {
-        FormatError::Invalid { offset, .. }
-        | FormatError::Truncated { offset, .. }
-        | FormatError::Limit { offset, .. } => Some(*offset),
-        _ => None,
-    }
-}
 
 /// The `latest` check; returns the full backup LATEST names (when it names one).
 pub(crate) fn check_latest(
@@ -34,7 +24,7 @@ pub(crate) fn check_latest(
     let mut c = CheckResult::new("latest");
     let complete: Vec<&String> = dirs
         .iter()
-        .filter(|(d, i)| i.manifest && crate::collection::is_full_name(d))
+        .filter(|(d, i)| i.manifest && is_full_name(d))
         .map(|(d, _)| d)
         .collect();
     let listing = layout::Listing::new(objects.iter());
@@ -238,34 +228,14 @@ fn problem_finding(p: Problem) -> Finding {
             let message = format!("{path}: a sealed manifest in a chain with no key records");
             Finding::error("manifest_decode", path, message)
         }
-        Problem::ManifestOpen { path, error } => engine_finding(&path, &error, "manifest_decode"),
-        Problem::ListingDecode { path, error } => engine_finding(&path, &error, "listing_decode"),
+        Problem::ManifestOpen { path, error } => chain_finding(&path, &error, "manifest_decode"),
+        Problem::ListingDecode { path, error } => chain_finding(&path, &error, "listing_decode"),
         Problem::ListingMismatch { path, .. } => {
             let message = format!("{path}: does not match the encrypted manifest");
             Finding::error("listing_mismatch", path, message)
         }
         _ => Finding::error("read_error", "", "an unknown problem"),
     }
-}
-
-/// A finding from an engine error about `file`: envelope errors get their own kinds (with
-/// the chunk and offset), a format error its offset, others `kind`.
-pub(crate) fn engine_finding(file: &str, e: &vouch_chain::Error, kind: &'static str) -> Finding {
-    if let Some(source) = e.format_error() {
-        let f = crate::sst_finding(file, source);
-        if crate::is_envelope_kind(f.kind) {
-            let mut f = f;
-            f.message = format!("{file}: {source}");
-            return f;
-        }
-        let mut f = Finding::error(kind, file, format!("{file}: {source}"));
-        f.offset = error_offset(source);
-        return f;
-    }
-    if e.store_error().is_some() {
-        return Finding::error("read_error", file, e.to_string());
-    }
-    Finding::error(kind, file, e.to_string())
 }
 
 /// With the key: the listing must say what the encrypted manifest says, field by field
@@ -482,7 +452,7 @@ pub(crate) fn stat_files(
         bytes: 0,
     });
     let done = std::sync::atomic::AtomicU64::new(0);
-    let results = par_map(&todo, ctx.opts.jobs, |(_, _, _, which, path)| {
+    let results = pool::map(&todo, ctx.opts.jobs, |(_, _, _, which, path)| {
         let r = ctx.store(*which).size(path);
         done.fetch_add(1, Ordering::Relaxed);
         r

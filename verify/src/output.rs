@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::finding::{Finding, Severity};
 use crate::report::{CheckResult, Report};
-use crate::{Finding, Severity};
 
 /// Escapes `s` for XML text and attribute values (`& < > " '`; control characters other
 /// than tab, newline and carriage return, which XML 1.0 cannot carry, become `?`).

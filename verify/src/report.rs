@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::{Finding, Severity};
+use crate::finding::{Finding, Severity};
 
 /// Version of the JSON report's schema (`format_version`); bumped on incompatible change.
 pub const REPORT_FORMAT_VERSION: u32 = 1;

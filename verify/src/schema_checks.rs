@@ -13,9 +13,9 @@ use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, index_layouts, Catalog, Kind};
 use vouch_keys::KeySource;
 
-use crate::collection::{ChainState, Ctx};
+use crate::finding::Finding;
 use crate::report::CheckResult;
-use crate::Finding;
+use crate::state::{ChainState, Ctx};
 
 fn kind_name(d: &pb::Descriptor) -> &'static str {
     Kind::of(d).map_or("descriptor", Kind::name)

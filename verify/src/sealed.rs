@@ -15,9 +15,10 @@ use vouch_format::envelope::{self, Header};
 use vouch_format::layout::{self, BackupFile};
 use vouch_format::Error as FormatError;
 
-use crate::collection::{par_map, ChainState, Ctx, Which};
+use crate::finding::{hex, is_envelope_kind, sst_finding, Finding};
 use crate::report::{CheckResult, Progress};
-use crate::{hex, sst_finding, Finding};
+use crate::state::{ChainState, Ctx, Which};
+use vouch_chain::pool;
 
 /// Bytes read per range while hashing.
 const RANGE: u64 = 1 << 20;
@@ -66,7 +67,7 @@ fn check_envelope(path: &str, first: &[u8], size: u64) -> Option<Finding> {
         Err(e) => {
             let mut f = sst_finding(path, &e);
             f.message = format!("{path}: {e}");
-            if !crate::is_envelope_kind(f.kind) {
+            if !is_envelope_kind(f.kind) {
                 f.kind = "envelope_header";
             }
             return Some(f);
@@ -150,7 +151,7 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
     });
     let done_files = AtomicUsize::new(0);
     let done_bytes = AtomicU64::new(0);
-    let results = par_map(&todo, ctx.opts.jobs, |(li, path, size, sha)| {
+    let results = pool::map(&todo, ctx.opts.jobs, |(li, path, size, sha)| {
         let which = c.layers.get(*li).map_or(Which::Main, |l| l.which);
         let r = check_file(ctx, which, path, *size, sha, &done_bytes);
         done_files.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,111 @@
+//! What the levels share: the stores and options of one run ([`Ctx`]), and the state of
+//! each chain and layer being verified. The orchestrator (`collection`) builds it; the
+//! levels read and add findings to it; no level imports another.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Mutex;
+
+use vouch_chain::collection::join;
+use vouch_chain::sealed::ChainKey;
+use vouch_format::layout::FullSubdir;
+use vouch_format::manifest::pb;
+use vouch_format::mvcc::Timestamp;
+use vouch_store::{OpenOptions, Store};
+
+use crate::report::{CheckResult, VerifyOptions};
+
+/// Which store an object or layer lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Which {
+    /// The collection.
+    Main,
+    /// The incremental location (when given; else the collection under `incrementals/`).
+    Inc,
+}
+
+/// One layer being verified.
+#[derive(Debug)]
+pub(crate) struct LayerState {
+    /// Directory relative to its store.
+    pub dir: String,
+    /// The store it lives in.
+    pub which: Which,
+    /// True for the full backup.
+    pub is_full: bool,
+    /// Stored manifest bytes, when readable.
+    pub bytes: Option<Vec<u8>>,
+    /// The decoded manifest, when it decodes.
+    pub manifest: Option<pb::BackupManifest>,
+    /// Sizes of the manifest's files as stat reported them (`None`: missing or unreadable),
+    /// in manifest order.
+    pub sizes: Vec<Option<u64>>,
+    /// Checks run on this layer.
+    pub checks: Vec<CheckResult>,
+}
+
+impl LayerState {
+    pub fn check(&mut self, name: &'static str) -> &mut CheckResult {
+        if let Some(i) = self.checks.iter().position(|c| c.name == name) {
+            // Index from position(): in bounds.
+            #[allow(clippy::indexing_slicing)]
+            return &mut self.checks[i];
+        }
+        self.checks.push(CheckResult::new(name));
+        let last = self.checks.len() - 1;
+        #[allow(clippy::indexing_slicing)]
+        &mut self.checks[last]
+    }
+
+    /// `dir/name`.
+    pub fn path(&self, name: &str) -> String {
+        join(&self.dir, name)
+    }
+}
+
+/// A chain being verified.
+#[derive(Debug)]
+pub(crate) struct ChainState {
+    pub full: String,
+    /// Whether the chain is encrypted (it has key records or an integrity listing).
+    pub encrypted: bool,
+    /// The chain's data key, when it is encrypted and a key was given.
+    pub key: Option<ChainKey>,
+    pub layers: Vec<LayerState>,
+    pub checks: Vec<CheckResult>,
+}
+
+/// The stores and options of one run.
+pub(crate) struct Ctx<'a> {
+    pub uri: &'a str,
+    pub incremental_location: Option<&'a str>,
+    pub store_opts: &'a OpenOptions,
+    /// `--as-of`, parsed.
+    pub as_of: Option<Timestamp>,
+    pub main: &'a dyn Store,
+    pub inc: &'a dyn Store,
+    pub opts: &'a VerifyOptions,
+    pub files_checked: AtomicUsize,
+    pub bytes_read: Mutex<u64>,
+    /// `--cluster` at the schema level and above: its directory and its catalog now.
+    pub target: Option<(std::path::PathBuf, vouch_format::schema::Catalog)>,
+}
+
+impl Ctx<'_> {
+    pub fn store(&self, w: Which) -> &dyn Store {
+        match w {
+            Which::Main => self.main,
+            Which::Inc => self.inc,
+        }
+    }
+
+    pub fn add_bytes(&self, n: u64) {
+        if let Ok(mut b) = self.bytes_read.lock() {
+            *b += n;
+        }
+    }
+}
+
+/// True when `s` is a canonical full backup directory name.
+pub(crate) fn is_full_name(s: &str) -> bool {
+    FullSubdir::parse(s).is_ok_and(|f| f.path == s)
+}
