@@ -10,7 +10,8 @@ use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, BackupOptions, Destination, Faults, Progress};
-use vouch_engine::show::{self, ShowOptions, Table};
+use vouch_engine::output::{self, Format};
+use vouch_engine::show::{self, ShowOptions};
 
 /// Strips one pair of single or double quotes.
 pub fn unquote(s: &str) -> &str {
@@ -171,10 +172,7 @@ pub fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     for n in &r.notices {
         eprintln!("NOTICE: {n}");
     }
-    print!(
-        "{}",
-        vouch_sql::backup_stmt::backup_result_table(&r).render()
-    );
+    print!("{}", output::backup_result(&r).render());
     eprintln!(
         "{} backup{} written to {}/{} ({} files, {} bytes stored, end time {})",
         if r.incremental { "incremental" } else { "full" },
@@ -188,15 +186,6 @@ pub fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(t: &Table, format: &str) -> Result<()> {
-    match format {
-        "table" => print!("{}", t.render()),
-        "json" => println!("{}", serde_json::to_string_pretty(&t.to_json())?),
-        f => bail!("unknown format {f:?}: use table or json"),
-    }
-    Ok(())
-}
-
 fn open_collection(uri: &str, cluster: Option<&Path>, inc: Option<&str>) -> Result<Collection> {
     let root = cluster.map(|c| c.join(vouch_cluster::catalog::EXTERN_DIR));
     Collection::open(uri, inc, &open_options(root)).with_context(|| format!("opening {uri}"))
@@ -208,8 +197,9 @@ pub fn show_backups(words: &[String], cluster: Option<&Path>, format: &str) -> R
         [kw, uri] if kw.eq_ignore_ascii_case("IN") => unquote(uri),
         _ => bail!("expected: vouch show backups IN URI"),
     };
+    let format: Format = format.parse()?;
     let coll = open_collection(uri, cluster, None)?;
-    print_table(&show::show_backups(&coll)?, format)?;
+    print!("{}", show::show_backups(&coll)?.render_as(format));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -231,10 +221,14 @@ pub fn show_backup(
         }
     }
     let (sub, uri) = parse_from_words(words)?;
+    let format: Format = format.parse()?;
     let coll = open_collection(&uri, cluster, inc)?;
     let full = coll.resolve_subdir(&sub)?;
     let chain = coll.chain_keyed(&full, &keys.source()?)?;
-    print_table(&show::show_backup(&coll, &chain, opts)?, format)?;
+    print!(
+        "{}",
+        show::show_backup(&coll, &chain, opts)?.render_as(format)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -74,6 +74,15 @@ pub enum Format {
     Json,
 }
 
+impl From<Format> for vouch_engine::output::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => vouch_engine::output::Format::Table,
+            Format::Json => vouch_engine::output::Format::Json,
+        }
+    }
+}
+
 pub fn run(cmd: ClusterCommand) -> Result<ExitCode> {
     match cmd {
         ClusterCommand::Init {
@@ -127,45 +136,10 @@ pub fn run(cmd: ClusterCommand) -> Result<ExitCode> {
             let fps = c
                 .fingerprints(ts)
                 .with_context(|| format!("fingerprinting {} as of {ts}", dir.display()))?;
-            match format {
-                Format::Json => {
-                    let rows: Vec<serde_json::Value> = fps
-                        .iter()
-                        .map(|f| {
-                            serde_json::json!({
-                                "database_name": f.database,
-                                "table_name": f.table,
-                                "index_name": f.index,
-                                "fingerprint": signed(f.fingerprint),
-                                "table_id": f.table_id,
-                                "index_id": f.index_id,
-                                "entries": f.entries,
-                            })
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&rows)?);
-                }
-                Format::Table => {
-                    let rows: Vec<Vec<String>> = fps
-                        .iter()
-                        .map(|f| {
-                            vec![
-                                f.database.clone(),
-                                f.table.clone(),
-                                f.index.clone(),
-                                signed(f.fingerprint),
-                            ]
-                        })
-                        .collect();
-                    print!(
-                        "{}",
-                        render_table(
-                            &["database_name", "table_name", "index_name", "fingerprint"],
-                            &rows
-                        )
-                    );
-                }
-            }
+            print!(
+                "{}",
+                vouch_engine::output::fingerprints(&fps, format.into())
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -181,95 +155,4 @@ fn last_write(c: &Cluster) -> Result<Timestamp> {
         Some(b) => Timestamp::decode_be(&b)?,
         None => Timestamp::MIN,
     })
-}
-
-/// A fingerprint as CockroachDB prints it: the 64-bit value as a signed decimal.
-fn signed(fp: u64) -> String {
-    i64::from_ne_bytes(fp.to_ne_bytes()).to_string()
-}
-
-/// A table in the `cockroach sql` style: centered headers, left-aligned cells padded by one
-/// space, `|` between columns, a `-`/`+` rule under the header, trailing spaces trimmed,
-/// and a `(N rows)` footer.
-pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let width = |s: &str| s.chars().count();
-    let widths: Vec<usize> = headers
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| width(c))
-                .chain([width(h)])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| -> String {
-        let s = format!(" {} ", cells.join("|"));
-        format!("{}\n", s.trim_end())
-    };
-    let mut out = String::new();
-    out.push_str(&line(
-        headers
-            .iter()
-            .zip(&widths)
-            .map(|(h, w)| {
-                let pad = w - width(h);
-                let left = pad / 2;
-                format!(" {}{h}{} ", " ".repeat(left), " ".repeat(pad - left))
-            })
-            .collect(),
-    ));
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(w + 2)).collect();
-    out.push_str(&format!("-{}-\n", rule.join("+")));
-    for r in rows {
-        out.push_str(&line(
-            widths
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let c = r.get(i).map_or("", String::as_str);
-                    format!(" {c}{} ", " ".repeat(w - width(c)))
-                })
-                .collect(),
-        ));
-    }
-    let n = rows.len();
-    out.push_str(&format!("({n} row{})\n", if n == 1 { "" } else { "s" }));
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_matches_cockroach_sql() {
-        // The shape of a `cockroach sql` result in the seeds (strings left-aligned).
-        let t = render_table(
-            &["job_id", "status", "bytes"],
-            &[vec![
-                "543214409874014209".into(),
-                "succeeded".into(),
-                "467701".into(),
-            ]],
-        );
-        assert_eq!(
-            t,
-            "        job_id       |  status   | bytes\n\
-             ---------------------+-----------+---------\n\
-             \x20 543214409874014209 | succeeded | 467701\n\
-             (1 row)\n"
-        );
-        let t = render_table(&["a"], &[]);
-        assert_eq!(t, "  a\n-----\n(0 rows)\n");
-    }
-
-    #[test]
-    fn fingerprints_print_signed() {
-        assert_eq!(signed(0), "0");
-        assert_eq!(signed(u64::MAX), "-1");
-        assert_eq!(signed(10_543_443_208_021_966_406), "-7903300865687585210");
-    }
 }

@@ -159,10 +159,7 @@ pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         "\nRESTORE FROM LATEST IN '{COLLECTION}' AS OF SYSTEM TIME '{past}'; (into a new cluster)"
     );
     let r = restore::restore(&restored, &ropts, &mut |_| {})?;
-    print!(
-        "{}",
-        vouch_sql::backup_stmt::restore_result_table(&r).render()
-    );
+    print!("{}", vouch_engine::output::restore_result(&r).render());
     let want = cluster.fingerprints(past)?;
     let got = restored.fingerprints(restored.now())?;
     let key = |f: &vouch_cluster::catalog::IndexFingerprint| {

@@ -124,10 +124,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     opts.keys = a.keys.source()?;
     let mut sink = progress_sink();
     let r = restore::restore(&cluster, &opts, &mut *sink)?;
-    print!(
-        "{}",
-        vouch_sql::backup_stmt::restore_result_table(&r).render()
-    );
+    print!("{}", vouch_engine::output::restore_result(&r).render());
     eprintln!(
         "restored {} objects as of {} ({} index fingerprints checked against the backup)",
         r.objects.len(),

@@ -13,6 +13,7 @@
 pub mod backup;
 pub mod crypto;
 pub mod dump;
+pub mod output;
 pub mod restore;
 pub mod show;
 

@@ -1,5 +1,5 @@
-//! SHOW BACKUPS and SHOW BACKUP [SCHEMAS], with CockroachDB's columns, and the
-//! `cockroach sql`-style table rendering the CLI prints.
+//! SHOW BACKUPS and SHOW BACKUP [SCHEMAS], with CockroachDB's columns, as
+//! [`Table`]s (printed by [`crate::output`]).
 
 use vouch_format::layout;
 use vouch_format::manifest::pb;
@@ -7,120 +7,9 @@ use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, parents, Catalog, Kind};
 use vouch_format::time::format_sql;
 
+use crate::output::{Cell, Table};
 use crate::{Error, Result};
 use vouch_chain::{Chain, Collection};
-
-/// A cell: `None` is SQL NULL.
-pub type Cell = Option<String>;
-
-/// A result table.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Table {
-    /// Column names.
-    pub columns: Vec<String>,
-    /// Rows.
-    pub rows: Vec<Vec<Cell>>,
-    /// Columns printed right-aligned (numbers).
-    pub numeric: Vec<bool>,
-}
-
-impl Table {
-    /// A table with these columns (`#` suffix marks a numeric column and is stripped).
-    pub fn new(columns: &[&str]) -> Self {
-        Table {
-            columns: columns
-                .iter()
-                .map(|c| c.trim_end_matches('#').to_string())
-                .collect(),
-            numeric: columns.iter().map(|c| c.ends_with('#')).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// Renders like `cockroach sql`: centered headers, numbers right-aligned, a
-    /// `(N rows)` footer.
-    pub fn render(&self) -> String {
-        let shown = |c: &Cell| c.clone().unwrap_or_else(|| "NULL".into());
-        let widths: Vec<usize> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                self.rows
-                    .iter()
-                    .filter_map(|r| r.get(i))
-                    .map(|c| shown(c).chars().count())
-                    .chain(std::iter::once(h.chars().count()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        let header: Vec<String> = self
-            .columns
-            .iter()
-            .zip(&widths)
-            .map(|(h, w)| {
-                let pad = w.saturating_sub(h.chars().count());
-                let left = pad / 2;
-                format!(" {}{}{} ", " ".repeat(left), h, " ".repeat(pad - left))
-            })
-            .collect();
-        out.push_str(header.join("|").trim_end());
-        out.push('\n');
-        let sep: Vec<String> = widths.iter().map(|w| "-".repeat(w + 2)).collect();
-        out.push_str(&sep.join("+"));
-        out.push('\n');
-        for r in &self.rows {
-            let cells: Vec<String> = widths
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let s = r.get(i).map(shown).unwrap_or_default();
-                    if self.numeric.get(i).copied().unwrap_or(false) {
-                        format!(" {s:>w$} ")
-                    } else {
-                        format!(" {s:<w$} ")
-                    }
-                })
-                .collect();
-            out.push_str(cells.join("|").trim_end());
-            out.push('\n');
-        }
-        let n = self.rows.len();
-        out.push_str(&format!("({n} row{})\n", if n == 1 { "" } else { "s" }));
-        out
-    }
-
-    /// Rows as JSON objects (NULL as null; numeric columns as numbers).
-    pub fn to_json(&self) -> serde_json::Value {
-        let rows = self
-            .rows
-            .iter()
-            .map(|r| {
-                let mut m = serde_json::Map::new();
-                for (i, c) in self.columns.iter().enumerate() {
-                    let cell = r.get(i).cloned().flatten();
-                    let v = match cell {
-                        None => serde_json::Value::Null,
-                        Some(s) if self.numeric.get(i).copied().unwrap_or(false) => s
-                            .parse::<i64>()
-                            .map(serde_json::Value::from)
-                            .or_else(|_| s.parse::<u64>().map(serde_json::Value::from))
-                            .unwrap_or(serde_json::Value::String(s)),
-                        Some(s) if s == "true" || s == "false" => {
-                            serde_json::Value::Bool(s == "true")
-                        }
-                        Some(s) => serde_json::Value::String(s),
-                    };
-                    m.insert(c.clone(), v);
-                }
-                serde_json::Value::Object(m)
-            })
-            .collect();
-        serde_json::Value::Array(rows)
-    }
-}
 
 /// `SHOW BACKUPS IN uri`: the full backups' paths, oldest first (newest last).
 pub fn show_backups(coll: &Collection) -> Result<Table> {
@@ -393,26 +282,4 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
         }
     }
     Ok(t)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_like_cockroach_sql() {
-        let mut t = Table::new(&["job_id#", "status", "rows#"]);
-        t.rows.push(vec![
-            Some("543214409874014209".into()),
-            Some("succeeded".into()),
-            Some("2597".into()),
-        ]);
-        assert_eq!(
-            t.render(),
-            "       job_id       |  status   | rows\n\
-             --------------------+-----------+------\n\
-             \x20543214409874014209 | succeeded | 2597\n\
-             (1 row)\n"
-        );
-    }
 }

@@ -10,9 +10,9 @@
 use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
 use vouch_chain::{RestoreOptions, Source};
-use vouch_engine::backup::{BackupOptions, BackupResult, Destination};
-use vouch_engine::restore::RestoreResult;
-use vouch_engine::show::{self, ShowOptions, Table};
+use vouch_engine::backup::{BackupOptions, Destination};
+use vouch_engine::output;
+use vouch_engine::show::{self, ShowOptions};
 
 use vouch_keys::{KeySource, Passphrase};
 
@@ -343,52 +343,6 @@ pub fn restore_options(
     Ok(r)
 }
 
-/// CockroachDB's job result columns.
-const JOB_COLUMNS: &[&str] = &[
-    "job_id#",
-    "status",
-    "fraction_completed#",
-    "rows#",
-    "index_entries#",
-    "bytes#",
-];
-
-/// The result row of a BACKUP (`job_id | status | fraction_completed | rows | index_entries
-/// | bytes`).
-pub fn backup_result_table(r: &BackupResult) -> Table {
-    let mut t = Table::new(JOB_COLUMNS);
-    t.rows.push(vec![
-        Some(r.job_id.to_string()),
-        Some(r.status.clone()),
-        Some("1".into()),
-        Some(r.rows.to_string()),
-        Some(r.index_entries.to_string()),
-        Some(r.bytes.to_string()),
-    ]);
-    t
-}
-
-/// The result row of a RESTORE.
-pub fn restore_result_table(r: &RestoreResult) -> Table {
-    let mut t = Table::new(JOB_COLUMNS);
-    t.rows.push(vec![
-        Some(r.job_id.to_string()),
-        Some("succeeded".into()),
-        Some("1".into()),
-        Some(r.rows.to_string()),
-        Some(r.index_entries.to_string()),
-        Some(r.bytes.to_string()),
-    ]);
-    t
-}
-
-/// `WITH detached`: only the job id.
-fn detached_table(job_id: u64) -> Table {
-    let mut t = Table::new(&["job_id#"]);
-    t.rows.push(vec![Some(job_id.to_string())]);
-    t
-}
-
 fn open_collection(s: &Session<'_>, uri: &str, inc: Option<&str>) -> Result<Collection> {
     Ok(Collection::open(
         uri,
@@ -410,9 +364,9 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
             let opts = backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
             let r = vouch_engine::backup(s.cluster(), &opts, &mut |_| {})?;
             Ok(Output::Rows(if flag(options, "detached")? {
-                detached_table(r.job_id)
+                output::detached(r.job_id)
             } else {
-                backup_result_table(&r)
+                output::backup_result(&r)
             }))
         }
         Statement::Restore {
@@ -424,9 +378,9 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
             let opts = restore_options(s, targets, from, as_of.as_deref(), options)?;
             let r = vouch_engine::restore(s.cluster(), &opts, &mut |_| {})?;
             Ok(Output::Rows(if flag(options, "detached")? {
-                detached_table(r.job_id)
+                output::detached(r.job_id)
             } else {
-                restore_result_table(&r)
+                output::restore_result(&r)
             }))
         }
         Statement::ShowBackups { uri } => {

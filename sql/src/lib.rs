@@ -5,7 +5,7 @@
 //! too: `WITH encryption_passphrase`, `WITH kms`), ALTER BACKUP … ADD NEW_KMS, CREATE
 //! EXTERNAL CONNECTION (a hand-written grammar, [`grammar`]), and enough DDL/DML to set up and check
 //! their examples (parsed with `sqlparser`, [`relational`]). Results are
-//! [`vouch_engine::show::Table`]s rendered like `cockroach sql` prints them, or statement
+//! [`vouch_engine::output::Table`]s rendered like `cockroach sql` prints them, or statement
 //! tags (`CREATE TABLE`, `INSERT 0 3`). Statements of features vouch does not have yet parse
 //! and fail with [`Error::NotSupported`] naming the feature. The accepted grammar is in
 //! `spec/sql.md`.
@@ -19,7 +19,7 @@ pub mod split;
 pub mod value;
 
 use vouch_cluster::Cluster;
-use vouch_engine::show::Table;
+use vouch_engine::output::Table;
 
 pub use split::split_statements;
 

@@ -14,7 +14,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use vouch_cluster::catalog::{cmp_rows, ColumnDef, ForeignKeyDef, IndexDef, Row, TableDef};
-use vouch_engine::show::Table;
+use vouch_engine::output::Table;
 use vouch_format::keys::{cmp_datum, ColumnType, Datum};
 use vouch_format::manifest::pb;
 use vouch_format::schema::{self, Kind};

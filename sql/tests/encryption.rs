@@ -91,7 +91,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn table(out: &[Output]) -> &vouch_engine::show::Table {
+fn table(out: &[Output]) -> &vouch_engine::output::Table {
     out.last().and_then(Output::table).expect("a result table")
 }
 

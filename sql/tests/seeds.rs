@@ -198,11 +198,11 @@ fn database_rows(c: &Cluster, db: &str) -> Vec<(String, Vec<Row>)> {
 }
 
 /// The single result table of a statement's output.
-fn table(out: &[Output]) -> &vouch_engine::show::Table {
+fn table(out: &[Output]) -> &vouch_engine::output::Table {
     out.last().and_then(Output::table).expect("a result table")
 }
 
-fn cell<'t>(t: &'t vouch_engine::show::Table, row: usize, col: &str) -> &'t str {
+fn cell<'t>(t: &'t vouch_engine::output::Table, row: usize, col: &str) -> &'t str {
     let i = t.columns.iter().position(|c| c == col).unwrap();
     t.rows[row][i].as_deref().unwrap()
 }
