@@ -6,13 +6,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use vouch_chain::Source;
-use vouch_chain::Targets;
 use vouch_cluster::catalog::EXTERN_DIR;
 use vouch_cluster::Clock;
-
-use crate::backup_cmd::{parse_targets, unquote};
+use vouch_sql::backup_stmt::{self, Scope};
+use vouch_sql::grammar::words;
 
 /// Arguments of `vouch dump`.
 #[derive(Debug, clap::Args)]
@@ -37,31 +36,7 @@ pub struct Args {
     keys: crate::keys_arg::KeyArgs,
 }
 
-/// Splits `[targets] FROM sub IN uri [targets]` into targets and source.
-fn parse_words(
-    words: &[String],
-    incremental_location: Option<String>,
-) -> Result<(Targets, Source)> {
-    const USAGE: &str = "vouch dump FROM LATEST|'subdir' IN URI [DATABASE d | TABLE db.t]";
-    let Some(from) = words.iter().position(|w| w.eq_ignore_ascii_case("FROM")) else {
-        bail!("expected FROM: {USAGE}");
-    };
-    let (sub, uri, rest) = match words.get(from + 1..) {
-        Some([sub, kw, uri, rest @ ..]) if kw.eq_ignore_ascii_case("IN") => (sub, uri, rest),
-        _ => bail!("FROM needs LATEST IN URI or 'subdir' IN URI: {USAGE}"),
-    };
-    let before = words.get(..from).unwrap_or_default();
-    if !before.is_empty() && !rest.is_empty() {
-        bail!("targets given twice (before FROM and after IN URI): {USAGE}");
-    }
-    let targets = parse_targets(if rest.is_empty() { before } else { rest })?;
-    let source = Source::Collection {
-        uri: unquote(uri).to_string(),
-        subdir: unquote(sub).to_string(),
-        incremental_location,
-    };
-    Ok((targets, source))
-}
+const USAGE: &str = "vouch dump FROM LATEST|'subdir' IN URI [DATABASE d | TABLE db.t]";
 
 fn source_uri(s: &Source) -> String {
     match s {
@@ -72,7 +47,10 @@ fn source_uri(s: &Source) -> String {
 
 /// Runs `vouch dump`.
 pub fn run(a: Args) -> Result<ExitCode> {
-    let (targets, source) = parse_words(&a.words, a.incremental_location.clone())?;
+    let (targets, from) = words::dump(&a.words).map_err(|e| anyhow!("{e}: {USAGE}"))?;
+    let scope = Scope::default();
+    let targets = backup_stmt::targets(&scope, &targets)?;
+    let source = backup_stmt::source(&scope, &from, a.incremental_location.clone())?;
     let nodelocal = [Some(&source_uri(&source)), a.incremental_location.as_ref()]
         .into_iter()
         .flatten()

@@ -208,26 +208,18 @@ fn main() -> ExitCode {
             debug_ids,
             format,
             keys,
-        } => match words.split_first() {
-            Some((w, rest)) if w.eq_ignore_ascii_case("backups") => {
-                backup_cmd::show_backups(rest, cluster.as_deref(), &format)
-            }
-            Some((w, rest)) if w.eq_ignore_ascii_case("backup") => backup_cmd::show_backup(
-                rest,
-                cluster.as_deref(),
-                incremental_location.as_deref(),
-                vouch_engine::show::ShowOptions {
-                    schemas: false,
-                    check_files,
-                    debug_ids,
-                },
-                &format,
-                &keys,
-            ),
-            _ => Err(anyhow::anyhow!(
-                "expected `vouch show backups IN URI` or `vouch show backup [schemas] FROM … IN URI`"
-            )),
-        },
+        } => backup_cmd::show(
+            &words,
+            cluster.as_deref(),
+            incremental_location.as_deref(),
+            vouch_engine::show::ShowOptions {
+                schemas: false,
+                check_files,
+                debug_ids,
+            },
+            &format,
+            &keys,
+        ),
     };
     match result {
         Ok(code) => code,

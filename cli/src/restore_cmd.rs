@@ -4,12 +4,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use vouch_chain::{RestoreOptions, Source};
+use anyhow::Result;
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::restore::{self, Progress};
-
-use crate::backup_cmd::{parse_targets, unquote};
+use vouch_sql::backup_stmt::{self, Scope};
+use vouch_sql::grammar::{words, Options};
 
 /// Arguments of `vouch restore`.
 #[derive(Debug, clap::Args)]
@@ -50,34 +49,6 @@ pub struct Args {
     keys: crate::keys_arg::KeyArgs,
 }
 
-/// Splits `[targets] FROM …` into targets and source.
-pub fn parse_restore_words(
-    words: &[String],
-    incremental_location: Option<String>,
-) -> Result<(vouch_chain::Targets, Source)> {
-    let Some(from) = words.iter().position(|w| w.eq_ignore_ascii_case("FROM")) else {
-        bail!("expected FROM: vouch restore --cluster DIR [DATABASE d | TABLE db.t] FROM LATEST|'subdir' IN URI");
-    };
-    let targets = parse_targets(&words[..from])?;
-    let tail = &words[from + 1..];
-    let source = match tail {
-        [sub, kw, uri] if kw.eq_ignore_ascii_case("IN") => Source::Collection {
-            uri: unquote(uri).to_string(),
-            subdir: unquote(sub).to_string(),
-            incremental_location,
-        },
-        [] => bail!("FROM needs LATEST IN URI, 'subdir' IN URI or backup URIs"),
-        uris => Source::Layers(
-            uris.iter()
-                .flat_map(|u| u.split(','))
-                .map(|u| unquote(u).to_string())
-                .filter(|u| !u.is_empty())
-                .collect(),
-        ),
-    };
-    Ok((targets, source))
-}
-
 fn progress_sink() -> Box<dyn FnMut(Progress)> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -106,21 +77,27 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 
 /// Runs `vouch restore`.
 pub fn run(a: Args) -> Result<ExitCode> {
-    let (targets, source) = parse_restore_words(&a.words, a.incremental_location)?;
+    let (targets, from) = words::restore(&a.words)?;
     // A fresh directory gets a new, empty cluster: the restore target.
     let cluster = if a.cluster.join(vouch_cluster::catalog::STORE_FILE).exists() {
         Cluster::open(&a.cluster, Clock::system())?
     } else {
         Cluster::init(&a.cluster, Clock::system())?
     };
-    let mut opts = RestoreOptions::new(targets, source);
-    opts.as_of = a.as_of;
-    opts.into_db = a.into_db;
-    opts.new_db_name = a.new_db_name;
-    opts.skip_missing_foreign_keys = a.skip_missing_foreign_keys;
-    opts.skip_missing_views = a.skip_missing_views;
-    opts.schema_only = a.schema_only;
-    opts.verify_backup_table_data = a.verify_backup_table_data;
+    let scope = Scope {
+        database: None,
+        cluster: Some(&cluster),
+    };
+    let with = Options::default()
+        .text("into_db", a.into_db)
+        .text("new_db_name", a.new_db_name)
+        .flag("skip_missing_foreign_keys", a.skip_missing_foreign_keys)
+        .flag("skip_missing_views", a.skip_missing_views)
+        .flag("schema_only", a.schema_only)
+        .flag("verify_backup_table_data", a.verify_backup_table_data)
+        .text("incremental_location", a.incremental_location);
+    let mut opts =
+        backup_stmt::restore_options(&scope, &targets, &from, a.as_of.as_deref(), &with)?;
     opts.keys = a.keys.source()?;
     let mut sink = progress_sink();
     let r = restore::restore(&cluster, &opts, &mut *sink)?;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use vouch_verify::{render_human, render_junit, Level, Progress, VerifyOptions};
 
-use crate::backup_cmd::unquote;
+use vouch_sql::backup_stmt::{single_uri, Scope};
+use vouch_sql::grammar::words;
 
 /// Arguments of `vouch verify`.
 #[derive(Debug, clap::Args)]
@@ -52,22 +53,6 @@ pub struct Args {
     /// pass; `schema` needs it).
     #[command(flatten)]
     keys: crate::keys_arg::KeyArgs,
-}
-
-/// Splits `[FROM LATEST|'subdir'] IN URI`.
-pub fn parse_verify_words(words: &[String]) -> Result<(Option<String>, String)> {
-    let w: Vec<&str> = words.iter().map(|s| s.trim_end_matches(',')).collect();
-    let (subdir, rest) = match w.as_slice() {
-        [f, s, rest @ ..] if f.eq_ignore_ascii_case("FROM") => (Some(unquote(s).to_string()), rest),
-        rest => (None, rest),
-    };
-    match rest {
-        [i, uri] if i.eq_ignore_ascii_case("IN") => Ok((subdir, unquote(uri).to_string())),
-        [i, _, _, ..] if i.eq_ignore_ascii_case("IN") => bail!(
-            "several collection URIs (locality-aware collections) are not supported yet: give one URI"
-        ),
-        _ => bail!("expected: vouch verify [FROM LATEST|'subdir'] IN URI --level metadata|schema|full"),
-    }
 }
 
 /// Progress on stderr: a bar on a terminal, a plain line every 10 s otherwise.
@@ -127,7 +112,8 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 
 /// Runs `vouch verify`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (subdir, uri) = parse_verify_words(&args.words)?;
+    let (subdir, uris) = words::verify(&args.words)?;
+    let uri = single_uri(&Scope::default(), &uris)?;
     let Some(level) = Level::parse(&args.level) else {
         bail!(
             "unknown --level {:?}: expected metadata, schema or full",
@@ -203,35 +189,4 @@ fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> 
         dir: dir.to_path_buf(),
         catalog,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn w(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn words() {
-        assert_eq!(
-            parse_verify_words(&w("IN nodelocal://1/b")).unwrap(),
-            (None, "nodelocal://1/b".to_string())
-        );
-        assert_eq!(
-            parse_verify_words(&w("FROM LATEST IN 'nodelocal://1/b'")).unwrap(),
-            (Some("LATEST".to_string()), "nodelocal://1/b".to_string())
-        );
-        assert_eq!(
-            parse_verify_words(&w("from '/2026/01/01-000000.00' in /tmp/x")).unwrap(),
-            (
-                Some("/2026/01/01-000000.00".to_string()),
-                "/tmp/x".to_string()
-            )
-        );
-        assert!(parse_verify_words(&w("FROM LATEST")).is_err());
-        assert!(parse_verify_words(&w("IN a b")).is_err());
-        assert!(parse_verify_words(&w("")).is_err());
-    }
 }

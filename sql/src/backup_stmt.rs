@@ -16,8 +16,22 @@ use vouch_engine::show::{self, ShowOptions};
 
 use vouch_keys::{KeySource, Passphrase};
 
+use vouch_cluster::Cluster;
+
 use crate::grammar::{self, BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
 use crate::{Error, Output, Result, Session};
+
+/// What a statement's names and URIs resolve against: a [`Session`]'s current database
+/// and cluster ([`Session::scope`]), or less on the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// The current database, where one-part table names are (none: names must be
+    /// qualified as `database.table`).
+    pub database: Option<&'a str>,
+    /// The cluster whose external connections `external://name` URIs name (none: such
+    /// URIs are left as they are, and the store refuses them).
+    pub cluster: Option<&'a Cluster>,
+}
 
 /// The setting key of an external connection.
 pub fn connection_key(name: &str) -> String {
@@ -26,15 +40,15 @@ pub fn connection_key(name: &str) -> String {
 
 /// Resolves `external://name[/more]` through the connections stored in the cluster; other
 /// URIs are returned as they are.
-pub fn resolve_uri(s: &Session<'_>, uri: &str) -> Result<String> {
-    let Some(rest) = uri.strip_prefix("external://") else {
+pub fn resolve_uri(s: &Scope<'_>, uri: &str) -> Result<String> {
+    let (Some(rest), Some(cluster)) = (uri.strip_prefix("external://"), s.cluster) else {
         return Ok(uri.to_string());
     };
     let (name, more) = match rest.split_once('/') {
         Some((n, m)) => (n, Some(m)),
         None => (rest, None),
     };
-    let Some(base) = s.cluster().kv().setting(&connection_key(name))? else {
+    let Some(base) = cluster.kv().setting(&connection_key(name))? else {
         return Err(Error::Usage(format!(
             "external connection \"{name}\" does not exist (CREATE EXTERNAL CONNECTION {name} AS '…')"
         )));
@@ -57,8 +71,8 @@ pub fn resolve_uri(s: &Session<'_>, uri: &str) -> Result<String> {
     })
 }
 
-/// One URI (a list of several is a locality-aware backup).
-fn single_uri(s: &Session<'_>, uris: &[String]) -> Result<String> {
+/// One URI, resolved (a list of several is a locality-aware backup).
+pub fn single_uri(s: &Scope<'_>, uris: &[String]) -> Result<String> {
     match uris {
         [u] => {
             if u.contains("COCKROACH_LOCALITY") {
@@ -74,16 +88,15 @@ fn single_uri(s: &Session<'_>, uris: &[String]) -> Result<String> {
     }
 }
 
-fn qualify(s: &Session<'_>, name: &str) -> Result<(String, String)> {
-    if name.contains('.') {
-        Ok(Targets::parse_table(name)?)
-    } else {
-        Ok((s.database().to_string(), name.to_string()))
+fn qualify(s: &Scope<'_>, name: &str) -> Result<(String, String)> {
+    match s.database {
+        Some(db) if !name.contains('.') => Ok((db.to_string(), name.to_string())),
+        _ => Ok(Targets::parse_table(name)?),
     }
 }
 
 /// Maps the statement's targets onto the engine's.
-pub fn targets(s: &Session<'_>, t: &TargetList) -> Result<Targets> {
+pub fn targets(s: &Scope<'_>, t: &TargetList) -> Result<Targets> {
     Ok(match t {
         TargetList::Cluster => Targets::Cluster,
         TargetList::Databases(d) => Targets::Databases(d.clone()),
@@ -183,7 +196,7 @@ fn text(o: &Options, name: &str) -> Result<Option<String>> {
 
 /// `WITH encryption_passphrase = '…'` and `WITH kms = 'uri'` / `kms = ('uri', …)`: the
 /// keys of a statement (KMS URIs may be `external://name`). Errors never show a value.
-pub fn key_source(s: &Session<'_>, o: &Options) -> Result<KeySource> {
+pub fn key_source(s: &Scope<'_>, o: &Options) -> Result<KeySource> {
     let mut keys = KeySource::default();
     for (n, val) in &o.0 {
         match n.as_str() {
@@ -254,17 +267,9 @@ const SHOW_OPTIONS: &[&str] = &[
     "kms",
 ];
 
-/// The engine options of a BACKUP statement.
-pub fn backup_options(
-    s: &Session<'_>,
-    targets_: &TargetList,
-    dest: &BackupDest,
-    as_of: Option<&str>,
-    o: &Options,
-    text_: &str,
-) -> Result<BackupOptions> {
-    check_options("BACKUP", o, BACKUP_OPTIONS)?;
-    let destination = match dest {
+/// Maps a BACKUP's destination onto the engine's.
+pub fn destination(s: &Scope<'_>, dest: &BackupDest) -> Result<Destination> {
+    Ok(match dest {
         BackupDest::Into(u) => Destination::Into(single_uri(s, u)?),
         BackupDest::IntoLatest(u) => Destination::IntoLatest(single_uri(s, u)?),
         BackupDest::IntoSubdir(sub, u) => Destination::IntoSubdir(sub.clone(), single_uri(s, u)?),
@@ -275,7 +280,48 @@ pub fn backup_options(
                 .map(|u| single_uri(s, u))
                 .collect::<Result<_>>()?,
         },
-    };
+    })
+}
+
+/// Maps a RESTORE's source onto the engine's (`incremental_location` already resolved).
+pub fn source(
+    s: &Scope<'_>,
+    from: &RestoreFrom,
+    incremental_location: Option<String>,
+) -> Result<Source> {
+    Ok(match from {
+        RestoreFrom::Collection(sub, u) => Source::Collection {
+            uri: single_uri(s, u)?,
+            subdir: sub.clone(),
+            incremental_location,
+        },
+        RestoreFrom::Layers(layers) => {
+            if incremental_location.is_some() {
+                return Err(Error::Usage(
+                    "incremental_location is for RESTORE … FROM … IN; the legacy form lists every layer".into(),
+                ));
+            }
+            Source::Layers(
+                layers
+                    .iter()
+                    .map(|u| single_uri(s, u))
+                    .collect::<Result<_>>()?,
+            )
+        }
+    })
+}
+
+/// The engine options of a BACKUP statement.
+pub fn backup_options(
+    s: &Scope<'_>,
+    targets_: &TargetList,
+    dest: &BackupDest,
+    as_of: Option<&str>,
+    o: &Options,
+    text_: &str,
+) -> Result<BackupOptions> {
+    check_options("BACKUP", o, BACKUP_OPTIONS)?;
+    let destination = destination(s, dest)?;
     let incremental_location = match text(o, "incremental_location")? {
         Some(u) => Some(resolve_uri(s, &u)?),
         None => None,
@@ -297,7 +343,7 @@ pub fn backup_options(
 
 /// The engine options of a RESTORE statement.
 pub fn restore_options(
-    s: &Session<'_>,
+    s: &Scope<'_>,
     targets_: &TargetList,
     from: &RestoreFrom,
     as_of: Option<&str>,
@@ -308,26 +354,7 @@ pub fn restore_options(
         Some(u) => Some(resolve_uri(s, &u)?),
         None => None,
     };
-    let source = match from {
-        RestoreFrom::Collection(sub, u) => Source::Collection {
-            uri: single_uri(s, u)?,
-            subdir: sub.clone(),
-            incremental_location,
-        },
-        RestoreFrom::Layers(layers) => {
-            if incremental_location.is_some() {
-                return Err(Error::Usage(
-                    "incremental_location is for RESTORE … FROM … IN; the legacy form lists every layer".into(),
-                ));
-            }
-            Source::Layers(
-                layers
-                    .iter()
-                    .map(|u| single_uri(s, u))
-                    .collect::<Result<_>>()?,
-            )
-        }
-    };
+    let source = source(s, from, incremental_location)?;
     let mut r = RestoreOptions::new(targets(s, targets_)?, source);
     r.as_of = as_of.map(String::from);
     r.into_db = text(o, "into_db")?;
@@ -343,16 +370,18 @@ pub fn restore_options(
     Ok(r)
 }
 
-fn open_collection(s: &Session<'_>, uri: &str, inc: Option<&str>) -> Result<Collection> {
+fn open_collection(cluster: &Cluster, uri: &str, inc: Option<&str>) -> Result<Collection> {
     Ok(Collection::open(
         uri,
         inc,
-        &open_options(Some(s.cluster().extern_dir())),
+        &open_options(Some(cluster.extern_dir())),
     )?)
 }
 
 /// Runs a parsed backup statement.
-pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Output> {
+pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Output> {
+    let s = &session.scope();
+    let cluster = session.cluster();
     match st {
         Statement::Unsupported(f) => Err(Error::NotSupported((*f).to_string())),
         Statement::Backup {
@@ -362,7 +391,7 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
             options,
         } => {
             let opts = backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
-            let r = vouch_engine::backup(s.cluster(), &opts, &mut |_| {})?;
+            let r = vouch_engine::backup(cluster, &opts, &mut |_| {})?;
             Ok(Output::Rows(if flag(options, "detached")? {
                 output::detached(r.job_id)
             } else {
@@ -376,7 +405,7 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
             options,
         } => {
             let opts = restore_options(s, targets, from, as_of.as_deref(), options)?;
-            let r = vouch_engine::restore(s.cluster(), &opts, &mut |_| {})?;
+            let r = vouch_engine::restore(cluster, &opts, &mut |_| {})?;
             Ok(Output::Rows(if flag(options, "detached")? {
                 output::detached(r.job_id)
             } else {
@@ -385,7 +414,7 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
         }
         Statement::ShowBackups { uri } => {
             let uri = single_uri(s, uri)?;
-            let coll = open_collection(s, &uri, None)?;
+            let coll = open_collection(cluster, &uri, None)?;
             Ok(Output::Rows(show::show_backups(&coll)?))
         }
         Statement::ShowBackup {
@@ -401,7 +430,7 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
                 None => None,
             };
             let keys = key_source(s, options)?;
-            let coll = open_collection(s, &uri, inc.as_deref())?;
+            let coll = open_collection(cluster, &uri, inc.as_deref())?;
             let full = coll.resolve_subdir(subdir)?;
             let chain = coll.chain_keyed(&full, &keys)?;
             let opts = ShowOptions {
@@ -425,13 +454,13 @@ pub fn execute(s: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Outpu
             };
             let new_kms = resolve(new_kms)?;
             let old = KeySource::kms(resolve(old_kms)?);
-            let coll = open_collection(s, &uri, None)?;
+            let coll = open_collection(cluster, &uri, None)?;
             vouch_engine::crypto::alter_backup_add_kms(&coll, subdir, &old, &new_kms)?;
             Ok(Output::Tag("ALTER BACKUP".into()))
         }
         Statement::CreateExternalConnection { name, uri } => {
             let key = connection_key(name);
-            let kv = s.cluster().kv();
+            let kv = cluster.kv();
             if kv.setting(&key)?.is_some() {
                 return Err(Error::Cluster(vouch_cluster::Error::DuplicateObject(
                     format!("external connection with name {name} already exists"),
@@ -467,7 +496,7 @@ mod tests {
                 from,
                 as_of,
                 options,
-            } => restore_options(s, &targets, &from, as_of.as_deref(), &options),
+            } => restore_options(&s.scope(), &targets, &from, as_of.as_deref(), &options),
             other => panic!("{other:?}"),
         }
     }
@@ -479,7 +508,7 @@ mod tests {
                 dest,
                 as_of,
                 options,
-            } => backup_options(s, &targets, &dest, as_of.as_deref(), &options, sql),
+            } => backup_options(&s.scope(), &targets, &dest, as_of.as_deref(), &options, sql),
             other => panic!("{other:?}"),
         }
     }
@@ -611,19 +640,19 @@ mod tests {
             "external connection with name b already exists"
         );
         assert_eq!(
-            resolve_uri(&s, "external://b").unwrap(),
+            resolve_uri(&s.scope(), "external://b").unwrap(),
             "nodelocal://1/backups"
         );
         assert_eq!(
-            resolve_uri(&s, "external://b/daily").unwrap(),
+            resolve_uri(&s.scope(), "external://b/daily").unwrap(),
             "nodelocal://1/backups/daily"
         );
         assert_eq!(
-            resolve_uri(&s, "external://q/x").unwrap(),
+            resolve_uri(&s.scope(), "external://q/x").unwrap(),
             "s3://bucket/p/x?AUTH=implicit"
         );
         assert_eq!(
-            resolve_uri(&s, "nodelocal://1/z").unwrap(),
+            resolve_uri(&s.scope(), "nodelocal://1/z").unwrap(),
             "nodelocal://1/z"
         );
         let o = backup(
@@ -651,5 +680,51 @@ mod tests {
             }
         );
         assert_eq!(o.targets, Targets::Tables(vec![("d".into(), "t".into())]));
+    }
+
+    #[test]
+    fn the_command_line_scope_needs_qualified_names_and_leaves_external_uris() {
+        let sc = Scope::default();
+        let tables = |v: &[&str]| TargetList::Tables(v.iter().map(|t| t.to_string()).collect());
+        assert!(matches!(
+            targets(&sc, &tables(&["t"])),
+            Err(Error::Engine(e))
+                if e.kind() == vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::Usage)
+        ));
+        assert_eq!(
+            targets(&sc, &tables(&["bank.public.bank", "movr.users"])).unwrap(),
+            Targets::Tables(vec![
+                ("bank".into(), "bank".into()),
+                ("movr".into(), "users".into())
+            ])
+        );
+        assert_eq!(
+            resolve_uri(&sc, "external://b/x").unwrap(),
+            "external://b/x"
+        );
+        assert!(matches!(
+            single_uri(&sc, &["a".into(), "b".into()]),
+            Err(Error::NotSupported(_))
+        ));
+        assert!(matches!(
+            source(
+                &sc,
+                &RestoreFrom::Layers(vec![vec!["a".into()]]),
+                Some("i".into())
+            ),
+            Err(Error::Usage(_))
+        ));
+        // Flags become the statement's options.
+        assert_eq!(
+            Options::default()
+                .flag("revision_history", true)
+                .flag("schema_only", false)
+                .text("into_db", Some("d".into()))
+                .text("new_db_name", None),
+            Options(vec![
+                ("revision_history".into(), None),
+                ("into_db".into(), Some(Value::One("d".into())))
+            ])
+        );
     }
 }

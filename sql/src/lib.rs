@@ -112,6 +112,14 @@ impl<'a> Session<'a> {
         &self.database
     }
 
+    /// What the session's statements resolve names and URIs against.
+    pub fn scope(&self) -> backup_stmt::Scope<'_> {
+        backup_stmt::Scope {
+            database: Some(&self.database),
+            cluster: Some(self.cluster),
+        }
+    }
+
     /// Sets the current database (it must exist).
     pub fn set_database(&mut self, name: &str) -> Result<()> {
         let cat = self.cluster.catalog(self.cluster.now())?;

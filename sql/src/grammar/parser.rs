@@ -1,0 +1,455 @@
+//! The recursive-descent parser over [`Token`]s: one method per piece of the grammar in
+//! the module docs of [`crate::grammar`].
+
+use super::ast::{BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
+use super::redact::secrets;
+use super::tokens::Token;
+use crate::{Error, Result};
+
+/// The parser's state. `bare` reads command-line words (see [`super::words`]): where a
+/// string is expected an unquoted word or quoted name is one too, a list of layers needs
+/// no commas, and `AS OF SYSTEM TIME` and `WITH` (flags on the command line) end the words.
+pub(super) struct Parser {
+    toks: Vec<Token>,
+    secrets: Vec<Option<String>>,
+    pos: usize,
+    bare: bool,
+}
+
+impl Parser {
+    pub(super) fn new(toks: Vec<Token>, bare: bool) -> Self {
+        Parser {
+            secrets: secrets(&toks),
+            toks,
+            pos: 0,
+            bare,
+        }
+    }
+
+    /// True when the next token is read as a string: a string, or (bare) a word or a
+    /// quoted name.
+    pub(super) fn peek_string(&self) -> bool {
+        match self.peek() {
+            Some(Token::Str(_)) => true,
+            Some(Token::Word(_) | Token::Quoted(_)) => self.bare,
+            _ => false,
+        }
+    }
+    pub(super) fn peek(&self) -> Option<&Token> {
+        self.toks.get(self.pos)
+    }
+
+    pub(super) fn peek_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(kw))
+    }
+
+    fn peek_kw_at(&self, off: usize, kw: &str) -> bool {
+        matches!(self.toks.get(self.pos + off), Some(Token::Word(w)) if w.eq_ignore_ascii_case(kw))
+    }
+
+    pub(super) fn eat_kw(&mut self, kw: &str) -> bool {
+        if self.peek_kw(kw) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_punct(&mut self, c: char) -> bool {
+        if self.peek() == Some(&Token::Punct(c)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn unexpected(&self, expected: &str) -> Error {
+        match self.peek() {
+            Some(t) => {
+                let shown = match (self.secrets.get(self.pos), t) {
+                    (Some(Some(r)), _) => r.clone(),
+                    // Any URI without its query string, which may hold credentials.
+                    (_, Token::Str(v)) if v.contains("://") => {
+                        Token::Str(vouch_keys::uri_id_of(v)).to_string()
+                    }
+                    _ => t.to_string(),
+                };
+                Error::Syntax(format!("at or near \"{shown}\": expected {expected}"))
+            }
+            None => Error::Syntax(format!("at end of input: expected {expected}")),
+        }
+    }
+
+    pub(super) fn expect_kw(&mut self, kw: &str) -> Result<()> {
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.unexpected(kw))
+        }
+    }
+
+    fn string(&mut self, what: &str) -> Result<String> {
+        match self.peek() {
+            Some(Token::Str(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            Some(Token::Word(s) | Token::Quoted(s)) if self.bare => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    /// A keyword or name: unquoted words are folded to lower case, as CockroachDB reads
+    /// names; quoted names keep their case.
+    fn word(&mut self, what: &str) -> Result<String> {
+        match self.peek() {
+            Some(Token::Word(w)) => {
+                let w = w.to_lowercase();
+                self.pos += 1;
+                Ok(w)
+            }
+            Some(Token::Quoted(w)) => {
+                let w = w.clone();
+                self.pos += 1;
+                Ok(w)
+            }
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    /// `'uri'` or `('uri', 'uri', …)`.
+    pub(super) fn uris(&mut self) -> Result<Vec<String>> {
+        if self.eat_punct('(') {
+            let mut v = vec![self.string("a URI string")?];
+            while self.eat_punct(',') {
+                v.push(self.string("a URI string")?);
+            }
+            if !self.eat_punct(')') {
+                return Err(self.unexpected("\",\" or \")\""));
+            }
+            Ok(v)
+        } else {
+            Ok(vec![self.string("a URI string")?])
+        }
+    }
+
+    /// `'subdir'` or `{'subdir'}`.
+    fn subdir(&mut self) -> Result<String> {
+        if self.eat_punct('{') {
+            let s = self.string("a subdirectory string")?;
+            if !self.eat_punct('}') {
+                return Err(self.unexpected("\"}\""));
+            }
+            Ok(s)
+        } else {
+            self.string("LATEST or a subdirectory string")
+        }
+    }
+
+    fn names(&mut self) -> Result<Vec<String>> {
+        let mut v = vec![self.word("a name")?];
+        while self.eat_punct(',') {
+            v.push(self.word("a name")?);
+        }
+        Ok(v)
+    }
+
+    fn targets(&mut self, stop: &str) -> Result<TargetList> {
+        if self.peek_kw(stop) {
+            return Ok(TargetList::Cluster);
+        }
+        if self.eat_kw("DATABASE") {
+            return Ok(TargetList::Databases(self.names()?));
+        }
+        if self.eat_kw("TABLE") {
+            return Ok(TargetList::Tables(self.names()?));
+        }
+        Ok(TargetList::Tables(self.names()?))
+    }
+
+    fn as_of(&mut self) -> Result<Option<String>> {
+        if self.bare || !self.peek_kw("AS") {
+            return Ok(None);
+        }
+        self.pos += 1;
+        self.expect_kw("OF")?;
+        self.expect_kw("SYSTEM")?;
+        self.expect_kw("TIME")?;
+        match self.peek() {
+            Some(Token::Str(s) | Token::Word(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(Some(s))
+            }
+            _ => Err(self.unexpected("a time")),
+        }
+    }
+
+    fn option_value(&mut self) -> Result<Value> {
+        if self.eat_punct('(') {
+            let mut v = vec![self.one_value()?];
+            while self.eat_punct(',') {
+                v.push(self.one_value()?);
+            }
+            if !self.eat_punct(')') {
+                return Err(self.unexpected("\",\" or \")\""));
+            }
+            return Ok(Value::List(v));
+        }
+        Ok(Value::One(self.one_value()?))
+    }
+
+    fn one_value(&mut self) -> Result<String> {
+        match self.peek() {
+            Some(Token::Str(s) | Token::Word(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.unexpected("an option value")),
+        }
+    }
+
+    /// `NAME = 'uri'` or `NAME = ('uri', …)` of ALTER BACKUP.
+    fn kms_list(&mut self, name: &str) -> Result<Vec<String>> {
+        self.expect_kw(name)?;
+        if !self.eat_punct('=') {
+            return Err(self.unexpected("\"=\""));
+        }
+        let v = self.uris()?;
+        Ok(v)
+    }
+
+    /// `(LATEST | subdir) IN uris`: one backup of a collection.
+    pub(super) fn subdir_in(&mut self) -> Result<(String, Vec<String>)> {
+        let subdir = if self.eat_kw("LATEST") {
+            "LATEST".to_string()
+        } else {
+            self.subdir()?
+        };
+        self.expect_kw("IN")?;
+        Ok((subdir, self.uris()?))
+    }
+
+    /// True when a subdirectory comes next (`'subdir' IN`, `{'subdir'}`), not a URI.
+    fn peek_subdir(&self) -> bool {
+        matches!(self.peek(), Some(Token::Punct('{')))
+            || (self.peek_string() && self.peek_kw_at(1, "IN"))
+    }
+
+    fn alter_backup(&mut self) -> Result<Statement> {
+        let (subdir, uri) = self.subdir_in()?;
+        self.expect_kw("ADD")?;
+        let new_kms = self.kms_list("NEW_KMS")?;
+        self.expect_kw("WITH")?;
+        let old_kms = self.kms_list("OLD_KMS")?;
+        self.end()?;
+        Ok(Statement::AlterBackupKms {
+            subdir,
+            uri,
+            new_kms,
+            old_kms,
+        })
+    }
+
+    fn options(&mut self) -> Result<Options> {
+        if self.bare || !self.eat_kw("WITH") {
+            return Ok(Options::default());
+        }
+        self.eat_kw("OPTIONS");
+        let paren = self.eat_punct('(');
+        let mut v = Vec::new();
+        loop {
+            let name = self.word("an option name")?.to_ascii_lowercase();
+            let value = if self.eat_punct('=') {
+                Some(self.option_value()?)
+            } else {
+                None
+            };
+            v.push((name, value));
+            if !self.eat_punct(',') {
+                break;
+            }
+        }
+        if paren && !self.eat_punct(')') {
+            return Err(self.unexpected("\")\""));
+        }
+        Ok(Options(v))
+    }
+
+    /// The tokens not read yet (all of them are read after this).
+    pub(super) fn rest(&mut self) -> Vec<Token> {
+        let rest = self.toks.get(self.pos..).unwrap_or_default().to_vec();
+        self.pos = self.toks.len();
+        rest
+    }
+
+    pub(super) fn end(&mut self) -> Result<()> {
+        self.eat_punct(';');
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.unexpected("end of statement")),
+        }
+    }
+
+    /// BACKUP, after its first word.
+    pub(super) fn backup(&mut self) -> Result<Statement> {
+        let targets = self.targets_before(&["INTO", "TO"])?;
+        let dest = if self.eat_kw("INTO") {
+            if self.eat_kw("LATEST") {
+                self.expect_kw("IN")?;
+                BackupDest::IntoLatest(self.uris()?)
+            } else if self.peek_subdir() {
+                let sub = self.subdir()?;
+                self.expect_kw("IN")?;
+                BackupDest::IntoSubdir(sub, self.uris()?)
+            } else {
+                BackupDest::Into(self.uris()?)
+            }
+        } else {
+            self.expect_kw("TO")?;
+            let to = self.uris()?;
+            let mut as_of = self.as_of()?;
+            let mut from = Vec::new();
+            if self.eat_kw("INCREMENTAL") {
+                self.expect_kw("FROM")?;
+                from.push(self.uris()?);
+                while self.eat_punct(',') {
+                    from.push(self.uris()?);
+                }
+            }
+            if as_of.is_none() {
+                as_of = self.as_of()?;
+            }
+            let options = self.options()?;
+            self.end()?;
+            return Ok(Statement::Backup {
+                targets,
+                dest: BackupDest::To(to, from),
+                as_of,
+                options,
+            });
+        };
+        let as_of = self.as_of()?;
+        let options = self.options()?;
+        self.end()?;
+        Ok(Statement::Backup {
+            targets,
+            dest,
+            as_of,
+            options,
+        })
+    }
+
+    /// Targets up to one of `stops` (none: the cluster).
+    pub(super) fn targets_before(&mut self, stops: &[&str]) -> Result<TargetList> {
+        if stops.iter().any(|s| self.peek_kw(s)) {
+            return Ok(TargetList::Cluster);
+        }
+        self.targets(stops.first().copied().unwrap_or(""))
+    }
+
+    /// RESTORE, after its first word.
+    pub(super) fn restore(&mut self) -> Result<Statement> {
+        let targets = self.targets_before(&["FROM"])?;
+        self.expect_kw("FROM")?;
+        let from = if self.peek_kw("LATEST") || self.peek_subdir() {
+            let (sub, uris) = self.subdir_in()?;
+            RestoreFrom::Collection(sub, uris)
+        } else {
+            let mut v = vec![self.uris()?];
+            // Bare words: the layers may come as separate words without commas.
+            while self.eat_punct(',') || (self.bare && self.peek_string()) {
+                v.push(self.uris()?);
+            }
+            RestoreFrom::Layers(v)
+        };
+        let as_of = self.as_of()?;
+        let options = self.options()?;
+        self.end()?;
+        Ok(Statement::Restore {
+            targets,
+            from,
+            as_of,
+            options,
+        })
+    }
+
+    /// SHOW BACKUPS / SHOW BACKUP / SHOW SCHEDULES, after `SHOW`.
+    pub(super) fn show(&mut self) -> Result<Statement> {
+        if self.eat_kw("BACKUPS") {
+            self.expect_kw("IN")?;
+            let uri = self.uris()?;
+            self.end()?;
+            return Ok(Statement::ShowBackups { uri });
+        }
+        if self.eat_kw("SCHEDULES") || self.eat_kw("SCHEDULE") {
+            return Ok(Statement::Unsupported("SHOW SCHEDULES"));
+        }
+        self.expect_kw("BACKUP")?;
+        let schemas = self.eat_kw("SCHEMAS");
+        if self.eat_kw("CONNECTION") {
+            return Ok(Statement::Unsupported("SHOW BACKUP CONNECTION"));
+        }
+        self.expect_kw("FROM")?;
+        let (subdir, uri) = self.subdir_in()?;
+        let options = self.options()?;
+        self.end()?;
+        Ok(Statement::ShowBackup {
+            schemas,
+            subdir,
+            uri,
+            options,
+        })
+    }
+
+    /// One whole statement.
+    pub(super) fn statement(&mut self) -> Result<Statement> {
+        let first = self.word("a statement")?.to_ascii_uppercase();
+        match first.as_str() {
+            "BACKUP" => self.backup(),
+            "RESTORE" => self.restore(),
+            "SHOW" => self.show(),
+            "CREATE" => {
+                if self.eat_kw("SCHEDULE") {
+                    return Ok(Statement::Unsupported("CREATE SCHEDULE FOR BACKUP"));
+                }
+                self.expect_kw("EXTERNAL")?;
+                self.expect_kw("CONNECTION")?;
+                let name = self.word("a connection name")?;
+                self.expect_kw("AS")?;
+                let uri = self.string("a URI string")?;
+                self.end()?;
+                Ok(Statement::CreateExternalConnection { name, uri })
+            }
+            "ALTER" => {
+                if self.eat_kw("BACKUP") {
+                    if self.eat_kw("SCHEDULE") {
+                        return Ok(Statement::Unsupported("ALTER BACKUP SCHEDULE"));
+                    }
+                    return self.alter_backup();
+                }
+                if self.eat_kw("PARTITION") {
+                    return Ok(Statement::Unsupported(
+                        "partitions (ALTER PARTITION … CONFIGURE ZONE)",
+                    ));
+                }
+                Ok(Statement::Unsupported("ALTER SCHEDULE"))
+            }
+            "DROP" => Ok(Statement::Unsupported("DROP SCHEDULE")),
+            "PAUSE" => Ok(Statement::Unsupported("PAUSE JOB")),
+            "RESUME" => Ok(Statement::Unsupported("RESUME JOB")),
+            "CANCEL" => Ok(Statement::Unsupported("CANCEL JOB")),
+            w => Err(Error::Syntax(format!(
+                "at or near \"{w}\": not a backup statement"
+            ))),
+        }
+    }
+}

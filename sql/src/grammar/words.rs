@@ -1,0 +1,322 @@
+//! Statement words given as command-line arguments (`vouch backup --cluster DIR DATABASE
+//! bank INTO nodelocal://1/b`), read by the same parser as `vouch sql`.
+//!
+//! The shell has usually removed the quotes, so the words are read "bare": each word is
+//! tokenized on its own; a word that is not names, strings and commas (a path such as
+//! `/tmp/x`, a URI with a query string) is one string, its leading and trailing commas
+//! kept as separators; where the grammar expects a string (a URI, a subdirectory), an
+//! unquoted word or a quoted name is one too, keeping its case; the layers of the legacy
+//! `RESTORE … FROM uri uri` need no commas. `AS OF SYSTEM TIME` and `WITH` are not part of
+//! the words: they are the commands' flags (`--as-of`, `--revision-history`, …).
+
+use super::ast::{BackupDest, RestoreFrom, Statement, TargetList};
+use super::parser::Parser;
+use super::tokens::{tokenize, Token};
+use crate::{Error, Result};
+
+/// The tokens of command-line words (see the module docs).
+fn tokens(words: &[String]) -> Vec<Token> {
+    let mut out = Vec::new();
+    for w in words {
+        let simple = tokenize(w).ok().filter(|t| {
+            t.iter().all(|t| {
+                matches!(
+                    t,
+                    Token::Word(_) | Token::Str(_) | Token::Quoted(_) | Token::Punct(',')
+                )
+            })
+        });
+        if let Some(t) = simple {
+            out.extend(t);
+            continue;
+        }
+        let core = w.trim_matches(',');
+        let leading = w.len() - w.trim_start_matches(',').len();
+        let trailing = w.len() - w.trim_end_matches(',').len();
+        out.extend((0..leading).map(|_| Token::Punct(',')));
+        if !core.is_empty() {
+            out.push(Token::Str(core.to_string()));
+        }
+        out.extend((0..trailing).map(|_| Token::Punct(',')));
+    }
+    out
+}
+
+fn parser(words: &[String]) -> Parser {
+    Parser::new(tokens(words), true)
+}
+
+/// `vouch backup` words, as after `BACKUP`: `[targets] INTO [LATEST IN | subdir IN] uri`
+/// or `[targets] TO uri [INCREMENTAL FROM uri, …]`.
+pub fn backup(words: &[String]) -> Result<(TargetList, BackupDest)> {
+    match parser(words).backup()? {
+        Statement::Backup { targets, dest, .. } => Ok((targets, dest)),
+        _ => Err(Error::Syntax("expected BACKUP words".into())),
+    }
+}
+
+/// `vouch restore` words, as after `RESTORE`: `[targets] FROM (LATEST | subdir) IN uri`
+/// or the legacy `[targets] FROM uri [, uri …]`.
+pub fn restore(words: &[String]) -> Result<(TargetList, RestoreFrom)> {
+    match parser(words).restore()? {
+        Statement::Restore { targets, from, .. } => Ok((targets, from)),
+        _ => Err(Error::Syntax("expected RESTORE words".into())),
+    }
+}
+
+/// `vouch show` words, as after `SHOW`: `backups IN uri` or `backup [schemas] FROM
+/// (LATEST | subdir) IN uri` ([`Statement::ShowBackups`] or [`Statement::ShowBackup`]
+/// with no options; statements of later features as [`Statement::Unsupported`]).
+pub fn show(words: &[String]) -> Result<Statement> {
+    parser(words).show()
+}
+
+/// `vouch alter` words, as after `ALTER`: `backup (LATEST | subdir) IN uri` (the KMS
+/// URIs are flags). Returns the subdirectory and the URIs.
+pub fn alter_backup(words: &[String]) -> Result<(String, Vec<String>)> {
+    let mut p = parser(words);
+    p.expect_kw("BACKUP")?;
+    let r = p.subdir_in()?;
+    p.end()?;
+    Ok(r)
+}
+
+/// `vouch verify` words: `[FROM (LATEST | subdir)] IN uri`. Returns the subdirectory (none:
+/// every chain) and the URIs.
+pub fn verify(words: &[String]) -> Result<(Option<String>, Vec<String>)> {
+    let mut p = parser(words);
+    let r = if p.eat_kw("FROM") {
+        let (sub, uris) = p.subdir_in()?;
+        (Some(sub), uris)
+    } else {
+        p.expect_kw("IN")?;
+        let mut uris = p.uris()?;
+        // Several URIs (a locality-aware collection) as separate words.
+        while p.peek_string() {
+            uris.extend(p.uris()?);
+        }
+        (None, uris)
+    };
+    p.end()?;
+    Ok(r)
+}
+
+/// `vouch dump` words: `[targets] FROM (LATEST | subdir) IN uri [targets]` (the targets
+/// before FROM or after the URI, not both; none: every database). Returns the targets and
+/// the source ([`RestoreFrom::Collection`]). Errors in the words' shape are
+/// [`Error::Usage`]: no FROM, FROM without `LATEST IN URI` / `'subdir' IN URI`, targets
+/// given twice.
+pub fn dump(words: &[String]) -> Result<(TargetList, RestoreFrom)> {
+    let toks = tokens(words);
+    let Some(from) = toks
+        .iter()
+        .position(|t| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("FROM")))
+    else {
+        return Err(Error::Usage("expected FROM".into()));
+    };
+    let (before, after) = toks.split_at(from);
+    let mut p = Parser::new(after.iter().skip(1).cloned().collect(), true);
+    let (sub, uris) = p
+        .subdir_in()
+        .map_err(|_| Error::Usage("FROM needs LATEST IN URI or 'subdir' IN URI".into()))?;
+    let rest = p.rest();
+    if !before.is_empty() && !rest.is_empty() {
+        return Err(Error::Usage(
+            "targets given twice (before FROM and after IN URI)".into(),
+        ));
+    }
+    let targets = if before.is_empty() {
+        rest
+    } else {
+        before.to_vec()
+    };
+    let targets = if targets.is_empty() {
+        TargetList::Cluster
+    } else {
+        let mut t = Parser::new(targets, true);
+        let targets = t.targets_before(&[])?;
+        t.end()?;
+        targets
+    };
+    Ok((targets, RestoreFrom::Collection(sub, uris)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn uris(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn words_tokenize_bare() {
+        let words = [
+            "TABLE",
+            "a.b,",
+            "c.d,e.f",
+            "INTO",
+            "/tmp/x,",
+            "s3://b/p?AUTH=implicit",
+            "'q r'",
+            "\"Mixed\"",
+            ",/y",
+        ]
+        .map(String::from);
+        assert_eq!(
+            tokens(&words),
+            vec![
+                Token::Word("TABLE".into()),
+                Token::Word("a.b".into()),
+                Token::Punct(','),
+                Token::Word("c.d".into()),
+                Token::Punct(','),
+                Token::Word("e.f".into()),
+                Token::Word("INTO".into()),
+                Token::Str("/tmp/x".into()),
+                Token::Punct(','),
+                Token::Str("s3://b/p?AUTH=implicit".into()),
+                Token::Str("q r".into()),
+                Token::Quoted("Mixed".into()),
+                Token::Punct(','),
+                Token::Str("/y".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn backup_words() {
+        let (t, d) = backup(&w("INTO nodelocal://1/b")).unwrap();
+        assert_eq!(t, TargetList::Cluster);
+        assert_eq!(d, BackupDest::Into(uris(&["nodelocal://1/b"])));
+        let (t, d) = backup(&w("DATABASE bank, movr INTO LATEST IN 'nodelocal://1/b'")).unwrap();
+        assert_eq!(t, TargetList::Databases(uris(&["bank", "movr"])));
+        assert_eq!(d, BackupDest::IntoLatest(uris(&["nodelocal://1/b"])));
+        let (t, d) = backup(&w(
+            "TABLE bank.bank,movr.public.users INTO '/2026/11/21-120000.00' IN file:///x",
+        ))
+        .unwrap();
+        assert_eq!(
+            t,
+            TargetList::Tables(uris(&["bank.bank", "movr.public.users"]))
+        );
+        assert_eq!(
+            d,
+            BackupDest::IntoSubdir("/2026/11/21-120000.00".into(), uris(&["file:///x"]))
+        );
+        // Unquoted, the subdirectory and the URI keep their case.
+        let (_, d) = backup(&w("INTO /2026/11/21-120000.00 IN file:///X/Y")).unwrap();
+        assert_eq!(
+            d,
+            BackupDest::IntoSubdir("/2026/11/21-120000.00".into(), uris(&["file:///X/Y"]))
+        );
+        assert!(backup(&w("DATABASE INTO x")).is_err());
+        assert!(backup(&w("nodelocal://1/b")).is_err());
+        assert_eq!(
+            backup(&w("INTO a b")).unwrap_err().to_string(),
+            "syntax error: at or near \"b\": expected end of statement"
+        );
+        // AS OF SYSTEM TIME and WITH are flags.
+        assert!(matches!(
+            backup(&w("INTO a WITH revision_history")).unwrap_err(),
+            Error::Syntax(_)
+        ));
+    }
+
+    #[test]
+    fn restore_words() {
+        let (t, f) = restore(&w("DATABASE bank FROM LATEST IN nodelocal://1/b")).unwrap();
+        assert_eq!(t, TargetList::Databases(uris(&["bank"])));
+        assert_eq!(
+            f,
+            RestoreFrom::Collection("LATEST".into(), uris(&["nodelocal://1/b"]))
+        );
+        // The legacy form: layers as separate words, with or without commas.
+        let (t, f) = restore(&w("FROM file:///b/full file:///b/incr1, /b/incr2")).unwrap();
+        assert_eq!(t, TargetList::Cluster);
+        assert_eq!(
+            f,
+            RestoreFrom::Layers(vec![
+                uris(&["file:///b/full"]),
+                uris(&["file:///b/incr1"]),
+                uris(&["/b/incr2"])
+            ])
+        );
+        assert!(restore(&w("DATABASE bank LATEST IN x")).is_err());
+        assert!(restore(&w("FROM")).is_err());
+    }
+
+    #[test]
+    fn show_alter_and_verify_words() {
+        assert_eq!(
+            show(&w("backups IN nodelocal://1/b")).unwrap(),
+            Statement::ShowBackups {
+                uri: uris(&["nodelocal://1/b"])
+            }
+        );
+        assert_eq!(
+            show(&w("backup schemas FROM LATEST IN 'nodelocal://1/b'")).unwrap(),
+            Statement::ShowBackup {
+                schemas: true,
+                subdir: "LATEST".into(),
+                uri: uris(&["nodelocal://1/b"]),
+                options: Default::default(),
+            }
+        );
+        assert!(show(&w("backup LATEST IN x")).is_err());
+        assert_eq!(
+            alter_backup(&w("backup '/2026/01/01-000000.00' IN /x")).unwrap(),
+            ("/2026/01/01-000000.00".to_string(), uris(&["/x"]))
+        );
+        assert!(alter_backup(&w("LATEST IN /x")).is_err());
+        assert_eq!(
+            verify(&w("IN nodelocal://1/b")).unwrap(),
+            (None, uris(&["nodelocal://1/b"]))
+        );
+        assert_eq!(
+            verify(&w("FROM LATEST IN 'nodelocal://1/b'")).unwrap(),
+            (Some("LATEST".to_string()), uris(&["nodelocal://1/b"]))
+        );
+        assert_eq!(
+            verify(&w("from '/2026/01/01-000000.00' in /tmp/x")).unwrap(),
+            (Some("/2026/01/01-000000.00".to_string()), uris(&["/tmp/x"]))
+        );
+        assert!(verify(&w("FROM LATEST")).is_err());
+        assert_eq!(verify(&w("IN a b")).unwrap(), (None, uris(&["a", "b"])));
+        assert!(verify(&w("")).is_err());
+    }
+
+    #[test]
+    fn dump_words() {
+        let src = |u: &str| RestoreFrom::Collection("LATEST".into(), uris(&[u]));
+        assert_eq!(
+            dump(&w("FROM LATEST IN /x")).unwrap(),
+            (TargetList::Cluster, src("/x"))
+        );
+        assert_eq!(
+            dump(&w("FROM LATEST IN /x DATABASE d")).unwrap(),
+            (TargetList::Databases(uris(&["d"])), src("/x"))
+        );
+        assert_eq!(
+            dump(&w("TABLE a.b FROM LATEST IN /x")).unwrap(),
+            (TargetList::Tables(uris(&["a.b"])), src("/x"))
+        );
+        let usage = |s: &str| match dump(&w(s)).unwrap_err() {
+            Error::Usage(m) => m,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(usage("LATEST IN /x"), "expected FROM");
+        assert_eq!(
+            usage("FROM LATEST /x"),
+            "FROM needs LATEST IN URI or 'subdir' IN URI"
+        );
+        assert_eq!(
+            usage("TABLE a.b FROM LATEST IN /x DATABASE d"),
+            "targets given twice (before FROM and after IN URI)"
+        );
+    }
+}
