@@ -22,6 +22,11 @@
 //! Secrets in a statement (the `encryption_passphrase` value, KMS URIs with their
 //! credentials) never reach a syntax error: [`redact`] replaces them (`'*****'`, the KMS
 //! URI's `uri_id`), and the statement text recorded in a manifest is redacted the same way.
+//!
+//! The `vouch backup | restore | show | alter | dump | verify` command lines hold the same
+//! statements' words; [`words`] reads them with this parser. Modules: `tokens` (the
+//! tokenizer), `ast` (what a statement parses to), `parser` (one method per rule above),
+//! `redact` (secrets), [`words`] (command-line words).
 
 mod ast;
 mod parser;
@@ -35,6 +40,7 @@ use parser::Parser;
 pub use ast::{BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
 pub use redact::redact;
 pub use tokens::{tokenize, tokenize_spans, Token};
+
 /// True when `sql` is one of the statements this module parses (by its leading words).
 pub fn is_backup_statement(sql: &str) -> bool {
     let words: Vec<String> = sql

@@ -2,12 +2,13 @@
 //! bank INTO nodelocal://1/b`), read by the same parser as `vouch sql`.
 //!
 //! The shell has usually removed the quotes, so the words are read "bare": each word is
-//! tokenized on its own; a word that is not names, strings and commas (a path such as
-//! `/tmp/x`, a URI with a query string) is one string, its leading and trailing commas
-//! kept as separators; where the grammar expects a string (a URI, a subdirectory), an
-//! unquoted word or a quoted name is one too, keeping its case; the layers of the legacy
-//! `RESTORE … FROM uri uri` need no commas. `AS OF SYSTEM TIME` and `WITH` are not part of
-//! the words: they are the commands' flags (`--as-of`, `--revision-history`, …).
+//! tokenized on its own; a word that is not names and strings with commas between them (a
+//! path such as `/tmp/x`, a URI with a query string or a space) is one string, its leading
+//! and trailing commas kept as separators; where the grammar expects a string (a URI, a
+//! subdirectory), an unquoted word or a quoted name is one too, keeping its case; the
+//! layers of the legacy `RESTORE … FROM uri uri` need no commas. `AS OF SYSTEM TIME` and
+//! `WITH` are not part of the words: they are the commands' flags (`--as-of`,
+//! `--revision-history`, …).
 
 use super::ast::{BackupDest, RestoreFrom, Statement, TargetList};
 use super::parser::Parser;
@@ -18,14 +19,7 @@ use crate::{Error, Result};
 fn tokens(words: &[String]) -> Vec<Token> {
     let mut out = Vec::new();
     for w in words {
-        let simple = tokenize(w).ok().filter(|t| {
-            t.iter().all(|t| {
-                matches!(
-                    t,
-                    Token::Word(_) | Token::Str(_) | Token::Quoted(_) | Token::Punct(',')
-                )
-            })
-        });
+        let simple = tokenize(w).ok().filter(|t| is_list(t));
         if let Some(t) = simple {
             out.extend(t);
             continue;
@@ -40,6 +34,23 @@ fn tokens(words: &[String]) -> Vec<Token> {
         out.extend((0..trailing).map(|_| Token::Punct(',')));
     }
     out
+}
+
+/// True for names and strings with commas between them (`a.b,c.d`, `'x'`, `bank,`): one
+/// word of them reads as it would in a statement. Two names or strings in a row inside
+/// one word (`file:///a b`, a path with a space) are not: that word is one string.
+fn is_list(toks: &[Token]) -> bool {
+    let mut after_value = false;
+    toks.iter().all(|t| match t {
+        Token::Word(_) | Token::Str(_) | Token::Quoted(_) => {
+            !std::mem::replace(&mut after_value, true)
+        }
+        Token::Punct(',') => {
+            after_value = false;
+            true
+        }
+        Token::Punct(_) => false,
+    })
 }
 
 fn parser(words: &[String]) -> Parser {
@@ -165,6 +176,7 @@ mod tests {
             "'q r'",
             "\"Mixed\"",
             ",/y",
+            "file:///a b",
         ]
         .map(String::from);
         assert_eq!(
@@ -184,6 +196,7 @@ mod tests {
                 Token::Quoted("Mixed".into()),
                 Token::Punct(','),
                 Token::Str("/y".into()),
+                Token::Str("file:///a b".into()),
             ]
         );
     }
