@@ -90,13 +90,16 @@ pub fn check_chain(chain: &OpenChain) -> Result<()> {
                 "{} is an incremental backup: a restore needs its chain from the full backup",
                 chain.layer_name(0)
             ),
-        ));
+        )
+        .with_object(chain.layer_name(0)));
     }
     for (i, pair) in layers.windows(2).enumerate() {
         let [p, l] = pair else { continue };
         let (pname, name) = (chain.layer_name(i), chain.layer_name(i + 1));
+        // Every error names the layer that does not fit (its object).
+        let broken = |m: String| Error::new(ErrorKind::ChainBroken, m).with_object(name.clone());
         if l.manifest.chain_id != first.manifest.chain_id {
-            return Err(Error::new(ErrorKind::ChainBroken, format!(
+            return Err(broken(format!(
                 "layer {name} belongs to another backup chain (chain id {}, expected {} of {}): a layer from another backup was spliced in",
                 hex::encode(&l.manifest.chain_id),
                 hex::encode(&first.manifest.chain_id),
@@ -104,15 +107,12 @@ pub fn check_chain(chain: &OpenChain) -> Result<()> {
             )));
         }
         let Some(prev) = &l.manifest.previous else {
-            return Err(Error::new(
-                ErrorKind::ChainBroken,
-                format!(
+            return Err(broken(format!(
                 "layer {name} is a full backup, but it is listed after {pname} as an incremental"
-            ),
-            ));
+            )));
         };
         if prev.manifest_sha256 != p.manifest_sha256 {
-            return Err(Error::new(ErrorKind::ChainBroken, format!(
+            return Err(broken(format!(
                 "layer {name} was taken on top of a different backup than {pname}: it records predecessor manifest SHA-256 {}, but {pname}/{} hashes to {} (a layer was replaced or reordered)",
                 hex::encode(&prev.manifest_sha256),
                 layout::MANIFEST,
@@ -120,20 +120,17 @@ pub fn check_chain(chain: &OpenChain) -> Result<()> {
             )));
         }
         if !p.dir.is_empty() && prev.path != p.dir {
-            return Err(Error::new(
-                ErrorKind::ChainBroken,
-                format!(
-                    "layer {name} records predecessor {:?}, but the layer before it is {pname}",
-                    prev.path
-                ),
-            ));
+            return Err(broken(format!(
+                "layer {name} records predecessor {:?}, but the layer before it is {pname}",
+                prev.path
+            )));
         }
         let (start, pend) = (
             Timestamp::from_pb(l.manifest.start_time),
             Timestamp::from_pb(p.manifest.end_time),
         );
         if start != pend {
-            return Err(Error::new(ErrorKind::ChainBroken, format!(
+            return Err(broken(format!(
                 "chain gap: layer {name} starts at {start} but the layer before it, {pname}, ends at {pend} (a layer is missing or out of order)"
             )));
         }

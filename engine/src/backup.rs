@@ -33,7 +33,7 @@ use vouch_format::sst::{Compression, SstWriter, WriterOptions};
 use vouch_store::{ObjectWriter, Store};
 
 use crate::crypto;
-use crate::{ctx, Error, Result};
+use crate::{ctx, Error, ErrorKind, Result};
 use vouch_chain::sealed::{self, ChainKey};
 use vouch_chain::targets::{self, Resolved, Targets};
 use vouch_chain::{Chain, Collection};
@@ -95,16 +95,18 @@ impl Faults {
         let mut f = Faults::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if let Some(n) = part.strip_prefix("after-files:") {
-                f.after_files = Some(
-                    n.parse()
-                        .map_err(|_| Error::Usage(format!("bad fault {part:?}")))?,
-                );
+                f.after_files = Some(n.parse().map_err(|_| {
+                    Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
+                })?);
             } else if part == "before-manifest" {
                 f.before_manifest = true;
             } else if part == "before-latest" {
                 f.before_latest = true;
             } else {
-                return Err(Error::Usage(format!("unknown fault {part:?}")));
+                return Err(Error::refused(
+                    ErrorKind::Usage,
+                    format!("unknown fault {part:?}"),
+                ));
             }
         }
         Ok(f)
@@ -287,16 +289,24 @@ pub fn backup(
     )?;
     let now = cluster.now();
     let requested_end = match &opts.as_of {
-        Some(t) => ctx(vouch_format::time::parse_as_of(t, now), "AS OF SYSTEM TIME")?,
+        Some(t) => vouch_format::time::parse_as_of(t, now).map_err(|e| {
+            Error::refused(ErrorKind::InvalidTime, format!("AS OF SYSTEM TIME: {e}"))
+        })?,
         None => now,
     };
     if requested_end > now {
-        return Err(Error::Usage(format!(
+        return Err(Error::refused(
+            ErrorKind::InvalidTime,
+            format!(
             "AS OF SYSTEM TIME: cannot specify timestamp in the future ({requested_end} > {now})"
-        )));
+        ),
+        ));
     }
     if opts.target_file_size == 0 {
-        return Err(Error::Usage("target file size must be positive".into()));
+        return Err(Error::refused(
+            ErrorKind::Usage,
+            "target file size must be positive",
+        ));
     }
     // The chain this layer extends, if incremental.
     let prev_chain: Option<Chain> = match &opts.destination {
@@ -349,7 +359,7 @@ pub fn backup(
                 Some(c) => {
                     let last = c
                         .last()
-                        .ok_or_else(|| Error::Collection("empty chain".into()))?;
+                        .ok_or_else(|| Error::refused(ErrorKind::Usage, "empty chain"))?;
                     (
                         Timestamp::from_pb(last.manifest.end_time),
                         random_id(),
@@ -359,7 +369,7 @@ pub fn backup(
             };
             let end = requested_end;
             if prev_chain.is_some() && end <= start {
-                return Err(Error::Usage(format!(
+                return Err(Error::refused(ErrorKind::InvalidTime, format!(
                     "the incremental's end time {end} is not after the previous layer's end time {start}"
                 )));
             }
@@ -546,19 +556,25 @@ pub fn backup(
             store.list(&format!("{dir}/"))?
         };
         if let Some(o) = existing.first() {
-            return Err(Error::Collection(if dir.is_empty() {
-                format!(
+            return Err(if dir.is_empty() {
+                Error::refused(
+                    ErrorKind::DestinationNotEmpty,
+                    format!(
                     "{} already holds objects ({} is there): a legacy BACKUP … TO needs an empty destination",
                     store.uri(),
                     o.path
+                ),
                 )
             } else {
-                format!(
+                Error::refused(
+                    ErrorKind::AlreadyExists,
+                    format!(
                     "a backup already exists or is in progress at {}/{dir} ({} is there); wait a moment or use another AS OF SYSTEM TIME",
                     store.uri(),
                     o.path
+                ),
                 )
-            }));
+            });
         }
         store.put_new(
             &target.path(&layout::lock_name(job.job_id)),
@@ -768,12 +784,15 @@ fn put_if_absent(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
 fn put_same(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
     match store.put_new(path, bytes) {
         Err(vouch_store::Error::AlreadyExists { .. }) if store.get(path)? != bytes => {
-            Err(Error::Collection(format!(
-                "{}/{path} was written by an earlier run of this backup with other contents; \
+            Err(Error::refused(
+                ErrorKind::ResumeConflict,
+                format!(
+                    "{}/{path} was written by an earlier run of this backup with other contents; \
                  the backup cannot be completed as it started (run it with other options to \
                  start a new one)",
-                store.uri()
-            )))
+                    store.uri()
+                ),
+            ))
         }
         Err(vouch_store::Error::AlreadyExists { .. }) | Ok(()) => Ok(()),
         Err(e) => Err(e.into()),
@@ -1060,8 +1079,8 @@ fn check_same_targets(chain: &Chain, resolved: &Resolved) -> Result<()> {
             || sorted(&m.complete_database_ids) == sorted(&resolved.complete_database_ids))
         && (m.is_full_cluster || !m.complete_database_ids.is_empty() || tables == full_tables);
     if !same {
-        return Err(Error::Usage(
-            "requested target(s) do not match the targets of the backup being extended; an incremental must back up the same targets as its full backup".into(),
+        return Err(Error::refused(ErrorKind::TargetsMismatch,
+            "requested target(s) do not match the targets of the backup being extended; an incremental must back up the same targets as its full backup",
         ));
     }
     Ok(())
@@ -1356,13 +1375,13 @@ fn finish_file(
     let (w, summary) = f.writer.finish()?;
     let Hashing { inner, sha, n } = w
         .finish()
-        .map_err(|e| Error::Collection(format!("{}: {e}", f.path)))?;
+        .map_err(|e| Error::refused(ErrorKind::DataMismatch, format!("{}: {e}", f.path)))?;
     let size = inner.finish()?;
     if size != n {
-        return Err(Error::Collection(format!(
-            "{}: stored {size} bytes but wrote {n}",
-            f.path
-        )));
+        return Err(Error::refused(
+            ErrorKind::DataMismatch,
+            format!("{}: stored {size} bytes but wrote {n}", f.path),
+        ));
     }
     let (min_ts, max_ts) = summary.ts_range.unwrap_or((Timestamp::MIN, Timestamp::MIN));
     let mut span_end = f.last_user_key.clone();
@@ -1528,7 +1547,7 @@ mod tests {
         let msg = e.to_string();
         let (head, tail) = msg.split_once(" already holds objects (").unwrap();
         assert_eq!(head, "nodelocal://1/full", "{msg}");
-        assert!(matches!(e, Error::Collection(_)), "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::DestinationNotEmpty, "{e:?}");
         // The first object in name order is the earlier backup's lock.
         let lock = tail
             .strip_suffix(" is there): a legacy BACKUP … TO needs an empty destination")

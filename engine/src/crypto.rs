@@ -18,7 +18,7 @@ use vouch_format::layout;
 use vouch_format::manifest::{self, pb};
 use vouch_keys::{DataKey, KeySource};
 
-use crate::{ctx, Error, Result};
+use crate::{ctx, Error, ErrorKind, Result};
 
 /// A fresh random file nonce (data files).
 pub fn random_file_nonce() -> [u8; FILE_NONCE_LEN] {
@@ -77,18 +77,24 @@ pub fn alter_backup_add_kms(
     let full = coll.resolve_subdir(subdir)?;
     let store = coll.store.as_ref();
     if !coll.full_backups()?.contains(&full) {
-        return Err(Error::Collection(format!(
-            "backup {} not found in {}",
-            layout::display_subdir(&full),
-            store.uri()
-        )));
+        return Err(Error::refused(
+            ErrorKind::NotFound,
+            format!(
+                "backup {} not found in {}",
+                layout::display_subdir(&full),
+                store.uri()
+            ),
+        ));
     }
     let names = info_names(store, &full)?;
     if names.is_empty() {
-        return Err(Error::Usage(format!(
-            "ALTER BACKUP … ADD NEW_KMS: backup {} is not encrypted",
-            layout::display_subdir(&full)
-        )));
+        return Err(Error::refused(
+            ErrorKind::NotEncrypted,
+            format!(
+                "ALTER BACKUP … ADD NEW_KMS: backup {} is not encrypted",
+                layout::display_subdir(&full)
+            ),
+        ));
     }
     // The newest record that the old key opens.
     let mut last_err = None;
@@ -108,7 +114,9 @@ pub fn alter_backup_add_kms(
         }
     }
     let Some(info) = new_info else {
-        return Err(last_err.unwrap_or_else(|| Error::Usage("no key record opened".into())));
+        return Err(
+            last_err.unwrap_or_else(|| Error::refused(ErrorKind::Usage, "no key record opened"))
+        );
     };
     let prefix = join(&full, "");
     let next = store

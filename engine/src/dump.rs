@@ -18,7 +18,7 @@ use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, index_layouts, parents, Catalog, Kind, SYSTEM_DATABASE_ID};
 use vouch_format::time;
 
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 use vouch_chain::targets::{self, Targets};
 use vouch_chain::Plan;
 
@@ -568,10 +568,13 @@ pub fn literal(d: &Datum, members: &[&pb::EnumMember]) -> Result<String> {
             .find(|m| &m.physical == p)
             .map(|m| string_literal(&m.label))
             .ok_or_else(|| {
-                Error::Collection(format!(
-                    "enum value {} is not a member of the column's type",
-                    hex::encode(p)
-                ))
+                Error::refused(
+                    ErrorKind::DataMismatch,
+                    format!(
+                        "enum value {} is not a member of the column's type",
+                        hex::encode(p)
+                    ),
+                )
             })?,
     })
 }
@@ -625,10 +628,13 @@ fn insert_rows(plan: &Plan, cat: &Catalog, d: &pb::Descriptor, o: &mut Out<'_>) 
             source: e,
         })?;
         let row = primary.assemble_row(d, &pk, payload).map_err(|e| {
-            Error::Collection(format!(
-                "table {name}: row at key {} does not decode: {e}",
-                hex::encode(key)
-            ))
+            Error::refused(
+                ErrorKind::DataMismatch,
+                format!(
+                    "table {name}: row at key {} does not decode: {e}",
+                    hex::encode(key)
+                ),
+            )
         })?;
         row_text.clear();
         row_text.push('(');
@@ -638,11 +644,14 @@ fn insert_rows(plan: &Plan, cat: &Catalog, d: &pb::Descriptor, o: &mut Out<'_>) 
             }
             let ms = members.get(i).map(Vec::as_slice).unwrap_or_default();
             let lit = literal(datum, ms).map_err(|e| {
-                Error::Collection(format!(
-                    "table {name}, column {}, row at key {}: {e}",
-                    t.columns.get(i).map_or("?", |c| c.name.as_str()),
-                    hex::encode(key)
-                ))
+                Error::refused(
+                    ErrorKind::DataMismatch,
+                    format!(
+                        "table {name}, column {}, row at key {}: {e}",
+                        t.columns.get(i).map_or("?", |c| c.name.as_str()),
+                        hex::encode(key)
+                    ),
+                )
             })?;
             row_text.push_str(&lit);
         }

@@ -42,12 +42,15 @@ pub enum Error {
         /// What was wrong.
         source: vouch_format::Error,
     },
-    /// The request cannot be carried out as given.
-    #[error("{0}")]
-    Usage(String),
-    /// The collection is not in a state this operation accepts.
-    #[error("{0}")]
-    Collection(String),
+    /// The request cannot be carried out as given, or the collection is not in a state
+    /// this operation accepts; `kind` says which case.
+    #[error("{message}")]
+    Refused {
+        /// Which case.
+        kind: ErrorKind,
+        /// What to tell the user.
+        message: String,
+    },
     /// A key could not be made or unlocked (the message names the cause, never a secret).
     #[error(transparent)]
     Key(#[from] vouch_keys::KeyError),
@@ -71,7 +74,7 @@ impl From<vouch_chain::Error> for Error {
 pub enum ErrorKind {
     /// Reading the collection failed; the read side's kind says how.
     Read(vouch_chain::ErrorKind),
-    /// The cluster failed or refused.
+    /// The cluster failed or refused (including reads below the GC threshold).
     Cluster,
     /// The store failed.
     Store,
@@ -79,15 +82,42 @@ pub enum ErrorKind {
     Format,
     /// A key could not be made or unlocked.
     Key,
-    /// The request cannot be carried out as given.
-    Usage,
-    /// The collection is not in a state this operation accepts.
-    Collection,
     /// An injected fault (tests).
     Injected,
+    /// A request that does not make sense as given (a bad option value).
+    Usage,
+    /// `AS OF SYSTEM TIME` in the future, or an incremental that would not end after the
+    /// layer it extends.
+    InvalidTime,
+    /// A legacy `BACKUP … TO` destination already holds objects.
+    DestinationNotEmpty,
+    /// A backup already exists, or is in progress, where this one would be written.
+    AlreadyExists,
+    /// A resumed backup met an object an earlier run wrote with other contents.
+    ResumeConflict,
+    /// An incremental's targets differ from its full backup's.
+    TargetsMismatch,
+    /// The backup named is not in the collection.
+    NotFound,
+    /// `ALTER BACKUP … ADD NEW_KMS` on a backup that is not encrypted.
+    NotEncrypted,
+    /// Stored data disagrees with its schema or its manifest.
+    DataMismatch,
+    /// A restored index's fingerprint differs from the one the backup recorded.
+    FingerprintMismatch,
+    /// `SHOW BACKUP … WITH check_files` found files missing or damaged.
+    FilesMissing,
 }
 
 impl Error {
+    /// An error of `kind` with `message`.
+    pub fn refused(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::Refused {
+            kind,
+            message: message.into(),
+        }
+    }
+
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -95,8 +125,7 @@ impl Error {
             Error::Cluster(_) => ErrorKind::Cluster,
             Error::Store(_) => ErrorKind::Store,
             Error::Format { .. } => ErrorKind::Format,
-            Error::Usage(_) => ErrorKind::Usage,
-            Error::Collection(_) => ErrorKind::Collection,
+            Error::Refused { kind, .. } => *kind,
             Error::Key(_) => ErrorKind::Key,
             Error::Injected(_) => ErrorKind::Injected,
         }

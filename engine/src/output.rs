@@ -9,7 +9,7 @@ use vouch_cluster::catalog::IndexFingerprint;
 
 use crate::backup::BackupResult;
 use crate::restore::RestoreResult;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// A cell: `None` is SQL NULL.
 pub type Cell = Option<String>;
@@ -154,9 +154,10 @@ impl std::str::FromStr for Format {
         match s {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
-            f => Err(Error::Usage(format!(
-                "unknown format {f:?}: use table or json"
-            ))),
+            f => Err(Error::refused(
+                ErrorKind::Usage,
+                format!("unknown format {f:?}: use table or json"),
+            )),
         }
     }
 }
@@ -288,10 +289,10 @@ mod tests {
     fn formats() {
         assert_eq!("table".parse::<Format>().unwrap(), Format::Table);
         assert_eq!("json".parse::<Format>().unwrap(), Format::Json);
-        assert!(matches!(
-            "csv".parse::<Format>().unwrap_err(),
-            Error::Usage(_)
-        ));
+        assert_eq!(
+            "csv".parse::<Format>().unwrap_err().kind(),
+            ErrorKind::Usage
+        );
         let mut t = Table::new(&["n#", "s", "b"]);
         t.rows
             .push(vec![Some("7".into()), None, Some("true".into())]);

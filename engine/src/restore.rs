@@ -19,7 +19,7 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::{self, index_layouts, Catalog, USERS_TABLE_ID};
 
-use crate::{ctx, Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 /// Progress events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,11 @@ pub fn restore(
     let as_of = opts
         .as_of
         .as_deref()
-        .map(|t| ctx(vouch_format::time::parse_as_of(t, now), "AS OF SYSTEM TIME"))
+        .map(|t| {
+            vouch_format::time::parse_as_of(t, now).map_err(|e| {
+                Error::refused(ErrorKind::InvalidTime, format!("AS OF SYSTEM TIME: {e}"))
+            })
+        })
         .transpose()?;
     let plan = plan(chain, as_of)?;
     let bcat = plan.catalog();
@@ -261,7 +265,7 @@ fn compare_fingerprints(
             n += 1;
             if got.hash != r.fingerprint || got.entries != r.rows {
                 let (db, _) = bcat.qualifiers(d);
-                return Err(Error::Collection(format!(
+                return Err(Error::refused(ErrorKind::FingerprintMismatch, format!(
                     "restore failed: fingerprint mismatch for {db}.{} index {}: the backup records {:016x} over {} entries, the restored data has {:016x} over {} entries",
                     d.name, l.name, r.fingerprint, r.rows, got.hash, got.entries
                 )));

@@ -8,7 +8,7 @@ use vouch_format::schema::{self, parents, Catalog, Kind};
 use vouch_format::time::format_sql;
 
 use crate::output::{Cell, Table};
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 use vouch_chain::{Chain, Collection};
 
 /// `SHOW BACKUPS IN uri`: the full backups' paths, oldest first (newest last).
@@ -201,10 +201,13 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
                 actual.push(size);
             }
             if !missing.is_empty() {
-                return Err(Error::Collection(format!(
-                    "The following files are missing or damaged in the backup: {}",
-                    missing.join(", ")
-                )));
+                return Err(Error::refused(
+                    ErrorKind::FilesMissing,
+                    format!(
+                        "The following files are missing or damaged in the backup: {}",
+                        missing.join(", ")
+                    ),
+                ));
             }
         }
         let cat = Catalog::new(m.descriptors.iter().cloned());

@@ -369,7 +369,11 @@ fn as_of_system_time_forms_end_exactly_there() {
         let mut o = opts(Targets::Cluster, Destination::Into(env.uri(name)));
         o.as_of = Some(as_of.clone());
         let e = run_err(&env.c, &o);
-        assert!(e.to_string().contains("future"), "{name}: {e}");
+        assert_eq!(
+            e.kind(),
+            vouch_engine::ErrorKind::InvalidTime,
+            "{name}: {e}"
+        );
         assert!(
             !snapshot(&env.root(name))
                 .keys()
@@ -381,7 +385,7 @@ fn as_of_system_time_forms_end_exactly_there() {
     let mut o = opts(Targets::Cluster, Destination::Into(env.uri("pos")));
     o.as_of = Some("10s".into());
     let e = run_err(&env.c, &o);
-    assert!(e.to_string().contains("negative"), "{e}");
+    assert_eq!(e.kind(), vouch_engine::ErrorKind::InvalidTime, "{e}");
 }
 
 /// History of `items` with a short TTL, written at T0.
@@ -422,7 +426,6 @@ fn as_of_at_or_below_the_gc_threshold_fails() {
             o.revision_history = rh;
             let e = run_err(&env.c, &o);
             assert!(is_below_gc(&e), "{name} rh={rh}: {e}");
-            assert!(e.to_string().contains("GC threshold"), "{e}");
         }
     }
     // A failed backup leaves no protected timestamp behind.
@@ -645,10 +648,10 @@ fn a_view_needs_its_tables() {
             Destination::Into(env.uri("v")),
         ),
     );
-    let msg = e.to_string();
-    assert!(
-        msg.contains("\"active_rides\"") && msg.contains("\"rides\""),
-        "{msg}"
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::Refused),
+        "{e}"
     );
     assert!(!snapshot(&env.root("v"))
         .keys()
@@ -678,7 +681,11 @@ fn a_view_needs_its_tables() {
         &env.c,
         &opts(tables(&["movr.nope"]), Destination::Into(env.uri("n"))),
     );
-    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::TargetNotFound),
+        "{e}"
+    );
 }
 
 #[test]

@@ -68,6 +68,26 @@ fn restore_err(c: &Cluster, o: &RestoreOptions) -> String {
     }
 }
 
+/// A restore that must fail: its error, for its kind and fields.
+fn restore_fail(c: &Cluster, o: &RestoreOptions) -> vouch_engine::Error {
+    match restore::restore(c, o, &mut |_| {}) {
+        Ok(r) => panic!("restore {:?} succeeded: {r:?}", o.targets),
+        Err(e) => e,
+    }
+}
+
+fn read_kind(k: vouch_chain::ErrorKind) -> vouch_engine::ErrorKind {
+    vouch_engine::ErrorKind::Read(k)
+}
+
+/// The object a read-side error names.
+fn object(e: &vouch_engine::Error) -> String {
+    match e {
+        vouch_engine::Error::Chain(c) => c.object().unwrap_or_default().to_string(),
+        other => panic!("not a read error: {other:?}"),
+    }
+}
+
 fn db(name: &str) -> Targets {
     Targets::Databases(vec![name.into()])
 }
@@ -193,12 +213,12 @@ fn cluster_restore_into_an_empty_cluster_restores_everything_and_users() {
     }
     assert!(!fps(&src.c, "system", end).is_empty());
     // Into a cluster with objects: refused, naming them.
-    let e = restore_err(&tgt, &RestoreOptions::new(Targets::Cluster, latest(&uri)));
-    assert!(
-        e.starts_with("full cluster restore can only be run on a cluster with no tables or databases but found"),
+    let e = restore_fail(&tgt, &RestoreOptions::new(Targets::Cluster, latest(&uri)));
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::NameCollision),
         "{e}"
     );
-    assert!(e.contains("movr.rides"), "{e}");
     // From a backup that is not a cluster backup: refused.
     src.advance(SEC);
     run(
@@ -367,12 +387,13 @@ fn restore_options_and_dependency_rules() {
     let tables = |v: &[(&str, &str)]| Targets::Tables(v.iter().map(|(a, b)| table(a, b)).collect());
 
     // A table restore needs its database in the target (or into_db).
-    let e = restore_err(
+    let e = restore_fail(
         &tgt,
         &RestoreOptions::new(tables(&[("shop", "customers")]), latest(&uri)),
     );
-    assert!(
-        e.starts_with("a database named \"shop\" needs to exist"),
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::NeedsOption),
         "{e}"
     );
     tgt.create_database("newdb").unwrap();
@@ -576,23 +597,34 @@ fn broken_chains_are_refused_naming_the_layer() {
     restore_ok(&tgt, &o);
     // Missing middle layer.
     let o = RestoreOptions::new(db("movr"), layers(&[&dirs[0], &dirs[1], &dirs[3]]));
-    let e = restore_err(&tgt, &o);
-    assert!(
-        e.contains("was taken on top of a different backup than"),
+    let e = restore_fail(&tgt, &o);
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::ChainBroken),
         "{e}"
     );
-    assert!(e.contains(&dirs[3].display().to_string()), "{e}");
+    assert_eq!(object(&e), file_uri(&dirs[3]), "{e}");
     // Reordered.
     let o = RestoreOptions::new(
         db("movr"),
         layers(&[&dirs[0], &dirs[2], &dirs[1], &dirs[3]]),
     );
-    let e = restore_err(&tgt, &o);
-    assert!(e.contains(&dirs[2].display().to_string()), "{e}");
+    let e = restore_fail(&tgt, &o);
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::ChainBroken),
+        "{e}"
+    );
+    assert_eq!(object(&e), file_uri(&dirs[2]), "{e}");
     // An incremental first.
     let o = RestoreOptions::new(db("movr"), layers(&[&dirs[1], &dirs[2]]));
-    let e = restore_err(&tgt, &o);
-    assert!(e.contains("is an incremental backup"), "{e}");
+    let e = restore_fail(&tgt, &o);
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::ChainBroken),
+        "{e}"
+    );
+    assert_eq!(object(&e), file_uri(&dirs[1]), "{e}");
 
     // In the collection: a middle layer removed (a chain gap) or replaced by a layer of
     // another chain.
@@ -600,17 +632,21 @@ fn broken_chains_are_refused_naming_the_layer() {
     copy_tree(&root, copy.path());
     let cdirs = layer_dirs(copy.path());
     std::fs::remove_dir_all(&cdirs[1]).unwrap();
-    let e = restore_err(
+    let e = restore_fail(
         &tgt,
         &RestoreOptions::new(db("movr"), latest(&file_uri(copy.path()))),
     );
-    assert!(
-        e.contains(&format!(
-            "{}",
-            cdirs[2].strip_prefix(copy.path()).unwrap().display()
-        )),
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::ChainBroken),
         "{e}"
     );
+    let gap = cdirs[2]
+        .strip_prefix(copy.path())
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(object(&e).ends_with(&format!("/{gap}")), "{e}");
 
     // Replaced: another chain's incremental (same shape, other chain id) in place of the
     // middle one.
@@ -623,11 +659,21 @@ fn broken_chains_are_refused_naming_the_layer() {
         std::fs::remove_file(c2[1].join(f)).unwrap();
         std::fs::copy(odirs[1].join(f), c2[1].join(f)).unwrap();
     }
-    let e = restore_err(
+    let e = restore_fail(
         &tgt,
         &RestoreOptions::new(db("movr"), latest(&file_uri(copy2.path()))),
     );
-    assert!(e.contains("belongs to another backup chain"), "{e}");
+    assert_eq!(
+        e.kind(),
+        read_kind(vouch_chain::ErrorKind::ChainBroken),
+        "{e}"
+    );
+    let spliced = c2[1]
+        .strip_prefix(copy2.path())
+        .unwrap()
+        .display()
+        .to_string();
+    assert!(object(&e).ends_with(&format!("/{spliced}")), "{e}");
 }
 
 #[test]
@@ -658,14 +704,13 @@ fn a_fingerprint_mismatch_fails_the_restore_and_leaves_nothing_visible() {
     )
     .unwrap();
     let (_d, tgt) = target(src.now());
-    let e = restore_err(
+    let e = restore_fail(
         &tgt,
         &RestoreOptions::new(db("shop"), latest(&file_uri(copy.path()))),
     );
-    assert!(
-        e.starts_with(
-            "restore failed: fingerprint mismatch for shop.customers index customers_pkey"
-        ),
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::FingerprintMismatch,
         "{e}"
     );
     assert!(tgt.catalog(tgt.now()).unwrap().database("shop").is_none());
@@ -673,8 +718,12 @@ fn a_fingerprint_mismatch_fails_the_restore_and_leaves_nothing_visible() {
     let mut o = RestoreOptions::new(db("shop"), latest(&file_uri(copy.path())));
     o.schema_only = true;
     o.verify_backup_table_data = true;
-    let e = restore_err(&tgt, &o);
-    assert!(e.contains("fingerprint mismatch"), "{e}");
+    let e = restore_fail(&tgt, &o);
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::FingerprintMismatch,
+        "{e}"
+    );
 }
 
 #[test]
