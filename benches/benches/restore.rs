@@ -66,7 +66,7 @@ fn bench_restore(c: &mut Criterion) {
         let coll = vouch_chain::Collection::open(
             uri,
             None,
-            &vouch_chain::collection::open_options(Some(cluster.extern_dir())),
+            &vouch_chain::open_options(Some(cluster.extern_dir())),
         )
         .expect("collection");
         let chain = coll.chain(&coll.latest().expect("latest")).expect("chain");

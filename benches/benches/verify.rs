@@ -26,12 +26,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use vouch_chain::collection::open_options;
+use vouch_chain::open_options;
 use vouch_chain::Targets;
 use vouch_cluster::workload::{self, InitOptions, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_verify::{verify_collection, KeySource, Level, Passphrase, VerifyOptions};
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::KeySource;
+use vouch_verify::{verify_collection, Level, VerifyOptions};
 
 fn passphrase() -> KeySource {
     KeySource::passphrase(Passphrase::new("bench passphrase").expect("passphrase"))

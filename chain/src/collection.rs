@@ -13,7 +13,7 @@ use vouch_store::{OpenOptions, Store};
 use crate::layer::{read_layer, Encryption};
 use crate::sealed::{self, ChainKey};
 use crate::{ctx, Error, ErrorKind, Result};
-use vouch_keys::DataKey;
+use vouch_format::envelope::DataKey;
 use vouch_keys::KeySource;
 
 /// Where incrementals of a collection live.

@@ -3,9 +3,9 @@
 //! two policies: the verifier turns every problem into a finding, restore stops at the
 //! first ([`LayerRead::into_layer`]).
 
+use vouch_format::envelope::DataKey;
 use vouch_format::layout;
 use vouch_format::manifest::{self, pb};
-use vouch_keys::DataKey;
 use vouch_store::Store;
 
 use crate::collection::{join, Layer};

@@ -5,16 +5,16 @@
 //! restores" run one implementation with two policies.
 //!
 //! What it owns:
-//! - [`collection`]: opening a collection, LATEST, its full backups, and a chain (a full
+//! - `collection`: opening a collection, LATEST, its full backups, and a chain (a full
 //!   backup and its incrementals) with each layer's manifest read and checked;
 //! - [`layer`]: one layer's manifest, checksum file and listing read with every problem
 //!   as a typed value (verify reports all, restore stops at the first);
 //! - [`sealed`]: chain keys from the key records, sealed small files, integrity listings,
 //!   and data sources over plain and sealed data files;
-//! - [`plan`]: chain checks, CockroachDB's AS OF rules, the descriptors in force at a time;
+//! - `plan`: chain checks, CockroachDB's AS OF rules, the descriptors in force at a time;
 //! - [`merge`]: the k-way merge of a table's versions across layers;
 //! - [`pool`]: the one worker pool parallel passes run on;
-//! - [`select`] and [`targets`]: what a restore selects, its dependency rules, new ids
+//! - `select` and `targets`: what a restore selects, its dependency rules, new ids
 //!   and collisions, decided on catalogs alone (a dry run is the same code);
 //! - [`Error`] with an [`ErrorKind`] for every case a caller tells apart.
 //!
@@ -24,20 +24,23 @@
 
 #![forbid(unsafe_code)]
 
-pub mod collection;
+mod collection;
 mod error;
 pub mod layer;
 pub mod merge;
-pub mod plan;
+mod plan;
 pub mod pool;
 pub mod sealed;
-pub mod select;
-pub mod targets;
+mod select;
+mod targets;
 
-pub use collection::{Chain, Collection, Layer, OpenChain};
+pub use collection::{join, open_options, Chain, Collection, IncrementalRoot, Layer, OpenChain};
 pub use error::{Cause, Error, ErrorKind, Result};
-pub use plan::{plan, Plan, Source};
-pub use select::{dry_run, DryRun, RestoreOptions};
-pub use targets::Targets;
+pub use plan::{check_chain, open_source, open_source_keyed, plan, select_layers, Plan, Source};
+pub use select::{
+    assign, check_entry, check_options, dry_run, qualified, select, DryRun, Mapping,
+    RestoreOptions, Selection,
+};
+pub use targets::{resolve, resolve_for, Resolved, Targets};
 
 pub(crate) use error::ctx;

@@ -14,7 +14,7 @@ use crate::collection::join;
 use crate::plan::Plan;
 use crate::sealed::open_data_file;
 use crate::{ctx, Error, ErrorKind, Result};
-use vouch_keys::DataKey;
+use vouch_format::envelope::DataKey;
 
 /// One entry in the merge: the head of one file's iterator.
 struct Head {

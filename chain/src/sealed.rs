@@ -6,11 +6,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use vouch_format::encryption_info::EncryptionInfo;
+use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::layout;
 use vouch_format::manifest::{decode_canonical, pb, LISTING_FORMAT_VERSION};
 use vouch_format::sst::{check_read_range, BlockSource, SstReader};
-use vouch_keys::{DataKey, EncryptionInfo, KeyError, KeySource};
+use vouch_keys::{KeyError, KeySource};
 use vouch_store::Store;
 
 use crate::collection::join;

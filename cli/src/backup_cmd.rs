@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::{open_options, Collection};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, Faults, Progress};
 use vouch_engine::output::{self, Format};
@@ -173,7 +173,7 @@ pub fn alter_backup(
         uri.trim_end_matches('/'),
         new_kms
             .iter()
-            .map(|u| vouch_keys::uri_id_of(u))
+            .map(|u| vouch_keys::kms::uri_id_of(u))
             .collect::<Vec<_>>()
             .join(", ")
     );

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};

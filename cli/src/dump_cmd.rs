@@ -58,8 +58,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if nodelocal && a.cluster.is_none() {
         bail!("nodelocal:// URIs name a folder of a cluster: give --cluster DIR");
     }
-    let opts = vouch_chain::collection::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
-    let chain = vouch_chain::plan::open_source_keyed(&source, &opts, &a.keys.source()?)?;
+    let opts = vouch_chain::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
+    let chain = vouch_chain::open_source_keyed(&source, &opts, &a.keys.source()?)?;
     let as_of = a
         .as_of
         .as_deref()

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use vouch_keys::{KeySource, Passphrase};
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::KeySource;
 
 /// `WITH encryption_passphrase = …` / `WITH kms = …` as options.
 #[derive(Debug, Clone, Default, clap::Args)]

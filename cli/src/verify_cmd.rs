@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
         keys: args.keys.source()?,
     };
-    let store_opts = vouch_chain::collection::open_options(
+    let store_opts = vouch_chain::open_options(
         args.cluster
             .as_ref()
             .map(|c| c.join(vouch_cluster::catalog::EXTERN_DIR)),

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_rocksdb_reads, fails, ok, text, vouch_bin, Entry, JOB_RESULT_COLUMNS};
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Layer;
+use vouch_chain::{open_options, Collection};
 use vouch_format::layout::{self, Listing};
 use vouch_format::manifest::{self, decode_canonical, pb};
 use vouch_format::mvcc;

@@ -35,9 +35,9 @@ use vouch_store::{ObjectWriter, Store};
 use crate::crypto;
 use crate::{ctx, Error, ErrorKind, Result};
 use vouch_chain::sealed::{self, ChainKey};
-use vouch_chain::targets::{self, Resolved, Targets};
 use vouch_chain::{Chain, Collection};
-use vouch_keys::DataKey;
+use vouch_chain::{Resolved, Targets};
+use vouch_format::envelope::DataKey;
 use vouch_keys::KeySource;
 
 /// Default target size of a data file: 128 MiB.
@@ -212,7 +212,7 @@ struct Target<'a> {
 
 impl Target<'_> {
     fn path(&self, name: &str) -> String {
-        vouch_chain::collection::join(&self.dir, name)
+        vouch_chain::join(&self.dir, name)
     }
 }
 
@@ -281,7 +281,7 @@ pub fn backup(
     opts: &BackupOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupResult> {
-    let store_opts = vouch_chain::collection::open_options(Some(cluster.extern_dir()));
+    let store_opts = vouch_chain::open_options(Some(cluster.extern_dir()));
     let coll = Collection::open(
         opts.destination.uri(),
         opts.incremental_location.as_deref(),
@@ -321,7 +321,7 @@ pub fn backup(
         Destination::To {
             incremental_from, ..
         } => Some(
-            vouch_chain::collection::OpenChain::from_uris_keyed(
+            vouch_chain::OpenChain::from_uris_keyed(
                 incremental_from,
                 &store_opts,
                 &opts.encryption,
@@ -350,7 +350,7 @@ pub fn backup(
     let resumed = unfinished.is_some();
     // A new chain key (written as ENCRYPTION-INFO after the lock) for a new encrypted
     // full backup.
-    let mut new_info: Option<vouch_keys::EncryptionInfo> = None;
+    let mut new_info: Option<vouch_format::encryption_info::EncryptionInfo> = None;
     let (job, dir, checkpoint, key) = match unfinished {
         Some(u) => u,
         None => {
@@ -440,7 +440,7 @@ pub fn backup(
     };
 
     let cat = cluster.catalog(end)?;
-    let resolved = targets::resolve(&cat, &opts.targets)?;
+    let resolved = vouch_chain::resolve(&cat, &opts.targets)?;
     if let Some(c) = &prev_chain {
         check_same_targets(c, &resolved)?;
     }
@@ -1025,7 +1025,7 @@ fn finish_unpublished(
             decode_checkpoint(&b, &o.path[prefix.len()..], sealing.as_ref())
         })
         .unwrap_or_default();
-    let notices = targets::resolve(&cluster.catalog(end)?, &opts.targets)?.notices;
+    let notices = vouch_chain::resolve(&cluster.catalog(end)?, &opts.targets)?.notices;
     Ok(Some(BackupResult {
         job_id: job.job_id,
         status: "succeeded".into(),
@@ -1513,8 +1513,8 @@ mod tests {
             .iter()
             .map(|n| format!("nodelocal://1/{n}"))
             .collect();
-        let opts = vouch_chain::collection::open_options(Some(c.extern_dir()));
-        let chain = vouch_chain::collection::OpenChain::from_uris(&uris, &opts)
+        let opts = vouch_chain::open_options(Some(c.extern_dir()));
+        let chain = vouch_chain::OpenChain::from_uris(&uris, &opts)
             .unwrap()
             .chain;
         let [l0, l1, l2] = chain.layers.as_slice() else {

@@ -10,13 +10,14 @@ use pbkdf2::hmac::{Hmac, Mac};
 use prost::Message;
 use rand::RngCore;
 use sha2::Sha256;
-use vouch_chain::collection::join;
+use vouch_chain::join;
 use vouch_chain::sealed::{info_names, read_info};
 use vouch_chain::Collection;
+use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, FILE_NONCE_LEN};
 use vouch_format::layout;
 use vouch_format::manifest::{self, pb};
-use vouch_keys::{DataKey, KeySource};
+use vouch_keys::KeySource;
 
 use crate::{ctx, Error, ErrorKind, Result};
 

@@ -19,8 +19,8 @@ use vouch_format::schema::{self, index_layouts, parents, Catalog, Kind, SYSTEM_D
 use vouch_format::time;
 
 use crate::{Error, ErrorKind, Result};
-use vouch_chain::targets::{self, Targets};
 use vouch_chain::Plan;
+use vouch_chain::Targets;
 
 /// Rows per `INSERT` statement.
 pub const ROWS_PER_INSERT: usize = 100;
@@ -83,7 +83,7 @@ impl Out<'_> {
 /// dump must load on its own. `system` objects are never dumped (every cluster has them).
 pub fn dump(plan: &Plan, targets: &Targets, out: &mut dyn Write) -> Result<DumpStats> {
     let cat = plan.catalog();
-    let resolved = targets::resolve_for(&cat, targets, "dump")?;
+    let resolved = vouch_chain::resolve_for(&cat, targets, "dump")?;
     let included: BTreeSet<u64> = resolved
         .descriptors
         .iter()

@@ -17,9 +17,6 @@ pub mod output;
 pub mod restore;
 pub mod show;
 
-pub use backup::{backup, BackupOptions, BackupResult, Destination, Faults};
-pub use restore::{restore, RestoreResult};
-
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

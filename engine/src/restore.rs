@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vouch_chain::plan::{open_source_keyed, plan};
-use vouch_chain::select::{assign, check_entry, check_options, qualified, select};
 use vouch_chain::RestoreOptions;
+use vouch_chain::{assign, check_entry, check_options, qualified, select};
+use vouch_chain::{open_source_keyed, plan};
 use vouch_cluster::{Batch, Cluster};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
@@ -77,7 +77,7 @@ pub fn restore(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RestoreResult> {
     check_options(opts)?;
-    let store_opts = vouch_chain::collection::open_options(Some(cluster.extern_dir()));
+    let store_opts = vouch_chain::open_options(Some(cluster.extern_dir()));
     let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
     let now = cluster.now();
     let as_of = opts

@@ -7,8 +7,8 @@ mod support;
 use std::collections::BTreeSet;
 
 use support::*;
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_engine::backup::{BackupResult, Destination};
 use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::layout;
@@ -45,7 +45,11 @@ fn coll(env: &Env, uri: &str, incloc: Option<&str>) -> Collection {
 }
 
 /// Runs a backup, checking that no object that existed before it changed.
-fn backup_checked(env: &Env, roots: &[&str], o: &vouch_engine::BackupOptions) -> BackupResult {
+fn backup_checked(
+    env: &Env,
+    roots: &[&str],
+    o: &vouch_engine::backup::BackupOptions,
+) -> BackupResult {
     let before: Vec<_> = roots.iter().map(|r| snapshot(&env.root(r))).collect();
     let r = run(&env.c, o);
     for (root, b) in roots.iter().zip(&before) {
@@ -58,7 +62,7 @@ fn backup_checked(env: &Env, roots: &[&str], o: &vouch_engine::BackupOptions) ->
 fn backup_refused(
     env: &Env,
     roots: &[&str],
-    o: &vouch_engine::BackupOptions,
+    o: &vouch_engine::backup::BackupOptions,
 ) -> vouch_engine::Error {
     let before: Vec<_> = roots.iter().map(|r| snapshot(&env.root(r))).collect();
     let e = run_err(&env.c, o);

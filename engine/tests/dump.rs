@@ -4,8 +4,8 @@
 
 mod support;
 
-use vouch_chain::plan::{open_source, plan, Plan, Source};
 use vouch_chain::Targets;
+use vouch_chain::{open_source, plan, Plan, Source};
 use vouch_cluster::catalog::{ColumnDef, ForeignKeyDef, IndexDef, TableDef};
 use vouch_engine::backup::Destination;
 use vouch_engine::dump::{dump, literal, DumpStats};
@@ -16,7 +16,7 @@ use vouch_format::schema::{self};
 use support::*;
 
 fn plan_at(env: &Env, uri: &str, as_of: Option<Timestamp>) -> Plan {
-    let opts = vouch_chain::collection::open_options(Some(env.c.extern_dir()));
+    let opts = vouch_chain::open_options(Some(env.c.extern_dir()));
     let chain = open_source(
         &Source::Collection {
             uri: uri.into(),

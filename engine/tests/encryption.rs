@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use support::*;
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, Destination};
@@ -20,7 +20,8 @@ use vouch_engine::restore;
 use vouch_engine::Error;
 use vouch_format::keys::ColumnType;
 use vouch_format::layout;
-use vouch_keys::{KeyError, KeySource, Passphrase};
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::{KeyError, KeySource};
 
 const CANARY: &str = "vouch-canary-3f9c2a7e-plaintext-must-not-leak";
 

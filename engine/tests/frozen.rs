@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use support::*;
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_cluster::workload::{self, Workload};
 use vouch_engine::backup::Destination;
 use vouch_format::fingerprint::Fingerprint;
@@ -132,7 +132,9 @@ fn enc_uri() -> String {
 }
 
 fn frozen_keys() -> vouch_keys::KeySource {
-    vouch_keys::KeySource::passphrase(vouch_keys::Passphrase::new(FROZEN_PASSPHRASE).unwrap())
+    vouch_keys::KeySource::passphrase(
+        vouch_keys::passphrase::Passphrase::new(FROZEN_PASSPHRASE).unwrap(),
+    )
 }
 
 #[test]
@@ -183,7 +185,7 @@ fn v1_encrypted_collection_reads_and_restores() {
         );
         o.keys = frozen_keys();
         o.as_of = Some(end.to_string());
-        let r = vouch_engine::restore(&c, &o, &mut |_| {}).unwrap();
+        let r = vouch_engine::restore::restore(&c, &o, &mut |_| {}).unwrap();
         assert!(r.fingerprints_checked >= 1, "{r:?}");
         assert!(r.rows > 0);
     }

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use support::*;
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_chain::{RestoreOptions, Source};
 use vouch_cluster::catalog::{ColumnDef, ForeignKeyDef, TableDef};
 use vouch_cluster::workload::{self, Workload};

@@ -24,7 +24,7 @@ pub mod cursor;
 pub mod decimal;
 pub mod encryption_info;
 pub mod envelope;
-pub mod error;
+mod error;
 pub mod fingerprint;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -26,10 +26,11 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 pub use error::KeyError;
-pub use kms::{kms_from_uri, uri_id_of, Kms, KmsUri};
-pub use passphrase::Passphrase;
-pub use vouch_format::encryption_info::EncryptionInfo;
-pub use vouch_format::envelope::DataKey;
+
+use kms::{kms_from_uri, uri_id_of};
+use passphrase::Passphrase;
+use vouch_format::encryption_info::EncryptionInfo;
+use vouch_format::envelope::DataKey;
 
 use vouch_format::encryption_info::{
     self as info_fmt, KmsWrappedKey, PassphraseWrappedKey, DEFAULT_ITERATIONS, KEY_CHECK_LABEL,

@@ -11,8 +11,9 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::{DataKey, KeyError, Result};
+use crate::{KeyError, Result};
 use vouch_format::encryption_info::{DATA_KEY_LEN, NONCE_LEN, TAG_LEN};
+use vouch_format::envelope::DataKey;
 
 /// A passphrase. Zeroized on drop; `Debug` shows `Passphrase(<redacted>)`; no `Display`.
 #[derive(Clone)]

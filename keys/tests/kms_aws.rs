@@ -5,10 +5,9 @@
 mod support;
 
 use support::{aws_uri, create_key, SECRET, SECRET_IN_URI};
-use vouch_keys::{
-    add_kms, create_with, kms_from_uri, new_data_key, unlock, CreateOptions, KeyError, KeySource,
-    Passphrase,
-};
+use vouch_keys::kms::kms_from_uri;
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::{add_kms, create_with, new_data_key, unlock, CreateOptions, KeyError, KeySource};
 
 const CHAIN: [u8; 16] = *b"chain-kms-aws-01";
 

@@ -4,7 +4,8 @@
 mod support;
 
 use support::{create_key, endpoint};
-use vouch_keys::{kms_from_uri, new_data_key, KeyError};
+use vouch_keys::kms::kms_from_uri;
+use vouch_keys::{new_data_key, KeyError};
 
 #[test]
 fn implicit_auth_reads_the_environment_and_names_a_missing_variable() {

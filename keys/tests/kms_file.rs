@@ -4,10 +4,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use vouch_keys::{
-    add_kms, create_with, kms_from_uri, new_data_key, unlock, CreateOptions, KeyError, KeySource,
-    Passphrase,
-};
+use vouch_keys::{add_kms, create_with, new_data_key, unlock, CreateOptions, KeyError, KeySource};
+
+use vouch_keys::kms::kms_from_uri;
+
+use vouch_keys::passphrase::Passphrase;
 
 const CHAIN: [u8; 16] = *b"chain-file-kms-1";
 const FAST: CreateOptions = CreateOptions {
@@ -87,7 +88,7 @@ fn key_file_problems_are_named() {
     ] {
         assert_eq!(
             kms_from_uri(uri).unwrap_err().to_string(),
-            format!("KMS URI {}: {reason}", vouch_keys::uri_id_of(uri)),
+            format!("KMS URI {}: {reason}", vouch_keys::kms::uri_id_of(uri)),
             "{uri}"
         );
     }
@@ -243,7 +244,7 @@ fn unsupported_and_malformed_kms_uris() {
         assert!(matches!(err, KeyError::BadKmsUri { .. }), "{uri}: {err:?}");
         assert_eq!(
             err.to_string(),
-            format!("KMS URI {}: {reason}", vouch_keys::uri_id_of(uri)),
+            format!("KMS URI {}: {reason}", vouch_keys::kms::uri_id_of(uri)),
             "{uri}"
         );
     }

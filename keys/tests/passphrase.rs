@@ -6,9 +6,10 @@ use std::path::Path;
 
 use vouch_format::encryption_info::{encode, DEFAULT_ITERATIONS, PASSPHRASE_WRAP_LEN};
 use vouch_format::Error;
+use vouch_keys::passphrase::Passphrase;
 use vouch_keys::{
     check_not_encrypted, create, create_with, decode_info, key_check, unlock, CreateOptions,
-    KeyError, KeySource, Passphrase,
+    KeyError, KeySource,
 };
 
 const CHAIN: [u8; 16] = *b"chain-passphrase";

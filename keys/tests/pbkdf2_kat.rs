@@ -2,8 +2,8 @@
 //! RFC 6070's shape for SHA-256) and AES-256-GCM (the GCM specification's test cases 13
 //! and 14), through the functions vouch's passphrase wrap uses.
 
+use vouch_keys::passphrase::Passphrase;
 use vouch_keys::passphrase::{derive_kek, open, pbkdf2_sha256, seal};
-use vouch_keys::Passphrase;
 
 fn pbkdf2_hex(p: &[u8], s: &[u8], c: u32, len: usize) -> String {
     let mut out = vec![0u8; len];

@@ -1,10 +1,10 @@
 //! Secrets never appear in `Debug` or `Display` of any type or error: passphrases, data
 //! keys, key-encryption keys, KMS credentials in URIs.
 
+use vouch_keys::kms::kms_from_uri;
 use vouch_keys::kms::KmsUri;
-use vouch_keys::{
-    create_with, kms_from_uri, unlock, CreateOptions, KeyError, KeySource, Passphrase,
-};
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::{create_with, unlock, CreateOptions, KeyError, KeySource};
 
 const CHAIN: [u8; 16] = *b"chain-secrets-01";
 const PASS: &str = "PASSPHRASE-SECRET-7f3a";

@@ -7,14 +7,16 @@
 //! `external://name`. The statement text recorded in the manifest is
 //! [`grammar::redact`]ed.
 
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_chain::{RestoreOptions, Source};
 use vouch_engine::backup::{BackupOptions, Destination};
 use vouch_engine::output;
 use vouch_engine::show::{self, ShowOptions};
 
-use vouch_keys::{KeySource, Passphrase};
+use vouch_keys::KeySource;
+
+use vouch_keys::passphrase::Passphrase;
 
 use vouch_cluster::Cluster;
 
@@ -391,7 +393,7 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             options,
         } => {
             let opts = backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
-            let r = vouch_engine::backup(cluster, &opts, &mut |_| {})?;
+            let r = vouch_engine::backup::backup(cluster, &opts, &mut |_| {})?;
             Ok(Output::Rows(if flag(options, "detached")? {
                 output::detached(r.job_id)
             } else {
@@ -405,7 +407,7 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             options,
         } => {
             let opts = restore_options(s, targets, from, as_of.as_deref(), options)?;
-            let r = vouch_engine::restore(cluster, &opts, &mut |_| {})?;
+            let r = vouch_engine::restore::restore(cluster, &opts, &mut |_| {})?;
             Ok(Output::Rows(if flag(options, "detached")? {
                 output::detached(r.job_id)
             } else {

@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use vouch_chain::collection::{open_options, Collection};
+use vouch_chain::{open_options, Collection};
 use vouch_cluster::catalog::Row;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
-use vouch_keys::{KeySource, Passphrase};
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::KeySource;
 use vouch_sql::{Output, Session};
 
 const PASS: &str = "correct horse battery staple";

@@ -3,8 +3,8 @@
 //! types, views) and a whole `vouch dump` (the seeds' Core backup path), checked against the
 //! source: the same statements printed again, the same fingerprints.
 
-use vouch_chain::collection::{open_options, Collection};
 use vouch_chain::Targets;
+use vouch_chain::{open_options, Collection};
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_sql::{Output, Session};

@@ -24,7 +24,7 @@
 use std::path::PathBuf;
 
 mod local;
-pub mod uri;
+mod uri;
 
 pub use local::LocalStore;
 pub use uri::{parse_uri, Scheme, StorageUri};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use vouch_chain::collection::join;
+use vouch_chain::join;
 use vouch_chain::sealed::{self as crypto, ChainKey};
 use vouch_chain::Collection;
 use vouch_format::layout::{self, BackupFile};

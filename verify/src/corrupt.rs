@@ -30,8 +30,8 @@ use vouch_format::sst::{
 
 use vouch_chain::sealed::{self as crypto, ChainKey};
 use vouch_engine::crypto::{encode_listing, seal_small_file};
+use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId};
-use vouch_keys::DataKey;
 use vouch_keys::KeySource;
 
 use crate::Level;

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
+use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::keys;
 use vouch_format::manifest::pb;
@@ -18,7 +19,6 @@ use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout};
 use vouch_format::sst::{BlockSource, SstReader};
-use vouch_keys::DataKey;
 
 use crate::finding::{hex, sst_finding, Finding};
 use crate::report::Progress;
@@ -147,7 +147,7 @@ fn decode_entry(
 
 fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
     let store = ctx.store(lv.which);
-    let path = vouch_chain::collection::join(lv.dir, &file.path);
+    let path = vouch_chain::join(lv.dir, &file.path);
     let src = match lv.key {
         None => StoreSource::new(store, &path, stat),
         Some(_) => StoreSource::tracking(store, &path, stat),

@@ -44,5 +44,3 @@ pub use report::{
     VerifyOptions, REPORT_FORMAT_VERSION,
 };
 pub use source::{FileSource, StoreSource};
-/// The keys of [`VerifyOptions::keys`] (re-exported so callers need not depend on `vouch-keys`).
-pub use vouch_keys::{KeySource, Passphrase};

@@ -212,7 +212,7 @@ fn check_table(
         let Some(a) = a else { continue };
         let lr = layers.get(li);
         let dir = lr.map_or("", |l| l.layer.dir.as_str());
-        let mpath = vouch_chain::collection::join(dir, layout::MANIFEST);
+        let mpath = vouch_chain::join(dir, layout::MANIFEST);
         if let Err(e) = &pass {
             out.push((
                 li,
@@ -275,7 +275,7 @@ fn check_table(
 /// Compares the recomputed fingerprints of a table at a layer's end with the recorded ones.
 fn fingerprints(m: &pb::BackupManifest, dir: &str, table: u64, a: &At<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mpath = vouch_chain::collection::join(dir, layout::MANIFEST);
+    let mpath = vouch_chain::join(dir, layout::MANIFEST);
     for (l, fp) in a.layouts.iter().zip(&a.fp) {
         let index = u64::from(l.id);
         let found = format!("{:#018x}/{}", fp.hash, fp.entries);
@@ -451,7 +451,7 @@ fn locate(
         }
     });
     let dir = layers.get(li).map_or("", |l| l.layer.dir.as_str());
-    let mpath = vouch_chain::collection::join(dir, layout::MANIFEST);
+    let mpath = vouch_chain::join(dir, layout::MANIFEST);
     if let Err(e) = pass {
         return vec![Finding::error(
             "read_error",

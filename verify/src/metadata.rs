@@ -13,7 +13,7 @@ use crate::report::{CheckResult, Progress};
 use crate::state::{is_full_name, ChainState, Ctx, LayerState, Which};
 use vouch_chain::layer::{self, Encryption, Object, Problem};
 use vouch_chain::pool;
-use vouch_keys::DataKey;
+use vouch_format::envelope::DataKey;
 
 /// The `latest` check; returns the full backup LATEST names (when it names one).
 pub(crate) fn check_latest(

@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicUsize;
 use std::sync::Mutex;
 
-use vouch_chain::collection::join;
+use vouch_chain::join;
 use vouch_chain::sealed::ChainKey;
 use vouch_format::layout::FullSubdir;
 use vouch_format::manifest::pb;

@@ -21,7 +21,8 @@ use vouch_engine::crypto;
 use vouch_format::envelope::{HEADER_LEN, TAG_LEN};
 use vouch_format::layout;
 use vouch_format::manifest;
-use vouch_keys::{KeySource, Passphrase};
+use vouch_keys::passphrase::Passphrase;
+use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
 use vouch_verify::{verify_collection, Error, Finding, Level, Report, Severity, VerifyOptions};
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vouch_chain::collection::open_options;
+use vouch_chain::open_options;
 use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};

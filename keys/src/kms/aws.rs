@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{Kms, KmsUri};
-use crate::{DataKey, KeyError, Result};
+use crate::{KeyError, Result};
 use vouch_format::encryption_info::DATA_KEY_LEN;
+use vouch_format::envelope::DataKey;
 
 /// Largest KMS response read.
 const MAX_RESPONSE: u64 = 1 << 20;

@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 
 use super::{Kms, KmsUri};
 use crate::passphrase::{unwrap_key, wrap_key};
-use crate::{DataKey, KeyError, Result};
+use crate::{KeyError, Result};
+use vouch_format::envelope::DataKey;
 
 /// Associated data of a file-KMS wrap.
 pub const FILE_WRAP_LABEL: &[u8] = b"vouch/v1 file-kms-wrap";

@@ -14,7 +14,8 @@ pub mod file;
 
 use std::fmt;
 
-use crate::{DataKey, KeyError, Result};
+use crate::{KeyError, Result};
+use vouch_format::envelope::DataKey;
 
 /// A key-encryption key held by a KMS.
 pub trait Kms: fmt::Debug + Send + Sync {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use vouch_keys::kms::aws::AwsKms;
-use vouch_keys::KmsUri;
+use vouch_keys::kms::KmsUri;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY_ID: &str = "AKIAVOUCHTEST0000001";

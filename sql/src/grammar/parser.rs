@@ -72,7 +72,7 @@ impl Parser {
                     (Some(Some(r)), _) => r.clone(),
                     // Any URI without its query string, which may hold credentials.
                     (_, Token::Str(v)) if v.contains("://") => {
-                        Token::Str(vouch_keys::uri_id_of(v)).to_string()
+                        Token::Str(vouch_keys::kms::uri_id_of(v)).to_string()
                     }
                     _ => t.to_string(),
                 };

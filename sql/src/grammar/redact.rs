@@ -43,7 +43,7 @@ pub(super) fn secrets(toks: &[Token]) -> Vec<Option<String>> {
                 *slot = Some(if passphrase {
                     "'*****'".to_string()
                 } else {
-                    Token::Str(vouch_keys::uri_id_of(v)).to_string()
+                    Token::Str(vouch_keys::kms::uri_id_of(v)).to_string()
                 });
             }
             i += 1;
