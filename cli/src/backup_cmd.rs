@@ -16,7 +16,7 @@ use vouch_sql::grammar::{words, Options, Statement};
 
 /// The `backup` subcommand's options.
 #[derive(Debug)]
-pub struct BackupArgs<'a> {
+pub(crate) struct BackupArgs<'a> {
     pub cluster: &'a Path,
     pub words: &'a [String],
     pub as_of: Option<String>,
@@ -72,7 +72,7 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 }
 
 /// Runs `vouch backup`.
-pub fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
+pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     let (targets, dest) = words::backup(a.words)?;
     let cluster = Cluster::open(a.cluster, Clock::system())?;
     let scope = Scope {
@@ -117,7 +117,7 @@ fn open_collection(uri: &str, cluster: Option<&Path>, inc: Option<&str>) -> Resu
 
 /// `vouch show backups IN URI` and `vouch show backup [schemas] FROM … IN URI` (the
 /// `WITH` options are flags: `opts`).
-pub fn show(
+pub(crate) fn show(
     words: &[String],
     cluster: Option<&Path>,
     inc: Option<&str>,
@@ -157,7 +157,7 @@ pub fn show(
 }
 
 /// `vouch alter backup LATEST|'subdir' IN URI --add-new-kms URI --old-kms URI`.
-pub fn alter_backup(
+pub(crate) fn alter_backup(
     words: &[String],
     new_kms: &[String],
     old_kms: &[String],

@@ -11,7 +11,7 @@ use vouch_cluster::{Clock, Cluster};
 use vouch_format::mvcc::Timestamp;
 
 #[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
+pub(crate) enum ClusterCommand {
     /// Create a cluster in DIR, empty or filled with a workload's schema and rows.
     Init {
         /// The cluster directory (created if needed; must not hold a cluster yet).
@@ -83,7 +83,7 @@ impl From<Format> for vouch_engine::output::Format {
     }
 }
 
-pub fn run(cmd: ClusterCommand) -> Result<ExitCode> {
+pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
     match cmd {
         ClusterCommand::Init {
             dir,

@@ -42,7 +42,7 @@ fn take(cluster: &Cluster, dest: Destination, what: &str) -> Result<backup::Back
     Ok(r)
 }
 
-pub fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
+pub(crate) fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
     let dir = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("vouch-demo-{}", std::process::id())),

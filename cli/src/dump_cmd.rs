@@ -15,7 +15,7 @@ use vouch_sql::grammar::words;
 
 /// Arguments of `vouch dump`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// `FROM LATEST|'subdir' IN URI [DATABASE d, … | TABLE db.t, …]` (the targets may
     /// also come before FROM). Without targets: every database.
     #[arg(required = true, num_args = 1..)]
@@ -46,7 +46,7 @@ fn source_uri(s: &Source) -> String {
 }
 
 /// Runs `vouch dump`.
-pub fn run(a: Args) -> Result<ExitCode> {
+pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let (targets, from) = words::dump(&a.words).map_err(|e| anyhow!("{e}: {USAGE}"))?;
     let scope = Scope::default();
     let targets = backup_stmt::targets(&scope, &targets)?;

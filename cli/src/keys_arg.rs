@@ -10,7 +10,7 @@ use vouch_keys::KeySource;
 
 /// `WITH encryption_passphrase = …` / `WITH kms = …` as options.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// WITH encryption_passphrase: encrypt (backup) or unlock (restore, show, verify, dump).
     #[arg(long, value_name = "PASSPHRASE")]
     pub encryption_passphrase: Option<String>,
@@ -28,7 +28,7 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     /// What the user gave.
-    pub fn source(&self) -> Result<KeySource> {
+    pub(crate) fn source(&self) -> Result<KeySource> {
         let passphrase = Passphrase::from_arg_env_or_file(
             self.encryption_passphrase.as_deref(),
             self.encryption_passphrase_env.as_deref(),

@@ -12,7 +12,7 @@ use vouch_sql::grammar::{words, Options};
 
 /// Arguments of `vouch restore`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The cluster directory to restore into (a new, empty cluster is made there if it
     /// holds none).
     #[arg(long)]
@@ -76,7 +76,7 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 }
 
 /// Runs `vouch restore`.
-pub fn run(a: Args) -> Result<ExitCode> {
+pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let (targets, from) = words::restore(&a.words)?;
     // A fresh directory gets a new, empty cluster: the restore target.
     let cluster = if a.cluster.join(vouch_cluster::catalog::STORE_FILE).exists() {

@@ -15,7 +15,7 @@ use vouch_sql::Session;
 
 /// Arguments of `vouch sql`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The cluster directory.
     #[arg(long)]
     cluster: PathBuf,
@@ -28,7 +28,7 @@ pub struct Args {
 }
 
 /// Runs `vouch sql`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cluster = Cluster::open(&args.cluster, Clock::system())
         .with_context(|| format!("opening cluster {}", args.cluster.display()))?;
     let script = if args.execute.is_empty() {

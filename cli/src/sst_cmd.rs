@@ -12,7 +12,7 @@ use vouch_format::sst::{Compression, SstReader, SstWriter, WriterOptions};
 use vouch_verify::FileSource;
 
 /// One dump line for an entry.
-pub fn entry_json(key: &[u8], value: &[u8], decode_mvcc: bool) -> serde_json::Value {
+pub(crate) fn entry_json(key: &[u8], value: &[u8], decode_mvcc: bool) -> serde_json::Value {
     let mut o = json!({ "key": hex::encode(key), "value": hex::encode(value) });
     if decode_mvcc {
         match mvcc::decode_key(key) {
@@ -41,7 +41,7 @@ fn open_source(path: &Path) -> Result<FileSource> {
     FileSource::open(path).with_context(|| format!("opening {}", path.display()))
 }
 
-pub fn dump(path: &Path, decode_mvcc: bool) -> Result<ExitCode> {
+pub(crate) fn dump(path: &Path, decode_mvcc: bool) -> Result<ExitCode> {
     let src = open_source(path)?;
     let r = SstReader::open(src).with_context(|| format!("opening {}", path.display()))?;
     let stdout = io::stdout();
@@ -63,7 +63,7 @@ pub fn dump(path: &Path, decode_mvcc: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
+pub(crate) fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
     let src = open_source(path)?;
     let result = SstReader::open(src).and_then(|r| r.verify_scan());
     match result {
@@ -100,7 +100,7 @@ pub fn check(path: &Path, as_json: bool) -> Result<ExitCode> {
     }
 }
 
-pub fn write(
+pub(crate) fn write(
     out: &Path,
     block_size: usize,
     compression: &str,

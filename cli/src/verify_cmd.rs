@@ -15,7 +15,7 @@ use vouch_sql::grammar::words;
 
 /// Arguments of `vouch verify`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// `[FROM LATEST|'subdir'] IN URI`: without FROM, every chain of the collection.
     #[arg(num_args = 0..)]
     words: Vec<String>,
@@ -111,7 +111,7 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 }
 
 /// Runs `vouch verify`.
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (subdir, uris) = words::verify(&args.words)?;
     let uri = single_uri(&Scope::default(), &uris)?;
     let Some(level) = Level::parse(&args.level) else {

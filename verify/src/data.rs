@@ -35,7 +35,7 @@ pub(crate) struct History {
 }
 
 impl History {
-    pub fn add_layer(&mut self, m: &pb::BackupManifest) {
+    pub(crate) fn add_layer(&mut self, m: &pb::BackupManifest) {
         for d in &m.descriptors {
             self.by_id
                 .entry(d.id)
@@ -58,7 +58,7 @@ impl History {
 
     /// The descriptor of `id` in force at `t`: the newest version at or before `t`; when
     /// none is that old (history before the backup's window), the oldest known.
-    pub fn at(&self, id: u64, t: Timestamp) -> Option<&pb::Descriptor> {
+    pub(crate) fn at(&self, id: u64, t: Timestamp) -> Option<&pb::Descriptor> {
         let v = self.by_id.get(&id)?;
         match v.iter().rev().find(|(at, _)| *at <= t) {
             Some((_, d)) => d.as_ref(),
@@ -67,7 +67,7 @@ impl History {
     }
 
     /// Any version of `id` (for the primary index id, which never changes).
-    pub fn any(&self, id: u64) -> Option<&pb::Descriptor> {
+    pub(crate) fn any(&self, id: u64) -> Option<&pb::Descriptor> {
         self.by_id
             .get(&id)?
             .iter()

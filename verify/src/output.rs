@@ -26,7 +26,7 @@ pub fn xml_escape(s: &str) -> String {
 
 /// One line per finding: `error kind file [offset N] [block B] [key K]: message
 /// (expected E, found F)`.
-pub fn finding_line(f: &Finding) -> String {
+pub(crate) fn finding_line(f: &Finding) -> String {
     let mut s = format!(
         "{} {} {}",
         match f.severity {

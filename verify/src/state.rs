@@ -44,7 +44,7 @@ pub(crate) struct LayerState {
 }
 
 impl LayerState {
-    pub fn check(&mut self, name: &'static str) -> &mut CheckResult {
+    pub(crate) fn check(&mut self, name: &'static str) -> &mut CheckResult {
         if let Some(i) = self.checks.iter().position(|c| c.name == name) {
             // Index from position(): in bounds.
             #[allow(clippy::indexing_slicing)]
@@ -57,7 +57,7 @@ impl LayerState {
     }
 
     /// `dir/name`.
-    pub fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         join(&self.dir, name)
     }
 }
@@ -91,14 +91,14 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn store(&self, w: Which) -> &dyn Store {
+    pub(crate) fn store(&self, w: Which) -> &dyn Store {
         match w {
             Which::Main => self.main,
             Which::Inc => self.inc,
         }
     }
 
-    pub fn add_bytes(&self, n: u64) {
+    pub(crate) fn add_bytes(&self, n: u64) {
         if let Ok(mut b) = self.bytes_read.lock() {
             *b += n;
         }

@@ -18,7 +18,7 @@ pub(crate) struct Limited {
 }
 
 impl Limited {
-    pub fn push(&mut self, f: Finding) {
+    pub(crate) fn push(&mut self, f: Finding) {
         if self.v.len() < PER_FILE_FINDINGS {
             self.v.push(f);
         } else {

@@ -6,6 +6,9 @@
 //! `scripts/install-test-tools.sh`. Each helper asserts everything the tool reports, because
 //! the tools are lenient about exit codes (see [`rocksdb_verify`]).
 
+// A test binary is its own crate: these helpers are `pub` for its test files, which
+// `unreachable_pub` cannot see.
+#![allow(unreachable_pub)]
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::ffi::OsStr;

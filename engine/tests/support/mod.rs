@@ -3,6 +3,9 @@
 //! computed from the cluster's own MVCC history (written here, independently of the
 //! writer in `engine/src/backup.rs`).
 
+// A test binary is its own crate: these helpers are `pub` for its test files, which
+// `unreachable_pub` cannot see.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,47 +12,47 @@ use crate::error::{BlockKind, Error, HexBytes, Result};
 use crate::mvcc::Timestamp;
 
 /// Property names.
-pub mod names {
-    pub const COMPARATOR: &str = "rocksdb.comparator";
-    pub const NUM_ENTRIES: &str = "rocksdb.num.entries";
-    pub const RAW_KEY_SIZE: &str = "rocksdb.raw.key.size";
-    pub const RAW_VALUE_SIZE: &str = "rocksdb.raw.value.size";
-    pub const DATA_SIZE: &str = "rocksdb.data.size";
-    pub const INDEX_SIZE: &str = "rocksdb.index.size";
-    pub const NUM_DATA_BLOCKS: &str = "rocksdb.num.data.blocks";
-    pub const FILTER_SIZE: &str = "rocksdb.filter.size";
-    pub const FORMAT_VERSION: &str = "rocksdb.format.version";
-    pub const FIXED_KEY_LEN: &str = "rocksdb.fixed.key.length";
-    pub const COLUMN_FAMILY_ID: &str = "rocksdb.column.family.id";
-    pub const COLUMN_FAMILY_NAME: &str = "rocksdb.column.family.name";
-    pub const COMPRESSION: &str = "rocksdb.compression";
-    pub const MERGE_OPERATOR: &str = "rocksdb.merge.operator";
-    pub const PREFIX_EXTRACTOR: &str = "rocksdb.prefix.extractor.name";
-    pub const PROPERTY_COLLECTORS: &str = "rocksdb.property.collectors";
-    pub const NUM_DELETIONS: &str = "rocksdb.deleted.keys";
-    pub const NUM_MERGE_OPERANDS: &str = "rocksdb.merge.operands";
-    pub const NUM_RANGE_DELETIONS: &str = "rocksdb.num.range-deletions";
-    pub const INDEX_KEY_IS_USER_KEY: &str = "rocksdb.index.key.is.user.key";
-    pub const INDEX_VALUE_DELTA: &str = "rocksdb.index.value.is.delta.encoded";
-    pub const INDEX_TYPE: &str = "rocksdb.block.based.table.index.type";
-    pub const WHOLE_KEY_FILTERING: &str = "rocksdb.block.based.table.whole.key.filtering";
-    pub const PREFIX_FILTERING: &str = "rocksdb.block.based.table.prefix.filtering";
-    pub const EXTERNAL_VERSION: &str = "rocksdb.external_sst_file.version";
-    pub const EXTERNAL_GLOBAL_SEQNO: &str = "rocksdb.external_sst_file.global_seqno";
+pub(super) mod names {
+    pub(crate) const COMPARATOR: &str = "rocksdb.comparator";
+    pub(crate) const NUM_ENTRIES: &str = "rocksdb.num.entries";
+    pub(crate) const RAW_KEY_SIZE: &str = "rocksdb.raw.key.size";
+    pub(crate) const RAW_VALUE_SIZE: &str = "rocksdb.raw.value.size";
+    pub(crate) const DATA_SIZE: &str = "rocksdb.data.size";
+    pub(crate) const INDEX_SIZE: &str = "rocksdb.index.size";
+    pub(crate) const NUM_DATA_BLOCKS: &str = "rocksdb.num.data.blocks";
+    pub(crate) const FILTER_SIZE: &str = "rocksdb.filter.size";
+    pub(crate) const FORMAT_VERSION: &str = "rocksdb.format.version";
+    pub(crate) const FIXED_KEY_LEN: &str = "rocksdb.fixed.key.length";
+    pub(crate) const COLUMN_FAMILY_ID: &str = "rocksdb.column.family.id";
+    pub(crate) const COLUMN_FAMILY_NAME: &str = "rocksdb.column.family.name";
+    pub(crate) const COMPRESSION: &str = "rocksdb.compression";
+    pub(crate) const MERGE_OPERATOR: &str = "rocksdb.merge.operator";
+    pub(crate) const PREFIX_EXTRACTOR: &str = "rocksdb.prefix.extractor.name";
+    pub(crate) const PROPERTY_COLLECTORS: &str = "rocksdb.property.collectors";
+    pub(crate) const NUM_DELETIONS: &str = "rocksdb.deleted.keys";
+    pub(crate) const NUM_MERGE_OPERANDS: &str = "rocksdb.merge.operands";
+    pub(crate) const NUM_RANGE_DELETIONS: &str = "rocksdb.num.range-deletions";
+    pub(crate) const INDEX_KEY_IS_USER_KEY: &str = "rocksdb.index.key.is.user.key";
+    pub(crate) const INDEX_VALUE_DELTA: &str = "rocksdb.index.value.is.delta.encoded";
+    pub(crate) const INDEX_TYPE: &str = "rocksdb.block.based.table.index.type";
+    pub(crate) const WHOLE_KEY_FILTERING: &str = "rocksdb.block.based.table.whole.key.filtering";
+    pub(crate) const PREFIX_FILTERING: &str = "rocksdb.block.based.table.prefix.filtering";
+    pub(crate) const EXTERNAL_VERSION: &str = "rocksdb.external_sst_file.version";
+    pub(crate) const EXTERNAL_GLOBAL_SEQNO: &str = "rocksdb.external_sst_file.global_seqno";
 
-    pub const VOUCH_FORMAT: &str = "vouch.format.version";
-    pub const VOUCH_ENTRIES: &str = "vouch.num.entries";
-    pub const VOUCH_SMALLEST: &str = "vouch.key.smallest";
-    pub const VOUCH_LARGEST: &str = "vouch.key.largest";
-    pub const VOUCH_TOMBSTONES: &str = "vouch.mvcc.num.tombstones";
-    pub const VOUCH_TS_MIN: &str = "vouch.mvcc.ts.min";
-    pub const VOUCH_TS_MAX: &str = "vouch.mvcc.ts.max";
+    pub(crate) const VOUCH_FORMAT: &str = "vouch.format.version";
+    pub(crate) const VOUCH_ENTRIES: &str = "vouch.num.entries";
+    pub(crate) const VOUCH_SMALLEST: &str = "vouch.key.smallest";
+    pub(crate) const VOUCH_LARGEST: &str = "vouch.key.largest";
+    pub(crate) const VOUCH_TOMBSTONES: &str = "vouch.mvcc.num.tombstones";
+    pub(crate) const VOUCH_TS_MIN: &str = "vouch.mvcc.ts.min";
+    pub(crate) const VOUCH_TS_MAX: &str = "vouch.mvcc.ts.max";
 }
 
 /// The comparator name every vouch SST carries.
-pub const BYTEWISE_COMPARATOR: &str = "leveldb.BytewiseComparator";
+pub(super) const BYTEWISE_COMPARATOR: &str = "leveldb.BytewiseComparator";
 /// `vouch.format.version` written by this code.
-pub const VOUCH_PROPS_VERSION: u64 = 1;
+pub(super) const VOUCH_PROPS_VERSION: u64 = 1;
 
 /// Decoded properties block, keyed by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

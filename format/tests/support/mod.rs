@@ -1,5 +1,9 @@
 //! Shared by the integration tests of `vouch-format`.
 
+// A test binary is its own crate: these helpers are `pub` for its test files, which
+// `unreachable_pub` cannot see.
+#![allow(unreachable_pub)]
+
 use std::path::{Path, PathBuf};
 
 /// `testdata/<p>` in the repository.

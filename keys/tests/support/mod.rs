@@ -4,6 +4,9 @@
 //! set, names a server already running. If the server cannot start the test fails with
 //! the reason — it is never skipped.
 
+// A test binary is its own crate: these helpers are `pub` for its test files, which
+// `unreachable_pub` cannot see.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
