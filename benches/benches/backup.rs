@@ -13,28 +13,17 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use vouch_chain::Targets;
-use vouch_cluster::workload::{self, InitOptions, Workload};
-use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
 use vouch_format::sst::Compression;
-
-const PAYLOAD: usize = 1000;
+use vouch_testkit::bench::{bank_cluster, bank_of_mib, env_u64};
 
 fn mib() -> u64 {
-    std::env::var("VOUCH_BENCH_BACKUP_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024)
+    env_u64("VOUCH_BENCH_BACKUP_MIB", 1024)
 }
 
 fn bench_backup(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
-    // ~1.1 KiB per row stored (key, payload, balance, MVCC overhead).
-    let rows = mib() * 1024 * 1024 / 1100;
-    let mut o = InitOptions::new(rows, 1);
-    o.payload_bytes = PAYLOAD;
-    workload::init_with(&cluster, Workload::Bank, &o).expect("init");
+    let cluster = bank_cluster(&tmp.path().join("c"), &bank_of_mib(mib()));
     let mut n = 0u64;
     let mut g = c.benchmark_group("backup_full_bank");
     g.sample_size(10)

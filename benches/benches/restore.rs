@@ -16,29 +16,22 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use vouch_chain::Targets;
 use vouch_chain::{RestoreOptions, Source};
-use vouch_cluster::workload::{self, InitOptions, Workload};
+use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{backup, BackupOptions, Destination};
 use vouch_engine::restore;
 use vouch_format::mvcc::Timestamp;
+use vouch_testkit::bench::{bank_cluster, bank_of_mib, env_u64};
 
-const PAYLOAD: usize = 1000;
 const INCREMENTALS: u64 = 5;
 
 fn mib() -> u64 {
-    std::env::var("VOUCH_BENCH_RESTORE_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024)
+    env_u64("VOUCH_BENCH_RESTORE_MIB", 1024)
 }
 
 fn bench_restore(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
-    let rows = mib() * 1024 * 1024 / 1100;
-    let mut o = InitOptions::new(rows, 1);
-    o.payload_bytes = PAYLOAD;
-    workload::init_with(&cluster, Workload::Bank, &o).expect("init");
+    let cluster = bank_cluster(&tmp.path().join("c"), &bank_of_mib(mib()));
     let bank = || Targets::Databases(vec!["bank".into()]);
     let uri = "nodelocal://1/chain";
     let mut full = BackupOptions::new(bank(), Destination::Into(uri.into()));

@@ -29,21 +29,15 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use vouch_chain::open_options;
 use vouch_chain::Targets;
 use vouch_cluster::workload::{self, InitOptions, Workload};
-use vouch_cluster::{Clock, Cluster};
+use vouch_cluster::Cluster;
 use vouch_engine::backup::{backup, BackupOptions, Destination};
 use vouch_keys::passphrase::Passphrase;
 use vouch_keys::KeySource;
+use vouch_testkit::bench::{bank_cluster, bank_of_mib, env_u64};
 use vouch_verify::{verify_collection, Level, VerifyOptions};
 
 fn passphrase() -> KeySource {
     KeySource::passphrase(Passphrase::new("bench passphrase").expect("passphrase"))
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Builds `nodelocal://1/<name>` in `cluster`: a full backup and `incrementals`
@@ -124,11 +118,8 @@ fn run_keyed(cluster: &Cluster, name: &str, level: Level, jobs: usize, keys: &Ke
 
 fn bench_verify(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
     let mib = env_u64("VOUCH_BENCH_VERIFY_MIB", 1024);
-    let mut o = InitOptions::new(mib * 1024 * 1024 / 1100, 1);
-    o.payload_bytes = 1000;
-    workload::init_with(&cluster, Workload::Bank, &o).expect("init");
+    let cluster = bank_cluster(&tmp.path().join("c"), &bank_of_mib(mib));
     let built = build_many(
         &cluster,
         &[("big", KeySource::default()), ("big_enc", passphrase())],
@@ -179,13 +170,12 @@ fn bench_verify(c: &mut Criterion) {
 
 fn bench_metadata(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let cluster = Cluster::init(&tmp.path().join("c"), Clock::system()).expect("cluster");
     let want = env_u64("VOUCH_BENCH_VERIFY_FILES", 10_000);
     // A file ends at the first key boundary once it holds anything: with a 1-byte target,
     // every row (bank has one index) gets its own file.
     let mut o = InitOptions::new(want, 2);
     o.payload_bytes = 200;
-    workload::init_with(&cluster, Workload::Bank, &o).expect("init");
+    let cluster = bank_cluster(&tmp.path().join("c"), &o);
     let (bytes, files) = build(&cluster, "many", 1, 0);
     assert!(files >= want, "{files} files, wanted {want}");
     eprintln!("verify_metadata_files: {files} data files, {bytes} bytes");

@@ -317,7 +317,7 @@ fn tampered_encrypted_files_fail_authentication_naming_the_file() {
     assert!(data.len() >= 2, "{data:?}");
     let run = |mutate: &dyn Fn(&Path)| -> String {
         let copy = tempfile::tempdir().unwrap();
-        copy_tree(&root, copy.path());
+        vouch_testkit::tree::copy_tree(&root, copy.path()).unwrap();
         mutate(&copy.path().join(&full));
         restore_with(&env, &file_uri(copy.path()), &keys, "x")
             .unwrap_err()
@@ -375,7 +375,7 @@ fn a_forged_listing_is_caught_with_the_key() {
         vouch_chain::sealed::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
     listing.files[0].size += 1;
     let copy = tempfile::tempdir().unwrap();
-    copy_tree(&root, copy.path());
+    vouch_testkit::tree::copy_tree(&root, copy.path()).unwrap();
     let cl = copy.path().join(&full).join(layout::LISTING);
     std::fs::remove_file(&cl).unwrap();
     std::fs::write(&cl, crypto::encode_listing(&listing)).unwrap();

@@ -629,7 +629,7 @@ fn broken_chains_are_refused_naming_the_layer() {
     // In the collection: a middle layer removed (a chain gap) or replaced by a layer of
     // another chain.
     let copy = tempfile::tempdir().unwrap();
-    copy_tree(&root, copy.path());
+    vouch_testkit::tree::copy_tree(&root, copy.path()).unwrap();
     let cdirs = layer_dirs(copy.path());
     std::fs::remove_dir_all(&cdirs[1]).unwrap();
     let e = restore_fail(
@@ -653,7 +653,7 @@ fn broken_chains_are_refused_naming_the_layer() {
     let (other, _, _) = movr_chain(false, 2);
     let odirs = layer_dirs(&other.root("b"));
     let copy2 = tempfile::tempdir().unwrap();
-    copy_tree(&root, copy2.path());
+    vouch_testkit::tree::copy_tree(&root, copy2.path()).unwrap();
     let c2 = layer_dirs(copy2.path());
     for f in ["BACKUP_MANIFEST", "BACKUP_MANIFEST-CHECKSUM"] {
         std::fs::remove_file(c2[1].join(f)).unwrap();
@@ -693,7 +693,7 @@ fn a_fingerprint_mismatch_fails_the_restore_and_leaves_nothing_visible() {
     fp.fingerprint ^= 1;
     let bytes = manifest::encode(&m);
     let copy = tempfile::tempdir().unwrap();
-    copy_tree(&root, copy.path());
+    vouch_testkit::tree::copy_tree(&root, copy.path()).unwrap();
     let cdir = copy.path().join(dir.strip_prefix(&root).unwrap());
     std::fs::remove_file(cdir.join("BACKUP_MANIFEST")).unwrap();
     std::fs::remove_file(cdir.join("BACKUP_MANIFEST-CHECKSUM")).unwrap();

@@ -5,8 +5,7 @@
 //! stored byte. KMS keys here are local key files (`file:///…`); the AWS KMS path runs
 //! against the moto server in `seeds.rs` and `cli/tests/cli_encryption.rs`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use vouch_chain::{open_options, Collection};
 use vouch_cluster::catalog::Row;
@@ -15,6 +14,7 @@ use vouch_cluster::{Clock, Cluster};
 use vouch_keys::passphrase::Passphrase;
 use vouch_keys::KeySource;
 use vouch_sql::{Output, Session};
+use vouch_testkit::tree::snapshot;
 
 const PASS: &str = "correct horse battery staple";
 const COLL: &str = "nodelocal://1/enc";
@@ -49,27 +49,6 @@ fn rows(c: &Cluster, db: &str, t: &str) -> Vec<Row> {
     })
     .unwrap();
     v
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let e = e.unwrap();
-            let p = e.path();
-            if e.file_type().unwrap().is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -225,8 +204,7 @@ fn passphrase_backup_show_restore_and_errors() {
     for (p, bytes) in snapshot(&a.extern_dir()) {
         assert!(
             !contains(&bytes, PASS.as_bytes()),
-            "{} holds the passphrase",
-            p.display()
+            "{p} holds the passphrase"
         );
     }
 }
@@ -297,12 +275,18 @@ fn kms_lists_external_connections_and_alter_backup_add_new_kms() {
     assert_eq!(out[0].render(), "ALTER BACKUP\n");
     let after = snapshot(&coll_dir);
     for (p, b) in &before {
-        assert_eq!(after.get(p), Some(b), "{} changed", p.display());
+        assert_eq!(after.get(p), Some(b), "{p} changed");
     }
     let added: Vec<String> = after
         .keys()
         .filter(|p| !before.contains_key(*p))
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert_eq!(added, ["ENCRYPTION-INFO-1"]);
     for (db, k) in [("r3", k3.as_str()), ("r4", "external://fourth_key")] {

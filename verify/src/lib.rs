@@ -22,8 +22,6 @@
 #![forbid(unsafe_code)]
 
 mod collection;
-// corruption generator: see corrupt.rs
-pub mod corrupt;
 mod data;
 mod finding;
 mod merge;

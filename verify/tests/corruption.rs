@@ -1,13 +1,12 @@
 //! The corruption suite (issue 5): clean collections built from the `bank` and `movr`
 //! workloads (revision history: a full backup, two incrementals, a second full backup with
-//! one incremental), corrupted one way at a time by `vouch_verify::corrupt`, then verified
+//! one incremental), corrupted one way at a time by `vouch_testkit::corrupt`, then verified
 //! at every level. For every case the lowest level that must catch it reports an error
 //! finding of an expected kind naming the damaged file (and block, and an offset inside
 //! the damaged region, where the case has them), and so does every level above it. Clean
 //! collections give no finding at all at any level, over several seeds. Verification never
 //! writes. How the collections and cases are made: `testdata/corruption/README.md`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use vouch_chain::Targets;
@@ -19,7 +18,8 @@ use vouch_format::manifest;
 use vouch_format::sst::Compression;
 use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
-use vouch_verify::corrupt::{self, Action, Case};
+use vouch_testkit::corrupt::{self, Action, Case};
+use vouch_testkit::tree::{list_files, snapshot};
 use vouch_verify::{verify_collection, Level, Report, Severity, VerifyOptions};
 
 const SEC: u64 = 1_000_000_000;
@@ -245,17 +245,6 @@ fn encryption() -> KeySource {
     KeySource::kms([uri.clone()])
 }
 
-fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    corrupt::list_files(root)
-        .unwrap()
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(root.join(&p)).unwrap();
-            (p, b)
-        })
-        .collect()
-}
-
 /// Each case changes the copy as it claims, the source is untouched, flipped SST bytes lie
 /// in the named block, and consistent rewrites really are consistent (checksum files and
 /// the hash chain hold), checked with `vouch_format` directly.
@@ -428,35 +417,6 @@ fn clean_encrypted_collections_have_no_findings_at_any_level() {
     }
 }
 
-/// The `verify_full` fuzz target's base collection (same recipe as
-/// `fuzz/fuzz_targets/verify_full.rs`): 12 bank rows, a full backup with revision history
-/// and one incremental, read into memory.
-fn fuzz_base(tmp: &Path) -> BTreeMap<String, Vec<u8>> {
-    let c = Cluster::init(
-        &tmp.join("cluster"),
-        Clock::manual(1_767_225_600_230_000_000),
-    )
-    .unwrap();
-    workload::init(&c, Workload::Bank, 12, 1).unwrap();
-    let root = tmp.join("collection");
-    let uri = root.to_str().unwrap().to_string();
-    for (i, dest) in [Destination::Into(uri.clone()), Destination::IntoLatest(uri)]
-        .into_iter()
-        .enumerate()
-    {
-        c.kv().clock().advance(SEC);
-        workload::run(&c, Workload::Bank, 6, i as u64 + 2).unwrap();
-        c.kv().clock().advance(SEC);
-        let mut o = BackupOptions::new(Targets::Cluster, dest);
-        o.revision_history = true;
-        o.target_file_size = 2 << 10;
-        o.block_size = 256;
-        o.compression = Compression::Snappy;
-        backup(&c, &o, &mut |_| {}).unwrap();
-    }
-    snapshot(&root)
-}
-
 /// The fuzz oracle on the committed seeds, on no mutation, and on systematic mutations of
 /// every protected file (a flip at the start, middle and end, a truncation, an extension,
 /// two mutations at once): changed collections are never clean, unchanged ones never
@@ -464,7 +424,7 @@ fn fuzz_base(tmp: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn fuzz_oracle_holds_on_seeds_and_systematic_mutations() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = fuzz_base(tmp.path());
+    let base = corrupt::fuzz_base(tmp.path());
     let scratch = tmp.path().join("scratch");
     let protected = corrupt::protected_files(base.keys());
     assert!(protected.iter().any(|p| p.ends_with(".sst")));
@@ -476,7 +436,7 @@ fn fuzz_oracle_holds_on_seeds_and_systematic_mutations() {
         .any(|p| p.ends_with("/BACKUP_MANIFEST-CHECKSUM")));
     let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), vec![0, 0, 0, 0, 0]];
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/verify_full");
-    for p in corrupt::list_files(&seeds).unwrap() {
+    for p in list_files(&seeds).unwrap() {
         if p.starts_with("seed-") {
             inputs.push(std::fs::read(seeds.join(p)).unwrap());
         }

@@ -109,7 +109,7 @@ fn kinds(r: &Report) -> Vec<&'static str> {
 
 /// The layer directories of the collection (full backup first), relative to its root.
 fn layers(root: &Path) -> Vec<String> {
-    let files = vouch_verify::corrupt::list_files(root).unwrap();
+    let files = vouch_testkit::tree::list_files(root).unwrap();
     let listing = layout::Listing::new(&files);
     let full = listing.full_backups().remove(0);
     let mut v = vec![full.clone()];
@@ -140,7 +140,7 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) {
 
 fn copy(b: &Built, name: &str) -> PathBuf {
     let dst = b.tmp.path().join(name);
-    vouch_verify::corrupt::copy_tree(&b.root, &dst).unwrap();
+    vouch_testkit::tree::copy_tree(&b.root, &dst).unwrap();
     dst
 }
 
@@ -450,7 +450,7 @@ fn every_envelope_tamper_kind_is_found_at_full_with_its_location() {
     let mut misses = Vec::new();
     for (i, t) in cases.iter().enumerate() {
         let dst = b.tmp.path().join(format!("t{i}"));
-        vouch_verify::corrupt::copy_tree(&b.root, &dst).unwrap();
+        vouch_testkit::tree::copy_tree(&b.root, &dst).unwrap();
         (t.edit)(&dst);
         let r = verify(&dst, Level::Full, &keys);
         let hit = r.findings.iter().any(|f| {

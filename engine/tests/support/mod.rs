@@ -246,31 +246,9 @@ pub fn rocksdb_verify_data_dir(layer_dir: &Path, manifest_files: usize) {
 /// Every regular file under `root` (relative path → bytes), without the store's own
 /// `.vouch-tmp/`.
 pub fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd {
-            let e = e.expect("dir entry");
-            let p = e.path();
-            let rel = p
-                .strip_prefix(root)
-                .expect("under root")
-                .to_string_lossy()
-                .into_owned();
-            if rel == ".vouch-tmp" {
-                continue;
-            }
-            if e.file_type().expect("file type").is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
+    let mut files = vouch_testkit::tree::snapshot(root);
+    files.retain(|p, _| !p.starts_with(".vouch-tmp/"));
+    files
 }
 
 /// Every object of `before` is still there with the same bytes.
@@ -556,19 +534,5 @@ pub fn assert_same(what: &str, got: &[Entry], want: &[Entry]) {
             show(&extra),
             show(&missing)
         );
-    }
-}
-
-/// Copies the tree under `from` into `to` (which exists), file by file.
-pub fn copy_tree(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-            copy_tree(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
     }
 }
