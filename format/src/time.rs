@@ -19,6 +19,9 @@
 //! | decimal HLC | `1655826000000000000.0000000001` | wall nanoseconds `.` logical (10 digits) |
 //! | integer | `1655826000000000000` | wall nanoseconds, logical 0 |
 //!
+//! The absolute forms are read by one parser, shared with SQL `TIMESTAMP` literals
+//! ([`parse_sql_timestamp`]); one printer ([`format_sql_timestamp`]) prints both.
+//!
 //! As in CockroachDB, an interval must be negative (a zero or positive one is an error) and
 //! an absolute or HLC time must not be after `now` (pass [`Timestamp::MAX`] as `now` to
 //! parse a time without that check). Times before 1970-01-01 or after
@@ -145,21 +148,10 @@ impl Civil {
 
 // ---- printing -------------------------------------------------------------------------
 
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, microseconds with trailing zeros trimmed (none when
-/// they are all zero), nanoseconds truncated: how CockroachDB prints a `TIMESTAMP`.
+/// [`format_sql_timestamp`] of the wall time's microseconds (nanoseconds truncated).
 fn format_micros(ts: Timestamp) -> String {
-    let c = Civil::from_unix_nanos(ts.wall);
-    let mut s = format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    );
-    let micros = c.nanos / 1000;
-    if micros != 0 {
-        let frac = format!("{micros:06}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s
+    // u64::MAX / 1000 < i64::MAX: always fits.
+    format_sql_timestamp(i64::try_from(ts.wall / 1000).unwrap_or(i64::MAX))
 }
 
 /// The wall time as `cockroach sql` prints a `TIMESTAMP`: `2022-06-21 16:06:27.118123`
@@ -266,7 +258,12 @@ pub fn parse_as_of(text: &str, now: Timestamp) -> Result<Timestamp> {
         return Err(err(0, "empty; expected an interval such as '-10s', a time such as '2017-06-09 16:13:55+00:00', or an HLC timestamp"));
     }
     let ts = if looks_like_date(b) {
-        parse_absolute(b).map_err(|(at, why)| err(at, &why))?
+        let utc = parse_absolute(b).map_err(|(at, why)| err(at, &why))?;
+        match u64::try_from(utc) {
+            Ok(wall) => Timestamp::new(wall, 0),
+            Err(_) if utc < 0 => return Err(err(0, "time is before 1970-01-01 00:00:00 UTC")),
+            Err(_) => return Err(err(0, "time is after 2554-07-21 23:34:33.709551615 UTC")),
+        }
     } else if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
         t.parse::<Timestamp>().map_err(|e| {
             let why = match e {
@@ -341,37 +338,39 @@ fn expect(s: &mut Scan<'_>, b: u8, after: &str) -> Result<(), ParseError> {
     }
 }
 
-/// `YYYY-MM-DD[( |T)HH:MM[:SS[.f{1,9}]]][ ][Z|UTC|(+|-)HH[[:]MM]]`.
-fn parse_absolute(b: &[u8]) -> Result<Timestamp, ParseError> {
-    let mut s = Scan { s: b, pos: 0 };
-    let mut c = Civil {
-        year: fixed(&mut s, 4, "year")?,
-        month: 1,
-        day: 1,
-        hour: 0,
-        minute: 0,
-        second: 0,
-        nanos: 0,
-    };
-    expect(&mut s, b'-', "year")?;
+/// `YYYY-MM-DD` (year 0000 to 9999, month and day of that month, every part its exact
+/// number of digits): `(year, month, day)`.
+fn scan_date(s: &mut Scan<'_>) -> Result<(u32, u32, u32), ParseError> {
+    let year = fixed(s, 4, "year")?;
+    expect(s, b'-', "year")?;
     let month_at = s.pos;
-    c.month = fixed(&mut s, 2, "month")?;
-    if !(1..=12).contains(&c.month) {
-        return Err((month_at, format!("month {} is not 01 to 12", c.month)));
+    let month = fixed(s, 2, "month")?;
+    if !(1..=12).contains(&month) {
+        return Err((month_at, format!("month {month} is not 01 to 12")));
     }
-    expect(&mut s, b'-', "month")?;
+    expect(s, b'-', "month")?;
     let day_at = s.pos;
-    c.day = fixed(&mut s, 2, "day")?;
-    let dim = days_in_month(i64::from(c.year), c.month);
-    if c.day == 0 || c.day > dim {
+    let day = fixed(s, 2, "day")?;
+    let dim = days_in_month(i64::from(year), month);
+    if day == 0 || day > dim {
         return Err((
             day_at,
-            format!(
-                "day {} is not 01 to {dim} ({:04}-{:02} has {dim} days)",
-                c.day, c.year, c.month
-            ),
+            format!("day {day} is not 01 to {dim} ({year:04}-{month:02} has {dim} days)"),
         ));
     }
+    Ok((year, month, day))
+}
+
+/// The one absolute-time parser, behind both `AS OF SYSTEM TIME` ([`parse_as_of`]) and SQL
+/// `TIMESTAMP` literals ([`parse_sql_timestamp`]):
+/// `YYYY-MM-DD[( |T|t)HH:MM[:SS[.f{1,9}]]][ ][Z|z|UTC|(+|-)HH[[:]MM]]`, hours 00 to 23 in
+/// the time and the offset. Returns nanoseconds since 1970-01-01 00:00:00 UTC, negative
+/// before; each caller checks the range of its own type. Errors: the byte offset in `b`
+/// and why.
+fn parse_absolute(b: &[u8]) -> Result<i128, ParseError> {
+    let mut s = Scan { s: b, pos: 0 };
+    let (year, month, day) = scan_date(&mut s)?;
+    let (mut hour, mut minute, mut second, mut nanos) = (0, 0, 0, 0);
     let mut offset_secs: i64 = 0;
     if !s.at_end() {
         if !(s.eat(b' ') || s.eat(b'T') || s.eat(b't')) {
@@ -380,23 +379,22 @@ fn parse_absolute(b: &[u8]) -> Result<Timestamp, ParseError> {
                 "expected ' ' or 'T' and a time after the date".into(),
             ));
         }
-        s.skip_spaces();
         let hour_at = s.pos;
-        c.hour = fixed(&mut s, 2, "hour")?;
-        if c.hour > 23 {
-            return Err((hour_at, format!("hour {} is not 00 to 23", c.hour)));
+        hour = fixed(&mut s, 2, "hour")?;
+        if hour > 23 {
+            return Err((hour_at, format!("hour {hour} is not 00 to 23")));
         }
         expect(&mut s, b':', "hour")?;
         let minute_at = s.pos;
-        c.minute = fixed(&mut s, 2, "minute")?;
-        if c.minute > 59 {
-            return Err((minute_at, format!("minute {} is not 00 to 59", c.minute)));
+        minute = fixed(&mut s, 2, "minute")?;
+        if minute > 59 {
+            return Err((minute_at, format!("minute {minute} is not 00 to 59")));
         }
         if s.eat(b':') {
             let second_at = s.pos;
-            c.second = fixed(&mut s, 2, "second")?;
-            if c.second > 59 {
-                return Err((second_at, format!("second {} is not 00 to 59", c.second)));
+            second = fixed(&mut s, 2, "second")?;
+            if second > 59 {
+                return Err((second_at, format!("second {second} is not 00 to 59")));
             }
             if s.eat(b'.') {
                 let frac_at = s.pos;
@@ -405,7 +403,7 @@ fn parse_absolute(b: &[u8]) -> Result<Timestamp, ParseError> {
                     return Err((frac_at, "fraction of a second must be 1 to 9 digits".into()));
                 }
                 let v = digits_value(f).unwrap_or(0);
-                c.nanos = (v * 10u64.pow(9 - f.len() as u32)) as u32;
+                nanos = v * 10u64.pow(9 - f.len() as u32);
             }
         }
         s.skip_spaces();
@@ -417,19 +415,12 @@ fn parse_absolute(b: &[u8]) -> Result<Timestamp, ParseError> {
     if !s.at_end() {
         return Err((s.pos, "unexpected text after the time".into()));
     }
-    let local = c.to_unix_nanos().map(i128::from).unwrap_or_else(|| {
-        // Before 1970 locally; the offset may still bring it into range (it cannot: the
-        // earliest date is 1970-01-01 and offsets are under a day, but compute honestly).
-        i128::from(days_from_civil(c.year as i32, c.month, c.day)) * i128::from(NANOS_PER_DAY)
-            + i128::from(c.hour * 3600 + c.minute * 60 + c.second) * i128::from(NANOS_PER_SEC)
-            + i128::from(c.nanos)
-    });
-    let utc = local - i128::from(offset_secs) * i128::from(NANOS_PER_SEC);
-    match u64::try_from(utc) {
-        Ok(wall) => Ok(Timestamp::new(wall, 0)),
-        Err(_) if utc < 0 => Err((0, "time is before 1970-01-01 00:00:00 UTC".into())),
-        Err(_) => Err((0, "time is after 2554-07-21 23:34:33.709551615 UTC".into())),
-    }
+    // year < 10 000: an i32.
+    let days = days_from_civil(year as i32, month, day);
+    let secs = i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
+    Ok(i128::from(days) * i128::from(NANOS_PER_DAY)
+        + i128::from(secs) * i128::from(NANOS_PER_SEC)
+        + i128::from(nanos))
 }
 
 /// `Z`, `UTC`, or `+HH`, `+HH:MM`, `+HHMM` (or `-`); returns seconds east of UTC.
@@ -566,104 +557,46 @@ fn parse_interval(b: &[u8]) -> Result<Interval, ParseError> {
 /// since 1970-01-01. It may be followed by a space or `T` and anything (so a timestamp reads
 /// as its date), nothing else.
 pub fn parse_sql_date(s: &str) -> Option<i32> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse::<u32>().ok())
-            .flatten()
+    let mut scan = Scan {
+        s: s.trim().as_bytes(),
+        pos: 0,
     };
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+    let (y, m, d) = scan_date(&mut scan).ok()?;
+    if !(scan.at_end() || matches!(scan.peek(), Some(b' ' | b'T' | b't'))) || y == 0 {
         return None;
     }
-    if !matches!(b.get(10), None | Some(b' ' | b'T')) {
-        return None;
-    }
-    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let y = i32::try_from(y).ok().filter(|y| *y >= 1)?;
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(i64::from(y), m) {
-        return None;
-    }
-    i32::try_from(days_from_civil(y, m, d)).ok()
+    i32::try_from(days_from_civil(y as i32, m, d)).ok()
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// Digits only, parsed as a number below `limit`.
-fn number_below(s: &str, limit: i64) -> Option<i64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// A `TIMESTAMP` literal — `YYYY-MM-DD`, then optionally ` HH:MM[:SS[.fraction]]` (or
+/// `T` as the separator), then optionally `Z`, `UTC` or a `±HH[[:]MM]` offset, the rules of
+/// [`parse_as_of`]'s absolute times — as microseconds since 1970-01-01 00:00:00 UTC,
+/// negative before it, in years 0001 to 9999 (after the offset). Fractions beyond
+/// microseconds are truncated. Errors are [`Error::Invalid`] with `field` `"TIMESTAMP"`
+/// and the byte offset in the text (surrounding whitespace removed).
+pub fn parse_sql_timestamp_checked(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let err = |offset: usize, reason: &str| Error::Invalid {
+        field: "TIMESTAMP",
+        offset: offset as u64,
+        reason: format!("{text:?}: {reason}"),
+    };
+    let nanos = parse_absolute(t.as_bytes()).map_err(|(at, why)| err(at, &why))?;
+    let us = nanos.div_euclid(1000);
+    // An offset may push the instant out of years 0001–9999, which print in another form.
+    let first = i128::from(days_from_civil(1, 1, 1)) * i128::from(MICROS_PER_DAY);
+    let end = i128::from(days_from_civil(9999, 12, 31) + 1) * i128::from(MICROS_PER_DAY);
+    if !(first..end).contains(&us) {
+        return Err(err(0, "time is not in years 0001 to 9999"));
     }
-    s.parse::<i64>().ok().filter(|n| *n < limit)
+    i64::try_from(us).map_err(|_| err(0, "time is not in years 0001 to 9999"))
 }
 
-/// A `TIMESTAMP` literal — `YYYY-MM-DD`, then optionally ` HH:MM[:SS[.fraction]]` (or
-/// `T` as the separator), then optionally `Z` or a `±HH[:MM]` offset — as microseconds since
-/// 1970-01-01 00:00:00 UTC, negative before it. Fractions beyond microseconds are
-/// truncated.
+/// [`parse_sql_timestamp_checked`] without the reason.
 pub fn parse_sql_timestamp(text: &str) -> Option<i64> {
-    let s = text.trim();
-    let days = i64::from(parse_sql_date(s.get(..10)?)?);
-    if s.get(10..11)
-        .is_some_and(|c| c.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return None;
-    }
-    let mut rest = s.get(10..)?;
-    let mut micros = 0i64;
-    if let Some(r) = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('T')) {
-        let end = r.find(['+', '-', 'Z', 'z', ' ']).unwrap_or(r.len());
-        let (clock, tz) = r.split_at(end);
-        let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
-        let parts: Vec<&str> = hms.split(':').collect();
-        let (h, m, sec) = match parts.as_slice() {
-            [h, m] => (*h, *m, "0"),
-            [h, m, sec] => (*h, *m, *sec),
-            _ => return None,
-        };
-        let secs = (number_below(h, 24)? * 60 + number_below(m, 60)?) * 60 + number_below(sec, 60)?;
-        let frac_us = if frac.is_empty() {
-            if clock.contains('.') {
-                return None;
-            }
-            0
-        } else {
-            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            let six: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
-            six.parse::<i64>().ok()?
-        };
-        micros = secs * 1_000_000 + frac_us;
-        rest = tz.trim_start();
-    }
-    let offset_us = match rest {
-        "" | "Z" | "z" => 0,
-        r => {
-            let sign = match r.get(..1)? {
-                "+" => 1,
-                "-" => -1,
-                _ => return None,
-            };
-            let body = r.get(1..)?;
-            let (h, m) = match body.split_once(':') {
-                Some((h, m)) => (h, m),
-                None if body.len() == 4 => (body.get(..2)?, body.get(2..)?),
-                None => (body, "0"),
-            };
-            sign * (number_below(h, 16)? * 60 + number_below(m, 60)?) * 60_000_000
-        }
-    };
-    let us = days
-        .checked_mul(MICROS_PER_DAY)?
-        .checked_add(micros)?
-        .checked_sub(offset_us)?;
-    // An offset may push the instant out of years 0001–9999, which print in another form.
-    let first = days_from_civil(1, 1, 1).checked_mul(MICROS_PER_DAY)?;
-    let end = (days_from_civil(9999, 12, 31) + 1).checked_mul(MICROS_PER_DAY)?;
-    (first..end).contains(&us).then_some(us)
+    parse_sql_timestamp_checked(text).ok()
 }
 
 /// A `DATE` (days since 1970-01-01) as `cockroach sql` prints it: `YYYY-MM-DD`.
@@ -1092,5 +1025,60 @@ mod tests {
         assert_eq!(parse_sql_date("2024-02-29x"), None);
         assert_eq!(parse_sql_timestamp("0001-01-01 00:00:00+01:00"), None);
         assert_eq!(parse_sql_timestamp("9999-12-31 23:00:00-02:00"), None);
+    }
+
+    #[test]
+    fn one_absolute_time_parser_for_as_of_and_sql() {
+        // The same rules for both: the same instants where both types reach.
+        for text in [
+            "2017-06-09 16:13:55.571516+00:00",
+            "2017-06-09t16:13:55z",
+            "2017-06-09 16:13:55 UTC",
+            "2017-06-09 18:13:55+0200",
+            "2017-06-09 18:13:55 +02",
+            "2017-06-09 16:13",
+            "2017-06-09",
+        ] {
+            let wall = parse_as_of(text, Timestamp::MAX).unwrap().wall;
+            assert_eq!(
+                parse_sql_timestamp(text),
+                Some(i64::try_from(wall / 1000).unwrap()),
+                "{text}"
+            );
+        }
+        // And the same refusals, at the same offsets.
+        for (text, offset) in [
+            ("2017-06-09  16:13", 11),
+            ("2017-06-09 1:05", 11),
+            ("2017-06-09 16:13.5", 16),
+            ("2017-06-09Z", 10),
+            ("2017-06-09+02:00", 10),
+            ("2017-06-09 16:13:55+24:00", 20),
+            ("2017-06-09 16:13:55 PST", 20),
+            ("2017-6-09", 5),
+        ] {
+            match parse_sql_timestamp_checked(text) {
+                Err(Error::Invalid {
+                    field: "TIMESTAMP",
+                    offset: o,
+                    ..
+                }) => assert_eq!(o, offset, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+            assert_eq!(error(text).0, offset, "{text}");
+        }
+        // Each type's own range.
+        assert_eq!(
+            parse_sql_timestamp("1969-12-31 23:59:59.1234567"),
+            Some(-876_544)
+        );
+        assert!(parse_as_of("1969-12-31 23:59:59", Timestamp::MAX).is_err());
+        assert_eq!(parse_sql_timestamp("0000-12-31 23:59:59"), None);
+        assert_eq!(parse_sql_date("0000-12-31"), None);
+        assert_eq!(parse_sql_date("2024-02-29t12:00"), Some(19_782));
+        assert!(matches!(
+            parse_sql_timestamp_checked("0001-01-01 00:00:00+01:00"),
+            Err(Error::Invalid { offset: 0, .. })
+        ));
     }
 }
