@@ -78,15 +78,17 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 /// Runs `vouch restore`.
 pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let (targets, from) = words::restore(&a.words)?;
-    // A fresh directory gets a new, empty cluster: the restore target.
-    let cluster = if a.cluster.join(vouch_cluster::catalog::STORE_FILE).exists() {
-        Cluster::open(&a.cluster, Clock::system())?
+    // A fresh directory gets a new, empty cluster (the restore target), made only once the
+    // statement is bound, so that words which do not bind leave nothing behind. A new
+    // cluster has no external connections to resolve.
+    let existing = if a.cluster.join(vouch_cluster::catalog::STORE_FILE).exists() {
+        Some(Cluster::open(&a.cluster, Clock::system())?)
     } else {
-        Cluster::init(&a.cluster, Clock::system())?
+        None
     };
     let scope = Scope {
         database: None,
-        cluster: Some(&cluster),
+        cluster: existing.as_ref(),
     };
     let with = Options::default()
         .text("into_db", a.into_db)
@@ -98,6 +100,10 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         .text("incremental_location", a.incremental_location);
     let mut opts =
         backup_stmt::restore_options(&scope, &targets, &from, a.as_of.as_deref(), &with)?;
+    let cluster = match existing {
+        Some(c) => c,
+        None => Cluster::init(&a.cluster, Clock::system())?,
+    };
     opts.keys = a.keys.source()?;
     let mut sink = progress_sink();
     let r = restore::restore(&cluster, &opts, &mut *sink)?;

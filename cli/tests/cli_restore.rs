@@ -200,3 +200,25 @@ fn point_in_time_restore_into_a_new_directory() {
         "--skip-missing-foreign-keys",
     ]);
 }
+
+#[test]
+fn words_that_do_not_parse_or_bind_leave_no_cluster_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    for words in [
+        &["TABLE", "t", "FROM", "LATEST", "IN", "/nowhere"][..],
+        &["DATABASE", "d", "LATEST", "IN", "/nowhere"][..],
+        &["FROM", "/a", "--incremental-location", "/b"][..],
+    ] {
+        let dst = dir.path().join("dst");
+        let mut args = vec!["restore", "--cluster", s(&dst)];
+        args.extend(words);
+        let out = vouch(&args);
+        assert_eq!(out.status.code(), Some(2), "{words:?}");
+        assert!(text(&out.stderr).starts_with("error: "), "{words:?}");
+        assert!(
+            !dst.exists(),
+            "{words:?}: a cluster was made in {}",
+            dst.display()
+        );
+    }
+}
