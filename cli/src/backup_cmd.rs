@@ -111,7 +111,7 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
 }
 
 fn open_collection(uri: &str, cluster: Option<&Path>, inc: Option<&str>) -> Result<Collection> {
-    let root = cluster.map(|c| c.join(vouch_cluster::catalog::EXTERN_DIR));
+    let root = cluster.map(|c| c.join(vouch_cluster::EXTERN_DIR));
     Collection::open(uri, inc, &open_options(root)).with_context(|| format!("opening {uri}"))
 }
 

@@ -162,7 +162,7 @@ pub(crate) fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
     print!("{}", vouch_engine::output::restore_result(&r).render());
     let want = cluster.fingerprints(past)?;
     let got = restored.fingerprints(restored.now())?;
-    let key = |f: &vouch_cluster::catalog::IndexFingerprint| {
+    let key = |f: &vouch_cluster::IndexFingerprint| {
         (
             f.database.clone(),
             f.table.clone(),

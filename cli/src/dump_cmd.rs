@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use vouch_chain::Source;
-use vouch_cluster::catalog::EXTERN_DIR;
 use vouch_cluster::Clock;
+use vouch_cluster::EXTERN_DIR;
 use vouch_sql::backup_stmt::{self, Scope};
 use vouch_sql::grammar::words;
 

@@ -1,5 +1,7 @@
 //! The `vouch` command line. Thin: parsing, output, exit codes; the work is in the
-//! library crates.
+//! library crates. Owns argument parsing, progress display and exit codes, and is the only
+//! crate that uses `anyhow`. Must never hold logic a test would want (that lives in a
+//! library) nor parse statement words itself (they go through `vouch_sql::grammar`).
 
 #![forbid(unsafe_code)]
 

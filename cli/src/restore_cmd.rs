@@ -81,7 +81,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     // A fresh directory gets a new, empty cluster (the restore target), made only once the
     // statement is bound, so that words which do not bind leave nothing behind. A new
     // cluster has no external connections to resolve.
-    let existing = if a.cluster.join(vouch_cluster::catalog::STORE_FILE).exists() {
+    let existing = if a.cluster.join(vouch_cluster::STORE_FILE).exists() {
         Some(Cluster::open(&a.cluster, Clock::system())?)
     } else {
         None

@@ -145,7 +145,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let store_opts = vouch_chain::open_options(
         args.cluster
             .as_ref()
-            .map(|c| c.join(vouch_cluster::catalog::EXTERN_DIR)),
+            .map(|c| c.join(vouch_cluster::EXTERN_DIR)),
     );
     let mut progress = progress_sink();
     let report = vouch_verify::verify_collection(

@@ -23,14 +23,14 @@ fn s(p: &Path) -> &str {
 }
 
 fn open(cluster: &Path, uri: &str) -> Collection {
-    let extern_dir = cluster.join(vouch_cluster::catalog::EXTERN_DIR);
+    let extern_dir = cluster.join(vouch_cluster::EXTERN_DIR);
     Collection::open(uri, None, &open_options(Some(extern_dir))).unwrap()
 }
 
 /// The folder of `nodelocal://1/<name>` in a cluster.
 fn nodelocal(cluster: &Path, uri: &str) -> PathBuf {
     cluster
-        .join(vouch_cluster::catalog::EXTERN_DIR)
+        .join(vouch_cluster::EXTERN_DIR)
         .join(uri.strip_prefix("nodelocal://1/").unwrap())
 }
 

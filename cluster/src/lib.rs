@@ -7,11 +7,16 @@
 //! Versions are stored under their MVCC-encoded keys (`vouch_format::mvcc`), so redb's
 //! bytewise order is (user key ascending, timestamp descending) and a backup can copy the
 //! stored key and value bytes into SSTs unchanged (the value's CRC32C covers the key).
+//!
+//! Owns the KV layer, the catalog (descriptors with their history, DDL, transactions with
+//! their constraints, users, ranges, fingerprints) and the workloads. Must never read or
+//! write a backup collection (that is the engine's and the read side's) and depends on
+//! `vouch-format` only.
 
 #![forbid(unsafe_code)]
 
-pub mod catalog;
-pub mod clock;
+mod catalog;
+mod clock;
 pub mod workload;
 
 use std::path::Path;
@@ -19,7 +24,10 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use vouch_format::mvcc::{self, Timestamp};
 
-pub use catalog::Cluster;
+pub use catalog::{
+    check_password, cmp_rows, hash_password, modification_time, Cluster, ColumnDef, ForeignKeyDef,
+    IndexDef, IndexFingerprint, Range, Row, TableDef, Txn, DEFAULT_REGIONS, EXTERN_DIR, STORE_FILE,
+};
 pub use clock::Clock;
 
 const MVCC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mvcc");

@@ -1,7 +1,7 @@
 //! The SQL layer of the embedded cluster: descriptor history, drops, GC thresholds and
 //! protected timestamps as rows see them, users, ranges and constraints.
 
-use vouch_cluster::catalog::{check_password, ColumnDef, ForeignKeyDef, IndexDef, TableDef};
+use vouch_cluster::{check_password, ColumnDef, ForeignKeyDef, IndexDef, TableDef};
 use vouch_cluster::{Clock, Cluster, Error};
 use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::manifest::pb;
@@ -92,7 +92,7 @@ fn descriptors_keep_their_history_across_a_schema_change() {
     assert_eq!(new.version, 2);
     assert_eq!(column_names(&new), ["id", "v", "n", "extra"]);
     assert_eq!(
-        vouch_cluster::catalog::modification_time(&new),
+        vouch_cluster::modification_time(&new),
         changed,
         "modification time is the write timestamp"
     );
@@ -501,7 +501,7 @@ fn names_are_checked() {
     // write, even when the wall clock is behind.
     let dir = c.dir().to_path_buf();
     let last = c.create_database("last").unwrap();
-    let last = vouch_cluster::catalog::modification_time(&c.descriptor(last, c.now()).unwrap());
+    let last = vouch_cluster::modification_time(&c.descriptor(last, c.now()).unwrap());
     drop(c);
     let c = Cluster::open(&dir, Clock::manual(1)).unwrap();
     assert!(c.now() > last);

@@ -2,8 +2,8 @@
 //! the clock says), invariants (total balance, index entries, foreign keys) and the schema
 //! changes runs apply.
 
-use vouch_cluster::catalog::IndexFingerprint;
 use vouch_cluster::workload::{self, InitOptions, Summary, Workload};
+use vouch_cluster::IndexFingerprint;
 use vouch_cluster::{Clock, Cluster, Error};
 use vouch_format::keys::Datum;
 use vouch_format::manifest::pb;

@@ -7,6 +7,11 @@
 //!
 //! The engine reads the embedded cluster (`vouch-cluster`) and writes through the
 //! write-once object interface of `vouch-store`; it never overwrites or deletes an object.
+//!
+//! Owns the writing side: BACKUP, RESTORE's ingest into a cluster, SHOW, dump, the
+//! encryption write side and the result tables. Reading a collection (chains, layers,
+//! planning, the merge) is `vouch-chain`'s, shared with the verifier; the engine must
+//! never read a collection another way, and never overwrite or delete an object.
 
 #![forbid(unsafe_code)]
 

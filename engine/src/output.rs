@@ -5,7 +5,7 @@
 //! It owns how a result looks; it never decides what is in it (the statements build their
 //! tables) and never writes anywhere (callers print the text).
 
-use vouch_cluster::catalog::IndexFingerprint;
+use vouch_cluster::IndexFingerprint;
 
 use crate::backup::BackupResult;
 use crate::restore::RestoreResult;

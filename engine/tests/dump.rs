@@ -6,7 +6,7 @@ mod support;
 
 use vouch_chain::Targets;
 use vouch_chain::{open_source, plan, Plan, Source};
-use vouch_cluster::catalog::{ColumnDef, ForeignKeyDef, IndexDef, TableDef};
+use vouch_cluster::{ColumnDef, ForeignKeyDef, IndexDef, TableDef};
 use vouch_engine::backup::Destination;
 use vouch_engine::dump::{dump, literal, DumpStats};
 use vouch_format::keys::{ColumnType, Datum};

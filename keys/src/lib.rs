@@ -10,6 +10,9 @@
 //! [`add_kms`] (`ALTER BACKUP … ADD NEW_KMS … WITH OLD_KMS`: a new record with more
 //! wraps). Secrets — passphrases, key-encryption keys, data keys, KMS credentials — are
 //! zeroized when dropped, show as `<redacted>` in `Debug`, and never appear in errors.
+//!
+//! Owns the data keys and their wrapping. Must never print, log or store a secret, and
+//! never reads a collection (the read side hands it key records).
 
 #![forbid(unsafe_code)]
 

@@ -9,6 +9,9 @@
 //! tags (`CREATE TABLE`, `INSERT 0 3`). Statements of features vouch does not have yet parse
 //! and fail with [`Error::NotSupported`] naming the feature. The accepted grammar is in
 //! `spec/sql.md`.
+//!
+//! Owns the one statement grammar (`grammar`): `vouch sql` and the CLI's statement words
+//! both go through it. Must never print (results are tables for the caller to render).
 
 #![forbid(unsafe_code)]
 

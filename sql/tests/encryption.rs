@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use vouch_chain::{open_options, Collection};
-use vouch_cluster::catalog::Row;
 use vouch_cluster::workload::{self, Workload};
+use vouch_cluster::Row;
 use vouch_cluster::{Clock, Cluster};
 use vouch_keys::passphrase::Passphrase;
 use vouch_keys::KeySource;

@@ -21,8 +21,8 @@
 
 use std::path::{Path, PathBuf};
 
-use vouch_cluster::catalog::Row;
 use vouch_cluster::workload::{self, Workload};
+use vouch_cluster::Row;
 use vouch_cluster::{Clock, Cluster};
 use vouch_format::keys::Datum;
 use vouch_format::mvcc::Timestamp;
@@ -792,7 +792,7 @@ fn insert_users_from_newdb(stmt: &str) {
     let Datum::Bytes(h) = &alice[1] else {
         panic!("{alice:?}")
     };
-    assert!(vouch_cluster::catalog::check_password("s3cret", h));
+    assert!(vouch_cluster::check_password("s3cret", h));
 }
 
 fn drop_table_newdb_users(stmt: &str) {

@@ -4,6 +4,9 @@
 //! writes collections only through the [`Store`] trait, so that the same engine and
 //! verifier run on a local directory today and on object stores later.
 //!
+//! Owns storage URIs and the object interface. Must never delete or overwrite an object,
+//! and knows nothing of the names inside a collection (those are `vouch_format::layout`'s).
+//!
 //! - [`open`] turns a storage URI into a store: `nodelocal://1/<path>` (also
 //!   `nodelocal://self/<path>`) is `<path>` inside the cluster's external-I/O folder
 //!   ([`OpenOptions::nodelocal_root`]), `file:///abs/path` and a bare `/abs/path` are that

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use vouch_chain::Targets;
-use vouch_cluster::catalog::{ColumnDef, IndexDef, TableDef};
 use vouch_cluster::{Clock, Cluster};
+use vouch_cluster::{ColumnDef, IndexDef, TableDef};
 use vouch_engine::backup::{backup, BackupOptions, BackupResult, Destination};
 use vouch_format::keys::table_span;
 use vouch_format::keys::{self, ColumnType, Datum};

@@ -3,7 +3,7 @@
 //! relations a view reads.
 
 use sqlparser::ast::{self, ColumnOption, Expr, SetExpr, TableConstraint, TableFactor};
-use vouch_cluster::catalog::{ColumnDef, ForeignKeyDef, IndexDef, TableDef};
+use vouch_cluster::{ColumnDef, ForeignKeyDef, IndexDef, TableDef};
 
 use super::names::{
     column_name, column_type, folded, ident, name_parts, parse_one, resolve_name, unsupported,

@@ -5,7 +5,7 @@ use sqlparser::ast::{
     self, BinaryOperator, Expr, FromTable, ObjectName, SelectItem, SetExpr, TableFactor,
     TableObject, UnaryOperator, Value,
 };
-use vouch_cluster::catalog::{cmp_rows, Row};
+use vouch_cluster::{cmp_rows, Row};
 use vouch_engine::output::Table;
 use vouch_format::keys::{cmp_datum, ColumnType, Datum};
 use vouch_format::manifest::pb;

@@ -11,7 +11,7 @@ mod dml;
 mod names;
 
 use sqlparser::ast::{self, ObjectType, UserDefinedTypeRepresentation};
-use vouch_cluster::catalog::IndexDef;
+use vouch_cluster::IndexDef;
 use vouch_format::schema::Kind;
 
 use crate::{Error, Output, Result, Session};
