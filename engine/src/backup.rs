@@ -830,7 +830,7 @@ type Unfinished = (
 /// What a lock records of the job's spec: the text itself, or for an encrypted chain an
 /// HMAC of it under the chain key (the targets' names are not left in plaintext).
 fn lock_spec(spec: &str, key: Option<&DataKey>) -> String {
-    use pbkdf2::hmac::{Hmac, Mac};
+    use hmac::{Hmac, Mac};
     let Some(k) = key else {
         return spec.to_string();
     };

@@ -6,7 +6,7 @@
 //! manifest and the resume checkpoints. A file's identity in the envelope is (the layer's
 //! backup id, its path inside the layer's directory).
 
-use pbkdf2::hmac::{Hmac, Mac};
+use hmac::{Hmac, Mac};
 use prost::Message;
 use rand::RngCore;
 use sha2::Sha256;

@@ -22,7 +22,7 @@ pub mod passphrase;
 
 use std::fmt;
 
-use pbkdf2::hmac::{Hmac, Mac};
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::Sha256;

@@ -58,17 +58,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// A 32-byte key file (hex), readable by its owner only.
 fn key_file(dir: &Path, name: &str, byte: u8) -> String {
     let p = dir.join(name);
-    std::fs::write(&p, format!("{}\n", hex(&[byte; 32]))).unwrap();
+    std::fs::write(&p, format!("{}\n", hex::encode([byte; 32]))).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     format!("file://{}", p.display())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn table(out: &[Output]) -> &vouch_engine::output::Table {

@@ -181,33 +181,21 @@ pub fn parse_uri(uri: &str) -> Result<StorageUri> {
     })
 }
 
-/// `%XX` escapes decoded; the result must be UTF-8.
+/// `%XX` escapes decoded (by `percent-encoding`, after checking that every `%` starts
+/// one: that crate passes a stray `%` through); the result must be UTF-8.
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(v) if hex.is_some_and(|h| h.bytes().all(|x| x.is_ascii_hexdigit())) => {
-                    out.push(v);
-                    i += 3;
-                }
-                _ => {
-                    return Err(format!(
-                        "bad escape at byte {i}: '%' must be followed by two hex digits"
-                    ))
-                }
-            }
-        } else {
-            out.push(c);
-            i += 1;
-        }
+    if let Some(i) = s.match_indices('%').map(|(i, _)| i).find(|&i| {
+        !s.get(i + 1..i + 3)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    }) {
+        return Err(format!(
+            "bad escape at byte {i}: '%' must be followed by two hex digits"
+        ));
     }
-    String::from_utf8(out).map_err(|_| "escapes do not decode to UTF-8".to_string())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "escapes do not decode to UTF-8".to_string())
 }
 
 /// Query strings also read `+` as a space (as Go's `url.ParseQuery`, which CockroachDB

@@ -20,11 +20,12 @@ use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout};
 use vouch_format::sst::{BlockSource, SstReader};
 
-use crate::finding::{hex, sst_finding, Finding};
+use crate::finding::{sst_finding, Finding};
 use crate::report::Progress;
 use crate::source::StoreSource;
 use crate::state::{ChainState, Ctx};
 use crate::tables::Limited;
+use hex::encode as hex;
 use vouch_chain::pool;
 
 /// Every known version of every descriptor of a chain up to some layer, by id: (time in
@@ -340,7 +341,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                         path.clone(),
                         format!("{path}: the SHA-256 of the stored bytes is not the recorded one"),
                     )
-                    .expected_found(hex(&file.sha256), hex(&sha))
+                    .expected_found(hex(&file.sha256), hex(sha))
                     .in_layer(layer.clone()),
                 );
             }

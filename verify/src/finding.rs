@@ -98,7 +98,7 @@ impl Finding {
 
     /// With a key (written as hex).
     pub fn with_key(mut self, key: &[u8]) -> Self {
-        self.key = Some(hex(key));
+        self.key = Some(hex::encode(key));
         self
     }
 
@@ -114,16 +114,6 @@ impl Finding {
         self.layer = Some(layer.into());
         self
     }
-}
-
-/// Lowercase hex of `b`.
-pub fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
 }
 
 fn block_name(b: BlockKind) -> String {

@@ -35,7 +35,7 @@ mod state;
 mod tables;
 
 pub use collection::verify_collection;
-pub use finding::{check_sst, hex, sst_finding, Finding, Severity};
+pub use finding::{check_sst, sst_finding, Finding, Severity};
 pub use output::{render_human, render_junit, xml_escape};
 pub use report::{
     ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, TargetCluster,

@@ -26,10 +26,11 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::schema::{implied_entries, index_layouts, IndexEntry, IndexLayout};
 
-use crate::finding::{hex, Finding};
+use crate::finding::Finding;
 use crate::report::Progress;
 use crate::state::{ChainState, Ctx};
 use crate::tables::{table_known, tables_with_data, Limited};
+use hex::encode as hex;
 use vouch_chain::pool;
 
 /// Most unmatched index entries and rows held at once while locating an index mismatch.

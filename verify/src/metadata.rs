@@ -8,9 +8,10 @@ use vouch_format::layout;
 use vouch_format::manifest::{self, pb};
 use vouch_format::mvcc::Timestamp;
 
-use crate::finding::{chain_finding, error_offset, hex, Finding};
+use crate::finding::{chain_finding, error_offset, Finding};
 use crate::report::{CheckResult, Progress};
 use crate::state::{is_full_name, ChainState, Ctx, LayerState, Which};
+use hex::encode as hex;
 use vouch_chain::layer::{self, Encryption, Object, Problem};
 use vouch_chain::pool;
 use vouch_format::envelope::DataKey;
@@ -213,7 +214,7 @@ fn problem_finding(p: Problem) -> Finding {
         } => {
             let message = format!("{path}: does not match {manifest}: {error}");
             Finding::error("checksum_mismatch", path, message)
-                .expected_found(hex(&computed), hex(&stored))
+                .expected_found(hex(computed), hex(&stored))
         }
         Problem::ManifestDecode { path, error }
         | Problem::ManifestSealed {

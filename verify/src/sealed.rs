@@ -15,9 +15,10 @@ use vouch_format::envelope::{self, Header};
 use vouch_format::layout::{self, BackupFile};
 use vouch_format::Error as FormatError;
 
-use crate::finding::{hex, is_envelope_kind, sst_finding, Finding};
+use crate::finding::{is_envelope_kind, sst_finding, Finding};
 use crate::report::{CheckResult, Progress};
 use crate::state::{ChainState, Ctx, Which};
+use hex::encode as hex;
 use vouch_chain::pool;
 
 /// Bytes read per range while hashing.
@@ -124,7 +125,7 @@ fn check_file(
                 path,
                 format!("{path}: the SHA-256 of the stored bytes is not the one the integrity listing records"),
             )
-            .expected_found(hex(listed_sha), hex(&got)),
+            .expected_found(hex(listed_sha), hex(got)),
         );
     }
     out.extend(check_envelope(path, &first, size));

@@ -234,10 +234,8 @@ fn encryption() -> KeySource {
     let (_, uri) = KEY.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("suite.key");
-        let hex: String = (0..32u8)
-            .map(|b| format!("{:02x}", b.wrapping_mul(37)))
-            .collect();
-        std::fs::write(&p, hex).unwrap();
+        let key: Vec<u8> = (0..32u8).map(|b| b.wrapping_mul(37)).collect();
+        std::fs::write(&p, hex::encode(key)).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let uri = format!("file://{}", p.display());
         (dir, uri)

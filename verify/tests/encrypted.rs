@@ -265,7 +265,7 @@ fn a_flipped_byte_in_an_encrypted_sst_with_and_without_the_key() {
     let f = find(&r, "sha256_mismatch", &big).unwrap_or_else(|| panic!("{}", describe(&r)));
     assert_eq!(
         f.found.as_deref(),
-        Some(hex(&manifest::sha256(&bytes)).as_str())
+        Some(hex::encode(manifest::sha256(&bytes)).as_str())
     );
     assert_eq!(r.exit_code(), 1);
     let r = verify(&dst, Level::Full, &keys);
@@ -290,10 +290,6 @@ fn a_flipped_byte_in_an_encrypted_sst_with_and_without_the_key() {
         "{}",
         describe(&r)
     );
-}
-
-fn hex(b: &[u8]) -> String {
-    vouch_verify::hex(b)
 }
 
 /// An edit of a file's bytes.
@@ -516,7 +512,7 @@ fn a_forged_listing_passes_without_the_key_and_is_caught_with_it() {
         );
         assert_eq!(
             f.expected.as_deref(),
-            Some(format!("{} bytes, sha256 {}", recorded.0, hex(&recorded.1)).as_str())
+            Some(format!("{} bytes, sha256 {}", recorded.0, hex::encode(&recorded.1)).as_str())
         );
         assert!(
             find(&r, "size_mismatch", &big).is_some(),

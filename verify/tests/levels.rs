@@ -487,11 +487,8 @@ fn full_level_damage_is_found_with_kind_and_location() {
     assert_eq!(b.offset, Some(0));
     assert_eq!(b.layer.as_deref(), Some(last.as_str()));
     let s = only(&r, "sha256_mismatch")[0];
-    assert_eq!(
-        s.expected,
-        Some(vouch_verify::hex(&manifest::sha256(&orig)))
-    );
-    assert_eq!(s.found, Some(vouch_verify::hex(&manifest::sha256(&bad))));
+    assert_eq!(s.expected, Some(hex::encode(manifest::sha256(&orig))));
+    assert_eq!(s.found, Some(hex::encode(manifest::sha256(&bad))));
     overwrite(&p0, &orig);
 
     // Manifests rewritten consistently with wrong counts, bounds, times or fingerprints
@@ -531,10 +528,7 @@ fn full_level_damage_is_found_with_kind_and_location() {
     env.rewrite_manifest(&last, |m| m.files[0].first_key.push(0xff));
     let r = env.verify(Level::Full);
     assert_eq!(kinds(&r)[0], ("key_out_of_bounds", f0.clone()));
-    assert_eq!(
-        r.findings[0].key,
-        Some(vouch_verify::hex(&m.files[0].first_key))
-    );
+    assert_eq!(r.findings[0].key, Some(hex::encode(&m.files[0].first_key)));
     env.rewrite_manifest(&last, |x| *x = m.clone());
     assert_clean(&env.verify(Level::Full), "restored");
 
@@ -627,7 +621,7 @@ fn full_level_damage_is_found_with_kind_and_location() {
         "{}",
         im[1].message
     );
-    assert_eq!(im[1].key, Some(vouch_verify::hex(&victim)));
+    assert_eq!(im[1].key, Some(hex::encode(&victim)));
     assert!(only(&r, "fingerprint_mismatch")
         .iter()
         .any(|f| f.layer.as_deref() == Some(full1.as_str())));
@@ -698,11 +692,9 @@ fn schema_damage_is_found_with_kind_and_location() {
     let r = env.verify(Level::Schema);
     let sc = only(&r, "span_coverage");
     assert!(!sc.is_empty(), "{:#?}", r.findings);
-    assert!(sc.iter().all(|f| f.file == mf
-        && f.key
-            .as_ref()
-            .unwrap()
-            .starts_with(&vouch_verify::hex(&prefix))));
+    assert!(sc
+        .iter()
+        .all(|f| f.file == mf && f.key.as_ref().unwrap().starts_with(&hex::encode(&prefix))));
     env.rewrite_manifest(&last, |x| *x = m.clone());
     assert_clean(&env.verify(Level::Schema), "restored");
 

@@ -72,35 +72,20 @@ pub fn uri_id_of(uri: &str) -> String {
     }
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Percent-decodes `s` (`+` stays `+`: AWS secret keys contain it).
+/// Percent-decodes `s` with `percent-encoding` (`+` stays `+`: AWS secret keys contain
+/// it); a `%` that does not start two hex digits is an error, not passed through.
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hi = b.get(i + 1).copied().and_then(hex_val);
-            let lo = b.get(i + 2).copied().and_then(hex_val);
-            match (hi, lo) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => return Err(format!("bad percent escape at byte {i}")),
-            }
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
+    let stray = s.match_indices('%').map(|(i, _)| i).find(|&i| {
+        !s.get(i + 1..i + 3)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    match stray {
+        Some(i) => Err(format!("bad percent escape at byte {i}")),
+        None => percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| "percent escapes do not decode to UTF-8".into()),
     }
-    String::from_utf8(out).map_err(|_| "percent escapes do not decode to UTF-8".into())
 }
 
 impl KmsUri {
@@ -176,5 +161,19 @@ pub fn kms_from_uri(uri: &str) -> Result<Box<dyn Kms>> {
         other => Err(KeyError::UnsupportedKms {
             scheme: other.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_is_strict_and_keeps_plus() {
+        assert_eq!(percent_decode("a%20b%2Fc+d").unwrap(), "a b/c+d");
+        assert_eq!(percent_decode("%e2%82%AC").unwrap(), "€");
+        for bad in ["%", "x%2", "%+1", "%25%zz", "%ff"] {
+            assert!(percent_decode(bad).is_err(), "{bad}");
+        }
     }
 }
