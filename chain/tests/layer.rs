@@ -29,6 +29,16 @@ fn write(root: &std::path::Path, name: &str, bytes: &[u8]) {
     std::fs::write(p, bytes).unwrap();
 }
 
+/// `bytes` as the layer's manifest, with the checksum file that matches it.
+fn write_with_checksum(root: &std::path::Path, bytes: &[u8]) {
+    write(root, layout::MANIFEST, bytes);
+    write(
+        root,
+        layout::MANIFEST_CHECKSUM,
+        &manifest::checksum_file(bytes),
+    );
+}
+
 #[test]
 fn an_empty_directory_gives_two_missing_objects_and_restore_stops_at_the_first() {
     let tmp = tempfile::tempdir().unwrap();
@@ -57,12 +67,7 @@ fn an_empty_directory_gives_two_missing_objects_and_restore_stops_at_the_first()
 fn a_clean_layer_reads_with_no_problem_and_its_hash() {
     let tmp = tempfile::tempdir().unwrap();
     let bytes = manifest_bytes();
-    write(tmp.path(), layout::MANIFEST, &bytes);
-    write(
-        tmp.path(),
-        layout::MANIFEST_CHECKSUM,
-        &manifest::checksum_file(&bytes),
-    );
+    write_with_checksum(tmp.path(), &bytes);
     let store = LocalStore::new(tmp.path());
     let r = read_layer(&store, DIR, true, Encryption::Plain);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
@@ -107,12 +112,7 @@ fn a_sealed_manifest_in_a_plain_chain_is_an_encrypted_error() {
     let tmp = tempfile::tempdir().unwrap();
     let mut bytes = vouch_format::envelope::MAGIC.to_vec();
     bytes.extend_from_slice(&[0u8; 64]);
-    write(tmp.path(), layout::MANIFEST, &bytes);
-    write(
-        tmp.path(),
-        layout::MANIFEST_CHECKSUM,
-        &manifest::checksum_file(&bytes),
-    );
+    write_with_checksum(tmp.path(), &bytes);
     let store = LocalStore::new(tmp.path());
     let r = read_layer(&store, DIR, true, Encryption::Plain);
     assert!(
@@ -132,12 +132,7 @@ fn a_sealed_manifest_in_a_plain_chain_is_an_encrypted_error() {
 fn a_keyless_read_without_a_listing_names_the_listing() {
     let tmp = tempfile::tempdir().unwrap();
     let bytes = manifest_bytes();
-    write(tmp.path(), layout::MANIFEST, &bytes);
-    write(
-        tmp.path(),
-        layout::MANIFEST_CHECKSUM,
-        &manifest::checksum_file(&bytes),
-    );
+    write_with_checksum(tmp.path(), &bytes);
     let store = LocalStore::new(tmp.path());
     let r = read_layer(&store, DIR, true, Encryption::Keyless);
     assert!(
