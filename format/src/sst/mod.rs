@@ -11,13 +11,19 @@
 //! (little-endian) over the stored block bytes and the compression byte.
 
 mod block;
+mod iter;
 mod props;
 mod reader;
+mod scan;
+mod source;
 mod writer;
 
 pub use block::VALUE_TRAILER;
+pub use iter::{Entries, SstIter};
 pub use props::{Properties, VouchProps};
-pub use reader::{check_read_range, BlockSource, Entries, Limits, ScanStats, SstIter, SstReader};
+pub use reader::{Limits, SstReader};
+pub use scan::ScanStats;
+pub use source::{check_read_range, BlockSource};
 pub use writer::{
     write_to_vec, SstWriter, WriteSummary, WriterOptions, MAX_BLOCK_SIZE, MAX_ENTRY_SIZE,
 };
