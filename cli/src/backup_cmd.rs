@@ -101,7 +101,7 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
         "{} backup{} written to {}/{} ({} files, {} bytes stored, end time {})",
         if r.incremental { "incremental" } else { "full" },
         if r.resumed { " (resumed)" } else { "" },
-        opts.destination.uri().trim_end_matches('/'),
+        vouch_store::message_uri(opts.destination.uri()).trim_end_matches('/'),
         r.path,
         r.files,
         r.file_bytes,

@@ -10,9 +10,13 @@
 //! - [`open`] turns a storage URI into a store: `nodelocal://1/<path>` (also
 //!   `nodelocal://self/<path>`) is `<path>` inside the cluster's external-I/O folder
 //!   ([`OpenOptions::nodelocal_root`]), `file:///abs/path` and a bare `/abs/path` are that
-//!   directory. `s3://`, `gs://`, `azure://`, `azure-blob://`, `http(s)://`, `userfile://`
-//!   and `external://` parse ([`parse_uri`], query parameters included) and are refused
-//!   with [`Error::Unsupported`] until they are implemented.
+//!   directory. `s3://bucket/path?…` is an [`ObjectStoreStore`] on Amazon S3 or an
+//!   S3-compatible service, with CockroachDB's parameters (`AWS_ACCESS_KEY_ID`,
+//!   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT`,
+//!   `AUTH=specified|implicit`, `S3_STORAGE_CLASS`; see `spec/storage.md`). `gs://`,
+//!   `azure://`, `azure-blob://`, `http(s)://`, `userfile://` and `external://` parse
+//!   ([`parse_uri`], query parameters included) and are refused with
+//!   [`Error::Unsupported`] until they are implemented.
 //! - Objects are named by `/`-separated paths relative to the store root, like object
 //!   store keys. Objects are **written once**: [`Store::put_new`] and
 //!   [`Store::create_new`] fail with [`Error::AlreadyExists`] rather than replace
@@ -21,16 +25,22 @@
 //! - [`LocalStore`] writes into a hidden `.vouch-tmp/` folder at the store root, syncs the
 //!   file, then hard-links it to its name (which fails if the name exists, even with
 //!   concurrent writers) and syncs the directory. [`Store::list`] never shows `.vouch-tmp/`.
+//! - [`ObjectStoreStore`] writes each object with one conditional PUT (`If-None-Match: *`):
+//!   the service itself refuses to replace an object, even between racing writers.
 //!
-//! The API is synchronous (no async runtime); callers wanting parallelism use threads.
+//! The API is synchronous; callers wanting parallelism use threads. Object stores run
+//! their requests on one small tokio runtime of this crate's own.
 
 use std::path::PathBuf;
 
 mod local;
+mod object;
+mod s3;
 mod uri;
 
 pub use local::LocalStore;
-pub use uri::{parse_uri, Scheme, StorageUri};
+pub use object::ObjectStoreStore;
+pub use uri::{message_uri, parse_uri, redact_uri, Scheme, StorageUri};
 
 /// Everything that can go wrong in a store. Messages name the object (as
 /// `<store URI without query>/<path>`) or the URI.
@@ -204,6 +214,7 @@ pub fn open(uri: &str, opts: &OpenOptions) -> Result<Box<dyn Store>> {
             PathBuf::from(&loc.path)
         }
         Scheme::Path => PathBuf::from(&loc.path),
+        Scheme::S3 => return Ok(Box::new(s3::open(loc)?)),
         other => {
             return Err(Error::Unsupported {
                 scheme: loc.scheme_name.clone(),

@@ -100,6 +100,63 @@ impl StorageUri {
     }
 }
 
+/// Query parameters whose values are never secret, and so are shown as given: the
+/// storage and KMS parameters that name places, identities and options. Every other
+/// parameter's value (`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AZURE_ACCOUNT_KEY`,
+/// `CREDENTIALS`, and any name vouch does not know, such as a misspelt secret) is shown as
+/// `redacted`.
+const SHOWN_PARAMETERS: &[&str] = &[
+    "AUTH",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_REGION",
+    "AWS_ENDPOINT",
+    "AWS_USE_PATH_STYLE",
+    "S3_STORAGE_CLASS",
+    "REGION",
+    "COCKROACH_LOCALITY",
+    "AZURE_ACCOUNT_NAME",
+    "AZURE_ENVIRONMENT",
+    "AZURE_ENDPOINT",
+    "GS_ENDPOINT",
+];
+
+/// A URI as it may be shown or stored: user info (`user:password@`) removed, and the value
+/// of every query parameter not known to be harmless replaced by `redacted` (CockroachDB
+/// shows `AWS_SECRET_ACCESS_KEY=redacted` the same way). Works on any text, parsed or
+/// not: the one redaction rule for storage and KMS URIs in statements, manifests, job
+/// records, reports and messages.
+pub fn redact_uri(uri: &str) -> String {
+    let (base, query) = match uri.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (uri, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let name = query_decode(k).unwrap_or_default().to_ascii_uppercase();
+                if v.is_empty() || SHOWN_PARAMETERS.contains(&name.as_str()) {
+                    pair.to_string()
+                } else {
+                    format!("{k}=redacted")
+                }
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
 /// Parses a storage URI. Every scheme vouch knows parses, including the ones it cannot
 /// open yet ([`crate::open`] says so); unknown schemes, relative paths and malformed
 /// escapes are [`Error::BadUri`].
@@ -204,9 +261,42 @@ fn query_decode(s: &str) -> std::result::Result<String, String> {
     percent_decode(&s.replace('+', " "))
 }
 
+/// A URI as messages name a place: [`redact_uri`]'s form without the query string
+/// (`s3://bucket/path`), as store errors name objects (`<this>/<object path>`).
+pub fn message_uri(uri: &str) -> String {
+    let r = redact_uri(uri);
+    r.split('?').next().unwrap_or_default().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction() {
+        for (uri, shown) in [
+            ("/srv/b", "/srv/b"),
+            ("nodelocal://1/b", "nodelocal://1/b"),
+            (
+                "s3://b/p?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY=s%2Bcret&AWS_SESSION_TOKEN=t&AWS_REGION=eu-west-1&AUTH=specified",
+                "s3://b/p?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY=redacted&AWS_SESSION_TOKEN=redacted&AWS_REGION=eu-west-1&AUTH=specified",
+            ),
+            (
+                "azure://c/p?AZURE_ACCOUNT_NAME=a&AZURE_ACCOUNT_KEY=k",
+                "azure://c/p?AZURE_ACCOUNT_NAME=a&AZURE_ACCOUNT_KEY=redacted",
+            ),
+            ("gs://b/p?CREDENTIALS=eyJ9&AUTH=specified", "gs://b/p?CREDENTIALS=redacted&AUTH=specified"),
+            // Unknown names (a misspelt secret), odd encodings, names without values.
+            ("s3://b?AWS_SECRET_KEY=x&aws_secret_access_key=y&%41UTH=implicit&flag", "s3://b?AWS_SECRET_KEY=redacted&aws_secret_access_key=redacted&%41UTH=implicit&flag"),
+            ("s3://b?k=%zz&=v", "s3://b?k=redacted&=redacted"),
+            // User info.
+            ("http://user:pw@host:8080/p?x=1", "http://host:8080/p?x=redacted"),
+            ("aws:///key?REGION=us-east-1&AWS_SECRET_ACCESS_KEY=s", "aws:///key?REGION=us-east-1&AWS_SECRET_ACCESS_KEY=redacted"),
+        ] {
+            assert_eq!(redact_uri(uri), shown, "{uri}");
+            assert_eq!(message_uri(uri), shown.split('?').next().unwrap(), "{uri}");
+        }
+    }
 
     #[test]
     fn decoding() {

@@ -106,7 +106,6 @@ fn query_parameters_are_kept() {
 fn unsupported_schemes_say_so() {
     let o = OpenOptions::default();
     for (uri, scheme, feature) in [
-        ("s3://bucket/path?AUTH=implicit", "s3", "Amazon S3 storage"),
         (
             "gs://bucket/path?AUTH=implicit",
             "gs",
@@ -130,7 +129,7 @@ fn unsupported_schemes_say_so() {
             "userfile storage (files stored inside the cluster)",
         ),
         ("external://backup_s3", "external", "external connections"),
-        ("S3://bucket/p", "s3", "Amazon S3 storage"),
+        ("GS://bucket/p", "gs", "Google Cloud Storage"),
     ] {
         let err = open(uri, &o).unwrap_err();
         match &err {

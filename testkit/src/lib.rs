@@ -10,6 +10,7 @@
 //!   `vouch-verify`.
 //! - [`tree`]: list, copy and snapshot a directory tree (the "nothing was written" proof).
 //! - [`bench`]: the clusters the benchmarks back up.
+//! - [`servers`]: real servers for tests (S3), started by the project's scripts.
 //!
 //! It may depend on any vouch crate; no vouch crate but `benches/` depends on it outside
 //! `[dev-dependencies]`.
@@ -18,4 +19,5 @@
 
 pub mod bench;
 pub mod corrupt;
+pub mod servers;
 pub mod tree;

@@ -287,7 +287,7 @@ pub fn verify_collection(
     let mut report = Report {
         format_version: REPORT_FORMAT_VERSION,
         level: opts.level,
-        collection: uri.to_string(),
+        collection: vouch_store::redact_uri(uri),
         collection_checks,
         chains: chains
             .into_iter()

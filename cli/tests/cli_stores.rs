@@ -1,0 +1,314 @@
+//! One scenario on every store: a full backup and an incremental of the same cluster at
+//! the same times go into a local collection and into an S3 collection (moto's real S3
+//! server, `scripts/s3-server.sh`); on each, `show backups`, `show backup --check-files`,
+//! `verify` at every level, `restore` (fingerprints equal the source's) and `dump` run
+//! through the `vouch` binary. The local store is the oracle: every answer, and every
+//! stored object but the per-run ones, is the same on S3. `vouch sql` takes s3:// too.
+
+mod common;
+
+use std::path::Path;
+
+use common::{ok, text, vouch};
+use vouch_store::{open, redact_uri, OpenOptions};
+use vouch_testkit::servers::{s3_uri, unique_prefix, S3_SECRET, S3_SECRET_IN_URI};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Local,
+    S3,
+}
+
+/// A new, empty collection on `backend`.
+fn collection(backend: Backend, dir: &Path) -> String {
+    match backend {
+        Backend::Local => format!("file://{}", s(&dir.join("local-collection"))),
+        Backend::S3 => s3_uri(&unique_prefix("cli-stores")),
+    }
+}
+
+/// What the URI is shown as: without its query.
+fn shown(uri: &str) -> &str {
+    uri.split('?').next().unwrap()
+}
+
+/// Runs `vouch`, requires success, and checks that neither stream holds the secret.
+fn run(args: &[&str]) -> (String, String) {
+    let (out, err) = ok(args);
+    for t in [&out, &err] {
+        assert!(
+            !t.contains(S3_SECRET) && !t.contains(S3_SECRET_IN_URI),
+            "{args:?} printed the secret:\n{t}"
+        );
+    }
+    (out, err)
+}
+
+/// `vouch cluster fingerprint` rows of database `db` (without the database column).
+fn fingerprints(cluster: &Path, db: &str, as_of: Option<&str>) -> Vec<String> {
+    let mut args = vec!["cluster", "fingerprint", s(cluster)];
+    if let Some(t) = as_of {
+        args.extend(["--as-of", t]);
+    }
+    let (out, _) = run(&args);
+    let rows: Vec<String> = out
+        .lines()
+        .filter(|l| l.split('|').next().map(str::trim) == Some(db))
+        .map(|l| l.split('|').skip(1).collect::<Vec<_>>().join("|"))
+        .collect();
+    assert!(!rows.is_empty(), "no fingerprints of {db} in\n{out}");
+    rows
+}
+
+/// Every answer the read side gives about the collection at `uri`, with the URI
+/// replaced by `<uri>` so that stores can be compared.
+fn read_side(uri: &str, src: &Path, dir: &Path, t2: &str, name: &str) -> Vec<String> {
+    let mut answers = Vec::new();
+    let mut keep = |what: &str, text: String| {
+        let text = text
+            .replace(&redact_uri(uri), "<uri>")
+            .replace(shown(uri), "<uri>");
+        answers.push(format!("{what}:\n{text}"));
+    };
+
+    let (out, _) = run(&["show", "backups", "IN", uri, "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j.as_array().unwrap().len(), 1, "{out}");
+    keep("show backups", out);
+
+    let (out, _) = run(&[
+        "show",
+        "backup",
+        "FROM",
+        "LATEST",
+        "IN",
+        uri,
+        "--check-files",
+        "--format",
+        "json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bank: Vec<_> = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["object_name"] == "bank" && r["object_type"] == "table")
+        .collect();
+    assert_eq!(bank.len(), 2, "one row per layer: {out}");
+    keep("show backup", out);
+
+    for level in ["metadata", "schema", "full"] {
+        let (out, _) = run(&[
+            "verify", "IN", uri, "--level", level, "--format", "json", "--jobs", "2",
+        ]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(j["errors"], 0, "{level}: {out}");
+        assert_eq!(j["warnings"], 0, "{level}: {out}");
+        assert_eq!(j["chains"].as_array().unwrap().len(), 1, "{out}");
+        assert_eq!(
+            j["chains"][0]["layers"].as_array().unwrap().len(),
+            2,
+            "{out}"
+        );
+        // Timings differ from run to run, and manifests record the statement, which
+        // names the (longer) URI, so the bytes read differ too.
+        let mut j = j;
+        j.as_object_mut().unwrap().remove("duration_seconds");
+        j.as_object_mut().unwrap().remove("bytes_read");
+        keep(&format!("verify {level}"), j.to_string());
+    }
+    let (out, _) = run(&["verify", "IN", uri, "--level", "full"]);
+    assert!(out.contains("OK: 0 error(s), 0 warning(s)"), "{out}");
+
+    let dst = dir.join(format!("restored-{name}"));
+    let (out, err) = run(&[
+        "restore",
+        "--cluster",
+        s(&dst),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        uri,
+    ]);
+    assert!(out.contains("| succeeded |"), "{out}");
+    assert!(!err.contains(" 0 index fingerprints checked"), "{err}");
+    assert_eq!(
+        fingerprints(&dst, "bank", None),
+        fingerprints(src, "bank", Some(t2))
+    );
+
+    let (out, _) = run(&["dump", "FROM", "LATEST", "IN", uri, "--cluster", s(src)]);
+    assert!(out.contains("CREATE TABLE"), "{out}");
+    keep("dump", out);
+    answers
+}
+
+/// Every stored object: path, size, and the bytes of data files (manifests, checkpoints
+/// and locks hold per-run ids and times).
+fn objects(uri: &str, src: &Path) -> Vec<(String, u64, Option<Vec<u8>>)> {
+    let store = open(
+        uri,
+        &OpenOptions {
+            nodelocal_root: Some(src.join("extern")),
+        },
+    )
+    .unwrap();
+    store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            let bytes = o
+                .path
+                .ends_with(".sst")
+                .then(|| store.get(&o.path).unwrap());
+            (o.path, o.size, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn one_scenario_gives_the_same_answers_on_every_store() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    run(&[
+        "cluster",
+        "init",
+        s(&src),
+        "--workload",
+        "bank",
+        "--rows",
+        "200",
+    ]);
+    let (t1, _) = run(&["cluster", "now", s(&src)]);
+    run(&[
+        "cluster",
+        "run",
+        s(&src),
+        "--workload",
+        "bank",
+        "--ops",
+        "50",
+    ]);
+    let (t2, _) = run(&["cluster", "now", s(&src)]);
+    let (t1, t2) = (t1.trim().to_string(), t2.trim().to_string());
+
+    let backends = [Backend::Local, Backend::S3];
+    let uris: Vec<String> = backends.iter().map(|&b| collection(b, d.path())).collect();
+    for uri in &uris {
+        let (_, err) = run(&[
+            "backup",
+            "--cluster",
+            s(&src),
+            "INTO",
+            uri,
+            "--revision-history",
+            "--as-of",
+            &t1,
+        ]);
+        assert!(
+            err.contains(&format!("full backup written to {}/", shown(uri))),
+            "{err}"
+        );
+        let (out, err) = run(&[
+            "backup",
+            "--cluster",
+            s(&src),
+            "INTO",
+            "LATEST",
+            "IN",
+            uri,
+            "--revision-history",
+            "--as-of",
+            &t2,
+        ]);
+        assert!(out.contains("| succeeded |"), "{out}");
+        assert!(err.contains("incremental backup written to"), "{err}");
+    }
+
+    let answers: Vec<Vec<String>> = uris
+        .iter()
+        .zip(backends)
+        .map(|(uri, b)| read_side(uri, &src, d.path(), &t2, &format!("{b:?}")))
+        .collect();
+    for (i, (a, b)) in answers[0].iter().zip(&answers[1]).enumerate() {
+        assert_eq!(a, b, "answer {i} differs between the local store and S3");
+    }
+    assert_eq!(answers[0].len(), answers[1].len());
+
+    let local = objects(&uris[0], &src);
+    let s3 = objects(&uris[1], &src);
+    // Lock names carry the run's job id.
+    let names = |v: &[(String, u64, Option<Vec<u8>>)]| -> Vec<String> {
+        v.iter()
+            .map(|o| match o.0.split_once("BACKUP-LOCK-") {
+                Some((dir, _)) => format!("{dir}BACKUP-LOCK-<job id>"),
+                None => o.0.clone(),
+            })
+            .collect()
+    };
+    assert_eq!(names(&local), names(&s3));
+    for (l, r) in local.iter().zip(&s3) {
+        if l.2.is_some() {
+            assert_eq!(l, r, "data file {} differs", l.0);
+        }
+    }
+    assert!(local.iter().filter(|o| o.2.is_some()).count() >= 2);
+}
+
+#[test]
+fn vouch_sql_takes_s3_uris() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    run(&[
+        "cluster",
+        "init",
+        s(&c),
+        "--workload",
+        "bank",
+        "--rows",
+        "50",
+    ]);
+    let uri = s3_uri(&unique_prefix("cli-sql"));
+    let out = vouch([
+        "sql",
+        "--cluster",
+        s(&c),
+        "-e",
+        &format!("BACKUP DATABASE bank INTO '{uri}'"),
+        "-e",
+        &format!("BACKUP DATABASE bank INTO LATEST IN '{uri}'"),
+        "-e",
+        &format!("SHOW BACKUPS IN '{uri}'"),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for t in [&stdout, &stderr] {
+        assert!(
+            !t.contains(S3_SECRET) && !t.contains(S3_SECRET_IN_URI),
+            "{t}"
+        );
+    }
+    assert_eq!(stdout.matches("| succeeded |").count(), 2, "{stdout}");
+    assert!(stdout.ends_with("(1 row)\n"), "{stdout}");
+    // The objects are in the bucket: a full backup and an incremental.
+    let store = open(&uri, &OpenOptions::default()).unwrap();
+    let manifests: Vec<String> = store
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .filter(|p| p.ends_with("/BACKUP_MANIFEST"))
+        .collect();
+    assert_eq!(manifests.len(), 2, "{manifests:?}");
+    assert!(
+        manifests.iter().any(|p| p.starts_with("incrementals/")),
+        "{manifests:?}"
+    );
+}

@@ -1,0 +1,310 @@
+//! A store on an object service (S3 today) through the `object_store` crate: the
+//! crate's clients speak the protocol (signing, retries with backoff, ranged GETs,
+//! paginated listings, conditional PUT); this module maps them onto [`Store`]'s
+//! synchronous, write-once semantics.
+//!
+//! - Objects are keys under the URI's path (`s3://bucket/a/b` + `x/y` is the key
+//!   `a/b/x/y`).
+//! - [`Store::put_new`] is a conditional create (`PutMode::Create`: S3's
+//!   `If-None-Match: *`), so the service refuses to replace an object even when two
+//!   writers race; [`Store::create_new`] buffers the object and puts it the same way on
+//!   [`ObjectWriter::finish`] (one PUT, so it is visible whole or not at all).
+//! - The API stays synchronous: one small multi-threaded tokio runtime per process drives
+//!   every request (`block_on` from the calling thread), so callers' worker threads issue
+//!   concurrent requests.
+
+use std::io::{self, Write};
+use std::sync::{Arc, OnceLock};
+
+use futures_util::TryStreamExt;
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
+
+use crate::local::check_object_path;
+use crate::{Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+
+/// The process's runtime for object-store requests (two workers: requests are waits on
+/// the network, not CPU work).
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RT: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vouch-store-io")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| Error::Io {
+        path: "object store runtime".into(),
+        source: io::Error::other(e.clone()),
+    })
+}
+
+/// Makes rustls use *ring* (the provider vouch's other HTTPS client uses) for the object
+/// store clients; called before any client is built. A provider installed earlier wins.
+pub(crate) fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Objects under a prefix of an object service.
+#[derive(Debug, Clone)]
+pub struct ObjectStoreStore {
+    inner: Arc<dyn ObjectStore>,
+    /// Key prefix without leading or trailing `/` (empty: the bucket's root).
+    prefix: String,
+    location: StorageUri,
+    /// `uri` without its query and trailing `/`, for messages.
+    shown: String,
+    /// Attributes every new object is written with (the storage class).
+    attributes: Attributes,
+}
+
+impl ObjectStoreStore {
+    /// A store over `inner` rooted at the key prefix `prefix` (leading and trailing `/`
+    /// ignored), opened from `location`; `storage_class` is set on every new object.
+    pub(crate) fn new(
+        inner: Arc<dyn ObjectStore>,
+        prefix: &str,
+        location: StorageUri,
+        storage_class: Option<String>,
+    ) -> ObjectStoreStore {
+        let mut attributes = Attributes::new();
+        if let Some(class) = storage_class {
+            attributes.insert(Attribute::StorageClass, class.into());
+        }
+        ObjectStoreStore {
+            inner,
+            prefix: prefix.trim_matches('/').to_string(),
+            shown: location.redacted().trim_end_matches('/').to_string(),
+            location,
+            attributes,
+        }
+    }
+
+    /// How an object is named in errors: `<uri>/<path>`.
+    fn shown(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.shown.clone()
+        } else {
+            format!("{}/{path}", self.shown)
+        }
+    }
+
+    /// The key of an object path (checked like every store's paths), or of a folder.
+    fn key(&self, path: &str, folder: bool) -> Result<Path> {
+        if !folder {
+            check_object_path(path, false)?;
+        }
+        let full = match (self.prefix.is_empty(), path.is_empty()) {
+            (_, true) => self.prefix.clone(),
+            (true, false) => path.to_string(),
+            (false, false) => format!("{}/{path}", self.prefix),
+        };
+        Path::parse(&full).map_err(|e| Error::InvalidPath {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A service error as a store error naming the object.
+    fn error(&self, path: &str, e: object_store::Error) -> Error {
+        use object_store::Error as E;
+        match e {
+            E::NotFound { .. } => Error::NotFound {
+                path: self.shown(path),
+            },
+            E::AlreadyExists { .. } | E::Precondition { .. } => Error::AlreadyExists {
+                path: self.shown(path),
+            },
+            E::PermissionDenied { .. } | E::Unauthenticated { .. } => Error::Io {
+                path: self.shown(path),
+                source: io::Error::new(io::ErrorKind::PermissionDenied, e),
+            },
+            other => Error::Io {
+                path: self.shown(path),
+                source: io::Error::other(other),
+            },
+        }
+    }
+
+    fn eof(&self, path: &str, offset: u64, len: u64, size: u64) -> Error {
+        Error::Io {
+            path: self.shown(path),
+            source: io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "range of {len} bytes at offset {offset} goes past the end of the {size}-byte object"
+                ),
+            ),
+        }
+    }
+
+    fn block_on<T>(
+        &self,
+        path: &str,
+        f: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> Result<T> {
+        runtime()?.block_on(f).map_err(|e| self.error(path, e))
+    }
+}
+
+impl Store for ObjectStoreStore {
+    fn uri(&self) -> &str {
+        &self.location.uri
+    }
+
+    fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let key = self.key(path, false)?;
+        let bytes = self.block_on(path, async { self.inner.get(&key).await?.bytes().await })?;
+        Ok(bytes.to_vec())
+    }
+
+    fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let key = self.key(path, false)?;
+        let Some(end) = offset.checked_add(len) else {
+            let size = self.size(path)?.unwrap_or(0);
+            return Err(self.eof(path, offset, len, size));
+        };
+        if len == 0 {
+            // No ranged GET can ask for nothing: check the offset against the size.
+            return match self.size(path)? {
+                None => Err(Error::NotFound {
+                    path: self.shown(path),
+                }),
+                Some(size) if offset > size => Err(self.eof(path, offset, len, size)),
+                Some(_) => Ok(Vec::new()),
+            };
+        }
+        match runtime()?.block_on(self.inner.get_range(&key, offset..end)) {
+            Ok(b) if b.len() as u64 == len => Ok(b.to_vec()),
+            Ok(_) => {
+                let size = self.size(path)?.unwrap_or(0);
+                Err(self.eof(path, offset, len, size))
+            }
+            Err(e @ object_store::Error::NotFound { .. }) => Err(self.error(path, e)),
+            // A range past the end is refused (416) or reported as invalid: tell that
+            // apart from other failures by the object's size.
+            Err(e) => match self.size(path)? {
+                Some(size) if end > size => Err(self.eof(path, offset, len, size)),
+                None => Err(Error::NotFound {
+                    path: self.shown(path),
+                }),
+                Some(_) => Err(self.error(path, e)),
+            },
+        }
+    }
+
+    fn size(&self, path: &str) -> Result<Option<u64>> {
+        let key = self.key(path, false)?;
+        match runtime()?.block_on(self.inner.head(&key)) {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(path, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        check_object_path(prefix, true)?;
+        // Object stores list by whole folders (path segments): list the deepest folder
+        // the prefix names whole, then filter by the prefix as a string.
+        let dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let folder = self.key(dir, true)?;
+        let listed: Vec<object_store::ObjectMeta> = self.block_on(prefix, async {
+            let folder = (!folder.as_ref().is_empty()).then_some(&folder);
+            self.inner.list(folder).try_collect().await
+        })?;
+        let root = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut out: Vec<ObjectMeta> = listed
+            .into_iter()
+            .filter_map(|m| {
+                let key = m.location.as_ref();
+                let rel = key.strip_prefix(root.as_str())?;
+                (rel.starts_with(prefix) && check_object_path(rel, false).is_ok()).then(|| {
+                    ObjectMeta {
+                        path: rel.to_string(),
+                        size: m.size,
+                    }
+                })
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let key = self.key(path, false)?;
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            attributes: self.attributes.clone(),
+            ..PutOptions::default()
+        };
+        let payload = PutPayload::from(bytes.to_vec());
+        self.block_on(path, self.inner.put_opts(&key, payload, opts))?;
+        Ok(())
+    }
+
+    fn create_new(&self, path: &str) -> Result<Box<dyn ObjectWriter>> {
+        // Fail before anything is streamed when the name is taken (the PUT checks again).
+        if self.size(path)?.is_some() {
+            return Err(Error::AlreadyExists {
+                path: self.shown(path),
+            });
+        }
+        Ok(Box::new(BufferedWriter {
+            store: self.clone(),
+            path: path.to_string(),
+            buf: Some(Vec::new()),
+        }))
+    }
+
+    fn location(&self) -> Option<&StorageUri> {
+        Some(&self.location)
+    }
+}
+
+/// A new object kept in memory until `finish` puts it with one conditional PUT.
+struct BufferedWriter {
+    store: ObjectStoreStore,
+    path: String,
+    buf: Option<Vec<u8>>,
+}
+
+impl Write for BufferedWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let buf = self
+            .buf
+            .as_mut()
+            .ok_or_else(|| io::Error::other("write after finish or abort"))?;
+        buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ObjectWriter for BufferedWriter {
+    fn finish(mut self: Box<Self>) -> Result<u64> {
+        let Some(buf) = self.buf.take() else {
+            return Err(Error::Io {
+                path: self.store.shown(&self.path),
+                source: io::Error::other("the writer was already finished"),
+            });
+        };
+        self.store.put_new(&self.path, &buf)?;
+        Ok(buf.len() as u64)
+    }
+
+    fn abort(mut self: Box<Self>) {
+        self.buf = None;
+    }
+}
