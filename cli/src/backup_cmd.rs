@@ -84,8 +84,9 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
         .text("incremental_location", a.incremental_location);
     let mut opts =
         backup_stmt::backup_options(&scope, &targets, &dest, a.as_of.as_deref(), &with, "")?;
-    // The words as typed (they hold no secret: keys are flags).
-    opts.statement = format!("BACKUP {}", a.words.join(" "));
+    // The words as typed, URIs redacted (keys are flags; storage URIs may hold secrets).
+    let words: Vec<String> = a.words.iter().map(|w| vouch_store::redact_uri(w)).collect();
+    opts.statement = format!("BACKUP {}", words.join(" "));
     opts.target_file_size = a.target_file_size;
     opts.encryption = a.keys.source()?;
     if let Ok(f) = std::env::var("VOUCH_FAULT") {
@@ -112,7 +113,8 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
 
 fn open_collection(uri: &str, cluster: Option<&Path>, inc: Option<&str>) -> Result<Collection> {
     let root = cluster.map(|c| c.join(vouch_cluster::EXTERN_DIR));
-    Collection::open(uri, inc, &open_options(root)).with_context(|| format!("opening {uri}"))
+    Collection::open(uri, inc, &open_options(root))
+        .with_context(|| format!("opening {}", vouch_store::message_uri(uri)))
 }
 
 /// `vouch show backups IN URI` and `vouch show backup [schemas] FROM … IN URI` (the
@@ -170,7 +172,7 @@ pub(crate) fn alter_backup(
     let path = vouch_engine::crypto::alter_backup_add_kms(&coll, &sub, &old, new_kms)?;
     eprintln!(
         "wrote {}/{path}: the backup now also opens with {}",
-        uri.trim_end_matches('/'),
+        vouch_store::message_uri(&uri).trim_end_matches('/'),
         new_kms
             .iter()
             .map(|u| vouch_keys::kms::uri_id_of(u))

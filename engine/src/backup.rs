@@ -658,7 +658,8 @@ pub fn backup(
         .and_then(|c| c.last())
         .map(|l| pb::Previous {
             path: match &legacy {
-                Some(Some(uri)) => uri.clone(),
+                // Recorded, so never with its secrets.
+                Some(Some(uri)) => vouch_store::redact_uri(uri),
                 _ => l.dir.clone(),
             },
             manifest_sha256: l.manifest_sha256.to_vec(),
@@ -813,7 +814,7 @@ fn spec_text(opts: &BackupOptions, prev: Option<&Chain>) -> String {
         },
         opts.as_of.as_deref().unwrap_or(""),
         opts.revision_history,
-        opts.incremental_location.as_deref().unwrap_or(""),
+        vouch_store::redact_uri(opts.incremental_location.as_deref().unwrap_or("")),
         opts.target_file_size,
         opts.block_size,
         opts.compression,

@@ -70,7 +70,7 @@ pub enum Error {
     /// The URI cannot be used as written.
     #[error("bad storage URI {uri:?}: {reason}")]
     BadUri {
-        /// The URI as given.
+        /// The URI as given, with its secrets redacted ([`redact_uri`]).
         uri: String,
         /// What is wrong with it.
         reason: String,
@@ -108,7 +108,9 @@ pub struct ObjectMeta {
 
 /// A place objects are read from and written to once.
 pub trait Store: Send + Sync + std::fmt::Debug {
-    /// The URI as the user gave it.
+    /// The URI as messages show it ([`message_uri`]: without its query string, which may
+    /// hold credentials, and without user info); the URI as given is in
+    /// [`Store::location`]. Names of objects in messages are `<this>/<path>`.
     fn uri(&self) -> &str;
 
     /// The whole object; [`Error::NotFound`] if it does not exist.
@@ -166,7 +168,7 @@ pub struct OpenOptions {
 pub fn open(uri: &str, opts: &OpenOptions) -> Result<Box<dyn Store>> {
     let loc = parse_uri(uri)?;
     let bad = |reason: String| Error::BadUri {
-        uri: uri.to_string(),
+        uri: redact_uri(uri),
         reason,
     };
     let root = match loc.scheme {

@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+use crate::{message_uri, Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
 
 /// The hidden folder at the store root where objects are written before they get their
 /// name. Never listed (at any depth, since a store may be rooted inside another); no
@@ -41,10 +41,11 @@ impl LocalStore {
 
     /// A store rooted at `root`, opened from `location`.
     pub fn with_location(root: impl Into<PathBuf>, location: StorageUri) -> LocalStore {
+        let uri = message_uri(&location.uri);
         LocalStore {
             root: root.into(),
-            uri: location.uri.clone(),
-            shown: location.redacted().trim_end_matches('/').to_string(),
+            shown: uri.trim_end_matches('/').to_string(),
+            uri,
             location: Some(location),
         }
     }

@@ -23,7 +23,7 @@ use object_store::{
 };
 
 use crate::local::check_object_path;
-use crate::{Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+use crate::{message_uri, Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
 
 /// The process's runtime for object-store requests (two workers: requests are waits on
 /// the network, not CPU work).
@@ -57,7 +57,9 @@ pub struct ObjectStoreStore {
     /// Key prefix without leading or trailing `/` (empty: the bucket's root).
     prefix: String,
     location: StorageUri,
-    /// `uri` without its query and trailing `/`, for messages.
+    /// The URI as messages show it ([`message_uri`]).
+    uri: String,
+    /// `uri` without its trailing `/`: objects are `<shown>/<path>`.
     shown: String,
     /// Attributes every new object is written with (the storage class).
     attributes: Attributes,
@@ -76,10 +78,12 @@ impl ObjectStoreStore {
         if let Some(class) = storage_class {
             attributes.insert(Attribute::StorageClass, class.into());
         }
+        let uri = message_uri(&location.uri);
         ObjectStoreStore {
             inner,
             prefix: prefix.trim_matches('/').to_string(),
-            shown: location.redacted().trim_end_matches('/').to_string(),
+            shown: uri.trim_end_matches('/').to_string(),
+            uri,
             location,
             attributes,
         }
@@ -154,7 +158,7 @@ impl ObjectStoreStore {
 
 impl Store for ObjectStoreStore {
     fn uri(&self) -> &str {
-        &self.location.uri
+        &self.uri
     }
 
     fn get(&self, path: &str) -> Result<Vec<u8>> {

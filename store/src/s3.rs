@@ -18,7 +18,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 
 use crate::object::{install_tls_provider, ObjectStoreStore};
-use crate::{Error, Result, StorageUri};
+use crate::{redact_uri, Error, Result, StorageUri};
 
 /// Every parameter an `s3://` URI may carry.
 const KNOWN: &[&str] = &[
@@ -48,7 +48,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// Opens `s3://bucket/path?…` (the URI checked: bucket, parameters, credentials).
 pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     let bad = |reason: String| Error::BadUri {
-        uri: loc.redacted().to_string(),
+        uri: redact_uri(&loc.uri),
         reason,
     };
     if loc.host.is_empty() {

@@ -126,6 +126,10 @@ const SHOWN_PARAMETERS: &[&str] = &[
 /// not: the one redaction rule for storage and KMS URIs in statements, manifests, job
 /// records, reports and messages.
 pub fn redact_uri(uri: &str) -> String {
+    if !uri.contains("://") {
+        // A bare path is taken literally: it has no query string or user info.
+        return uri.to_string();
+    }
     let (base, query) = match uri.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (uri, None),
@@ -162,7 +166,7 @@ pub fn redact_uri(uri: &str) -> String {
 /// escapes are [`Error::BadUri`].
 pub fn parse_uri(uri: &str) -> Result<StorageUri> {
     let bad = |reason: &str| Error::BadUri {
-        uri: uri.to_string(),
+        uri: redact_uri(uri),
         reason: reason.to_string(),
     };
     if uri.is_empty() {
@@ -265,6 +269,9 @@ fn query_decode(s: &str) -> std::result::Result<String, String> {
 /// (`s3://bucket/path`), as store errors name objects (`<this>/<object path>`).
 pub fn message_uri(uri: &str) -> String {
     let r = redact_uri(uri);
+    if !r.contains("://") {
+        return r;
+    }
     r.split('?').next().unwrap_or_default().to_string()
 }
 
@@ -276,6 +283,7 @@ mod tests {
     fn redaction() {
         for (uri, shown) in [
             ("/srv/b", "/srv/b"),
+            ("/srv/b?not=a-query", "/srv/b?not=a-query"),
             ("nodelocal://1/b", "nodelocal://1/b"),
             (
                 "s3://b/p?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY=s%2Bcret&AWS_SESSION_TOKEN=t&AWS_REGION=eu-west-1&AUTH=specified",
@@ -294,7 +302,11 @@ mod tests {
             ("aws:///key?REGION=us-east-1&AWS_SECRET_ACCESS_KEY=s", "aws:///key?REGION=us-east-1&AWS_SECRET_ACCESS_KEY=redacted"),
         ] {
             assert_eq!(redact_uri(uri), shown, "{uri}");
-            assert_eq!(message_uri(uri), shown.split('?').next().unwrap(), "{uri}");
+            if uri.contains("://") {
+                assert_eq!(message_uri(uri), shown.split('?').next().unwrap(), "{uri}");
+            } else {
+                assert_eq!(message_uri(uri), uri);
+            }
         }
     }
 

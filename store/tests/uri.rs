@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vouch_store::{open, parse_uri, Error, OpenOptions, Scheme};
+use vouch_store::{message_uri, open, parse_uri, redact_uri, Error, OpenOptions, Scheme};
 
 fn opts(root: &Path) -> OpenOptions {
     OpenOptions {
@@ -13,7 +13,7 @@ fn opts(root: &Path) -> OpenOptions {
 /// Where a store opened from `uri` keeps `probe`: written through the store, found on disk.
 fn root_of(uri: &str, o: &OpenOptions, probe: &str) -> PathBuf {
     let s = open(uri, o).unwrap_or_else(|e| panic!("{uri}: {e}"));
-    assert_eq!(s.uri(), uri);
+    assert_eq!(s.uri(), message_uri(uri));
     s.put_new(probe, b"p").unwrap();
     let loc = s.location().expect("opened from a URI");
     assert_eq!(loc.uri, uri);
@@ -183,19 +183,34 @@ fn bad_uris_are_named_with_the_reason() {
         ("nodelocal://1/a%zz", &with_root, "bad escape"),
         ("nodelocal://1/a%00b", &with_root, "NUL"),
         ("nodelocal://1/a?k=%", &with_root, "bad escape"),
+        (
+            "nodelocal://1/a?AWS_SECRET_ACCESS_KEY=s3cr3t&k=%",
+            &with_root,
+            "bad escape",
+        ),
+        (
+            "nodelocal://1/a%zz?AWS_SECRET_ACCESS_KEY=s3cr3t",
+            &with_root,
+            "bad escape",
+        ),
         ("nodelocal://1/a#frag", &with_root, "%23"),
         ("/path/with\0nul", &with_root, "NUL"),
     ] {
         match open(uri, o) {
             Err(Error::BadUri { uri: u, reason }) => {
-                assert_eq!(u, uri);
+                // The URI as given, its secrets redacted.
+                assert_eq!(u, redact_uri(uri));
+                assert!(
+                    !u.contains("s3cr3t") && !reason.contains("s3cr3t"),
+                    "{u} {reason}"
+                );
                 assert!(reason.contains(needle), "{uri:?}: {reason}");
                 let msg = Error::BadUri {
                     uri: u.clone(),
                     reason: reason.clone(),
                 }
                 .to_string();
-                assert_eq!(msg, format!("bad storage URI {uri:?}: {reason}"));
+                assert_eq!(msg, format!("bad storage URI {u:?}: {reason}"));
             }
             Err(other) => panic!("{uri:?}: {other:?}"),
             Ok(s) => panic!("{uri:?} opened {s:?}"),

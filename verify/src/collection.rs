@@ -105,7 +105,8 @@ pub fn verify_collection(
         .collect();
     if main_objs.is_empty() {
         return Err(Error::Usage(format!(
-            "no backups found in {uri}: the collection is empty"
+            "no backups found in {}: the collection is empty",
+            vouch_store::message_uri(uri)
         )));
     }
 
@@ -121,8 +122,9 @@ pub fn verify_collection(
                 .map_err(|e| Error::Usage(format!("subdirectory {s:?}: {e}")))?;
             if !main_dirs.contains_key(&full) {
                 return Err(Error::Usage(format!(
-                    "backup {} not found in {uri}: no such directory",
-                    layout::display_subdir(&full)
+                    "backup {} not found in {}: no such directory",
+                    layout::display_subdir(&full),
+                    vouch_store::message_uri(uri)
                 )));
             }
             vec![full]

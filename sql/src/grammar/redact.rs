@@ -56,16 +56,32 @@ pub(super) fn secrets(toks: &[Token]) -> Vec<Option<String>> {
 }
 
 /// The statement with its secrets replaced, the rest as typed: the passphrase by
-/// `'*****'`, KMS URIs by their `uri_id`. A statement that does not tokenize is replaced
+/// `'*****'`, KMS URIs by their `uri_id`, the secret parameters of other URIs by
+/// `redacted` (`vouch_store::redact_uri`). A statement that does not tokenize is replaced
 /// whole (it could hold anything).
 pub fn redact(sql: &str) -> String {
     let Ok(toks) = tokenize_spans(sql) else {
         return "<statement not shown: it does not tokenize>".into();
     };
     let plain: Vec<Token> = toks.iter().map(|(t, _)| t.clone()).collect();
+    let mut shown = secrets(&plain);
+    // Storage URIs anywhere (destinations, `incremental_location`, external connections):
+    // the values of their secret parameters. (Syntax errors show no query string at all.)
+    for (t, slot) in plain.iter().zip(shown.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
+        *slot = match t {
+            Token::Str(v) if vouch_store::redact_uri(v) != *v => {
+                Some(Token::Str(vouch_store::redact_uri(v)).to_string())
+            }
+            Token::Word(v) if vouch_store::redact_uri(v) != *v => Some(vouch_store::redact_uri(v)),
+            _ => None,
+        };
+    }
     let mut out = String::with_capacity(sql.len());
     let mut at = 0;
-    for ((_, span), secret) in toks.iter().zip(secrets(&plain)) {
+    for ((_, span), secret) in toks.iter().zip(shown) {
         if let Some(r) = secret {
             out.push_str(sql.get(at..span.start).unwrap_or_default());
             out.push_str(&r);
@@ -96,6 +112,16 @@ mod tests {
         assert_eq!(
             redact("RESTORE FROM 'x' WITH encryption_passphrase = hunter2"),
             "RESTORE FROM 'x' WITH encryption_passphrase = '*****'"
+        );
+        assert_eq!(
+            redact("BACKUP INTO 's3://b/p?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=s3cr3t' WITH incremental_location = 's3://b/i?AWS_SESSION_TOKEN=t0k3n&AUTH=specified'"),
+            "BACKUP INTO 's3://b/p?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=redacted' WITH incremental_location = 's3://b/i?AWS_SESSION_TOKEN=redacted&AUTH=specified'"
+        );
+        assert_eq!(
+            parse("SHOW BACKUPS IN 'azure://c/p?AZURE_ACCOUNT_KEY=s3cr3t' x")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at or near \"x\": expected end of statement"
         );
         assert_eq!(
             redact("BACKUP INTO 'unterminated"),

@@ -1,0 +1,305 @@
+//! Secrets are never shown: a whole session whose storage URIs (collection and
+//! `incremental_location`, on the real S3 test server) and KMS URI carry canary secrets —
+//! backups (CLI and `vouch sql`), show, verify (human, JSON, JUnit), restore, dump, and
+//! failing commands — then every output and every stored byte (the objects in the bucket,
+//! every file of the clusters and reports) is searched for the canaries.
+
+mod common;
+
+use std::path::Path;
+
+use common::{text, vouch};
+use vouch_keys::kms::aws::AwsKms;
+use vouch_keys::kms::KmsUri;
+use vouch_store::{open, OpenOptions};
+use vouch_testkit::servers::{s3_endpoint, unique_prefix, S3_ACCESS_KEY_ID, S3_BUCKET};
+
+/// The canaries as a user writes them (percent-encoded where they hold `/` or `+`) and as
+/// they decode: neither form may appear anywhere.
+const SECRET: &str = "canarySECRET/7f3a+Q9zWw0123456789abcdefg";
+const SECRET_IN_URI: &str = "canarySECRET%2F7f3a%2BQ9zWw0123456789abcdefg";
+const TOKEN: &str = "canaryTOKENx8d1e5c6b7a";
+const KMS_SECRET: &str = "canaryKMSsecretZZ9q8w7e6r5t";
+const CANARIES: [&str; 4] = [SECRET, SECRET_IN_URI, TOKEN, KMS_SECRET];
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// An S3 URI on the test server with the canary credentials.
+fn s3(path: &str) -> String {
+    format!(
+        "s3://{S3_BUCKET}/{path}?AWS_ENDPOINT={}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={SECRET_IN_URI}&AWS_SESSION_TOKEN={TOKEN}",
+        s3_endpoint()
+    )
+}
+
+/// Every output of the session.
+#[derive(Default)]
+struct Session {
+    outputs: Vec<(String, String)>,
+}
+
+impl Session {
+    /// Runs `vouch`, keeps its output, and returns (exit code, stdout, stderr).
+    fn run(&mut self, args: &[&str]) -> (i32, String, String) {
+        let out = vouch(args);
+        let (o, e) = (text(&out.stdout), text(&out.stderr));
+        self.outputs.push((
+            format!("{:?}", &args[..2.min(args.len())]),
+            format!("{o}\n{e}"),
+        ));
+        (out.status.code().unwrap_or(-1), o, e)
+    }
+
+    fn ok(&mut self, args: &[&str]) -> String {
+        let (code, o, e) = self.run(args);
+        assert_eq!(code, 0, "{:?} failed:\n{o}\n{e}", &args[..2]);
+        o
+    }
+
+    fn fails(&mut self, args: &[&str]) -> String {
+        let (code, o, e) = self.run(args);
+        assert_ne!(code, 0, "{:?} succeeded:\n{o}", &args[..2]);
+        e
+    }
+}
+
+fn assert_clean(what: &str, bytes: &[u8]) {
+    for c in CANARIES {
+        let found = bytes.windows(c.len()).any(|w| w == c.as_bytes());
+        assert!(!found, "{what} holds the canary {c:?}");
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let prefix = unique_prefix("canary");
+    let coll = s3(&format!("{prefix}/coll"));
+    let inc = s3(&format!("{prefix}/inc"));
+    let coll2 = s3(&format!("{prefix}/sql"));
+    let coll3 = s3(&format!("{prefix}/kms"));
+    // A KMS key on the same moto server (it serves the KMS API too), used with the canary.
+    let kms = format!(
+        "aws:///{{key}}?REGION=us-east-1&AWS_ENDPOINT={}&AUTH=specified&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={KMS_SECRET}",
+        s3_endpoint()
+    );
+    let admin = AwsKms::from_uri(&KmsUri::parse(&kms.replace("{key}", "setup")).unwrap()).unwrap();
+    let arn = admin.create_key("canary").unwrap();
+    let kms = kms.replace("{key}", &arn);
+    let mut r = Session::default();
+
+    r.ok(&[
+        "cluster",
+        "init",
+        s(&src),
+        "--workload",
+        "bank",
+        "--rows",
+        "100",
+    ]);
+    // A plaintext chain (manifests readable by anyone with the bucket: the strict case).
+    r.ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &coll,
+        "--revision-history",
+    ]);
+    r.ok(&[
+        "cluster",
+        "run",
+        s(&src),
+        "--workload",
+        "bank",
+        "--ops",
+        "20",
+    ]);
+    r.ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        "LATEST",
+        "IN",
+        &coll,
+        "--revision-history",
+        "--incremental-location",
+        &inc,
+    ]);
+    r.ok(&["show", "backups", "IN", &coll]);
+    r.ok(&[
+        "show",
+        "backup",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--incremental-location",
+        &inc,
+        "--check-files",
+    ]);
+    let junit = d.path().join("report.xml");
+    for format in ["human", "json"] {
+        let out = r.ok(&[
+            "verify",
+            "IN",
+            &coll,
+            "--incremental-location",
+            &inc,
+            "--level",
+            "full",
+            "--format",
+            format,
+            "--junit",
+            s(&junit),
+        ]);
+        assert!(
+            out.contains(&format!("{prefix}/coll")),
+            "the report names the collection: {out}"
+        );
+        assert!(out.contains("AWS_SECRET_ACCESS_KEY=redacted"), "{out}");
+    }
+    let dst = d.path().join("dst");
+    r.ok(&[
+        "restore",
+        "--cluster",
+        s(&dst),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--incremental-location",
+        &inc,
+    ]);
+    r.ok(&[
+        "dump",
+        "FROM",
+        "LATEST",
+        "IN",
+        &coll,
+        "--incremental-location",
+        &inc,
+    ]);
+    // An encrypted chain, its key in KMS.
+    r.ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &coll3,
+        "--kms",
+        &kms,
+    ]);
+    r.ok(&[
+        "show", "backup", "FROM", "LATEST", "IN", &coll3, "--kms", &kms,
+    ]);
+    r.ok(&["verify", "IN", &coll3, "--level", "full", "--kms", &kms]);
+    r.ok(&[
+        "sql",
+        "--cluster",
+        s(&src),
+        "-e",
+        &format!("BACKUP DATABASE bank INTO '{coll2}'"),
+        "-e",
+        &format!(
+            "BACKUP DATABASE bank INTO LATEST IN '{coll2}' WITH incremental_location = '{inc}'"
+        ),
+        "-e",
+        &format!("BACKUP DATABASE bank INTO '{coll3}' WITH kms = '{kms}'"),
+        "-e",
+        &format!("SHOW BACKUPS IN '{coll2}'"),
+    ]);
+
+    // Failures: bad URIs, missing backups, a missing bucket, a syntax error at a URI.
+    let e = r.fails(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &format!("{coll}&AWS_SECRET_KEY={SECRET_IN_URI}"),
+    ]);
+    assert!(e.contains("unknown S3 parameter"), "{e}");
+    let e = r.fails(&[
+        "verify",
+        "IN",
+        &s3(&format!("{prefix}/none")),
+        "--level",
+        "metadata",
+    ]);
+    assert!(e.contains("no backups found in s3://"), "{e}");
+    r.fails(&[
+        "restore",
+        "--cluster",
+        s(&dst),
+        "FROM",
+        "/2020/01/01-000000.00",
+        "IN",
+        &coll3,
+        "--kms",
+        &kms,
+    ]);
+    r.fails(&[
+        "show",
+        "backups",
+        "IN",
+        &coll.replacen(S3_BUCKET, "no-such-bucket", 1),
+    ]);
+    r.fails(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &format!("{coll}&AUTH=implicit"),
+    ]);
+    r.fails(&[
+        "sql",
+        "--cluster",
+        s(&src),
+        "-e",
+        &format!("SHOW BACKUPS IN '{coll}' junk"),
+    ]);
+
+    for (what, out) in &r.outputs {
+        assert_clean(&format!("the output of {what}"), out.as_bytes());
+    }
+    // Every object in the bucket under the session's prefix.
+    let store = open(&s3(&prefix), &OpenOptions::default()).unwrap();
+    let objects = store.list("").unwrap();
+    assert!(objects.len() > 10, "{objects:?}");
+    assert!(
+        objects.iter().any(|o| o.path.starts_with("inc/")),
+        "{objects:?}"
+    );
+    assert!(
+        objects.iter().any(|o| o.path.starts_with("sql/")),
+        "{objects:?}"
+    );
+    for o in &objects {
+        assert_clean(&o.path, &store.get(&o.path).unwrap());
+    }
+    // Every file on disk: clusters (their stores and job records), the JUnit report.
+    let mut all = Vec::new();
+    files(d.path(), &mut all);
+    assert!(all.contains(&junit));
+    for f in &all {
+        assert_clean(&f.display().to_string(), &std::fs::read(f).unwrap());
+    }
+}
