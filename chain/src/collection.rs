@@ -108,8 +108,11 @@ impl Collection {
     pub fn latest(&self) -> Result<String> {
         let listing = self.listing()?;
         let content = match listing.latest_marker_to_read() {
-            Some(marker) => Some(self.store.get(&marker)?),
-            None => match self.store.get(layout::LATEST) {
+            Some(marker) => Some(self.store.get_limited(&marker, layout::MAX_POINTER_BYTES)?),
+            None => match self
+                .store
+                .get_limited(layout::LATEST, layout::MAX_POINTER_BYTES)
+            {
                 Ok(b) => Some(b),
                 Err(vouch_store::Error::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),

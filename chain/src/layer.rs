@@ -212,7 +212,11 @@ pub fn read_layer(store: &dyn Store, dir: &str, is_full: bool, enc: Encryption<'
 
 impl LayerRead {
     fn get(&mut self, store: &dyn Store, path: &str, object: Object) -> Option<Vec<u8>> {
-        match store.get(path) {
+        let limit = match object {
+            Object::Manifest | Object::Listing => layout::MAX_METADATA_BYTES,
+            Object::Checksum => layout::MAX_POINTER_BYTES,
+        };
+        match store.get_limited(path, limit) {
             Ok(b) => {
                 self.objects_read += 1;
                 self.bytes_read += b.len() as u64;

@@ -45,7 +45,7 @@ pub fn info_names(store: &dyn Store, full_dir: &str) -> Result<Vec<String>> {
 
 /// Reads and decodes one key record.
 pub fn read_info(store: &dyn Store, path: &str) -> Result<EncryptionInfo> {
-    let bytes = store.get(path)?;
+    let bytes = store.get_limited(path, layout::MAX_RECORD_BYTES)?;
     let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
     Ok(vouch_keys::decode_info(&name, &bytes)?)
 }
@@ -116,7 +116,7 @@ pub fn decode_listing(bytes: &[u8], name: &str) -> Result<pb::IntegrityListing> 
 /// Reads a layer's `BACKUP-LISTING`, if it has one.
 pub fn read_listing(store: &dyn Store, dir: &str) -> Result<Option<pb::IntegrityListing>> {
     let path = join(dir, layout::LISTING);
-    match store.get(&path) {
+    match store.get_limited(&path, layout::MAX_METADATA_BYTES) {
         Ok(b) => Ok(Some(decode_listing(
             &b,
             &format!("{}/{path}", store.uri().trim_end_matches('/')),

@@ -784,7 +784,10 @@ fn put_if_absent(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
 /// one must hold the same bytes, or the job cannot complete as it started.
 fn put_same(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
     match store.put_new(path, bytes) {
-        Err(vouch_store::Error::AlreadyExists { .. }) if store.get(path)? != bytes => {
+        Err(vouch_store::Error::AlreadyExists { .. })
+            if store.get_limited(path, layout::MAX_RECORD_BYTES.max(bytes.len() as u64))?
+                != bytes =>
+        {
             Err(Error::refused(
                 ErrorKind::ResumeConflict,
                 format!(
@@ -967,7 +970,7 @@ fn names_in_use(
         }
     }
     if let Some(p) = newest {
-        if let Ok(b) = store.get(&p) {
+        if let Ok(b) = store.get_limited(&p, layout::MAX_RECORD_BYTES) {
             let rel = p.strip_prefix(&prefix).unwrap_or(&p);
             if let Some(cp) = decode_checkpoint(&b, rel, sealing) {
                 file = file.max(cp.next_file);
@@ -1001,7 +1004,11 @@ fn finish_unpublished(
         .iter()
         .filter(in_dir)
         .filter(|o| layout::parse_lock_name(&o.path[prefix.len()..]).is_ok())
-        .filter_map(|o| coll.store.get(&o.path).ok())
+        .filter_map(|o| {
+            coll.store
+                .get_limited(&o.path, layout::MAX_RECORD_BYTES)
+                .ok()
+        })
         .filter_map(|b| decode_canonical::<pb::BackupJob>(&b, "backup lock").ok())
         .find(|j| j.spec == want);
     let Some(job) = job else { return Ok(None) };
@@ -1022,7 +1029,10 @@ fn finish_unpublished(
         .filter(in_dir)
         .find(|o| layout::parse_checkpoint_name(&o.path[prefix.len()..]).is_ok())
         .and_then(|o| {
-            let b = coll.store.get(&o.path).ok()?;
+            let b = coll
+                .store
+                .get_limited(&o.path, layout::MAX_RECORD_BYTES)
+                .ok()?;
             decode_checkpoint(&b, &o.path[prefix.len()..], sealing.as_ref())
         })
         .unwrap_or_default();

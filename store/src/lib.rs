@@ -83,6 +83,27 @@ pub enum Error {
         /// What is missing, e.g. `Amazon S3 storage`.
         feature: String,
     },
+    /// The name is taken by something that is not an object: a symbolic link, a FIFO, a
+    /// socket or a device. Stores never follow links or open special files, so nothing
+    /// outside the store is read or written through them and no read blocks on a pipe.
+    #[error("{path}: {found}, not an object (symbolic links and special files are never followed or opened)")]
+    NotRegular {
+        /// The entry (an object, or a folder on the way to one).
+        path: String,
+        /// What is there.
+        found: Special,
+    },
+    /// The object is larger than its kind may be ([`Store::get_limited`]); nothing of it
+    /// was read.
+    #[error("{path}: {size} bytes, more than the {limit} an object of its kind may have")]
+    TooLarge {
+        /// The object.
+        path: String,
+        /// Its size (at least this many bytes).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// An object path is not a valid relative path (absolute, `..`, empty component, NUL,
     /// or inside the store's reserved `.vouch-tmp/`).
     #[error("invalid object path {path:?}: {reason}")]
@@ -92,6 +113,33 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// What a non-object entry is ([`Error::NotRegular`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Special {
+    /// A symbolic link.
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A block or character device.
+    Device,
+    /// Anything else that is neither a file nor a folder.
+    Other,
+}
+
+impl std::fmt::Display for Special {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Special::Symlink => "a symbolic link",
+            Special::Fifo => "a FIFO",
+            Special::Socket => "a socket",
+            Special::Device => "a device",
+            Special::Other => "a special file",
+        })
+    }
 }
 
 /// `Result` with [`Error`].
@@ -115,6 +163,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The whole object; [`Error::NotFound`] if it does not exist.
     fn get(&self, path: &str) -> Result<Vec<u8>>;
+
+    /// The whole object if it has at most `limit` bytes; [`Error::TooLarge`] (with nothing
+    /// read or allocated) if it has more. Readers of objects whose kind has a size limit
+    /// (manifests, checksum files, markers, key records) use this, so a huge or sparse
+    /// object cannot exhaust memory.
+    fn get_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        let too_large = |size| Error::TooLarge {
+            path: format!("{}/{path}", self.uri().trim_end_matches('/')),
+            size,
+            limit,
+        };
+        match self.size(path)? {
+            Some(size) if size > limit => Err(too_large(size)),
+            _ => {
+                let b = self.get(path)?;
+                match b.len() as u64 {
+                    n if n > limit => Err(too_large(n)),
+                    _ => Ok(b),
+                }
+            }
+        }
+    }
 
     /// `len` bytes from `offset`; [`Error::NotFound`] if the object does not exist, an
     /// [`Error::Io`] (`UnexpectedEof`) if the range goes past its end.

@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{message_uri, Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+use crate::{message_uri, Error, ObjectMeta, ObjectWriter, Result, Special, StorageUri, Store};
 
 /// The hidden folder at the store root where objects are written before they get their
 /// name. Never listed (at any depth, since a store may be rooted inside another); no
@@ -83,17 +83,140 @@ impl LocalStore {
         Ok(self.root.join(path))
     }
 
-    /// Opens an existing regular file; a directory is "not found" (it is not an object).
+    /// A symbolic link or special file among the folders of `rel` (each of its prefixes,
+    /// itself included) is refused; a missing folder ends the check (nothing is below it).
+    fn check_folders(&self, rel: &str) -> Result<()> {
+        check_folders(&self.root, rel).map_err(|(at, found)| Error::NotRegular {
+            path: self.shown(&at),
+            found,
+        })
+    }
+
+    /// Opens an existing regular file without following a link or blocking on a pipe
+    /// (`O_NOFOLLOW | O_NONBLOCK`, folders on the way checked); a directory is "not found"
+    /// (it is not an object), a link or special file [`Error::NotRegular`].
     fn open_object(&self, path: &str) -> Result<(File, u64)> {
-        let f = File::open(self.file(path)?).map_err(|e| self.io(path, e))?;
+        let file = self.file(path)?;
+        self.check_folders(parent(path))?;
+        let mut o = fs::OpenOptions::new();
+        o.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        #[cfg(not(unix))]
+        if let Ok(m) = fs::symlink_metadata(&file) {
+            if let Some(found) = special(&m.file_type()) {
+                return Err(Error::NotRegular {
+                    path: self.shown(path),
+                    found,
+                });
+            }
+        }
+        let f = o.open(&file).map_err(|e| {
+            #[cfg(unix)]
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return Error::NotRegular {
+                    path: self.shown(path),
+                    found: Special::Symlink,
+                };
+            }
+            self.io(path, e)
+        })?;
         let meta = f.metadata().map_err(|e| self.io(path, e))?;
-        if !meta.is_file() {
+        if meta.is_dir() {
             return Err(Error::NotFound {
                 path: self.shown(path),
             });
         }
+        if let Some(found) = special(&meta.file_type()) {
+            return Err(Error::NotRegular {
+                path: self.shown(path),
+                found,
+            });
+        }
         Ok((f, meta.len()))
     }
+
+    /// Reads an opened object, never more than `limit` bytes (then [`Error::TooLarge`]),
+    /// allocating as it reads rather than trusting the size it was opened with.
+    fn read_object(&self, path: &str, f: File, len: u64, limit: u64) -> Result<Vec<u8>> {
+        let too_large = |size| Error::TooLarge {
+            path: self.shown(path),
+            size,
+            limit,
+        };
+        if len > limit {
+            return Err(too_large(len));
+        }
+        let mut buf = Vec::with_capacity(usize::try_from(len.min(PREALLOCATE)).unwrap_or(0));
+        f.take(limit.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| self.io(path, e))?;
+        match buf.len() as u64 {
+            n if n > limit => Err(too_large(n)),
+            _ => Ok(buf),
+        }
+    }
+}
+
+/// At most this much is allocated ahead of reading an object.
+const PREALLOCATE: u64 = 16 << 20;
+
+/// The folder part of an object path (`""` at the root).
+fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// What a non-object entry is; `None` for files and folders.
+fn special(ft: &fs::FileType) -> Option<Special> {
+    if ft.is_file() || ft.is_dir() {
+        return None;
+    }
+    if ft.is_symlink() {
+        return Some(Special::Symlink);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return Some(Special::Fifo);
+        }
+        if ft.is_socket() {
+            return Some(Special::Socket);
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return Some(Special::Device);
+        }
+    }
+    Some(Special::Other)
+}
+
+/// The first folder of `rel` (below `root`) that is a link or special file, with what it
+/// is. Checked before reading or writing below it, so no object is read or written
+/// through a link (a folder swapped for a link between the check and the use is not
+/// caught: the store's root is trusted not to change under it).
+fn check_folders(root: &Path, rel: &str) -> std::result::Result<(), (String, Special)> {
+    if rel.is_empty() {
+        return Ok(());
+    }
+    let mut at = String::new();
+    for part in rel.split('/') {
+        if !at.is_empty() {
+            at.push('/');
+        }
+        at.push_str(part);
+        match fs::symlink_metadata(root.join(&at)) {
+            Ok(m) => {
+                if let Some(found) = special(&m.file_type()) {
+                    return Err((at, found));
+                }
+            }
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// "No such file", also when a folder on the way is a file (`ENOTDIR`): either way there
@@ -151,10 +274,13 @@ impl Store for LocalStore {
     }
 
     fn get(&self, path: &str) -> Result<Vec<u8>> {
-        let (mut f, len) = self.open_object(path)?;
-        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        f.read_to_end(&mut buf).map_err(|e| self.io(path, e))?;
-        Ok(buf)
+        let (f, len) = self.open_object(path)?;
+        self.read_object(path, f, len, u64::MAX)
+    }
+
+    fn get_limited(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+        let (f, len) = self.open_object(path)?;
+        self.read_object(path, f, len, limit)
     }
 
     fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
@@ -179,9 +305,15 @@ impl Store for LocalStore {
     }
 
     fn size(&self, path: &str) -> Result<Option<u64>> {
-        match fs::metadata(self.file(path)?) {
+        let file = self.file(path)?;
+        self.check_folders(parent(path))?;
+        match fs::symlink_metadata(file) {
             Ok(m) if m.is_file() => Ok(Some(m.len())),
-            Ok(_) => Ok(None),
+            Ok(m) if m.is_dir() => Ok(None),
+            Ok(m) => Err(Error::NotRegular {
+                path: self.shown(path),
+                found: special(&m.file_type()).unwrap_or(Special::Other),
+            }),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.io(path, e)),
         }
@@ -191,6 +323,7 @@ impl Store for LocalStore {
         check_object_path(prefix, true)?;
         // Walk the deepest folder the prefix names whole, then filter by the prefix.
         let dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        self.check_folders(dir)?;
         let mut out = Vec::new();
         let mut stack = vec![dir.to_string()];
         while let Some(rel) = stack.pop() {
@@ -217,31 +350,28 @@ impl Store for LocalStore {
                     format!("{rel}/{name}")
                 };
                 let ty = entry.file_type().map_err(|e| self.io(&path, e))?;
-                if ty.is_dir() {
-                    if path.starts_with(prefix) || prefix.starts_with(&format!("{path}/")) {
-                        stack.push(path);
-                    }
+                let relevant = path.starts_with(prefix) || prefix.starts_with(&format!("{path}/"));
+                if !relevant {
                     continue;
                 }
-                if !path.starts_with(prefix) {
-                    continue;
-                }
-                // Regular files, and symbolic links to regular files (links to folders
-                // are not followed, so a link loop cannot hang a listing).
-                let meta = if ty.is_symlink() {
-                    match fs::metadata(entry.path()) {
-                        Ok(m) => m,
-                        Err(_) => continue, // a dangling link is not an object
-                    }
-                } else {
-                    entry.metadata().map_err(|e| self.io(&path, e))?
-                };
-                if meta.is_file() {
-                    out.push(ObjectMeta {
-                        path,
-                        size: meta.len(),
+                // A link or special file where objects are listed is an error naming it:
+                // every reader lists the same way, so backup, restore, show and verify all
+                // refuse the collection rather than some of them following the link.
+                if let Some(found) = special(&ty) {
+                    return Err(Error::NotRegular {
+                        path: self.shown(&path),
+                        found,
                     });
                 }
+                if ty.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let meta = entry.metadata().map_err(|e| self.io(&path, e))?;
+                out.push(ObjectMeta {
+                    path,
+                    size: meta.len(),
+                });
             }
         }
         out.sort();
@@ -262,6 +392,8 @@ impl Store for LocalStore {
                 path: self.shown(path),
             });
         }
+        self.check_folders(TMP_DIR)?;
+        self.check_folders(parent(path))?;
         let tmp_dir = self.root.join(TMP_DIR);
         let created = create_dirs(&tmp_dir).map_err(|e| self.io(TMP_DIR, e))?;
         sync_created(&created).map_err(|e| self.io(TMP_DIR, e))?;
@@ -291,6 +423,8 @@ impl Store for LocalStore {
             dest,
             root: self.root.clone(),
             shown: self.shown(path),
+            folder: parent(path).to_string(),
+            store_shown: self.shown.clone(),
             written: 0,
         }))
     }
@@ -343,6 +477,10 @@ struct LocalWriter {
     dest: PathBuf,
     root: PathBuf,
     shown: String,
+    /// The object's folder, relative to the root.
+    folder: String,
+    /// How the store is named in messages.
+    store_shown: String,
     written: u64,
 }
 
@@ -368,8 +506,18 @@ impl LocalWriter {
         file.sync_all().map_err(|e| self.io(e))?;
         drop(file);
         let parent = self.dest.parent().unwrap_or(&self.root).to_path_buf();
+        // Never create folders or link through a folder that is a link (it could point
+        // outside the store): checked before creating the missing folders and after.
+        let check = || {
+            check_folders(&self.root, &self.folder).map_err(|(at, found)| Error::NotRegular {
+                path: format!("{}/{at}", self.store_shown),
+                found,
+            })
+        };
+        check()?;
         let created = create_dirs(&parent).map_err(|e| self.io(e))?;
         sync_created(&created).map_err(|e| self.io(e))?;
+        check()?;
         // The link is the commit point: atomic, and it fails if the name exists.
         let linked = fs::hard_link(&self.tmp, &self.dest);
         let _ = fs::remove_file(&self.tmp);

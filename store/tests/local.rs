@@ -289,24 +289,33 @@ fn list_is_recursive_sorted_with_sizes_and_prefix_filtered() {
 
 #[cfg(unix)]
 #[test]
-fn list_follows_links_to_files_only() {
+fn list_refuses_links_naming_them() {
     let (d, s) = store();
     s.put_new("a/file", b"abc").unwrap();
     std::os::unix::fs::symlink(d.path().join("a/file"), d.path().join("link")).unwrap();
     std::os::unix::fs::symlink(d.path(), d.path().join("a/loop")).unwrap();
     std::os::unix::fs::symlink(d.path().join("gone"), d.path().join("dangling")).unwrap();
+    // Links are never followed: where they would be listed, the listing is an error
+    // naming one of them (links to files, to folders, dangling alike).
+    match s.list("") {
+        Err(Error::NotRegular { path, found }) => {
+            assert_eq!(found, vouch_store::Special::Symlink);
+            assert!(
+                ["/link", "/a/loop", "/dangling"]
+                    .iter()
+                    .any(|l| path.ends_with(l)),
+                "{path}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Listings that do not reach them are unaffected.
     assert_eq!(
-        s.list("").unwrap(),
-        vec![
-            ObjectMeta {
-                path: "a/file".into(),
-                size: 3
-            },
-            ObjectMeta {
-                path: "link".into(),
-                size: 3
-            }
-        ]
+        s.list("a/file").unwrap(),
+        vec![ObjectMeta {
+            path: "a/file".into(),
+            size: 3
+        }]
     );
 }
 

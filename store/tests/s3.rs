@@ -129,7 +129,7 @@ fn streaming_create_finish_and_abort() {
 fn concurrent_creators_of_one_path_one_wins() {
     let (_, s) = store();
     let s: Arc<dyn Store> = Arc::from(s);
-    for round in 0..5 {
+    for round in 0..20 {
         let path = format!("metadata/latest/LATEST-{round}");
         let barrier = Arc::new(Barrier::new(4));
         let handles: Vec<_> = (0..4u8)

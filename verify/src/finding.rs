@@ -103,9 +103,11 @@ impl Finding {
     }
 
     /// With expected and found values.
+    /// Each is capped at [`MAX_EXCERPT`] characters (an odd object's content is reported
+    /// by its start and its length, never whole).
     pub fn expected_found(mut self, expected: impl Into<String>, found: impl Into<String>) -> Self {
-        self.expected = Some(expected.into());
-        self.found = Some(found.into());
+        self.expected = Some(excerpt(expected.into()));
+        self.found = Some(excerpt(found.into()));
         self
     }
 
@@ -222,6 +224,29 @@ pub fn sst_finding(file: &str, e: &FormatError) -> Finding {
 }
 
 /// True for the finding kinds of the encryption envelope.
+/// The most characters of an expected or found value a report shows.
+pub(crate) const MAX_EXCERPT: usize = 256;
+
+/// `s`, or its first [`MAX_EXCERPT`] characters and how long it was.
+fn excerpt(s: String) -> String {
+    match s.char_indices().nth(MAX_EXCERPT) {
+        None => s,
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &s[..cut], s.len()),
+    }
+}
+
+/// The finding for an object the store would not give: `object_too_large` when it is
+/// larger than its kind may be (nothing of it was read), `not_an_object` for a link or
+/// special file in its place, else `read_error`.
+pub(crate) fn store_finding(path: &str, e: &vouch_store::Error) -> Finding {
+    let kind = match e {
+        vouch_store::Error::TooLarge { .. } => "object_too_large",
+        vouch_store::Error::NotRegular { .. } => "not_an_object",
+        _ => "read_error",
+    };
+    Finding::error(kind, path, format!("{path}: {e}"))
+}
+
 pub(crate) fn is_envelope_kind(kind: &str) -> bool {
     kind.starts_with("envelope_")
 }

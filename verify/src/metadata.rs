@@ -55,14 +55,10 @@ pub(crate) fn check_latest(
     }
     let mut named: Option<String> = None;
     for (i, obj) in to_read.iter().enumerate() {
-        let bytes = match ctx.main.get(obj) {
+        let bytes = match ctx.main.get_limited(obj, layout::MAX_POINTER_BYTES) {
             Ok(b) => b,
             Err(e) => {
-                c.findings.push(Finding::error(
-                    "read_error",
-                    obj.clone(),
-                    format!("{obj}: {e}"),
-                ));
+                c.findings.push(crate::finding::store_finding(obj, &e));
                 continue;
             }
         };
@@ -201,10 +197,7 @@ fn problem_finding(p: Problem) -> Finding {
             };
             Finding::error(kind, path, message)
         }
-        Problem::Unreadable { path, error, .. } => {
-            let message = format!("{path}: {error}");
-            Finding::error("read_error", path, message)
-        }
+        Problem::Unreadable { path, error, .. } => crate::finding::store_finding(&path, &error),
         Problem::ChecksumMismatch {
             path,
             manifest,

@@ -105,7 +105,7 @@ fn check_file(
             Ok(b) if !b.is_empty() => b,
             Ok(_) => break,
             Err(e) => {
-                out.push(Finding::error("read_error", path, format!("{path}: {e}")));
+                out.push(crate::finding::store_finding(path, &e));
                 return (out, at);
             }
         };
@@ -195,17 +195,13 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
             ) {
                 continue;
             }
-            match store.get(&o.path) {
+            match store.get_limited(&o.path, layout::MAX_RECORD_BYTES) {
                 Ok(b) => {
                     ctx.files_checked.fetch_add(1, Ordering::Relaxed);
                     ctx.add_bytes(b.len() as u64);
                     found.extend(check_envelope(&o.path, &b, b.len() as u64));
                 }
-                Err(e) => found.push(Finding::error(
-                    "read_error",
-                    o.path.clone(),
-                    format!("{}: {e}", o.path),
-                )),
+                Err(e) => found.push(crate::finding::store_finding(&o.path, &e)),
             }
         }
         let dir = l.dir.clone();

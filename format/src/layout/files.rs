@@ -7,6 +7,21 @@ use super::names::{
 };
 use crate::error::Result;
 
+// ---- how much of an object a reader takes --------------------------------------------------
+
+/// The most bytes a reader takes of `LATEST`, a `metadata/latest/LATEST-*` marker or a
+/// `BACKUP_MANIFEST-CHECKSUM` before decoding it (they hold a few dozen): a larger object
+/// is refused unread, so a huge or sparse one cannot exhaust memory. Generous, so that
+/// an object with stray bytes still decodes and is reported precisely.
+pub const MAX_POINTER_BYTES: u64 = 64 << 10;
+
+/// The most bytes a reader takes of a lock, a checkpoint or an `ENCRYPTION-INFO` record.
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
+
+/// The most bytes a reader takes of a `BACKUP_MANIFEST` or `BACKUP-LISTING`, sealed or not:
+/// [`crate::manifest::MAX_MANIFEST_BYTES`] of content and room for the envelope around it.
+pub const MAX_METADATA_BYTES: u64 = 2 * crate::manifest::MAX_MANIFEST_BYTES as u64;
+
 // ---- files in a backup directory --------------------------------------------------------
 
 /// A data file: `data/<n>.sst`, `n` zero-padded to 6 digits (`data/000001.sst`); more

@@ -39,7 +39,7 @@ pub use dirs::{backup_dir_of, group_backup_dirs, BackupDir, BackupDirs};
 pub use files::{
     checkpoint_name, data_file, encryption_info_name, lock_name, parse_backup_file,
     parse_checkpoint_name, parse_data_file, parse_encryption_info_name, parse_lock_name,
-    BackupFile,
+    BackupFile, MAX_METADATA_BYTES, MAX_POINTER_BYTES, MAX_RECORD_BYTES,
 };
 pub use listing::{normalize_object_path, Listing};
 pub use names::{

@@ -119,10 +119,21 @@ pub(super) fn invalid(
     text: &str,
     reason: impl std::fmt::Display,
 ) -> Error {
+    // The text is quoted up to 64 characters (a name is shorter; an odd object's content
+    // must not flood a message).
+    const MAX: usize = 64;
+    let quoted = match text.char_indices().nth(MAX) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!(
+            "{:?}…({} bytes)",
+            text.get(..cut).unwrap_or_default(),
+            text.len()
+        ),
+    };
     Error::Invalid {
         field,
         offset: offset as u64,
-        reason: format!("{text:?}: {reason}"),
+        reason: format!("{quoted}: {reason}"),
     }
 }
 
