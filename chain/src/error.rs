@@ -29,6 +29,10 @@ pub enum ErrorKind {
     DataMismatch,
     /// An encrypted layer's integrity listing is missing or disagrees with its manifest.
     ListingMismatch,
+    /// A manifest breaks a rule of its own (`vouch_format::manifest::rules`): a file
+    /// listed twice, overlapping file key ranges, times, mvcc filter, revision start,
+    /// spans or introduced spans that the writer never produces.
+    ManifestInconsistent,
     /// An encrypted object was met while no key was read.
     Encrypted,
     /// A stored format version this reader does not support.
@@ -59,6 +63,7 @@ impl ErrorKind {
             ErrorKind::InvalidTime => "invalid_time",
             ErrorKind::DataMismatch => "data_mismatch",
             ErrorKind::ListingMismatch => "listing_mismatch",
+            ErrorKind::ManifestInconsistent => "manifest_inconsistent",
             ErrorKind::Encrypted => "encrypted",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::TargetNotFound => "target_not_found",

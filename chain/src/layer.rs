@@ -5,6 +5,7 @@
 
 use vouch_format::envelope::DataKey;
 use vouch_format::layout;
+use vouch_format::manifest::rules::{self, Inconsistency};
 use vouch_format::manifest::{self, pb};
 use vouch_store::Store;
 
@@ -100,6 +101,14 @@ pub enum Problem {
         path: String,
         /// Every difference between it and what the manifest says.
         differences: Vec<manifest::ListingDifference>,
+    },
+    /// The manifest (or, read key-less, what the listing says of it) breaks a rule of its
+    /// own ([`rules::check_layer`]).
+    Inconsistent {
+        /// The manifest.
+        path: String,
+        /// The rule broken.
+        problem: Inconsistency,
     },
 }
 
@@ -206,6 +215,14 @@ pub fn read_layer(store: &dyn Store, dir: &str, is_full: bool, enc: Encryption<'
             }
         }
     }
+    if let Some(m) = &r.manifest {
+        for problem in rules::check_layer(m, m.previous.is_none()) {
+            r.problems.push(Problem::Inconsistent {
+                path: mpath.clone(),
+                problem,
+            });
+        }
+    }
     r.bytes = bytes;
     r
 }
@@ -280,6 +297,11 @@ impl LayerRead {
                 Problem::ManifestOpen { error, .. } | Problem::ListingDecode { error, .. } => {
                     error
                 }
+                Problem::Inconsistent { path, problem } => Error::new(
+                    ErrorKind::ManifestInconsistent,
+                    format!("{}: {problem}", full(&path)),
+                )
+                .with_object(full(&path)),
                 Problem::ListingMismatch { path, differences } => match differences.first() {
                     Some(d) => Error::new(
                         ErrorKind::ListingMismatch,

@@ -38,8 +38,8 @@ pub use collection::{join, open_options, Chain, Collection, IncrementalRoot, Lay
 pub use error::{Cause, Error, ErrorKind, Result};
 pub use plan::{check_chain, open_source, open_source_keyed, plan, select_layers, Plan, Source};
 pub use select::{
-    assign, check_entry, check_options, dry_run, qualified, select, DryRun, Mapping,
-    RestoreOptions, Selection,
+    assign, check_options, check_row, dry_run, qualified, select, DryRun, Mapping, RestoreOptions,
+    Selection,
 };
 pub use targets::{resolve, resolve_for, Resolved, Targets};
 

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vouch_format::keys;
+use vouch_format::entry::{TableCheck, UniqueKeys};
 use vouch_format::manifest::pb;
 use vouch_format::schema::{self, parents, Catalog, Kind, SYSTEM_DATABASE_ID, USERS_TABLE_ID};
 use vouch_keys::KeySource;
@@ -472,50 +472,35 @@ pub fn check_options(opts: &RestoreOptions) -> Result<()> {
     Ok(())
 }
 
-/// Checks one entry of table `d` decodes: its key against its index and, for the primary
-/// index, its row.
-pub fn check_entry(
-    d: &pb::Descriptor,
-    layouts: &[schema::IndexLayout],
+/// Restore's policy over the checked decoder ([`TableCheck`], the one verify runs on
+/// every row live at a layer's end): the live entry `user` of table `name` with value
+/// `payload`, met in key order, must decode against the table's descriptor and must not
+/// repeat a unique key (`uniq`); the first problem is a `DataMismatch` error.
+pub fn check_row(
+    check: &TableCheck,
+    uniq: &mut UniqueKeys,
+    name: &str,
     user: &[u8],
     payload: &[u8],
 ) -> Result<()> {
-    let (_, index, _) = keys::decode_table_prefix(user)?;
-    let l = layouts
-        .iter()
-        .find(|l| u64::from(l.id) == index)
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::DataMismatch,
-                format!(
-                    "table \"{}\": key {} is in index {index}, which the table does not have",
-                    d.name,
-                    hex::encode(user)
-                ),
-            )
-        })?;
-    let (_, _, datums) = keys::decode_index_key(user, &l.key_types()).map_err(|e| {
+    let c = check.check(user, payload, false).map_err(|e| {
         Error::new(
             ErrorKind::DataMismatch,
             format!(
-                "table \"{}\" index {}: key {} does not decode: {e}",
-                d.name,
-                l.name,
+                "table {name:?}: the entry at key {} does not decode against the table's descriptor: {e}",
                 hex::encode(user)
             ),
         )
     })?;
-    if l.primary {
-        l.assemble_row(d, &datums, payload).map_err(|e| {
-            Error::new(
-                ErrorKind::DataMismatch,
-                format!(
-                    "table \"{}\": row at key {} does not decode: {e}",
-                    d.name,
-                    hex::encode(user)
-                ),
-            )
-        })?;
+    if uniq.duplicate(&c) {
+        let index = check.layouts().get(c.index).map_or("", |l| l.name.as_str());
+        return Err(Error::new(
+            ErrorKind::DataMismatch,
+            format!(
+                "table {name:?}: unique index {index:?} holds two entries with the same values in its columns (at key {})",
+                hex::encode(user)
+            ),
+        ));
     }
     Ok(())
 }

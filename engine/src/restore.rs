@@ -9,9 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use vouch_chain::RestoreOptions;
-use vouch_chain::{assign, check_entry, check_options, qualified, select};
+use vouch_chain::{assign, check_options, check_row, qualified, select};
 use vouch_chain::{open_source_keyed, plan};
 use vouch_cluster::{Batch, Cluster};
+use vouch_format::entry::{TableCheck, UniqueKeys};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
 use vouch_format::keys::table_span;
@@ -143,6 +144,10 @@ pub fn restore(
         let mut batch_bytes = 0usize;
         let mut key = Vec::new();
         let mut seen_users: BTreeSet<Vec<u8>> = BTreeSet::new();
+        // Every row read is checked against the descriptor restored (always, as verify
+        // checks every row live at a layer's end).
+        let check = TableCheck::in_catalog(d, bcat.iter())?;
+        let mut uniq = UniqueKeys::default();
         let stats = plan.scan_table(
             d.id,
             &mut |b| {
@@ -151,8 +156,8 @@ pub fn restore(
                 })
             },
             |user, payload| -> Result<()> {
+                check_row(&check, &mut uniq, &d.name, user, payload)?;
                 if opts.verify_backup_table_data {
-                    check_entry(d, &layouts, user, payload)?;
                     let (_, index, n) = keys::decode_table_prefix(user)?;
                     computed
                         .entry((d.id, index))

@@ -23,6 +23,7 @@ pub mod crc;
 pub mod cursor;
 pub mod decimal;
 pub mod encryption_info;
+pub mod entry;
 pub mod envelope;
 mod error;
 pub mod fingerprint;

@@ -23,6 +23,8 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/vouch.v1.rs"));
 }
 
+pub mod rules;
+
 impl From<Timestamp> for pb::Timestamp {
     fn from(ts: Timestamp) -> Self {
         pb::Timestamp {

@@ -6,7 +6,7 @@
 //! errors or as the [`Catalog::problems`] list, which the schema verification level
 //! reports.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::keys::{self, ColumnType, Datum, Direction};
@@ -222,42 +222,6 @@ impl IndexLayout {
         }
         Ok(out)
     }
-}
-
-/// The entries of each secondary index (`layouts[1..]`, `layouts[0]` being the primary
-/// index) that a primary row implies: the row is the primary key `user_key` (table
-/// `table_id`) and its value `payload`. Columns absent from the row are NULL. An entry is
-/// `None` where the row does not give one (its key or value does not decode, or an entry
-/// does not encode); every entry is `None` when the key or the value does not decode.
-pub fn implied_entries(
-    layouts: &[IndexLayout],
-    table_id: u64,
-    user_key: &[u8],
-    payload: &[u8],
-) -> Vec<Option<IndexEntry>> {
-    let Some(pk) = layouts.first() else {
-        return Vec::new();
-    };
-    let secondaries = layouts.get(1..).unwrap_or_default();
-    let Ok((_, _, pkd)) = keys::decode_index_key(user_key, &pk.key_types()) else {
-        return vec![None; secondaries.len()];
-    };
-    let Ok(vals) = row::decode_row(payload) else {
-        return vec![None; secondaries.len()];
-    };
-    let mut cols: HashMap<u32, Datum> = vals.into_iter().collect();
-    for ((id, _, _), v) in pk.key_columns.iter().zip(pkd) {
-        cols.insert(*id, v);
-    }
-    secondaries
-        .iter()
-        .map(|l| {
-            l.entry_with(table_id, |id| {
-                Some(cols.get(&id).cloned().unwrap_or(Datum::Null))
-            })
-            .ok()
-        })
-        .collect()
 }
 
 fn find_column<'a>(t: &'a pb::Table, id: u32, table_name: &str) -> Result<&'a pb::Column> {
@@ -497,6 +461,7 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entry::TableCheck;
 
     fn db(id: u64, name: &str) -> pb::Descriptor {
         pb::Descriptor {
@@ -641,9 +606,10 @@ mod tests {
             )
         );
         // The primary row implies exactly that secondary entry.
+        let check = TableCheck::new(&t, |_| None).unwrap();
         assert_eq!(
-            implied_entries(&layouts, 104, &pk_key, &pk_value),
-            vec![Some(secondary)]
+            check.check(&pk_key, &pk_value, true).unwrap().implied,
+            vec![secondary]
         );
         // And the row comes back from its primary entry.
         assert_eq!(
@@ -661,9 +627,10 @@ mod tests {
         let pk_key = keys::encode_index_key(104, 1, &[(Datum::Int(7), Direction::Asc)]).unwrap();
         let value = row::encode_row(&[(3, Datum::Int(50))]).unwrap();
         let null_row = vec![Datum::Int(7), Datum::Null, Datum::Int(50)];
+        let check = TableCheck::new(&t, |_| None).unwrap();
         assert_eq!(
-            implied_entries(&layouts, 104, &pk_key, &value),
-            vec![Some(layouts[1].entry(&t, &null_row).unwrap())]
+            check.check(&pk_key, &value, true).unwrap().implied,
+            vec![layouts[1].entry(&t, &null_row).unwrap()]
         );
         assert_eq!(
             layouts[0]
@@ -679,9 +646,19 @@ mod tests {
         let layouts = index_layouts(&t).unwrap();
         let pk_key = keys::encode_index_key(104, 1, &[(Datum::Int(7), Direction::Asc)]).unwrap();
         let value = row::encode_row(&[(3, Datum::Int(50))]).unwrap();
-        assert_eq!(implied_entries(&layouts, 104, b"\xff", &value), vec![None]);
-        assert_eq!(implied_entries(&layouts, 104, &pk_key, b"\xee"), vec![None]);
-        assert_eq!(implied_entries(&[], 104, &pk_key, &value), Vec::new());
+        let check = TableCheck::new(&t, |_| None).unwrap();
+        assert!(check.check(b"\xff", &value, true).is_err());
+        assert!(check.check(&pk_key, b"\xee", true).is_err());
+        // A primary row with no secondary index implies no entry.
+        let mut bare = accounts();
+        if let Some(pb::descriptor::Kind::Table(tt)) = bare.kind.as_mut() {
+            tt.secondary_indexes.clear();
+        }
+        let check = TableCheck::new(&bare, |_| None).unwrap();
+        assert_eq!(
+            check.check(&pk_key, &value, true).unwrap().implied,
+            Vec::new()
+        );
         assert!(layouts[0]
             .assemble_row(&t, &[Datum::Int(7)], b"\xee")
             .is_err());

@@ -19,12 +19,12 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use vouch_chain::merge::{merge_versions, LayerRef};
+use vouch_format::entry::{CheckedEntry, TableCheck, UniqueKeys};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
 use vouch_format::layout;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
-use vouch_format::schema::{implied_entries, index_layouts, IndexEntry, IndexLayout};
 
 use crate::finding::Finding;
 use crate::report::Progress;
@@ -68,17 +68,110 @@ impl std::fmt::Display for Digest {
 struct At<'a> {
     d: &'a pb::Descriptor,
     end: Timestamp,
-    /// The primary index first (as `index_layouts` gives them).
-    layouts: Vec<IndexLayout>,
+    /// The layer's manifest path (where its findings point).
+    mpath: String,
+    /// The descriptor in force at `end`, as the checked decoder (enum types from the
+    /// layer's descriptors); its layouts are the primary index first.
+    check: TableCheck,
+    /// Layers whose `check` is equal share a group (decoding is memoized per group).
+    group: usize,
     /// Per layout.
     fp: Vec<Fingerprint>,
     /// Per secondary layout (`layouts[1..]`): implied by the rows, stored.
     expected: Vec<Digest>,
     found: Vec<Digest>,
+    /// Entries live at `end` that do not decode against `check` (`row_schema_mismatch`).
+    bad: Limited,
+    bad_entries: u64,
+    /// Unique keys met so far, and duplicates (`unique_violation`).
+    uniq: UniqueKeys,
+    dups: Limited,
 }
 
-/// An index entry implied by a row, `None` where the row does not give one.
-type Implied = Option<IndexEntry>;
+impl<'a> At<'a> {
+    fn new(d: &'a pb::Descriptor, end: Timestamp, mpath: String, check: TableCheck) -> Self {
+        let k = check.layouts().len();
+        At {
+            d,
+            end,
+            mpath,
+            check,
+            group: 0,
+            fp: vec![Fingerprint::default(); k],
+            expected: vec![Digest::default(); k.saturating_sub(1)],
+            found: vec![Digest::default(); k.saturating_sub(1)],
+            bad: Limited::default(),
+            bad_entries: 0,
+            uniq: UniqueKeys::default(),
+            dups: Limited::default(),
+        }
+    }
+
+    /// Feeds one entry live at `end` (user key `user`, index id `index`, key suffix
+    /// `suffix` after the table prefix, value `p`) checked as `res`.
+    fn add(
+        &mut self,
+        table: u64,
+        user: &[u8],
+        index: u64,
+        suffix: &[u8],
+        p: &[u8],
+        res: &vouch_format::Result<CheckedEntry>,
+    ) {
+        if let Some(fp) = self
+            .check
+            .layouts()
+            .iter()
+            .position(|l| u64::from(l.id) == index)
+            .and_then(|pos| self.fp.get_mut(pos))
+        {
+            fp.add_suffix(suffix, p);
+        }
+        match res {
+            Err(e) => {
+                self.bad_entries += 1;
+                self.bad.push(
+                    Finding::error(
+                        "row_schema_mismatch",
+                        self.mpath.clone(),
+                        format!(
+                            "{}: table {:?} ({table}) at {}: an entry live at the layer's end does not decode against the descriptor in force there (version {}): {e}",
+                            self.mpath, self.d.name, self.end, self.d.version
+                        ),
+                    )
+                    .with_key(user),
+                );
+            }
+            Ok(c) => {
+                if self.uniq.duplicate(c) {
+                    let name = self
+                        .check
+                        .layouts()
+                        .get(c.index)
+                        .map_or("", |l| l.name.as_str());
+                    self.dups.push(
+                        Finding::error(
+                            "unique_violation",
+                            self.mpath.clone(),
+                            format!(
+                                "{}: table {:?} ({table}) unique index {name:?} at {}: two entries have the same values in the index's columns (this one and the one before it)",
+                                self.mpath, self.d.name, self.end
+                            ),
+                        )
+                        .with_key(user),
+                    );
+                }
+                if c.index == 0 {
+                    for (e, (k, v)) in self.expected.iter_mut().zip(&c.implied) {
+                        e.add(k, v);
+                    }
+                } else if let Some(f) = c.index.checked_sub(1).and_then(|i| self.found.get_mut(i)) {
+                    f.add(user, p);
+                }
+            }
+        }
+    }
+}
 
 /// Streams table `table` over `layers`, calling `f(user_key, live)` once per user key,
 /// where `live[i]` is the payload live at `ends[i]` as layer `i` sees it (`None`: absent or
@@ -179,32 +272,20 @@ fn check_table(
             return;
         };
         let suffix = user.get(n..).unwrap_or_default();
-        // Memo over layers seeing the same payload through the same descriptor version.
-        let mut memo: Option<(&[u8], u64, Vec<Implied>)> = None;
+        // Memo over layers seeing the same payload through equal descriptors.
+        type Memo<'p> = (&'p [u8], usize, vouch_format::Result<CheckedEntry>);
+        let mut memo: Option<Memo<'_>> = None;
         for (a, p) in at.iter_mut().zip(live) {
             let (Some(a), Some(p)) = (a.as_mut(), p) else {
                 continue;
             };
-            let Some(pos) = a.layouts.iter().position(|l| u64::from(l.id) == index) else {
-                continue;
-            };
-            if let Some(fp) = a.fp.get_mut(pos) {
-                fp.add_suffix(suffix, p);
+            let fresh =
+                !matches!(&memo, Some((mp, g, _)) if std::ptr::eq(*mp, *p) && *g == a.group);
+            if fresh {
+                memo = Some((p, a.group, a.check.check(user, p, true)));
             }
-            if pos == 0 {
-                let fresh = !matches!(&memo, Some((mp, v, _)) if std::ptr::eq(*mp, *p) && *v == a.d.version);
-                if fresh {
-                    memo = Some((p, a.d.version, implied_entries(&a.layouts, table, user, p)));
-                }
-                if let Some((_, _, implied)) = &memo {
-                    for (e, x) in a.expected.iter_mut().zip(implied) {
-                        if let Some((k, v)) = x {
-                            e.add(k, v);
-                        }
-                    }
-                }
-            } else if let Some(f) = a.found.get_mut(pos - 1) {
-                f.add(user, p);
+            if let Some((_, _, res)) = &memo {
+                a.add(table, user, index, suffix, p, res);
             }
         }
     });
@@ -231,11 +312,40 @@ fn check_table(
             continue;
         }
         let mut idx = Limited::default();
+        for f in a.bad.v.iter().chain(&a.dups.v) {
+            idx.push(f.clone().in_layer(dir));
+        }
+        for (n, what) in [
+            (a.bad.dropped, "row_schema_mismatch"),
+            (a.dups.dropped, "unique_violation"),
+        ] {
+            if n > 0 {
+                idx.v.push(
+                    Finding::error(
+                        what,
+                        mpath.clone(),
+                        format!(
+                            "{n} more {what} finding(s) in table {:?} not listed",
+                            a.d.name
+                        ),
+                    )
+                    .in_layer(dir),
+                );
+            }
+        }
         let mut bad: Vec<usize> = Vec::new();
-        for (si, (e, f)) in a.expected.iter().zip(&a.found).enumerate() {
+        // Entries that do not decode make the index digests meaningless (their findings
+        // above say why): they are compared only when every entry decoded.
+        let digests = if a.bad_entries == 0 {
+            a.expected.as_slice()
+        } else {
+            &[]
+        };
+        for (si, (e, f)) in digests.iter().zip(&a.found).enumerate() {
             if e != f {
-                let name = a.layouts.get(si + 1).map_or("", |l| l.name.as_str());
-                let id = a.layouts.get(si + 1).map_or(0, |l| l.id);
+                let layouts = a.check.layouts();
+                let name = layouts.get(si + 1).map_or("", |l| l.name.as_str());
+                let id = layouts.get(si + 1).map_or(0, |l| l.id);
                 idx.push(
                     Finding::error(
                         "index_mismatch",
@@ -277,7 +387,7 @@ fn check_table(
 fn fingerprints(m: &pb::BackupManifest, dir: &str, table: u64, a: &At<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mpath = vouch_chain::join(dir, layout::MANIFEST);
-    for (l, fp) in a.layouts.iter().zip(&a.fp) {
+    for (l, fp) in a.check.layouts().iter().zip(&a.fp) {
         let index = u64::from(l.id);
         let found = format!("{:#018x}/{}", fp.hash, fp.entries);
         let recorded = m
@@ -377,7 +487,11 @@ impl Pending {
     fn findings(&self, a: &At<'_>, mpath: &str) -> Vec<Finding> {
         let mut out = Vec::new();
         for ((si, k), s) in &self.map {
-            let name = a.layouts.get(si + 1).map_or("", |l| l.name.as_str());
+            let name = a
+                .check
+                .layouts()
+                .get(si + 1)
+                .map_or("", |l| l.name.as_str());
             let what = format!("table {:?} index {name:?} at {}", a.d.name, a.end);
             let f = match (&s.implied, &s.stored) {
                 (Some(want), Some(got)) => Finding::error(
@@ -429,7 +543,8 @@ fn locate(
         *e = Some(a.end);
     }
     let mut pending = Pending::new(cap);
-    let pk = a.layouts.first().map(|l| u64::from(l.id));
+    let layouts = a.check.layouts();
+    let pk = layouts.first().map(|l| u64::from(l.id));
     let layers = layers.get(..=li).unwrap_or_default();
     let pass = walk(layers, table, &ends, progress, |user, live| {
         let Some(Some(p)) = live.get(li) else { return };
@@ -437,14 +552,16 @@ fn locate(
             return;
         };
         if Some(index) == pk {
-            let implied = implied_entries(&a.layouts, table, user, p);
+            let Ok(c) = a.check.check(user, p, true) else {
+                return;
+            };
             for &si in bad {
-                if let Some(Some((k, v))) = implied.get(si) {
+                if let Some((k, v)) = c.implied.get(si) {
                     pending.put(si, k.clone(), v, true);
                 }
             }
         } else if let Some(si) = bad.iter().copied().find(|&si| {
-            a.layouts
+            layouts
                 .get(si + 1)
                 .is_some_and(|l| u64::from(l.id) == index)
         }) {
@@ -557,18 +674,22 @@ pub(crate) fn check_tables(
                 .zip(refs.iter())
                 .map(|(d, r)| {
                     let d = (*d)?;
-                    let layouts = index_layouts(d).ok()?;
-                    let k = layouts.len();
-                    Some(At {
-                        d,
-                        end: Timestamp::from_pb(r.layer.manifest.end_time),
-                        layouts,
-                        fp: vec![Fingerprint::default(); k],
-                        expected: vec![Digest::default(); k.saturating_sub(1)],
-                        found: vec![Digest::default(); k.saturating_sub(1)],
-                    })
+                    let m = &r.layer.manifest;
+                    let check = TableCheck::in_catalog(d, &m.descriptors).ok()?;
+                    let mpath = vouch_chain::join(&r.layer.dir, layout::MANIFEST);
+                    Some(At::new(d, Timestamp::from_pb(m.end_time), mpath, check))
                 })
                 .collect();
+            for i in 0..at.len() {
+                let group = (0..i)
+                    .find(|&j| {
+                        matches!((at.get(j), at.get(i)), (Some(Some(x)), Some(Some(y))) if x.check == y.check)
+                    })
+                    .unwrap_or(i);
+                if let Some(Some(a)) = at.get_mut(i) {
+                    a.group = group;
+                }
+            }
             let layers = refs.get(..ds.len()).unwrap_or_default();
             check_table(layers, *id, &mut at, &mut |_| {})
         },
@@ -606,14 +727,27 @@ mod tests {
     use vouch_format::manifest::pb;
 
     fn at(d: &pb::Descriptor) -> At<'_> {
-        At {
-            d,
-            end: Timestamp::new(5, 0),
-            layouts: Vec::new(),
-            fp: Vec::new(),
-            expected: Vec::new(),
-            found: Vec::new(),
-        }
+        let t = pb::Descriptor {
+            id: 100,
+            kind: Some(pb::descriptor::Kind::Table(pb::Table {
+                columns: vec![pb::Column {
+                    id: 1,
+                    name: "k".into(),
+                    r#type: pb::ColumnType::Int as i32,
+                    ..Default::default()
+                }],
+                primary_index: Some(pb::Index {
+                    id: 1,
+                    name: "pk".into(),
+                    column_ids: vec![1],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let check = TableCheck::new(&t, |_| None).unwrap();
+        At::new(d, Timestamp::new(5, 0), "m".into(), check)
     }
 
     #[test]

@@ -228,6 +228,21 @@ fn problem_finding(p: Problem) -> Finding {
             let message = format!("{path}: does not match the encrypted manifest");
             Finding::error("listing_mismatch", path, message)
         }
+        Problem::Inconsistent { path, problem } => {
+            use vouch_format::manifest::rules::Inconsistency as I;
+            let kind = match &problem {
+                I::FileListedTwice { .. } => "file_listed_twice",
+                I::FileBoundsOverlap { .. } => "file_bounds_overlap",
+                I::StartTime { .. } => "start_time_invalid",
+                I::MvccFilter { .. } => "mvcc_filter_invalid",
+                I::RevisionStart { .. } => "revision_start_invalid",
+                I::Spans { .. } => "spans_invalid",
+                I::IntroducedSpans { .. } => "introduced_spans_invalid",
+                _ => "manifest_inconsistent",
+            };
+            let message = format!("{path}: {problem}");
+            Finding::error(kind, path, message)
+        }
         _ => Finding::error("read_error", "", "an unknown problem"),
     }
 }

@@ -207,6 +207,9 @@ fn the_generator_makes_every_case_of_the_issue() {
         "manifest-consistent/fingerprint",
         "manifest-consistent/dangling-parent",
         "rows/wrong-type",
+        "manifest-consistent/column-type",
+        "manifest-consistent/unique-duplicates",
+        "manifest-consistent/file-listed-twice",
     ];
     for w in [Workload::Bank, Workload::Movr] {
         let got = names(w);

@@ -178,6 +178,44 @@ fn edit_manifest(m: &mut pb::BackupManifest, edit: ManifestEdit, layer: &str) ->
                 _ => return Err(missing("table at that index")),
             }
         }
+        ManifestEdit::ColumnType {
+            descriptor,
+            column,
+            to,
+        } => {
+            let c = m
+                .descriptors
+                .get_mut(descriptor)
+                .and_then(|d| match d.kind.as_mut() {
+                    Some(pb::descriptor::Kind::Table(t)) => {
+                        t.columns.iter_mut().find(|c| c.id == column)
+                    }
+                    _ => None,
+                })
+                .ok_or_else(|| missing("such column"))?;
+            c.r#type = to;
+        }
+        ManifestEdit::MakeUnique { descriptor, index } => {
+            let ix = m
+                .descriptors
+                .get_mut(descriptor)
+                .and_then(|d| match d.kind.as_mut() {
+                    Some(pb::descriptor::Kind::Table(t)) => {
+                        t.secondary_indexes.iter_mut().find(|ix| ix.id == index)
+                    }
+                    _ => None,
+                })
+                .ok_or_else(|| missing("such index"))?;
+            ix.unique = true;
+        }
+        ManifestEdit::ListFileTwice(i) => {
+            let f = m
+                .files
+                .get(i)
+                .cloned()
+                .ok_or_else(|| missing("such file"))?;
+            m.files.push(f);
+        }
     }
     Ok(())
 }

@@ -118,6 +118,26 @@ pub enum ManifestEdit {
     Fingerprint(usize),
     /// `descriptors[i]` (a table) gets a parent database id that nothing has.
     DanglingParent(usize),
+    /// Column `column` of `descriptors[descriptor]` (a table) gets type `to` (a
+    /// `pb::ColumnType` code): its stored values no longer fit (DECIMAL → FLOAT).
+    ColumnType {
+        /// The descriptor's position.
+        descriptor: usize,
+        /// The column id.
+        column: u32,
+        /// The new type code.
+        to: i32,
+    },
+    /// Secondary index `index` of `descriptors[descriptor]` is marked unique while its
+    /// entries hold duplicates.
+    MakeUnique {
+        /// The descriptor's position.
+        descriptor: usize,
+        /// The index id.
+        index: u32,
+    },
+    /// `files[i]` is listed a second time (appended).
+    ListFileTwice(usize),
 }
 
 /// A parent database id no collection uses.

@@ -586,7 +586,152 @@ pub fn cases_keyed(collection: &Path, keys: &KeySource) -> io::Result<Vec<Case>>
             break;
         }
     }
+
+    // ---- the newest manifest rewritten consistently: what restore would accept ----
+    let tip_cascade: Vec<String> = Vec::new();
+    let tip_edit = |name: &str, kinds: &'static [&'static str], level, edit| Case {
+        name: name.to_string(),
+        level,
+        kinds,
+        file: Some(tip.path(MANIFEST)),
+        block: None,
+        region: None,
+        action: Action::EditManifest {
+            layer: tip.dir.clone(),
+            edit,
+            cascade: tip_cascade.clone(),
+        },
+    };
+    if let Some((descriptor, column, to)) = retyped_column(&tip.manifest) {
+        out.push(tip_edit(
+            "manifest-consistent/column-type",
+            &["row_schema_mismatch"],
+            Level::Full,
+            ManifestEdit::ColumnType {
+                descriptor,
+                column,
+                to,
+            },
+        ));
+    }
+    if let Some((descriptor, index)) = index_with_duplicates(collection, c1, keys)? {
+        out.push(tip_edit(
+            "manifest-consistent/unique-duplicates",
+            &["unique_violation"],
+            Level::Full,
+            ManifestEdit::MakeUnique { descriptor, index },
+        ));
+    }
+    if let Some(i) = tip.manifest.files.iter().position(|f| f.entries > 0) {
+        out.push(tip_edit(
+            "manifest-consistent/file-listed-twice",
+            &["file_listed_twice"],
+            Level::Metadata,
+            ManifestEdit::ListFileTwice(i),
+        ));
+    }
     Ok(out)
+}
+
+/// A column of a user table with rows whose values would no longer fit if it changed
+/// type: a DECIMAL one (→ FLOAT) when there is one, else a NOT NULL non-key one (→ FLOAT,
+/// or DECIMAL when it is FLOAT). Gives (descriptor position, column id, new type code).
+fn retyped_column(m: &pb::BackupManifest) -> Option<(usize, u32, i32)> {
+    let tables = || {
+        m.descriptors.iter().enumerate().filter_map(|(i, d)| {
+            let t = vouch_format::schema::table(d)?;
+            let has_rows = m
+                .fingerprints
+                .iter()
+                .any(|f| f.table_id == d.id && f.rows > 0);
+            (d.id >= FIRST_USER_DESCRIPTOR_ID && has_rows).then_some((i, t))
+        })
+    };
+    let non_key = |t: &pb::Table, c: &pb::Column| {
+        !t.primary_index
+            .as_ref()
+            .is_some_and(|p| p.column_ids.contains(&c.id))
+    };
+    let float = pb::ColumnType::Float as i32;
+    let decimal = pb::ColumnType::Decimal as i32;
+    let found = tables().find_map(|(i, t)| {
+        t.columns
+            .iter()
+            .find(|c| c.r#type == decimal && non_key(t, c))
+            .map(|c| (i, c.id, float))
+    });
+    found.or_else(|| {
+        tables().find_map(|(i, t)| {
+            t.columns
+                .iter()
+                .find(|c| !c.nullable && non_key(t, c))
+                .map(|c| (i, c.id, if c.r#type == float { decimal } else { float }))
+        })
+    })
+}
+
+/// A non-unique secondary index of a user table of the chain's newest layer whose entries
+/// live at its end hold two with equal index columns (no NULL): (descriptor position in
+/// the newest manifest, index id).
+fn index_with_duplicates(
+    root: &Path,
+    chain: &[Layer],
+    keys: &KeySource,
+) -> io::Result<Option<(usize, u32)>> {
+    use vouch_format::keys::{decode_index_key, decode_table_prefix, Datum};
+    let Some(tip) = chain.last() else {
+        return Ok(None);
+    };
+    let uris = chain
+        .iter()
+        .map(|l| {
+            root.join(&l.dir)
+                .to_str()
+                .map(str::to_string)
+                .ok_or_else(|| invalid(format!("{}: not UTF-8", l.dir)))
+        })
+        .collect::<io::Result<Vec<String>>>()?;
+    let open =
+        vouch_chain::OpenChain::from_uris_keyed(&uris, &vouch_store::OpenOptions::default(), keys)
+            .map_err(invalid)?;
+    let plan = vouch_chain::plan(open, None).map_err(invalid)?;
+    for (di, d) in tip.manifest.descriptors.iter().enumerate() {
+        let Some(t) = vouch_format::schema::table(d) else {
+            continue;
+        };
+        if d.id < FIRST_USER_DESCRIPTOR_ID {
+            continue;
+        }
+        let layouts = vouch_format::schema::index_layouts(d).map_err(invalid)?;
+        for ix in t.secondary_indexes.iter().filter(|ix| !ix.unique) {
+            let Some(l) = layouts.iter().find(|l| l.id == ix.id) else {
+                continue;
+            };
+            let n = ix.column_ids.len();
+            let types = l.key_types();
+            let mut prev: Option<Vec<Datum>> = None;
+            let mut dup = false;
+            plan.scan_table(d.id, &mut |_| {}, |user, _| -> vouch_chain::Result<()> {
+                let is_ix = decode_table_prefix(user).is_ok_and(|(_, i, _)| i == u64::from(ix.id));
+                if !is_ix || dup {
+                    return Ok(());
+                }
+                if let Ok((_, _, datums)) = decode_index_key(user, &types) {
+                    let cols: Vec<Datum> = datums.into_iter().take(n).collect();
+                    if !cols.iter().any(|x| matches!(x, Datum::Null)) {
+                        dup = prev.as_ref() == Some(&cols);
+                        prev = Some(cols);
+                    }
+                }
+                Ok(())
+            })
+            .map_err(invalid)?;
+            if dup {
+                return Ok(Some((di, ix.id)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The first SST with at least three data blocks (else the one with the most).

@@ -1,0 +1,371 @@
+//! Checked decoding of a table's index entries against one descriptor: the one decoder
+//! restore and verify both run on every row they read, and the rule of unique indexes.
+//!
+//! [`TableCheck::check`] decodes an entry (`/Table/<id>/<index>/<key columns>` and its
+//! value) against the descriptor: the index must be one of the table's, the key columns
+//! decode with the index's types and directions, the value is a row of exactly the
+//! index's value columns with the right types ([`row::decode_row_checked`]), no NOT NULL
+//! column is NULL (key columns included), and every enum value is a member of its type
+//! (when the enum types are given). For a primary row it also gives the entry each
+//! secondary index must hold ([`IndexLayout::entry_with`]).
+//!
+//! [`UniqueKeys`] applies the rule of unique indexes to checked entries met in key order:
+//! two live entries of a unique secondary index whose index columns are equal and hold no
+//! NULL are a duplicate. (The primary key is the whole stored key, so two live entries
+//! with equal primary keys are one key: the key decoder accepts only canonical keys.)
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::error::{Error, Result};
+use crate::keys::{self, Datum};
+use crate::manifest::pb;
+use crate::row;
+use crate::schema::{index_layouts, table, IndexEntry, IndexLayout};
+
+/// Enum members of a column: `None` when its type is not known (membership unchecked).
+type Members = Option<BTreeSet<Vec<u8>>>;
+
+/// A table's descriptor, ready to check entries against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCheck {
+    table_id: u64,
+    layouts: Vec<IndexLayout>,
+    /// Per layout: how many leading key columns make its unique key (0: none to check).
+    unique_cols: Vec<usize>,
+    /// Ids of the columns that are NOT NULL.
+    not_null: BTreeSet<u32>,
+    /// Enum columns by id, with their type's members.
+    enums: BTreeMap<u32, Members>,
+}
+
+/// What a checked entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedEntry {
+    /// Position of its index in [`TableCheck::layouts`] (0: the primary index).
+    pub index: usize,
+    /// For an entry of a unique secondary index with no NULL among the index's columns:
+    /// its unique key (the table prefix and those columns, encoded).
+    pub unique_key: Option<Vec<u8>>,
+    /// For a primary row, when asked for: the entry each secondary index
+    /// (`layouts()[1..]`) must hold for it.
+    pub implied: Vec<IndexEntry>,
+}
+
+fn invalid(field: &'static str, reason: String) -> Error {
+    Error::Invalid {
+        field,
+        offset: 0,
+        reason,
+    }
+}
+
+impl TableCheck {
+    /// The check of table descriptor `d`; `enum_type(id)` gives enum type descriptors
+    /// (a column whose type it does not give has its membership unchecked).
+    pub fn new<'a>(
+        d: &pb::Descriptor,
+        mut enum_type: impl FnMut(u64) -> Option<&'a pb::Descriptor>,
+    ) -> Result<Self> {
+        let t = table(d).ok_or_else(|| Error::Usage(format!("{:?} is not a table", d.name)))?;
+        let layouts = index_layouts(d)?;
+        let unique_cols = layouts
+            .iter()
+            .map(|l| {
+                if l.primary || !l.unique {
+                    return 0;
+                }
+                t.secondary_indexes
+                    .iter()
+                    .find(|ix| ix.id == l.id)
+                    .map_or(0, |ix| ix.column_ids.len())
+            })
+            .collect();
+        let not_null = t
+            .columns
+            .iter()
+            .filter(|c| !c.nullable)
+            .map(|c| c.id)
+            .collect();
+        let enums = t
+            .columns
+            .iter()
+            .filter(|c| c.r#type == pb::ColumnType::Enum as i32)
+            .map(|c| {
+                let members = enum_type(c.enum_type_id).and_then(|ty| match &ty.kind {
+                    Some(pb::descriptor::Kind::EnumType(e)) => {
+                        Some(e.members.iter().map(|m| m.physical.clone()).collect())
+                    }
+                    _ => None,
+                });
+                (c.id, members)
+            })
+            .collect();
+        Ok(TableCheck {
+            table_id: d.id,
+            layouts,
+            unique_cols,
+            not_null,
+            enums,
+        })
+    }
+
+    /// The check of `d` with enum types looked up among `descriptors`.
+    pub fn in_catalog<'a>(
+        d: &pb::Descriptor,
+        descriptors: impl IntoIterator<Item = &'a pb::Descriptor>,
+    ) -> Result<Self> {
+        let by_id: HashMap<u64, &pb::Descriptor> =
+            descriptors.into_iter().map(|x| (x.id, x)).collect();
+        Self::new(d, |id| by_id.get(&id).copied())
+    }
+
+    /// The table's index layouts, primary first.
+    pub fn layouts(&self) -> &[IndexLayout] {
+        &self.layouts
+    }
+
+    fn check_datum(&self, id: u32, d: &Datum) -> Result<()> {
+        match d {
+            Datum::Null if self.not_null.contains(&id) => Err(invalid(
+                "column value",
+                format!("column {id} is NOT NULL but holds NULL"),
+            )),
+            Datum::Enum(phys) => match self.enums.get(&id) {
+                Some(Some(members)) if !members.contains(phys) => Err(invalid(
+                    "enum value",
+                    format!(
+                        "column {id}: {:?} is not a member of its enum type",
+                        crate::HexBytes(phys.clone())
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the live entry `user` (a user key of this table) with value `payload`;
+    /// `implied`: give a primary row's secondary entries.
+    pub fn check(&self, user: &[u8], payload: &[u8], implied: bool) -> Result<CheckedEntry> {
+        let (table_id, index_id, _) = keys::decode_table_prefix(user)?;
+        if table_id != self.table_id {
+            return Err(invalid(
+                "table id",
+                format!("a key of table {table_id} read as table {}", self.table_id),
+            ));
+        }
+        let pos = self
+            .layouts
+            .iter()
+            .position(|l| u64::from(l.id) == index_id)
+            .ok_or_else(|| {
+                invalid(
+                    "index id",
+                    format!("table {} has no index {index_id}", self.table_id),
+                )
+            })?;
+        let l = self
+            .layouts
+            .get(pos)
+            .ok_or_else(|| Error::Usage("index position".into()))?;
+        let (_, _, key) = keys::decode_index_key(user, &l.key_types())?;
+        let value = row::decode_row_checked(payload, &l.value_columns)?;
+        for ((id, _, _), d) in l.key_columns.iter().zip(&key) {
+            self.check_datum(*id, d)?;
+        }
+        for (id, d) in &value {
+            self.check_datum(*id, d)?;
+        }
+        let n = self.unique_cols.get(pos).copied().unwrap_or(0);
+        let unique_key = if n > 0 && key.iter().take(n).all(|d| !matches!(d, Datum::Null)) {
+            let cols: Vec<(Datum, keys::Direction)> = key
+                .iter()
+                .zip(&l.key_columns)
+                .take(n)
+                .map(|(d, (_, _, dir))| (d.clone(), *dir))
+                .collect();
+            Some(keys::encode_index_key(self.table_id, index_id, &cols)?)
+        } else {
+            None
+        };
+        let mut entries = Vec::new();
+        if pos == 0 && implied {
+            let mut cols: HashMap<u32, Datum> = value.into_iter().collect();
+            for ((id, _, _), d) in l.key_columns.iter().zip(key) {
+                cols.insert(*id, d);
+            }
+            for s in self.layouts.iter().skip(1) {
+                entries.push(s.entry_with(self.table_id, |id| {
+                    Some(cols.get(&id).cloned().unwrap_or(Datum::Null))
+                })?);
+            }
+        }
+        Ok(CheckedEntry {
+            index: pos,
+            unique_key,
+            implied: entries,
+        })
+    }
+}
+
+/// The unique keys last met per index, for entries checked in key order (one table, one
+/// point in time).
+#[derive(Debug, Clone, Default)]
+pub struct UniqueKeys {
+    last: BTreeMap<usize, Vec<u8>>,
+}
+
+impl UniqueKeys {
+    /// Records `e`; true when it repeats the unique key of the entry before it in its
+    /// index (a duplicate in a unique index).
+    pub fn duplicate(&mut self, e: &CheckedEntry) -> bool {
+        let Some(k) = &e.unique_key else {
+            return false;
+        };
+        match self.last.get_mut(&e.index) {
+            Some(prev) if prev == k => true,
+            Some(prev) => {
+                prev.clone_from(k);
+                false
+            }
+            None => {
+                self.last.insert(e.index, k.clone());
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Direction;
+
+    fn col(id: u32, ty: pb::ColumnType, nullable: bool) -> pb::Column {
+        pb::Column {
+            id,
+            name: format!("c{id}"),
+            r#type: ty as i32,
+            nullable,
+            enum_type_id: if ty == pb::ColumnType::Enum { 50 } else { 0 },
+            ..Default::default()
+        }
+    }
+
+    /// t(k INT PRIMARY KEY, e ENUM NOT NULL, s STRING NULL, UNIQUE INDEX (s)).
+    fn table() -> pb::Descriptor {
+        pb::Descriptor {
+            id: 104,
+            name: "t".into(),
+            kind: Some(pb::descriptor::Kind::Table(pb::Table {
+                columns: vec![
+                    col(1, pb::ColumnType::Int, false),
+                    col(2, pb::ColumnType::Enum, false),
+                    col(3, pb::ColumnType::String, true),
+                ],
+                primary_index: Some(pb::Index {
+                    id: 1,
+                    name: "pk".into(),
+                    column_ids: vec![1],
+                    ..Default::default()
+                }),
+                secondary_indexes: vec![pb::Index {
+                    id: 2,
+                    name: "s_key".into(),
+                    unique: true,
+                    column_ids: vec![3],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn enum_type() -> pb::Descriptor {
+        pb::Descriptor {
+            id: 50,
+            kind: Some(pb::descriptor::Kind::EnumType(pb::EnumType {
+                members: vec![pb::EnumMember {
+                    label: "a".into(),
+                    physical: vec![0x40],
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn pk(k: i64) -> Vec<u8> {
+        keys::encode_index_key(104, 1, &[(Datum::Int(k), Direction::Asc)]).unwrap()
+    }
+
+    fn sk(s: Datum, k: i64) -> Vec<u8> {
+        keys::encode_index_key(
+            104,
+            2,
+            &[(s, Direction::Asc), (Datum::Int(k), Direction::Asc)],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_are_checked_against_types_not_null_and_enum_members() {
+        let ty = enum_type();
+        let check = TableCheck::in_catalog(&table(), [&ty]).unwrap();
+        let good = row::encode_row(&[(2, Datum::Enum(vec![0x40])), (3, Datum::String("x".into()))])
+            .unwrap();
+        let c = check.check(&pk(1), &good, true).unwrap();
+        assert_eq!(c.index, 0);
+        assert_eq!(
+            c.implied,
+            vec![(
+                sk(Datum::String("x".into()), 1),
+                row::encode_row(&[]).unwrap()
+            )]
+        );
+        // Another type, a NOT NULL column absent, an enum value that is no member, a NULL
+        // primary key, an index the table does not have, a key of another table.
+        let wrong_type = row::encode_row(&[(2, Datum::Float(1.0))]).unwrap();
+        let absent = row::encode_row(&[(3, Datum::String("x".into()))]).unwrap();
+        let no_member = row::encode_row(&[(2, Datum::Enum(vec![0x41]))]).unwrap();
+        let null_pk = keys::encode_index_key(104, 1, &[(Datum::Null, Direction::Asc)]).unwrap();
+        let other_index = keys::encode_index_key(104, 9, &[]).unwrap();
+        let other_table =
+            keys::encode_index_key(105, 1, &[(Datum::Int(1), Direction::Asc)]).unwrap();
+        for (k, v) in [
+            (pk(1), &wrong_type),
+            (pk(1), &absent),
+            (pk(1), &no_member),
+            (null_pk, &good),
+            (other_index, &good),
+            (other_table, &good),
+        ] {
+            assert!(check.check(&k, v, true).is_err(), "{k:?} {v:?}");
+        }
+        assert!(matches!(
+            check.check(&pk(1), &absent, true),
+            Err(Error::RowMissingColumn { column_id: 2 })
+        ));
+        // Without the enum type, membership is not checked.
+        let unchecked = TableCheck::new(&table(), |_| None).unwrap();
+        assert!(unchecked.check(&pk(1), &no_member, false).is_ok());
+    }
+
+    #[test]
+    fn unique_keys_repeat_only_without_null() {
+        let check = TableCheck::new(&table(), |_| None).unwrap();
+        let empty = row::encode_row(&[]).unwrap();
+        let mut u = UniqueKeys::default();
+        let mut dup =
+            |s: Datum, k: i64| u.duplicate(&check.check(&sk(s, k), &empty, false).unwrap());
+        assert!(!dup(Datum::Null, 1));
+        assert!(!dup(Datum::Null, 2)); // NULLs never clash
+        assert!(!dup(Datum::String("a".into()), 3));
+        assert!(dup(Datum::String("a".into()), 4));
+        assert!(!dup(Datum::String("b".into()), 5));
+        // Primary keys are unique by construction: no unique key is derived from them.
+        let row = row::encode_row(&[(2, Datum::Enum(vec![0x40]))]).unwrap();
+        assert_eq!(check.check(&pk(1), &row, false).unwrap().unique_key, None);
+    }
+}
