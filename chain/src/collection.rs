@@ -128,6 +128,29 @@ impl Collection {
             ));
         };
         let full = ctx(layout::parse_latest_content(&content), "LATEST")?;
+        // Every other pointer must be whole too (verify's `latest_invalid`): a reader that
+        // takes another one would restore something else.
+        let complete = listing.full_backups();
+        let mut pointers = listing.latest_markers();
+        if listing.contains(layout::LATEST) {
+            pointers.push(layout::LATEST.to_string());
+        }
+        for p in pointers {
+            let named = ctx(
+                layout::parse_latest_content(&self.store.get(&p)?),
+                p.clone(),
+            )?;
+            if !complete.contains(&named) {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{p} names {}, which is not a complete full backup",
+                        layout::display_subdir(&named)
+                    ),
+                )
+                .with_object(p));
+            }
+        }
         Ok(full)
     }
 

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use vouch_format::manifest::files::{FileCounts, LayerWindow};
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::schema::Catalog;
@@ -120,29 +121,44 @@ impl Plan {
         let mut decided: Option<Vec<u8>> = None;
         let mut emitted = 0u64;
         let layers = self.layer_refs()?;
-        let mut stats = merge_versions(&layers, table_id, progress, |v| -> Result<(), E> {
-            if v.ts() > time || decided.as_deref() == Some(v.user_part()) {
-                return Ok(());
-            }
-            decided = Some(v.user_part().to_vec());
-            let (user, payload) = v.decode()?;
-            if let Some(payload) = payload {
-                if user.as_slice() < s.as_slice() || user.as_slice() >= e.as_slice() {
-                    return Err(Error::new(
-                        ErrorKind::DataMismatch,
-                        format!(
-                            "{}: key {} is outside table {table_id}'s span",
-                            v.file,
-                            hex::encode(&user)
-                        ),
-                    )
-                    .into());
+        // Restore's policy: every file read is checked against its manifest entry.
+        let primary = self
+            .descriptors
+            .iter()
+            .find(|d| d.id == table_id)
+            .and_then(vouch_format::schema::table)
+            .and_then(|t| t.primary_index.as_ref())
+            .map_or(1, |p| u64::from(p.id));
+        let checks = FileChecks { primary };
+        let mut stats = merge(
+            &layers,
+            table_id,
+            Some(checks),
+            progress,
+            |v| -> Result<(), E> {
+                if v.ts() > time || decided.as_deref() == Some(v.user_part()) {
+                    return Ok(());
                 }
-                emitted += 1;
-                f(&user, payload)?;
-            }
-            Ok(())
-        })?;
+                decided = Some(v.user_part().to_vec());
+                let (user, payload) = v.decode()?;
+                if let Some(payload) = payload {
+                    if user.as_slice() < s.as_slice() || user.as_slice() >= e.as_slice() {
+                        return Err(Error::new(
+                            ErrorKind::DataMismatch,
+                            format!(
+                                "{}: key {} is outside table {table_id}'s span",
+                                v.file,
+                                hex::encode(&user)
+                            ),
+                        )
+                        .into());
+                    }
+                    emitted += 1;
+                    f(&user, payload)?;
+                }
+                Ok(())
+            },
+        )?;
         stats.emitted = emitted;
         Ok(stats)
     }
@@ -221,11 +237,68 @@ pub fn merge_versions<E: From<Error>>(
     layers: &[LayerRef<'_>],
     table_id: u64,
     progress: &mut dyn FnMut(u64),
+    f: impl FnMut(Version<'_>) -> Result<(), E>,
+) -> Result<ScanStats, E> {
+    merge(layers, table_id, None, progress, f)
+}
+
+/// What [`merge`] checks of every file it reads, as restore reads: each entry against its
+/// file's manifest entry and its layer (`vouch_format::manifest::files`), the file's
+/// counts at its end, and no MVCC key stored twice in one layer.
+#[derive(Debug, Clone, Copy)]
+struct FileChecks {
+    /// The table's primary index id (rows are counted in it).
+    primary: u64,
+}
+
+/// Per file read: its manifest entry, its layer's window, the counts so far.
+struct FileState<'a> {
+    file: &'a pb::File,
+    window: LayerWindow<'a>,
+    counts: FileCounts,
+}
+
+fn mismatch(message: String) -> Error {
+    Error::new(ErrorKind::DataMismatch, message)
+}
+
+/// Checks one entry of a file read with [`FileChecks`].
+fn check_entry(
+    st: &mut FileState<'_>,
+    checks: FileChecks,
+    name: &str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<()> {
+    let (user, ts) = ctx(mvcc::decode_key(key), name)?;
+    if let Some(p) = st.window.check(st.file, key, &user, ts).first() {
+        return Err(mismatch(format!(
+            "{name}: key {} at {ts}: {}",
+            hex::encode(&user),
+            p.describe()
+        )));
+    }
+    let live = matches!(
+        ctx(mvcc::decode_value(key, value), name)?,
+        mvcc::Value::Live(_)
+    );
+    let primary = vouch_format::keys::decode_table_prefix(&user)
+        .is_ok_and(|(_, index, _)| index == checks.primary);
+    st.counts.add(&user, live, primary);
+    Ok(())
+}
+
+fn merge<E: From<Error>>(
+    layers: &[LayerRef<'_>],
+    table_id: u64,
+    checks: Option<FileChecks>,
+    progress: &mut dyn FnMut(u64),
     mut f: impl FnMut(Version<'_>) -> Result<(), E>,
 ) -> Result<ScanStats, E> {
     let (s, e) = vouch_format::keys::table_span(table_id);
     let mut stats = ScanStats::default();
     let mut readers = Vec::new();
+    let mut states: Vec<FileState<'_>> = Vec::new();
     for (i, lr) in layers.iter().enumerate() {
         let (store, l) = (lr.store, lr.layer);
         for file in l.manifest.files.iter().filter(|x| overlaps(x, &s, &e)) {
@@ -258,6 +331,11 @@ pub fn merge_versions<E: From<Error>>(
                 lr.key.map(|k| (k, l.manifest.backup_id.as_slice())),
             )?;
             readers.push((i, name, r));
+            states.push(FileState {
+                file,
+                window: LayerWindow::of(&l.manifest, l.is_full),
+                counts: FileCounts::default(),
+            });
             stats.file_bytes += size;
         }
     }
@@ -267,7 +345,16 @@ pub fn merge_versions<E: From<Error>>(
     }
     let mut heap = BinaryHeap::with_capacity(iters.len());
     for (src, (layer, name, it)) in iters.iter_mut().enumerate() {
-        if let Some((k, v)) = ctx(it.next_entry(), *name)? {
+        let first = ctx(it.next_entry(), *name)?;
+        if let (None, Some(_), Some(st)) = (&first, checks, states.get(src)) {
+            if let Some((what, recorded, found)) = st.counts.mismatches(st.file).first() {
+                return Err(mismatch(format!(
+                    "{name}: {what}: the manifest records {recorded}, the file holds {found}"
+                ))
+                .into());
+            }
+        }
+        if let Some((k, v)) = first {
             heap.push(Head {
                 key: k.to_vec(),
                 value: v.to_vec(),
@@ -277,6 +364,8 @@ pub fn merge_versions<E: From<Error>>(
         }
     }
     let mut done_bytes = 0u64;
+    // The last key met and its layer (an MVCC key stored twice in one layer).
+    let mut last: (Vec<u8>, usize) = (Vec::new(), usize::MAX);
     while let Some(mut head) = heap.pop() {
         stats.entries += 1;
         let name = iters.get(head.src).map_or("", |x| x.1);
@@ -286,6 +375,18 @@ pub fn merge_versions<E: From<Error>>(
                 format!("{name}: key {} is too short", hex::encode(&head.key)),
             )
             .into());
+        }
+        if let (Some(c), Some(st)) = (checks, states.get_mut(head.src)) {
+            check_entry(st, c, name, &head.key, &head.value)?;
+            if last.1 == head.layer && last.0 == head.key {
+                return Err(mismatch(format!(
+                    "{name}: MVCC key {} is stored twice in one layer",
+                    hex::encode(&head.key)
+                ))
+                .into());
+            }
+            last.0.clone_from(&head.key);
+            last.1 = head.layer;
         }
         f(Version {
             mvcc_key: &head.key,
@@ -312,6 +413,14 @@ pub fn merge_versions<E: From<Error>>(
                 heap.push(head);
             }
             None => {
+                if let (Some(_), Some(st)) = (checks, states.get(head.src)) {
+                    if let Some((what, recorded, found)) = st.counts.mismatches(st.file).first() {
+                        return Err(mismatch(format!(
+                            "{name}: {what}: the manifest records {recorded}, the file holds {found}"
+                        ))
+                        .into());
+                    }
+                }
                 if let Some((_, _, r)) = readers.get(head.src) {
                     done_bytes += r.file_size();
                     progress(done_bytes);

@@ -23,6 +23,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/vouch.v1.rs"));
 }
 
+pub mod files;
 pub mod rules;
 
 impl From<Timestamp> for pb::Timestamp {

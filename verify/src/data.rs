@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::keys;
+use vouch_format::manifest::files::{EntryProblem, FileCounts, LayerWindow};
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
@@ -95,12 +96,6 @@ struct LayerView<'a> {
     key: Option<&'a DataKey>,
 }
 
-fn in_spans(spans: &[pb::Span], user: &[u8]) -> bool {
-    spans
-        .iter()
-        .any(|s| user >= s.start.as_slice() && user < s.end.as_slice())
-}
-
 /// Layouts of a descriptor version, cached.
 type LayoutCache = HashMap<(u64, u64), Option<Vec<IndexLayout>>>;
 
@@ -154,86 +149,64 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         Some(_) => StoreSource::tracking(store, &path, stat),
     };
     let mut out = Limited::default();
-    let (start, end) = (
-        Timestamp::from_pb(lv.m.start_time),
-        Timestamp::from_pb(lv.m.end_time),
-    );
+    let window = LayerWindow::of(lv.m, lv.is_full);
+    let (start, end) = window.times();
     let (min_ts, max_ts) = (
         Timestamp::from_pb(file.min_ts),
         Timestamp::from_pb(file.max_ts),
     );
     let fspan = file.span.clone().unwrap_or_default();
-    let mut entries = 0u64;
-    let mut tombstones = 0u64;
-    let mut rows = 0u64;
-    let mut cur_user: Option<Vec<u8>> = None;
+    let mut counts = FileCounts::default();
     let mut cache = LayoutCache::new();
     let layer = lv.dir.to_string();
     let mut visit = |k: &[u8], v: &[u8]| -> Result<(), vouch_format::Error> {
-        entries += 1;
         let f = |kind: &'static str, msg: String| {
             Finding::error(kind, path.clone(), format!("{path}: {msg}"))
                 .with_key(k)
                 .in_layer(layer.clone())
         };
-        if k < file.first_key.as_slice() || k > file.last_key.as_slice() {
-            out.push(
-                f(
-                    "key_out_of_bounds",
-                    "key outside the file's recorded first_key..last_key".into(),
-                )
-                .expected_found(
-                    format!("{}..={}", hex(&file.first_key), hex(&file.last_key)),
-                    hex(k),
-                ),
-            );
-        }
         let (user, t) = match mvcc::decode_key(k) {
             Ok(x) => x,
             Err(e) => {
+                counts.add_undecodable();
+                if k < file.first_key.as_slice() || k > file.last_key.as_slice() {
+                    out.push(f(
+                        "key_out_of_bounds",
+                        EntryProblem::FileBounds.describe().into(),
+                    ));
+                }
                 out.push(f("row_decode", format!("MVCC key does not decode: {e}")));
                 return Ok(());
             }
         };
-        if user.as_slice() < fspan.start.as_slice() || user.as_slice() >= fspan.end.as_slice() {
-            out.push(
-                f(
-                    "key_out_of_bounds",
-                    "key outside the file's recorded span".into(),
-                )
-                .expected_found(
+        for p in window.check(file, k, &user, t) {
+            let msg = p.describe().to_string();
+            out.push(match p {
+                EntryProblem::FileBounds => f("key_out_of_bounds", msg).expected_found(
+                    format!("{}..={}", hex(&file.first_key), hex(&file.last_key)),
+                    hex(k),
+                ),
+                EntryProblem::FileSpan => f("key_out_of_bounds", msg).expected_found(
                     format!("[{}, {})", hex(&fspan.start), hex(&fspan.end)),
                     hex(&user),
                 ),
-            );
-        }
-        if !in_spans(&lv.m.spans, &user) {
-            out.push(f(
-                "key_out_of_bounds",
-                "key outside every span of the layer".into(),
-            ));
-        }
-        let lower_ok = lv.is_full || t > start || in_spans(&lv.m.introduced_spans, &user);
-        if t > end || !lower_ok {
-            out.push(
-                f(
+                EntryProblem::LayerSpans => f("key_out_of_bounds", msg),
+                EntryProblem::LayerWindow => f(
                     "timestamp_out_of_window",
                     format!("timestamp {t} is outside the layer's window ({start}, {end}]"),
                 )
                 .expected_found(format!("({start}, {end}]"), t.to_string()),
-            );
-        } else if t < min_ts || t > max_ts {
-            out.push(
-                f(
+                EntryProblem::FileTimes => f(
                     "timestamp_out_of_window",
                     format!("timestamp {t} is outside the file's recorded min_ts..max_ts"),
                 )
                 .expected_found(format!("[{min_ts}, {max_ts}]"), t.to_string()),
-            );
+            });
         }
         let value = match mvcc::decode_value(k, v) {
             Ok(x) => x,
             Err(e) => {
+                counts.add_undecodable();
                 out.push(f("value_checksum", format!("value does not decode: {e}")));
                 return Ok(());
             }
@@ -242,32 +215,21 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
             mvcc::Value::Live(p) => Some(p),
             _ => None,
         };
-        if payload.is_none() {
-            tombstones += 1;
-        }
-        let first_of_key = cur_user.as_deref() != Some(user.as_slice());
         let (table, index) = match keys::decode_table_prefix(&user) {
             Ok((t, i, _)) => (t, i),
             Err(e) => {
+                counts.add(&user, payload.is_some(), false);
                 out.push(f("row_decode", format!("key is not a table key: {e}")));
-                if first_of_key {
-                    cur_user = Some(user);
-                }
                 return Ok(());
             }
         };
-        if first_of_key {
-            let primary = lv
-                .history
-                .any(table)
-                .and_then(schema::table)
-                .and_then(|t| t.primary_index.as_ref())
-                .map(|p| u64::from(p.id));
-            if payload.is_some() && primary == Some(index) {
-                rows += 1;
-            }
-            cur_user = Some(user.clone());
-        }
+        let primary = lv
+            .history
+            .any(table)
+            .and_then(schema::table)
+            .and_then(|t| t.primary_index.as_ref())
+            .map(|p| u64::from(p.id));
+        counts.add(&user, payload.is_some(), primary == Some(index));
         if let Some(p) = payload {
             match lv.history.at(table, t) {
                 None => out.push(f(
@@ -312,24 +274,18 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         }
     };
     if scan_ok {
-        for (what, recorded, found) in [
-            ("entries", file.entries, entries),
-            ("tombstones", file.tombstones, tombstones),
-            ("rows", file.rows, rows),
-        ] {
-            if recorded != found {
-                out.push(
-                    Finding::error(
-                        "count_mismatch",
-                        path.clone(),
-                        format!(
-                            "{path}: {what}: the manifest records {recorded}, the file holds {found}"
-                        ),
-                    )
-                    .expected_found(recorded.to_string(), found.to_string())
-                    .in_layer(layer.clone()),
-                );
-            }
+        for (what, recorded, found) in counts.mismatches(file) {
+            out.push(
+                Finding::error(
+                    "count_mismatch",
+                    path.clone(),
+                    format!(
+                        "{path}: {what}: the manifest records {recorded}, the file holds {found}"
+                    ),
+                )
+                .expected_found(recorded.to_string(), found.to_string())
+                .in_layer(layer.clone()),
+            );
         }
     }
     match src.finish_sha256() {

@@ -210,6 +210,12 @@ fn the_generator_makes_every_case_of_the_issue() {
         "manifest-consistent/column-type",
         "manifest-consistent/unique-duplicates",
         "manifest-consistent/file-listed-twice",
+        "manifest-consistent/file-bounds-overlap",
+        "manifest-consistent/full-start-time",
+        "manifest-consistent/mvcc-filter",
+        "manifest-consistent/revision-start",
+        "manifest-consistent/spans",
+        "manifest-consistent/introduced-spans",
     ];
     for w in [Workload::Bank, Workload::Movr] {
         let got = names(w);
@@ -453,6 +459,11 @@ fn fuzz_oracle_holds_on_seeds_and_systematic_mutations() {
         inputs.push(vec![f, 2, lo, hi, 0]);
         inputs.push(vec![f, 3, 0, 0, 0x0b]);
         inputs.push(vec![f, 1, lo, hi, 0x80, f.wrapping_add(1), 2, 1, 0, 0]);
+    }
+    // Every consistent rewrite of the suite (operation 4), alone and after a byte flip.
+    for pick in 0..24u8 {
+        inputs.push(vec![0, 4, 0, 0, pick]);
+        inputs.push(vec![1, 0, 7, 0, 0x01, 0, 4, 0, 0, pick]);
     }
     for data in &inputs {
         corrupt::fuzz_verify_full(&base, &scratch, data);

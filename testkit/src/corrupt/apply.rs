@@ -216,6 +216,25 @@ fn edit_manifest(m: &mut pb::BackupManifest, edit: ManifestEdit, layer: &str) ->
                 .ok_or_else(|| missing("such file"))?;
             m.files.push(f);
         }
+        ManifestEdit::StartTime(wall) => {
+            m.start_time = Some(pb::Timestamp { wall, logical: 0 });
+        }
+        ManifestEdit::MvccFilter(v) => m.mvcc_filter = v,
+        ManifestEdit::NoRevisionStart => m.revision_start_time = None,
+        ManifestEdit::ReverseSpans => m.spans.reverse(),
+        ManifestEdit::IntroduceForeignSpan => {
+            let (start, end) = vouch_format::keys::table_span(DANGLING_DATABASE_ID);
+            m.introduced_spans.push(pb::Span { start, end });
+        }
+        ManifestEdit::OverlapFiles { a, b } => {
+            let last = m
+                .files
+                .get(a)
+                .map(|f| f.last_key.clone())
+                .ok_or_else(|| missing("such file"))?;
+            let f = m.files.get_mut(b).ok_or_else(|| missing("such file"))?;
+            f.first_key = last;
+        }
     }
     Ok(())
 }

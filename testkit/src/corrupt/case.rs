@@ -138,6 +138,23 @@ pub enum ManifestEdit {
     },
     /// `files[i]` is listed a second time (appended).
     ListFileTwice(usize),
+    /// `start_time` set to this wall time (a full backup must start at 0).
+    StartTime(u64),
+    /// `mvcc_filter` set to this value.
+    MvccFilter(i32),
+    /// `revision_start_time` removed (a layer with revision history must have one).
+    NoRevisionStart,
+    /// `spans` in reverse order.
+    ReverseSpans,
+    /// The span of a table nothing has is added to `introduced_spans` (not among `spans`).
+    IntroduceForeignSpan,
+    /// `files[b].first_key = files[a].last_key`: the two files' key ranges overlap.
+    OverlapFiles {
+        /// The file whose range starts first.
+        a: usize,
+        /// The file made to start inside it.
+        b: usize,
+    },
 }
 
 /// A parent database id no collection uses.

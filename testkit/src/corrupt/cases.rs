@@ -630,6 +630,67 @@ pub fn cases_keyed(collection: &Path, keys: &KeySource) -> io::Result<Vec<Case>>
             ManifestEdit::ListFileTwice(i),
         ));
     }
+
+    // ---- each manifest field that changes what restore does or accepts ----
+    let mut with_keys: Vec<(usize, &pb::File)> = tip
+        .manifest
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.entries > 0)
+        .collect();
+    with_keys.sort_by(|x, y| x.1.first_key.cmp(&y.1.first_key));
+    if let [(a, _), (b, _), ..] = with_keys.as_slice() {
+        out.push(tip_edit(
+            "manifest-consistent/file-bounds-overlap",
+            &["file_bounds_overlap"],
+            Level::Metadata,
+            ManifestEdit::OverlapFiles { a: *a, b: *b },
+        ));
+    }
+    out.push(Case {
+        name: "manifest-consistent/full-start-time".into(),
+        level: Level::Metadata,
+        kinds: &["start_time_invalid"],
+        file: Some(full.path(MANIFEST)),
+        block: None,
+        region: None,
+        action: Action::EditManifest {
+            layer: full.dir.clone(),
+            edit: ManifestEdit::StartTime(1),
+            cascade: cascade_after(0),
+        },
+    });
+    out.push(tip_edit(
+        "manifest-consistent/mvcc-filter",
+        &["mvcc_filter_invalid"],
+        Level::Metadata,
+        ManifestEdit::MvccFilter(7),
+    ));
+    if tip.manifest.revision_start_time.is_some() {
+        out.push(tip_edit(
+            "manifest-consistent/revision-start",
+            &["revision_start_invalid"],
+            Level::Metadata,
+            ManifestEdit::NoRevisionStart,
+        ));
+    }
+    if tip.manifest.spans.len() >= 2 {
+        out.push(tip_edit(
+            "manifest-consistent/spans",
+            &["spans_invalid"],
+            Level::Metadata,
+            ManifestEdit::ReverseSpans,
+        ));
+    }
+    if tip.dir != full.dir {
+        out.push(tip_edit(
+            "manifest-consistent/introduced-spans",
+            &["introduced_spans_invalid"],
+            Level::Metadata,
+            ManifestEdit::IntroduceForeignSpan,
+        ));
+    }
     Ok(out)
 }
 

@@ -86,6 +86,14 @@ pub enum Mutation {
         /// Appended bytes.
         bytes: Vec<u8>,
     },
+    /// A consistent rewrite (checksum files and hash chain kept whole): the action of the
+    /// corruption suite's `manifest-consistent/*` or `rows/*` case number `pick` (modulo
+    /// their count) on the collection as mutated so far. Each such case is damage the
+    /// suite requires `full` to catch.
+    Consistent {
+        /// Which case.
+        pick: usize,
+    },
 }
 
 /// The files of a collection whose every byte verification must vouch for: manifests,
@@ -112,7 +120,8 @@ pub fn protected_files<'a>(files: impl IntoIterator<Item = &'a String>) -> Vec<S
 }
 
 /// Reads up to 4 mutations from fuzzer bytes, 5 bytes each: file selector, operation,
-/// 16-bit position (LE), value.
+/// 16-bit position (LE), value. Operation 4 (modulo 8) is a consistent rewrite picked by
+/// the value; the others, modulo 4: XOR (0, 1), truncate (2), extend (3).
 #[doc(hidden)]
 pub fn fuzz_mutations(protected: &[String], data: &[u8]) -> Vec<Mutation> {
     if protected.is_empty() {
@@ -123,6 +132,11 @@ pub fn fuzz_mutations(protected: &[String], data: &[u8]) -> Vec<Mutation> {
         .map(|c| {
             let file = protected[usize::from(c[0]) % protected.len()].clone();
             let pos = usize::from(u16::from_le_bytes([c[2], c[3]]));
+            if c[1] % 8 == 4 {
+                return Mutation::Consistent {
+                    pick: usize::from(c[4]),
+                };
+            }
             match c[1] % 4 {
                 0 | 1 => Mutation::Xor {
                     file,
@@ -163,6 +177,8 @@ pub fn mutate(files: &mut BTreeMap<String, Vec<u8>>, ms: &[Mutation]) {
                     b.extend_from_slice(bytes);
                 }
             }
+            // Performed on the written collection (`consistent_rewrites`).
+            Mutation::Consistent { .. } => {}
         }
     }
 }
@@ -201,6 +217,7 @@ pub fn fuzz_verify_full(base: &BTreeMap<String, Vec<u8>>, scratch: &Path, data: 
         }
         fs::write(&to, b).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
     }
+    let rewritten = consistent_rewrites(scratch, &ms);
     let uri = scratch.to_string_lossy();
     let report = vouch_verify::verify_collection(
         &uri,
@@ -213,7 +230,7 @@ pub fn fuzz_verify_full(base: &BTreeMap<String, Vec<u8>>, scratch: &Path, data: 
         &mut |_| {},
     )
     .unwrap_or_else(|e| panic!("verify could not run after {ms:?}: {e}"));
-    if changed.is_empty() {
+    if changed.is_empty() && !rewritten {
         assert_eq!(
             report.errors, 0,
             "unchanged collection reported with errors after {ms:?}: {:?}",
@@ -222,7 +239,39 @@ pub fn fuzz_verify_full(base: &BTreeMap<String, Vec<u8>>, scratch: &Path, data: 
     } else {
         assert!(
             report.errors > 0,
-            "mutated collection reported clean: {changed:?} changed by {ms:?}"
+            "mutated collection reported clean: {changed:?} changed by {ms:?} (consistent rewrite: {rewritten})"
         );
     }
+}
+
+/// Performs the [`Mutation::Consistent`] rewrites of `ms` on the collection at `root`;
+/// true when one was performed (the cases are planned on the collection as it is; one
+/// that cannot be planned or performed on damaged bytes is skipped).
+fn consistent_rewrites(root: &Path, ms: &[Mutation]) -> bool {
+    let mut done = false;
+    for m in ms {
+        let Mutation::Consistent { pick } = m else {
+            continue;
+        };
+        let Ok(cases) = super::cases(root) else {
+            continue;
+        };
+        let rewrites: Vec<_> = cases
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c.action,
+                    super::Action::EditManifest { .. } | super::Action::BadRows { .. }
+                )
+            })
+            .collect();
+        if rewrites.is_empty() {
+            continue;
+        }
+        let case = &rewrites[pick % rewrites.len()];
+        if super::perform(&case.action, root).is_ok() {
+            done = true;
+        }
+    }
+    done
 }
