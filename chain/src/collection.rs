@@ -137,7 +137,9 @@ impl Collection {
         }
         for p in pointers {
             let named = ctx(
-                layout::parse_latest_content(&self.store.get(&p)?),
+                layout::parse_latest_content(
+                    &self.store.get_limited(&p, layout::MAX_POINTER_BYTES)?,
+                ),
                 p.clone(),
             )?;
             if !complete.contains(&named) {
