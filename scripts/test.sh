@@ -18,6 +18,16 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "release builds have no fault injection"
+# `VOUCH_FAULT` / `backup::Faults` exist only with vouch-engine's `fault-injection`
+# feature, which tests turn on through vouch-testkit (a dev-dependency). The vouch binary's
+# normal dependency graph (what `cargo build --release` and `cargo install` use) must not.
+if cargo tree -p vouch-cli -e normal -f '{p} {f}' --prefix none --locked \
+  | grep '^vouch-engine ' | grep -q 'fault-injection'; then
+  echo "vouch-engine's fault-injection feature is on in the release build of vouch" >&2
+  exit 1
+fi
+
 step "benches compile"
 cargo bench --workspace --locked --no-run
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use vouch_chain::{open_options, Collection};
 use vouch_cluster::{Clock, Cluster};
-use vouch_engine::backup::{self, Faults, Progress};
+use vouch_engine::backup::{self, Progress};
 use vouch_engine::output::{self, Format};
 use vouch_engine::show::{self, ShowOptions};
 use vouch_sql::backup_stmt::{self, Scope};
@@ -89,9 +89,6 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     opts.statement = format!("BACKUP {}", words.join(" "));
     opts.target_file_size = a.target_file_size;
     opts.encryption = a.keys.source()?;
-    if let Ok(f) = std::env::var("VOUCH_FAULT") {
-        opts.faults = Faults::parse(&f)?;
-    }
     let mut sink = progress_sink();
     let r = backup::backup(&cluster, &opts, &mut *sink)?;
     for n in &r.notices {

@@ -683,3 +683,81 @@ fn backup_files_pass_the_rocksdb_oracle() {
         "the incremental should hold deletions (movr deletes rides)"
     );
 }
+
+/// Fault injection reaches the binary only in test builds (the `fault-injection` feature,
+/// which vouch-testkit turns on): `VOUCH_FAULT=after-files:2` stops the backup after its
+/// second data file with exit code 2, leaving an unfinished directory with exactly those
+/// files; the same command run again without it resumes and completes, keeping them.
+/// (`scripts/test.sh` checks that a release build of the CLI has the feature off.)
+#[test]
+fn vouch_fault_stops_a_test_build_and_the_rerun_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    ok(&[
+        "cluster",
+        "init",
+        s(&c),
+        "--workload",
+        "bank",
+        "--rows",
+        "3000",
+    ]);
+    let uri = "nodelocal://1/f";
+    let args = [
+        "backup",
+        "--cluster",
+        s(&c),
+        "INTO",
+        uri,
+        "--target-file-size",
+        "16384",
+    ];
+    let out = Command::new(vouch_bin())
+        .args(args)
+        .env("VOUCH_FAULT", "after-files:2")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let coll = open(&c, uri);
+    let left = unfinished(&coll);
+    assert_eq!(left.len(), 1, "{left:?}");
+    let dir = left[0].0.clone();
+    assert_eq!(left[0].1, 2, "two checkpoints: {left:?}");
+    let data_files = |coll: &Collection| -> Vec<(String, Vec<u8>)> {
+        let prefix = format!("{dir}/");
+        coll.store
+            .list(&prefix)
+            .unwrap()
+            .into_iter()
+            .filter(|o| {
+                o.path
+                    .strip_prefix(&prefix)
+                    .is_some_and(|r| layout::parse_data_file(r).is_ok())
+            })
+            .map(|o| {
+                let b = coll.store.get(&o.path).unwrap();
+                (o.path, b)
+            })
+            .collect()
+    };
+    let before = data_files(&coll);
+    assert_eq!(
+        before.len(),
+        2,
+        "{:?}",
+        before.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+
+    let (_, err) = ok(&args);
+    assert_eq!(written_path(&err, uri), dir);
+    assert!(unfinished(&coll).is_empty());
+    let layers = verify_collection(&coll);
+    assert_eq!(layers.len(), 1);
+    let after = data_files(&coll);
+    assert!(after.len() > 2, "{} files", after.len());
+    for f in &before {
+        assert!(after.contains(f), "{} was rewritten", f.0);
+    }
+    assert_eq!(layers[0].manifest.files.len(), after.len());
+}

@@ -53,6 +53,14 @@ pub enum Error {
         /// What to tell the user.
         message: String,
     },
+    /// A legacy `BACKUP … TO` destination already holds objects.
+    #[error("{uri} already holds objects ({first_object} is there): a legacy BACKUP … TO needs an empty destination")]
+    DestinationNotEmpty {
+        /// The destination.
+        uri: String,
+        /// Its first object in name order.
+        first_object: String,
+    },
     /// A key could not be made or unlocked (the message names the cause, never a secret).
     #[error(transparent)]
     Key(#[from] vouch_keys::KeyError),
@@ -128,6 +136,7 @@ impl Error {
             Error::Store(_) => ErrorKind::Store,
             Error::Format { .. } => ErrorKind::Format,
             Error::Refused { kind, .. } => *kind,
+            Error::DestinationNotEmpty { .. } => ErrorKind::DestinationNotEmpty,
             Error::Key(_) => ErrorKind::Key,
             Error::Injected(_) => ErrorKind::Injected,
         }

@@ -1,0 +1,112 @@
+//! Fault injection for tests: a backup stopped on purpose at a chosen point, with
+//! [`Error::Injected`]. Compiled in only with the `fault-injection` feature, which the
+//! workspace's tests turn on (through `vouch-testkit`); a release build has no way to
+//! inject a fault, neither by option nor by environment.
+
+use super::BackupOptions;
+use crate::Result;
+#[cfg(feature = "fault-injection")]
+use crate::{Error, ErrorKind};
+
+/// Where a backup can be stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Point {
+    /// After the `n`-th data file was completed and checkpointed.
+    AfterFiles(u64),
+    /// After the checksum file, before the manifest.
+    BeforeManifest,
+    /// After the manifest, before LATEST.
+    BeforeLatest,
+}
+
+/// Faults injected by tests: [`BackupOptions::faults`], or `VOUCH_FAULT` in the
+/// environment when the options ask for none (how tests of the `vouch` binary inject them).
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Stop after this many data files were completed and checkpointed.
+    pub after_files: Option<u64>,
+    /// Stop after the checksum file, before the manifest.
+    pub before_manifest: bool,
+    /// Stop after the manifest, before LATEST.
+    pub before_latest: bool,
+}
+
+#[cfg(feature = "fault-injection")]
+impl Faults {
+    /// Parses `after-files:N`, `before-manifest`, `before-latest` (comma-separated).
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut f = Faults::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if let Some(n) = part.strip_prefix("after-files:") {
+                f.after_files = Some(n.parse().map_err(|_| {
+                    Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
+                })?);
+            } else if part == "before-manifest" {
+                f.before_manifest = true;
+            } else if part == "before-latest" {
+                f.before_latest = true;
+            } else {
+                return Err(Error::refused(
+                    ErrorKind::Usage,
+                    format!("unknown fault {part:?}"),
+                ));
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// The faults one backup run injects (none in a build without `fault-injection`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Injected {
+    #[cfg(feature = "fault-injection")]
+    faults: Faults,
+}
+
+impl Injected {
+    /// The faults `opts` asks for, or those `VOUCH_FAULT` names.
+    pub(super) fn of(opts: &BackupOptions) -> Result<Self> {
+        #[cfg(feature = "fault-injection")]
+        {
+            let mut faults = opts.faults;
+            if faults == Faults::default() {
+                if let Ok(text) = std::env::var("VOUCH_FAULT") {
+                    faults = Faults::parse(&text)?;
+                }
+            }
+            Ok(Injected { faults })
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = opts;
+            Ok(Injected {})
+        }
+    }
+
+    /// Stops the backup with [`crate::Error::Injected`] if a fault is set at `point`.
+    pub(super) fn at(self, point: Point) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        {
+            let f = self.faults;
+            let stop = match point {
+                Point::AfterFiles(n) => f.after_files.is_some_and(|at| n >= at),
+                Point::BeforeManifest => f.before_manifest,
+                Point::BeforeLatest => f.before_latest,
+            };
+            if stop {
+                return Err(Error::Injected(match point {
+                    Point::AfterFiles(n) => format!("after {n} data files"),
+                    Point::BeforeManifest => "before writing BACKUP_MANIFEST".into(),
+                    Point::BeforeLatest => "before writing LATEST".into(),
+                }));
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = point;
+            Ok(())
+        }
+    }
+}
