@@ -32,6 +32,7 @@ mod plan;
 pub mod pool;
 pub mod sealed;
 mod select;
+pub mod source;
 mod targets;
 
 pub use collection::{join, open_options, Chain, Collection, IncrementalRoot, Layer, OpenChain};

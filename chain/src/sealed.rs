@@ -6,12 +6,13 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::source::StoreSource;
 use vouch_format::encryption_info::EncryptionInfo;
 use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
 use vouch_format::layout;
 use vouch_format::manifest::{decode_canonical, pb, LISTING_FORMAT_VERSION};
-use vouch_format::sst::{check_read_range, BlockSource, SstReader};
+use vouch_format::sst::{BlockSource, SstReader};
 use vouch_keys::{KeyError, KeySource};
 use vouch_store::Store;
 
@@ -126,38 +127,6 @@ pub fn read_listing(store: &dyn Store, dir: &str) -> Result<Option<pb::Integrity
     }
 }
 
-/// A data file read through a store with positioned reads.
-#[derive(Debug)]
-pub struct StoreSource<'a> {
-    store: &'a dyn Store,
-    path: String,
-    size: u64,
-}
-
-impl<'a> StoreSource<'a> {
-    /// `path` in `store`, whose size is `size`.
-    pub fn new(store: &'a dyn Store, path: String, size: u64) -> Self {
-        StoreSource { store, path, size }
-    }
-}
-
-impl BlockSource for StoreSource<'_> {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_at(&self, offset: u64, len: usize) -> vouch_format::Result<Cow<'_, [u8]>> {
-        check_read_range(self.size, offset, len)?;
-        self.store
-            .get_range(&self.path, offset, len as u64)
-            .map(Cow::Owned)
-            .map_err(|e| vouch_format::Error::Io {
-                kind: std::io::ErrorKind::Other,
-                message: e.to_string(),
-            })
-    }
-}
-
 /// A data file's plaintext: the stored bytes, or the envelope opened over them.
 #[derive(Debug)]
 pub enum DataSource<'a> {
@@ -194,7 +163,7 @@ pub fn open_data_file<'a>(
 ) -> Result<SstReader<DataSource<'a>>> {
     let path = join(dir, file);
     let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
-    let src = StoreSource::new(store, path, size);
+    let src = StoreSource::new(store, &path, size);
     let src = match key {
         None => DataSource::Plain(src),
         Some((k, backup_id)) => DataSource::Sealed(Box::new(ctx(

@@ -74,6 +74,14 @@ fn target(env: &Env) -> (tempfile::TempDir, Cluster) {
     (dir, c)
 }
 
+/// The read side's error inside an engine error.
+fn chain_error(e: &Error) -> &vouch_chain::Error {
+    match e {
+        Error::Chain(c) => c,
+        other => panic!("not a read error: {other:?}"),
+    }
+}
+
 fn restore_with(env: &Env, uri: &str, keys: &KeySource, db: &str) -> Result<(), Error> {
     let (_d, tgt) = target(env);
     let mut o = RestoreOptions::new(
@@ -315,13 +323,11 @@ fn tampered_encrypted_files_fail_authentication_naming_the_file() {
         .unwrap();
     let data: Vec<PathBuf> = files(&root.join(&full).join("data"));
     assert!(data.len() >= 2, "{data:?}");
-    let run = |mutate: &dyn Fn(&Path)| -> String {
+    let run = |mutate: &dyn Fn(&Path)| -> Error {
         let copy = tempfile::tempdir().unwrap();
         vouch_testkit::tree::copy_tree(&root, copy.path()).unwrap();
         mutate(&copy.path().join(&full));
-        restore_with(&env, &file_uri(copy.path()), &keys, "x")
-            .unwrap_err()
-            .to_string()
+        restore_with(&env, &file_uri(copy.path()), &keys, "x").unwrap_err()
     };
     // A flipped byte inside the last data file (shop.items: the highest table id).
     let rel0 = data[data.len() - 1]
@@ -336,8 +342,23 @@ fn tampered_encrypted_files_fail_authentication_naming_the_file() {
         std::fs::remove_file(&p).unwrap();
         std::fs::write(&p, b).unwrap();
     });
-    assert!(e.contains(&rel0.display().to_string()), "{e}");
-    assert!(e.contains("chunk"), "{e}");
+    // Chunk authentication fails in the flipped file, named as the object.
+    let read = chain_error(&e);
+    assert_eq!(read.kind(), vouch_chain::ErrorKind::Format, "{e:?}");
+    assert!(
+        read.object()
+            .is_some_and(|o| o.ends_with(&format!("{full}/{}", rel0.display()))),
+        "{e:?}"
+    );
+    assert!(
+        matches!(
+            read.cause(),
+            Some(vouch_chain::Cause::Format(
+                vouch_format::Error::EnvelopeAuth { .. }
+            ))
+        ),
+        "{e:?}"
+    );
     // Two data files of the backup swapped (same key, other identity).
     let rel1 = data[data.len() - 2]
         .strip_prefix(root.join(&full))
@@ -351,9 +372,12 @@ fn tampered_encrypted_files_fail_authentication_naming_the_file() {
         std::fs::write(&a, bb).unwrap();
         std::fs::write(&b, ba).unwrap();
     });
-    assert!(
-        e.contains("bytes, but its manifest records") || e.contains("chunk"),
-        "{e}"
+    // The swapped files have other sizes than the manifest records (checked before any
+    // chunk is opened).
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::DataMismatch),
+        "{e:?}"
     );
 }
 
@@ -380,18 +404,54 @@ fn a_forged_listing_is_caught_with_the_key() {
     std::fs::remove_file(&cl).unwrap();
     std::fs::write(&cl, crypto::encode_listing(&listing)).unwrap();
     let coll = Collection::open(&file_uri(copy.path()), None, &open_options(None)).unwrap();
-    let e = coll.chain_keyed(&full, &keys).unwrap_err().to_string();
+    let e = coll.chain_keyed(&full, &keys).unwrap_err();
+    assert_eq!(e.kind(), vouch_chain::ErrorKind::ListingMismatch, "{e:?}");
     assert!(
-        e.contains("BACKUP-LISTING does not match the encrypted manifest (field files)"),
-        "{e}"
+        e.object()
+            .is_some_and(|o| o.ends_with(&format!("{full}/{}", layout::LISTING))),
+        "{e:?}"
     );
+    // The difference the reader found is in the files.
+    let key = vouch_chain::sealed::chain_key(coll.store.as_ref(), &full, &keys)
+        .unwrap()
+        .unwrap();
+    let read = vouch_chain::layer::read_layer(
+        coll.store.as_ref(),
+        &full,
+        true,
+        vouch_chain::layer::Encryption::Key(&key),
+    );
+    let fields: Vec<&str> = read
+        .problems
+        .iter()
+        .flat_map(|p| match p {
+            vouch_chain::layer::Problem::ListingMismatch { differences, .. } => {
+                differences.iter().map(|d| d.field()).collect()
+            }
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(fields, vec!["files"], "{:?}", read.problems);
     // A listing naming another backup id: the manifest no longer authenticates.
     let mut listing2 =
         vouch_chain::sealed::decode_listing(&std::fs::read(&lpath).unwrap(), "listing").unwrap();
     listing2.backup_id = vec![9; 16];
     std::fs::remove_file(&cl).unwrap();
     std::fs::write(&cl, crypto::encode_listing(&listing2)).unwrap();
-    let e = coll.chain_keyed(&full, &keys).unwrap_err().to_string();
-    assert!(e.contains("BACKUP_MANIFEST"), "{e}");
-    assert!(e.contains("chunk 0"), "{e}");
+    let e = coll.chain_keyed(&full, &keys).unwrap_err();
+    assert_eq!(e.kind(), vouch_chain::ErrorKind::Format, "{e:?}");
+    assert!(
+        e.object()
+            .is_some_and(|o| o.ends_with(&format!("{full}/{}", layout::MANIFEST))),
+        "{e:?}"
+    );
+    assert!(
+        matches!(
+            e.cause(),
+            Some(vouch_chain::Cause::Format(
+                vouch_format::Error::EnvelopeAuth { chunk: 0, .. }
+            ))
+        ),
+        "{e:?}"
+    );
 }

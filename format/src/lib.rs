@@ -33,6 +33,7 @@ pub mod keys;
 pub mod layout;
 pub mod manifest;
 pub mod mvcc;
+pub mod percent;
 pub mod row;
 pub mod schema;
 pub mod sst;

@@ -242,21 +242,9 @@ pub fn parse_uri(uri: &str) -> Result<StorageUri> {
     })
 }
 
-/// `%XX` escapes decoded (by `percent-encoding`, after checking that every `%` starts
-/// one: that crate passes a stray `%` through); the result must be UTF-8.
+/// `%XX` escapes decoded by format's one strict rule ([`vouch_format::percent`]).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    if let Some(i) = s.match_indices('%').map(|(i, _)| i).find(|&i| {
-        !s.get(i + 1..i + 3)
-            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-    }) {
-        return Err(format!(
-            "bad escape at byte {i}: '%' must be followed by two hex digits"
-        ));
-    }
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| "escapes do not decode to UTF-8".to_string())
+    vouch_format::percent::percent_decode(s).map_err(|e| e.to_string())
 }
 
 /// Query strings also read `+` as a space (as Go's `url.ParseQuery`, which CockroachDB

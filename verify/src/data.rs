@@ -23,11 +23,11 @@ use vouch_format::sst::{BlockSource, SstReader};
 
 use crate::finding::{sst_finding, Finding};
 use crate::report::Progress;
-use crate::source::StoreSource;
 use crate::state::{ChainState, Ctx};
 use crate::tables::Limited;
 use hex::encode as hex;
 use vouch_chain::pool;
+use vouch_chain::source::StoreSource;
 
 /// Every known version of every descriptor of a chain up to some layer, by id: (time in
 /// force from, descriptor or `None` when deleted), sorted by time.
@@ -145,7 +145,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     let store = ctx.store(lv.which);
     let path = vouch_chain::join(lv.dir, &file.path);
     let src = match lv.key {
-        None => StoreSource::new(store, &path, stat),
+        None => StoreSource::hashing(store, &path, stat),
         Some(_) => StoreSource::tracking(store, &path, stat),
     };
     let mut out = Limited::default();

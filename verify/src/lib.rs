@@ -41,4 +41,4 @@ pub use report::{
     ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, TargetCluster,
     VerifyOptions, REPORT_FORMAT_VERSION,
 };
-pub use source::{FileSource, StoreSource};
+pub use source::FileSource;

@@ -72,20 +72,10 @@ pub fn uri_id_of(uri: &str) -> String {
     }
 }
 
-/// Percent-decodes `s` with `percent-encoding` (`+` stays `+`: AWS secret keys contain
-/// it); a `%` that does not start two hex digits is an error, not passed through.
+/// Percent-decodes `s` by format's one strict rule ([`vouch_format::percent`]; `+`
+/// stays `+`: AWS secret keys contain it).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    let stray = s.match_indices('%').map(|(i, _)| i).find(|&i| {
-        !s.get(i + 1..i + 3)
-            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-    });
-    match stray {
-        Some(i) => Err(format!("bad percent escape at byte {i}")),
-        None => percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| "percent escapes do not decode to UTF-8".into()),
-    }
+    vouch_format::percent::percent_decode(s).map_err(|e| format!("percent {e}"))
 }
 
 impl KmsUri {
