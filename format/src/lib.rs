@@ -33,10 +33,10 @@ pub mod keys;
 pub mod layout;
 pub mod manifest;
 pub mod mvcc;
-pub mod percent;
 pub mod row;
 pub mod schema;
 pub mod sst;
 pub mod time;
+pub mod uri;
 
 pub use error::{BlockKind, Category, Error, HexBytes, Result};

@@ -67,6 +67,18 @@ pub enum Error {
         /// What failed.
         source: std::io::Error,
     },
+    /// A ranged read goes past the end of the object.
+    #[error("{path}: range of {len} bytes at offset {offset} goes past the end of the {size}-byte object")]
+    RangeOutOfBounds {
+        /// The object.
+        path: String,
+        /// Where the range starts.
+        offset: u64,
+        /// How many bytes were asked for.
+        len: u64,
+        /// The object's size.
+        size: u64,
+    },
     /// The URI cannot be used as written.
     #[error("bad storage URI {uri:?}: {reason}")]
     BadUri {
@@ -186,8 +198,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         }
     }
 
-    /// `len` bytes from `offset`; [`Error::NotFound`] if the object does not exist, an
-    /// [`Error::Io`] (`UnexpectedEof`) if the range goes past its end.
+    /// `len` bytes from `offset`; [`Error::NotFound`] if the object does not exist,
+    /// [`Error::RangeOutOfBounds`] if the range goes past its end.
     fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
 
     /// The object's size, `None` if it does not exist.

@@ -287,14 +287,11 @@ impl Store for LocalStore {
         let (mut f, size) = self.open_object(path)?;
         let end = offset.checked_add(len).filter(|&e| e <= size);
         let (Some(_), Ok(n)) = (end, usize::try_from(len)) else {
-            return Err(Error::Io {
+            return Err(Error::RangeOutOfBounds {
                 path: self.shown(path),
-                source: io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "range of {len} bytes at offset {offset} goes past the end of the {size}-byte object"
-                    ),
-                ),
+                offset,
+                len,
+                size,
             });
         };
         f.seek(SeekFrom::Start(offset))

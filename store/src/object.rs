@@ -136,14 +136,11 @@ impl ObjectStoreStore {
     }
 
     fn eof(&self, path: &str, offset: u64, len: u64, size: u64) -> Error {
-        Error::Io {
+        Error::RangeOutOfBounds {
             path: self.shown(path),
-            source: io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "range of {len} bytes at offset {offset} goes past the end of the {size}-byte object"
-                ),
-            ),
+            offset,
+            len,
+            size,
         }
     }
 

@@ -177,8 +177,9 @@ pub fn parse_uri(uri: &str) -> Result<StorageUri> {
     if uri.contains('\0') {
         return Err(bad("contains a NUL byte"));
     }
-    let Some((scheme_name, rest)) = uri.split_once("://") else {
-        if uri.starts_with('/') {
+    let parts = match vouch_format::uri::split(uri) {
+        Ok(p) => p,
+        Err(vouch_format::uri::UriError::NotAUri) if uri.starts_with('/') => {
             // A bare path is taken literally: no query string, no escapes.
             return Ok(StorageUri {
                 uri: uri.to_string(),
@@ -189,45 +190,27 @@ pub fn parse_uri(uri: &str) -> Result<StorageUri> {
                 query: BTreeMap::new(),
             });
         }
-        return Err(bad(
-            "not a storage URI (scheme://…) or an absolute path; e.g. nodelocal://1/backups, file:///srv/backups",
-        ));
+        Err(vouch_format::uri::UriError::NotAUri) => {
+            return Err(bad(
+                "not a storage URI (scheme://…) or an absolute path; e.g. nodelocal://1/backups, file:///srv/backups",
+            ))
+        }
+        Err(e) => return Err(bad(&e.to_string())),
     };
-    let valid_scheme = scheme_name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.');
-    if !valid_scheme {
-        return Err(bad(&format!("{scheme_name:?} is not a URI scheme")));
-    }
-    let scheme_name = scheme_name.to_ascii_lowercase();
+    let scheme_name = parts.scheme.to_ascii_lowercase();
     let Some(scheme) = Scheme::from_name(&scheme_name) else {
         return Err(bad(&format!(
             "unknown scheme {scheme_name}:// (known: nodelocal, file, s3, gs, azure, azure-blob, http, https, userfile, external)"
         )));
     };
-    if rest.contains('#') {
-        return Err(bad("contains '#'; write it as %23"));
-    }
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let (host, raw_path) = match before_query.find('/') {
-        Some(i) => before_query.split_at(i),
-        None => (before_query, ""),
-    };
+    let (host, raw_path, query) = (parts.authority, parts.path, parts.query);
     let host = percent_decode(host).map_err(|r| bad(&format!("host: {r}")))?;
     let path = percent_decode(raw_path).map_err(|r| bad(&format!("path: {r}")))?;
     if path.contains('\0') {
         return Err(bad("the path contains an encoded NUL byte"));
     }
     let mut params = BTreeMap::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in vouch_format::uri::query_pairs(query.unwrap_or("")) {
         let k = query_decode(k).map_err(|r| bad(&format!("query parameter {k:?}: {r}")))?;
         let v = query_decode(v).map_err(|r| bad(&format!("value of {k}: {r}")))?;
         params.entry(k).or_insert(v);
@@ -242,9 +225,9 @@ pub fn parse_uri(uri: &str) -> Result<StorageUri> {
     })
 }
 
-/// `%XX` escapes decoded by format's one strict rule ([`vouch_format::percent`]).
+/// `%XX` escapes decoded by format's one strict rule ([`vouch_format::uri`]).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    vouch_format::percent::percent_decode(s).map_err(|e| e.to_string())
+    vouch_format::uri::percent_decode(s).map_err(|e| e.to_string())
 }
 
 /// Query strings also read `+` as a space (as Go's `url.ParseQuery`, which CockroachDB

@@ -72,10 +72,10 @@ pub fn uri_id_of(uri: &str) -> String {
     }
 }
 
-/// Percent-decodes `s` by format's one strict rule ([`vouch_format::percent`]; `+`
+/// Percent-decodes `s` by format's one strict rule ([`vouch_format::uri`]; `+`
 /// stays `+`: AWS secret keys contain it).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    vouch_format::percent::percent_decode(s).map_err(|e| format!("percent {e}"))
+    vouch_format::uri::percent_decode(s).map_err(|e| format!("percent {e}"))
 }
 
 impl KmsUri {
@@ -86,31 +86,12 @@ impl KmsUri {
             uri_id: id.clone(),
             reason,
         };
-        let Some((scheme, rest)) = uri.split_once("://") else {
-            return Err(bad("not a URI (expected scheme://…)".into()));
-        };
-        if scheme.is_empty()
-            || !scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))
-        {
-            return Err(bad(format!("invalid scheme {scheme:?}")));
-        }
-        if uri.contains('#') {
-            return Err(bad("a KMS URI has no fragment (#…)".into()));
-        }
-        let (before_query, query) = match rest.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (rest, None),
-        };
-        let (authority, path) = match before_query.find('/') {
-            Some(i) => before_query.split_at(i),
-            None => (before_query, ""),
-        };
+        let parts = vouch_format::uri::split(uri).map_err(|e| bad(e.to_string()))?;
+        let (scheme, authority, path, query) =
+            (parts.scheme, parts.authority, parts.path, parts.query);
         let path = percent_decode(path).map_err(|e| bad(format!("path: {e}")))?;
         let mut params: Vec<(String, String)> = Vec::new();
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        for (k, v) in vouch_format::uri::query_pairs(query.unwrap_or("")) {
             let k = percent_decode(k).map_err(|e| bad(format!("parameter name: {e}")))?;
             let v = percent_decode(v).map_err(|e| bad(format!("parameter {k}: {e}")))?;
             if params.iter().any(|(o, _)| *o == k) {
