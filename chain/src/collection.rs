@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use vouch_format::layout::{self, Listing};
-use vouch_format::manifest::pb;
 use vouch_store::{OpenOptions, Store};
 
+use crate::base::Layer;
 use crate::layer::{read_layer, Encryption};
 use crate::sealed::{self, ChainKey};
 use crate::{ctx, Error, ErrorKind, Result};
@@ -32,21 +32,6 @@ pub struct Collection {
     pub store: Box<dyn Store>,
     /// Where its incrementals are.
     pub incrementals: IncrementalRoot,
-}
-
-/// One layer of a chain.
-#[derive(Debug, Clone)]
-pub struct Layer {
-    /// Directory relative to its store root (no trailing slash).
-    pub dir: String,
-    /// True for the full backup.
-    pub is_full: bool,
-    /// The decoded manifest.
-    pub manifest: pb::BackupManifest,
-    /// SHA-256 of the stored manifest bytes.
-    pub manifest_sha256: [u8; 32],
-    /// Size of the stored manifest.
-    pub manifest_size: u64,
 }
 
 /// A full backup and its incrementals, oldest first.
@@ -247,15 +232,6 @@ impl Collection {
             layers,
             key,
         })
-    }
-}
-
-/// `dir/name`, or `name` when `dir` is the store root.
-pub fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
     }
 }
 

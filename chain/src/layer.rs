@@ -9,7 +9,7 @@ use vouch_format::manifest::rules::{self, Inconsistency};
 use vouch_format::manifest::{self, pb};
 use vouch_store::Store;
 
-use crate::collection::{join, Layer};
+use crate::base::{join, Layer};
 use crate::sealed;
 use crate::{Error, ErrorKind};
 

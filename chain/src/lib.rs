@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+mod base;
 mod collection;
 mod error;
 pub mod layer;
@@ -35,7 +36,8 @@ mod select;
 pub mod source;
 mod targets;
 
-pub use collection::{join, open_options, Chain, Collection, IncrementalRoot, Layer, OpenChain};
+pub use base::{join, Layer};
+pub use collection::{open_options, Chain, Collection, IncrementalRoot, OpenChain};
 pub use error::{Cause, Error, ErrorKind, Result};
 pub use plan::{check_chain, open_source, open_source_keyed, plan, select_layers, Plan, Source};
 pub use select::{

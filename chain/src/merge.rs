@@ -11,7 +11,7 @@ use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::schema::Catalog;
 use vouch_store::Store;
 
-use crate::collection::join;
+use crate::base::join;
 use crate::plan::Plan;
 use crate::sealed::open_data_file;
 use crate::{ctx, Error, ErrorKind, Result};

@@ -16,7 +16,7 @@ use vouch_format::sst::{BlockSource, SstReader};
 use vouch_keys::{KeyError, KeySource};
 use vouch_store::Store;
 
-use crate::collection::join;
+use crate::base::join;
 use crate::{ctx, Error, ErrorKind, Result};
 
 /// The data key of an encrypted chain, shared by its readers.

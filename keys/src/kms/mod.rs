@@ -75,7 +75,11 @@ pub fn uri_id_of(uri: &str) -> String {
 /// Percent-decodes `s` by format's one strict rule ([`vouch_format::uri`]; `+`
 /// stays `+`: AWS secret keys contain it).
 fn percent_decode(s: &str) -> std::result::Result<String, String> {
-    vouch_format::uri::percent_decode(s).map_err(|e| format!("percent {e}"))
+    use vouch_format::uri::PercentError;
+    vouch_format::uri::percent_decode(s).map_err(|e| match e {
+        PercentError::BadEscape { at } => format!("bad percent escape at byte {at}"),
+        PercentError::NotUtf8 => "percent escapes do not decode to UTF-8".into(),
+    })
 }
 
 impl KmsUri {
