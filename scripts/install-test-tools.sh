@@ -48,6 +48,19 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip'
     exit 1
   fi
 fi
+# groff renders the generated man page in the CLI's help tests (Debian: groff-base).
+if ! command -v groff >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; }; then
+    SUDO=()
+    [ "$(id -u)" -ne 0 ] && SUDO=(sudo -n)
+    export DEBIAN_FRONTEND=noninteractive
+    ${SUDO[@]+"${SUDO[@]}"} apt-get update -q
+    ${SUDO[@]+"${SUDO[@]}"} apt-get install -y -q --no-install-recommends groff-base
+  else
+    echo "install-test-tools: groff is missing and cannot be installed here" >&2
+    exit 1
+  fi
+fi
 # The KMS-compatible test server (moto, from PyPI) the vouch-keys tests start.
 "$(dirname "$0")/kms-server.sh" install
 

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 
 /// vouch: backups you can prove are restorable.
 #[derive(Debug, Parser)]
-#[command(name = "vouch", version, about, long_about = None)]
+#[command(name = "vouch", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,9 +30,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create, change, read the clock of and fingerprint an embedded cluster.
-    /// BACKUP: `vouch backup --cluster DIR [DATABASE d, … | TABLE db.t, …] INTO [LATEST IN | 'subdir' IN] URI`.
-    #[command(allow_hyphen_values = false)]
+    /// BACKUP an embedded cluster (or some databases or tables of it) into a collection: a
+    /// full backup `INTO URI`, an incremental `INTO LATEST IN URI` or `INTO 'subdir' IN URI`.
+    #[command(
+        allow_hyphen_values = false,
+        after_help = "Example:\n  vouch backup --cluster /tmp/c DATABASE bank INTO nodelocal://1/backups --revision-history"
+    )]
     Backup {
         /// The cluster directory.
         #[arg(long)]
@@ -55,7 +58,11 @@ enum Command {
         #[command(flatten)]
         keys: keys_arg::KeyArgs,
     },
-    /// SHOW BACKUPS IN URI / SHOW BACKUP [SCHEMAS] FROM LATEST|'subdir' IN URI.
+    /// SHOW BACKUPS IN URI (the full backups of a collection) / SHOW BACKUP [SCHEMAS] FROM
+    /// LATEST|'subdir' IN URI (what one backup holds).
+    #[command(
+        after_help = "Example:\n  vouch show backup FROM LATEST IN nodelocal://1/backups --cluster /tmp/c --check-files"
+    )]
     Show {
         /// `backups IN URI` or `backup [schemas] FROM LATEST|'subdir' IN URI`.
         #[arg(required = true, num_args = 1..)]
@@ -80,6 +87,9 @@ enum Command {
     },
     /// ALTER BACKUP 'subdir'|LATEST IN URI ADD NEW_KMS = … WITH OLD_KMS = …: writes a new
     /// ENCRYPTION-INFO-<n> (nothing existing changes).
+    #[command(
+        after_help = "Example:\n  vouch alter backup LATEST IN nodelocal://1/kms --cluster /tmp/c --add-new-kms 'aws-kms:///new?REGION=us-east-1' --old-kms 'aws-kms:///old?REGION=us-east-1'"
+    )]
     Alter {
         /// `backup LATEST|'subdir' IN URI`.
         #[arg(required = true, num_args = 1..)]
@@ -94,24 +104,47 @@ enum Command {
         #[arg(long)]
         cluster: Option<PathBuf>,
     },
-    /// RESTORE: `vouch restore --cluster DIR [DATABASE …|TABLE …] FROM LATEST|'subdir' IN URI`.
+    /// RESTORE a backup (the whole cluster, or databases or tables of it) into an embedded
+    /// cluster, created if the directory holds none.
+    #[command(
+        after_help = "Example:\n  vouch restore --cluster /tmp/r DATABASE bank FROM LATEST IN file:///tmp/c/extern/backups"
+    )]
     Restore(restore_cmd::Args),
     /// Run SQL statements (`-e "…"` or a script on stdin) against an embedded cluster.
+    #[command(
+        after_help = "Example:\n  vouch sql --cluster /tmp/c -e 'SHOW BACKUPS IN \"nodelocal://1/backups\"'"
+    )]
     Sql(sql_cmd::Args),
-    /// Verify a backup offline: `vouch verify [FROM LATEST|'subdir'] IN URI --level metadata|schema|full`.
+    /// Verify a backup offline, with no database running, at one of three levels: metadata,
+    /// schema or full (every byte, block, key, row, index and fingerprint).
+    #[command(
+        after_help = "Example:\n  vouch verify FROM LATEST IN file:///tmp/c/extern/backups --level full"
+    )]
     Verify(verify_cmd::Args),
-    /// Core backup: write SQL (`CREATE …`, `INSERT …`) for a backup's data at a time.
+    /// Write SQL (`CREATE …`, `INSERT …`) for a backup's data at a time, loadable with
+    /// `vouch sql`.
+    #[command(
+        after_help = "Example:\n  vouch dump FROM LATEST IN file:///tmp/c/extern/backups > bank.sql"
+    )]
     Dump(dump_cmd::Args),
+    /// Create, change, read the clock of and fingerprint an embedded cluster (the database
+    /// vouch backs up by default).
+    #[command(after_help = "Example:\n  vouch cluster init /tmp/c --workload bank --rows 10000")]
     Cluster {
         #[command(subcommand)]
         command: cluster_cmd::ClusterCommand,
     },
     /// Inspect, check and write SST data files (for fixtures and debugging).
+    #[command(
+        after_help = "Example:\n  vouch sst check /tmp/c/extern/backups/2026/12/03-120000.00/data/000001.sst"
+    )]
     Sst {
         #[command(subcommand)]
         command: SstCommand,
     },
-    /// Run the built-in demonstration: write a sample SST set, verify it, print a summary.
+    /// Run the built-in demonstration: a cluster, a backup chain, verify at the full level,
+    /// a flipped bit caught and located, a point-in-time restore checked by fingerprints.
+    #[command(after_help = "Example:\n  vouch demo --dir /tmp/vouch-demo")]
     Demo {
         /// Where to put the demo's files (default: a new folder under the system temp dir).
         #[arg(long)]
@@ -119,6 +152,21 @@ enum Command {
         /// Seed for the generated data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Print a shell completion script for bash, zsh or fish (generated from these
+    /// definitions).
+    #[command(
+        after_help = "Example:\n  vouch completions bash > ~/.local/share/bash-completion/completions/vouch"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the vouch(1) man page in roff (generated from these definitions).
+    #[command(after_help = "Example:\n  vouch man > vouch.1 && man -l vouch.1")]
+    Man {
+        /// A command's own page instead (vouch-backup(1), vouch-verify(1), …).
+        command: Option<String>,
     },
 }
 
@@ -159,9 +207,70 @@ enum SstCommand {
     },
 }
 
+/// `vouch --version`: the program's version and the format versions it writes and reads.
+fn version_text() -> String {
+    use vouch_format::{encryption_info, envelope, manifest, row, sst};
+    format!(
+        "{} (writes and reads: manifest v{}, integrity listing v{}, ENCRYPTION-INFO v{}, \
+         envelope v{}, rows v{}, SST format_version {} with CRC32C)",
+        env!("CARGO_PKG_VERSION"),
+        manifest::MANIFEST_FORMAT_VERSION,
+        manifest::LISTING_FORMAT_VERSION,
+        encryption_info::ENCRYPTION_INFO_FORMAT_VERSION,
+        envelope::VERSION,
+        row::ROW_ENCODING_VERSION,
+        sst::FORMAT_VERSION,
+    )
+}
+
+/// Writes `bytes` to stdout; a reader that closed the pipe early (`| head`) ends the
+/// command quietly with 141 (128 + SIGPIPE), as shell tools do.
+fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::from(141)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The command-line definition, with its version text.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().version(version_text())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut command(), "vouch", &mut out);
+            print_all(&out)
+        }
+        Command::Man { command: sub } => {
+            let root = command();
+            let page = match &sub {
+                None => Some(root),
+                Some(name) => root
+                    .find_subcommand(name)
+                    .map(|c| c.clone().name(format!("vouch-{name}"))),
+            };
+            let mut out = Vec::new();
+            match page.map(|p| clap_mangen::Man::new(p).render(&mut out)) {
+                Some(Ok(())) => print_all(&out),
+                Some(Err(e)) => Err(e.into()),
+                None => Err(anyhow::anyhow!(
+                    "no command {:?} (see vouch --help)",
+                    sub.unwrap_or_default()
+                )),
+            }
+        }
         Command::Sst { command } => match command {
             SstCommand::Dump { file, mvcc } => sst_cmd::dump(&file, mvcc),
             SstCommand::Check { file, json } => sst_cmd::check(&file, json),
