@@ -85,9 +85,8 @@ pub fn restore(
         .as_of
         .as_deref()
         .map(|t| {
-            vouch_format::time::parse_as_of(t, now).map_err(|e| {
-                Error::refused(ErrorKind::InvalidTime, format!("AS OF SYSTEM TIME: {e}"))
-            })
+            vouch_format::time::parse_as_of(t, now)
+                .map_err(|e| Error::refused(ErrorKind::InvalidTime, e.to_string()))
         })
         .transpose()?;
     let plan = plan(chain, as_of)?;

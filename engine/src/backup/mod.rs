@@ -388,9 +388,8 @@ pub fn backup(
 /// The end time asked for: `AS OF SYSTEM TIME`, or now; never in the future.
 fn requested_end(opts: &BackupOptions, now: Timestamp) -> Result<Timestamp> {
     let end = match &opts.as_of {
-        Some(t) => vouch_format::time::parse_as_of(t, now).map_err(|e| {
-            Error::refused(ErrorKind::InvalidTime, format!("AS OF SYSTEM TIME: {e}"))
-        })?,
+        Some(t) => vouch_format::time::parse_as_of(t, now)
+            .map_err(|e| Error::refused(ErrorKind::InvalidTime, e.to_string()))?,
         None => now,
     };
     if end > now {
