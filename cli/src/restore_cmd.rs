@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::restore::{self, Progress};
 use vouch_sql::backup_stmt::{self, Scope};
@@ -75,6 +75,52 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
     })
 }
 
+/// What was in a restore's target directory before the restore made a cluster there, so
+/// that a failed restore can take away exactly what it added.
+struct Made {
+    /// The directory did not exist.
+    dir: bool,
+    /// The names it held.
+    names: std::collections::BTreeSet<std::ffi::OsString>,
+}
+
+impl Made {
+    fn before(dir: &std::path::Path) -> Result<Made> {
+        if !dir.exists() {
+            return Ok(Made {
+                dir: true,
+                names: Default::default(),
+            });
+        }
+        let names = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading {}", dir.display()))?;
+        Ok(Made { dir: false, names })
+    }
+
+    /// Removes what was added (best effort: the restore's error is what the user needs).
+    fn undo(self, dir: &std::path::Path) {
+        if self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if !self.names.contains(&e.file_name()) {
+                let p = e.path();
+                let _ = match e.file_type() {
+                    Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p),
+                    _ => std::fs::remove_file(&p),
+                };
+            }
+        }
+    }
+}
+
 /// Runs `vouch restore`.
 pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let (targets, from) = words::restore(&a.words)?;
@@ -100,13 +146,26 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         .text("incremental_location", a.incremental_location);
     let mut opts =
         backup_stmt::restore_options(&scope, &targets, &from, a.as_of.as_deref(), &with)?;
-    let cluster = match existing {
-        Some(c) => c,
-        None => Cluster::init(&a.cluster, Clock::system())?,
-    };
     opts.keys = a.keys.source()?;
+    let (cluster, made) = match existing {
+        Some(c) => (c, None),
+        None => {
+            let made = Made::before(&a.cluster)?;
+            (Cluster::init(&a.cluster, Clock::system())?, Some(made))
+        }
+    };
     let mut sink = progress_sink();
-    let r = restore::restore(&cluster, &opts, &mut *sink)?;
+    let r = match restore::restore(&cluster, &opts, &mut *sink) {
+        Ok(r) => r,
+        Err(e) => {
+            // A restore that fails into a cluster it created leaves no cluster behind.
+            drop(cluster);
+            if let Some(made) = made {
+                made.undo(&a.cluster);
+            }
+            return Err(e.into());
+        }
+    };
     print!("{}", vouch_engine::output::restore_result(&r).render());
     eprintln!(
         "restored {} objects as of {} ({} index fingerprints checked against the backup)",

@@ -1,7 +1,8 @@
 //! `vouch sql --cluster DIR [-e "…"]… [--database D]`: statements run by `vouch-sql`,
 //! printed like `cockroach sql` prints them. With no `-e`, the script is read from stdin.
 //! The first failing statement prints `ERROR: …` on stderr and exits 1 (later statements
-//! do not run); a cluster that cannot be opened exits 2. Statements are never echoed; a
+//! do not run); a directory with no cluster gets an empty one (said on stderr); a
+//! cluster that cannot be opened or made exits 2. Statements are never echoed; a
 //! script with `WITH encryption_passphrase = '…'` is best fed on stdin, which keeps the
 //! passphrase out of the shell's history.
 
@@ -29,8 +30,16 @@ pub(crate) struct Args {
 
 /// Runs `vouch sql`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let cluster = Cluster::open(&args.cluster, Clock::system())
-        .with_context(|| format!("opening cluster {}", args.cluster.display()))?;
+    // A directory with no cluster gets a new, empty one (as `vouch restore` does).
+    let cluster = if args.cluster.join(vouch_cluster::STORE_FILE).exists() {
+        Cluster::open(&args.cluster, Clock::system())
+            .with_context(|| format!("opening cluster {}", args.cluster.display()))?
+    } else {
+        let c = Cluster::init(&args.cluster, Clock::system())
+            .with_context(|| format!("creating a cluster in {}", args.cluster.display()))?;
+        eprintln!("created an empty cluster in {}", args.cluster.display());
+        c
+    };
     let script = if args.execute.is_empty() {
         let mut s = String::new();
         std::io::stdin()

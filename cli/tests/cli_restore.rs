@@ -222,3 +222,45 @@ fn words_that_do_not_parse_or_bind_leave_no_cluster_behind() {
         );
     }
 }
+
+/// A restore that binds but then fails (here: nothing in the collection) takes away the
+/// cluster it created: a new directory is gone again, and in a directory that held other
+/// files only what the restore added is removed.
+#[test]
+fn a_restore_that_fails_leaves_no_cluster_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = format!("file://{}", dir.path().join("empty-collection").display());
+    std::fs::create_dir(dir.path().join("empty-collection")).unwrap();
+    let dst = dir.path().join("dst");
+    let out = vouch([
+        "restore",
+        "--cluster",
+        s(&dst),
+        "FROM",
+        "LATEST",
+        "IN",
+        &empty,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!dst.exists(), "a cluster was left in {}", dst.display());
+    // A directory that exists, with a file of the user's in it.
+    let kept = dir.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    std::fs::write(kept.join("notes.txt"), b"mine").unwrap();
+    let out = vouch([
+        "restore",
+        "--cluster",
+        s(&kept),
+        "FROM",
+        "LATEST",
+        "IN",
+        &empty,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let names: Vec<String> = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["notes.txt".to_string()]);
+    assert_eq!(std::fs::read(kept.join("notes.txt")).unwrap(), b"mine");
+}
