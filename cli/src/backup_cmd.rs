@@ -96,13 +96,13 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     }
     print!("{}", output::backup_result(&r).render());
     eprintln!(
-        "{} backup{} written to {}/{} ({} files, {} bytes stored, end time {})",
+        "{} backup{} written to {}/{} ({}, {} stored, end time {})",
         if r.incremental { "incremental" } else { "full" },
         if r.resumed { " (resumed)" } else { "" },
         vouch_store::message_uri(opts.destination.uri()).trim_end_matches('/'),
         r.path,
-        r.files,
-        r.file_bytes,
+        crate::say::count(r.files, "file", "files"),
+        crate::say::count(r.file_bytes, "byte", "bytes"),
         r.end_time
     );
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@
 //! past time inside the chain into a new cluster and checks that every index fingerprint
 //! equals the source's at that time, and prints where everything is.
 
+use crate::say::count;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,14 +30,14 @@ fn take(cluster: &Cluster, dest: Destination, what: &str) -> Result<backup::Back
     opts.statement = format!("BACKUP INTO {what}'{COLLECTION}' WITH revision_history");
     let r = backup::backup(cluster, &opts, &mut |_| {})?;
     println!(
-        "  {} backup: job {} {}: {} rows, {} index entries, {} bytes -> {} files in {}",
+        "  {} backup: job {} {}: {}, {}, {} -> {} in {}",
         if r.incremental { "incremental" } else { "full" },
         r.job_id,
         r.status,
-        r.rows,
-        r.index_entries,
-        r.bytes,
-        r.files,
+        count(r.rows, "row", "rows"),
+        count(r.index_entries, "index entry", "index entries"),
+        count(r.bytes, "byte", "bytes"),
+        count(r.files, "file", "files"),
         r.path
     );
     Ok(r)
@@ -112,10 +113,10 @@ pub(crate) fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         vouch_verify::render_human(&report)
     );
     println!(
-        "\nvouch verify FROM LATEST IN '{COLLECTION}' --level full: {} files, {} bytes read in {} layers, 0 findings ({:.2} s)",
-        report.files_checked,
-        report.bytes_read,
-        chain.layers.len(),
+        "\nvouch verify FROM LATEST IN '{COLLECTION}' --level full: {}, {} read in {}, 0 findings ({:.2} s)",
+        count(report.files_checked as u64, "file", "files"),
+        count(report.bytes_read, "byte", "bytes"),
+        count(chain.layers.len() as u64, "layer", "layers"),
         report.duration.as_secs_f64()
     );
     let first = match chain
@@ -178,10 +179,10 @@ pub(crate) fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         "the restored cluster's fingerprints differ from the source's at {past}"
     );
     println!(
-        "fingerprints of all {} indexes of the restored cluster equal the source cluster's AS OF {past} ({} rows, {} index entries restored)",
-        got.len(),
-        r.rows,
-        r.index_entries
+        "fingerprints of all {} of the restored cluster equal the source cluster's AS OF {past} ({}, {} restored)",
+        count(got.len() as u64, "index", "indexes"),
+        count(r.rows, "row", "rows"),
+        count(r.index_entries, "index entry", "index entries")
     );
 
     let c = cdir.display();

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::say::count;
 use anyhow::{anyhow, bail, Context, Result};
 use vouch_chain::Source;
 use vouch_cluster::Clock;
@@ -93,17 +94,17 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         }
     };
     eprintln!(
-        "dumped {} as of {}: {} databases, {} types, {} tables, {} indexes, {} views, {} rows in {} statements ({} bytes of SQL{})",
+        "dumped {} as of {}: {}, {}, {}, {}, {}, {} in {} ({} of SQL{})",
         targets,
         stats.time,
-        stats.databases,
-        stats.types,
-        stats.tables,
-        stats.indexes,
-        stats.views,
-        stats.rows,
-        stats.statements,
-        stats.bytes,
+        count(stats.databases as u64, "database", "databases"),
+        count(stats.types as u64, "type", "types"),
+        count(stats.tables as u64, "table", "tables"),
+        count(stats.indexes as u64, "index", "indexes"),
+        count(stats.views as u64, "view", "views"),
+        count(stats.rows, "row", "rows"),
+        count(stats.statements, "statement", "statements"),
+        count(stats.bytes, "byte", "bytes"),
         a.output
             .as_ref()
             .map_or_else(String::new, |p| format!(", to {}", p.display()))

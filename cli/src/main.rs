@@ -11,6 +11,7 @@ mod demo;
 mod dump_cmd;
 mod keys_arg;
 mod restore_cmd;
+mod say;
 mod sql_cmd;
 mod sst_cmd;
 mod verify_cmd;

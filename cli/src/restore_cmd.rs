@@ -168,10 +168,14 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     };
     print!("{}", vouch_engine::output::restore_result(&r).render());
     eprintln!(
-        "restored {} objects as of {} ({} index fingerprints checked against the backup)",
-        r.objects.len(),
+        "restored {} as of {} ({} checked against the backup)",
+        crate::say::count(r.objects.len() as u64, "object", "objects"),
         r.time,
-        r.fingerprints_checked
+        crate::say::count(
+            r.fingerprints_checked as u64,
+            "index fingerprint",
+            "index fingerprints"
+        )
     );
     Ok(ExitCode::SUCCESS)
 }
