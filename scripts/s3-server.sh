@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# An S3-compatible server for vouch's tests: moto's server (the same pinned moto[server] as
-# scripts/kms-server.sh, in the same venv), which speaks the real S3 REST API, including
-# conditional writes (`If-None-Match: *` on PutObject and CompleteMultipartUpload, refused
-# with 412 when the key exists). It serves the KMS API too.
+# S3-compatible servers for vouch's tests, two independent implementations:
+# - moto's server (the same pinned moto[server] as scripts/kms-server.sh, in the same venv),
+#   which speaks the S3 REST API, including conditional writes (`If-None-Match: *` on
+#   PutObject and CompleteMultipartUpload, refused with 412 when the key exists). It serves
+#   the KMS API too. Credentials are not checked.
+# - s3s-fs (Rust, objects as files in a folder; pinned, built from crates.io into
+#   target/s3s-fs), which checks every request's SigV4 signature against the key pair it
+#   is started with (VOUCH_S3S_ACCESS_KEY / VOUCH_S3S_SECRET_KEY) and implements
+#   `If-None-Match: *` on PutObject.
 #
-#   scripts/s3-server.sh install            install moto into target/kms-venv (idempotent)
-#   scripts/s3-server.sh start [WATCH_PID]  start the server on a free loopback port, create
-#                                           the bucket `vouch-test` in it, print
-#                                           `VOUCH_S3_ENDPOINT=http://…` and
-#                                           `VOUCH_S3_PID=<pid>` on stdout. With WATCH_PID the
-#                                           server is stopped once that process has exited.
+#   scripts/s3-server.sh install                   install moto (idempotent)
+#   scripts/s3-server.sh install-s3s-fs            build s3s-fs (idempotent; a few minutes)
+#   scripts/s3-server.sh start [WATCH_PID]         start moto on a free loopback port, create
+#                                                  the bucket `vouch-test`, print
+#                                                  `VOUCH_S3_ENDPOINT=http://…` and
+#                                                  `VOUCH_S3_PID=<pid>` on stdout
+#   scripts/s3-server.sh start-s3s-fs [WATCH_PID]  the same with s3s-fs (on a new folder
+#                                                  under target/s3s-fs, removed when it stops)
+# With WATCH_PID the server is stopped once that process has exited.
 #
 # moto checks `If-None-Match` and then writes, in two steps, on one thread per request:
 # two racing conditional PUTs can both pass the check, and the second replaces the first
@@ -24,6 +32,71 @@ cd "$(dirname "$0")/.."
 
 BUCKET="vouch-test"
 venv="${KMS_VENV:-$PWD/target/kms-venv}"
+S3S_VERSION="0.14.1"   # the newest whose rust-version (1.92) the pinned toolchain builds
+s3s_root="$PWD/target/s3s-fs"
+s3s_bin="$s3s_root/bin/s3s-fs"
+
+install_s3s() {
+  local stamp="$s3s_root/.s3s-fs-$S3S_VERSION"
+  if [ -x "$s3s_bin" ] && [ -f "$stamp" ]; then return 0; fi
+  mkdir -p "$s3s_root"
+  exec 8>"$s3s_root.lock"
+  if command -v flock >/dev/null 2>&1; then flock 8; fi
+  if [ -x "$s3s_bin" ] && [ -f "$stamp" ]; then return 0; fi
+  echo "s3-server: building s3s-fs $S3S_VERSION into $s3s_root" >&2
+  cargo install --quiet --locked "s3s-fs@$S3S_VERSION" --features binary \
+    --root "$s3s_root" --target-dir "$s3s_root/build" >&2
+  rm -rf "$s3s_root/build"
+  touch "$stamp"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Stops `pid` (and removes `dir`, if given) once `watch` has exited.
+watch_and_stop() {
+  local watch="$1" pid="$2" dir="${3:-}"
+  [ -n "$watch" ] || return 0
+  (
+    while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+    kill "$pid" 2>/dev/null || true
+    if [ -n "$dir" ]; then sleep 1; rm -rf "$dir"; fi
+  ) >/dev/null 2>&1 </dev/null &
+  disown || true
+}
+
+start_s3s() {
+  local watch="${1:-}"
+  install_s3s
+  [ -n "${VOUCH_S3S_ACCESS_KEY:-}" ] && [ -n "${VOUCH_S3S_SECRET_KEY:-}" ] ||
+    { echo "s3-server: set VOUCH_S3S_ACCESS_KEY and VOUCH_S3S_SECRET_KEY" >&2; exit 2; }
+  local port data
+  port="$(free_port)"
+  data="$(mktemp -d "$s3s_root/data.XXXXXX")"
+  mkdir "$data/$BUCKET"
+  setsid "$s3s_bin" --host 127.0.0.1 --port "$port" --access-key "$VOUCH_S3S_ACCESS_KEY" \
+    --secret-key "$VOUCH_S3S_SECRET_KEY" "$data" >"$data.log" 2>&1 </dev/null &
+  local pid=$!
+  local i=0
+  until python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$port" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "s3-server: s3s-fs exited at startup; log $data.log:" >&2
+      tail -n 20 "$data.log" >&2
+      exit 1
+    fi
+    i=$((i + 1))
+    if [ "$i" -ge 300 ]; then
+      echo "s3-server: s3s-fs did not listen on port $port within 30s" >&2
+      kill "$pid" 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.1
+  done
+  watch_and_stop "$watch" "$pid" "$data"
+  echo "VOUCH_S3_ENDPOINT=http://127.0.0.1:$port"
+  echo "VOUCH_S3_PID=$pid"
+}
 
 start() {
   local watch="${1:-}"
@@ -79,19 +152,15 @@ PY
     kill "$pid" 2>/dev/null || true
     exit 1
   fi
-  if [ -n "$watch" ]; then
-    (
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-      kill "$pid" 2>/dev/null || true
-    ) >/dev/null 2>&1 </dev/null &
-    disown || true
-  fi
+  watch_and_stop "$watch" "$pid"
   echo "VOUCH_S3_ENDPOINT=$endpoint"
   echo "VOUCH_S3_PID=$pid"
 }
 
 case "${1:-}" in
   install) exec scripts/kms-server.sh install ;;
+  install-s3s-fs) install_s3s ;;
   start) shift; start "${1:-}" ;;
-  *) echo "usage: scripts/s3-server.sh install | start [WATCH_PID]" >&2; exit 2 ;;
+  start-s3s-fs) shift; start_s3s "${1:-}" ;;
+  *) echo "usage: scripts/s3-server.sh install | install-s3s-fs | start [WATCH_PID] | start-s3s-fs [WATCH_PID]" >&2; exit 2 ;;
 esac

@@ -12,6 +12,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing test tools (rocksdb-tools: sst_dump, ldb)"
 scripts/install-test-tools.sh
 
+step "installing the S3 test servers (moto from PyPI, s3s-fs from crates.io)"
+scripts/s3-server.sh install
+scripts/s3-server.sh install-s3s-fs
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

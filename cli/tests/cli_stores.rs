@@ -1,9 +1,9 @@
 //! One scenario on every store: a full backup and an incremental of the same cluster at
-//! the same times go into a local collection and into an S3 collection (moto's real S3
-//! server, `scripts/s3-server.sh`); on each, `show backups`, `show backup --check-files`,
+//! the same times go into a local collection and into an S3 collection on each of two
+//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`); on each, `show backups`, `show backup --check-files`,
 //! `verify` at every level, `restore` (fingerprints equal the source's) and `dump` run
 //! through the `vouch` binary. The local store is the oracle: every answer, and every
-//! stored object but the per-run ones, is the same on S3. `vouch sql` takes s3:// too.
+//! stored object but the per-run ones, is the same on both S3 servers. `vouch sql` takes s3:// too.
 
 mod common;
 
@@ -11,7 +11,9 @@ use std::path::Path;
 
 use common::{ok, text, vouch};
 use vouch_store::{open, redact_uri, OpenOptions};
-use vouch_testkit::servers::{s3_uri, unique_prefix, S3_SECRET, S3_SECRET_IN_URI};
+use vouch_testkit::servers::{
+    s3_uri, s3_uri_on, unique_prefix, S3Server, S3_SECRET, S3_SECRET_IN_URI,
+};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -20,14 +22,14 @@ fn s(p: &Path) -> &str {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Backend {
     Local,
-    S3,
+    S3(S3Server),
 }
 
 /// A new, empty collection on `backend`.
 fn collection(backend: Backend, dir: &Path) -> String {
     match backend {
         Backend::Local => format!("file://{}", s(&dir.join("local-collection"))),
-        Backend::S3 => s3_uri(&unique_prefix("cli-stores")),
+        Backend::S3(server) => s3_uri_on(server, &unique_prefix("cli-stores")),
     }
 }
 
@@ -199,7 +201,11 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
     let (t2, _) = run(&["cluster", "now", s(&src)]);
     let (t1, t2) = (t1.trim().to_string(), t2.trim().to_string());
 
-    let backends = [Backend::Local, Backend::S3];
+    let backends = [
+        Backend::Local,
+        Backend::S3(S3Server::Moto),
+        Backend::S3(S3Server::S3sFs),
+    ];
     let uris: Vec<String> = backends.iter().map(|&b| collection(b, d.path())).collect();
     for uri in &uris {
         let (_, err) = run(&[
@@ -237,13 +243,26 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
         .zip(backends)
         .map(|(uri, b)| read_side(uri, &src, d.path(), &t2, &format!("{b:?}")))
         .collect();
-    for (i, (a, b)) in answers[0].iter().zip(&answers[1]).enumerate() {
-        assert_eq!(a, b, "answer {i} differs between the local store and S3");
+    for (b, other) in backends.iter().zip(&answers).skip(1) {
+        for (i, (a, o)) in answers[0].iter().zip(other).enumerate() {
+            assert_eq!(a, o, "answer {i} differs between the local store and {b:?}");
+        }
+        assert_eq!(answers[0].len(), other.len());
     }
-    assert_eq!(answers[0].len(), answers[1].len());
 
     let local = objects(&uris[0], &src);
-    let s3 = objects(&uris[1], &src);
+    for (b, uri) in backends.iter().zip(&uris).skip(1) {
+        let s3 = objects(uri, &src);
+        same_objects(&local, &s3, *b);
+    }
+}
+
+/// The same objects (lock names aside) and the same data files, byte for byte.
+fn same_objects(
+    local: &[(String, u64, Option<Vec<u8>>)],
+    s3: &[(String, u64, Option<Vec<u8>>)],
+    b: Backend,
+) {
     // Lock names carry the run's job id.
     let names = |v: &[(String, u64, Option<Vec<u8>>)]| -> Vec<String> {
         v.iter()
@@ -253,10 +272,10 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
             })
             .collect()
     };
-    assert_eq!(names(&local), names(&s3));
-    for (l, r) in local.iter().zip(&s3) {
+    assert_eq!(names(local), names(s3), "{b:?}");
+    for (l, r) in local.iter().zip(s3) {
         if l.2.is_some() {
-            assert_eq!(l, r, "data file {} differs", l.0);
+            assert_eq!(l, r, "data file {} differs on {b:?}", l.0);
         }
     }
     assert!(local.iter().filter(|o| o.2.is_some()).count() >= 2);
