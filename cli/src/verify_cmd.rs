@@ -38,11 +38,15 @@ pub(crate) struct Args {
     /// WITH incremental_location = URI.
     #[arg(long)]
     incremental_location: Option<String>,
-    /// A cluster directory: `nodelocal://` URIs resolve in it, and (schema level and above)
-    /// what a restore into it would refuse is reported: name collisions and option needs.
-    /// The cluster must not be running (its store file is locked while open).
+    /// A cluster directory `nodelocal://` URIs resolve in (its `extern/` folder). Only
+    /// read for that: nothing is restored or planned into it.
     #[arg(long)]
     cluster: Option<PathBuf>,
+    /// Also dry-run a restore into the cluster in DIR (schema level and above): report what
+    /// it would refuse (name collisions, options needed). The cluster must not be running
+    /// (its store file is locked while open); nothing in it changes.
+    #[arg(long, value_name = "DIR")]
+    restore_into: Option<PathBuf>,
     /// Warnings fail too (exit 1).
     #[arg(long)]
     strict: bool,
@@ -136,9 +140,12 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         jobs,
         max_findings: args.max_findings,
         strict: args.strict,
-        cluster: match &args.cluster {
-            Some(dir) if level >= Level::Schema => Some(target_cluster(dir)?),
-            _ => None,
+        restore_into: match &args.restore_into {
+            Some(_) if level < Level::Schema => {
+                bail!("--restore-into needs --level schema or full (a restore is planned from the descriptors)")
+            }
+            Some(dir) => Some(target_cluster(dir)?),
+            None => None,
         },
         keys: args.keys.source()?,
     };
@@ -169,8 +176,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::from(report.exit_code()))
 }
 
-/// The catalog of the cluster in `dir` now, as a restore into it would see it (`--cluster`
-/// at the schema level and above). The cluster is opened like any client opens it (redb
+/// The catalog of the cluster in `dir` now, as a restore into it would see it
+/// (`--restore-into` at the schema level and above). The cluster is opened like any client opens it (redb
 /// takes the file's lock, so the cluster must not be running); nothing in it changes. The
 /// verifier itself never opens a cluster.
 fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> {
@@ -181,7 +188,7 @@ fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> 
     };
     let catalog = read().map_err(|e| {
         anyhow::anyhow!(
-            "--cluster {}: cannot read the cluster's catalog: {e}",
+            "--restore-into {}: cannot read the cluster's catalog: {e}",
             dir.display()
         )
     })?;

@@ -128,8 +128,7 @@ fn exit_codes_json_and_junit() {
     let d = tempfile::tempdir().unwrap();
     let c = setup(d.path());
     let root = c.join("extern").join("b");
-    // By path: `--cluster` would also name a restore target at the schema level (and this
-    // cluster, the backup's source, already has everything the backup holds).
+    // By path (no `--cluster` needed to resolve it).
     let base = ["verify", "IN", s(&root)];
     let with = |extra: &[&str]| -> (i32, String, String) {
         let mut a: Vec<&str> = base.to_vec();
@@ -257,59 +256,107 @@ fn exit_codes_json_and_junit() {
     assert!(err.contains("not found"), "{err}");
 }
 
-/// `--cluster DIR`: `nodelocal://` URIs resolve in it and, from the schema level on, what a
-/// restore into it would refuse is reported (restore's own checks, run dry).
+/// `--cluster DIR` only resolves `nodelocal://` URIs in it: the backup verified with its
+/// own source cluster is clean at every level. `--restore-into DIR` is the dry-run restore:
+/// into the source cluster the whole-cluster restore and `RESTORE DATABASE bank` collide
+/// (restore's own checks, run dry), into an empty cluster nothing is refused.
 #[test]
-fn cluster_option_reports_restore_collisions() {
+fn cluster_resolves_uris_and_restore_into_plans_a_restore() {
     let d = tempfile::tempdir().unwrap();
-    let c = setup(d.path());
+    let c = d.path().join("c");
+    setup(d.path());
     let root = c.join("extern").join("b");
-    let verify = |cluster: &Path, uri: &str, level: &str| {
-        run(&[
-            "verify",
+    let json = |args: &[&str]| -> (i32, serde_json::Value, String) {
+        let mut a = vec!["verify"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--format", "json"]);
+        let (code, out, err) = run(&a);
+        let j = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (code, j, err)
+    };
+    let kinds = |j: &serde_json::Value| -> Vec<String> {
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let check_names = |j: &serde_json::Value| -> Vec<String> {
+        j["chains"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // --cluster: the URI resolves, no restore is planned, every level is clean.
+    for level in ["metadata", "schema", "full"] {
+        let (code, j, err) = json(&[
             "--cluster",
-            s(cluster),
+            s(&c),
             "IN",
-            uri,
+            "nodelocal://1/b",
             "--level",
             level,
-            "--format",
-            "json",
-        ])
-    };
-    // The metadata level only resolves the URI there.
-    let (code, out, err) = verify(&c, "nodelocal://1/b", "metadata");
-    assert_eq!(code, 0, "{out}\n{err}");
-    // Into the backup's own cluster: the whole-cluster restore and RESTORE DATABASE bank
-    // are refused; the latter is accepted with new_db_name.
-    let (code, out, err) = verify(&c, "nodelocal://1/b", "schema");
-    assert_eq!(code, 1, "{out}\n{err}");
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        ]);
+        assert_eq!(code, 0, "{level}: {j}\n{err}");
+        assert_eq!(kinds(&j), Vec::<String>::new(), "{level}");
+        assert!(!check_names(&j).contains(&"cluster".to_string()), "{j}");
+    }
+    // --restore-into the source cluster: two collisions, exit 1; kinds from the JSON.
+    let (code, j, err) = json(&[
+        "--cluster",
+        s(&c),
+        "--restore-into",
+        s(&c),
+        "IN",
+        "nodelocal://1/b",
+        "--level",
+        "schema",
+    ]);
+    assert_eq!(code, 1, "{j}\n{err}");
+    assert_eq!(kinds(&j), ["restore_collision", "restore_collision"], "{j}");
+    assert_eq!(check_names(&j), ["restore_plan", "cluster"], "{j}");
     let f = j["findings"].as_array().unwrap();
-    assert_eq!(f.len(), 2, "{out}");
-    assert!(f.iter().all(|f| f["kind"] == "restore_collision"), "{out}");
-    assert!(f[0]["found"].as_str().unwrap().starts_with(
-        "full cluster restore can only be run on a cluster with no tables or databases"
-    ));
-    assert_eq!(f[1]["found"], "database \"bank\" already exists");
+    assert_eq!(f[0].get("expected"), None, "{j}");
     assert_eq!(f[1]["expected"], "new_db_name = \"bank_restored\"");
-    let checks = j["chains"][0]["checks"].as_array().unwrap();
-    assert_eq!(checks[1]["name"], "cluster", "{out}");
-    assert_eq!(checks[1]["findings"].as_array().unwrap().len(), 2);
-    // Into an empty cluster: accepted, exit 0.
+    // The statement is said once: `RESTORE FROM '<subdir>'`, not `RESTORE FROM FROM`.
+    let m = f[0]["message"].as_str().unwrap();
+    assert!(m.starts_with("RESTORE FROM '/"), "{m}");
+    // --restore-into works with a path URI too (no --cluster needed).
+    let (code, j, err) = json(&["--restore-into", s(&c), "IN", s(&root), "--level", "schema"]);
+    assert_eq!(code, 1, "{j}\n{err}");
+    assert_eq!(kinds(&j), ["restore_collision", "restore_collision"], "{j}");
+    // Into an empty cluster: accepted, exit 0, the cluster check ran.
     let e = d.path().join("e");
     let (code, _, err) = run(&["cluster", "init", s(&e)]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = verify(&e, s(&root), "schema");
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()["findings"],
-        serde_json::json!([])
-    );
-    // No cluster there: could not run.
-    let (code, _, err) = verify(&d.path().join("none"), s(&root), "schema");
+    let (code, j, err) = json(&["--restore-into", s(&e), "IN", s(&root), "--level", "schema"]);
+    assert_eq!(code, 0, "{j}\n{err}");
+    assert_eq!(kinds(&j), Vec::<String>::new());
+    assert_eq!(check_names(&j), ["restore_plan", "cluster"], "{j}");
+    // No cluster there, or a level that plans nothing: could not run (exit 2).
+    let (code, _, _) = run(&[
+        "verify",
+        "--restore-into",
+        s(&d.path().join("none")),
+        "IN",
+        s(&root),
+        "--level",
+        "schema",
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("cannot read the cluster's catalog"), "{err}");
+    let (code, _, _) = run(&[
+        "verify",
+        "--restore-into",
+        s(&e),
+        "IN",
+        s(&root),
+        "--level",
+        "metadata",
+    ]);
+    assert_eq!(code, 2);
 }
 
 /// An encrypted collection (passphrase from a file): key-less `metadata` is clean, key-less

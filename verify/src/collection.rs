@@ -80,7 +80,7 @@ pub fn verify_collection(
                 .map_err(|e| Error::Usage(format!("--as-of: {e}")))?,
         ),
     };
-    let target = match &opts.cluster {
+    let target = match &opts.restore_into {
         Some(t) if opts.level >= Level::Schema => Some((t.dir.clone(), t.catalog.clone())),
         _ => None,
     };

@@ -63,16 +63,16 @@ pub struct VerifyOptions {
     pub max_findings: Option<usize>,
     /// Warnings count as failures (affects [`Report::exit_code`]).
     pub strict: bool,
-    /// A target cluster (its catalog, read by the caller): report what a restore into it
-    /// would need. The verifier never opens a cluster itself.
-    pub cluster: Option<TargetCluster>,
+    /// A restore target (`--restore-into`: its catalog, read by the caller): report what a
+    /// restore into it would refuse or need. The verifier never opens a cluster itself.
+    pub restore_into: Option<TargetCluster>,
     /// The passphrase and/or KMS URIs that unlock encrypted chains (empty: none given;
     /// encrypted chains then get the key-less checks, spec/verify-report.md §6).
     pub keys: vouch_keys::KeySource,
 }
 
 impl VerifyOptions {
-    /// Options for `level` with defaults: 2 workers, no cap, not strict, no cluster.
+    /// Options for `level` with defaults: 2 workers, no cap, not strict, no restore target.
     pub fn new(level: Level) -> Self {
         VerifyOptions {
             level,
@@ -80,13 +80,13 @@ impl VerifyOptions {
             jobs: 2,
             max_findings: None,
             strict: false,
-            cluster: None,
+            restore_into: None,
             keys: vouch_keys::KeySource::default(),
         }
     }
 }
 
-/// The cluster a dry-run restore is planned against (`--cluster`).
+/// The cluster a dry-run restore is planned against (`--restore-into`).
 #[derive(Debug, Clone)]
 pub struct TargetCluster {
     /// Its directory, for messages.

@@ -400,7 +400,7 @@ fn option_text(o: &RestoreOptions, names: &[&str]) -> String {
         .join(", ")
 }
 
-/// With `--cluster`: what a restore of the chain into that cluster would refuse, as restore
+/// With `--restore-into`: what a restore of the chain into that cluster would refuse, as restore
 /// itself decides it (`vouch_chain::dry_run`, no writes): the whole cluster (full-cluster
 /// backups), and each database of the backup that holds objects (a `RESTORE DATABASE` when
 /// the backup holds it completely, else a `RESTORE TABLE` of its tables and views). A refusal that an option lifts names
@@ -432,7 +432,7 @@ fn cluster_check(
     let full_cluster = newest.is_some_and(|m| m.is_full_cluster);
     let mut requests: Vec<(String, Targets, String)> = Vec::new();
     if full_cluster {
-        requests.push(("RESTORE FROM".into(), Targets::Cluster, String::new()));
+        requests.push(("RESTORE".into(), Targets::Cluster, String::new()));
     }
     for db in bcat
         .iter()

@@ -746,10 +746,10 @@ fn cluster_option_reports_what_a_restore_into_it_would_refuse() {
     }
     let opts = |level: Level, dir: &Path| {
         let mut o = VerifyOptions::new(level);
-        // What the CLI does for `--cluster`: read the target's catalog, hand it over.
+        // What the CLI does for `--restore-into`: read the target's catalog, hand it over.
         let c = Cluster::open(dir, Clock::system()).unwrap();
         let catalog = c.catalog(c.now()).unwrap();
-        o.cluster = Some(vouch_verify::TargetCluster {
+        o.restore_into = Some(vouch_verify::TargetCluster {
             dir: dir.to_path_buf(),
             catalog,
         });
