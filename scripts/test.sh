@@ -16,6 +16,9 @@ step "installing the S3 test servers (moto from PyPI, s3s-fs from crates.io)"
 scripts/s3-server.sh install
 scripts/s3-server.sh install-s3s-fs
 
+step "installing the Azure test server (Azurite from npm)"
+scripts/azure-server.sh install
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

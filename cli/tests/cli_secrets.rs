@@ -1,5 +1,6 @@
 //! Secrets are never shown: a whole session whose storage URIs (collection and
-//! `incremental_location`, on the real S3 test server) and KMS URI carry canary secrets —
+//! `incremental_location`, on the real S3 test server and on Azurite) and KMS URI carry
+//! canary secrets —
 //! backups (CLI and `vouch sql`), show, verify (human, JSON, JUnit), restore, dump, and
 //! failing commands — then every output and every stored byte (the objects in the bucket,
 //! every file of the clusters and reports) is searched for the canaries.
@@ -12,15 +13,26 @@ use common::{text, vouch};
 use vouch_keys::kms::aws::AwsKms;
 use vouch_keys::kms::KmsUri;
 use vouch_store::{open, OpenOptions};
-use vouch_testkit::servers::{s3_endpoint, unique_prefix, S3_ACCESS_KEY_ID, S3_BUCKET};
+use vouch_testkit::servers::{
+    s3_endpoint, unique_prefix, uri_on, Server, AZURE_KEY, AZURE_KEY_IN_URI, S3_ACCESS_KEY_ID,
+    S3_BUCKET,
+};
 
 /// The canaries as a user writes them (percent-encoded where they hold `/` or `+`) and as
-/// they decode: neither form may appear anywhere.
+/// they decode: neither form may appear anywhere. Azurite checks signatures, so its
+/// canary is the test account's real key.
 const SECRET: &str = "canarySECRET/7f3a+Q9zWw0123456789abcdefg";
 const SECRET_IN_URI: &str = "canarySECRET%2F7f3a%2BQ9zWw0123456789abcdefg";
 const TOKEN: &str = "canaryTOKENx8d1e5c6b7a";
 const KMS_SECRET: &str = "canaryKMSsecretZZ9q8w7e6r5t";
-const CANARIES: [&str; 4] = [SECRET, SECRET_IN_URI, TOKEN, KMS_SECRET];
+const CANARIES: [&str; 6] = [
+    SECRET,
+    SECRET_IN_URI,
+    TOKEN,
+    KMS_SECRET,
+    AZURE_KEY,
+    AZURE_KEY_IN_URI,
+];
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -276,6 +288,99 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
         "-e",
         &format!("SHOW BACKUPS IN '{coll}' junk"),
     ]);
+
+    // The same on Azure: a chain with an incremental elsewhere, every reader, `vouch sql`,
+    // and failures.
+    let az = |p: &str| uri_on(Server::Azurite, &format!("{prefix}/{p}"));
+    let (acoll, ainc) = (az("coll"), az("inc"));
+    r.ok(&["backup", "--cluster", s(&src), "INTO", &acoll]);
+    r.ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        "LATEST",
+        "IN",
+        &acoll,
+        "--incremental-location",
+        &ainc,
+    ]);
+    r.ok(&["show", "backups", "IN", &acoll]);
+    r.ok(&[
+        "show",
+        "backup",
+        "FROM",
+        "LATEST",
+        "IN",
+        &acoll,
+        "--incremental-location",
+        &ainc,
+        "--check-files",
+    ]);
+    let ajunit = d.path().join("azure-report.xml");
+    for format in ["human", "json"] {
+        let out = r.ok(&[
+            "verify",
+            "IN",
+            &acoll,
+            "--incremental-location",
+            &ainc,
+            "--level",
+            "full",
+            "--format",
+            format,
+            "--junit",
+            s(&ajunit),
+        ]);
+        assert!(out.contains("AZURE_ACCOUNT_KEY=redacted"), "{out}");
+    }
+    r.ok(&[
+        "restore",
+        "--cluster",
+        s(&d.path().join("dst-azure")),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        &acoll,
+        "--incremental-location",
+        &ainc,
+    ]);
+    r.ok(&[
+        "sql",
+        "--cluster",
+        s(&src),
+        "-e",
+        &format!("BACKUP DATABASE bank INTO '{}'", az("sql")),
+        "-e",
+        &format!("SHOW BACKUP FROM LATEST IN '{}'", az("sql")),
+    ]);
+    let e = r.fails(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &format!("{acoll}&AZURE_ACCOUNT_KAY={AZURE_KEY_IN_URI}"),
+    ]);
+    assert!(e.contains("unknown Azure parameter"), "{e}");
+    r.fails(&[
+        "show",
+        "backups",
+        "IN",
+        &acoll.replacen(S3_BUCKET, "no-such-container", 1),
+    ]);
+    r.fails(&["verify", "IN", &format!("{acoll}&AUTH=implicit")]);
+    let astore = open(&az(""), &OpenOptions::default()).unwrap();
+    let aobjects = astore.list("").unwrap();
+    assert!(
+        aobjects.iter().any(|o| o.path.starts_with("inc/"))
+            && aobjects.iter().any(|o| o.path.starts_with("sql/")),
+        "{aobjects:?}"
+    );
+    for o in &aobjects {
+        assert_clean(&o.path, &astore.get(&o.path).unwrap());
+    }
 
     for (what, out) in &r.outputs {
         assert_clean(&format!("the output of {what}"), out.as_bytes());

@@ -1,9 +1,11 @@
 //! One scenario on every store: a full backup and an incremental of the same cluster at
-//! the same times go into a local collection and into an S3 collection on each of two
-//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`); on each, `show backups`, `show backup --check-files`,
-//! `verify` at every level, `restore` (fingerprints equal the source's) and `dump` run
-//! through the `vouch` binary. The local store is the oracle: every answer, and every
-//! stored object but the per-run ones, is the same on both S3 servers. `vouch sql` takes s3:// too.
+//! the same times go into a local collection, into an S3 collection on each of two
+//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`) and into an Azure
+//! collection on Azurite (`scripts/azure-server.sh`); on each, `show backups`, `show
+//! backup --check-files`, `verify` at every level, `restore` (fingerprints equal the
+//! source's) and `dump` run through the `vouch` binary. The local store is the oracle:
+//! every answer, and every stored object but the per-run ones, is the same on every
+//! server. `vouch sql` takes s3:// and azure:// too.
 
 mod common;
 
@@ -11,9 +13,7 @@ use std::path::Path;
 
 use common::{ok, text, vouch};
 use vouch_store::{open, redact_uri, OpenOptions};
-use vouch_testkit::servers::{
-    s3_uri, s3_uri_on, unique_prefix, S3Server, S3_SECRET, S3_SECRET_IN_URI,
-};
+use vouch_testkit::servers::{unique_prefix, uri_on, Server, SERVERS};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -22,14 +22,14 @@ fn s(p: &Path) -> &str {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Backend {
     Local,
-    S3(S3Server),
+    Object(Server),
 }
 
 /// A new, empty collection on `backend`.
 fn collection(backend: Backend, dir: &Path) -> String {
     match backend {
         Backend::Local => format!("file://{}", s(&dir.join("local-collection"))),
-        Backend::S3(server) => s3_uri_on(server, &unique_prefix("cli-stores")),
+        Backend::Object(server) => uri_on(server, &unique_prefix("cli-stores")),
     }
 }
 
@@ -38,14 +38,18 @@ fn shown(uri: &str) -> &str {
     uri.split('?').next().unwrap()
 }
 
+/// No text holds a test server's secret, raw or encoded.
+fn no_secret(what: &str, t: &str) {
+    for secret in SERVERS.iter().flat_map(|s| s.secrets()) {
+        assert!(!t.contains(secret), "{what} printed the secret:\n{t}");
+    }
+}
+
 /// Runs `vouch`, requires success, and checks that neither stream holds the secret.
 fn run(args: &[&str]) -> (String, String) {
     let (out, err) = ok(args);
     for t in [&out, &err] {
-        assert!(
-            !t.contains(S3_SECRET) && !t.contains(S3_SECRET_IN_URI),
-            "{args:?} printed the secret:\n{t}"
-        );
+        no_secret(&format!("{args:?}"), t);
     }
     (out, err)
 }
@@ -203,8 +207,9 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
 
     let backends = [
         Backend::Local,
-        Backend::S3(S3Server::Moto),
-        Backend::S3(S3Server::S3sFs),
+        Backend::Object(Server::Moto),
+        Backend::Object(Server::S3sFs),
+        Backend::Object(Server::Azurite),
     ];
     let uris: Vec<String> = backends.iter().map(|&b| collection(b, d.path())).collect();
     for uri in &uris {
@@ -252,15 +257,15 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
 
     let local = objects(&uris[0], &src);
     for (b, uri) in backends.iter().zip(&uris).skip(1) {
-        let s3 = objects(uri, &src);
-        same_objects(&local, &s3, *b);
+        let remote = objects(uri, &src);
+        same_objects(&local, &remote, *b);
     }
 }
 
 /// The same objects (lock names aside) and the same data files, byte for byte.
 fn same_objects(
     local: &[(String, u64, Option<Vec<u8>>)],
-    s3: &[(String, u64, Option<Vec<u8>>)],
+    remote: &[(String, u64, Option<Vec<u8>>)],
     b: Backend,
 ) {
     // Lock names carry the run's job id.
@@ -272,8 +277,8 @@ fn same_objects(
             })
             .collect()
     };
-    assert_eq!(names(local), names(s3), "{b:?}");
-    for (l, r) in local.iter().zip(s3) {
+    assert_eq!(names(local), names(remote), "{b:?}");
+    for (l, r) in local.iter().zip(remote) {
         if l.2.is_some() {
             assert_eq!(l, r, "data file {} differs on {b:?}", l.0);
         }
@@ -283,6 +288,15 @@ fn same_objects(
 
 #[test]
 fn vouch_sql_takes_s3_uris() {
+    vouch_sql_takes(Server::Moto);
+}
+
+#[test]
+fn vouch_sql_takes_azure_uris() {
+    vouch_sql_takes(Server::Azurite);
+}
+
+fn vouch_sql_takes(server: Server) {
     let d = tempfile::tempdir().unwrap();
     let c = d.path().join("c");
     run(&[
@@ -294,7 +308,7 @@ fn vouch_sql_takes_s3_uris() {
         "--rows",
         "50",
     ]);
-    let uri = s3_uri(&unique_prefix("cli-sql"));
+    let uri = uri_on(server, &unique_prefix("cli-sql"));
     let out = vouch([
         "sql",
         "--cluster",
@@ -309,10 +323,7 @@ fn vouch_sql_takes_s3_uris() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for t in [&stdout, &stderr] {
-        assert!(
-            !t.contains(S3_SECRET) && !t.contains(S3_SECRET_IN_URI),
-            "{t}"
-        );
+        no_secret("vouch sql", t);
     }
     assert_eq!(stdout.matches("| succeeded |").count(), 2, "{stdout}");
     assert!(stdout.ends_with("(1 row)\n"), "{stdout}");

@@ -13,8 +13,10 @@
 //!   directory. `s3://bucket/path?…` is an [`ObjectStoreStore`] on Amazon S3 or an
 //!   S3-compatible service, with CockroachDB's parameters (`AWS_ACCESS_KEY_ID`,
 //!   `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT`,
-//!   `AUTH=specified|implicit`, `S3_STORAGE_CLASS`; see `spec/storage.md`). `gs://`,
-//!   `azure://`, `azure-blob://`, `http(s)://`, `userfile://` and `external://` parse
+//!   `AUTH=specified|implicit`, `S3_STORAGE_CLASS`; see `spec/storage.md`);
+//!   `azure://container/path?…` (also `azure-blob://`, `azure-storage://`) one on Azure
+//!   Blob Storage (`AZURE_ACCOUNT_NAME`, `AZURE_ACCOUNT_KEY`, `AZURE_ENVIRONMENT`,
+//!   `AZURE_ENDPOINT`, `AUTH`). `gs://`, `http(s)://`, `userfile://` and `external://` parse
 //!   ([`parse_uri`], query parameters included) and are refused with
 //!   [`Error::Unsupported`] until they are implemented.
 //! - Objects are named by `/`-separated paths relative to the store root, like object
@@ -25,7 +27,8 @@
 //! - [`LocalStore`] writes into a hidden `.vouch-tmp/` folder at the store root, syncs the
 //!   file, then hard-links it to its name (which fails if the name exists, even with
 //!   concurrent writers) and syncs the directory. [`Store::list`] never shows `.vouch-tmp/`.
-//! - [`ObjectStoreStore`] writes each object with one conditional PUT (`If-None-Match: *`):
+//! - [`ObjectStoreStore`] writes each object with one conditional PUT (`If-None-Match: *`
+//!   on S3 and Azure):
 //!   the service itself refuses to replace an object, even between racing writers.
 //!
 //! The API is synchronous; callers wanting parallelism use threads. Object stores run
@@ -33,6 +36,7 @@
 
 use std::path::PathBuf;
 
+mod azure;
 mod local;
 mod object;
 mod s3;
@@ -299,6 +303,7 @@ pub fn open(uri: &str, opts: &OpenOptions) -> Result<Box<dyn Store>> {
         }
         Scheme::Path => PathBuf::from(&loc.path),
         Scheme::S3 => return Ok(Box::new(s3::open(loc)?)),
+        Scheme::Azure => return Ok(Box::new(azure::open(loc)?)),
         other => {
             return Err(Error::Unsupported {
                 scheme: loc.scheme_name.clone(),

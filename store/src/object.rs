@@ -1,11 +1,11 @@
-//! A store on an object service (S3 today) through the `object_store` crate: the
+//! A store on an object service (S3, Azure Blob Storage) through the `object_store` crate: the
 //! crate's clients speak the protocol (signing, retries with backoff, ranged GETs,
 //! paginated listings, conditional PUT); this module maps them onto [`Store`]'s
 //! synchronous, write-once semantics.
 //!
 //! - Objects are keys under the URI's path (`s3://bucket/a/b` + `x/y` is the key
 //!   `a/b/x/y`).
-//! - [`Store::put_new`] is a conditional create (`PutMode::Create`: S3's
+//! - [`Store::put_new`] is a conditional create (`PutMode::Create`: S3's and Azure's
 //!   `If-None-Match: *`), so the service refuses to replace an object even when two
 //!   writers race; [`Store::create_new`] buffers the object and puts it the same way on
 //!   [`ObjectWriter::finish`] (one PUT, so it is visible whole or not at all).
@@ -23,7 +23,7 @@ use object_store::{
 };
 
 use crate::local::check_object_path;
-use crate::{message_uri, Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+use crate::{message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
 
 /// The process's runtime for object-store requests (two workers: requests are waits on
 /// the network, not CPU work).
@@ -48,6 +48,43 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
 /// store clients; called before any client is built. A provider installed earlier wins.
 pub(crate) fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Checks a URI's query parameters against the ones its scheme knows: one vouch does not
+/// implement yet is [`Error::Unsupported`], one nobody knows (a misspelling) is
+/// [`Error::BadUri`] naming the known ones. `service` names the scheme in messages (`S3`).
+pub(crate) fn check_parameters(
+    loc: &StorageUri,
+    service: &str,
+    known: &[&str],
+    not_yet: &[&str],
+) -> Result<()> {
+    for key in loc.query.keys() {
+        if not_yet.contains(&key.as_str()) {
+            return Err(Error::Unsupported {
+                scheme: loc.scheme_name.clone(),
+                feature: format!("the {service} parameter {key}"),
+            });
+        }
+        if !known.contains(&key.as_str()) {
+            return Err(Error::BadUri {
+                uri: redact_uri(&loc.uri),
+                reason: format!(
+                    "unknown {service} parameter {key:?} (known: {})",
+                    known.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The scheme of an endpoint parameter (`http` or `https`), `None` if it is neither
+/// `http(s)://host[:port][/path]`.
+pub(crate) fn endpoint_scheme(endpoint: &str) -> Option<&str> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    ((scheme == "http" || scheme == "https") && !host.is_empty()).then_some(scheme)
 }
 
 /// Objects under a prefix of an object service.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 
-use crate::object::{install_tls_provider, ObjectStoreStore};
+use crate::object::{check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore};
 use crate::{redact_uri, Error, Result, StorageUri};
 
 /// Every parameter an `s3://` URI may carry.
@@ -54,20 +54,7 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     if loc.host.is_empty() {
         return Err(bad("missing bucket: write s3://<bucket>/<path>".into()));
     }
-    for key in loc.query.keys() {
-        if NOT_YET.contains(&key.as_str()) {
-            return Err(Error::Unsupported {
-                scheme: loc.scheme_name.clone(),
-                feature: format!("the S3 parameter {key}"),
-            });
-        }
-        if !KNOWN.contains(&key.as_str()) {
-            return Err(bad(format!(
-                "unknown S3 parameter {key:?} (known: {})",
-                KNOWN.join(", ")
-            )));
-        }
-    }
+    check_parameters(&loc, "S3", KNOWN, NOT_YET)?;
     let param = |k: &str| loc.query.get(k).filter(|v| !v.is_empty());
     let key_id = param("AWS_ACCESS_KEY_ID");
     let secret = param("AWS_SECRET_ACCESS_KEY");
@@ -119,16 +106,16 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     };
     if let Some(endpoint) = param("AWS_ENDPOINT") {
         let endpoint = endpoint.trim_end_matches('/');
-        let Some((scheme, host)) = endpoint.split_once("://") else {
-            return Err(bad(format!(
+        let bad_endpoint = || {
+            bad(format!(
                 "AWS_ENDPOINT={endpoint:?}: expected http(s)://host[:port]"
-            )));
+            ))
         };
-        if scheme != "http" && scheme != "https" {
-            return Err(bad(format!(
-                "AWS_ENDPOINT={endpoint:?}: expected http(s)://host[:port]"
-            )));
-        }
+        let scheme = endpoint_scheme(endpoint).ok_or_else(bad_endpoint)?;
+        let host = endpoint
+            .split_once("://")
+            .map(|(_, h)| h)
+            .ok_or_else(bad_endpoint)?;
         builder = builder.with_allow_http(scheme == "http");
         // S3-compatible services are mostly addressed path-style; virtual-hosted
         // addressing puts the bucket in front of the endpoint's host.

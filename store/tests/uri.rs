@@ -111,16 +111,6 @@ fn unsupported_schemes_say_so() {
             "gs",
             "Google Cloud Storage",
         ),
-        (
-            "azure://container/path?AZURE_ACCOUNT_NAME=a",
-            "azure",
-            "Azure Blob Storage",
-        ),
-        (
-            "azure-blob://container/path",
-            "azure-blob",
-            "Azure Blob Storage",
-        ),
         ("http://host/path", "http", "HTTP storage"),
         ("https://host/path", "https", "HTTP storage"),
         (

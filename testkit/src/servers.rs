@@ -1,10 +1,12 @@
 //! Real servers for tests, started by the project's scripts: two independent S3
 //! implementations (`scripts/s3-server.sh`: moto's server, installed from PyPI into
 //! `target/`, and `s3s-fs`, a Rust S3 server on a folder, built from crates.io into
-//! `target/`), each started once per test process on first use and stopped by the script's
-//! watcher when the process exits. `VOUCH_S3_ENDPOINT` / `VOUCH_S3S_ENDPOINT`, when set,
-//! name servers already running (with the bucket `vouch-test`). A server that cannot start
-//! fails the test with the reason; it is never skipped.
+//! `target/`) and Azure Blob Storage's emulator Azurite (`scripts/azure-server.sh`, from npm
+//! into `target/`), each started once per test process on first use and stopped by the
+//! script's watcher when the process exits. `VOUCH_S3_ENDPOINT` / `VOUCH_S3S_ENDPOINT` /
+//! `VOUCH_AZURE_ENDPOINT`, when set, name servers already running (with the bucket or
+//! container `vouch-test`, and for Azurite the account [`AZURE_ACCOUNT`]). A server that
+//! cannot start fails the test with the reason; it is never skipped.
 //!
 //! This file uses `std` only: `vouch-store`'s own tests include it by path (`#[path]`),
 //! since the store crate cannot depend on testkit, which depends on it.
@@ -14,7 +16,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// The bucket `scripts/s3-server.sh` creates.
+/// The bucket `scripts/s3-server.sh` creates (and the container `scripts/azure-server.sh`
+/// creates).
 pub const S3_BUCKET: &str = "vouch-test";
 /// The key pair tests sign with (the server accepts any).
 pub const S3_ACCESS_KEY_ID: &str = "AKIAVOUCHS3TEST00001";
@@ -23,34 +26,80 @@ pub const S3_SECRET: &str = "vouchS3Secret/With+Chars0123456789abcdef";
 /// [`S3_SECRET`] percent-encoded for a URI.
 pub const S3_SECRET_IN_URI: &str = "vouchS3Secret%2FWith%2BChars0123456789abcdef";
 
+/// The Azure storage account Azurite is started with (a hyphen in it, as real names have).
+pub const AZURE_ACCOUNT: &str = "vouch-acct";
+/// Its key (base64, with the `/` and `+` real keys have).
+pub const AZURE_KEY: &str =
+    "BSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4Clyu8UOV6DqM3yFzxhhqvQ9Ro/ZImu0/gdQmeMsdb7IA==";
+/// [`AZURE_KEY`] percent-encoded for a URI.
+pub const AZURE_KEY_IN_URI: &str =
+    "BSpPdJm%2B4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4Clyu8UOV6DqM3yFzxhhqvQ9Ro%2FZImu0%2FgdQmeMsdb7IA%3D%3D";
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// An S3 implementation the tests run against.
+/// An object service the tests run against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum S3Server {
-    /// moto's server (Python; also serves the KMS API).
+pub enum Server {
+    /// moto's S3 server (Python; also serves the KMS API).
     Moto,
     /// `s3s-fs` (Rust, objects as files; checks request signatures).
     S3sFs,
+    /// Azurite, Azure Blob Storage's emulator (node; checks Shared Key signatures).
+    Azurite,
 }
 
 /// Both S3 implementations.
-pub const S3_SERVERS: [S3Server; 2] = [S3Server::Moto, S3Server::S3sFs];
+pub const S3_SERVERS: [Server; 2] = [Server::Moto, Server::S3sFs];
+
+/// Every object service.
+pub const SERVERS: [Server; 3] = [Server::Moto, Server::S3sFs, Server::Azurite];
+
+impl Server {
+    /// The secret of [`uri_on`]'s URIs, as it is and as the URI holds it (percent-encoded):
+    /// neither may appear in any output or stored byte.
+    pub fn secrets(self) -> [&'static str; 2] {
+        match self {
+            Server::Moto | Server::S3sFs => [S3_SECRET, S3_SECRET_IN_URI],
+            Server::Azurite => [AZURE_KEY, AZURE_KEY_IN_URI],
+        }
+    }
+}
 
 /// The moto S3 test server's endpoint (`http://127.0.0.1:<port>`), started on first use.
 pub fn s3_endpoint() -> &'static str {
-    endpoint_of(S3Server::Moto)
+    endpoint_of(Server::Moto)
 }
 
-/// The endpoint of `server`, started on first use.
-pub fn endpoint_of(server: S3Server) -> &'static str {
+/// The endpoint of `server`, started on first use (Azurite's ends with the account:
+/// `http://127.0.0.1:<port>/vouch-acct`).
+pub fn endpoint_of(server: Server) -> &'static str {
     static MOTO: OnceLock<String> = OnceLock::new();
     static S3S: OnceLock<String> = OnceLock::new();
-    let (cell, var, command) = match server {
-        S3Server::Moto => (&MOTO, "VOUCH_S3_ENDPOINT", "start"),
-        S3Server::S3sFs => (&S3S, "VOUCH_S3S_ENDPOINT", "start-s3s-fs"),
+    static AZURITE: OnceLock<String> = OnceLock::new();
+    let (cell, var, script, command, printed) = match server {
+        Server::Moto => (
+            &MOTO,
+            "VOUCH_S3_ENDPOINT",
+            "s3-server.sh",
+            "start",
+            "VOUCH_S3_ENDPOINT=",
+        ),
+        Server::S3sFs => (
+            &S3S,
+            "VOUCH_S3S_ENDPOINT",
+            "s3-server.sh",
+            "start-s3s-fs",
+            "VOUCH_S3_ENDPOINT=",
+        ),
+        Server::Azurite => (
+            &AZURITE,
+            "VOUCH_AZURE_ENDPOINT",
+            "azure-server.sh",
+            "start",
+            "VOUCH_AZURE_ENDPOINT=",
+        ),
     };
     cell.get_or_init(|| {
         if let Ok(e) = std::env::var(var) {
@@ -58,13 +107,15 @@ pub fn endpoint_of(server: S3Server) -> &'static str {
                 return e;
             }
         }
-        let script = repo().join("scripts/s3-server.sh");
+        let script = repo().join("scripts").join(script);
         let out = Command::new("bash")
             .arg(&script)
             .arg(command)
             .arg(std::process::id().to_string())
             .env("VOUCH_S3S_ACCESS_KEY", S3_ACCESS_KEY_ID)
             .env("VOUCH_S3S_SECRET_KEY", S3_SECRET)
+            .env("VOUCH_AZURE_ACCOUNT", AZURE_ACCOUNT)
+            .env("VOUCH_AZURE_KEY", AZURE_KEY)
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .output()
@@ -72,16 +123,16 @@ pub fn endpoint_of(server: S3Server) -> &'static str {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
-            "the S3 test server did not start ({} exited with {}; its reason is on stderr \
-             above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs cargo \
-             and crates.io.",
+            "the {server:?} test server did not start ({} exited with {}; its reason is on \
+             stderr above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs \
+             cargo and crates.io; Azurite needs node and npm.",
             script.display(),
             out.status
         );
         stdout
             .lines()
-            .find_map(|l| l.strip_prefix("VOUCH_S3_ENDPOINT="))
-            .unwrap_or_else(|| panic!("s3-server.sh printed no endpoint: {stdout:?}"))
+            .find_map(|l| l.strip_prefix(printed))
+            .unwrap_or_else(|| panic!("{} printed no endpoint: {stdout:?}", script.display()))
             .to_string()
     })
 }
@@ -98,14 +149,21 @@ pub fn unique_prefix(name: &str) -> String {
 
 /// `s3://vouch-test/<path>` on the moto test server with specified credentials.
 pub fn s3_uri(path: &str) -> String {
-    s3_uri_on(S3Server::Moto, path)
+    uri_on(Server::Moto, path)
 }
 
-/// `s3://vouch-test/<path>` on `server` with the test credentials (the key pair s3s-fs
-/// is started with).
-pub fn s3_uri_on(server: S3Server, path: &str) -> String {
-    format!(
-        "s3://{S3_BUCKET}/{path}?AWS_ENDPOINT={}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={S3_SECRET_IN_URI}&AWS_REGION=us-east-1",
-        endpoint_of(server)
-    )
+/// A URI of `<path>` in the bucket (container) `vouch-test` on `server`, with the test
+/// credentials: `s3://vouch-test/<path>?…` with the key pair s3s-fs is started with, or
+/// `azure://vouch-test/<path>?…` with the account Azurite is started with.
+pub fn uri_on(server: Server, path: &str) -> String {
+    match server {
+        Server::Moto | Server::S3sFs => format!(
+            "s3://{S3_BUCKET}/{path}?AWS_ENDPOINT={}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={S3_SECRET_IN_URI}&AWS_REGION=us-east-1",
+            endpoint_of(server)
+        ),
+        Server::Azurite => format!(
+            "azure://{S3_BUCKET}/{path}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={}",
+            endpoint_of(server)
+        ),
+    }
 }

@@ -1,7 +1,9 @@
-//! `s3://` stores through the `Store` trait against two real S3 servers (moto's and
-//! s3s-fs, started by `scripts/s3-server.sh`; every contract test runs on each): the same contract as the local store (write-once by the
-//! service's conditional PUT, exact ranges, sorted string-prefix listings, errors that
-//! name the object and never the secret), and the URI's parameters.
+//! Object stores through the `Store` trait against real servers, every contract test on
+//! each: `s3://` on two S3 implementations (moto's and s3s-fs, `scripts/s3-server.sh`) and
+//! `azure://` on Azurite (`scripts/azure-server.sh`). The same contract as the local store
+//! (write-once by the service's conditional create, exact ranges, sorted string-prefix
+//! listings, errors that name the object and never the secret), and each scheme's URI
+//! parameters.
 
 #[path = "../../testkit/src/servers.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -11,13 +13,14 @@ use std::io::Write;
 use std::sync::{Arc, Barrier};
 
 use servers::{
-    s3_endpoint, s3_uri_on, unique_prefix, S3Server, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
+    endpoint_of, s3_endpoint, unique_prefix, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY,
+    AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
 };
 use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Store};
 
 /// A store on a prefix of the test bucket no other test uses, and its URI.
-fn store(server: S3Server) -> (String, Box<dyn Store>) {
-    let uri = s3_uri_on(server, &unique_prefix("store"));
+fn store(server: Server) -> (String, Box<dyn Store>) {
+    let uri = uri_on(server, &unique_prefix("store"));
     let s = open(&uri, &OpenOptions::default()).unwrap();
     (uri, s)
 }
@@ -30,14 +33,15 @@ fn paths(s: &dyn Store, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// No error text holds the secret, raw or encoded.
+/// No error text holds a secret, raw or encoded.
 fn no_secret(e: &Error) {
     let shown = format!("{e} {e:?}");
-    assert!(!shown.contains(S3_SECRET), "{shown}");
-    assert!(!shown.contains(S3_SECRET_IN_URI), "{shown}");
+    for secret in [S3_SECRET, S3_SECRET_IN_URI, AZURE_KEY, AZURE_KEY_IN_URI] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
 }
 
-fn put_new_is_write_once_by_the_service(server: S3Server) {
+fn put_new_is_write_once_by_the_service(server: Server) {
     let (uri, s) = store(server);
     // Messages name the store without its query (which holds the secret).
     assert_eq!(s.uri(), uri.split('?').next().unwrap());
@@ -68,7 +72,7 @@ fn put_new_is_write_once_by_the_service(server: S3Server) {
     assert_eq!(s.get("empty").unwrap(), b"");
 }
 
-fn reads_of_missing_objects(server: S3Server) {
+fn reads_of_missing_objects(server: Server) {
     let (uri, s) = store(server);
     let err = s.get("nope").unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
@@ -87,23 +91,24 @@ fn reads_of_missing_objects(server: S3Server) {
     ));
     assert_eq!(s.size("nope").unwrap(), None);
     s.put_new("dir/file", b"x").unwrap();
-    // On S3 a key's "folder" is no object. s3s-fs keeps keys as files, and a folder there
-    // is a directory it does not answer 404 for: a quirk of that server, not S3's.
-    if server == S3Server::Moto {
+    // On S3 and Azure a key's "folder" is no object. s3s-fs keeps keys as files, and a
+    // folder there is a directory it does not answer 404 for: a quirk of that server, not
+    // S3's.
+    if server != Server::S3sFs {
         assert!(matches!(s.get("dir"), Err(Error::NotFound { .. })));
         assert_eq!(s.size("dir").unwrap(), None);
     }
     assert_eq!(s.list("dir/file/").unwrap(), vec![]);
     // A collection that was never written lists empty.
     let empty = open(
-        &s3_uri_on(server, &unique_prefix("never")),
+        &uri_on(server, &unique_prefix("never")),
         &OpenOptions::default(),
     )
     .unwrap();
     assert_eq!(empty.list("").unwrap(), vec![]);
 }
 
-fn streaming_create_finish_and_abort(server: S3Server) {
+fn streaming_create_finish_and_abort(server: Server) {
     let (_, s) = store(server);
     let mut w = s.create_new("data/000001.sst").unwrap();
     for i in 0..1000u32 {
@@ -132,7 +137,7 @@ fn streaming_create_finish_and_abort(server: S3Server) {
     ));
 }
 
-fn concurrent_creators_of_one_path_one_wins(server: S3Server) {
+fn concurrent_creators_of_one_path_one_wins(server: Server) {
     let (_, s) = store(server);
     let s: Arc<dyn Store> = Arc::from(s);
     for round in 0..20 {
@@ -166,7 +171,7 @@ fn concurrent_creators_of_one_path_one_wins(server: S3Server) {
     }
 }
 
-fn list_is_recursive_sorted_with_sizes_and_prefix_filtered(server: S3Server) {
+fn list_is_recursive_sorted_with_sizes_and_prefix_filtered(server: Server) {
     let (_, s) = store(server);
     for (p, n) in [
         ("b/2", 2),
@@ -216,16 +221,16 @@ fn list_is_recursive_sorted_with_sizes_and_prefix_filtered(server: S3Server) {
     assert_eq!(paths(s.as_ref(), "nothing/here/"), Vec::<String>::new());
 }
 
-fn a_store_sees_only_its_own_prefix(server: S3Server) {
+fn a_store_sees_only_its_own_prefix(server: Server) {
     let base = unique_prefix("nested");
-    let outer = open(&s3_uri_on(server, &base), &OpenOptions::default()).unwrap();
+    let outer = open(&uri_on(server, &base), &OpenOptions::default()).unwrap();
     let inner = open(
-        &s3_uri_on(server, &format!("{base}/in")),
+        &uri_on(server, &format!("{base}/in")),
         &OpenOptions::default(),
     )
     .unwrap();
     let sibling = open(
-        &s3_uri_on(server, &format!("{base}/inx")),
+        &uri_on(server, &format!("{base}/inx")),
         &OpenOptions::default(),
     )
     .unwrap();
@@ -237,14 +242,14 @@ fn a_store_sees_only_its_own_prefix(server: S3Server) {
     assert_eq!(outer.get("in/a").unwrap(), b"1");
     // A trailing slash names the same prefix.
     let slash = open(
-        &s3_uri_on(server, &format!("{base}/in/")),
+        &uri_on(server, &format!("{base}/in/")),
         &OpenOptions::default(),
     )
     .unwrap();
     assert_eq!(paths(slash.as_ref(), ""), vec!["a"]);
 }
 
-fn get_range_is_exact(server: S3Server) {
+fn get_range_is_exact(server: Server) {
     let (_, s) = store(server);
     s.put_new("f", b"0123456789").unwrap();
     assert_eq!(s.get_range("f", 0, 10).unwrap(), b"0123456789");
@@ -273,7 +278,7 @@ fn get_range_is_exact(server: S3Server) {
     }
 }
 
-fn invalid_paths_are_refused_by_every_operation(server: S3Server) {
+fn invalid_paths_are_refused_by_every_operation(server: Server) {
     let (_, s) = store(server);
     for bad in [
         "",
@@ -302,19 +307,21 @@ fn invalid_paths_are_refused_by_every_operation(server: S3Server) {
     assert_eq!(s.list("").unwrap(), vec![]);
 }
 
-fn a_missing_bucket_is_an_error_naming_the_object_not_the_secret(server: S3Server) {
-    let uri = s3_uri_on(server, "x").replacen(S3_BUCKET, "no-such-bucket", 1);
+fn a_missing_bucket_is_an_error_naming_the_object_not_the_secret(server: Server) {
+    let uri = uri_on(server, "x").replacen(S3_BUCKET, "no-such-bucket", 1);
+    let scheme = uri.split("://").next().unwrap();
     let s = open(&uri, &OpenOptions::default()).unwrap();
     let err = s.put_new("a", b"1").unwrap_err();
     no_secret(&err);
+    let object = format!("{scheme}://no-such-bucket/x/a");
     assert!(
-        matches!(&err, Error::NotFound { path } | Error::Io { path, .. } if path == "s3://no-such-bucket/x/a"),
+        matches!(&err, Error::NotFound { path } | Error::Io { path, .. } if *path == object),
         "{err:?}"
     );
 }
 
 #[test]
-fn uri_parameters() {
+fn s3_uri_parameters() {
     let ep = s3_endpoint();
     let o = OpenOptions::default();
     let key = "AWS_ACCESS_KEY_ID=k";
@@ -406,7 +413,140 @@ fn uri_parameters() {
     }
 }
 
-/// Each contract test on each S3 implementation, but two that s3s-fs fails by quirks of
+#[test]
+fn azure_uri_parameters() {
+    let ep = endpoint_of(Server::Azurite);
+    let o = OpenOptions::default();
+    let account = format!("AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}");
+    let key = format!("AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}");
+    // Accepted: the account and key (the seeds' examples among them), an environment, an
+    // endpoint, COCKROACH_LOCALITY (read elsewhere), AUTH=implicit; every scheme name.
+    for uri in [
+        format!("azure://{S3_BUCKET}/p?{account}&{key}&AZURE_ENDPOINT={ep}"),
+        format!("azure-blob://{S3_BUCKET}/p?AUTH=specified&{account}&{key}&AZURE_ENDPOINT={ep}/&COCKROACH_LOCALITY=default"),
+        format!("azure-storage://{S3_BUCKET}/p?{account}&{key}&AZURE_ENVIRONMENT=AzureUSGovernmentCloud"),
+        format!("AZURE://{S3_BUCKET}/p?{account}&{key}&AZURE_ENVIRONMENT=azurechinacloud"),
+        format!("azure://{S3_BUCKET}/p?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co"),
+        format!("azure://{S3_BUCKET}/p?AUTH=implicit&{account}"),
+    ] {
+        let s = open(&uri, &o).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        assert_eq!(s.uri(), uri.split('?').next().unwrap().to_string());
+        assert_eq!(s.location().unwrap().host, S3_BUCKET);
+    }
+    // The endpoint is used: an object written through one URI is read through another
+    // naming the same account, container and prefix.
+    let p = unique_prefix("azure-params");
+    let a = open(
+        &format!("azure://{S3_BUCKET}/{p}?{account}&{key}&AZURE_ENDPOINT={ep}"),
+        &o,
+    )
+    .unwrap();
+    a.put_new("x", b"1").unwrap();
+    let b = open(
+        &format!("azure-blob://{S3_BUCKET}/{p}/?AZURE_ENDPOINT={ep}/&{key}&{account}"),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(b.get("x").unwrap(), b"1");
+    // A wrong key is refused by the server: an error naming the object, never the key.
+    let wrong = "d3JvbmcgYnV0IHZhbGlkIGJhc2U2NA==";
+    let w = open(
+        &format!("azure://{S3_BUCKET}/{p}?{account}&AZURE_ACCOUNT_KEY={wrong}&AZURE_ENDPOINT={ep}"),
+        &o,
+    )
+    .unwrap();
+    match w.get("x") {
+        Err(e @ Error::Io { .. }) => {
+            let Error::Io { path, source } = &e else {
+                unreachable!()
+            };
+            assert_eq!(path, &format!("azure://{S3_BUCKET}/{p}/x"));
+            assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+            assert!(!e.to_string().contains(wrong), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Refused, naming the reason and never the key.
+    for (q, needle) in [
+        (
+            format!("{key}&AZURE_ENDPOINT={ep}"),
+            "missing AZURE_ACCOUNT_NAME",
+        ),
+        (format!("{account}&AZURE_ENDPOINT={ep}"), "AUTH=specified"),
+        (
+            format!("AUTH=implicit&{account}&{key}"),
+            "AUTH=implicit takes",
+        ),
+        (
+            format!("AUTH=magic&{account}&{key}"),
+            "expected specified or implicit",
+        ),
+        (
+            format!("{account}&{key}&AZURE_ENDPOINT=ftp://x"),
+            "AZURE_ENDPOINT",
+        ),
+        (
+            format!("{account}&{key}&AZURE_ENVIRONMENT=Mars"),
+            "AZURE_ENVIRONMENT=\"Mars\"",
+        ),
+        (
+            format!("{account}&{key}&AZURE_ENVIRONMENT=AzureChinaCloud&AZURE_ENDPOINT={ep}"),
+            "remove AZURE_ENVIRONMENT",
+        ),
+        (
+            format!("AZURE_ACCOUNT_NAME=a.b&{key}"),
+            "AZURE_ACCOUNT_NAME",
+        ),
+        (
+            format!("{account}&AZURE_ACCOUNT_KEY=not!base64{AZURE_KEY_IN_URI}"),
+            "not base64",
+        ),
+        // A '+' written raw in a query is a space: the key is no longer base64.
+        (
+            format!("{account}&AZURE_ACCOUNT_KEY={AZURE_KEY}"),
+            "not base64",
+        ),
+        (
+            format!("{account}&{key}&AZURE_ACCOUNT_KAY=typo"),
+            "unknown Azure parameter \"AZURE_ACCOUNT_KAY\"",
+        ),
+    ] {
+        let uri = format!("azure://{S3_BUCKET}/p?{q}");
+        match open(&uri, &o) {
+            Err(e @ Error::BadUri { .. }) => {
+                no_secret(&e);
+                let Error::BadUri { uri: shown, reason } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(shown, &redact_uri(&uri));
+                assert!(reason.contains(needle), "{q}: {reason}");
+            }
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+    match open(&format!("azure:///p?{account}&{key}"), &o) {
+        Err(Error::BadUri { reason, .. }) => {
+            assert!(reason.contains("missing container"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match open(
+        &format!("azure://c/p?{account}&AZURE_CLIENT_SECRET=s&AZURE_CLIENT_ID=i&AZURE_TENANT_ID=t"),
+        &o,
+    ) {
+        Err(Error::Unsupported { scheme, feature }) => {
+            assert_eq!(scheme, "azure");
+            assert!(
+                feature.starts_with("the Azure parameter AZURE_"),
+                "{feature}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Each contract test on each server, but two that s3s-fs fails by quirks of
 /// its own (spec/storage.md): it checks `If-None-Match` and then renames its temp file
 /// into place, so racing conditional PUTs all succeed, and a PUT into a missing bucket
 /// creates the bucket's folder. Real S3 (and moto, serialized by the script) refuse both.
@@ -415,7 +555,7 @@ macro_rules! on_servers {
         mod $module {
             $(#[test]
             fn $name() {
-                super::$name(super::S3Server::$server)
+                super::$name(super::Server::$server)
             })*
         }
     };
@@ -423,6 +563,19 @@ macro_rules! on_servers {
 
 on_servers!(
     moto, Moto:
+    put_new_is_write_once_by_the_service,
+    reads_of_missing_objects,
+    streaming_create_finish_and_abort,
+    concurrent_creators_of_one_path_one_wins,
+    list_is_recursive_sorted_with_sizes_and_prefix_filtered,
+    a_store_sees_only_its_own_prefix,
+    get_range_is_exact,
+    invalid_paths_are_refused_by_every_operation,
+    a_missing_bucket_is_an_error_naming_the_object_not_the_secret,
+);
+
+on_servers!(
+    azurite, Azurite:
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
