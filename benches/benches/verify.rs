@@ -104,6 +104,8 @@ fn run_keyed(cluster: &Cluster, name: &str, level: Level, jobs: usize, keys: &Ke
     let mut o = VerifyOptions::new(level);
     o.jobs = jobs;
     o.keys = keys.clone();
+    // No key: encrypted chains get the key-less checks (`--keyless`).
+    o.keyless = keys.is_empty();
     let r = verify_collection(
         &format!("nodelocal://1/{name}"),
         None,

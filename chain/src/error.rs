@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// listed twice, overlapping file key ranges, times, mvcc filter, revision start,
     /// spans or introduced spans that the writer never produces.
     ManifestInconsistent,
+    /// An encrypted chain's key records break a rule (spec/keys.md §2): one missing,
+    /// damaged, not a rotation of the one before, too many, or too costly to open.
+    KeyRecord(crate::sealed::KeyRecordProblem),
     /// An encrypted object was met while no key was read.
     Encrypted,
     /// A stored format version this reader does not support.
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::DataMismatch => "data_mismatch",
             ErrorKind::ListingMismatch => "listing_mismatch",
             ErrorKind::ManifestInconsistent => "manifest_inconsistent",
+            ErrorKind::KeyRecord(p) => p.name(),
             ErrorKind::Encrypted => "encrypted",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::TargetNotFound => "target_not_found",

@@ -359,11 +359,12 @@ fn cluster_resolves_uris_and_restore_into_plans_a_restore() {
     assert_eq!(code, 2);
 }
 
-/// An encrypted collection (passphrase from a file): key-less `metadata` is clean, key-less
-/// `full` exits 0 with one `content_unchecked` warning (1 with `--strict`), key-less
-/// `schema` exits 2 naming the key needed; with the key every level is clean; a wrong
-/// passphrase exits 2 naming the cause; a flipped byte in a data file exits 1 with
-/// `sha256_mismatch` without the key and `envelope_auth` (chunk, offset) with it.
+/// An encrypted collection (passphrase from a file): key-less `metadata` is clean;
+/// `full` and `schema` without the key exit 2 naming the key needed; `full --keyless`
+/// exits 0 (also with `--strict`) and lists what it did not check (JSON `not_checked`, a
+/// human line); with the key every level is clean; a wrong passphrase exits 2 naming the
+/// cause; a flipped byte in a data file exits 1 with `sha256_mismatch` under `--keyless`
+/// and `envelope_auth` (chunk, offset) with the key.
 #[test]
 fn encrypted_collections_with_and_without_the_key() {
     let d = tempfile::tempdir().unwrap();
@@ -415,14 +416,30 @@ fn encrypted_collections_with_and_without_the_key() {
     };
     let (code, o, e) = verify("metadata", false, &[]);
     assert_eq!((code, kinds(&o)), (0, vec![]), "{e}");
-    let (code, o, e) = verify("full", false, &[]);
-    assert_eq!(
-        (code, kinds(&o)),
-        (0, vec!["content_unchecked".to_string()]),
+    let (code, _, e) = verify("full", false, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        e.contains("the backup is encrypted but no key was given") && e.contains("--keyless"),
         "{e}"
     );
-    let (code, _, _) = verify("full", false, &["--strict"]);
-    assert_eq!(code, 1);
+    let (code, o, e) = verify("full", false, &["--keyless"]);
+    assert_eq!((code, kinds(&o)), (0, vec![]), "{e}");
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["keyless"], true);
+    assert_eq!(v["chains"][0]["encrypted"], true);
+    let not_checked = v["chains"][0]["not_checked"].as_array().unwrap();
+    assert!(not_checked.iter().any(|n| n == "rows"), "{o}");
+    assert!(not_checked.iter().any(|n| n == "fingerprints"), "{o}");
+    let (code, _, _) = verify("full", false, &["--keyless", "--strict"]);
+    assert_eq!(code, 0);
+    let (code, out, e) = run(&["verify", "IN", s(&coll), "--level", "full", "--keyless"]);
+    assert_eq!(code, 0, "{e}");
+    assert!(
+        out.contains("not checked (encrypted, read without its key): listing_vs_manifest,"),
+        "{out}"
+    );
+    let (code, _, e) = verify("full", true, &["--keyless"]);
+    assert_eq!(code, 2, "{e}");
     let (code, _, e) = verify("schema", false, &[]);
     assert_eq!(code, 2);
     assert!(
@@ -454,7 +471,7 @@ fn encrypted_collections_with_and_without_the_key() {
     b[60] ^= 1;
     std::fs::remove_file(&sst).unwrap();
     std::fs::write(&sst, b).unwrap();
-    let (code, o, _) = verify("full", false, &[]);
+    let (code, o, _) = verify("full", false, &["--keyless"]);
     assert_eq!(code, 1);
     assert!(kinds(&o).contains(&"sha256_mismatch".to_string()), "{o}");
     let (code, o, _) = verify("full", true, &[]);

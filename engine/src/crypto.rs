@@ -11,8 +11,9 @@ use prost::Message;
 use rand::RngCore;
 use sha2::Sha256;
 use vouch_chain::join;
-use vouch_chain::sealed::{info_names, read_info};
+use vouch_chain::sealed::key_records;
 use vouch_chain::Collection;
+use vouch_format::encryption_info::MAX_KEY_RECORDS;
 use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, FILE_NONCE_LEN};
 use vouch_format::layout;
@@ -65,9 +66,12 @@ pub fn encode_listing(l: &pb::IntegrityListing) -> Vec<u8> {
     l.encode_to_vec()
 }
 
-/// `ALTER BACKUP 'subdir'|LATEST IN uri ADD NEW_KMS = new… WITH OLD_KMS = old…`: unlocks the
-/// chain's key from its newest record with `old`, wraps it with every new KMS URI, and
-/// writes the result as a new `ENCRYPTION-INFO-<n>` in the full backup's directory.
+/// `ALTER BACKUP 'subdir'|LATEST IN uri ADD NEW_KMS = new… WITH OLD_KMS = old…`: checks
+/// every key record of the chain (a problem is refused with its
+/// [`vouch_chain::ErrorKind::KeyRecord`]), unlocks the key from the newest record with
+/// `old`, wraps it with every new KMS URI, and writes the result as the next
+/// `ENCRYPTION-INFO-<n>` in the full backup's directory (at most
+/// [`MAX_KEY_RECORDS`] records in all).
 /// Nothing existing is modified. Returns the path written.
 pub fn alter_backup_add_kms(
     coll: &Collection,
@@ -87,8 +91,8 @@ pub fn alter_backup_add_kms(
             ),
         ));
     }
-    let names = info_names(store, &full)?;
-    if names.is_empty() {
+    let records = key_records(store, &full)?;
+    if !records.encrypted {
         return Err(Error::refused(
             ErrorKind::NotEncrypted,
             format!(
@@ -97,37 +101,30 @@ pub fn alter_backup_add_kms(
             ),
         ));
     }
-    // The newest record that the old key opens.
-    let mut last_err = None;
-    let mut new_info = None;
-    for name in &names {
-        match read_info(store, name)
-            .map_err(Error::from)
-            .and_then(|info| vouch_keys::add_kms(&info, old, new_kms).map_err(Error::from))
-        {
-            Ok(i) => {
-                new_info = Some(i);
-                break;
-            }
-            Err(e) => {
-                last_err.get_or_insert(e);
-            }
-        }
+    // Every record keeps the rules (a damaged or missing one is refused, as restore
+    // refuses it); the newest holds every wrap of the older ones.
+    if let Some(i) = records.issues.first() {
+        return Err(i.to_error(store).into());
     }
-    let Some(info) = new_info else {
-        return Err(
-            last_err.unwrap_or_else(|| Error::refused(ErrorKind::Usage, "no key record opened"))
-        );
+    let Some((newest, newest_info)) = records.good.first() else {
+        return Err(Error::refused(ErrorKind::Usage, "no key record opened"));
     };
+    let info = vouch_keys::add_kms(newest_info, old, new_kms)?;
     let prefix = join(&full, "");
-    let next = store
-        .list(&prefix)?
-        .iter()
-        .filter_map(|o| o.path.strip_prefix(&prefix))
-        .filter_map(|n| layout::parse_encryption_info_name(n).ok())
-        .max()
+    let next = newest
+        .strip_prefix(&prefix)
+        .and_then(|n| layout::parse_encryption_info_name(n).ok())
         .unwrap_or(0)
         + 1;
+    if next >= MAX_KEY_RECORDS as u64 {
+        return Err(Error::refused(
+            ErrorKind::Usage,
+            format!(
+                "ALTER BACKUP … ADD NEW_KMS: backup {} has {MAX_KEY_RECORDS} key records, the most a chain may have",
+                layout::display_subdir(&full)
+            ),
+        ));
+    }
     let path = join(&full, &layout::encryption_info_name(next));
     store.put_new(&path, &vouch_format::encryption_info::encode(&info))?;
     Ok(path)

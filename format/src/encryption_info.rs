@@ -9,7 +9,15 @@
 //!
 //! An iteration count is a cost the *reader* pays: a record asking for 4 billion PBKDF2
 //! iterations would hang a restore, one asking for 1 would make a passphrase cheap to guess
-//! for whoever can write the bucket. Both bounds are enforced on every decoded record.
+//! for whoever can write the bucket. Both bounds are enforced on every decoded record, the
+//! upper one as [`Error::KdfCost`] (a record that costs too much, rather than a damaged
+//! one), before any key is derived.
+//!
+//! A chain has at most [`MAX_KEY_RECORDS`] records (`ENCRYPTION-INFO` and
+//! `ENCRYPTION-INFO-1` to `-15`), and each rotation record must be what `ALTER BACKUP … ADD
+//! NEW_KMS` makes of the one before it ([`check_rotation`]): so all records of a chain
+//! share one passphrase wrap (one salt, one iteration count) and a reader derives at most
+//! one key-encryption key per passphrase, whatever the records say.
 
 use prost::encoding::{encoded_len_varint, key_len};
 use prost::Message;
@@ -33,8 +41,14 @@ pub const MAX_SALT_LEN: usize = 64;
 pub const SALT_LEN: usize = 32;
 /// Fewest PBKDF2 iterations accepted from a record.
 pub const MIN_ITERATIONS: u32 = 100_000;
-/// Most PBKDF2 iterations accepted from a record.
-pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// Most PBKDF2 iterations accepted from a record: the most key-derivation work a record
+/// may ask of a reader (about a second of one core; vouch writes 600,000). A record asking
+/// for more is refused before any derivation ([`Error::KdfCost`]).
+pub const MAX_ITERATIONS: u32 = 2_000_000;
+/// Most key records one chain may have: `ENCRYPTION-INFO` and the rotations
+/// `ENCRYPTION-INFO-1` to `ENCRYPTION-INFO-15`. Readers refuse a chain with a rotation
+/// numbered past the limit before reading any record.
+pub const MAX_KEY_RECORDS: usize = 16;
 /// Iteration count vouch writes (OWASP's figure for PBKDF2-HMAC-SHA256).
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 /// AES-GCM nonce length.
@@ -189,14 +203,12 @@ pub fn validate(info: &EncryptionInfo) -> Result<()> {
             ));
         }
         if p.iterations > MAX_ITERATIONS {
-            return Err(invalid(
-                "encryption info passphrase.iterations",
-                iter_at,
-                format!(
-                    "iteration count {} is above the maximum of {MAX_ITERATIONS}",
-                    p.iterations
-                ),
-            ));
+            return Err(Error::KdfCost {
+                field: "encryption info passphrase.iterations",
+                offset: iter_at,
+                value: u64::from(p.iterations),
+                limit: u64::from(MAX_ITERATIONS),
+            });
         }
         check_len(
             "encryption info passphrase.wrapped_key",
@@ -257,6 +269,53 @@ pub fn validate(info: &EncryptionInfo) -> Result<()> {
         KEY_CHECK_LEN,
         KEY_CHECK_LEN,
     )?;
+    Ok(())
+}
+
+/// Checks that `next`, a rotation record (`ENCRYPTION-INFO-<n>`), is what `ALTER BACKUP …
+/// ADD NEW_KMS` makes of `prev`, the record before it: the same `chain_id`, `key_check`
+/// and passphrase wrap, and `prev`'s KMS wraps first, followed by at least one more. No
+/// cryptography runs: a record that differs otherwise (another salt or iteration count, a
+/// wrap dropped or changed) is refused naming the field of `next` and its offset.
+pub fn check_rotation(prev: &EncryptionInfo, next: &EncryptionInfo) -> Result<()> {
+    let off = offsets(next);
+    let differs = |field: &'static str, offset: u64, what: &str| {
+        Err(invalid(
+            field,
+            offset,
+            format!("differs from the record before it ({what}): a rotation only adds KMS wraps"),
+        ))
+    };
+    if next.chain_id != prev.chain_id {
+        return differs("encryption info chain_id", off.chain_id, "another chain");
+    }
+    if next.passphrase != prev.passphrase {
+        return differs(
+            "encryption info passphrase",
+            off.passphrase,
+            "another passphrase wrap, salt or iteration count",
+        );
+    }
+    let kms_at = |i: usize| off.kms.get(i).copied().unwrap_or(off.key_check);
+    for (i, old) in prev.kms.iter().enumerate() {
+        if next.kms.get(i) != Some(old) {
+            return differs(
+                "encryption info kms",
+                kms_at(i),
+                &format!("kms #{i} ({}) is not kept as it was", old.uri_id),
+            );
+        }
+    }
+    if next.kms.len() <= prev.kms.len() {
+        return differs(
+            "encryption info kms",
+            kms_at(prev.kms.len()),
+            "no KMS wrap added",
+        );
+    }
+    if next.key_check != prev.key_check {
+        return differs("encryption info key_check", off.key_check, "another key");
+    }
     Ok(())
 }
 
@@ -380,10 +439,7 @@ mod tests {
                 99_999,
                 "iteration count 99999 is below the minimum of 100000",
             ),
-            (
-                10_000_001,
-                "iteration count 10000001 is above the maximum of 10000000",
-            ),
+            (1, "iteration count 1 is below the minimum of 100000"),
         ] {
             let mut info = sample();
             info.passphrase.as_mut().unwrap().iterations = iterations;
@@ -397,6 +453,22 @@ mod tests {
                     field: "encryption info passphrase.iterations",
                     offset: salt_field + 34,
                     reason: reason.into()
+                })
+            );
+        }
+        // Above the maximum: a cost refused, not damage.
+        for iterations in [MAX_ITERATIONS + 1, 10_000_000, u32::MAX] {
+            let mut info = sample();
+            info.passphrase.as_mut().unwrap().iterations = iterations;
+            let bytes = encode(&info);
+            let salt_field = find(&bytes, &[0x0a, 32, 1, 1]);
+            assert_eq!(
+                decode(&bytes),
+                Err(Error::KdfCost {
+                    field: "encryption info passphrase.iterations",
+                    offset: salt_field + 34,
+                    value: u64::from(iterations),
+                    limit: 2_000_000,
                 })
             );
         }
@@ -523,6 +595,56 @@ mod tests {
                 limit: MAX_ENCRYPTION_INFO_BYTES as u64
             })
         );
+    }
+
+    #[test]
+    fn a_rotation_only_adds_kms_wraps() {
+        let prev = sample();
+        let mut next = prev.clone();
+        next.kms.push(KmsWrappedKey {
+            uri_id: "file:///etc/vouch/key2".into(),
+            wrapped_key: vec![6; 60],
+        });
+        check_rotation(&prev, &next).unwrap();
+        // Unchanged: nothing added.
+        let e = check_rotation(&prev, &prev).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Invalid {
+                    field: "encryption info kms",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let bad = |f: &dyn Fn(&mut EncryptionInfo)| {
+            let mut n = next.clone();
+            f(&mut n);
+            match check_rotation(&prev, &n).unwrap_err() {
+                Error::Invalid { field, offset, .. } => (field, offset, encode(&n)),
+                e => panic!("{e}"),
+            }
+        };
+        let (field, offset, bytes) = bad(&|n| n.passphrase.as_mut().unwrap().salt[3] ^= 1);
+        assert_eq!(field, "encryption info passphrase");
+        assert_eq!(offset, find(&bytes, &[0x0a, 32, 1, 1]));
+        let (field, _, _) = bad(&|n| n.passphrase.as_mut().unwrap().iterations = 700_000);
+        assert_eq!(field, "encryption info passphrase");
+        let (field, _, _) = bad(&|n| n.passphrase = None);
+        assert_eq!(field, "encryption info passphrase");
+        let (field, offset, bytes) = bad(&|n| n.kms[1].wrapped_key[0] ^= 1);
+        assert_eq!(field, "encryption info kms");
+        assert_eq!(offset, find(&bytes, b"file:///etc/vouch/key\x12") - 2);
+        let (field, _, _) = bad(&|n| {
+            n.kms.remove(0);
+        });
+        assert_eq!(field, "encryption info kms");
+        let (field, offset, _) = bad(&|n| n.chain_id[0] ^= 1);
+        assert_eq!((field, offset), ("encryption info chain_id", 2));
+        let (field, offset, bytes) = bad(&|n| n.key_check[0] ^= 1);
+        assert_eq!(field, "encryption info key_check");
+        assert_eq!(offset, find(&bytes, &[0x2a, 32]));
     }
 
     #[test]

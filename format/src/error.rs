@@ -105,6 +105,15 @@ pub enum Error {
         value: u64,
         limit: u64,
     },
+    /// A key record asks a reader for more key-derivation work than allowed
+    /// ([`crate::encryption_info::MAX_ITERATIONS`]); refused before any derivation runs.
+    #[error("{field} at offset {offset} asks for {value} iterations, over the maximum of {limit} (refused before deriving any key)")]
+    KdfCost {
+        field: &'static str,
+        offset: u64,
+        value: u64,
+        limit: u64,
+    },
     /// A field holds a value the format does not allow.
     #[error("invalid {field} at offset {offset}: {reason}")]
     Invalid {
@@ -318,7 +327,7 @@ impl Error {
         match self {
             Error::Io { .. } => Category::Io,
             Error::Usage(_) => Category::Usage,
-            Error::Limit { .. } => Category::Limit,
+            Error::Limit { .. } | Error::KdfCost { .. } => Category::Limit,
             Error::KeyOrder { .. }
             | Error::UnsortedInput { .. }
             | Error::DuplicateKey { .. }
@@ -334,6 +343,7 @@ impl Error {
             | Error::Varint { offset, .. }
             | Error::TrailingBytes { offset, .. }
             | Error::Limit { offset, .. }
+            | Error::KdfCost { offset, .. }
             | Error::Invalid { offset, .. }
             | Error::KeyColumn { offset, .. }
             | Error::RowColumn { offset, .. } => *offset = offset.saturating_add(base),

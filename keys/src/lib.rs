@@ -111,7 +111,7 @@ impl KeySource {
 /// Options of [`create_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreateOptions {
-    /// PBKDF2 iterations for a passphrase (default 600,000; 100,000 to 10,000,000).
+    /// PBKDF2 iterations for a passphrase (default 600,000; 100,000 to 2,000,000).
     pub iterations: u32,
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -16,8 +17,29 @@ use vouch_format::encryption_info::{DATA_KEY_LEN, NONCE_LEN, TAG_LEN};
 use vouch_format::envelope::DataKey;
 
 /// A passphrase. Zeroized on drop; `Debug` shows `Passphrase(<redacted>)`; no `Display`.
+///
+/// It remembers the key-encryption keys derived from it (by salt and iteration count,
+/// shared by its clones, zeroized with the last of them), so a key record read again —
+/// by every layer reader, plan and check of one verification — never costs a second
+/// PBKDF2 run: [`derive_kek`] derives once per (salt, iterations) and
+/// [`Passphrase::derivations`] counts the runs.
 #[derive(Clone)]
-pub struct Passphrase(Zeroizing<String>);
+pub struct Passphrase {
+    text: Zeroizing<String>,
+    derived: Arc<Mutex<Derived>>,
+}
+
+/// Key-encryption keys derived from one passphrase.
+#[derive(Default)]
+struct Derived {
+    /// (salt, iterations, KEK), most recent last.
+    keks: Vec<(Vec<u8>, u32, Zeroizing<[u8; 32]>)>,
+    /// PBKDF2 runs made.
+    runs: u64,
+}
+
+/// Most key-encryption keys one passphrase remembers (one per chain read).
+const MAX_REMEMBERED: usize = 64;
 
 impl fmt::Debug for Passphrase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,8 +50,11 @@ impl fmt::Debug for Passphrase {
 impl Passphrase {
     /// A passphrase from its text; an empty one is refused.
     pub fn new(text: impl Into<String>) -> Result<Self> {
-        let p = Passphrase(Zeroizing::new(text.into()));
-        if p.0.is_empty() {
+        let p = Passphrase {
+            text: Zeroizing::new(text.into()),
+            derived: Arc::default(),
+        };
+        if p.text.is_empty() {
             return Err(KeyError::BadPassphrase("the passphrase is empty".into()));
         }
         Ok(p)
@@ -37,7 +62,15 @@ impl Passphrase {
 
     /// The passphrase's bytes (to derive a key from; never print them).
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.text.as_bytes()
+    }
+
+    /// How many PBKDF2 derivations this passphrase and its clones have run (each (salt,
+    /// iterations) is derived once).
+    pub fn derivations(&self) -> u64 {
+        self.derived
+            .lock()
+            .map_or_else(|e| e.into_inner().runs, |d| d.runs)
     }
 
     /// The passphrase given one of three ways, so it need not land in shell history:
@@ -113,10 +146,26 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u
 }
 
 /// The key-encryption key of a passphrase: 32 bytes of PBKDF2-HMAC-SHA256. Zeroized on
-/// drop.
+/// drop. Derived once per (salt, iterations) and remembered by the passphrase.
 pub fn derive_kek(passphrase: &Passphrase, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
+    let mut d = passphrase
+        .derived
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, _, kek)) = d
+        .keks
+        .iter()
+        .find(|(s, i, _)| s.as_slice() == salt && *i == iterations)
+    {
+        return kek.clone();
+    }
     let mut kek = Zeroizing::new([0u8; 32]);
     pbkdf2_sha256(passphrase.as_bytes(), salt, iterations, &mut kek[..]);
+    d.runs += 1;
+    if d.keks.len() >= MAX_REMEMBERED {
+        d.keks.remove(0);
+    }
+    d.keks.push((salt.to_vec(), iterations, kek.clone()));
     kek
 }
 

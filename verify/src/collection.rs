@@ -45,6 +45,17 @@ pub fn verify_collection(
     if opts.jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    if opts.keyless && !opts.keys.is_empty() {
+        return Err(Error::Usage(format!(
+            "--keyless checks encrypted chains without their key, but a key was given ({}): give one or the other",
+            opts.keys.describe()
+        )));
+    }
+    if opts.keyless && opts.level == Level::Schema {
+        return Err(Error::Usage(
+            "--keyless runs with --level metadata or full: the schema level reads descriptors and spans, which are in the encrypted manifests (give the key)".into(),
+        ));
+    }
     if let Some(t) = &opts.as_of {
         if opts.level == Level::Metadata {
             return Err(Error::Usage(format!(
@@ -135,19 +146,15 @@ pub fn verify_collection(
     let mut chains = Vec::new();
     for full in &selected {
         // Encrypted: key records or an integrity listing in the full backup's directory.
-        let encrypted = main_dirs.get(full).is_some_and(|info| {
-            info.files.iter().any(|(_, f)| {
-                matches!(
-                    f,
-                    Some(
-                        BackupFile::EncryptionInfo
-                            | BackupFile::EncryptionInfoRotation(_)
-                            | BackupFile::Listing
-                    )
-                )
-            })
-        });
-        let key = chain_key(&ctx, full, encrypted)?;
+        // Every key record is read and checked, with or without the key, before any key
+        // derivation.
+        let records = crypto::key_records(ctx.main, full)?;
+        let encrypted = records.encrypted;
+        let mut key_check = CheckResult::new("key_records");
+        key_check
+            .findings
+            .extend(records.issues.iter().map(key_record_finding));
+        let key = chain_key(&ctx, full, &records)?;
         let enc = metadata::Enc {
             encrypted,
             key: key.as_deref(),
@@ -171,12 +178,22 @@ pub fn verify_collection(
             layers.push(metadata::read_layer(&ctx, &d, which, false, enc));
         }
         metadata::check_chain(&mut layers);
+        let not_checked = if encrypted && key.is_none() {
+            crate::report::not_checked_without_key(opts.level)
+        } else {
+            Vec::new()
+        };
         chains.push(ChainState {
             full: full.clone(),
             encrypted,
             key,
+            not_checked,
             layers,
-            checks: Vec::new(),
+            checks: if encrypted {
+                vec![key_check]
+            } else {
+                Vec::new()
+            },
         });
     }
     if !opts.keys.is_empty() && !chains.iter().any(|c| c.encrypted) {
@@ -304,6 +321,8 @@ pub fn verify_collection(
                     })
                     .collect(),
                 checks: c.checks,
+                encrypted: c.encrypted,
+                not_checked: c.not_checked,
             })
             .collect(),
         findings: Vec::new(),
@@ -314,6 +333,7 @@ pub fn verify_collection(
         bytes_read,
         duration: started.elapsed(),
         strict: opts.strict,
+        keyless: opts.keyless,
     };
     finalize(&mut report, opts.max_findings);
     Ok(report)
@@ -324,43 +344,57 @@ fn keyless(c: &ChainState) -> bool {
     c.encrypted && c.key.is_none()
 }
 
-/// The data key of the chain of `full` from the keys given: `None` for a chain that is not
-/// encrypted, or encrypted with no key given at the `metadata` or `full` level (the
-/// key-less checks run). Verification cannot run (exit 2, the cause named) when the keys
-/// given do not unlock it, or at the `schema` level without a key (nothing it checks is
-/// readable).
-fn chain_key(ctx: &Ctx<'_>, full: &str, encrypted: bool) -> Result<Option<ChainKey>, Error> {
-    if !encrypted {
+/// A finding of a chain's key records: its kind is the problem's name, the same name a
+/// restore's `ErrorKind::KeyRecord` gives.
+fn key_record_finding(i: &crypto::KeyRecordIssue) -> Finding {
+    let mut f = Finding::error(
+        i.problem.name(),
+        i.path.clone(),
+        format!("{}: {}", i.path, i.message),
+    );
+    f.offset = i.offset();
+    f
+}
+
+/// The data key of the chain of `full` (its key records already checked) from the keys
+/// given: `None` for a chain that is not encrypted; for an encrypted one read without its
+/// key — `--keyless`, or the `metadata` level with no key given, or key records with a
+/// problem (their findings say why nothing could be unlocked) — `None` too (the key-less
+/// checks run). Verification cannot run (exit 2, the cause named) when the keys given do
+/// not unlock sound key records, or at the `schema` or `full` level without a key and
+/// without `--keyless` (the message names the key the chain needs).
+fn chain_key(
+    ctx: &Ctx<'_>,
+    full: &str,
+    records: &crypto::KeyRecords,
+) -> Result<Option<ChainKey>, Error> {
+    if !records.encrypted || !records.issues.is_empty() {
         return Ok(None);
     }
+    let Some((_, newest)) = records.good.first() else {
+        return Ok(None);
+    };
     if ctx.opts.keys.is_empty() {
-        if ctx.opts.level == Level::Schema {
-            // The engine's own message: what key the chain needs.
-            let e = match crypto::chain_key(ctx.main, full, &ctx.opts.keys) {
-                Err(e) => e.to_string(),
-                Ok(_) => format!("backup {} is encrypted", layout::display_subdir(full)),
-            };
-            return Err(Error::Usage(format!(
-                "--level schema needs the key of the encrypted backup {} (descriptors and spans are in its encrypted manifests): {e}",
-                layout::display_subdir(full)
-            )));
+        if ctx.opts.level == Level::Metadata || ctx.opts.keyless {
+            return Ok(None);
         }
-        return Ok(None);
-    }
-    if crypto::info_names(ctx.main, full)?.is_empty() {
-        // An integrity listing but no key record.
-        return Err(vouch_chain::Error::from(vouch_keys::KeyError::InfoMissing {
-            file: join(full, layout::ENCRYPTION_INFO),
-        })
-        .into());
-    }
-    match crypto::chain_key(ctx.main, full, &ctx.opts.keys)? {
-        Some(k) => Ok(Some(k)),
-        None => Err(Error::Usage(format!(
-            "backup {}: no key record opened",
+        // The engine's own message: what key the chain needs.
+        let e = match vouch_keys::unlock(newest, &ctx.opts.keys) {
+            Err(e) => e.to_string(),
+            Ok(_) => format!("backup {} is encrypted", layout::display_subdir(full)),
+        };
+        let needs = match ctx.opts.level {
+            Level::Schema => "descriptors and spans are in its encrypted manifests",
+            _ => "rows, blocks, indexes and fingerprints are in its encrypted files; --keyless checks what can be checked without it",
+        };
+        return Err(Error::Usage(format!(
+            "--level {} needs the key of the encrypted backup {} ({needs}): {e}",
+            ctx.opts.level,
             layout::display_subdir(full)
-        ))),
+        )));
     }
+    let key = vouch_keys::unlock(newest, &ctx.opts.keys).map_err(vouch_chain::Error::from)?;
+    Ok(Some(std::sync::Arc::new(key)))
 }
 
 /// True when the backup directory `d` belongs to one of the selected chains.

@@ -38,7 +38,7 @@ pub use collection::verify_collection;
 pub use finding::{check_sst, sst_finding, Finding, Severity};
 pub use output::{render_human, render_junit, xml_escape};
 pub use report::{
-    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, TargetCluster,
-    VerifyOptions, REPORT_FORMAT_VERSION,
+    not_checked_without_key, ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report,
+    TargetCluster, VerifyOptions, NOT_CHECKED_WITHOUT_KEY, REPORT_FORMAT_VERSION,
 };
 pub use source::FileSource;

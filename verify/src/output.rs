@@ -81,7 +81,13 @@ fn check_lines(out: &mut String, indent: &str, c: &CheckResult) {
 /// The report for people: per chain, per layer, per check, with every finding kept.
 pub fn render_human(r: &Report) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "verify --level {} {}", r.level, r.collection);
+    let _ = writeln!(
+        o,
+        "verify --level {}{} {}",
+        r.level,
+        if r.keyless { " --keyless" } else { "" },
+        r.collection
+    );
     let _ = writeln!(o, "collection");
     for c in &r.collection_checks {
         check_lines(&mut o, "  ", c);
@@ -96,6 +102,13 @@ pub fn render_human(r: &Report) -> String {
         }
         for c in &ch.checks {
             check_lines(&mut o, "  ", c);
+        }
+        if !ch.not_checked.is_empty() {
+            let _ = writeln!(
+                o,
+                "  not checked (encrypted, read without its key): {}",
+                ch.not_checked.join(", ")
+            );
         }
     }
     if r.findings_omitted > 0 {

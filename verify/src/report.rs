@@ -9,7 +9,7 @@ use serde::{Serialize, Serializer};
 use crate::finding::{Finding, Severity};
 
 /// Version of the JSON report's schema (`format_version`); bumped on incompatible change.
-pub const REPORT_FORMAT_VERSION: u32 = 1;
+pub const REPORT_FORMAT_VERSION: u32 = 2;
 
 /// How deep to verify. A level includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -67,8 +67,13 @@ pub struct VerifyOptions {
     /// restore into it would refuse or need. The verifier never opens a cluster itself.
     pub restore_into: Option<TargetCluster>,
     /// The passphrase and/or KMS URIs that unlock encrypted chains (empty: none given;
-    /// encrypted chains then get the key-less checks, spec/verify-report.md §6).
+    /// see `keyless` and spec/verify-report.md §6).
     pub keys: vouch_keys::KeySource,
+    /// `--keyless`: check encrypted chains without their key, as far as that goes
+    /// (metadata, the SHA-256 of every stored byte, envelope framing, key records), and
+    /// list what was not checked in the report. Without it, `full` (like `schema`) over an
+    /// encrypted chain with no key given cannot run. Excludes `keys`.
+    pub keyless: bool,
 }
 
 impl VerifyOptions {
@@ -82,6 +87,7 @@ impl VerifyOptions {
             strict: false,
             restore_into: None,
             keys: vouch_keys::KeySource::default(),
+            keyless: false,
         }
     }
 }
@@ -175,8 +181,42 @@ pub struct ChainReport {
     pub full_subdir: String,
     /// Its layers, oldest first.
     pub layers: Vec<LayerReport>,
-    /// Checks that belong to the chain as a whole (`restore_plan`, `cluster`).
+    /// Checks that belong to the chain as a whole (`key_records`, `restore_plan`,
+    /// `cluster`, `content`).
     pub checks: Vec<CheckResult>,
+    /// Whether the chain is encrypted.
+    pub encrypted: bool,
+    /// What was not checked because the chain was read without its key (`--keyless`, or
+    /// `metadata` with no key given, or key records too damaged to unlock): stable names
+    /// ([`NOT_CHECKED_WITHOUT_KEY`]); empty when everything of the level ran.
+    pub not_checked: Vec<&'static str>,
+}
+
+/// What each level checks only with the key, by name (spec/verify-report.md §6): the
+/// listing against the encrypted manifest (`metadata`); descriptors, spans, the restore
+/// plan (`schema`); chunk authentication, SST blocks, MVCC keys, rows, counts, indexes and
+/// fingerprints (`full`).
+pub const NOT_CHECKED_WITHOUT_KEY: [(Level, &str); 11] = [
+    (Level::Metadata, "listing_vs_manifest"),
+    (Level::Schema, "descriptors"),
+    (Level::Schema, "spans"),
+    (Level::Schema, "restore_plan"),
+    (Level::Full, "chunk_authentication"),
+    (Level::Full, "sst_blocks"),
+    (Level::Full, "mvcc_keys"),
+    (Level::Full, "rows"),
+    (Level::Full, "counts"),
+    (Level::Full, "indexes"),
+    (Level::Full, "fingerprints"),
+];
+
+/// What a chain read without its key at `level` does not check.
+pub fn not_checked_without_key(level: Level) -> Vec<&'static str> {
+    NOT_CHECKED_WITHOUT_KEY
+        .iter()
+        .filter(|(l, _)| *l <= level)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 /// The outcome of a verification.
@@ -209,6 +249,9 @@ pub struct Report {
     pub duration: Duration,
     /// Whether `--strict` was given (warnings fail).
     pub strict: bool,
+    /// Whether `--keyless` was given (encrypted chains checked without their key; each
+    /// chain's `not_checked` says what that left out).
+    pub keyless: bool,
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

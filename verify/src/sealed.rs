@@ -4,9 +4,9 @@
 //! against the layer's `BACKUP-LISTING` (`sha256_mismatch`), and for every sealed file (data
 //! files, manifests, checkpoints) that its envelope header parses (`envelope_header`) and
 //! that its size fits the chunk framing the header gives (`envelope_size`,
-//! spec/envelope.md §1). Everything else needs the key; one `content_unchecked` warning per
-//! chain says what (so `--strict` fails the run). Data files are read once, `jobs` at a
-//! time, in 1 MiB ranges.
+//! spec/envelope.md §1). Everything else needs the key; the chain's `not_checked` in the
+//! report says what (`--keyless` is the explicit choice of this pass). Data files are read
+//! once, `jobs` at a time, in 1 MiB ranges.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -16,16 +16,13 @@ use vouch_format::layout::{self, BackupFile};
 use vouch_format::Error as FormatError;
 
 use crate::finding::{is_envelope_kind, sst_finding, Finding};
-use crate::report::{CheckResult, Progress};
+use crate::report::Progress;
 use crate::state::{ChainState, Ctx, Which};
 use hex::encode as hex;
 use vouch_chain::pool;
 
 /// Bytes read per range while hashing.
 const RANGE: u64 = 1 << 20;
-
-/// What the checks that need the key are, for `content_unchecked`.
-pub(crate) const NEEDS_THE_KEY: &str = "the listing against the encrypted manifest, chunk authentication, descriptors, spans, the restore plan, SST blocks, keys, rows, counts, indexes and fingerprints";
 
 /// Why no sealed file of `size` bytes has chunks of `chunk_size` (format's
 /// [`envelope::Framing`] decides): `(chunk, offset, message)`, `None` when one has.
@@ -132,8 +129,7 @@ fn check_file(
     (out, at)
 }
 
-/// The byte-integrity pass over every layer of a chain read without its key, and the
-/// chain's `content_unchecked` warning.
+/// The byte-integrity pass over every layer of a chain read without its key.
 pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
     // (layer index, path, stored size, listed SHA-256)
     let mut todo: Vec<(usize, String, u64, Vec<u8>)> = Vec::new();
@@ -209,14 +205,4 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
             .findings
             .extend(found.into_iter().map(|f| f.in_layer(dir.clone())));
     }
-    let mut content = CheckResult::new("content");
-    content.findings.push(Finding::warning(
-        "content_unchecked",
-        c.full.clone(),
-        format!(
-            "{}: the chain is encrypted and no key was given: only the stored bytes were checked (SHA-256 against the integrity listings, envelope headers and sizes); {NEEDS_THE_KEY} need the key (--encryption-passphrase[-env|-file] or --kms)",
-            layout::display_subdir(&c.full)
-        ),
-    ));
-    c.checks.push(content);
 }

@@ -70,6 +70,8 @@ pub(crate) struct ChainState {
     pub encrypted: bool,
     /// The chain's data key, when it is encrypted and a key was given.
     pub key: Option<ChainKey>,
+    /// What was not checked for want of the key (empty: nothing).
+    pub not_checked: Vec<&'static str>,
     pub layers: Vec<LayerState>,
     pub checks: Vec<CheckResult>,
 }

@@ -1,8 +1,9 @@
 //! `verify` over encrypted collections (issue 6), with and without the key.
 //!
 //! - Clean encrypted `bank` and `movr` collections (passphrase): no finding at any level
-//!   with the key; without it, none at `metadata`, only `content_unchecked` at `full`, and
-//!   `schema` cannot run (the message names the key the chain needs).
+//!   with the key; without it, none at `metadata` and at `full --keyless` (which exits 0,
+//!   even with `--strict`, and lists in `not_checked` what it left out), while `schema`
+//!   and `full` without `--keyless` cannot run (the message names the key the chain needs).
 //! - Key-less: a flipped byte in an encrypted SST is a `sha256_mismatch` naming the file.
 //! - With the key: the same flip, and every envelope tamper kind (a flip in the first,
 //!   middle and last chunk, in a tag, in the header; truncation at and between chunk
@@ -90,6 +91,21 @@ fn verify(root: &Path, level: Level, keys: &KeySource) -> Report {
     run(root, level, keys).unwrap_or_else(|e| panic!("verify {} at {level}: {e}", root.display()))
 }
 
+/// `verify --keyless` at `level`.
+fn keyless(root: &Path, level: Level) -> Report {
+    let mut o = VerifyOptions::new(level);
+    o.keyless = true;
+    verify_collection(
+        root.to_str().unwrap(),
+        None,
+        None,
+        &OpenOptions::default(),
+        &o,
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("verify --keyless {} at {level}: {e}", root.display()))
+}
+
 fn describe(r: &Report) -> String {
     r.findings
         .iter()
@@ -170,18 +186,27 @@ fn clean_encrypted_collections_with_and_without_the_key() {
             .map(|d| data_files(&b.root, d).len())
             .sum();
         assert!(r.files_checked as usize >= n_files, "{}", r.files_checked);
-        let r = verify(&b.root, Level::Full, &none);
-        assert_eq!(
-            kinds(&r),
-            vec!["content_unchecked"],
-            "{w}:\n{}",
-            describe(&r)
-        );
-        let f = &r.findings[0];
-        assert_eq!(f.severity, Severity::Warning);
-        assert!(f.message.contains("no key was given"), "{}", f.message);
-        assert!(f.message.contains("fingerprints"), "{}", f.message);
+        assert_eq!(r.chains[0].not_checked, vec!["listing_vs_manifest"]);
+        let r = keyless(&b.root, Level::Full);
+        assert!(r.findings.is_empty(), "{w}:\n{}", describe(&r));
         assert_eq!(r.exit_code(), 0);
+        assert!(r.keyless);
+        assert!(r.chains.iter().all(|c| c.encrypted));
+        assert_eq!(
+            r.chains[0].not_checked,
+            vouch_verify::NOT_CHECKED_WITHOUT_KEY
+                .iter()
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>()
+        );
+        assert!(r.chains[0].not_checked.contains(&"fingerprints"));
+        let human = vouch_verify::render_human(&r);
+        assert!(
+            human.contains(
+                "not checked (encrypted, read without its key): listing_vs_manifest, descriptors"
+            ),
+            "{human}"
+        );
         // Every stored byte of every data file was read.
         let stored: u64 = layers(&b.root)
             .iter()
@@ -189,8 +214,10 @@ fn clean_encrypted_collections_with_and_without_the_key() {
             .map(|f| f.size)
             .sum();
         assert!(r.bytes_read >= stored, "{} < {stored}", r.bytes_read);
+        // An explicit choice: --strict passes a clean chain too.
         let mut strict = VerifyOptions::new(Level::Full);
         strict.strict = true;
+        strict.keyless = true;
         let r = verify_collection(
             b.root.to_str().unwrap(),
             None,
@@ -200,7 +227,39 @@ fn clean_encrypted_collections_with_and_without_the_key() {
             &mut |_| {},
         )
         .unwrap();
-        assert_eq!(r.exit_code(), 1, "--strict fails on content_unchecked");
+        assert_eq!(r.exit_code(), 0, "{}", describe(&r));
+        // With the key nothing is left out.
+        let r = verify(&b.root, Level::Full, &keys);
+        assert!(r.chains.iter().all(|c| c.not_checked.is_empty()));
+        // full without the key (and without --keyless) cannot run, and says what key the
+        // chain needs, as schema does.
+        let e = run(&b.root, Level::Full, &none).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        let e = e.to_string();
+        assert!(
+            e.contains("the backup is encrypted but no key was given")
+                && e.contains("passphrase")
+                && e.contains("--keyless"),
+            "{e}"
+        );
+        // --keyless excludes a key, and the schema level.
+        let mut both = VerifyOptions::new(Level::Full);
+        both.keyless = true;
+        both.keys = keys.clone();
+        let uri = b.root.to_str().unwrap();
+        let e = verify_collection(uri, None, None, &OpenOptions::default(), &both, &mut |_| {});
+        assert!(matches!(e, Err(Error::Usage(_))), "{e:?}");
+        let mut schema = VerifyOptions::new(Level::Schema);
+        schema.keyless = true;
+        let e = verify_collection(
+            uri,
+            None,
+            None,
+            &OpenOptions::default(),
+            &schema,
+            &mut |_| {},
+        );
+        assert!(matches!(e, Err(Error::Usage(_))), "{e:?}");
         // schema without the key cannot run, and says what key the chain needs.
         let e = run(&b.root, Level::Schema, &none).unwrap_err().to_string();
         assert!(
@@ -261,7 +320,7 @@ fn a_flipped_byte_in_an_encrypted_sst_with_and_without_the_key() {
     // Metadata cannot see it (sizes are unchanged), without the key or with it.
     assert!(verify(&dst, Level::Metadata, &none).findings.is_empty());
     assert!(verify(&dst, Level::Metadata, &keys).findings.is_empty());
-    let r = verify(&dst, Level::Full, &none);
+    let r = keyless(&dst, Level::Full);
     let f = find(&r, "sha256_mismatch", &big).unwrap_or_else(|| panic!("{}", describe(&r)));
     assert_eq!(
         f.found.as_deref(),
@@ -497,8 +556,8 @@ fn a_forged_listing_passes_without_the_key_and_is_caught_with_it() {
     let none = KeySource::default();
     assert!(verify(&dst, Level::Metadata, &none).findings.is_empty());
     assert_eq!(
-        kinds(&verify(&dst, Level::Full, &none)),
-        vec!["content_unchecked"],
+        kinds(&keyless(&dst, Level::Full)),
+        Vec::<&str>::new(),
         "without the key the forgery is consistent"
     );
     let lpath = format!("{full}/{}", layout::LISTING);
