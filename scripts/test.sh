@@ -19,6 +19,9 @@ scripts/s3-server.sh install-s3s-fs
 step "installing the Azure test server (Azurite from npm)"
 scripts/azure-server.sh install
 
+step "installing the HTTP storage test server (WsgiDAV from PyPI)"
+scripts/http-server.sh install
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,11 +1,12 @@
 //! One scenario on every store: a full backup and an incremental of the same cluster at
 //! the same times go into a local collection, into an S3 collection on each of two
-//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`) and into an Azure
-//! collection on Azurite (`scripts/azure-server.sh`); on each, `show backups`, `show
+//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`), into an Azure
+//! collection on Azurite (`scripts/azure-server.sh`) and into an HTTP collection on a
+//! WebDAV server (`scripts/http-server.sh`); on each, `show backups`, `show
 //! backup --check-files`, `verify` at every level, `restore` (fingerprints equal the
 //! source's) and `dump` run through the `vouch` binary. The local store is the oracle:
 //! every answer, and every stored object but the per-run ones, is the same on every
-//! server. `vouch sql` takes s3:// and azure:// too.
+//! server. `vouch sql` takes s3://, azure:// and http:// too.
 
 mod common;
 
@@ -210,6 +211,7 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
         Backend::Object(Server::Moto),
         Backend::Object(Server::S3sFs),
         Backend::Object(Server::Azurite),
+        Backend::Object(Server::WsgiDav),
     ];
     let uris: Vec<String> = backends.iter().map(|&b| collection(b, d.path())).collect();
     for uri in &uris {
@@ -294,6 +296,11 @@ fn vouch_sql_takes_s3_uris() {
 #[test]
 fn vouch_sql_takes_azure_uris() {
     vouch_sql_takes(Server::Azurite);
+}
+
+#[test]
+fn vouch_sql_takes_http_uris() {
+    vouch_sql_takes(Server::WsgiDav);
 }
 
 fn vouch_sql_takes(server: Server) {

@@ -16,7 +16,8 @@
 //!   `AUTH=specified|implicit`, `S3_STORAGE_CLASS`; see `spec/storage.md`);
 //!   `azure://container/path?…` (also `azure-blob://`, `azure-storage://`) one on Azure
 //!   Blob Storage (`AZURE_ACCOUNT_NAME`, `AZURE_ACCOUNT_KEY`, `AZURE_ENVIRONMENT`,
-//!   `AZURE_ENDPOINT`, `AUTH`). `gs://`, `http(s)://`, `userfile://` and `external://` parse
+//!   `AZURE_ENDPOINT`, `AUTH`); `http(s)://host/path` one on an HTTP (WebDAV) server.
+//!   `gs://`, `userfile://` and `external://` parse
 //!   ([`parse_uri`], query parameters included) and are refused with
 //!   [`Error::Unsupported`] until they are implemented.
 //! - Objects are named by `/`-separated paths relative to the store root, like object
@@ -28,7 +29,7 @@
 //!   file, then hard-links it to its name (which fails if the name exists, even with
 //!   concurrent writers) and syncs the directory. [`Store::list`] never shows `.vouch-tmp/`.
 //! - [`ObjectStoreStore`] writes each object with one conditional PUT (`If-None-Match: *`
-//!   on S3 and Azure):
+//!   on S3, Azure and HTTP):
 //!   the service itself refuses to replace an object, even between racing writers.
 //!
 //! The API is synchronous; callers wanting parallelism use threads. Object stores run
@@ -37,6 +38,7 @@
 use std::path::PathBuf;
 
 mod azure;
+mod http;
 mod local;
 mod object;
 mod s3;
@@ -304,6 +306,7 @@ pub fn open(uri: &str, opts: &OpenOptions) -> Result<Box<dyn Store>> {
         Scheme::Path => PathBuf::from(&loc.path),
         Scheme::S3 => return Ok(Box::new(s3::open(loc)?)),
         Scheme::Azure => return Ok(Box::new(azure::open(loc)?)),
+        Scheme::Http => return Ok(Box::new(http::open(loc)?)),
         other => {
             return Err(Error::Unsupported {
                 scheme: loc.scheme_name.clone(),

@@ -1,4 +1,4 @@
-//! A store on an object service (S3, Azure Blob Storage) through the `object_store` crate: the
+//! A store on an object service (S3, Azure Blob Storage, HTTP/WebDAV) through the `object_store` crate: the
 //! crate's clients speak the protocol (signing, retries with backoff, ranged GETs,
 //! paginated listings, conditional PUT); this module maps them onto [`Store`]'s
 //! synchronous, write-once semantics.
@@ -100,6 +100,10 @@ pub struct ObjectStoreStore {
     shown: String,
     /// Attributes every new object is written with (the storage class).
     attributes: Attributes,
+    /// HTTP (WebDAV) storage: the client whose every request carries `If-None-Match: *`,
+    /// which writes new objects (`object_store`'s HTTP client has no conditional PUT).
+    /// Listing a folder that does not exist is then a 404, read as an empty listing.
+    webdav_writer: Option<Arc<dyn ObjectStore>>,
 }
 
 impl ObjectStoreStore {
@@ -123,7 +127,15 @@ impl ObjectStoreStore {
             uri,
             location,
             attributes,
+            webdav_writer: None,
         }
+    }
+
+    /// The store on HTTP (WebDAV) storage: new objects are written by `writer`, a client of
+    /// the same URL whose every request carries `If-None-Match: *`.
+    pub(crate) fn on_webdav(mut self, writer: Arc<dyn ObjectStore>) -> ObjectStoreStore {
+        self.webdav_writer = Some(writer);
+        self
     }
 
     /// How an object is named in errors: `<uri>/<path>`.
@@ -251,10 +263,15 @@ impl Store for ObjectStoreStore {
         // the prefix names whole, then filter by the prefix as a string.
         let dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
         let folder = self.key(dir, true)?;
-        let listed: Vec<object_store::ObjectMeta> = self.block_on(prefix, async {
+        let listed: Vec<object_store::ObjectMeta> = match runtime()?.block_on(async {
             let folder = (!folder.as_ref().is_empty()).then_some(&folder);
             self.inner.list(folder).try_collect().await
-        })?;
+        }) {
+            Ok(listed) => listed,
+            // A WebDAV folder that does not exist: nothing under it.
+            Err(object_store::Error::NotFound { .. }) if self.webdav_writer.is_some() => Vec::new(),
+            Err(e) => return Err(self.error(prefix, e)),
+        };
         let root = if self.prefix.is_empty() {
             String::new()
         } else {
@@ -279,14 +296,37 @@ impl Store for ObjectStoreStore {
 
     fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()> {
         let key = self.key(path, false)?;
-        let opts = PutOptions {
-            mode: PutMode::Create,
+        let payload = PutPayload::from(bytes.to_vec());
+        let Some(writer) = &self.webdav_writer else {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                attributes: self.attributes.clone(),
+                ..PutOptions::default()
+            };
+            self.block_on(path, self.inner.put_opts(&key, payload, opts))?;
+            return Ok(());
+        };
+        // Every request of this client is conditional (`If-None-Match: *`). A PUT into a
+        // missing folder makes the client create it (MKCOL) and PUT again; a writer racing
+        // to create the same folder makes that MKCOL fail, and then another conditional PUT
+        // (into the folders that now exist) settles it: at most one more try per folder.
+        let opts = || PutOptions {
+            mode: PutMode::Overwrite,
             attributes: self.attributes.clone(),
             ..PutOptions::default()
         };
-        let payload = PutPayload::from(bytes.to_vec());
-        self.block_on(path, self.inner.put_opts(&key, payload, opts))?;
-        Ok(())
+        let mut tries_left = key.as_ref().matches('/').count() + 1;
+        loop {
+            match runtime()?.block_on(writer.put_opts(&key, payload.clone(), opts())) {
+                Ok(_) => return Ok(()),
+                Err(
+                    e @ (object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. }),
+                ) => return Err(self.error(path, e)),
+                Err(e) if tries_left == 0 => return Err(self.error(path, e)),
+                Err(_) => tries_left -= 1,
+            }
+        }
     }
 
     fn create_new(&self, path: &str) -> Result<Box<dyn ObjectWriter>> {

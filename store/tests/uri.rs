@@ -111,8 +111,6 @@ fn unsupported_schemes_say_so() {
             "gs",
             "Google Cloud Storage",
         ),
-        ("http://host/path", "http", "HTTP storage"),
-        ("https://host/path", "https", "HTTP storage"),
         (
             "userfile://defaultdb.public.userfiles_$user/bank-backup",
             "userfile",

@@ -1,10 +1,11 @@
 //! Real servers for tests, started by the project's scripts: two independent S3
 //! implementations (`scripts/s3-server.sh`: moto's server, installed from PyPI into
 //! `target/`, and `s3s-fs`, a Rust S3 server on a folder, built from crates.io into
-//! `target/`) and Azure Blob Storage's emulator Azurite (`scripts/azure-server.sh`, from npm
-//! into `target/`), each started once per test process on first use and stopped by the
+//! `target/`), Azure Blob Storage's emulator Azurite (`scripts/azure-server.sh`, from npm
+//! into `target/`) and a WebDAV server for HTTP storage (`scripts/http-server.sh`: WsgiDAV
+//! from PyPI into `target/`), each started once per test process on first use and stopped by the
 //! script's watcher when the process exits. `VOUCH_S3_ENDPOINT` / `VOUCH_S3S_ENDPOINT` /
-//! `VOUCH_AZURE_ENDPOINT`, when set, name servers already running (with the bucket or
+//! `VOUCH_AZURE_ENDPOINT` / `VOUCH_HTTP_ENDPOINT`, when set, name servers already running (with the bucket or
 //! container `vouch-test`, and for Azurite the account [`AZURE_ACCOUNT`]). A server that
 //! cannot start fails the test with the reason; it is never skipped.
 //!
@@ -48,21 +49,29 @@ pub enum Server {
     S3sFs,
     /// Azurite, Azure Blob Storage's emulator (node; checks Shared Key signatures).
     Azurite,
+    /// WsgiDAV, a WebDAV server (Python) for `http://` storage.
+    WsgiDav,
 }
 
 /// Both S3 implementations.
 pub const S3_SERVERS: [Server; 2] = [Server::Moto, Server::S3sFs];
 
 /// Every object service.
-pub const SERVERS: [Server; 3] = [Server::Moto, Server::S3sFs, Server::Azurite];
+pub const SERVERS: [Server; 4] = [
+    Server::Moto,
+    Server::S3sFs,
+    Server::Azurite,
+    Server::WsgiDav,
+];
 
 impl Server {
     /// The secret of [`uri_on`]'s URIs, as it is and as the URI holds it (percent-encoded):
     /// neither may appear in any output or stored byte.
-    pub fn secrets(self) -> [&'static str; 2] {
+    pub fn secrets(self) -> &'static [&'static str] {
         match self {
-            Server::Moto | Server::S3sFs => [S3_SECRET, S3_SECRET_IN_URI],
-            Server::Azurite => [AZURE_KEY, AZURE_KEY_IN_URI],
+            Server::Moto | Server::S3sFs => &[S3_SECRET, S3_SECRET_IN_URI],
+            Server::Azurite => &[AZURE_KEY, AZURE_KEY_IN_URI],
+            Server::WsgiDav => &[],
         }
     }
 }
@@ -78,6 +87,7 @@ pub fn endpoint_of(server: Server) -> &'static str {
     static MOTO: OnceLock<String> = OnceLock::new();
     static S3S: OnceLock<String> = OnceLock::new();
     static AZURITE: OnceLock<String> = OnceLock::new();
+    static WSGIDAV: OnceLock<String> = OnceLock::new();
     let (cell, var, script, command, printed) = match server {
         Server::Moto => (
             &MOTO,
@@ -99,6 +109,13 @@ pub fn endpoint_of(server: Server) -> &'static str {
             "azure-server.sh",
             "start",
             "VOUCH_AZURE_ENDPOINT=",
+        ),
+        Server::WsgiDav => (
+            &WSGIDAV,
+            "VOUCH_HTTP_ENDPOINT",
+            "http-server.sh",
+            "start",
+            "VOUCH_HTTP_ENDPOINT=",
         ),
     };
     cell.get_or_init(|| {
@@ -125,7 +142,7 @@ pub fn endpoint_of(server: Server) -> &'static str {
             out.status.success(),
             "the {server:?} test server did not start ({} exited with {}; its reason is on \
              stderr above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs \
-             cargo and crates.io; Azurite needs node and npm.",
+             cargo and crates.io; Azurite needs node and npm; WsgiDAV needs python3 with venv and PyPI.",
             script.display(),
             out.status
         );
@@ -154,7 +171,8 @@ pub fn s3_uri(path: &str) -> String {
 
 /// A URI of `<path>` in the bucket (container) `vouch-test` on `server`, with the test
 /// credentials: `s3://vouch-test/<path>?…` with the key pair s3s-fs is started with, or
-/// `azure://vouch-test/<path>?…` with the account Azurite is started with.
+/// `azure://vouch-test/<path>?…` with the account Azurite is started with;
+/// `http://127.0.0.1:<port>/vouch-test/<path>` on WsgiDAV.
 pub fn uri_on(server: Server, path: &str) -> String {
     match server {
         Server::Moto | Server::S3sFs => format!(
@@ -165,5 +183,6 @@ pub fn uri_on(server: Server, path: &str) -> String {
             "azure://{S3_BUCKET}/{path}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={}",
             endpoint_of(server)
         ),
+        Server::WsgiDav => format!("{}/{S3_BUCKET}/{path}", endpoint_of(server)),
     }
 }
