@@ -18,6 +18,12 @@ use vouch_store::Store;
 /// not open as SSTs.
 const CHUNK: u64 = 1 << 20;
 
+/// Read-ahead window: a read that continues where the previous one ended (a scan reading
+/// blocks in file order) fetches this much at once, and the next reads are served from
+/// it. One store request (or one open, seek and read on local disk) per window instead of
+/// per block; memory one window per open source.
+pub const READ_AHEAD: u64 = 256 << 10;
+
 /// An object read by ranges.
 #[derive(Debug)]
 pub struct StoreSource<'a> {
@@ -30,6 +36,9 @@ pub struct StoreSource<'a> {
     read: Cell<u64>,
     /// Offsets of the reads made, when tracked (sealed files: which chunks were read).
     starts: Option<RefCell<HashSet<u64>>>,
+    /// Where the previous read ended, and the read-ahead window (its offset and bytes).
+    last_end: Cell<u64>,
+    ahead: RefCell<(u64, Vec<u8>)>,
 }
 
 impl<'a> StoreSource<'a> {
@@ -43,6 +52,8 @@ impl<'a> StoreSource<'a> {
             sha: None,
             read: Cell::new(0),
             starts: None,
+            last_end: Cell::new(0),
+            ahead: RefCell::new((0, Vec::new())),
         }
     }
 
@@ -83,9 +94,6 @@ impl<'a> StoreSource<'a> {
                 message: format!("{}: {e}", self.path),
             })?;
         self.read.set(self.read.get() + b.len() as u64);
-        if let Some(s) = &self.starts {
-            s.borrow_mut().insert(offset);
-        }
         if let Some(sha) = &self.sha {
             if offset == self.hashed.get() {
                 sha.borrow_mut().update(&b);
@@ -120,16 +128,163 @@ impl BlockSource for StoreSource<'_> {
     }
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
-        vouch_format::sst::check_read_range(self.size, offset, len)?;
-        let b = self.fetch(offset, len as u64)?;
-        if b.len() != len {
+        let end = vouch_format::sst::check_read_range(self.size, offset, len)?;
+        if let Some(s) = &self.starts {
+            s.borrow_mut().insert(offset);
+        }
+        let sequential = offset == self.last_end.get() || offset == self.hashed.get();
+        self.last_end.set(end);
+        // The part of the read the window holds (all of it, a head, or nothing).
+        let mut out = {
+            let ahead = self.ahead.borrow();
+            let (at, buf) = (ahead.0, &ahead.1);
+            let from = offset
+                .checked_sub(at)
+                .and_then(|from| usize::try_from(from).ok())
+                .filter(|&from| from < buf.len());
+            match from {
+                Some(from) => buf
+                    .get(from..buf.len().min(from.saturating_add(len)))
+                    .unwrap_or_default()
+                    .to_vec(),
+                None => Vec::new(),
+            }
+        };
+        if out.len() == len {
+            return Ok(Cow::Owned(out));
+        }
+        // The rest is fetched from where the window ends (each byte fetched once), with a
+        // new window when reading in order.
+        let rest_at = offset + out.len() as u64;
+        let rest = (len - out.len()) as u64;
+        let want = if sequential && rest < READ_AHEAD {
+            READ_AHEAD.min(self.size - rest_at)
+        } else {
+            rest
+        };
+        let b = self.fetch(rest_at, want)?;
+        if (b.len() as u64) < rest {
             return Err(FormatError::Truncated {
                 field: "block",
                 offset,
                 needed: len as u64,
-                available: b.len() as u64,
+                available: (out.len() + b.len()) as u64,
             });
         }
-        Ok(Cow::Owned(b))
+        if out.is_empty() && want == rest {
+            return Ok(Cow::Owned(b));
+        }
+        out.extend_from_slice(b.get(..rest as usize).unwrap_or_default());
+        if want > rest {
+            *self.ahead.borrow_mut() = (rest_at, b);
+        }
+        Ok(Cow::Owned(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use vouch_format::sst::{write_to_vec, Compression, SstReader, WriterOptions};
+    use vouch_store::{ObjectMeta, ObjectWriter};
+
+    /// A store counting its ranged reads.
+    struct Counting {
+        inner: Box<dyn Store>,
+        ranges: AtomicU64,
+    }
+
+    impl std::fmt::Debug for Counting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Counting")
+        }
+    }
+
+    impl Store for Counting {
+        fn uri(&self) -> &str {
+            self.inner.uri()
+        }
+        fn get(&self, path: &str) -> vouch_store::Result<Vec<u8>> {
+            self.inner.get(path)
+        }
+        fn get_range(&self, path: &str, offset: u64, len: u64) -> vouch_store::Result<Vec<u8>> {
+            self.ranges.fetch_add(1, Ordering::Relaxed);
+            self.inner.get_range(path, offset, len)
+        }
+        fn size(&self, path: &str) -> vouch_store::Result<Option<u64>> {
+            self.inner.size(path)
+        }
+        fn list(&self, prefix: &str) -> vouch_store::Result<Vec<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        fn put_new(&self, path: &str, bytes: &[u8]) -> vouch_store::Result<()> {
+            self.inner.put_new(path, bytes)
+        }
+        fn create_new(&self, path: &str) -> vouch_store::Result<Box<dyn ObjectWriter>> {
+            self.inner.create_new(path)
+        }
+    }
+
+    #[test]
+    fn a_scan_reads_ahead_in_windows_and_hashes_every_byte_once() {
+        let keys: Vec<Vec<u8>> = (0..20_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        // Values that do not compress, so the file spans many windows.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let values: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|_| {
+                (0..200)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect()
+            })
+            .collect();
+        let opts = WriterOptions {
+            compression: Compression::Zstd,
+            ..WriterOptions::default()
+        };
+        let sst = write_to_vec(
+            keys.iter()
+                .zip(&values)
+                .map(|(k, v)| (k.as_slice(), v.as_slice())),
+            opts,
+        )
+        .expect("write");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uri = format!("file://{}", dir.path().display());
+        let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
+        inner.put_new("f.sst", &sst).expect("put");
+        let store = Counting {
+            inner,
+            ranges: AtomicU64::new(0),
+        };
+        let want = SstReader::open(sst.as_slice())
+            .and_then(|r| r.verify_scan())
+            .expect("scan in memory");
+        assert!(want.data_blocks > 100, "{} blocks", want.data_blocks);
+        let src = StoreSource::hashing(&store, "f.sst", sst.len() as u64);
+        let got = SstReader::open(&src)
+            .and_then(|r| r.verify_scan())
+            .expect("scan from the store");
+        assert_eq!(got, want);
+        let sha = src.finish_sha256().expect("sha");
+        assert_eq!(sha, vouch_format::manifest::sha256(&sst));
+        // Every byte fetched once; only the tail read at open (index, properties,
+        // metaindex, footer) is fetched again, to be hashed in order.
+        assert!(src.bytes_read() >= sst.len() as u64);
+        assert!(sst.len() as u64 > 8 * READ_AHEAD, "{} bytes", sst.len());
+        assert!(src.bytes_read() < sst.len() as u64 + sst.len() as u64 / 20);
+        // Not one request per block: one per window, plus the reads at open.
+        let requests = store.ranges.load(Ordering::Relaxed);
+        let windows = (sst.len() as u64).div_ceil(READ_AHEAD);
+        assert!(
+            requests <= windows + 8,
+            "{requests} requests for {windows} windows"
+        );
     }
 }

@@ -152,14 +152,23 @@ pub fn key(user_key: &[u8], ts: Timestamp) -> Vec<u8> {
 /// Decodes an MVCC key into the user key and timestamp; the whole input must be used.
 pub fn decode_key(encoded: &[u8]) -> Result<(Vec<u8>, Timestamp)> {
     let mut user = Vec::with_capacity(encoded.len().saturating_sub(2 + TS_LEN));
+    let ts = decode_key_into(encoded, &mut user)?;
+    Ok((user, ts))
+}
+
+/// [`decode_key`] into a reused buffer: `user` is cleared and gets the user key (what it
+/// holds after an error is unspecified). For hot loops: no allocation once `user` is big
+/// enough.
+pub fn decode_key_into(encoded: &[u8], user: &mut Vec<u8>) -> Result<Timestamp> {
+    user.clear();
     let mut c = Cursor::new(encoded);
     loop {
+        // The bytes up to the next 0x00 are user key bytes as they are.
+        let rest = c.peek_rest();
+        let run = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        user.extend_from_slice(c.take(run, "mvcc user key")?);
         let at = c.offset();
-        let b = c.u8("mvcc user key")?;
-        if b != 0 {
-            user.push(b);
-            continue;
-        }
+        c.u8("mvcc user key")?;
         match c.u8("mvcc key escape")? {
             0xff => user.push(0),
             0x01 => break,
@@ -175,7 +184,7 @@ pub fn decode_key(encoded: &[u8]) -> Result<(Vec<u8>, Timestamp)> {
     let wall = !c.u64_be("mvcc timestamp wall time")?;
     let logical = !c.u32_be("mvcc timestamp logical")?;
     c.finish("mvcc key")?;
-    Ok((user, Timestamp { wall, logical }))
+    Ok(Timestamp { wall, logical })
 }
 
 /// A decoded MVCC value.

@@ -8,18 +8,18 @@
 //! then checked in one streaming merge pass per table over all layers (`crate::merge`):
 //! memory one block per file plus accumulators, never the chain's data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
-use vouch_format::keys;
+use vouch_format::keys::{self, ColumnType, Direction};
 use vouch_format::manifest::files::{EntryProblem, FileCounts, LayerWindow};
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout};
-use vouch_format::sst::{BlockSource, SstReader};
+use vouch_format::sst::{BlockSource, ScanEntry, ScanStats, SstReader};
 
 use crate::finding::{sst_finding, Finding};
 use crate::report::Progress;
@@ -96,14 +96,30 @@ struct LayerView<'a> {
     key: Option<&'a DataKey>,
 }
 
-/// Layouts of a descriptor version, cached.
-type LayoutCache = HashMap<(u64, u64), Option<Vec<IndexLayout>>>;
+/// An index layout with its key types (as `keys::decode_index_key` takes them).
+type Layout = (IndexLayout, Vec<(ColumnType, Direction)>);
 
-fn layouts<'c>(cache: &'c mut LayoutCache, d: &pb::Descriptor) -> Option<&'c Vec<IndexLayout>> {
-    cache
-        .entry((d.id, d.version))
-        .or_insert_with(|| index_layouts(d).ok())
-        .as_ref()
+/// Layouts of the descriptor versions met in one file, by (id, version): a short list
+/// searched linearly (a file holds few tables and versions; no hashing per entry).
+type LayoutCache = Vec<((u64, u64), Option<Vec<Layout>>)>;
+
+fn layouts<'c>(cache: &'c mut LayoutCache, d: &pb::Descriptor) -> Option<&'c Vec<Layout>> {
+    let at = match cache.iter().position(|(k, _)| *k == (d.id, d.version)) {
+        Some(i) => i,
+        None => {
+            let ls = index_layouts(d).ok().map(|ls| {
+                ls.into_iter()
+                    .map(|l| {
+                        let types = l.key_types();
+                        (l, types)
+                    })
+                    .collect()
+            });
+            cache.push(((d.id, d.version), ls));
+            cache.len() - 1
+        }
+    };
+    cache.get(at).and_then(|(_, ls)| ls.as_ref())
 }
 
 /// Checks that `user` (a live entry with `payload`) decodes against `d`.
@@ -120,13 +136,13 @@ fn decode_entry(
             d.id, d.name, d.version
         ));
     };
-    let Some(l) = ls.iter().find(|l| u64::from(l.id) == index) else {
+    let Some((l, types)) = ls.iter().find(|(l, _)| u64::from(l.id) == index) else {
         return Err(format!(
             "table {} ({:?}, version {}) has no index {index}",
             d.id, d.name, d.version
         ));
     };
-    keys::decode_index_key(user, &l.key_types()).map_err(|e| {
+    keys::decode_index_key(user, types).map_err(|e| {
         format!(
             "key does not decode as index {} ({:?}) of table {:?} version {}: {e}",
             l.id, l.name, d.name, d.version
@@ -159,13 +175,22 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     let mut counts = FileCounts::default();
     let mut cache = LayoutCache::new();
     let layer = lv.dir.to_string();
-    let mut visit = |k: &[u8], v: &[u8]| -> Result<(), vouch_format::Error> {
+    // Reused per entry: the decoded user key; the primary index of the last table met.
+    let mut user_buf: Vec<u8> = Vec::new();
+    let mut primary_of: Option<(u64, Option<u64>)> = None;
+    let mut visit = |e: ScanEntry<'_>| {
+        let (k, v) = (e.key, e.value);
         let f = |kind: &'static str, msg: String| {
             Finding::error(kind, path.clone(), format!("{path}: {msg}"))
                 .with_key(k)
                 .in_layer(layer.clone())
         };
-        let (user, t) = match mvcc::decode_key(k) {
+        // MVCC files come decoded by the scan (key, timestamp, value CRC checked).
+        let decoded = match e.mvcc {
+            Some(m) => Ok((m.user, m.ts)),
+            None => mvcc::decode_key_into(k, &mut user_buf).map(|t| (user_buf.as_slice(), t)),
+        };
+        let (user, t) = match decoded {
             Ok(x) => x,
             Err(e) => {
                 counts.add_undecodable();
@@ -176,10 +201,10 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                     ));
                 }
                 out.push(f("row_decode", format!("MVCC key does not decode: {e}")));
-                return Ok(());
+                return;
             }
         };
-        for p in window.check(file, k, &user, t) {
+        for p in window.check(file, k, user, t) {
             let msg = p.describe().to_string();
             out.push(match p {
                 EntryProblem::FileBounds => f("key_out_of_bounds", msg).expected_found(
@@ -188,7 +213,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                 ),
                 EntryProblem::FileSpan => f("key_out_of_bounds", msg).expected_found(
                     format!("[{}, {})", hex(&fspan.start), hex(&fspan.end)),
-                    hex(&user),
+                    hex(user),
                 ),
                 EntryProblem::LayerSpans => f("key_out_of_bounds", msg),
                 EntryProblem::LayerWindow => f(
@@ -203,33 +228,43 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                 .expected_found(format!("[{min_ts}, {max_ts}]"), t.to_string()),
             });
         }
-        let value = match mvcc::decode_value(k, v) {
+        let value = match e
+            .mvcc
+            .map_or_else(|| mvcc::decode_value(k, v), |m| Ok(m.value))
+        {
             Ok(x) => x,
             Err(e) => {
                 counts.add_undecodable();
                 out.push(f("value_checksum", format!("value does not decode: {e}")));
-                return Ok(());
+                return;
             }
         };
         let payload = match value {
             mvcc::Value::Live(p) => Some(p),
             _ => None,
         };
-        let (table, index) = match keys::decode_table_prefix(&user) {
+        let (table, index) = match keys::decode_table_prefix(user) {
             Ok((t, i, _)) => (t, i),
             Err(e) => {
-                counts.add(&user, payload.is_some(), false);
+                counts.add(user, payload.is_some(), false);
                 out.push(f("row_decode", format!("key is not a table key: {e}")));
-                return Ok(());
+                return;
             }
         };
-        let primary = lv
-            .history
-            .any(table)
-            .and_then(schema::table)
-            .and_then(|t| t.primary_index.as_ref())
-            .map(|p| u64::from(p.id));
-        counts.add(&user, payload.is_some(), primary == Some(index));
+        let primary = match primary_of {
+            Some((id, p)) if id == table => p,
+            _ => {
+                let p = lv
+                    .history
+                    .any(table)
+                    .and_then(schema::table)
+                    .and_then(|t| t.primary_index.as_ref())
+                    .map(|p| u64::from(p.id));
+                primary_of = Some((table, p));
+                p
+            }
+        };
+        counts.add(user, payload.is_some(), primary == Some(index));
         if let Some(p) = payload {
             match lv.history.at(table, t) {
                 None => out.push(f(
@@ -237,7 +272,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                     format!("no descriptor of table {table} is known at {t}"),
                 )),
                 Some(d) => {
-                    if let Err(msg) = decode_entry(&mut cache, d, index, &user, p) {
+                    if let Err(msg) = decode_entry(&mut cache, d, index, user, p) {
                         out.push(f(
                             "row_decode",
                             format!("{msg} (descriptor in force at {t})"),
@@ -246,10 +281,9 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                 }
             }
         }
-        Ok(())
     };
     let scanned = match lv.key {
-        None => SstReader::open(&src).and_then(|r| r.verify_scan_with(&mut visit)),
+        None => SstReader::open(&src).and_then(|r| scan_with(&r, &mut visit)),
         Some(key) => Opened::new(
             key,
             FileId {
@@ -259,7 +293,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
             &src,
         )
         .and_then(|o| {
-            let stats = SstReader::open(&o).and_then(|r| r.verify_scan_with(&mut visit))?;
+            let stats = SstReader::open(&o).and_then(|r| scan_with(&r, &mut visit))?;
             authenticate_unread(&o, &src)?;
             Ok(stats)
         }),
@@ -323,6 +357,18 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         findings: out.v,
         bytes: src.bytes_read(),
     }
+}
+
+/// The verified scan of `r`, each checked entry shown to `visit`.
+fn scan_with<S: BlockSource>(
+    r: &SstReader<S>,
+    visit: &mut impl FnMut(ScanEntry<'_>),
+) -> Result<ScanStats, vouch_format::Error> {
+    let mut scan = r.verified_scan()?;
+    while scan.advance()? {
+        visit(scan.entry());
+    }
+    scan.finish()
 }
 
 /// Authenticates the chunks of a sealed file that the SST scan did not read (the scan reads

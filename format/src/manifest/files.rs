@@ -121,11 +121,17 @@ impl FileCounts {
         if !live {
             self.tombstones += 1;
         }
-        if self.last_user.as_deref() != Some(user) {
-            if live && primary {
-                self.rows += 1;
+        match &mut self.last_user {
+            Some(last) if last.as_slice() == user => {}
+            slot => {
+                if live && primary {
+                    self.rows += 1;
+                }
+                // The buffer is reused: no allocation per key once it is big enough.
+                let last = slot.get_or_insert_with(Vec::new);
+                last.clear();
+                last.extend_from_slice(user);
             }
-            self.last_user = Some(user.to_vec());
         }
     }
 
