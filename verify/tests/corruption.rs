@@ -223,8 +223,27 @@ fn the_generator_makes_every_case_of_the_issue() {
             assert!(got.iter().any(|g| g == e), "{w}: no case {e}; got {got:?}");
         }
     }
-    // Over an encrypted collection: the same cases, except those skipped with a reason.
+    // Over an encrypted collection: the same cases, except those skipped with a reason,
+    // and the key record cases.
     let got = names_keyed(Workload::Bank, &encryption());
+    for e in [
+        "key-record/deleted",
+        "key-record/truncated",
+        "key-record/bit-flipped",
+        "key-record/newer-damaged",
+        "key-record/newer-forged",
+        "key-record/kdf-cost",
+        "key-record/too-many",
+    ] {
+        assert!(
+            got.iter().any(|g| g == e),
+            "encrypted: no case {e}; got {got:?}"
+        );
+        assert!(
+            !names(Workload::Bank).iter().any(|g| g == e),
+            "plain: case {e}"
+        );
+    }
     for e in expected {
         let skipped = corrupt::SKIPPED_WHEN_ENCRYPTED.iter().any(|(n, _)| *n == e);
         assert!(

@@ -18,6 +18,7 @@ use vouch_format::layout::{self, Listing, INCREMENTALS_DIR};
 use vouch_format::manifest;
 use vouch_format::mvcc::Timestamp;
 use vouch_format::sst::Compression;
+use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
 use vouch_testkit::corrupt::{self, Case};
 use vouch_testkit::tree::list_files;
@@ -37,6 +38,11 @@ struct Built {
 /// Backups with revision history, the workload (with its schema changes) running between
 /// them: `plan` lists the chains, each its number of incrementals.
 fn build(w: Workload, seed: u64, plan: &[usize]) -> Built {
+    build_keyed(w, seed, plan, &KeySource::default())
+}
+
+/// [`build`], every chain encrypted with `keys` when they are not empty.
+fn build_keyed(w: Workload, seed: u64, plan: &[usize], keys: &KeySource) -> Built {
     let tmp = tempfile::tempdir().unwrap();
     let c = Cluster::init(&tmp.path().join("cluster"), Clock::manual(T0)).unwrap();
     let rows = match w {
@@ -57,6 +63,7 @@ fn build(w: Workload, seed: u64, plan: &[usize]) -> Built {
         o.target_file_size = 4 << 10;
         o.block_size = 512;
         o.compression = Compression::Snappy;
+        o.encryption = keys.clone();
         backup(&c, &o, &mut |_| {}).unwrap_or_else(|e| panic!("backup: {e}"));
     };
     for incrementals in plan {
@@ -73,16 +80,15 @@ fn build(w: Workload, seed: u64, plan: &[usize]) -> Built {
 }
 
 fn verify(root: &Path, level: Level) -> Report {
+    verify_keyed(root, level, &KeySource::default())
+}
+
+fn verify_keyed(root: &Path, level: Level, keys: &KeySource) -> Report {
     let uri = root.to_str().unwrap();
-    verify_collection(
-        uri,
-        None,
-        None,
-        &OpenOptions::default(),
-        &VerifyOptions::new(level),
-        &mut |_| {},
-    )
-    .unwrap_or_else(|e| panic!("verify {uri} at {level}: {e}"))
+    let mut o = VerifyOptions::new(level);
+    o.keys = keys.clone();
+    verify_collection(uri, None, None, &OpenOptions::default(), &o, &mut |_| {})
+        .unwrap_or_else(|e| panic!("verify {uri} at {level}: {e}"))
 }
 
 fn error_kinds(r: &Report) -> Vec<&'static str> {
@@ -137,9 +143,15 @@ fn restores(root: &Path) -> Vec<Restore> {
         let mut dirs = vec![full.clone()];
         dirs.extend(listing.incrementals(&full, INCREMENTALS_DIR));
         for d in dirs {
-            let m = manifest::decode(&std::fs::read(root.join(&d).join(layout::MANIFEST)).unwrap())
-                .unwrap();
-            let end = Timestamp::from_pb(m.end_time);
+            let stored = std::fs::read(root.join(&d).join(layout::MANIFEST)).unwrap();
+            let end = if vouch_chain::sealed::looks_sealed(&stored) {
+                // Encrypted: the unencrypted listing says the layer's times.
+                let l = std::fs::read(root.join(&d).join(layout::LISTING)).unwrap();
+                let l = vouch_chain::sealed::decode_listing(&l, "listing").unwrap();
+                Timestamp::from_pb(l.end_time)
+            } else {
+                Timestamp::from_pb(manifest::decode(&stored).unwrap().end_time)
+            };
             out.push(Restore {
                 subdir: layout::display_subdir(&full),
                 as_of: Some(end),
@@ -159,6 +171,14 @@ fn restores(root: &Path) -> Vec<Restore> {
 /// Runs one restore of the collection at `root` into a new cluster: `Ok` when it succeeds
 /// with exactly the source's rows at its time, else what went wrong.
 fn restore_exact(b: &Built, root: &Path, r: &Restore) -> Result<(), String> {
+    restore_exact_keyed(b, root, r, &KeySource::default()).map_err(|(_, e)| e)
+}
+
+/// How one restore went: `Err` with the restore's kind when it refused, and what went wrong.
+type Outcome = Result<(), (Option<vouch_engine::ErrorKind>, String)>;
+
+/// [`restore_exact`] with `keys`; an error gives the restore's kind when it refused.
+fn restore_exact_keyed(b: &Built, root: &Path, r: &Restore, keys: &KeySource) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let now = b.source.now();
     let target = Cluster::init(&dir.path().join("t"), Clock::manual(now.wall + SEC)).unwrap();
@@ -171,17 +191,21 @@ fn restore_exact(b: &Built, root: &Path, r: &Restore) -> Result<(), String> {
         },
     );
     o.as_of = r.as_of.map(|t| t.to_string());
+    o.keys = keys.clone();
     let res = restore::restore(&target, &o, &mut |_| {})
-        .map_err(|e| format!("refused ({:?}): {e}", e.kind()))?;
+        .map_err(|e| (Some(e.kind()), format!("refused ({:?}): {e}", e.kind())))?;
     let want = fingerprints(&b.source, r.time);
     let got = fingerprints(&target, res.published_at);
     if want != got {
-        return Err(format!(
-            "succeeded with other rows than the source's at {}: {} of {} indexes differ",
-            r.time,
-            want.iter().filter(|(k, v)| got.get(*k) != Some(*v)).count()
-                + got.len().saturating_sub(want.len()),
-            want.len()
+        return Err((
+            None,
+            format!(
+                "succeeded with other rows than the source's at {}: {} of {} indexes differ",
+                r.time,
+                want.iter().filter(|(k, v)| got.get(*k) != Some(*v)).count()
+                    + got.len().saturating_sub(want.len()),
+                want.len()
+            ),
         ));
     }
     Ok(())
@@ -352,4 +376,114 @@ fn verify_and_restore_agree_on_every_case() {
         disagreements.len(),
         disagreements.join("\n")
     );
+}
+
+/// The key of the encrypted agreement run: a local KMS key file (cheap to unwrap, unlike a
+/// passphrase, and every restore unlocks the chain again).
+fn kms_key(dir: &Path) -> KeySource {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("agree.key");
+    std::fs::write(&p, hex::encode([0x5au8; 32])).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    KeySource::kms([format!("file://{}", p.display())])
+}
+
+/// The agreement test over an encrypted `bank` collection (two chains, a KMS key file),
+/// verified and restored with the key: every case of the encrypted suite, the key record
+/// cases (`key-record/*`) among them. Verify is clean exactly when every restore succeeds
+/// with the source's rows; and on a key record case every restore of the damaged chain is
+/// refused with `ErrorKind::KeyRecord` whose name is the kind verify reports.
+#[test]
+fn verify_and_restore_agree_on_every_encrypted_case() {
+    let keydir = tempfile::tempdir().unwrap();
+    let keys = kms_key(keydir.path());
+    let b = build_keyed(Workload::Bank, 1, &[2, 1], &keys);
+    let points = restores(&b.root);
+    let cases = corrupt::cases_keyed(&b.root, &keys).unwrap();
+    let mut disagreements = Vec::new();
+    let mut key_cases = 0;
+    for (i, case) in cases.iter().enumerate() {
+        let dst = b.tmp.path().join(format!("agree-enc-{i}"));
+        corrupt::apply_keyed(case, &b.root, &dst, &keys).unwrap();
+        let r = verify_keyed(&dst, Level::Full, &keys);
+        let clean = r.exit_code() == 0;
+        let outcomes: Vec<(String, Outcome)> = points
+            .iter()
+            .map(|p| {
+                let at = format!("{} at {:?}", p.subdir, p.as_of.map(|t| t.to_string()));
+                (at, restore_exact_keyed(&b, &dst, p, &keys))
+            })
+            .collect();
+        let restored = outcomes.iter().all(|(_, o)| o.is_ok());
+        let how = || -> String {
+            outcomes
+                .iter()
+                .map(|(at, o)| {
+                    format!(
+                        "    {at}: {}",
+                        o.as_ref().err().map_or("exact", |e| e.1.as_str())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if clean != restored {
+            disagreements.push(format!(
+                "{}: verify {} (kinds {:?}), restores:\n{}",
+                case.name,
+                if clean { "clean" } else { "not clean" },
+                error_kinds(&r),
+                how()
+            ));
+        }
+        if case.name.starts_with("key-record/") {
+            key_cases += 1;
+            let kinds = error_kinds(&r);
+            let reported = case.kinds.iter().find(|k| kinds.contains(k));
+            // The damaged chain is the one whose full backup holds the record.
+            let full = case
+                .file
+                .as_deref()
+                .and_then(|f| f.rsplit_once('/'))
+                .map(|p| p.0);
+            let refused_alike = outcomes.iter().zip(&points).all(|((_, o), p)| {
+                let of_chain = full.is_some_and(|f| layout::display_subdir(f) == p.subdir)
+                    || p.subdir == "LATEST" && Some(corrupt_latest(&b.root).as_str()) == full;
+                match o {
+                    Err((
+                        Some(vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::KeyRecord(k))),
+                        _,
+                    )) => Some(&k.name()) == reported,
+                    Ok(()) => !of_chain,
+                    Err(_) => false,
+                }
+            });
+            if reported.is_none() || !refused_alike {
+                disagreements.push(format!(
+                    "{}: verify kinds {kinds:?} (expected one of {:?}); restores (expected KeyRecord of the same name for the damaged chain):\n{}",
+                    case.name,
+                    case.kinds,
+                    how()
+                ));
+            }
+        }
+        std::fs::remove_dir_all(&dst).unwrap();
+    }
+    assert_eq!(key_cases, 7, "key record cases");
+    assert!(cases.len() >= 40, "only {} cases", cases.len());
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        disagreements.len(),
+        cases.len(),
+        disagreements.join("\n")
+    );
+}
+
+/// The full backup LATEST names in the clean collection at `root`.
+fn corrupt_latest(root: &Path) -> String {
+    Collection::open(root.to_str().unwrap(), None, &OpenOptions::default())
+        .unwrap()
+        .latest()
+        .unwrap()
 }

@@ -45,7 +45,10 @@ pub const SKIPPED_WHEN_ENCRYPTED: &[(&str, &str)] = &[];
 ///   inside it is never decrypted), `block` = `chunk#<n>`, the region the chunk's first
 ///   stored byte;
 /// - a layer of another chain spliced in does not open under this chain's key: its
-///   manifest is an `envelope_auth` finding, accepted beside `chain_id_mismatch`.
+///   manifest is an `envelope_auth` finding, accepted beside `chain_id_mismatch`;
+/// - the key record cases (`key-record/*`) exist only here: a chain whose full backup holds
+///   `ENCRYPTION-INFO` gets the record deleted, truncated and bit-flipped, a newer record
+///   damaged, forged and too costly, and a record past the count limit.
 pub fn cases_keyed(collection: &Path, keys: &KeySource) -> io::Result<Vec<Case>> {
     let files = list_files(collection)?;
     let listing = Listing::new(&files);
@@ -691,7 +694,113 @@ pub fn cases_keyed(collection: &Path, keys: &KeySource) -> io::Result<Vec<Case>>
             ManifestEdit::IntroduceForeignSpan,
         ));
     }
+    // ---- key records of an encrypted chain (spec/keys.md §2) ----
+    let info_path = full.path(layout::ENCRYPTION_INFO);
+    if collection.join(&info_path).is_file() {
+        out.extend(key_record_cases(collection, full, &info_path)?);
+    }
     Ok(out)
+}
+/// The key record cases of the encrypted chain whose full backup is `full` (its
+/// `ENCRYPTION-INFO` at `info_path`): the record deleted, truncated, bit-flipped (its first
+/// byte, so that it no longer decodes); a newer record damaged, forged (not what a rotation
+/// makes of the record before it) or asking for 10,000,000 PBKDF2 iterations; and a record
+/// past the count limit. Every level reports each, with the key or without it.
+fn key_record_cases(collection: &Path, full: &Layer, info_path: &str) -> io::Result<Vec<Case>> {
+    use vouch_format::encryption_info::{
+        self as info_fmt, KmsWrappedKey, PassphraseWrappedKey, MAX_KEY_RECORDS,
+        PASSPHRASE_WRAP_LEN, SALT_LEN,
+    };
+    let info = fs::read(collection.join(info_path))?;
+    let decoded = info_fmt::decode(&info).map_err(|e| format_err(info_path, e))?;
+    let rotation = |n: u64| full.path(&layout::encryption_info_name(n));
+    let case = |name: &str, kinds: &'static [&'static str], file: String, action| Case {
+        name: format!("key-record/{name}"),
+        level: Level::Metadata,
+        kinds,
+        file: Some(file),
+        block: None,
+        region: None,
+        action,
+    };
+    let mut costly = decoded.clone();
+    costly.passphrase = Some(PassphraseWrappedKey {
+        salt: vec![7; SALT_LEN],
+        iterations: 10_000_000,
+        wrapped_key: vec![0; PASSPHRASE_WRAP_LEN],
+    });
+    let mut forged = decoded.clone();
+    forged.key_check[0] ^= FLIP;
+    forged.kms.push(KmsWrappedKey {
+        uri_id: "file:///forged/key".into(),
+        wrapped_key: vec![1; 60],
+    });
+    let newer_cut = info.get(..info.len() - 1).unwrap_or_default().to_vec();
+    Ok(vec![
+        case(
+            "deleted",
+            &["key_record_missing"],
+            info_path.to_string(),
+            Action::Remove {
+                path: info_path.to_string(),
+            },
+        ),
+        case(
+            "truncated",
+            &["key_record_damaged"],
+            info_path.to_string(),
+            Action::Truncate {
+                file: info_path.to_string(),
+                len: info.len() as u64 / 2,
+            },
+        ),
+        case(
+            "bit-flipped",
+            &["key_record_damaged"],
+            info_path.to_string(),
+            Action::Flip {
+                file: info_path.to_string(),
+                offset: 0,
+                xor: FLIP,
+            },
+        ),
+        case(
+            "newer-damaged",
+            &["key_record_damaged"],
+            rotation(1),
+            Action::Write {
+                file: rotation(1),
+                bytes: newer_cut,
+            },
+        ),
+        case(
+            "newer-forged",
+            &["key_record_mismatch"],
+            rotation(1),
+            Action::Write {
+                file: rotation(1),
+                bytes: info_fmt::encode(&forged),
+            },
+        ),
+        case(
+            "kdf-cost",
+            &["key_record_kdf_cost"],
+            rotation(1),
+            Action::Write {
+                file: rotation(1),
+                bytes: info_fmt::encode(&costly),
+            },
+        ),
+        case(
+            "too-many",
+            &["key_records_too_many"],
+            rotation(MAX_KEY_RECORDS as u64),
+            Action::Write {
+                file: rotation(MAX_KEY_RECORDS as u64),
+                bytes: info,
+            },
+        ),
+    ])
 }
 
 /// A column of a user table with rows whose values would no longer fit if it changed
