@@ -1,6 +1,8 @@
 //! `vouch verify [FROM LATEST|'subdir'] IN URI --level metadata|schema|full`: the three
 //! offline validation levels (spec/verify-report.md). Exit codes: 0 clean, 1 findings of
-//! error severity (or warnings with `--strict`), 2 could not run.
+//! error severity (or warnings with `--strict`), 2 could not run. With `--shard K/N` one
+//! part of the run; `vouch verify merge PART.json…` makes the parts' JSON reports one
+//! report (spec/verify-report.md §7).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use vouch_verify::{render_human, render_junit, Level, Progress, VerifyOptions};
+use vouch_verify::{render_human, render_junit, Level, Progress, Report, Shard, VerifyOptions};
 
 use vouch_sql::backup_stmt::{single_uri, Scope};
 use vouch_sql::grammar::words;
@@ -17,12 +19,13 @@ use vouch_sql::grammar::words;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// `[FROM LATEST|'subdir'] IN URI`: without FROM, every chain of the collection.
+    /// `merge PART.json…`: one report from the JSON reports of every shard of a run.
     #[arg(num_args = 0..)]
     words: Vec<String>,
     /// metadata (manifests, checksums, sizes, chain, LATEST), schema (+ descriptors,
     /// references, spans, restore plan) or full (+ every byte, row and fingerprint).
     #[arg(long)]
-    level: String,
+    level: Option<String>,
     /// Also plan a restore at this time (AS OF SYSTEM TIME text; schema level and above).
     #[arg(long, allow_hyphen_values = true)]
     as_of: Option<String>,
@@ -53,6 +56,11 @@ pub(crate) struct Args {
     /// Report at most N findings (all are still counted).
     #[arg(long)]
     max_findings: Option<usize>,
+    /// Check only part K of N of the work (whole tables with all their files, balanced by
+    /// bytes; shard 1 also runs the collection, chain and layer checks). Write each part
+    /// with `--format json` and join them with `vouch verify merge`.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
     /// The key of encrypted chains. Without it, `metadata` runs (key records, checksums,
     /// listings), while `schema` and `full` exit 2 naming the key needed — unless
     /// `--keyless` is given.
@@ -122,21 +130,98 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
     })
 }
 
+/// `--format`: true for json.
+fn json_format(format: &str) -> Result<bool> {
+    match format.to_ascii_lowercase().as_str() {
+        "human" => Ok(false),
+        "json" => Ok(true),
+        other => bail!("unknown --format {other:?}: expected human or json"),
+    }
+}
+
+/// Writes the report (JUnit file, then stdout) and gives its exit code.
+fn emit(report: &Report, json: bool, junit: Option<&std::path::Path>) -> Result<ExitCode> {
+    if let Some(path) = junit {
+        std::fs::write(path, render_junit(report))
+            .with_context(|| format!("writing the JUnit report {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", render_human(report));
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Most bytes of one part report `vouch verify merge` reads.
+const MAX_PART_BYTES: u64 = 1 << 30;
+
+/// `vouch verify merge PART.json…`.
+fn merge(args: &Args, parts: &[String]) -> Result<ExitCode> {
+    let given = [
+        ("--level", args.level.is_some()),
+        ("--as-of", args.as_of.is_some()),
+        ("--jobs", args.jobs.is_some()),
+        (
+            "--incremental-location",
+            args.incremental_location.is_some(),
+        ),
+        ("--cluster", args.cluster.is_some()),
+        ("--restore-into", args.restore_into.is_some()),
+        ("--strict", args.strict),
+        ("--max-findings", args.max_findings.is_some()),
+        ("--shard", args.shard.is_some()),
+        ("--keyless", args.keyless),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+        bail!("vouch verify merge takes the shards' reports, --format and --junit; {flag} belongs to the shards' runs");
+    }
+    if parts.is_empty() {
+        bail!("vouch verify merge needs the JSON reports of every shard: vouch verify merge part-1.json part-2.json …");
+    }
+    let json = json_format(&args.format)?;
+    let mut reports = Vec::with_capacity(parts.len());
+    for p in parts {
+        let path = std::path::Path::new(p);
+        let meta = std::fs::metadata(path).with_context(|| format!("reading {p}"))?;
+        if !meta.is_file() {
+            bail!("{p}: not a regular file");
+        }
+        if meta.len() > MAX_PART_BYTES {
+            bail!(
+                "{p}: {} bytes is more than a report may be ({MAX_PART_BYTES})",
+                meta.len()
+            );
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("reading {p}"))?;
+        let r: Report = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{p} is not a vouch verify JSON report"))?;
+        reports.push(r);
+    }
+    let report = vouch_verify::merge_reports(reports)?;
+    emit(&report, json, args.junit.as_deref())
+}
+
 /// Runs `vouch verify`.
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    if let Some(("merge", parts)) = args.words.split_first().map(|(w, r)| (w.as_str(), r)) {
+        return merge(&args, parts);
+    }
     let (subdir, uris) = words::verify(&args.words)?;
     let uri = single_uri(&Scope::default(), &uris)?;
-    let Some(level) = Level::parse(&args.level) else {
-        bail!(
-            "unknown --level {:?}: expected metadata, schema or full",
-            args.level
-        );
+    let Some(level_text) = &args.level else {
+        bail!("--level is required: metadata, schema or full");
     };
-    let json = match args.format.to_ascii_lowercase().as_str() {
-        "human" => false,
-        "json" => true,
-        other => bail!("unknown --format {other:?}: expected human or json"),
+    let Some(level) = Level::parse(level_text) else {
+        bail!("unknown --level {level_text:?}: expected metadata, schema or full");
     };
+    let json = json_format(&args.format)?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
         Some(n) => n,
@@ -157,6 +242,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         },
         keys: args.keys.source()?,
         keyless: args.keyless,
+        shard,
     };
     let store_opts = vouch_chain::open_options(
         args.cluster
@@ -173,16 +259,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         &mut *progress,
     )?;
     drop(progress);
-    if let Some(path) = &args.junit {
-        std::fs::write(path, render_junit(&report))
-            .with_context(|| format!("writing the JUnit report {}", path.display()))?;
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render_human(&report));
-    }
-    Ok(ExitCode::from(report.exit_code()))
+    emit(&report, json, args.junit.as_deref())
 }
 
 /// The catalog of the cluster in `dir` now, as a restore into it would see it

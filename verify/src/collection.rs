@@ -15,11 +15,11 @@ use vouch_store::{OpenOptions, Store};
 
 use crate::finding::{Finding, Severity};
 use crate::report::{
-    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, VerifyOptions,
-    REPORT_FORMAT_VERSION,
+    ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, ShardInfo,
+    VerifyOptions, REPORT_FORMAT_VERSION,
 };
 use crate::state::{is_full_name, ChainState, Ctx, Which};
-use crate::{data, merge, metadata, schema_checks, sealed};
+use crate::{data, merge, metadata, schema_checks, sealed, shard};
 
 fn list(store: &dyn Store) -> Result<Vec<String>, Error> {
     Ok(store
@@ -194,6 +194,7 @@ pub fn verify_collection(
             } else {
                 Vec::new()
             },
+            owned: None,
         });
     }
     if !opts.keys.is_empty() && !chains.iter().any(|c| c.encrypted) {
@@ -201,6 +202,40 @@ pub fn verify_collection(
         vouch_keys::check_not_encrypted(&opts.keys).map_err(vouch_chain::Error::from)?;
     }
     metadata::stat_files(&ctx, &mut chains, progress);
+
+    // `--shard K/N`: what this shard owns, from the manifests every shard reads alike.
+    let shard = match opts.shard {
+        None => None,
+        Some(sh) => {
+            let what = [
+                ("level", opts.level.name().to_string()),
+                ("selected", selected.join(",")),
+                ("as_of", as_of.map_or_else(String::new, |t| t.to_string())),
+                ("strict", opts.strict.to_string()),
+                (
+                    "max_findings",
+                    opts.max_findings
+                        .map_or_else(String::new, |n| n.to_string()),
+                ),
+                ("keys", (!opts.keys.is_empty()).to_string()),
+                ("keyless", opts.keyless.to_string()),
+                ("incremental_location", separate.to_string()),
+            ];
+            let plan = shard::plan(&chains, sh, &what);
+            let (owned, units, bytes) = shard::assign(&chains, sh);
+            for (c, o) in chains.iter_mut().zip(owned) {
+                c.owned = Some(o);
+            }
+            Some(ShardInfo {
+                index: sh.index,
+                count: sh.count,
+                plan,
+                max_findings: opts.max_findings,
+                units,
+                bytes,
+            })
+        }
+    };
 
     // Collection-wide: stray objects and unfinished backups.
     let chosen: BTreeSet<&str> = chains
@@ -290,6 +325,9 @@ pub fn verify_collection(
             schema_checks::check_chain(&ctx, c);
         }
     }
+    // Shards other than 1 count only the work they own.
+    let files_before = ctx.files_checked.load(Ordering::Relaxed) as u64;
+    let bytes_before = ctx.bytes_read.lock().map(|b| *b).unwrap_or(0);
     if opts.level >= Level::Full {
         for c in &mut chains {
             if keyless(c) {
@@ -301,8 +339,32 @@ pub fn verify_collection(
         }
     }
 
-    let files_checked = ctx.files_checked.load(Ordering::Relaxed) as u64;
-    let bytes_read = ctx.bytes_read.lock().map(|b| *b).unwrap_or(0);
+    let mut files_checked = ctx.files_checked.load(Ordering::Relaxed) as u64;
+    let mut bytes_read = ctx.bytes_read.lock().map(|b| *b).unwrap_or(0);
+    let not_first = opts.shard.is_some_and(|s| !s.is_first());
+    if not_first {
+        files_checked -= files_before.min(files_checked);
+        bytes_read -= bytes_before.min(bytes_read);
+        // Shard 1 reports the checks of the collection, chains and layers; this one only
+        // what it owns.
+        for c in &mut collection_checks {
+            c.findings.clear();
+        }
+        for ch in &mut chains {
+            for c in &mut ch.checks {
+                c.findings.clear();
+            }
+            for l in &mut ch.layers {
+                for c in l
+                    .checks
+                    .iter_mut()
+                    .filter(|c| !shard::OWNED_CHECKS.contains(&c.name))
+                {
+                    c.findings.clear();
+                }
+            }
+        }
+    }
     let mut report = Report {
         format_version: REPORT_FORMAT_VERSION,
         level: opts.level,
@@ -334,8 +396,15 @@ pub fn verify_collection(
         duration: started.elapsed(),
         strict: opts.strict,
         keyless: opts.keyless,
+        shard,
     };
-    finalize(&mut report, opts.max_findings);
+    // A shard keeps every finding: the merge applies the cap to the whole.
+    let cap = if opts.shard.is_some() {
+        None
+    } else {
+        opts.max_findings
+    };
+    finalize(&mut report, cap);
     Ok(report)
 }
 
@@ -405,12 +474,14 @@ fn in_selected(d: &str, which: Which, selected: &[String], inc_root: &str) -> bo
     })
 }
 
-/// Counts findings, applies the cap (in check order) and fills `report.findings`.
-fn finalize(report: &mut Report, cap: Option<usize>) {
+/// Puts the findings of each check in their canonical order, counts them, applies the cap
+/// (in check order) and fills `report.findings`.
+pub(crate) fn finalize(report: &mut Report, cap: Option<usize>) {
     let mut kept = 0usize;
     let mut all = Vec::new();
     let mut visit =
         |c: &mut CheckResult, errors: &mut u64, warnings: &mut u64, omitted: &mut u64| {
+            shard::canonical_order(c.name, &mut c.findings);
             let mut keep = Vec::new();
             for f in c.findings.drain(..) {
                 match f.severity {

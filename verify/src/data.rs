@@ -400,12 +400,15 @@ pub(crate) fn check_chain(
     progress: &mut dyn FnMut(Progress),
 ) -> Vec<Option<Vec<pb::Span>>> {
     let mut history = History::default();
-    let total_files: usize = c
-        .layers
-        .iter()
-        .map(|l| l.sizes.iter().flatten().count())
-        .sum();
-    let total_bytes: u64 = c.layers.iter().flat_map(|l| l.sizes.iter().flatten()).sum();
+    let (mut total_files, mut total_bytes) = (0usize, 0u64);
+    for (li, l) in c.layers.iter().enumerate() {
+        for (fi, size) in l.sizes.iter().enumerate() {
+            if let Some(size) = size.filter(|_| c.owns_file(li, fi)) {
+                total_files += 1;
+                total_bytes += size;
+            }
+        }
+    }
     progress(Progress::Start {
         check: "data",
         files: total_files as u64,
@@ -418,7 +421,9 @@ pub(crate) fn check_chain(
     let mut all_unknown = false;
     // Per layer: the unknown spans up to it, `None` when no table can be checked there.
     let mut known_at: Vec<Option<Vec<pb::Span>>> = Vec::new();
-    for l in c.layers.iter_mut() {
+    let owned = c.owned.clone();
+    let owns = |li: usize, fi: usize| owned.as_ref().is_none_or(|o| o.file(li, fi));
+    for (li, l) in c.layers.iter_mut().enumerate() {
         let Some(m) = l.manifest.clone() else {
             all_unknown = true;
             known_at.push(None);
@@ -442,6 +447,7 @@ pub(crate) fn check_chain(
             .sizes
             .iter()
             .enumerate()
+            .filter(|(i, _)| owns(li, *i))
             .filter_map(|(i, s)| s.map(|s| (i, s)))
             .collect();
         let mut results: Vec<(usize, FileOutcome)> = Vec::with_capacity(todo.len());

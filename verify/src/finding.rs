@@ -1,19 +1,96 @@
 //! Findings: what is wrong, where (file, offset, block, key) and what was expected; and
 //! the mapping of format errors to finding kinds, shared by every level.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vouch_format::sst::{BlockSource, ScanStats, SstReader};
 use vouch_format::BlockKind;
 use vouch_format::Error as FormatError;
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The data cannot be trusted or restored as is.
     Error,
     /// Worth knowing; restore is not affected.
     Warning,
+}
+
+/// Every finding kind verify reports, as `spec/verify-report.md` §4 lists them (a test
+/// holds the two equal). A report read back ([`Report`](crate::Report)'s `Deserialize`,
+/// for `vouch verify merge`) names only these.
+pub const KINDS: &[&str] = &[
+    // metadata
+    "manifest_missing",
+    "manifest_decode",
+    "checksum_missing",
+    "checksum_mismatch",
+    "file_missing",
+    "size_mismatch",
+    "chain_gap",
+    "predecessor_hash_mismatch",
+    "predecessor_path_mismatch",
+    "chain_id_mismatch",
+    "layer_dir_mismatch",
+    "latest_missing",
+    "latest_invalid",
+    "latest_not_newest",
+    "stray_object",
+    "unfinished_backup",
+    "read_error",
+    "object_too_large",
+    "not_an_object",
+    "file_listed_twice",
+    "file_bounds_overlap",
+    "start_time_invalid",
+    "mvcc_filter_invalid",
+    "revision_start_invalid",
+    "spans_invalid",
+    "introduced_spans_invalid",
+    "manifest_inconsistent",
+    // schema
+    "descriptor_decode",
+    "dangling_reference",
+    "descriptor_version_regression",
+    "span_coverage",
+    "restore_plan",
+    "restore_collision",
+    "restore_needs_option",
+    "restore_refused",
+    // full
+    "sha256_mismatch",
+    "sst_corrupt",
+    "block_checksum",
+    "sst_truncated",
+    "sst_bad_footer",
+    "sst_property",
+    "key_order",
+    "value_checksum",
+    "key_out_of_bounds",
+    "timestamp_out_of_window",
+    "count_mismatch",
+    "row_decode",
+    "index_mismatch",
+    "row_schema_mismatch",
+    "unique_violation",
+    "fingerprint_mismatch",
+    // encrypted chains
+    "listing_missing",
+    "listing_decode",
+    "listing_mismatch",
+    "envelope_header",
+    "envelope_size",
+    "envelope_auth",
+    "key_record_missing",
+    "key_record_damaged",
+    "key_record_mismatch",
+    "key_records_too_many",
+    "key_record_kdf_cost",
+];
+
+/// The registered name equal to `s` ([`KINDS`], or another registry).
+pub(crate) fn registered(names: &[&'static str], s: &str) -> Option<&'static str> {
+    names.iter().copied().find(|k| *k == s)
 }
 
 /// One problem, with where it is and what was expected.
@@ -44,8 +121,61 @@ pub struct Finding {
     /// The layer directory it belongs to, when it belongs to one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
+    /// The table (descriptor id) a finding of the `indexes` and `fingerprints` checks is
+    /// about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<u64>,
     /// The full message.
     pub message: String,
+}
+
+/// A finding as JSON holds it (its kind a string, checked against [`KINDS`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindingText {
+    severity: Severity,
+    kind: String,
+    file: String,
+    #[serde(default)]
+    offset: Option<u64>,
+    #[serde(default)]
+    block: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    expected: Option<String>,
+    #[serde(default)]
+    found: Option<String>,
+    #[serde(default)]
+    layer: Option<String>,
+    #[serde(default)]
+    table: Option<u64>,
+    message: String,
+}
+
+impl<'de> Deserialize<'de> for Finding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = FindingText::deserialize(d)?;
+        let kind = registered(KINDS, &t.kind).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown finding kind {:?} (a report of another vouch version?)",
+                t.kind
+            ))
+        })?;
+        Ok(Finding {
+            severity: t.severity,
+            kind,
+            file: t.file,
+            offset: t.offset,
+            block: t.block,
+            key: t.key,
+            expected: t.expected,
+            found: t.found,
+            layer: t.layer,
+            table: t.table,
+            message: t.message,
+        })
+    }
 }
 
 impl Finding {
@@ -56,6 +186,10 @@ impl Finding {
         file: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        debug_assert!(
+            KINDS.contains(&kind),
+            "finding kind {kind:?} is not in KINDS"
+        );
         Finding {
             severity,
             kind,
@@ -66,6 +200,7 @@ impl Finding {
             expected: None,
             found: None,
             layer: None,
+            table: None,
             message: message.into(),
         }
     }
@@ -108,6 +243,12 @@ impl Finding {
     pub fn expected_found(mut self, expected: impl Into<String>, found: impl Into<String>) -> Self {
         self.expected = Some(excerpt(expected.into()));
         self.found = Some(excerpt(found.into()));
+        self
+    }
+
+    /// With the table it is about.
+    pub fn about_table(mut self, table: u64) -> Self {
+        self.table = Some(table);
         self
     }
 

@@ -17,7 +17,8 @@
 //!
 //! Modules: `collection` is the orchestrator (it calls the levels, no level calls another);
 //! `state` holds what the levels share; `metadata`, `schema_checks`, `sealed`, `data` and
-//! `merge` are the levels' checks; `finding`, `report` and `output` are the results.
+//! `merge` are the levels' checks; `finding`, `report` and `output` are the results;
+//! `shard` splits the `full` level's work over processes and merges their reports.
 
 #![forbid(unsafe_code)]
 
@@ -30,15 +31,18 @@ mod output;
 mod report;
 mod schema_checks;
 mod sealed;
+mod shard;
 mod source;
 mod state;
 mod tables;
 
 pub use collection::verify_collection;
-pub use finding::{check_sst, sst_finding, Finding, Severity};
+pub use finding::{check_sst, sst_finding, Finding, Severity, KINDS};
 pub use output::{render_human, render_junit, xml_escape};
 pub use report::{
     not_checked_without_key, ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report,
-    TargetCluster, VerifyOptions, NOT_CHECKED_WITHOUT_KEY, REPORT_FORMAT_VERSION,
+    Shard, ShardInfo, TargetCluster, VerifyOptions, CHECKS, NOT_CHECKED_WITHOUT_KEY,
+    REPORT_FORMAT_VERSION,
 };
+pub use shard::{merge_reports, MergeError};
 pub use source::FileSource;

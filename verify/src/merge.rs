@@ -630,7 +630,9 @@ pub(crate) fn check_tables(
         let Some(Some(unknown)) = known_at.get(i) else {
             continue;
         };
-        for d in tables_with_data(&l.manifest).filter(|d| table_known(unknown, d.id)) {
+        for d in tables_with_data(&l.manifest)
+            .filter(|d| table_known(unknown, d.id) && c.owns_table(d.id))
+        {
             let v = plan.entry(d.id).or_default();
             v.resize(i + 1, None);
             if let Some(x) = v.get_mut(i) {
@@ -705,11 +707,12 @@ pub(crate) fn check_tables(
     );
     results.sort_by_key(|(i, _)| *i);
     let mut per_layer: Vec<(Vec<Finding>, Vec<Finding>)> = vec![Default::default(); n];
-    for (_, o) in results {
+    for (ti, o) in results {
+        let table = tables.get(ti).map_or(0, |t| t.0);
         for (li, idx, fp) in o {
             if let Some((a, b)) = per_layer.get_mut(li) {
-                a.extend(idx);
-                b.extend(fp);
+                a.extend(idx.into_iter().map(|f| f.about_table(table)));
+                b.extend(fp.into_iter().map(|f| f.about_table(table)));
             }
         }
     }

@@ -88,6 +88,13 @@ pub fn render_human(r: &Report) -> String {
         if r.keyless { " --keyless" } else { "" },
         r.collection
     );
+    if let Some(s) = &r.shard {
+        let _ = writeln!(
+            o,
+            "shard {}/{}: {} unit(s) of tables and files, {} stored bytes; the other checks are shard 1's (join the parts with vouch verify merge)",
+            s.index, s.count, s.units, s.bytes
+        );
+    }
     let _ = writeln!(o, "collection");
     for c in &r.collection_checks {
         check_lines(&mut o, "  ", c);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::finding::{Finding, Severity};
 
@@ -12,7 +12,7 @@ use crate::finding::{Finding, Severity};
 pub const REPORT_FORMAT_VERSION: u32 = 2;
 
 /// How deep to verify. A level includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Manifests, checksum files, sizes (stat only), chain continuity, LATEST, strays.
@@ -74,6 +74,77 @@ pub struct VerifyOptions {
     /// list what was not checked in the report. Without it, `full` (like `schema`) over an
     /// encrypted chain with no key given cannot run. Excludes `keys`.
     pub keyless: bool,
+    /// `--shard K/N`: check only this shard's part of the work (spec/verify-report.md §7).
+    pub shard: Option<Shard>,
+}
+
+/// One part of a verification split over `count` processes (`--shard index/count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// 1-based.
+    pub index: u32,
+    /// How many shards in all.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Most shards a verification may be split into.
+    pub const MAX_COUNT: u32 = 10_000;
+
+    /// Parses `K/N` (1 ≤ K ≤ N ≤ [`Shard::MAX_COUNT`]).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!(
+                "--shard {s:?}: expected K/N with 1 <= K <= N <= {}, as 2/4",
+                Shard::MAX_COUNT
+            )
+        };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(k) || !digits(n) {
+            return Err(bad());
+        }
+        let (index, count) = (
+            k.parse::<u32>().map_err(|_| bad())?,
+            n.parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count || count > Shard::MAX_COUNT {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// True for the shard that runs the collection-, chain- and layer-level checks (1).
+    pub fn is_first(self) -> bool {
+        self.index == 1
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What a shard's report says of the run it is part of (spec/verify-report.md §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// This shard, 1-based.
+    pub index: u32,
+    /// Shards in all.
+    pub count: u32,
+    /// SHA-256 (hex) of what every shard of one run must agree on: the level, the chains
+    /// and layers selected with their manifests' SHA-256, `--as-of`, `--strict`,
+    /// `--max-findings`, whether keys were given, and the count. Parts with different
+    /// plans are not parts of one run.
+    pub plan: String,
+    /// `--max-findings`, applied by the merge (a shard keeps every finding).
+    pub max_findings: Option<usize>,
+    /// The tables and files this shard checked at the `full` level, and their stored bytes.
+    pub units: u64,
+    /// Stored bytes of the data files this shard owns.
+    pub bytes: u64,
 }
 
 impl VerifyOptions {
@@ -88,6 +159,7 @@ impl VerifyOptions {
             restore_into: None,
             keys: vouch_keys::KeySource::default(),
             keyless: false,
+            shard: None,
         }
     }
 }
@@ -138,12 +210,30 @@ pub enum Error {
     Usage(String),
 }
 
+/// Every check name a report may hold.
+pub const CHECKS: &[&str] = &[
+    "latest",
+    "strays",
+    "unfinished",
+    "manifest",
+    "chain",
+    "files",
+    "descriptors",
+    "spans",
+    "restore_plan",
+    "cluster",
+    "data",
+    "indexes",
+    "fingerprints",
+    "key_records",
+];
+
 /// One check's outcome: its findings (empty = passed).
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     /// Stable check name (`manifest`, `chain`, `files`, `descriptors`, `spans`,
     /// `restore_plan`, `data`, `indexes`, `fingerprints`, `latest`, `strays`, `unfinished`,
-    /// `cluster`).
+    /// `cluster`, `key_records`: [`CHECKS`]).
     pub name: &'static str,
     /// Findings of this check (after the `max_findings` cap).
     pub findings: Vec<Finding>,
@@ -164,8 +254,29 @@ impl CheckResult {
     }
 }
 
+/// A check as JSON holds it (its name a string, checked against [`CHECKS`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckText {
+    name: String,
+    findings: Vec<Finding>,
+}
+
+impl<'de> Deserialize<'de> for CheckResult {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = CheckText::deserialize(d)?;
+        let name = crate::finding::registered(CHECKS, &t.name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown check {:?}", t.name)))?;
+        Ok(CheckResult {
+            name,
+            findings: t.findings,
+        })
+    }
+}
+
 /// One layer (a full backup or an incremental) and its checks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LayerReport {
     /// The layer's directory relative to its store (`2026/01/01-000000.23`,
     /// `incrementals/…/…`).
@@ -175,21 +286,36 @@ pub struct LayerReport {
 }
 
 /// One chain: a full backup and its incrementals.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChainReport {
     /// The full backup's subdirectory.
     pub full_subdir: String,
     /// Its layers, oldest first.
     pub layers: Vec<LayerReport>,
     /// Checks that belong to the chain as a whole (`key_records`, `restore_plan`,
-    /// `cluster`, `content`).
+    /// `cluster`).
     pub checks: Vec<CheckResult>,
     /// Whether the chain is encrypted.
     pub encrypted: bool,
     /// What was not checked because the chain was read without its key (`--keyless`, or
     /// `metadata` with no key given, or key records too damaged to unlock): stable names
     /// ([`NOT_CHECKED_WITHOUT_KEY`]); empty when everything of the level ran.
+    #[serde(deserialize_with = "not_checked_names")]
     pub not_checked: Vec<&'static str>,
+}
+
+fn not_checked_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            NOT_CHECKED_WITHOUT_KEY
+                .iter()
+                .map(|(_, n)| *n)
+                .find(|n| n == s)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown not_checked name {s:?}")))
+        })
+        .collect()
 }
 
 /// What each level checks only with the key, by name (spec/verify-report.md §6): the
@@ -220,7 +346,8 @@ pub fn not_checked_without_key(level: Level) -> Vec<&'static str> {
 }
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// [`REPORT_FORMAT_VERSION`].
     pub format_version: u32,
@@ -245,17 +372,30 @@ pub struct Report {
     /// Bytes read from the store.
     pub bytes_read: u64,
     /// Wall time taken.
-    #[serde(serialize_with = "secs", rename = "duration_seconds")]
+    #[serde(
+        serialize_with = "secs",
+        deserialize_with = "from_secs",
+        rename = "duration_seconds"
+    )]
     pub duration: Duration,
     /// Whether `--strict` was given (warnings fail).
     pub strict: bool,
     /// Whether `--keyless` was given (encrypted chains checked without their key; each
     /// chain's `not_checked` says what that left out).
     pub keyless: bool,
+    /// With `--shard K/N`: which part of the run this report is (absent otherwise; a merged
+    /// report has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn from_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)
 }
 
 impl Report {

@@ -135,7 +135,10 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
     let mut todo: Vec<(usize, String, u64, Vec<u8>)> = Vec::new();
     for (li, l) in c.layers.iter().enumerate() {
         let Some(m) = &l.manifest else { continue };
-        for (f, size) in m.files.iter().zip(&l.sizes) {
+        for (fi, (f, size)) in m.files.iter().zip(&l.sizes).enumerate() {
+            if !c.owns_file(li, fi) {
+                continue;
+            }
             if let Some(s) = size {
                 todo.push((li, l.path(&f.path), *s, f.sha256.clone()));
             }
@@ -170,6 +173,10 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
                 .findings
                 .extend(findings.into_iter().map(|f| f.in_layer(dir.clone())));
         }
+    }
+    if !c.reports_whole(ctx) {
+        // Shard 1 checks the rest.
+        return;
     }
     // The other sealed files: the manifest (read already) and the checkpoints.
     for l in c.layers.iter_mut() {

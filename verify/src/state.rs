@@ -74,6 +74,27 @@ pub(crate) struct ChainState {
     pub not_checked: Vec<&'static str>,
     pub layers: Vec<LayerState>,
     pub checks: Vec<CheckResult>,
+    /// With `--shard`: the files and tables this shard checks at the `full` level (`None`:
+    /// all of them).
+    pub owned: Option<crate::shard::Owned>,
+}
+
+impl ChainState {
+    /// True when this process checks file `fi` of layer `li` at the `full` level.
+    pub(crate) fn owns_file(&self, li: usize, fi: usize) -> bool {
+        self.owned.as_ref().is_none_or(|o| o.file(li, fi))
+    }
+
+    /// True when this process checks table `id`'s indexes and fingerprints.
+    pub(crate) fn owns_table(&self, id: u64) -> bool {
+        self.owned.as_ref().is_none_or(|o| o.table(id))
+    }
+
+    /// True when this process reports the chain's and layers' own checks (not sharded, or
+    /// shard 1).
+    pub(crate) fn reports_whole(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.opts.shard.is_none_or(|s| s.is_first())
+    }
 }
 
 /// The stores and options of one run.
