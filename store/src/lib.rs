@@ -65,6 +65,18 @@ pub enum Error {
         /// The object.
         path: String,
     },
+    /// The service refused the request for want of permission: the credentials are wrong
+    /// (HTTP 401) or lack the right to this operation on this object (HTTP 403). Retrying
+    /// cannot help.
+    #[error("{path}: {operation} refused by the service: {}", if *.status == 401 { "the credentials were not accepted (401 Unauthorized)" } else { "permission denied (403 Forbidden)" })]
+    Denied {
+        /// The object (or the folder listed).
+        path: String,
+        /// What was asked.
+        operation: Operation,
+        /// The HTTP status: 401 or 403.
+        status: u16,
+    },
     /// The operating system or the service failed.
     #[error("{path}: {source}")]
     Io {
@@ -131,6 +143,33 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// What a store was asked to do, as [`Error::Denied`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Reading a whole object (`get`).
+    Read,
+    /// Reading a byte range of an object (`get_range`).
+    ReadRange,
+    /// Asking for an object's size (`size`, an HTTP HEAD).
+    Size,
+    /// Listing a folder (`list`).
+    List,
+    /// Writing a new object (`put_new`, `create_new`'s finish).
+    Write,
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Read => "reading the object",
+            Operation::ReadRange => "a ranged read of the object",
+            Operation::Size => "asking for the object's size",
+            Operation::List => "listing",
+            Operation::Write => "writing the object",
+        })
+    }
 }
 
 /// What a non-object entry is ([`Error::NotRegular`]).

@@ -23,7 +23,9 @@ use object_store::{
 };
 
 use crate::local::check_object_path;
-use crate::{message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Result, StorageUri, Store};
+use crate::{
+    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, Result, StorageUri, Store,
+};
 
 /// The process's runtime for object-store requests (two workers: requests are waits on
 /// the network, not CPU work).
@@ -163,19 +165,26 @@ impl ObjectStoreStore {
         })
     }
 
-    /// A service error as a store error naming the object.
-    fn error(&self, path: &str, e: object_store::Error) -> Error {
+    /// A service error as a store error naming the object (and, when the service refused
+    /// it for want of permission, the operation).
+    fn error(&self, path: &str, op: Operation, e: object_store::Error) -> Error {
         use object_store::Error as E;
         match e {
+            E::PermissionDenied { .. } => Error::Denied {
+                path: self.shown(path),
+                operation: op,
+                status: 403,
+            },
+            E::Unauthenticated { .. } => Error::Denied {
+                path: self.shown(path),
+                operation: op,
+                status: 401,
+            },
             E::NotFound { .. } => Error::NotFound {
                 path: self.shown(path),
             },
             E::AlreadyExists { .. } | E::Precondition { .. } => Error::AlreadyExists {
                 path: self.shown(path),
-            },
-            E::PermissionDenied { .. } | E::Unauthenticated { .. } => Error::Io {
-                path: self.shown(path),
-                source: io::Error::new(io::ErrorKind::PermissionDenied, e),
             },
             other => Error::Io {
                 path: self.shown(path),
@@ -196,9 +205,10 @@ impl ObjectStoreStore {
     fn block_on<T>(
         &self,
         path: &str,
+        op: Operation,
         f: impl std::future::Future<Output = object_store::Result<T>>,
     ) -> Result<T> {
-        runtime()?.block_on(f).map_err(|e| self.error(path, e))
+        runtime()?.block_on(f).map_err(|e| self.error(path, op, e))
     }
 }
 
@@ -209,7 +219,9 @@ impl Store for ObjectStoreStore {
 
     fn get(&self, path: &str) -> Result<Vec<u8>> {
         let key = self.key(path, false)?;
-        let bytes = self.block_on(path, async { self.inner.get(&key).await?.bytes().await })?;
+        let bytes = self.block_on(path, Operation::Read, async {
+            self.inner.get(&key).await?.bytes().await
+        })?;
         Ok(bytes.to_vec())
     }
 
@@ -235,7 +247,11 @@ impl Store for ObjectStoreStore {
                 let size = self.size(path)?.unwrap_or(0);
                 Err(self.eof(path, offset, len, size))
             }
-            Err(e @ object_store::Error::NotFound { .. }) => Err(self.error(path, e)),
+            Err(
+                e @ (object_store::Error::NotFound { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }),
+            ) => Err(self.error(path, Operation::ReadRange, e)),
             // A range past the end is refused (416) or reported as invalid: tell that
             // apart from other failures by the object's size.
             Err(e) => match self.size(path)? {
@@ -243,7 +259,7 @@ impl Store for ObjectStoreStore {
                 None => Err(Error::NotFound {
                     path: self.shown(path),
                 }),
-                Some(_) => Err(self.error(path, e)),
+                Some(_) => Err(self.error(path, Operation::ReadRange, e)),
             },
         }
     }
@@ -253,7 +269,7 @@ impl Store for ObjectStoreStore {
         match runtime()?.block_on(self.inner.head(&key)) {
             Ok(m) => Ok(Some(m.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.error(path, e)),
+            Err(e) => Err(self.error(path, Operation::Size, e)),
         }
     }
 
@@ -270,7 +286,19 @@ impl Store for ObjectStoreStore {
             Ok(listed) => listed,
             // A WebDAV folder that does not exist: nothing under it.
             Err(object_store::Error::NotFound { .. }) if self.webdav_writer.is_some() => Vec::new(),
-            Err(e) => return Err(self.error(prefix, e)),
+            Err(e @ object_store::Error::Generic { .. }) => {
+                // The clients report a failed listing untyped (the status is inside): a
+                // HEAD of the folder's key, which they do report typed, tells a refusal
+                // for want of permission from other failures.
+                return Err(match runtime()?.block_on(self.inner.head(&folder)) {
+                    Err(
+                        denied @ (object_store::Error::PermissionDenied { .. }
+                        | object_store::Error::Unauthenticated { .. }),
+                    ) => self.error(dir, Operation::List, denied),
+                    _ => self.error(prefix, Operation::List, e),
+                });
+            }
+            Err(e) => return Err(self.error(prefix, Operation::List, e)),
         };
         let root = if self.prefix.is_empty() {
             String::new()
@@ -303,7 +331,11 @@ impl Store for ObjectStoreStore {
                 attributes: self.attributes.clone(),
                 ..PutOptions::default()
             };
-            self.block_on(path, self.inner.put_opts(&key, payload, opts))?;
+            self.block_on(
+                path,
+                Operation::Write,
+                self.inner.put_opts(&key, payload, opts),
+            )?;
             return Ok(());
         };
         // Every request of this client is conditional (`If-None-Match: *`). A PUT into a
@@ -322,8 +354,12 @@ impl Store for ObjectStoreStore {
                 Err(
                     e @ (object_store::Error::AlreadyExists { .. }
                     | object_store::Error::Precondition { .. }),
-                ) => return Err(self.error(path, e)),
-                Err(e) if tries_left == 0 => return Err(self.error(path, e)),
+                ) => return Err(self.error(path, Operation::Write, e)),
+                Err(e @ object_store::Error::PermissionDenied { .. })
+                | Err(e @ object_store::Error::Unauthenticated { .. }) => {
+                    return Err(self.error(path, Operation::Write, e))
+                }
+                Err(e) if tries_left == 0 => return Err(self.error(path, Operation::Write, e)),
                 Err(_) => tries_left -= 1,
             }
         }

@@ -17,7 +17,7 @@ use servers::{
     endpoint_of, s3_endpoint, unique_prefix, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY,
     AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
 };
-use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Store};
+use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, Store};
 
 /// A store on a prefix of the test bucket no other test uses, and its URI.
 fn store(server: Server) -> (String, Box<dyn Store>) {
@@ -321,6 +321,56 @@ fn a_missing_bucket_is_an_error_naming_the_object_not_the_secret(server: Server)
     );
 }
 
+/// With a wrong secret every operation is refused by the service, and the error says which
+/// operation on which object was refused (and never the secret).
+fn wrong_credentials_are_denied_naming_object_and_operation(server: Server) {
+    let (uri, s) = store(server);
+    s.put_new("x", b"1").unwrap();
+    let [raw, encoded] = [server.secrets()[0], server.secrets()[1]];
+    // Another valid secret of the same shape (Azure keys are base64).
+    let wrong = uri.replace(encoded, &encoded.replacen('B', "C", 1));
+    assert_ne!(wrong, uri);
+    let w = open(&wrong, &OpenOptions::default()).unwrap();
+    let shown = uri.split('?').next().unwrap();
+    let results = [
+        (w.get("x").err(), Operation::Read, "x"),
+        (w.get_range("x", 0, 1).err(), Operation::ReadRange, "x"),
+        (w.size("x").err(), Operation::Size, "x"),
+        (w.list("").err(), Operation::List, ""),
+        (w.put_new("y", b"2").err(), Operation::Write, "y"),
+    ];
+    for (e, op, object) in results {
+        let e = e.unwrap_or_else(|| panic!("{op:?} succeeded with a wrong secret"));
+        no_secret(&e);
+        assert!(!e.to_string().contains(raw), "{e}");
+        match &e {
+            Error::Denied {
+                path,
+                operation,
+                status,
+            } => {
+                let want = if object.is_empty() {
+                    shown.to_string()
+                } else {
+                    format!("{shown}/{object}")
+                };
+                assert_eq!(
+                    (path.as_str(), *operation, *status),
+                    (want.as_str(), op, 403)
+                );
+            }
+            other => panic!("{op:?}: {other:?}"),
+        }
+    }
+    let e = w.put_new("y", b"2").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("{shown}/y: writing the object refused by the service: permission denied (403 Forbidden)")
+    );
+    // Nothing was written.
+    assert_eq!(paths(s.as_ref(), ""), vec!["x"]);
+}
+
 #[test]
 fn s3_uri_parameters() {
     let ep = s3_endpoint();
@@ -496,12 +546,17 @@ fn azure_uri_parameters() {
     )
     .unwrap();
     match w.get("x") {
-        Err(e @ Error::Io { .. }) => {
-            let Error::Io { path, source } = &e else {
+        Err(e @ Error::Denied { .. }) => {
+            let Error::Denied {
+                path,
+                operation,
+                status,
+            } = &e
+            else {
                 unreachable!()
             };
             assert_eq!(path, &format!("azure://{S3_BUCKET}/{p}/x"));
-            assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+            assert_eq!((*operation, *status), (Operation::Read, 403));
             assert!(!e.to_string().contains(wrong), "{e}");
         }
         other => panic!("{other:?}"),
@@ -625,6 +680,7 @@ on_servers!(
     get_range_is_exact,
     invalid_paths_are_refused_by_every_operation,
     a_missing_bucket_is_an_error_naming_the_object_not_the_secret,
+    wrong_credentials_are_denied_naming_object_and_operation,
 );
 
 on_servers!(
@@ -641,6 +697,7 @@ on_servers!(
 
 on_servers!(
     s3s_fs, S3sFs:
+    wrong_credentials_are_denied_naming_object_and_operation,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
