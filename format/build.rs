@@ -9,6 +9,7 @@ fn main() {
         "vouch/v1/manifest.proto",
         "vouch/v1/job.proto",
         "vouch/v1/encryption.proto",
+        "vouch/v1/schedule.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

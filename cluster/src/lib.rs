@@ -38,6 +38,9 @@ const ZONES: TableDefinition<&[u8], u64> = TableDefinition::new("zones");
 const THRESHOLDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gc_thresholds");
 /// Protected timestamp record id -> 12-byte timestamp.
 const PROTECTED: TableDefinition<u64, &[u8]> = TableDefinition::new("protected_ts");
+/// Backup schedule id -> its record (`vouch_format::manifest::pb::BackupSchedule`,
+/// spec/schedules.md); the bytes are the caller's.
+const SCHEDULES: TableDefinition<u64, &[u8]> = TableDefinition::new("schedules");
 
 /// Default GC TTL, as in current CockroachDB: 4 hours.
 pub const DEFAULT_GC_TTL_SECS: u64 = 4 * 3600;
@@ -138,6 +141,45 @@ impl Batch {
     }
 }
 
+/// The schedule records inside [`Kv::with_schedules`]'s transaction.
+pub struct Schedules<'t> {
+    table: redb::Table<'t, u64, &'static [u8]>,
+}
+
+impl std::fmt::Debug for Schedules<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Schedules")
+    }
+}
+
+impl Schedules<'_> {
+    /// The record of `id`.
+    pub fn get(&self, id: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.table.get(id)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Every record (id, bytes), by id.
+    pub fn list(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for e in self.table.iter()? {
+            let (k, v) = e?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Writes the record of `id`.
+    pub fn put(&mut self, id: u64, bytes: &[u8]) -> Result<()> {
+        self.table.insert(id, bytes)?;
+        Ok(())
+    }
+
+    /// Removes the record of `id`; true when there was one.
+    pub fn remove(&mut self, id: u64) -> Result<bool> {
+        Ok(self.table.remove(id)?.is_some())
+    }
+}
+
 /// The MVCC store.
 #[derive(Debug)]
 pub struct Kv {
@@ -181,6 +223,7 @@ impl Kv {
             txn.open_table(ZONES)?;
             txn.open_table(THRESHOLDS)?;
             txn.open_table(PROTECTED)?;
+            txn.open_table(SCHEDULES)?;
             let meta = txn.open_table(META)?;
             let last = meta.get("hlc")?.map(|g| g.value().to_vec());
             if let Some(last) = last {
@@ -361,6 +404,47 @@ impl Kv {
         txn.open_table(PROTECTED)?.remove(id)?;
         txn.commit()?;
         Ok(())
+    }
+
+    /// The protected timestamp records (id, timestamp), by id.
+    pub fn protected(&self) -> Result<Vec<(u64, Timestamp)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(PROTECTED)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (k, v) = e?;
+            out.push((k.value(), ts_from(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Every schedule record (id, stored bytes), by id.
+    pub fn schedules(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(SCHEDULES)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (k, v) = e?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` on the schedule records in one write transaction, committed only when `f`
+    /// returns `Ok`: reads and writes of several records are atomic, and two writers (a
+    /// statement and a scheduler) are serialized.
+    pub fn with_schedules<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Schedules<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let txn = self.db.begin_write().map_err(Error::from)?;
+        let out = {
+            let table = txn.open_table(SCHEDULES).map_err(Error::from)?;
+            let mut s = Schedules { table };
+            f(&mut s)?
+        };
+        txn.commit().map_err(Error::from)?;
+        Ok(out)
     }
 
     /// The oldest protected timestamp, if any.

@@ -386,6 +386,11 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
     let cluster = session.cluster();
     match st {
         Statement::Unsupported(f) => Err(Error::NotSupported((*f).to_string())),
+        Statement::CreateSchedule(_)
+        | Statement::ShowSchedules { .. }
+        | Statement::ShowSchedule { .. }
+        | Statement::ControlSchedules { .. }
+        | Statement::AlterBackupSchedule { .. } => crate::schedule::execute(s, cluster, st),
         Statement::Backup {
             targets,
             dest,

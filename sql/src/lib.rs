@@ -18,6 +18,7 @@
 pub mod backup_stmt;
 pub mod grammar;
 pub mod relational;
+pub mod schedule;
 pub mod split;
 pub mod value;
 
@@ -42,6 +43,14 @@ pub enum Error {
     /// The cluster refused or failed (constraints, names, storage).
     #[error(transparent)]
     Cluster(#[from] vouch_cluster::Error),
+    /// A schedule statement refused; `kind` says why.
+    #[error("{message}")]
+    Schedule {
+        /// Why.
+        kind: schedule::ScheduleErrorKind,
+        /// What and where.
+        message: String,
+    },
     /// A value does not fit its column, or a statement is used wrongly.
     #[error("{0}")]
     Usage(String),

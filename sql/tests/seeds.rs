@@ -282,7 +282,7 @@ const CASES: &[(&str, Case)] = &[
     ("RESTORE FROM '2023/03/23-213101.37' IN 's3://bucket/path?AUTH=implicit'", Case::Run(restore_cluster_subdir)),
     ("BACKUP INTO LATEST IN 'external://backup_s3' AS OF SYSTEM TIME '-10s'", Case::Run(incremental_latest)),
     ("BACKUP INTO {'subdirectory'} IN 'external://backup_s3' AS OF SYSTEM TIME '-10s'", Case::Run(incremental_subdir)),
-    ("CREATE SCHEDULE schedule_label FOR BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=x' WITH revision_history RECURRING '@daily'", Case::NotSupported("CREATE SCHEDULE FOR BACKUP")),
+    ("CREATE SCHEDULE schedule_label FOR BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=x' WITH revision_history RECURRING '@daily'", Case::Run(create_schedule_daily)),
     ("BACKUP INTO 's3://{BUCKET NAME}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}' WITH kms = 'aws:///{key}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}&REGION=us-east-1'", Case::Run(kms_backup_aws)),
     ("BACKUP INTO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", LOCALITY_LIST),
     ("RESTORE FROM LATEST IN ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
@@ -508,6 +508,49 @@ fn incremental_latest(stmt: &str) {
     assert!(
         objs.contains(&("customers".into(), "incremental".into())),
         "{objs:?}"
+    );
+}
+
+fn create_schedule_daily(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    let out = exec(&env, stmt);
+    let t = table(&out);
+    assert_eq!(
+        t.columns,
+        [
+            "schedule_id",
+            "label",
+            "status",
+            "first_run",
+            "schedule",
+            "backup_stmt"
+        ]
+    );
+    let uri = "nodelocal://1/s3/test/backups/schedule_test";
+    let shown: Vec<Vec<Option<String>>> = t.rows.iter().map(|r| r[1..].to_vec()).collect();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        shown,
+        vec![
+            vec![
+                s("schedule_label"),
+                s("PAUSED: Waiting for initial backup to complete"),
+                None,
+                s("@daily"),
+                Some(format!(
+                    "BACKUP INTO LATEST IN '{uri}' WITH revision_history, detached"
+                )),
+            ],
+            vec![
+                s("schedule_label"),
+                s("ACTIVE"),
+                s("2026-01-01 00:00:01+00:00"),
+                s("@weekly"),
+                Some(format!(
+                    "BACKUP INTO '{uri}' WITH revision_history, detached"
+                )),
+            ],
+        ]
     );
 }
 

@@ -165,6 +165,109 @@ pub enum Statement {
         /// URI.
         uri: String,
     },
+    /// CREATE SCHEDULE [IF NOT EXISTS] label FOR BACKUP … RECURRING … [FULL BACKUP …]
+    /// [WITH SCHEDULE OPTIONS …].
+    CreateSchedule(Box<CreateSchedule>),
+    /// SHOW [RUNNING | PAUSED] SCHEDULES [FOR BACKUP].
+    ShowSchedules {
+        /// Which schedules.
+        which: Which,
+    },
+    /// SHOW SCHEDULE id.
+    ShowSchedule {
+        /// The schedule.
+        id: u64,
+    },
+    /// PAUSE | RESUME | DROP SCHEDULE id, or SCHEDULES with a select of ids.
+    ControlSchedules {
+        /// What to do.
+        action: ScheduleAction,
+        /// Which schedules.
+        ids: ScheduleIds,
+    },
+    /// ALTER BACKUP SCHEDULE id SET …, SET ….
+    AlterBackupSchedule {
+        /// The schedule (either of a pair).
+        id: u64,
+        /// The changes, in order.
+        changes: Vec<ScheduleChange>,
+    },
     /// A statement of a feature vouch does not have yet (parsed far enough to name it).
     Unsupported(&'static str),
+}
+
+/// A `CREATE SCHEDULE … FOR BACKUP` statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSchedule {
+    /// IF NOT EXISTS.
+    pub if_not_exists: bool,
+    /// The label (none: `BACKUP <id>`).
+    pub label: Option<String>,
+    /// What is backed up.
+    pub targets: TargetList,
+    /// `INTO uris`: the collection.
+    pub into: Vec<String>,
+    /// The backup's WITH options.
+    pub options: Options,
+    /// RECURRING crontab (`None`: NEVER).
+    pub recurring: Option<String>,
+    /// FULL BACKUP (`None`: not given, CockroachDB's cadence rule).
+    pub full_backup: Option<FullBackup>,
+    /// WITH SCHEDULE OPTIONS.
+    pub schedule_options: Options,
+}
+
+/// `FULL BACKUP ALWAYS | 'crontab'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullBackup {
+    /// Every backup is full.
+    Always,
+    /// Fulls on this crontab.
+    Cron(String),
+}
+
+/// Which schedules SHOW SCHEDULES lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// All of them.
+    All,
+    /// Those with a job running.
+    Running,
+    /// Paused ones.
+    Paused,
+}
+
+/// PAUSE, RESUME or DROP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleAction {
+    /// PAUSE SCHEDULE(S).
+    Pause,
+    /// RESUME SCHEDULE(S).
+    Resume,
+    /// DROP SCHEDULE(S).
+    Drop,
+}
+
+/// The schedules a PAUSE / RESUME / DROP names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleIds {
+    /// `SCHEDULE id`.
+    One(u64),
+    /// `SCHEDULES SELECT id FROM [SHOW SCHEDULES] [WHERE label = 'x']` (`None`: all).
+    WithLabel(Option<String>),
+}
+
+/// One `SET …` of ALTER BACKUP SCHEDULE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleChange {
+    /// SET LABEL 'x'.
+    Label(String),
+    /// SET RECURRING 'crontab' | NEVER.
+    Recurring(Option<String>),
+    /// SET FULL BACKUP 'crontab' | ALWAYS.
+    FullBackup(FullBackup),
+    /// SET WITH option = value.
+    With(Options),
+    /// SET SCHEDULE OPTION option = value.
+    ScheduleOption(Options),
 }

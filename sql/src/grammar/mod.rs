@@ -11,6 +11,17 @@
 //! SHOW BACKUP [SCHEMAS] FROM (LATEST | subdir) IN uri [WITH options]
 //! ALTER BACKUP (LATEST | subdir) IN uri ADD NEW_KMS = kms WITH OLD_KMS = kms
 //! CREATE EXTERNAL CONNECTION name AS 'uri'
+//! CREATE SCHEDULE [IF NOT EXISTS] [label] FOR BACKUP [targets] INTO uris [WITH options]
+//!     RECURRING ('crontab' | NEVER) [FULL BACKUP ('crontab' | ALWAYS)]
+//!     [WITH SCHEDULE OPTIONS options]
+//! SHOW [RUNNING | PAUSED] SCHEDULES [FOR BACKUP]
+//! SHOW SCHEDULE id
+//! (PAUSE | RESUME | DROP) SCHEDULE id
+//! (PAUSE | RESUME | DROP) SCHEDULES SELECT id FROM [SHOW SCHEDULES] [WHERE label = 'x']
+//! ALTER BACKUP SCHEDULE id change, …
+//! change  := SET LABEL 'x' | SET RECURRING ('crontab' | NEVER)
+//!          | SET FULL BACKUP ('crontab' | ALWAYS) | SET WITH option | SET SCHEDULE OPTION option
+//! label   := name | 'text'
 //! targets := DATABASE name, … | TABLE name, … | name, …        (bare names are tables)
 //! subdir  := 'text' | {'text'}
 //! uris    := 'uri' | ('uri', 'uri', …)                          (a list: locality-aware)
@@ -37,7 +48,10 @@ pub mod words;
 use crate::Result;
 use parser::Parser;
 
-pub use ast::{BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
+pub use ast::{
+    BackupDest, CreateSchedule, FullBackup, Options, RestoreFrom, ScheduleAction, ScheduleChange,
+    ScheduleIds, Statement, TargetList, Value, Which,
+};
 pub use redact::redact;
 pub use tokens::{tokenize, tokenize_spans, Token};
 
@@ -52,9 +66,10 @@ pub fn is_backup_statement(sql: &str) -> bool {
     let w = |i: usize| words.get(i).map_or("", String::as_str);
     matches!(w(0), "BACKUP" | "RESTORE" | "PAUSE" | "RESUME" | "CANCEL")
         || (w(0) == "SHOW" && matches!(w(1), "BACKUP" | "BACKUPS" | "SCHEDULES" | "SCHEDULE"))
+        || (w(0) == "SHOW" && matches!(w(1), "RUNNING" | "PAUSED") && w(2) == "SCHEDULES")
         || (w(0) == "CREATE" && matches!(w(1), "EXTERNAL" | "SCHEDULE"))
         || (w(0) == "ALTER" && matches!(w(1), "BACKUP" | "PARTITION" | "SCHEDULE"))
-        || (w(0) == "DROP" && w(1) == "SCHEDULE")
+        || (w(0) == "DROP" && matches!(w(1), "SCHEDULE" | "SCHEDULES"))
 }
 
 /// Parses one backup statement (see the module docs for the grammar).
@@ -217,7 +232,90 @@ mod tests {
         );
         assert_eq!(
             parse("CREATE SCHEDULE s FOR BACKUP INTO 'u' RECURRING '@daily'").unwrap(),
-            Statement::Unsupported("CREATE SCHEDULE FOR BACKUP")
+            Statement::CreateSchedule(Box::new(CreateSchedule {
+                if_not_exists: false,
+                label: Some("s".into()),
+                targets: TargetList::Cluster,
+                into: uris(&["u"]),
+                options: Options::default(),
+                recurring: Some("@daily".into()),
+                full_backup: None,
+                schedule_options: Options::default(),
+            }))
+        );
+        assert_eq!(
+            parse("create schedule if not exists 'My Label' for backup database a, b into ('u', 'v') \
+                   with revision_history recurring never full backup always \
+                   with schedule options first_run = 'now', ignore_existing_backups;")
+            .unwrap(),
+            Statement::CreateSchedule(Box::new(CreateSchedule {
+                if_not_exists: true,
+                label: Some("My Label".into()),
+                targets: TargetList::Databases(uris(&["a", "b"])),
+                into: uris(&["u", "v"]),
+                options: Options(vec![("revision_history".into(), None)]),
+                recurring: None,
+                full_backup: Some(FullBackup::Always),
+                schedule_options: Options(vec![
+                    ("first_run".into(), Some("now".into())),
+                    ("ignore_existing_backups".into(), None)
+                ]),
+            }))
+        );
+        assert_eq!(
+            parse("CREATE SCHEDULE FOR BACKUP TABLE t INTO 'u' RECURRING '@hourly' FULL BACKUP '@daily'").unwrap(),
+            Statement::CreateSchedule(Box::new(CreateSchedule {
+                if_not_exists: false,
+                label: None,
+                targets: TargetList::Tables(uris(&["t"])),
+                into: uris(&["u"]),
+                options: Options::default(),
+                recurring: Some("@hourly".into()),
+                full_backup: Some(FullBackup::Cron("@daily".into())),
+                schedule_options: Options::default(),
+            }))
+        );
+        assert_eq!(
+            parse("SHOW PAUSED SCHEDULES FOR BACKUP").unwrap(),
+            Statement::ShowSchedules {
+                which: Which::Paused
+            }
+        );
+        assert_eq!(
+            parse("SHOW SCHEDULES").unwrap(),
+            Statement::ShowSchedules { which: Which::All }
+        );
+        assert_eq!(
+            parse("SHOW SCHEDULE 12").unwrap(),
+            Statement::ShowSchedule { id: 12 }
+        );
+        // PAUSE SCHEDULES is about schedules, not jobs.
+        assert_eq!(
+            parse("PAUSE SCHEDULES SELECT id FROM [SHOW SCHEDULES] WHERE label = 'x'").unwrap(),
+            Statement::ControlSchedules {
+                action: ScheduleAction::Pause,
+                ids: ScheduleIds::WithLabel(Some("x".into()))
+            }
+        );
+        assert_eq!(
+            parse("RESUME SCHEDULE 7").unwrap(),
+            Statement::ControlSchedules {
+                action: ScheduleAction::Resume,
+                ids: ScheduleIds::One(7)
+            }
+        );
+        assert_eq!(
+            parse("DROP SCHEDULES (SELECT id FROM [SHOW SCHEDULES])").unwrap(),
+            Statement::ControlSchedules {
+                action: ScheduleAction::Drop,
+                ids: ScheduleIds::WithLabel(None)
+            }
+        );
+        assert_eq!(
+            parse("CREATE SCHEDULE s FOR BACKUP INTO 'u' RECURRING @daily")
+                .unwrap_err()
+                .to_string(),
+            "syntax error: at or near \"@\": expected a crontab string or NEVER"
         );
     }
 
@@ -257,8 +355,23 @@ mod tests {
             }
         );
         assert_eq!(
-            parse("ALTER BACKUP SCHEDULE 123 SET RECURRING '@daily'").unwrap(),
-            Statement::Unsupported("ALTER BACKUP SCHEDULE")
+            parse("ALTER BACKUP SCHEDULE 123 SET RECURRING '@daily', SET FULL BACKUP ALWAYS, SET WITH revision_history = false, SET SCHEDULE OPTION on_execution_failure = 'pause', SET LABEL 'x'").unwrap(),
+            Statement::AlterBackupSchedule {
+                id: 123,
+                changes: vec![
+                    ScheduleChange::Recurring(Some("@daily".into())),
+                    ScheduleChange::FullBackup(FullBackup::Always),
+                    ScheduleChange::With(Options(vec![(
+                        "revision_history".into(),
+                        Some("false".into())
+                    )])),
+                    ScheduleChange::ScheduleOption(Options(vec![(
+                        "on_execution_failure".into(),
+                        Some("pause".into())
+                    )])),
+                    ScheduleChange::Label("x".into()),
+                ]
+            }
         );
         assert_eq!(
             parse("ALTER BACKUP LATEST IN 'u' ADD NEW_KMS = 'a'")

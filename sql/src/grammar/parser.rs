@@ -1,7 +1,10 @@
 //! The recursive-descent parser over [`Token`]s: one method per piece of the grammar in
 //! the module docs of [`crate::grammar`].
 
-use super::ast::{BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
+use super::ast::{
+    BackupDest, CreateSchedule, FullBackup, Options, RestoreFrom, ScheduleAction, ScheduleChange,
+    ScheduleIds, Statement, TargetList, Value, Which,
+};
 use super::redact::secrets;
 use super::tokens::Token;
 use crate::{Error, Result};
@@ -390,8 +393,27 @@ impl Parser {
             self.end()?;
             return Ok(Statement::ShowBackups { uri });
         }
-        if self.eat_kw("SCHEDULES") || self.eat_kw("SCHEDULE") {
-            return Ok(Statement::Unsupported("SHOW SCHEDULES"));
+        let which = if self.eat_kw("RUNNING") {
+            Some(Which::Running)
+        } else if self.eat_kw("PAUSED") {
+            Some(Which::Paused)
+        } else {
+            None
+        };
+        if which.is_some() || self.peek_kw("SCHEDULES") {
+            self.expect_kw("SCHEDULES")?;
+            if self.eat_kw("FOR") {
+                self.expect_kw("BACKUP")?;
+            }
+            self.end()?;
+            return Ok(Statement::ShowSchedules {
+                which: which.unwrap_or(Which::All),
+            });
+        }
+        if self.eat_kw("SCHEDULE") {
+            let id = self.id("a schedule id")?;
+            self.end()?;
+            return Ok(Statement::ShowSchedule { id });
         }
         self.expect_kw("BACKUP")?;
         let schemas = self.eat_kw("SCHEMAS");
@@ -410,6 +432,194 @@ impl Parser {
         })
     }
 
+    /// A numeric id.
+    fn id(&mut self, what: &str) -> Result<u64> {
+        match self.peek() {
+            Some(Token::Word(w) | Token::Str(w)) => match w.parse::<u64>() {
+                Ok(v) => {
+                    self.pos += 1;
+                    Ok(v)
+                }
+                Err(_) => Err(self.unexpected(what)),
+            },
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn peek_schedule(&self) -> bool {
+        self.peek_kw("SCHEDULE") || self.peek_kw("SCHEDULES")
+    }
+
+    /// `'crontab'` or the keyword `none` (NEVER / ALWAYS).
+    fn crontab_or(&mut self, none: &str) -> Result<Option<String>> {
+        if self.eat_kw(none) {
+            return Ok(None);
+        }
+        match self.peek() {
+            Some(Token::Str(c)) => {
+                let c = c.clone();
+                self.pos += 1;
+                Ok(Some(c))
+            }
+            _ => Err(self.unexpected(&format!("a crontab string or {none}"))),
+        }
+    }
+
+    fn full_backup(&mut self) -> Result<FullBackup> {
+        Ok(match self.crontab_or("ALWAYS")? {
+            None => FullBackup::Always,
+            Some(c) => FullBackup::Cron(c),
+        })
+    }
+
+    /// `option [= value], …` without WITH (schedule options, ALTER's SET WITH).
+    fn option_list(&mut self) -> Result<Options> {
+        let paren = self.eat_punct('(');
+        let mut v = Vec::new();
+        loop {
+            let name = self.word("an option name")?.to_ascii_lowercase();
+            let value = if self.eat_punct('=') {
+                Some(self.option_value()?)
+            } else {
+                None
+            };
+            v.push((name, value));
+            // In ALTER, a comma may start the next `SET`.
+            if self.peek_kw_at(1, "SET") || !self.eat_punct(',') {
+                break;
+            }
+        }
+        if paren && !self.eat_punct(')') {
+            return Err(self.unexpected("\")\""));
+        }
+        Ok(Options(v))
+    }
+
+    /// CREATE SCHEDULE, after its first two words.
+    fn create_schedule(&mut self) -> Result<Statement> {
+        let if_not_exists = if self.eat_kw("IF") {
+            self.expect_kw("NOT")?;
+            self.expect_kw("EXISTS")?;
+            true
+        } else {
+            false
+        };
+        let label = if self.peek_kw("FOR") && self.peek_kw_at(1, "BACKUP") {
+            None
+        } else {
+            Some(match self.peek() {
+                Some(Token::Str(_)) => self.string("a label")?,
+                _ => self.word("a schedule label")?,
+            })
+        };
+        self.expect_kw("FOR")?;
+        self.expect_kw("BACKUP")?;
+        let targets = self.targets_before(&["INTO"])?;
+        self.expect_kw("INTO")?;
+        let into = self.uris()?;
+        let options = self.options()?;
+        self.expect_kw("RECURRING")?;
+        let recurring = self.crontab_or("NEVER")?;
+        let full_backup = if self.eat_kw("FULL") {
+            self.expect_kw("BACKUP")?;
+            Some(self.full_backup()?)
+        } else {
+            None
+        };
+        let schedule_options = if self.eat_kw("WITH") {
+            self.expect_kw("SCHEDULE")?;
+            self.expect_kw("OPTIONS")?;
+            self.option_list()?
+        } else {
+            Options::default()
+        };
+        self.end()?;
+        Ok(Statement::CreateSchedule(Box::new(CreateSchedule {
+            if_not_exists,
+            label,
+            targets,
+            into,
+            options,
+            recurring,
+            full_backup,
+            schedule_options,
+        })))
+    }
+
+    /// PAUSE / RESUME / DROP, after the first word.
+    fn control_schedules(&mut self, action: ScheduleAction) -> Result<Statement> {
+        if self.eat_kw("SCHEDULE") {
+            let id = self.id("a schedule id")?;
+            self.end()?;
+            return Ok(Statement::ControlSchedules {
+                action,
+                ids: ScheduleIds::One(id),
+            });
+        }
+        self.expect_kw("SCHEDULES")?;
+        let paren = self.eat_punct('(');
+        self.expect_kw("SELECT")?;
+        self.expect_kw("ID")?;
+        self.expect_kw("FROM")?;
+        if !self.eat_punct('[') {
+            return Err(self.unexpected("[SHOW SCHEDULES]"));
+        }
+        self.expect_kw("SHOW")?;
+        self.expect_kw("SCHEDULES")?;
+        if !self.eat_punct(']') {
+            return Err(self.unexpected("\"]\""));
+        }
+        let label = if self.eat_kw("WHERE") {
+            self.expect_kw("LABEL")?;
+            if !self.eat_punct('=') {
+                return Err(self.unexpected("\"=\""));
+            }
+            Some(self.string("a label string")?)
+        } else {
+            None
+        };
+        if paren && !self.eat_punct(')') {
+            return Err(self.unexpected("\")\""));
+        }
+        self.end()?;
+        Ok(Statement::ControlSchedules {
+            action,
+            ids: ScheduleIds::WithLabel(label),
+        })
+    }
+
+    /// ALTER BACKUP SCHEDULE, after its first three words.
+    fn alter_backup_schedule(&mut self) -> Result<Statement> {
+        let id = self.id("a schedule id")?;
+        let mut changes = Vec::new();
+        loop {
+            self.expect_kw("SET")?;
+            let change = if self.eat_kw("LABEL") {
+                ScheduleChange::Label(self.string("a label string")?)
+            } else if self.eat_kw("RECURRING") {
+                ScheduleChange::Recurring(self.crontab_or("NEVER")?)
+            } else if self.eat_kw("FULL") {
+                self.expect_kw("BACKUP")?;
+                ScheduleChange::FullBackup(self.full_backup()?)
+            } else if self.eat_kw("WITH") {
+                ScheduleChange::With(self.option_list()?)
+            } else if self.eat_kw("SCHEDULE") {
+                self.expect_kw("OPTION")?;
+                ScheduleChange::ScheduleOption(self.option_list()?)
+            } else {
+                return Err(
+                    self.unexpected("LABEL, RECURRING, FULL BACKUP, WITH or SCHEDULE OPTION")
+                );
+            };
+            changes.push(change);
+            if !self.eat_punct(',') {
+                break;
+            }
+        }
+        self.end()?;
+        Ok(Statement::AlterBackupSchedule { id, changes })
+    }
+
     /// One whole statement.
     pub(super) fn statement(&mut self) -> Result<Statement> {
         let first = self.word("a statement")?.to_ascii_uppercase();
@@ -419,7 +629,7 @@ impl Parser {
             "SHOW" => self.show(),
             "CREATE" => {
                 if self.eat_kw("SCHEDULE") {
-                    return Ok(Statement::Unsupported("CREATE SCHEDULE FOR BACKUP"));
+                    return self.create_schedule();
                 }
                 self.expect_kw("EXTERNAL")?;
                 self.expect_kw("CONNECTION")?;
@@ -432,7 +642,7 @@ impl Parser {
             "ALTER" => {
                 if self.eat_kw("BACKUP") {
                     if self.eat_kw("SCHEDULE") {
-                        return Ok(Statement::Unsupported("ALTER BACKUP SCHEDULE"));
+                        return self.alter_backup_schedule();
                     }
                     return self.alter_backup();
                 }
@@ -443,7 +653,9 @@ impl Parser {
                 }
                 Ok(Statement::Unsupported("ALTER SCHEDULE"))
             }
-            "DROP" => Ok(Statement::Unsupported("DROP SCHEDULE")),
+            "DROP" => self.control_schedules(ScheduleAction::Drop),
+            "PAUSE" if self.peek_schedule() => self.control_schedules(ScheduleAction::Pause),
+            "RESUME" if self.peek_schedule() => self.control_schedules(ScheduleAction::Resume),
             "PAUSE" => Ok(Statement::Unsupported("PAUSE JOB")),
             "RESUME" => Ok(Statement::Unsupported("RESUME JOB")),
             "CANCEL" => Ok(Statement::Unsupported("CANCEL JOB")),

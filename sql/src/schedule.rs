@@ -1,0 +1,1127 @@
+//! Backup schedules (spec/schedules.md): CREATE SCHEDULE … FOR BACKUP, SHOW SCHEDULES /
+//! SHOW SCHEDULE, PAUSE / RESUME / DROP SCHEDULE(S), ALTER BACKUP SCHEDULE, and
+//! [`run_due`], what `vouch scheduler` runs.
+//!
+//! A schedule is a record in the cluster ([`vouch_cluster::Kv::with_schedules`]; bytes:
+//! `vouch_format::manifest::pb::BackupSchedule`) holding the BACKUP statement each run
+//! executes. Crontab expressions are parsed by `croner` (5 fields or `@daily`-style) and
+//! evaluated in UTC. Time is the cluster's clock.
+//!
+//! CockroachDB's cadence rule: without `FULL BACKUP`, a recurrence of at most one hour
+//! takes fulls `@daily`, at most one day `@weekly`, and a longer one makes every backup
+//! full. With fulls on another cadence there are two linked schedules: the full one, and
+//! the incremental one, created paused until the first full backup completes.
+
+use chrono::{DateTime, TimeZone, Utc};
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use vouch_cluster::{Cluster, Schedules};
+use vouch_engine::output::Table;
+use vouch_format::manifest::{decode_schedule, encode_schedule, pb, SCHEDULE_FORMAT_VERSION};
+use vouch_format::mvcc::Timestamp;
+use vouch_format::time::format_sql_tz;
+
+use crate::backup_stmt::{self, Scope};
+use crate::grammar::{
+    self, BackupDest, CreateSchedule, FullBackup, Options, ScheduleAction, ScheduleChange,
+    ScheduleIds, Statement, TargetList, Value, Which,
+};
+use crate::{Error, Output, Result};
+
+/// Why a schedule statement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScheduleErrorKind {
+    /// No schedule with that id.
+    NotFound,
+    /// The collection already holds backups (and `ignore_existing_backups` is not given).
+    ExistingBackups,
+    /// A crontab expression that does not parse.
+    BadRecurrence,
+    /// A schedule option or its value is not valid.
+    BadOption,
+    /// The change does not apply to this schedule (e.g. it would add or remove a linked
+    /// schedule).
+    NotApplicable,
+}
+
+fn refused(kind: ScheduleErrorKind, message: String) -> Error {
+    Error::Schedule { kind, message }
+}
+
+/// `on_execution_failure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Run again at once (next scheduler pass).
+    Retry,
+    /// Run at the next time the crontab gives.
+    Reschedule,
+    /// Pause the schedule (its state says why).
+    Pause,
+}
+
+/// `on_previous_running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnPreviousRunning {
+    /// Start the new run anyway.
+    Start,
+    /// Skip this run (next_run moves on).
+    Skip,
+    /// Wait for the previous run to finish.
+    Wait,
+}
+
+// Stored codes; 0 is CockroachDB's default (reschedule, wait).
+const FAILURE: &[(&str, u32)] = &[("reschedule", 0), ("retry", 1), ("pause", 2)];
+const PREVIOUS: &[(&str, u32)] = &[("wait", 0), ("start", 1), ("skip", 2)];
+const WAITING: &str = "Waiting for initial backup to complete";
+const NANOS_PER_HOUR: u64 = 3600 * 1_000_000_000;
+
+/// The failure policy of a record.
+pub fn on_failure(r: &pb::BackupSchedule) -> OnFailure {
+    match r.on_execution_failure {
+        0 => OnFailure::Reschedule,
+        1 => OnFailure::Retry,
+        _ => OnFailure::Pause,
+    }
+}
+
+/// The overlap policy of a record.
+pub fn on_previous_running(r: &pb::BackupSchedule) -> OnPreviousRunning {
+    match r.on_previous_running {
+        0 => OnPreviousRunning::Wait,
+        1 => OnPreviousRunning::Start,
+        _ => OnPreviousRunning::Skip,
+    }
+}
+
+// ---- crontab ---------------------------------------------------------------------------
+
+/// Parses a crontab expression: 5 fields or `@hourly` / `@daily` / `@weekly` /
+/// `@monthly` / `@yearly`.
+pub fn parse_cron(text: &str) -> Result<Cron> {
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .build()
+        .parse(text)
+        .map_err(|e| {
+            refused(
+                ScheduleErrorKind::BadRecurrence,
+                format!("invalid crontab expression {text:?}: {e}"),
+            )
+        })
+}
+
+fn utc(wall: u64) -> DateTime<Utc> {
+    Utc.timestamp_nanos(i64::try_from(wall).unwrap_or(i64::MAX))
+}
+
+/// The first time after `after` (wall nanoseconds, UTC) the crontab gives.
+pub fn next_after(cron: &Cron, after: u64) -> Result<u64> {
+    let next = cron.find_next_occurrence(&utc(after), false).map_err(|e| {
+        refused(
+            ScheduleErrorKind::BadRecurrence,
+            format!(
+                "crontab expression {:?} has no next time: {e}",
+                cron.pattern.to_string()
+            ),
+        )
+    })?;
+    next.timestamp_nanos_opt()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            refused(
+                ScheduleErrorKind::BadRecurrence,
+                "the next run is out of range".into(),
+            )
+        })
+}
+
+/// CockroachDB's default full-backup cadence for an incremental crontab: the time
+/// between its next two runs ≤ 1 h → `@daily`, ≤ 1 day → `@weekly`, else none (every
+/// backup full).
+pub fn default_full_cadence(recurring: &str, now: u64) -> Result<Option<&'static str>> {
+    let cron = parse_cron(recurring)?;
+    let a = next_after(&cron, now)?;
+    let b = next_after(&cron, a)?;
+    let every = b.saturating_sub(a);
+    Ok(if every <= NANOS_PER_HOUR {
+        Some("@daily")
+    } else if every <= 24 * NANOS_PER_HOUR {
+        Some("@weekly")
+    } else {
+        None
+    })
+}
+
+// ---- statement texts -------------------------------------------------------------------
+
+fn name_text(n: &str) -> String {
+    if n.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '*'))
+        && !n.is_empty()
+    {
+        n.to_string()
+    } else {
+        format!("\"{}\"", n.replace('"', "\"\""))
+    }
+}
+
+fn str_text(s: &str) -> String {
+    grammar::Token::Str(s.to_string()).to_string()
+}
+
+fn uris_text(u: &[String]) -> String {
+    match u {
+        [one] => str_text(one),
+        many => format!(
+            "({})",
+            many.iter()
+                .map(|s| str_text(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    let one = |s: &String| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            s.clone()
+        } else {
+            str_text(s)
+        }
+    };
+    match v {
+        Value::One(s) => one(s),
+        Value::List(l) => format!("({})", l.iter().map(one).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn options_text(o: &Options) -> String {
+    o.0.iter()
+        .map(|(n, v)| match v {
+            None => n.clone(),
+            Some(v) => format!("{n} = {}", value_text(v)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The text of a BACKUP statement (as a schedule stores and shows it, secrets included:
+/// redact before showing).
+pub fn backup_text(
+    targets: &TargetList,
+    dest: &BackupDest,
+    as_of: Option<&str>,
+    options: &Options,
+) -> String {
+    let mut s = String::from("BACKUP ");
+    match targets {
+        TargetList::Cluster => {}
+        TargetList::Databases(d) => {
+            s.push_str("DATABASE ");
+            s.push_str(
+                &d.iter()
+                    .map(|n| name_text(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            s.push(' ');
+        }
+        TargetList::Tables(t) => {
+            s.push_str("TABLE ");
+            s.push_str(
+                &t.iter()
+                    .map(|n| name_text(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            s.push(' ');
+        }
+    }
+    match dest {
+        BackupDest::Into(u) => s.push_str(&format!("INTO {}", uris_text(u))),
+        BackupDest::IntoLatest(u) => s.push_str(&format!("INTO LATEST IN {}", uris_text(u))),
+        BackupDest::IntoSubdir(sub, u) => {
+            s.push_str(&format!("INTO {} IN {}", str_text(sub), uris_text(u)))
+        }
+        BackupDest::To(u, _) => s.push_str(&format!("TO {}", uris_text(u))),
+    }
+    if let Some(t) = as_of {
+        s.push_str(&format!(" AS OF SYSTEM TIME {}", str_text(t)));
+    }
+    if !o_is_empty(options) {
+        s.push_str(" WITH ");
+        s.push_str(&options_text(options));
+    }
+    s
+}
+
+fn o_is_empty(o: &Options) -> bool {
+    o.0.is_empty()
+}
+
+/// A schedule's BACKUP statement, parsed back.
+struct Stored {
+    targets: TargetList,
+    uris: Vec<String>,
+    options: Options,
+}
+
+fn parse_stored(r: &pb::BackupSchedule) -> Result<Stored> {
+    match grammar::parse(&r.backup_statement) {
+        Ok(Statement::Backup {
+            targets,
+            dest: BackupDest::Into(uris) | BackupDest::IntoLatest(uris),
+            as_of: None,
+            mut options,
+        }) => {
+            // `detached` is implied; statement_for puts it back at the end.
+            options.0.retain(|(n, _)| n != "detached");
+            Ok(Stored {
+                targets,
+                uris,
+                options,
+            })
+        }
+        _ => Err(Error::Cluster(vouch_cluster::Error::Storage(format!(
+            "schedule {}: its stored statement is not a BACKUP … INTO",
+            r.id
+        )))),
+    }
+}
+
+fn statement_for(stored: &Stored, incremental: bool) -> String {
+    let mut options = stored.options.clone();
+    options.0.retain(|(n, _)| n != "detached");
+    options.0.push(("detached".into(), None));
+    let dest = if incremental {
+        BackupDest::IntoLatest(stored.uris.clone())
+    } else {
+        BackupDest::Into(stored.uris.clone())
+    };
+    backup_text(&stored.targets, &dest, None, &options)
+}
+
+// ---- records ---------------------------------------------------------------------------
+
+fn load(s: &Schedules<'_>, id: u64) -> Result<pb::BackupSchedule> {
+    match s.get(id)? {
+        Some(b) => decode(id, &b),
+        None => Err(refused(
+            ScheduleErrorKind::NotFound,
+            format!("schedule {id} does not exist"),
+        )),
+    }
+}
+
+fn decode(id: u64, b: &[u8]) -> Result<pb::BackupSchedule> {
+    decode_schedule(b).map_err(|e| {
+        Error::Cluster(vouch_cluster::Error::Storage(format!(
+            "schedule record {id}: {e}"
+        )))
+    })
+}
+
+fn store(s: &mut Schedules<'_>, r: &pb::BackupSchedule) -> Result<()> {
+    s.put(r.id, &encode_schedule(r))?;
+    Ok(())
+}
+
+/// Every schedule of the cluster, by id.
+pub fn list(cluster: &Cluster) -> Result<Vec<pb::BackupSchedule>> {
+    cluster
+        .kv()
+        .schedules()?
+        .iter()
+        .map(|(id, b)| decode(*id, b))
+        .collect()
+}
+
+/// One schedule.
+pub fn get(cluster: &Cluster, id: u64) -> Result<pb::BackupSchedule> {
+    cluster.kv().with_schedules(|s| load(s, id))
+}
+
+fn new_id(cluster: &Cluster) -> Result<u64> {
+    Ok(cluster.kv().allocate("schedule.next_id", 1, 1)?)
+}
+
+// ---- options ---------------------------------------------------------------------------
+
+fn one_value(name: &str, v: &Option<Value>) -> Result<String> {
+    match v {
+        Some(Value::One(x)) => Ok(x.clone()),
+        _ => Err(refused(
+            ScheduleErrorKind::BadOption,
+            format!("schedule option \"{name}\" needs one value: {name} = '…'"),
+        )),
+    }
+}
+
+fn choice(name: &str, v: &Option<Value>, table: &[(&str, u32)]) -> Result<u32> {
+    let x = one_value(name, v)?.to_ascii_lowercase();
+    table
+        .iter()
+        .find(|(n, _)| *n == x)
+        .map(|(_, c)| *c)
+        .ok_or_else(|| {
+            refused(
+                ScheduleErrorKind::BadOption,
+                format!(
+                    "schedule option \"{name}\" takes {}, not {x:?}",
+                    table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+}
+
+/// `first_run`: `now` or a TIMESTAMP text.
+fn first_run(v: &Option<Value>, now: u64) -> Result<u64> {
+    let x = one_value("first_run", v)?;
+    if x.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    let us = vouch_format::time::parse_sql_timestamp_checked(&x).map_err(|e| {
+        refused(
+            ScheduleErrorKind::BadOption,
+            format!("schedule option \"first_run\": {e}"),
+        )
+    })?;
+    u64::try_from(us)
+        .ok()
+        .and_then(|us| us.checked_mul(1000))
+        .ok_or_else(|| {
+            refused(
+                ScheduleErrorKind::BadOption,
+                format!("schedule option \"first_run\": {x:?} is before 1970"),
+            )
+        })
+}
+
+/// Schedule options applied to a record (`first_run` handled by the caller).
+fn apply_schedule_options(o: &Options, r: &mut pb::BackupSchedule) -> Result<()> {
+    for (n, v) in &o.0 {
+        match n.as_str() {
+            "on_execution_failure" => r.on_execution_failure = choice(n, v, FAILURE)?,
+            "on_previous_running" => r.on_previous_running = choice(n, v, PREVIOUS)?,
+            "first_run" | "ignore_existing_backups" => {}
+            other => {
+                return Err(refused(
+                    ScheduleErrorKind::BadOption,
+                    format!(
+                        "unknown schedule option \"{other}\" (valid: first_run, on_execution_failure, on_previous_running, ignore_existing_backups)"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_set(o: &Options, name: &str) -> Result<bool> {
+    let mut on = false;
+    for (n, v) in &o.0 {
+        if n == name {
+            on = match v {
+                None => true,
+                Some(Value::One(x)) if x.eq_ignore_ascii_case("true") => true,
+                Some(Value::One(x)) if x.eq_ignore_ascii_case("false") => false,
+                _ => {
+                    return Err(refused(
+                        ScheduleErrorKind::BadOption,
+                        format!("schedule option \"{name}\" takes true or false"),
+                    ))
+                }
+            };
+        }
+    }
+    Ok(on)
+}
+
+// ---- CREATE SCHEDULE -------------------------------------------------------------------
+
+/// The result table of CREATE SCHEDULE and ALTER BACKUP SCHEDULE.
+fn created_table(rows: &[pb::BackupSchedule]) -> Table {
+    let mut t = Table::new(&[
+        "schedule_id#",
+        "label",
+        "status",
+        "first_run",
+        "schedule",
+        "backup_stmt",
+    ]);
+    for r in rows {
+        t.rows.push(vec![
+            Some(r.id.to_string()),
+            Some(r.label.clone()),
+            Some(if r.paused {
+                format!("PAUSED: {}", r.state)
+            } else {
+                "ACTIVE".into()
+            }),
+            time_cell(r.next_run),
+            Some(recurrence_text(r)),
+            Some(grammar::redact(&r.backup_statement)),
+        ]);
+    }
+    t
+}
+
+fn time_cell(wall: u64) -> Option<String> {
+    (wall != 0).then(|| format_sql_tz(Timestamp::new(wall, 0)))
+}
+
+fn recurrence_text(r: &pb::BackupSchedule) -> String {
+    if r.recurrence.is_empty() {
+        "NEVER".into()
+    } else {
+        r.recurrence.clone()
+    }
+}
+
+/// Runs CREATE SCHEDULE … FOR BACKUP.
+pub fn create(s: &Scope<'_>, cluster: &Cluster, c: &CreateSchedule) -> Result<Output> {
+    let now = cluster.now().wall;
+    // The backup part is checked as a BACKUP statement would be (options, targets, URIs).
+    let dest = BackupDest::Into(c.into.clone());
+    let text = backup_text(&c.targets, &dest, None, &c.options);
+    backup_stmt::backup_options(s, &c.targets, &dest, None, &c.options, &text)?;
+    let recurring = match &c.recurring {
+        Some(r) => {
+            parse_cron(r)?;
+            Some(r.clone())
+        }
+        None => None,
+    };
+    let full_cron = match &c.full_backup {
+        Some(FullBackup::Cron(f)) => {
+            parse_cron(f)?;
+            Some(f.clone())
+        }
+        Some(FullBackup::Always) => None,
+        None => match &recurring {
+            Some(r) => default_full_cadence(r, now)?.map(String::from),
+            None => None,
+        },
+    };
+    // Option values are checked before anything is written.
+    let mut probe = pb::BackupSchedule::default();
+    apply_schedule_options(&c.schedule_options, &mut probe)?;
+    let first = match c
+        .schedule_options
+        .0
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "first_run")
+    {
+        Some((_, v)) => first_run(v, now)?,
+        None => now,
+    };
+    let ignore_existing = is_set(&c.schedule_options, "ignore_existing_backups")?;
+
+    if c.if_not_exists {
+        if let Some(label) = &c.label {
+            if list(cluster)?.iter().any(|r| &r.label == label) {
+                return Ok(Output::Rows(created_table(&[])));
+            }
+        }
+    }
+    if !ignore_existing {
+        let uri = backup_stmt::single_uri(s, &c.into)?;
+        let coll = vouch_chain::Collection::open(
+            &uri,
+            None,
+            &vouch_chain::open_options(Some(cluster.extern_dir())),
+        )?;
+        if !coll.full_backups()?.is_empty() {
+            return Err(refused(
+                ScheduleErrorKind::ExistingBackups,
+                format!(
+                    "backups already created in {}; to ignore existing backups, the schedule can be created with the 'ignore_existing_backups' option",
+                    vouch_store::redact_uri(&c.into.first().cloned().unwrap_or_default())
+                ),
+            ));
+        }
+    }
+
+    // One-part table names resolve in the session's database now, not when a run starts.
+    let targets = match (&c.targets, s.database) {
+        (TargetList::Tables(t), Some(db)) => TargetList::Tables(
+            t.iter()
+                .map(|n| {
+                    if n.contains('.') {
+                        n.clone()
+                    } else {
+                        format!("{db}.{n}")
+                    }
+                })
+                .collect(),
+        ),
+        (t, _) => t.clone(),
+    };
+    let stored = Stored {
+        targets,
+        uris: c.into.clone(),
+        options: c.options.clone(),
+    };
+    let two = recurring.is_some() && full_cron.is_some();
+    let inc_id = if two { Some(new_id(cluster)?) } else { None };
+    let full_id = new_id(cluster)?;
+    let label = c
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("BACKUP {full_id}"));
+    let base = pb::BackupSchedule {
+        format_version: SCHEDULE_FORMAT_VERSION,
+        label,
+        owner: "root".into(),
+        created: now,
+        on_execution_failure: probe.on_execution_failure,
+        on_previous_running: probe.on_previous_running,
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    if let Some(inc_id) = inc_id {
+        rows.push(pb::BackupSchedule {
+            id: inc_id,
+            backup_statement: statement_for(&stored, true),
+            recurrence: recurring.clone().unwrap_or_default(),
+            incremental: true,
+            dependent_id: full_id,
+            paused: true,
+            state: WAITING.into(),
+            unpause_on_full_success: true,
+            ..base.clone()
+        });
+    }
+    rows.push(pb::BackupSchedule {
+        id: full_id,
+        backup_statement: statement_for(&stored, false),
+        recurrence: if two {
+            full_cron.unwrap_or_default()
+        } else {
+            recurring.unwrap_or_default()
+        },
+        incremental: false,
+        dependent_id: inc_id.unwrap_or(0),
+        next_run: first,
+        ..base
+    });
+    cluster.kv().with_schedules(|sch| {
+        for r in &rows {
+            store(sch, r)?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(Output::Rows(created_table(&rows)))
+}
+
+// ---- SHOW ------------------------------------------------------------------------------
+
+/// The `command` column: the schedule's statement (redacted) and how it is linked.
+fn command_json(r: &pb::BackupSchedule) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "backup_statement".into(),
+        grammar::redact(&r.backup_statement).into(),
+    );
+    m.insert("backup_type".into(), u32::from(r.incremental).into());
+    if r.dependent_id != 0 {
+        m.insert(
+            "dependent_schedule_id".into(),
+            r.dependent_id.to_string().into(),
+        );
+    }
+    if r.unpause_on_full_success {
+        m.insert(
+            "unpause_on_success".into(),
+            r.dependent_id.to_string().into(),
+        );
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// SHOW SCHEDULES / SHOW SCHEDULE's table.
+pub fn show_table(rows: &[pb::BackupSchedule]) -> Table {
+    let mut t = Table::new(&[
+        "id#",
+        "label",
+        "schedule_status",
+        "next_run",
+        "state",
+        "recurrence",
+        "jobsrunning#",
+        "owner",
+        "created",
+        "command",
+    ]);
+    for r in rows {
+        t.rows.push(vec![
+            Some(r.id.to_string()),
+            Some(r.label.clone()),
+            Some(if r.paused { "PAUSED" } else { "ACTIVE" }.into()),
+            if r.paused {
+                None
+            } else {
+                time_cell(r.next_run)
+            },
+            (!r.state.is_empty()).then(|| r.state.clone()),
+            (!r.recurrence.is_empty()).then(|| r.recurrence.clone()),
+            Some(u32::from(r.running_at != 0).to_string()),
+            Some(r.owner.clone()),
+            time_cell(r.created),
+            Some(command_json(r)),
+        ]);
+    }
+    t
+}
+
+fn select(cluster: &Cluster, ids: &ScheduleIds) -> Result<Vec<u64>> {
+    Ok(match ids {
+        ScheduleIds::One(id) => vec![*id],
+        ScheduleIds::WithLabel(label) => list(cluster)?
+            .into_iter()
+            .filter(|r| label.as_ref().is_none_or(|l| &r.label == l))
+            .map(|r| r.id)
+            .collect(),
+    })
+}
+
+// ---- PAUSE / RESUME / DROP -------------------------------------------------------------
+
+/// PAUSE / RESUME / DROP one schedule in a transaction. Dropping one of a pair unlinks the
+/// other (which keeps running on its own).
+fn control(s: &mut Schedules<'_>, action: ScheduleAction, id: u64, now: u64) -> Result<()> {
+    let mut r = load(s, id)?;
+    match action {
+        ScheduleAction::Pause => {
+            r.paused = true;
+            r.state = "paused by user".into();
+            store(s, &r)?;
+        }
+        ScheduleAction::Resume => {
+            if r.paused {
+                r.paused = false;
+                r.state.clear();
+                r.unpause_on_full_success = false;
+                r.next_run = match (r.recurrence.as_str(), r.next_run) {
+                    ("", n) if n != 0 => n,
+                    ("", _) => now,
+                    (cron, n) if n > now => {
+                        parse_cron(cron)?;
+                        n
+                    }
+                    (cron, _) => next_after(&parse_cron(cron)?, now)?,
+                };
+                store(s, &r)?;
+            }
+        }
+        ScheduleAction::Drop => {
+            s.remove(id)?;
+            if r.dependent_id != 0 {
+                if let Some(b) = s.get(r.dependent_id)? {
+                    let mut d = decode(r.dependent_id, &b)?;
+                    d.dependent_id = 0;
+                    store(s, &d)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---- ALTER BACKUP SCHEDULE -------------------------------------------------------------
+
+fn alter(
+    s: &Scope<'_>,
+    cluster: &Cluster,
+    id: u64,
+    changes: &[ScheduleChange],
+) -> Result<Vec<pb::BackupSchedule>> {
+    let now = cluster.now().wall;
+    let first = get(cluster, id)?;
+    let (mut inc, mut full) = if first.dependent_id == 0 {
+        (None, first)
+    } else {
+        let other = get(cluster, first.dependent_id)?;
+        if first.incremental {
+            (Some(first), other)
+        } else {
+            (Some(other), first)
+        }
+    };
+    let mut stored = parse_stored(&full)?;
+    for c in changes {
+        match c {
+            ScheduleChange::Label(l) => {
+                full.label = l.clone();
+                if let Some(i) = &mut inc {
+                    i.label = l.clone();
+                }
+            }
+            ScheduleChange::Recurring(r) => {
+                if let Some(r) = r {
+                    parse_cron(r)?;
+                }
+                let target = inc.as_mut().unwrap_or(&mut full);
+                target.recurrence = r.clone().unwrap_or_default();
+                if !target.paused {
+                    target.next_run = match r {
+                        Some(r) => next_after(&parse_cron(r)?, now)?,
+                        None => target.next_run,
+                    };
+                }
+            }
+            ScheduleChange::FullBackup(FullBackup::Cron(f)) => {
+                let cron = parse_cron(f)?;
+                if inc.is_none() {
+                    return Err(refused(
+                        ScheduleErrorKind::NotApplicable,
+                        format!(
+                            "schedule {} makes every backup full: SET FULL BACKUP on it would add an incremental schedule; drop it and create a new one",
+                            full.id
+                        ),
+                    ));
+                }
+                full.recurrence = f.clone();
+                if !full.paused {
+                    full.next_run = next_after(&cron, now)?;
+                }
+            }
+            ScheduleChange::FullBackup(FullBackup::Always) => {
+                if inc.is_some() {
+                    return Err(refused(
+                        ScheduleErrorKind::NotApplicable,
+                        format!(
+                            "schedule {} has an incremental schedule: SET FULL BACKUP ALWAYS would drop it; drop the incremental schedule instead",
+                            full.id
+                        ),
+                    ));
+                }
+            }
+            ScheduleChange::With(o) => {
+                for (n, v) in &o.0 {
+                    stored.options.0.retain(|(m, _)| m != n);
+                    let off = matches!(v, Some(Value::One(x)) if x.eq_ignore_ascii_case("false"));
+                    if !off {
+                        stored.options.0.push((n.clone(), v.clone()));
+                    }
+                }
+                let dest = BackupDest::Into(stored.uris.clone());
+                let text = backup_text(&stored.targets, &dest, None, &stored.options);
+                backup_stmt::backup_options(
+                    s,
+                    &stored.targets,
+                    &dest,
+                    None,
+                    &stored.options,
+                    &text,
+                )?;
+            }
+            ScheduleChange::ScheduleOption(o) => {
+                for (n, v) in &o.0 {
+                    if n == "first_run" {
+                        let t = first_run(v, now)?;
+                        let target = if full.paused {
+                            inc.as_mut().unwrap_or(&mut full)
+                        } else {
+                            &mut full
+                        };
+                        target.next_run = t;
+                    } else if n == "ignore_existing_backups" {
+                        return Err(refused(
+                            ScheduleErrorKind::BadOption,
+                            "schedule option \"ignore_existing_backups\" applies to CREATE SCHEDULE only".into(),
+                        ));
+                    }
+                }
+                apply_schedule_options(o, &mut full)?;
+                if let Some(i) = &mut inc {
+                    apply_schedule_options(o, i)?;
+                }
+            }
+        }
+    }
+    full.backup_statement = statement_for(&stored, false);
+    if let Some(i) = &mut inc {
+        i.backup_statement = statement_for(&stored, true);
+    }
+    let rows: Vec<pb::BackupSchedule> = inc.into_iter().chain(Some(full)).collect();
+    cluster.kv().with_schedules(|sch| {
+        for r in &rows {
+            // Still there (not dropped meanwhile)?
+            load(sch, r.id)?;
+            store(sch, r)?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(rows)
+}
+
+/// Runs a schedule statement.
+pub fn execute(s: &Scope<'_>, cluster: &Cluster, st: &Statement) -> Result<Output> {
+    match st {
+        Statement::CreateSchedule(c) => create(s, cluster, c),
+        Statement::ShowSchedules { which } => {
+            let rows: Vec<_> = list(cluster)?
+                .into_iter()
+                .filter(|r| match which {
+                    Which::All => true,
+                    Which::Running => r.running_at != 0,
+                    Which::Paused => r.paused,
+                })
+                .collect();
+            Ok(Output::Rows(show_table(&rows)))
+        }
+        Statement::ShowSchedule { id } => Ok(Output::Rows(show_table(&[get(cluster, *id)?]))),
+        Statement::ControlSchedules { action, ids } => {
+            let now = cluster.now().wall;
+            let ids = select(cluster, ids)?;
+            cluster.kv().with_schedules(|sch| {
+                for id in &ids {
+                    control(sch, *action, *id, now)?;
+                }
+                Ok::<_, Error>(())
+            })?;
+            let word = match action {
+                ScheduleAction::Pause => "PAUSE",
+                ScheduleAction::Resume => "RESUME",
+                ScheduleAction::Drop => "DROP",
+            };
+            Ok(Output::Tag(match ids {
+                _ if matches!(
+                    st,
+                    Statement::ControlSchedules {
+                        ids: ScheduleIds::One(_),
+                        ..
+                    }
+                ) =>
+                {
+                    format!("{word} SCHEDULE")
+                }
+                v => format!("{word} SCHEDULES {}", v.len()),
+            }))
+        }
+        Statement::AlterBackupSchedule { id, changes } => Ok(Output::Rows(created_table(&alter(
+            s, cluster, *id, changes,
+        )?))),
+        _ => Err(Error::Usage("not a schedule statement".into())),
+    }
+}
+
+// ---- the scheduler ---------------------------------------------------------------------
+
+/// What a scheduler pass did with one due schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The schedule.
+    pub schedule_id: u64,
+    /// Its label.
+    pub label: String,
+    /// Incremental (else full).
+    pub incremental: bool,
+    /// The scheduled time the backup is AS OF (wall nanoseconds).
+    pub scheduled_at: u64,
+    /// What happened.
+    pub outcome: RunOutcome,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The backup succeeded: its job and the layer's path in the collection.
+    Succeeded {
+        /// The job id.
+        job_id: u64,
+        /// The layer's directory.
+        path: String,
+    },
+    /// The backup failed (`error` is its message); the schedule follows its
+    /// `on_execution_failure`.
+    Failed {
+        /// The error's text.
+        error: String,
+    },
+    /// Not run: the schedule's previous run never finished and
+    /// `on_previous_running = skip` (or it was paused or dropped meanwhile).
+    Skipped,
+}
+
+/// `AS OF SYSTEM TIME` text of a wall time (decimal HLC form).
+fn as_of_text(wall: u64) -> String {
+    format!("{wall}.0000000000")
+}
+
+/// Runs one backup of a schedule AS OF `at`.
+fn run_backup(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<(u64, String)> {
+    let stored = parse_stored(r)?;
+    let dest = if r.incremental {
+        BackupDest::IntoLatest(stored.uris.clone())
+    } else {
+        BackupDest::Into(stored.uris.clone())
+    };
+    let as_of = as_of_text(at);
+    let text = backup_text(&stored.targets, &dest, Some(&as_of), &stored.options);
+    let scope = Scope {
+        database: None,
+        cluster: Some(cluster),
+    };
+    let opts = backup_stmt::backup_options(
+        &scope,
+        &stored.targets,
+        &dest,
+        Some(&as_of),
+        &stored.options,
+        &text,
+    )?;
+    let res = vouch_engine::backup::backup(cluster, &opts, &mut |_| {})?;
+    Ok((res.job_id, res.path))
+}
+
+/// Records a run's end: next_run, state, the linked incremental schedule unpaused after
+/// the first full backup.
+fn finish(
+    cluster: &Cluster,
+    id: u64,
+    result: &std::result::Result<(u64, String), String>,
+) -> Result<()> {
+    let now = cluster.now().wall;
+    cluster.kv().with_schedules(|sch| {
+        // Dropped while it ran: nothing to record.
+        let Some(b) = sch.get(id)? else {
+            return Ok(());
+        };
+        let mut r = decode(id, &b)?;
+        r.running_at = 0;
+        let next = |r: &pb::BackupSchedule| -> Result<u64> {
+            if r.recurrence.is_empty() {
+                Ok(0)
+            } else {
+                next_after(&parse_cron(&r.recurrence)?, now)
+            }
+        };
+        match result {
+            Ok((job, _)) => {
+                r.last_job = *job;
+                r.state.clear();
+                r.next_run = next(&r)?;
+                if !r.incremental && r.dependent_id != 0 {
+                    if let Some(b) = sch.get(r.dependent_id)? {
+                        let mut d = decode(r.dependent_id, &b)?;
+                        if d.unpause_on_full_success {
+                            d.unpause_on_full_success = false;
+                            d.paused = false;
+                            d.state.clear();
+                            d.next_run = next(&d)?;
+                            store(sch, &d)?;
+                        }
+                    }
+                }
+            }
+            Err(e) => match on_failure(&r) {
+                OnFailure::Retry => r.state = format!("retrying: {e}"),
+                OnFailure::Reschedule => {
+                    r.state = format!("rescheduled: {e}");
+                    r.next_run = next(&r)?;
+                }
+                OnFailure::Pause => {
+                    r.state = format!("paused after a failed run: {e}");
+                    r.paused = true;
+                }
+            },
+        }
+        store(sch, &r)
+    })
+}
+
+/// Marks a run as started (so a scheduler stopped in it leaves a trace the next pass
+/// sees); false when the schedule is gone or no longer due.
+fn start(cluster: &Cluster, id: u64, at: u64) -> Result<bool> {
+    cluster.kv().with_schedules(|sch| {
+        let Some(b) = sch.get(id)? else {
+            return Ok(false);
+        };
+        let mut r = decode(id, &b)?;
+        if r.paused {
+            return Ok(false);
+        }
+        r.running_at = at;
+        store(sch, &r)?;
+        Ok(true)
+    })
+}
+
+fn run_one(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<Run> {
+    let outcome = if start(cluster, r.id, at)? {
+        let result = run_backup(cluster, r, at).map_err(|e| e.to_string());
+        finish(cluster, r.id, &result)?;
+        match result {
+            Ok((job_id, path)) => RunOutcome::Succeeded { job_id, path },
+            Err(error) => RunOutcome::Failed { error },
+        }
+    } else {
+        RunOutcome::Skipped
+    };
+    Ok(Run {
+        schedule_id: r.id,
+        label: r.label.clone(),
+        incremental: r.incremental,
+        scheduled_at: at,
+        outcome,
+    })
+}
+
+/// Runs every schedule due at the cluster's current time, once each, in order of their
+/// next run (at one time, incremental before full, so an incremental ends the chain a
+/// new full backup then starts), and returns what happened.
+///
+/// A schedule whose previous run never finished (a scheduler stopped mid-backup leaves
+/// `running_at` set) is due again at that time: with `on_previous_running` `start` or
+/// `wait` the run is repeated — the same BACKUP request, so the engine resumes it from its
+/// last checkpoint —; with `skip` it is abandoned and the schedule waits for its next
+/// time.
+pub fn run_due(cluster: &Cluster) -> Result<Vec<Run>> {
+    let now = cluster.now().wall;
+    let mut due: Vec<pb::BackupSchedule> = list(cluster)?
+        .into_iter()
+        .filter(|r| !r.paused && ((r.next_run != 0 && r.next_run <= now) || r.running_at != 0))
+        .collect();
+    due.sort_by_key(|r| (r.next_run, !r.incremental, r.id));
+    let mut runs = Vec::new();
+    for r in due {
+        if r.running_at != 0 && on_previous_running(&r) == OnPreviousRunning::Skip {
+            let next = if r.recurrence.is_empty() {
+                0
+            } else {
+                next_after(&parse_cron(&r.recurrence)?, now)?
+            };
+            cluster.kv().with_schedules(|sch| {
+                if let Some(b) = sch.get(r.id)? {
+                    let mut cur = decode(r.id, &b)?;
+                    cur.running_at = 0;
+                    cur.next_run = next;
+                    cur.state = "skipped a run: the previous run did not finish".into();
+                    store(sch, &cur)?;
+                }
+                Ok::<_, Error>(())
+            })?;
+            runs.push(Run {
+                schedule_id: r.id,
+                label: r.label.clone(),
+                incremental: r.incremental,
+                scheduled_at: r.running_at,
+                outcome: RunOutcome::Skipped,
+            });
+            continue;
+        }
+        let at = if r.running_at != 0 {
+            r.running_at
+        } else {
+            r.next_run
+        };
+        runs.push(run_one(cluster, &r, at)?);
+    }
+    Ok(runs)
+}

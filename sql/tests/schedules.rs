@@ -1,0 +1,555 @@
+//! Backup schedules: CREATE SCHEDULE FOR BACKUP (CockroachDB's cadence rule, linked
+//! schedules, options, refusals), SHOW / PAUSE / RESUME / DROP / ALTER, and the
+//! scheduler's passes over simulated days on a manual clock.
+
+use vouch_cluster::{Clock, Cluster};
+use vouch_engine::output::Table;
+use vouch_format::mvcc::Timestamp;
+use vouch_sql::schedule::{self, RunOutcome, ScheduleErrorKind};
+use vouch_sql::{Error, Output, Session};
+
+fn wall(text: &str) -> u64 {
+    vouch_format::time::parse_as_of(text, Timestamp::MAX)
+        .unwrap()
+        .wall
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    c: Cluster,
+}
+
+impl Env {
+    /// A cluster with `bank.customers` (3 rows), its clock at `start`.
+    fn new(start: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cluster::init(&dir.path().join("c"), Clock::manual(wall(start))).unwrap();
+        let env = Env { _dir: dir, c };
+        env.sql(
+            "CREATE DATABASE bank;
+             CREATE TABLE bank.customers (id INT PRIMARY KEY, name STRING NOT NULL);
+             INSERT INTO bank.customers VALUES (1, 'Ann'), (2, 'Bo'), (3, 'Cy')",
+        );
+        env
+    }
+
+    fn sql(&self, script: &str) -> Vec<Output> {
+        Session::new(&self.c)
+            .execute_all(script)
+            .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+
+    fn table(&self, stmt: &str) -> Table {
+        match self.sql(stmt).pop() {
+            Some(Output::Rows(t)) => t,
+            other => panic!("{stmt}: {other:?}"),
+        }
+    }
+
+    fn err(&self, stmt: &str) -> Error {
+        Session::new(&self.c).execute(stmt).unwrap_err()
+    }
+
+    /// Moves the clock to `text` (forward only).
+    fn advance_to(&self, text: &str) {
+        let now = self.c.now().wall;
+        let to = wall(text);
+        assert!(to > now, "clock at {now}, asked for {text}");
+        self.c.kv().clock().advance(to - now);
+    }
+}
+
+fn col(t: &Table, name: &str) -> usize {
+    t.columns
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name} in {:?}", t.columns))
+}
+
+fn cell(t: &Table, row: usize, name: &str) -> Option<String> {
+    t.rows[row][col(t, name)].clone()
+}
+
+fn kind(e: &Error) -> ScheduleErrorKind {
+    match e {
+        Error::Schedule { kind, .. } => *kind,
+        other => panic!("not a schedule error: {other:?}"),
+    }
+}
+
+#[test]
+fn the_seed_schedule_creates_a_paused_incremental_and_a_weekly_full() {
+    let env = Env::new("2026-01-01 10:30:00");
+    let t = env.table(
+        "CREATE SCHEDULE schedule_label FOR BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=x' \
+         WITH revision_history RECURRING '@daily' WITH SCHEDULE OPTIONS ignore_existing_backups",
+    );
+    assert_eq!(
+        t.columns,
+        [
+            "schedule_id",
+            "label",
+            "status",
+            "first_run",
+            "schedule",
+            "backup_stmt"
+        ]
+    );
+    let rows: Vec<Vec<Option<String>>> = t.rows.iter().map(|r| r[1..].to_vec()).collect();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                s("schedule_label"),
+                s("PAUSED: Waiting for initial backup to complete"),
+                None,
+                s("@daily"),
+                s("BACKUP INTO LATEST IN 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=redacted' WITH revision_history, detached"),
+            ],
+            vec![
+                s("schedule_label"),
+                s("ACTIVE"),
+                s("2026-01-01 10:30:00+00:00"),
+                s("@weekly"),
+                s("BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=redacted' WITH revision_history, detached"),
+            ],
+        ]
+    );
+    // Linked both ways; the incremental one waits for the first full backup.
+    let inc: u64 = cell(&t, 0, "schedule_id").unwrap().parse().unwrap();
+    let full: u64 = cell(&t, 1, "schedule_id").unwrap().parse().unwrap();
+    let i = schedule::get(&env.c, inc).unwrap();
+    let f = schedule::get(&env.c, full).unwrap();
+    assert_eq!((i.dependent_id, f.dependent_id), (full, inc));
+    assert!(i.incremental && i.paused && i.unpause_on_full_success);
+    assert!(!f.incremental && !f.paused);
+    // The stored statement keeps the credentials it needs to run; nothing shown does.
+    assert!(f.backup_statement.contains("AWS_SECRET_ACCESS_KEY=x"));
+    let shown = env.table("SHOW SCHEDULES").render();
+    assert!(!shown.contains("SECRET_ACCESS_KEY=x"), "{shown}");
+}
+
+#[test]
+fn cockroachdbs_cadence_rule_and_full_backup_clause() {
+    let env = Env::new("2026-01-01 10:30:00");
+    let shape = |stmt: &str| -> Vec<(String, String)> {
+        let t = env.table(stmt);
+        (0..t.rows.len())
+            .map(|i| {
+                (
+                    cell(&t, i, "schedule").unwrap(),
+                    cell(&t, i, "backup_stmt").unwrap(),
+                )
+            })
+            .collect()
+    };
+    let pair = |inc: &str, full: &str, u: &str| {
+        vec![
+            (
+                inc.to_string(),
+                format!("BACKUP INTO LATEST IN '{u}' WITH detached"),
+            ),
+            (full.to_string(), format!("BACKUP INTO '{u}' WITH detached")),
+        ]
+    };
+    // ≤ 1 hour: fulls daily.
+    assert_eq!(
+        shape("CREATE SCHEDULE a FOR BACKUP INTO 'nodelocal://1/a' RECURRING '*/15 * * * *'"),
+        pair("*/15 * * * *", "@daily", "nodelocal://1/a")
+    );
+    assert_eq!(
+        shape("CREATE SCHEDULE b FOR BACKUP INTO 'nodelocal://1/b' RECURRING '@hourly'"),
+        pair("@hourly", "@daily", "nodelocal://1/b")
+    );
+    // ≤ 1 day: fulls weekly.
+    assert_eq!(
+        shape("CREATE SCHEDULE c FOR BACKUP INTO 'nodelocal://1/c' RECURRING '0 */6 * * *'"),
+        pair("0 */6 * * *", "@weekly", "nodelocal://1/c")
+    );
+    // Longer: every backup full, one schedule.
+    assert_eq!(
+        shape("CREATE SCHEDULE d FOR BACKUP INTO 'nodelocal://1/d' RECURRING '@weekly'"),
+        vec![(
+            "@weekly".to_string(),
+            "BACKUP INTO 'nodelocal://1/d' WITH detached".to_string()
+        )]
+    );
+    // FULL BACKUP ALWAYS: one schedule; FULL BACKUP 'cron': that cadence.
+    assert_eq!(
+        shape("CREATE SCHEDULE e FOR BACKUP DATABASE bank INTO 'nodelocal://1/e' RECURRING '@hourly' FULL BACKUP ALWAYS"),
+        vec![(
+            "@hourly".to_string(),
+            "BACKUP DATABASE bank INTO 'nodelocal://1/e' WITH detached".to_string()
+        )]
+    );
+    assert_eq!(
+        shape("CREATE SCHEDULE f FOR BACKUP TABLE customers INTO 'nodelocal://1/f' WITH encryption_passphrase = 'hunter2' RECURRING '@daily' FULL BACKUP '@monthly'"),
+        vec![
+            (
+                "@daily".to_string(),
+                "BACKUP TABLE defaultdb.customers INTO LATEST IN 'nodelocal://1/f' WITH encryption_passphrase = '*****', detached".to_string()
+            ),
+            (
+                "@monthly".to_string(),
+                "BACKUP TABLE defaultdb.customers INTO 'nodelocal://1/f' WITH encryption_passphrase = '*****', detached".to_string()
+            ),
+        ]
+    );
+    // RECURRING NEVER: one full backup at first_run.
+    let t = env.table(
+        "CREATE SCHEDULE g FOR BACKUP INTO 'nodelocal://1/g' RECURRING NEVER \
+         WITH SCHEDULE OPTIONS first_run = '2026-02-01 00:00:00'",
+    );
+    assert_eq!(t.rows.len(), 1);
+    assert_eq!(cell(&t, 0, "schedule").as_deref(), Some("NEVER"));
+    assert_eq!(
+        cell(&t, 0, "first_run").as_deref(),
+        Some("2026-02-01 00:00:00+00:00")
+    );
+    // The passphrase is in no shown column.
+    let shown = env.table("SHOW SCHEDULES").render();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert_eq!(env.table("SHOW SCHEDULES").rows.len(), 11);
+}
+
+#[test]
+fn refusals_have_their_kinds() {
+    let env = Env::new("2026-01-01 10:30:00");
+    for (stmt, k) in [
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING 'every day'", ScheduleErrorKind::BadRecurrence),
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING '0 0 0 * * *'", ScheduleErrorKind::BadRecurrence),
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING '@daily' FULL BACKUP 'x'", ScheduleErrorKind::BadRecurrence),
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING '@daily' WITH SCHEDULE OPTIONS on_execution_failure = 'explode'", ScheduleErrorKind::BadOption),
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING '@daily' WITH SCHEDULE OPTIONS on_previous_running = 'maybe'", ScheduleErrorKind::BadOption),
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING '@daily' WITH SCHEDULE OPTIONS first_run = 'tomorrow'", ScheduleErrorKind::BadOption),
+        ("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' RECURRING '@daily' WITH SCHEDULE OPTIONS colour = 'red'", ScheduleErrorKind::BadOption),
+        ("SHOW SCHEDULE 999", ScheduleErrorKind::NotFound),
+        ("PAUSE SCHEDULE 999", ScheduleErrorKind::NotFound),
+        ("DROP SCHEDULE 999", ScheduleErrorKind::NotFound),
+        ("ALTER BACKUP SCHEDULE 999 SET RECURRING '@daily'", ScheduleErrorKind::NotFound),
+    ] {
+        assert_eq!(kind(&env.err(stmt)), k, "{stmt}");
+    }
+    // Backup options are BACKUP's.
+    assert!(matches!(
+        env.err("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/x' WITH into_db = 'y' RECURRING '@daily'"),
+        Error::Usage(_)
+    ));
+    // Nothing was written by a refused statement.
+    assert_eq!(env.table("SHOW SCHEDULES").rows.len(), 0);
+
+    // A collection that already holds backups, unless ignore_existing_backups.
+    env.sql("BACKUP INTO 'nodelocal://1/used'");
+    let e = env.err("CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/used' RECURRING '@daily'");
+    assert_eq!(kind(&e), ScheduleErrorKind::ExistingBackups);
+    assert_eq!(
+        e.to_string(),
+        "backups already created in nodelocal://1/used; to ignore existing backups, the schedule can be created with the 'ignore_existing_backups' option"
+    );
+    let t = env.table(
+        "CREATE SCHEDULE x FOR BACKUP INTO 'nodelocal://1/used' RECURRING '@daily' \
+         WITH SCHEDULE OPTIONS ignore_existing_backups",
+    );
+    assert_eq!(t.rows.len(), 2);
+    // IF NOT EXISTS with a label in use: nothing new.
+    let t = env.table(
+        "CREATE SCHEDULE IF NOT EXISTS x FOR BACKUP INTO 'nodelocal://1/other' RECURRING '@daily'",
+    );
+    assert_eq!(t.rows.len(), 0);
+    assert_eq!(env.table("SHOW SCHEDULES").rows.len(), 2);
+}
+
+#[test]
+fn show_pause_resume_drop_and_alter() {
+    let env = Env::new("2026-01-01 10:30:00");
+    let t = env.table(
+        "CREATE SCHEDULE nightly FOR BACKUP DATABASE bank INTO 'nodelocal://1/n' RECURRING '@daily' \
+         WITH SCHEDULE OPTIONS on_execution_failure = 'pause', on_previous_running = 'skip'",
+    );
+    let inc = cell(&t, 0, "schedule_id").unwrap();
+    let full = cell(&t, 1, "schedule_id").unwrap();
+    let show = env.table(&format!("SHOW SCHEDULE {full}"));
+    assert_eq!(
+        show.columns,
+        [
+            "id",
+            "label",
+            "schedule_status",
+            "next_run",
+            "state",
+            "recurrence",
+            "jobsrunning",
+            "owner",
+            "created",
+            "command"
+        ]
+    );
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        show.rows,
+        vec![vec![
+            s(&full),
+            s("nightly"),
+            s("ACTIVE"),
+            s("2026-01-01 10:30:00+00:00"),
+            None,
+            s("@weekly"),
+            s("0"),
+            s("root"),
+            s("2026-01-01 10:30:00+00:00"),
+            Some(format!(
+                r#"{{"backup_statement":"BACKUP DATABASE bank INTO 'nodelocal://1/n' WITH detached","backup_type":0,"dependent_schedule_id":"{inc}"}}"#
+            )),
+        ]]
+    );
+    let show = env.table(&format!("SHOW SCHEDULE {inc}"));
+    assert_eq!(cell(&show, 0, "schedule_status").as_deref(), Some("PAUSED"));
+    assert_eq!(cell(&show, 0, "next_run"), None);
+    assert_eq!(
+        cell(&show, 0, "state").as_deref(),
+        Some("Waiting for initial backup to complete")
+    );
+    assert_eq!(env.table("SHOW PAUSED SCHEDULES").rows.len(), 1);
+    assert_eq!(env.table("SHOW RUNNING SCHEDULES FOR BACKUP").rows.len(), 0);
+    assert_eq!(env.table("SHOW SCHEDULES FOR BACKUP").rows.len(), 2);
+
+    // PAUSE / RESUME (a resumed schedule runs at its crontab's next time).
+    assert_eq!(
+        env.sql(&format!("PAUSE SCHEDULE {full}")),
+        vec![Output::Tag("PAUSE SCHEDULE".into())]
+    );
+    assert_eq!(env.table("SHOW PAUSED SCHEDULES").rows.len(), 2);
+    env.advance_to("2026-01-02 08:00:00");
+    env.sql(&format!("RESUME SCHEDULE {full}"));
+    let show = env.table(&format!("SHOW SCHEDULE {full}"));
+    assert_eq!(cell(&show, 0, "schedule_status").as_deref(), Some("ACTIVE"));
+    // @weekly: Sunday midnight.
+    assert_eq!(
+        cell(&show, 0, "next_run").as_deref(),
+        Some("2026-01-04 00:00:00+00:00")
+    );
+
+    // ALTER: both schedules of the pair change together.
+    let t = env.table(&format!(
+        "ALTER BACKUP SCHEDULE {inc} SET RECURRING '@hourly', SET FULL BACKUP '@daily', \
+         SET WITH revision_history = true, SET SCHEDULE OPTION on_execution_failure = 'retry', SET LABEL 'hourly'"
+    ));
+    assert_eq!(
+        t.rows
+            .iter()
+            .map(|r| r[1..].to_vec())
+            .collect::<Vec<_>>(),
+        vec![
+            vec![
+                s("hourly"),
+                s("PAUSED: Waiting for initial backup to complete"),
+                None,
+                s("@hourly"),
+                s("BACKUP DATABASE bank INTO LATEST IN 'nodelocal://1/n' WITH revision_history = true, detached"),
+            ],
+            vec![
+                s("hourly"),
+                s("ACTIVE"),
+                s("2026-01-03 00:00:00+00:00"),
+                s("@daily"),
+                s("BACKUP DATABASE bank INTO 'nodelocal://1/n' WITH revision_history = true, detached"),
+            ],
+        ]
+    );
+    let f = schedule::get(&env.c, full.parse().unwrap()).unwrap();
+    assert_eq!(schedule::on_failure(&f), schedule::OnFailure::Retry);
+    assert_eq!(
+        schedule::on_previous_running(&f),
+        schedule::OnPreviousRunning::Skip
+    );
+    assert_eq!(
+        kind(&env.err(&format!(
+            "ALTER BACKUP SCHEDULE {full} SET FULL BACKUP ALWAYS"
+        ))),
+        ScheduleErrorKind::NotApplicable
+    );
+
+    // PAUSE SCHEDULES with a select; DROP one of a pair unlinks the other.
+    env.table("CREATE SCHEDULE other FOR BACKUP INTO 'nodelocal://1/o' RECURRING '@weekly'");
+    assert_eq!(
+        env.sql("PAUSE SCHEDULES SELECT id FROM [SHOW SCHEDULES] WHERE label = 'hourly'"),
+        vec![Output::Tag("PAUSE SCHEDULES 2".into())]
+    );
+    assert_eq!(env.table("SHOW PAUSED SCHEDULES").rows.len(), 2);
+    env.sql(&format!("DROP SCHEDULE {full}"));
+    let i = schedule::get(&env.c, inc.parse().unwrap()).unwrap();
+    assert_eq!(i.dependent_id, 0);
+    assert_eq!(
+        env.sql("DROP SCHEDULES SELECT id FROM [SHOW SCHEDULES]"),
+        vec![Output::Tag("DROP SCHEDULES 2".into())]
+    );
+    assert_eq!(env.table("SHOW SCHEDULES").rows.len(), 0);
+}
+
+fn succeeded(r: &schedule::Run) -> &str {
+    match &r.outcome {
+        RunOutcome::Succeeded { path, .. } => path,
+        other => panic!("{r:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn the_scheduler_runs_fulls_and_incrementals_over_simulated_days() {
+    // Thursday.
+    let env = Env::new("2026-01-01 10:29:00");
+    env.advance_to("2026-01-01 10:30:00");
+    let t = env.table(
+        "CREATE SCHEDULE daily FOR BACKUP DATABASE bank INTO 'nodelocal://1/d' RECURRING '@daily'",
+    );
+    let inc: u64 = cell(&t, 0, "schedule_id").unwrap().parse().unwrap();
+    let full: u64 = cell(&t, 1, "schedule_id").unwrap().parse().unwrap();
+
+    // The first full backup runs at once, AS OF its scheduled time, and unpauses the
+    // incremental schedule.
+    env.advance_to("2026-01-01 10:30:05");
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].schedule_id, runs[0].scheduled_at),
+        (full, wall("2026-01-01 10:30:00"))
+    );
+    assert_eq!(succeeded(&runs[0]), "2026/01/01-103000.00");
+    let i = schedule::get(&env.c, inc).unwrap();
+    assert!(!i.paused && i.state.is_empty());
+    assert_eq!(i.next_run, wall("2026-01-02 00:00:00"));
+    assert_eq!(
+        schedule::get(&env.c, full).unwrap().next_run,
+        wall("2026-01-04 00:00:00")
+    );
+    // Nothing more is due.
+    assert_eq!(schedule::run_due(&env.c).unwrap(), vec![]);
+
+    // Ten days, one pass a day just after midnight, a row added each day.
+    let mut kinds = Vec::new();
+    for day in 2..=11u32 {
+        env.sql(&format!(
+            "INSERT INTO bank.customers VALUES ({}, 'd{day}')",
+            100 + day
+        ));
+        env.advance_to(&format!("2026-01-{day:02} 00:00:30"));
+        let runs = schedule::run_due(&env.c).unwrap();
+        for r in &runs {
+            assert_eq!(r.scheduled_at, wall(&format!("2026-01-{day:02} 00:00:00")));
+            succeeded(r);
+        }
+        kinds.push(
+            runs.iter()
+                .map(|r| if r.incremental { "inc" } else { "full" })
+                .collect::<Vec<_>>()
+                .join("+"),
+        );
+    }
+    // Sundays (Jan 4 and 11) take an incremental (ending the old chain) and a full.
+    assert_eq!(
+        kinds,
+        ["inc", "inc", "inc+full", "inc", "inc", "inc", "inc", "inc", "inc", "inc+full"]
+    );
+    let backups = env.table("SHOW BACKUPS IN 'nodelocal://1/d'");
+    assert_eq!(
+        backups
+            .rows
+            .iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "/2026/01/01-103000.00",
+            "/2026/01/04-000000.00",
+            "/2026/01/11-000000.00"
+        ]
+    );
+    // LATEST is the newest full; its chain restores the rows as of the last run.
+    env.sql("RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/d' WITH new_db_name = 'r1'");
+    let n = env.table("SELECT count(*) FROM r1.customers");
+    assert_eq!(n.rows, vec![vec![Some("13".to_string())]]);
+    // The second chain has its full and six incrementals (Jan 5 … 10) and Jan 11's.
+    env.sql("RESTORE DATABASE bank FROM '2026/01/04-000000.00' IN 'nodelocal://1/d' WITH new_db_name = 'r2'");
+    let n = env.table("SELECT count(*) FROM r2.customers");
+    assert_eq!(n.rows, vec![vec![Some("13".to_string())]]);
+}
+
+#[test]
+fn failures_follow_on_execution_failure() {
+    let env = Env::new("2026-01-01 10:30:00");
+    // The backups fail: their table does not exist when they run.
+    let create = |label: &str, policy: &str| -> u64 {
+        let t = env.table(&format!(
+            "CREATE SCHEDULE {label} FOR BACKUP TABLE bank.gone_{label} INTO 'nodelocal://1/{label}' RECURRING '@weekly' \
+             WITH SCHEDULE OPTIONS on_execution_failure = '{policy}', first_run = '2026-01-01 11:00:00'"
+        ));
+        cell(&t, 0, "schedule_id").unwrap().parse().unwrap()
+    };
+    // Created while the database exists, dropped before the first run.
+    for l in ["r", "s", "p"] {
+        env.sql(&format!("CREATE TABLE bank.gone_{l} (id INT PRIMARY KEY)"));
+    }
+    let retry = create("r", "retry");
+    let resched = create("s", "reschedule");
+    let pause = create("p", "pause");
+    for l in ["r", "s", "p"] {
+        env.sql(&format!("DROP TABLE bank.gone_{l}"));
+    }
+    env.advance_to("2026-01-01 11:01:00");
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert!(matches!(r.outcome, RunOutcome::Failed { .. }), "{r:?}");
+    }
+    let r = schedule::get(&env.c, retry).unwrap();
+    assert!(!r.paused && r.state.starts_with("retrying: "));
+    assert_eq!(r.next_run, wall("2026-01-01 11:00:00"));
+    let s = schedule::get(&env.c, resched).unwrap();
+    assert!(!s.paused && s.state.starts_with("rescheduled: "));
+    assert_eq!(s.next_run, wall("2026-01-04 00:00:00"));
+    let p = schedule::get(&env.c, pause).unwrap();
+    assert!(p.paused && p.state.starts_with("paused after a failed run: "));
+    // The next pass retries only the retry one.
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.schedule_id).collect::<Vec<_>>(),
+        vec![retry]
+    );
+}
+
+#[test]
+fn an_unfinished_run_is_resumed_or_skipped() {
+    let env = Env::new("2026-01-01 10:30:00");
+    let mk = |label: &str, policy: &str| -> u64 {
+        let t = env.table(&format!(
+            "CREATE SCHEDULE {label} FOR BACKUP INTO 'nodelocal://1/{label}' RECURRING '@weekly' \
+             WITH SCHEDULE OPTIONS on_previous_running = '{policy}'"
+        ));
+        cell(&t, 0, "schedule_id").unwrap().parse().unwrap()
+    };
+    let wait = mk("w", "wait");
+    let skip = mk("s", "skip");
+    // A scheduler stopped in the middle of both runs leaves them marked running.
+    env.c
+        .kv()
+        .with_schedules(|s| {
+            for id in [wait, skip] {
+                let mut r = vouch_format::manifest::decode_schedule(&s.get(id)?.unwrap()).unwrap();
+                r.running_at = r.next_run;
+                s.put(id, &vouch_format::manifest::encode_schedule(&r))?;
+            }
+            Ok::<_, vouch_cluster::Error>(())
+        })
+        .unwrap();
+    assert_eq!(env.table("SHOW RUNNING SCHEDULES").rows.len(), 2);
+    env.advance_to("2026-01-01 10:31:00");
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(runs.len(), 2);
+    let by = |id: u64| runs.iter().find(|r| r.schedule_id == id).unwrap();
+    assert_eq!(by(wait).scheduled_at, wall("2026-01-01 10:30:00"));
+    succeeded(by(wait));
+    assert_eq!(by(skip).outcome, RunOutcome::Skipped);
+    let s = schedule::get(&env.c, skip).unwrap();
+    assert_eq!((s.running_at, s.next_run), (0, wall("2026-01-04 00:00:00")));
+    assert_eq!(env.table("SHOW RUNNING SCHEDULES").rows.len(), 0);
+    assert_eq!(env.table("SHOW BACKUPS IN 'nodelocal://1/s'").rows.len(), 0);
+}
