@@ -50,15 +50,20 @@ struct Found {
 
 fn list_records(store: &dyn Store, full_dir: &str) -> Result<Found> {
     let prefix = join(full_dir, "");
+    let objects = store.list(&prefix)?;
+    Ok(found_among(
+        objects.iter().filter_map(|o| o.path.strip_prefix(&prefix)),
+    ))
+}
+
+/// What `names` (object names relative to the full backup directory) hold of key records.
+fn found_among<'a>(names: impl IntoIterator<Item = &'a str>) -> Found {
     let mut found = Found {
         original: false,
         rotations: Vec::new(),
         listing: false,
     };
-    for o in store.list(&prefix)? {
-        let Some(rest) = o.path.strip_prefix(&prefix) else {
-            continue;
-        };
+    for rest in names {
         if rest == layout::ENCRYPTION_INFO {
             found.original = true;
         } else if rest == layout::LISTING {
@@ -68,7 +73,7 @@ fn list_records(store: &dyn Store, full_dir: &str) -> Result<Found> {
         }
     }
     found.rotations.sort_unstable();
-    Ok(found)
+    found
 }
 
 /// Reads and decodes one key record.
@@ -178,8 +183,22 @@ pub struct KeyRecords {
 /// [`MAX_KEY_RECORDS`]: vouch_format::encryption_info::MAX_KEY_RECORDS
 /// [`MAX_ITERATIONS`]: vouch_format::encryption_info::MAX_ITERATIONS
 pub fn key_records(store: &dyn Store, full_dir: &str) -> Result<KeyRecords> {
+    check_key_records(store, full_dir, list_records(store, full_dir)?)
+}
+
+/// [`key_records`] from a listing the caller made already: `names` are the names of the
+/// objects in the full backup directory, relative to it (`ENCRYPTION-INFO`,
+/// `data/000001.sst`, …).
+pub fn key_records_among<'a>(
+    store: &dyn Store,
+    full_dir: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<KeyRecords> {
+    check_key_records(store, full_dir, found_among(names))
+}
+
+fn check_key_records(store: &dyn Store, full_dir: &str, found: Found) -> Result<KeyRecords> {
     use vouch_format::encryption_info::{self as info_fmt, MAX_KEY_RECORDS};
-    let found = list_records(store, full_dir)?;
     let mut out = KeyRecords {
         encrypted: found.original || found.listing || !found.rotations.is_empty(),
         ..KeyRecords::default()

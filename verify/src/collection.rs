@@ -148,7 +148,12 @@ pub fn verify_collection(
         // Encrypted: key records or an integrity listing in the full backup's directory.
         // Every key record is read and checked, with or without the key, before any key
         // derivation.
-        let records = crypto::key_records(ctx.main, full)?;
+        // (From the listing made already: no second LIST of the directory.)
+        let names = main_dirs
+            .get(full)
+            .into_iter()
+            .flat_map(|d| d.files.iter().map(|(n, _)| n.as_str()));
+        let records = crypto::key_records_among(ctx.main, full, names)?;
         let encrypted = records.encrypted;
         let mut key_check = CheckResult::new("key_records");
         key_check
