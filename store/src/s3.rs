@@ -94,6 +94,17 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     };
     let region = param("AWS_REGION").map_or(DEFAULT_REGION, String::as_str);
     builder = builder.with_bucket_name(&loc.host).with_region(region);
+    // Every upload carries the SHA-256 of its bytes (`x-amz-checksum-sha256`: S3 refuses
+    // a body that does not match it) and says so (`x-amz-sdk-checksum-algorithm`): a bucket
+    // with S3 Object Lock default retention refuses uploads without a checksum.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-amz-sdk-checksum-algorithm",
+        reqwest::header::HeaderValue::from_static("SHA256"),
+    );
+    builder = builder
+        .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+        .with_client_options(object_store::ClientOptions::new().with_default_headers(headers));
     let path_style = match param("AWS_USE_PATH_STYLE").map(String::as_str) {
         None => None,
         Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
