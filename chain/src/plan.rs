@@ -142,9 +142,35 @@ fn wall_time(ts: Timestamp) -> String {
     vouch_format::time::format_sql_tz(ts)
 }
 
+/// Where the history a revision-history layer holds starts (spec/restore.md §3): a time
+/// `t < end` is served only when `t > revision_start_time` and, for the full layer, `t` is
+/// at or after its earliest descriptor revision (before that the backup knows no state: the
+/// full layer's window starts at 0, but its history only where its first revision is; a
+/// full layer with no revision starts at its end). Returns the time to name, and whether
+/// `t` is inside.
+fn history_start(l: &crate::Layer, full: bool, t: Timestamp) -> (Timestamp, bool) {
+    let rev_start = Timestamp::from_pb(l.manifest.revision_start_time);
+    let mut inside = t > rev_start;
+    let mut from = rev_start;
+    if full {
+        let first = l
+            .manifest
+            .descriptor_changes
+            .iter()
+            .map(|r| Timestamp::from_pb(r.time))
+            .min()
+            .unwrap_or_else(|| Timestamp::from_pb(l.manifest.end_time));
+        if first > rev_start {
+            from = first;
+            inside = t >= first;
+        }
+    }
+    (from, inside)
+}
+
 /// How many layers (from the first) serve a restore at `t`: CockroachDB's rules. `t` must
-/// be a layer's end time, or inside a revision-history layer's window after its revision
-/// start.
+/// be a layer's end time, or inside a revision-history layer's window where its history
+/// starts ([`history_start`]).
 pub fn select_layers(chain: &OpenChain, t: Timestamp) -> Result<usize> {
     let layers = &chain.chain.layers;
     for (i, l) in layers.iter().enumerate() {
@@ -170,11 +196,11 @@ pub fn select_layers(chain: &OpenChain, t: Timestamp) -> Result<usize> {
                     },
                 ));
             }
-            let rev_start = Timestamp::from_pb(l.manifest.revision_start_time);
-            if t <= rev_start {
+            let (from, inside) = history_start(l, i == 0, t);
+            if !inside {
                 return Err(Error::new(ErrorKind::InvalidTime, format!(
                     "invalid RESTORE timestamp: BACKUP for requested time only has revision history from {}",
-                    wall_time(rev_start)
+                    wall_time(from)
                 )));
             }
         }

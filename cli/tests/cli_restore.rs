@@ -264,3 +264,78 @@ fn a_restore_that_fails_leaves_no_cluster_behind() {
     assert_eq!(names, vec!["notes.txt".to_string()]);
     assert_eq!(std::fs::read(kept.join("notes.txt")).unwrap(), b"mine");
 }
+
+/// `AS OF SYSTEM TIME` before the history a revision-history backup holds (2017, before the
+/// cluster existed) is refused, naming where the history starts, through `vouch restore`
+/// and SQL `RESTORE`: exit 2, no new cluster directory, no database created.
+#[test]
+fn a_time_before_the_backup_history_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    ok(&[
+        "cluster",
+        "init",
+        s(&src),
+        "--workload",
+        "bank",
+        "--rows",
+        "20",
+    ]);
+    ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "DATABASE",
+        "bank",
+        "INTO",
+        "nodelocal://1/b",
+        "--revision-history",
+    ]);
+    let uri = format!("file://{}", src.join("extern").join("b").display());
+    let old = "2017-06-09 00:00:00";
+    let refusal =
+        "invalid RESTORE timestamp: BACKUP for requested time only has revision history from 20";
+    let dst = dir.path().join("dst");
+    let out = vouch([
+        "restore",
+        "--cluster",
+        s(&dst),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        &uri,
+        "--as-of",
+        old,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with(&format!("error: {refusal}")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dst.exists(), "a cluster was left in {}", dst.display());
+    let restore = |as_of: &str| {
+        vouch([
+            "sql",
+            "--cluster",
+            s(&src),
+            "-e",
+            &format!(
+                "RESTORE DATABASE bank FROM LATEST IN '{uri}' {as_of} WITH new_db_name = 'old'"
+            ),
+        ])
+    };
+    // A SQL error: exit 1, as every statement error of `vouch sql`.
+    let out = restore(&format!("AS OF SYSTEM TIME '{old}'"));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with(&format!("ERROR: {refusal}")),
+        "{}",
+        text(&out.stderr)
+    );
+    // Nothing named `old` was created: the same restore at the backup's end succeeds.
+    let out = restore("");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -739,3 +739,76 @@ fn errors_are_typed() {
         "{e}"
     );
 }
+
+/// A full backup with revision history holds history only from its earliest descriptor
+/// revision (spec/restore.md §3): a time before it (here 2017, long before the cluster
+/// existed) is refused with InvalidTime naming that time, not restored as an empty state;
+/// the first revision's own time restores; nothing is created by the refusal.
+#[test]
+fn restore_before_the_history_starts_is_refused() {
+    let env = Env::new();
+    workload::init(&env.c, Workload::Bank, 20, 5).unwrap();
+    env.advance(SEC);
+    let mut o = opts(db("bank"), Destination::Into(env.uri("b")));
+    o.revision_history = true;
+    run(&env.c, &o);
+    let uri = file_uri(&env.root("b"));
+    let coll = Collection::open(&uri, None, &open_options(None)).unwrap();
+    let chain = coll.chain(&coll.latest().unwrap()).unwrap();
+    let m = &chain.layers[0].manifest;
+    assert_eq!(ts(m.revision_start_time), Timestamp::MIN, "never GC'd");
+    let first = m
+        .descriptor_changes
+        .iter()
+        .map(|r| ts(r.time))
+        .min()
+        .unwrap();
+    assert!(first > Timestamp::MIN);
+    let (_d, tgt) = target(env.now());
+    let at = |t: &str| {
+        let mut o = RestoreOptions::new(db("bank"), latest(&uri));
+        o.as_of = Some(t.to_string());
+        o.new_db_name = Some("then".into());
+        o
+    };
+    let want = format!(
+        "invalid RESTORE timestamp: BACKUP for requested time only has revision history from {}",
+        vouch_format::time::format_sql_tz(first)
+    );
+    for t in [
+        "2017-06-09 00:00:00".to_string(),
+        Timestamp::new(first.wall - 1, first.logical).to_string(),
+    ] {
+        let e = restore_fail(&tgt, &at(&t));
+        assert_eq!(
+            e.kind(),
+            read_kind(vouch_chain::ErrorKind::InvalidTime),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), want, "{t}");
+        assert!(tgt.catalog(tgt.now()).unwrap().database("then").is_none());
+    }
+    // From the first revision on, the history is there: planning accepts that very time
+    // (and refuses the one before), and a restore once every object exists succeeds.
+    let planned = |t: Timestamp| {
+        let coll = Collection::open(&uri, None, &open_options(None)).unwrap();
+        let full = coll.latest().unwrap();
+        let chain = coll.open_chain(&full).unwrap();
+        vouch_chain::plan(chain, Some(t)).map(|p| p.time)
+    };
+    assert_eq!(planned(first).unwrap(), first);
+    assert_eq!(
+        planned(Timestamp::new(first.wall - 1, first.logical))
+            .unwrap_err()
+            .kind(),
+        vouch_chain::ErrorKind::InvalidTime
+    );
+    let last = m
+        .descriptor_changes
+        .iter()
+        .map(|r| ts(r.time))
+        .max()
+        .unwrap();
+    restore_ok(&tgt, &at(&last.to_string()));
+    assert!(tgt.catalog(tgt.now()).unwrap().database("then").is_some());
+}
