@@ -35,6 +35,7 @@ pub mod sealed;
 mod select;
 pub mod source;
 mod targets;
+mod view_query;
 
 pub use base::{join, Layer};
 pub use collection::{open_options, Chain, Collection, IncrementalRoot, OpenChain};

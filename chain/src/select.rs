@@ -348,6 +348,7 @@ pub fn assign<E: From<Error>>(
         if let Some(name) = m.db_names.get(id) {
             d.name = name.clone();
         }
+        let view_name = d.name.clone();
         let remap = |x: &mut u64| -> Result<()> {
             *x = map(*x).ok_or_else(|| {
                 Error::new(
@@ -365,6 +366,20 @@ pub fn assign<E: From<Error>>(
                 remap(&mut t.parent_schema_id)?;
             }
             Some(K::View(v)) => {
+                // The query names its database by its new name (spec/restore.md §6).
+                let db = v.parent_database_id;
+                let old = bcat.get(db).map(|x| x.name.clone());
+                let new = m
+                    .db_names
+                    .get(&db)
+                    .or_else(|| existing_parent.get(&db).map(|x| &x.2));
+                if let (Some(old), Some(new)) = (old, new) {
+                    if old != *new {
+                        let renames = BTreeMap::from([(old, new.clone())]);
+                        v.query =
+                            crate::view_query::rename_databases(&view_name, &v.query, &renames)?;
+                    }
+                }
                 remap(&mut v.parent_database_id)?;
                 remap(&mut v.parent_schema_id)?;
                 for dep in &mut v.depends_on {

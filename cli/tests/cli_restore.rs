@@ -339,3 +339,60 @@ fn a_time_before_the_backup_history_is_refused() {
     let out = restore("");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// A view restored with `--new-db-name` or `--into-db` names its new database in its query:
+/// SHOW BACKUP SCHEMAS and the dump of a backup of the restored database print the
+/// rewritten text.
+#[test]
+fn restored_views_name_their_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("c");
+    ok(&[
+        "sql",
+        "--cluster",
+        s(&c),
+        "-e",
+        "CREATE DATABASE d; CREATE TABLE d.c (id INT PRIMARY KEY, v STRING); CREATE VIEW d.w AS SELECT id FROM d.c",
+        "-e",
+        "INSERT INTO d.c VALUES (1, 'a'); BACKUP DATABASE d INTO 'nodelocal://1/v'; CREATE DATABASE e",
+    ]);
+    let restore = |extra: &[&str]| {
+        let mut a = vec!["restore", "--cluster", s(&c)];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["FROM", "LATEST", "IN", "nodelocal://1/v"]);
+        ok(&a);
+    };
+    restore(&["DATABASE", "d", "--new-db-name", "newdb"]);
+    restore(&["TABLE", "d.c,", "d.w", "--into-db", "e"]);
+    for db in ["newdb", "e"] {
+        let uri = format!("nodelocal://1/{db}");
+        ok(&["backup", "--cluster", s(&c), "DATABASE", db, "INTO", &uri]);
+        let (out, _) = ok(&[
+            "show",
+            "backup",
+            "schemas",
+            "FROM",
+            "LATEST",
+            "IN",
+            &uri,
+            "--cluster",
+            s(&c),
+            "--format",
+            "json",
+        ]);
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let view = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["object_name"] == "w")
+            .unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(
+            view["create_statement"],
+            format!("CREATE VIEW public.w AS SELECT id FROM {db}.c")
+        );
+        let (dump, _) = ok(&["dump", "FROM", "LATEST", "IN", &uri, "--cluster", s(&c)]);
+        let line = format!("CREATE VIEW {db}.public.w AS SELECT id FROM {db}.c;");
+        assert!(dump.lines().any(|l| l == line), "{dump}");
+    }
+}

@@ -812,3 +812,49 @@ fn restore_before_the_history_starts_is_refused() {
     restore_ok(&tgt, &at(&last.to_string()));
     assert!(tgt.catalog(tgt.now()).unwrap().database("then").is_some());
 }
+
+/// A view restored under another database name (`new_db_name`) or into another database
+/// (`into_db`) has its query text rewritten to the name it now depends on (SHOW BACKUP
+/// SCHEMAS and dumps of it: `cli/tests/cli_restore.rs`); the source keeps its text.
+#[test]
+fn restored_views_name_their_new_database() {
+    let (src, uri) = shop_backup();
+    let (_d, tgt) = target(src.now());
+    let query = |dbn: &str| query_of(&tgt, dbn);
+    let mut o = RestoreOptions::new(db("shop"), latest(&uri));
+    o.new_db_name = Some("shop2".into());
+    restore_ok(&tgt, &o);
+    assert_eq!(
+        query("shop2"),
+        "SELECT id FROM shop2.orders WHERE status = 'open'"
+    );
+    tgt.create_database("newdb").unwrap();
+    let mut o = RestoreOptions::new(
+        Targets::Tables(vec![
+            table("shop", "customers"),
+            table("shop", "orders"),
+            table("shop", "open_orders"),
+        ]),
+        latest(&uri),
+    );
+    o.into_db = Some("newdb".into());
+    restore_ok(&tgt, &o);
+    assert_eq!(
+        query("newdb"),
+        "SELECT id FROM newdb.orders WHERE status = 'open'"
+    );
+    // The source is untouched.
+    assert_eq!(
+        query_of(&src.c, "shop"),
+        "SELECT id FROM shop.orders WHERE status = 'open'"
+    );
+}
+
+fn query_of(c: &Cluster, dbn: &str) -> String {
+    let cat = c.catalog(c.now()).unwrap();
+    let db = cat.database(dbn).unwrap().id;
+    match cat.object(db, "open_orders").and_then(|d| d.kind.clone()) {
+        Some(vouch_format::manifest::pb::descriptor::Kind::View(v)) => v.query,
+        other => panic!("not a view: {other:?}"),
+    }
+}
