@@ -30,7 +30,7 @@ pub(crate) enum ClusterCommand {
         payload_bytes: usize,
     },
     /// Run a workload's operations (and one schema change halfway); the last line printed
-    /// is the HLC timestamp of the last write.
+    /// is `last write: <HLC timestamp>`.
     Run {
         /// The cluster directory.
         dir: PathBuf,
@@ -119,7 +119,7 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
                 Some(ts) => ts,
                 None => last_write(&c)?,
             };
-            println!("{last}");
+            println!("last write: {last}");
         }
         ClusterCommand::Now { dir } => {
             let c = open(&dir)?;

@@ -95,7 +95,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     };
     eprintln!(
         "dumped {} as of {}: {}, {}, {}, {}, {}, {} in {} ({} of SQL{})",
-        targets,
+        stats.what,
         stats.time,
         count(stats.databases as u64, "database", "databases"),
         count(stats.types as u64, "type", "types"),

@@ -353,13 +353,40 @@ fn closed_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// How the command line names the key options (a key error's typed fields say which to
+/// give; SQL's `encryption_passphrase` and `kms` are `vouch sql`'s words).
+const KEY_FLAGS: vouch_keys::OptionNames = vouch_keys::OptionNames {
+    passphrase: "--encryption-passphrase[-env|-file]",
+    kms: "--kms",
+};
+
+/// The key error a cause shows as its own message, wherever it was wrapped.
+fn key_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a vouch_keys::KeyError> {
+    if let Some(k) = cause.downcast_ref::<vouch_keys::KeyError>() {
+        return Some(k);
+    }
+    if let Some(c) = cause.downcast_ref::<vouch_chain::Error>() {
+        return c.key_error();
+    }
+    match cause.downcast_ref::<vouch_engine::Error>() {
+        Some(vouch_engine::Error::Key(k)) => Some(k),
+        Some(vouch_engine::Error::Chain(c)) => c.key_error(),
+        _ => None,
+    }
+}
+
 /// The error and its causes joined with ": ", each said once: a cause whose text the
 /// message already holds (errors that print their source inside their own message) is
-/// not repeated.
+/// not repeated. Key errors name the command line's flags.
 fn said_once(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        let text = match key_error(cause) {
+            Some(k) => cause
+                .to_string()
+                .replace(&k.to_string(), &k.message(KEY_FLAGS)),
+            None => cause.to_string(),
+        };
         if text.is_empty() || out.contains(&text) {
             continue;
         }

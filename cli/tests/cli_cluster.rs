@@ -70,8 +70,10 @@ fn init_run_fingerprint() {
         "--seed",
         "4",
     ]);
-    let last_write: Timestamp = last_line(&out).parse().unwrap();
-    assert_eq!(last_write.to_string(), last_line(&out));
+    // The last line is labelled: `last write: <HLC>`.
+    let last = last_line(&out).strip_prefix("last write: ").unwrap();
+    let last_write: Timestamp = last.parse().unwrap();
+    assert_eq!(last_write.to_string(), last);
     let now: Timestamp = last_line(&ok(&["cluster", "now", dir])).parse().unwrap();
     assert!(now > last_write, "{now} after {last_write}");
     assert!(last_write > after_init.parse().unwrap());
@@ -231,6 +233,8 @@ fn init_options_and_errors() {
         "--ops",
         "0",
     ]))
+    .strip_prefix("last write: ")
+    .unwrap()
     .parse()
     .unwrap();
     let now: Timestamp = last_line(&ok(&["cluster", "now", dir])).parse().unwrap();

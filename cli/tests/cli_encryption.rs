@@ -161,7 +161,7 @@ fn passphrase_from_env_and_file_backup_show_restore_dump() {
     );
     // An incremental without the key is refused before anything is written.
     let before = snapshot(&coll_dir);
-    let no_key = "error: the backup is encrypted but no key was given: its data key is wrapped by a passphrase; give encryption_passphrase\n";
+    let no_key = "error: the backup is encrypted but no key was given: its data key is wrapped by a passphrase; give --encryption-passphrase[-env|-file]\n";
     r.fails(
         &[
             "backup",
@@ -369,7 +369,7 @@ fn aws_kms_two_keys_restore_with_either_then_alter_backup_adds_a_file_key() {
         &["show", "backup", "FROM", "LATEST", "IN", &uri],
         &[],
         2,
-        &format!("error: the backup is encrypted but no key was given: its data key is wrapped by the KMS keys aws:///{a1}, aws:///{a2}; give kms\n"),
+        &format!("error: the backup is encrypted but no key was given: its data key is wrapped by the KMS keys aws:///{a1}, aws:///{a2}; give --kms\n"),
     );
     // Only the second key restores.
     let dst = dir.path().join("dst");

@@ -391,8 +391,15 @@ fn restored_views_name_their_new_database() {
             view["create_statement"],
             format!("CREATE VIEW public.w AS SELECT id FROM {db}.c")
         );
-        let (dump, _) = ok(&["dump", "FROM", "LATEST", "IN", &uri, "--cluster", s(&c)]);
+        let (dump, err) = ok(&["dump", "FROM", "LATEST", "IN", &uri, "--cluster", s(&c)]);
         let line = format!("CREATE VIEW {db}.public.w AS SELECT id FROM {db}.c;");
         assert!(dump.lines().any(|l| l == line), "{dump}");
+        // A dump of a database backup says so (not "cluster"), in its header and summary.
+        let what = format!("DATABASE {db} as of ");
+        assert!(
+            dump.starts_with(&format!("-- vouch dump of {what}")),
+            "{dump}"
+        );
+        assert!(err.starts_with(&format!("dumped {what}")), "{err}");
     }
 }

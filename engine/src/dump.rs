@@ -28,6 +28,8 @@ pub const ROWS_PER_INSERT: usize = 100;
 /// What a dump wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DumpStats {
+    /// What was dumped, as the header says it ([`described`]).
+    pub what: String,
     /// The time dumped (the plan's time).
     pub time: Timestamp,
     /// Databases created.
@@ -77,6 +79,50 @@ impl Out<'_> {
     }
 }
 
+/// What a dump of `targets` holds, in words: the targets as given (`DATABASE d`,
+/// `TABLE d.t`), or for a dump of everything, `cluster` when the backup is a cluster backup
+/// and else what the backup holds (`DATABASE d`, `TABLE d.t`, both joined by `; `;
+/// `system` left out, as the dump leaves it out).
+pub fn described(plan: &Plan, cat: &Catalog, targets: &Targets) -> String {
+    if *targets != Targets::Cluster {
+        return targets.to_string();
+    }
+    let Some(m) = plan.used_layers().last().map(|l| &l.manifest) else {
+        return targets.to_string();
+    };
+    if m.is_full_cluster {
+        return targets.to_string();
+    }
+    let name = |id: u64| cat.get(id).map(|d| d.name.clone());
+    let dbs: Vec<String> = m
+        .complete_database_ids
+        .iter()
+        .filter(|&&id| id != SYSTEM_DATABASE_ID)
+        .filter_map(|&id| name(id))
+        .collect();
+    let tables: Vec<(String, String)> = cat
+        .iter()
+        .filter(|d| matches!(Kind::of(d), Some(Kind::Table | Kind::View)))
+        .filter(|d| {
+            let db = parents(d).0;
+            db != SYSTEM_DATABASE_ID && !m.complete_database_ids.contains(&db)
+        })
+        .filter_map(|d| Some((name(parents(d).0)?, d.name.clone())))
+        .collect();
+    let mut parts = Vec::new();
+    if !dbs.is_empty() {
+        parts.push(Targets::Databases(dbs).to_string());
+    }
+    if !tables.is_empty() {
+        parts.push(Targets::Tables(tables).to_string());
+    }
+    if parts.is_empty() {
+        targets.to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
 /// Writes the SQL of `targets` at the plan's time to `out`.
 ///
 /// Foreign keys to tables outside the dump are left out (with a comment saying so): the
@@ -90,15 +136,17 @@ pub fn dump(plan: &Plan, targets: &Targets, out: &mut dyn Write) -> Result<DumpS
         .filter(|d| d.id != SYSTEM_DATABASE_ID && parents(d).0 != SYSTEM_DATABASE_ID)
         .map(|d| d.id)
         .collect();
+    let what = described(plan, &cat, targets);
     let mut o = Out {
         w: out,
         stats: DumpStats {
+            what: what.clone(),
             time: plan.time,
             ..DumpStats::default()
         },
     };
     o.put(&format!(
-        "-- vouch dump of {targets} as of {} ({} layer{} read)\n\n",
+        "-- vouch dump of {what} as of {} ({} layer{} read)\n\n",
         plan.time,
         plan.layers,
         if plan.layers == 1 { "" } else { "s" }

@@ -268,6 +268,7 @@ fn every_column_type_dumps_to_exact_sql() {
     assert_eq!(
         stats,
         DumpStats {
+            what: "DATABASE d".into(),
             time: p.time,
             databases: 1,
             types: 1,
@@ -281,6 +282,10 @@ fn every_column_type_dumps_to_exact_sql() {
         }
     );
     assert!(stats.file_bytes > 0);
+    // A dump of everything in a database backup says what it holds, not "cluster".
+    let (all, stats) = dump_text(&p, &Targets::Cluster);
+    assert_eq!(stats.what, "DATABASE d");
+    assert_eq!(all, sql);
 }
 
 #[test]
@@ -293,6 +298,8 @@ fn table_targets_leave_out_foreign_keys_to_tables_not_dumped() {
         &opts(Targets::Cluster, Destination::Into(uri.clone())),
     );
     let p = plan_at(&env, &uri, None);
+    // Everything in a cluster backup is the cluster.
+    assert_eq!(dump_text(&p, &Targets::Cluster).1.what, "cluster");
     let (sql, stats) = dump_text(&p, &Targets::Tables(vec![("d".into(), "child".into())]));
     let body = sql.split_once("\n\n").unwrap().1;
     assert_eq!(

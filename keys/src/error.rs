@@ -48,8 +48,9 @@ pub enum KeyError {
         /// What was given: `passphrase`, KMS `uri_id`s.
         given: String,
     },
-    /// The backup is encrypted, but no key was given.
-    #[error("the backup is encrypted but no key was given: its data key is wrapped by {}; give {}", wrapped_by(*.passphrase, .kms), give_hint(*.passphrase, .kms))]
+    /// The backup is encrypted, but no key was given. Shown with SQL's option names;
+    /// [`KeyError::message`] names another front-end's (a command line's flags).
+    #[error("{}", no_key(*.passphrase, .kms, OptionNames::SQL))]
     EncryptedButNoKey {
         /// Whether a passphrase wraps the key.
         passphrase: bool,
@@ -135,12 +136,51 @@ fn wrapped_by(passphrase: bool, kms: &[String]) -> String {
     }
 }
 
-fn give_hint(passphrase: bool, kms: &[String]) -> String {
-    match (passphrase, kms.is_empty()) {
-        (true, true) => "encryption_passphrase".into(),
-        (false, false) => "kms".into(),
-        _ => "encryption_passphrase or kms".into(),
+/// How a front-end names the key options in messages that tell the user what to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionNames {
+    /// The passphrase option.
+    pub passphrase: &'static str,
+    /// The KMS option.
+    pub kms: &'static str,
+}
+
+impl OptionNames {
+    /// SQL's `WITH` options (what [`fmt::Display`] says).
+    pub const SQL: OptionNames = OptionNames {
+        passphrase: "encryption_passphrase",
+        kms: "kms",
+    };
+}
+
+impl KeyError {
+    /// The message, naming the options to give as `names` does (the `Display` text with
+    /// [`OptionNames::SQL`]).
+    pub fn message(&self, names: OptionNames) -> String {
+        match self {
+            KeyError::EncryptedButNoKey { passphrase, kms } => no_key(*passphrase, kms, names),
+            KeyError::NothingUnlocks(v) => format!(
+                "no key given unlocks this backup: {}",
+                v.iter()
+                    .map(|e| e.message(names))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => other.to_string(),
+        }
     }
+}
+
+fn no_key(passphrase: bool, kms: &[String], names: OptionNames) -> String {
+    let give = match (passphrase, kms.is_empty()) {
+        (true, true) => names.passphrase.to_string(),
+        (false, false) => names.kms.to_string(),
+        _ => format!("{} or {}", names.passphrase, names.kms),
+    };
+    format!(
+        "the backup is encrypted but no key was given: its data key is wrapped by {}; give {give}",
+        wrapped_by(passphrase, kms)
+    )
 }
 
 /// A value whose `Debug` never shows it.

@@ -28,7 +28,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-pub use error::KeyError;
+pub use error::{KeyError, OptionNames};
 
 use kms::{kms_from_uri, uri_id_of};
 use passphrase::Passphrase;
