@@ -49,12 +49,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         args.execute.join(";\n")
     };
-    let mut session = Session::new(&cluster);
-    if let Some(db) = &args.database {
-        session
-            .set_database(db)
-            .with_context(|| format!("--database {db}"))?;
-    }
+    // Like `cockroach sql --database`, the database need not exist yet: a dump's own
+    // `CREATE DATABASE IF NOT EXISTS` makes it.
+    let mut session = match &args.database {
+        Some(db) => Session::with_database(&cluster, db),
+        None => Session::new(&cluster),
+    };
     match session.execute_script(&script, |out| print!("{}", out.render())) {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {

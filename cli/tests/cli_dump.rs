@@ -378,3 +378,53 @@ fn every_column_type_round_trips_exactly() {
     let again = dump(&dst, &["FROM", "LATEST", "IN", uri], &[]);
     assert_eq!(body(&again), body(&sql));
 }
+
+/// `vouch sql --database=e < e.sql` when `e` does not exist yet: the dump's own
+/// `CREATE DATABASE IF NOT EXISTS e; SET database = e;` makes it (as with `cockroach sql
+/// --database`), and the load gives the source's fingerprints. A statement that needs the
+/// missing database before that fails as a statement (exit 1), not as a bad option.
+#[test]
+fn a_dump_loads_with_database_set_to_one_that_does_not_exist_yet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    ok(&["cluster", "init", path(&src)]);
+    ok(&[
+        "sql",
+        "--cluster",
+        path(&src),
+        "-e",
+        "CREATE DATABASE e; CREATE TABLE e.t (id INT PRIMARY KEY, v STRING); INSERT INTO e.t VALUES (1, 'x'), (2, 'y')",
+        "-e",
+        "BACKUP DATABASE e INTO 'nodelocal://1/e'",
+    ]);
+    let sql = ok(&[
+        "dump",
+        "FROM",
+        "LATEST",
+        "IN",
+        "nodelocal://1/e",
+        "--cluster",
+        path(&src),
+    ]);
+    let dst = tmp.path().join("dst");
+    let out = vouch_in(
+        None,
+        ["sql", "--cluster", path(&dst), "--database=e"],
+        sql.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        fingerprints(&dst, None, &["e"]),
+        fingerprints(&src, None, &["e"])
+    );
+    let out = vouch([
+        "sql",
+        "--cluster",
+        path(&dst),
+        "--database",
+        "nope",
+        "-e",
+        "SELECT * FROM t",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}

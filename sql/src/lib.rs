@@ -132,6 +132,15 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// A session whose current database is `name`, which need not exist yet (as
+    /// `cockroach sql --database`): statements that need it fail until it is created.
+    pub fn with_database(cluster: &'a Cluster, name: &str) -> Self {
+        Session {
+            cluster,
+            database: name.to_string(),
+        }
+    }
+
     /// Sets the current database (it must exist).
     pub fn set_database(&mut self, name: &str) -> Result<()> {
         let cat = self.cluster.catalog(self.cluster.now())?;

@@ -64,4 +64,17 @@ impl Cluster {
         tx.commit()?;
         Ok(())
     }
+
+    /// `DROP USER name`: its row of `system.users`.
+    pub fn drop_user(&self, name: &str) -> Result<()> {
+        let users = self.descriptor(USERS_TABLE_ID, self.now())?;
+        let mut tx = self.txn();
+        if !tx.delete(&users, &[Datum::String(name.into())])? {
+            return Err(Error::UndefinedObject(format!(
+                "role/user \"{name}\" does not exist"
+            )));
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }

@@ -11,7 +11,7 @@ use vouch_format::keys::{cmp_datum, ColumnType, Datum};
 use vouch_format::manifest::pb;
 use vouch_format::schema::{self};
 
-use super::names::{column_name, name_parts, table_of, unsupported};
+use super::names::{column_name, name_parts, parse_one, resolve_name, table_of, unsupported};
 use crate::value::{self, Literal};
 use crate::{Error, Output, Result, Session};
 
@@ -357,25 +357,72 @@ pub(super) fn delete(s: &Session<'_>, del: &ast::Delete) -> Result<Output> {
     Ok(Output::Tag(format!("DELETE {}", rows.len())))
 }
 
-pub(super) fn query(s: &Session<'_>, q: &ast::Query) -> Result<Output> {
+/// Views nest at most this deep (a view over a view over …).
+const MAX_VIEW_DEPTH: usize = 16;
+
+/// The columns and every row of relation `n`: a table's rows, or the rows of a view's
+/// stored query run in the view's database.
+fn relation(s: &Session<'_>, n: &ObjectName, depth: usize) -> Result<(Columns, Vec<Row>)> {
+    let (db, name) = resolve_name(s, n)?;
+    let cat = s.cluster().catalog(s.cluster().now())?;
+    let view = cat
+        .database(&db)
+        .and_then(|d| cat.object(d.id, &name))
+        .and_then(|o| match &o.kind {
+            Some(pb::descriptor::Kind::View(v)) => Some(v.query.clone()),
+            _ => None,
+        });
+    if let Some(text) = view {
+        if depth >= MAX_VIEW_DEPTH {
+            return Err(Error::Usage(format!(
+                "view \"{db}.{name}\": views nest more than {MAX_VIEW_DEPTH} deep"
+            )));
+        }
+        let ast::Statement::Query(q) = parse_one(&text)? else {
+            return Err(Error::Usage(format!(
+                "view \"{db}.{name}\": its query is not a SELECT"
+            )));
+        };
+        let inner = Session {
+            cluster: s.cluster(),
+            database: db,
+        };
+        return select_rows(&inner, &q, depth + 1);
+    }
+    let (_, d) = table_of(s, n)?;
+    let c = columns(s, &d)?;
+    let mut rows = Vec::new();
+    s.cluster().scan_rows(&d, s.cluster().now(), |r| {
+        rows.push(r);
+        Ok(true)
+    })?;
+    Ok((c, rows))
+}
+
+/// The columns and rows of a SELECT's source after its WHERE.
+fn source_rows(s: &Session<'_>, sel: &ast::Select, depth: usize) -> Result<(Columns, Vec<Row>)> {
+    let (c, rows) = relation(s, select_source(sel)?, depth)?;
+    let f = filter(&c, sel.selection.as_ref())?;
+    Ok((c, rows.into_iter().filter(|r| f.matches(r)).collect()))
+}
+
+/// Whether the SELECT is `count(*)`.
+fn is_count(sel: &ast::Select) -> bool {
+    matches!(sel.projection.as_slice(), [SelectItem::UnnamedExpr(Expr::Function(func))]
+        if name_parts(&func.name)
+            .last()
+            .is_some_and(|n| n.eq_ignore_ascii_case("count")))
+}
+
+/// A query's result columns and rows: WHERE, ORDER BY, LIMIT, then the projection.
+fn select_rows(s: &Session<'_>, q: &ast::Query, depth: usize) -> Result<(Columns, Vec<Row>)> {
     let SetExpr::Select(sel) = q.body.as_ref() else {
         return Err(unsupported(&format!("query {q}")));
     };
-    let (_, d) = table_of(s, select_source(sel)?)?;
-    let c = columns(s, &d)?;
-    let f = filter(&c, sel.selection.as_ref())?;
-    let mut rows = matching_rows(s, &d, &f)?;
-    // count(*)
-    if let [SelectItem::UnnamedExpr(Expr::Function(func))] = sel.projection.as_slice() {
-        if name_parts(&func.name)
-            .last()
-            .is_some_and(|n| n.eq_ignore_ascii_case("count"))
-        {
-            let mut t = Table::new(&["count#"]);
-            t.rows.push(vec![Some(rows.len().to_string())]);
-            return Ok(Output::Rows(t));
-        }
+    if is_count(sel) {
+        return Err(unsupported("count(*) inside a view"));
     }
+    let (c, mut rows) = source_rows(s, sel, depth)?;
     let cols: Vec<usize> = match sel.projection.as_slice() {
         [SelectItem::Wildcard(_)] => (0..c.names.len()).collect(),
         items => items
@@ -433,28 +480,55 @@ pub(super) fn query(s: &Session<'_>, q: &ast::Query) -> Result<Output> {
         };
         rows.truncate(n);
     }
-    let heads: Vec<String> = cols
+    let pick = |v: &[Datum]| -> Row {
+        cols.iter()
+            .map(|i| v.get(*i).cloned().unwrap_or(Datum::Null))
+            .collect()
+    };
+    let out = Columns {
+        names: cols
+            .iter()
+            .map(|i| c.names.get(*i).cloned().unwrap_or_default())
+            .collect(),
+        types: cols
+            .iter()
+            .map(|i| c.types.get(*i).copied().unwrap_or(ColumnType::String))
+            .collect(),
+        members: cols
+            .iter()
+            .map(|i| c.members.get(*i).cloned().unwrap_or_default())
+            .collect(),
+    };
+    Ok((out, rows.iter().map(|r| pick(r)).collect()))
+}
+
+pub(super) fn query(s: &Session<'_>, q: &ast::Query) -> Result<Output> {
+    let SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(unsupported(&format!("query {q}")));
+    };
+    if is_count(sel) {
+        let (_, rows) = source_rows(s, sel, 0)?;
+        let mut t = Table::new(&["count#"]);
+        t.rows.push(vec![Some(rows.len().to_string())]);
+        return Ok(Output::Rows(t));
+    }
+    let (c, rows) = select_rows(s, q, 0)?;
+    let heads: Vec<String> = c
+        .names
         .iter()
-        .map(|i| {
-            let n = c.names.get(*i).cloned().unwrap_or_default();
-            match c.types.get(*i) {
-                Some(ColumnType::Int | ColumnType::Float | ColumnType::Decimal) => {
-                    format!("{n}#")
-                }
-                _ => n,
-            }
+        .zip(&c.types)
+        .map(|(n, ty)| match ty {
+            ColumnType::Int | ColumnType::Float | ColumnType::Decimal => format!("{n}#"),
+            _ => n.clone(),
         })
         .collect();
     let refs: Vec<&str> = heads.iter().map(String::as_str).collect();
     let mut t = Table::new(&refs);
     for r in &rows {
         t.rows.push(
-            cols.iter()
-                .map(|i| {
-                    r.get(*i).and_then(|d| {
-                        value::to_text(d, c.members.get(*i).and_then(|m| m.as_deref()))
-                    })
-                })
+            r.iter()
+                .enumerate()
+                .map(|(i, d)| value::to_text(d, c.members.get(i).and_then(|m| m.as_deref())))
                 .collect(),
         );
     }

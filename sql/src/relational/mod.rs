@@ -6,6 +6,7 @@
 //! elements and a trailing `WITH (exclude_data_from_backup = …)`; `STORING` in `CREATE
 //! INDEX`.
 
+mod admin;
 mod ddl;
 mod dml;
 mod names;
@@ -52,6 +53,9 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
             return Ok(Output::Tag("SET".into()));
         }
         return Err(unsupported(&format!("session setting {stmt}")));
+    }
+    if admin::handles(stmt) {
+        return admin::execute(s, stmt);
     }
     if first_word_is(stmt, &["CREATE", "TABLE"]) {
         return create_table(s, stmt);
@@ -128,6 +132,13 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
             s.cluster().create_index(d.id, &def)?;
             Ok(Output::Tag("CREATE INDEX".into()))
         }
+        ast::Statement::Drop {
+            object_type: ObjectType::Database,
+            if_exists,
+            names,
+            restrict,
+            ..
+        } => admin::drop_database(s, names, *if_exists, *restrict),
         ast::Statement::Drop {
             object_type,
             if_exists,
