@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod chains;
 pub mod corrupt;
 pub mod servers;
 pub mod tree;

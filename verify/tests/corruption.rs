@@ -9,22 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
-use vouch_chain::Targets;
-use vouch_cluster::workload::{self, Workload};
-use vouch_cluster::{Clock, Cluster};
-use vouch_engine::backup::{backup, BackupOptions, Destination};
+use vouch_cluster::workload::Workload;
 use vouch_format::layout::Listing;
 use vouch_format::manifest;
-use vouch_format::sst::Compression;
 use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
+use vouch_testkit::chains::revision_chains;
 use vouch_testkit::corrupt::{self, Action, Case};
 use vouch_testkit::tree::{list_files, snapshot};
 use vouch_verify::{verify_collection, Level, Report, Severity, VerifyOptions};
 
-const SEC: u64 = 1_000_000_000;
-/// 2026-01-01 00:00:00.23 UTC.
-const T0: u64 = 1_767_225_600 * SEC + 230_000_000;
 const LEVELS: [Level; 3] = [Level::Metadata, Level::Schema, Level::Full];
 
 /// A clean collection in a temporary directory (the cluster that wrote it beside it).
@@ -49,27 +43,7 @@ fn build(w: Workload, seed: u64) -> Built {
 /// [`build`], every chain encrypted with `keys` when they are not empty.
 fn build_keyed(w: Workload, seed: u64, keys: &KeySource) -> Built {
     let tmp = tempfile::tempdir().unwrap();
-    let c = Cluster::init(&tmp.path().join("cluster"), Clock::manual(T0)).unwrap();
-    workload::init(&c, w, rows(w), seed).unwrap();
-    let root = tmp.path().join("collection");
-    let uri = root.to_str().unwrap().to_string();
-    let step = |dest: Destination, ops_seed: u64| {
-        c.kv().clock().advance(SEC);
-        workload::run(&c, w, 30, ops_seed).unwrap();
-        c.kv().clock().advance(SEC);
-        let mut o = BackupOptions::new(Targets::Cluster, dest);
-        o.revision_history = true;
-        o.target_file_size = 4 << 10;
-        o.block_size = 512;
-        o.compression = Compression::Snappy;
-        o.encryption = keys.clone();
-        backup(&c, &o, &mut |_| {}).unwrap_or_else(|e| panic!("backup: {e}"));
-    };
-    step(Destination::Into(uri.clone()), seed * 10 + 1);
-    step(Destination::IntoLatest(uri.clone()), seed * 10 + 2);
-    step(Destination::IntoLatest(uri.clone()), seed * 10 + 3);
-    step(Destination::Into(uri.clone()), seed * 10 + 4);
-    step(Destination::IntoLatest(uri.clone()), seed * 10 + 5);
+    let root = revision_chains(tmp.path(), w, rows(w), seed, &[2, 1], keys).root;
     Built { tmp, root }
 }
 

@@ -6,20 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use vouch_chain::Targets;
-use vouch_cluster::workload::{self, Workload};
-use vouch_cluster::{Clock, Cluster};
-use vouch_engine::backup::{backup, BackupOptions, Destination};
-use vouch_format::sst::Compression;
+use vouch_cluster::workload::Workload;
 use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
+use vouch_testkit::chains::revision_chains;
 use vouch_testkit::corrupt;
 use vouch_verify::{
     merge_reports, verify_collection, Level, MergeError, Report, Shard, VerifyOptions,
 };
-
-const SEC: u64 = 1_000_000_000;
-const T0: u64 = 1_767_225_600 * SEC + 230_000_000;
 
 struct Built {
     tmp: tempfile::TempDir,
@@ -29,27 +23,7 @@ struct Built {
 /// A full backup and two revision-history incrementals, then a second chain of two layers.
 fn build(w: Workload, seed: u64, keys: &KeySource) -> Built {
     let tmp = tempfile::tempdir().unwrap();
-    let c = Cluster::init(&tmp.path().join("cluster"), Clock::manual(T0)).unwrap();
-    workload::init(&c, w, 150, seed).unwrap();
-    let root = tmp.path().join("collection");
-    let uri = root.to_str().unwrap().to_string();
-    let step = |dest: Destination, ops_seed: u64| {
-        c.kv().clock().advance(SEC);
-        workload::run(&c, w, 30, ops_seed).unwrap();
-        c.kv().clock().advance(SEC);
-        let mut o = BackupOptions::new(Targets::Cluster, dest);
-        o.revision_history = true;
-        o.target_file_size = 4 << 10;
-        o.block_size = 512;
-        o.compression = Compression::Snappy;
-        o.encryption = keys.clone();
-        backup(&c, &o, &mut |_| {}).unwrap_or_else(|e| panic!("backup: {e}"));
-    };
-    step(Destination::Into(uri.clone()), seed * 10 + 1);
-    step(Destination::IntoLatest(uri.clone()), seed * 10 + 2);
-    step(Destination::IntoLatest(uri.clone()), seed * 10 + 3);
-    step(Destination::Into(uri.clone()), seed * 10 + 4);
-    step(Destination::IntoLatest(uri.clone()), seed * 10 + 5);
+    let root = revision_chains(tmp.path(), w, 150, seed, &[2, 1], keys).root;
     Built { tmp, root }
 }
 

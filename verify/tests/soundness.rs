@@ -10,23 +10,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use vouch_chain::{Collection, RestoreOptions, Source, Targets};
-use vouch_cluster::workload::{self, Workload};
+use vouch_cluster::workload::Workload;
 use vouch_cluster::{Clock, Cluster};
-use vouch_engine::backup::{backup, BackupOptions, Destination};
 use vouch_engine::restore;
 use vouch_format::layout::{self, Listing, INCREMENTALS_DIR};
 use vouch_format::manifest;
 use vouch_format::mvcc::Timestamp;
-use vouch_format::sst::Compression;
 use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
+use vouch_testkit::chains::{revision_chains, SEC, T0};
 use vouch_testkit::corrupt::{self, Case};
 use vouch_testkit::tree::list_files;
 use vouch_verify::{verify_collection, Level, Report, Severity, VerifyOptions};
-
-const SEC: u64 = 1_000_000_000;
-/// 2026-01-01 00:00:00.23 UTC.
-const T0: u64 = 1_767_225_600 * SEC + 230_000_000;
 
 /// A clean collection and the cluster that wrote it (the oracle: it keeps every version).
 struct Built {
@@ -44,38 +39,15 @@ fn build(w: Workload, seed: u64, plan: &[usize]) -> Built {
 /// [`build`], every chain encrypted with `keys` when they are not empty.
 fn build_keyed(w: Workload, seed: u64, plan: &[usize], keys: &KeySource) -> Built {
     let tmp = tempfile::tempdir().unwrap();
-    let c = Cluster::init(&tmp.path().join("cluster"), Clock::manual(T0)).unwrap();
     let rows = match w {
         Workload::Bank => 200,
         Workload::Movr => 60,
     };
-    workload::init(&c, w, rows, seed).unwrap();
-    let root = tmp.path().join("collection");
-    let uri = root.to_str().unwrap().to_string();
-    let mut n = 0;
-    let mut step = |dest: Destination| {
-        n += 1;
-        c.kv().clock().advance(SEC);
-        workload::run(&c, w, 30, seed * 10 + n).unwrap();
-        c.kv().clock().advance(SEC);
-        let mut o = BackupOptions::new(Targets::Cluster, dest);
-        o.revision_history = true;
-        o.target_file_size = 4 << 10;
-        o.block_size = 512;
-        o.compression = Compression::Snappy;
-        o.encryption = keys.clone();
-        backup(&c, &o, &mut |_| {}).unwrap_or_else(|e| panic!("backup: {e}"));
-    };
-    for incrementals in plan {
-        step(Destination::Into(uri.clone()));
-        for _ in 0..*incrementals {
-            step(Destination::IntoLatest(uri.clone()));
-        }
-    }
+    let chains = revision_chains(tmp.path(), w, rows, seed, plan, keys);
     Built {
         tmp,
-        root,
-        source: c,
+        root: chains.root,
+        source: chains.cluster,
     }
 }
 
