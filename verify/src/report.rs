@@ -318,11 +318,13 @@ fn not_checked_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'static str
         .collect()
 }
 
-/// What each level checks only with the key, by name (spec/verify-report.md §6): the
-/// listing against the encrypted manifest (`metadata`); descriptors, spans, the restore
+/// What each level checks only with the key, by name (spec/verify-report.md §6): that the
+/// key records' wraps and key check open to the chain's key, the listing against the
+/// encrypted manifest (`metadata`); descriptors, spans, the restore
 /// plan (`schema`); chunk authentication, SST blocks, MVCC keys, rows, counts, indexes and
 /// fingerprints (`full`).
-pub const NOT_CHECKED_WITHOUT_KEY: [(Level, &str); 11] = [
+pub const NOT_CHECKED_WITHOUT_KEY: [(Level, &str); 12] = [
+    (Level::Metadata, "key_record_wraps"),
     (Level::Metadata, "listing_vs_manifest"),
     (Level::Schema, "descriptors"),
     (Level::Schema, "spans"),

@@ -433,3 +433,59 @@ fn rotation_refuses_damaged_key_records() {
     );
     assert_eq!(vouch_testkit::tree::snapshot(&dst), before);
 }
+
+/// Every single-bit flip and every truncation of `ENCRYPTION-INFO`, with rotations after
+/// it, is a key record problem found without the key and without any derivation: the
+/// rotations must keep what it holds. Of the newest record, each is a problem too, except
+/// a flip inside the KMS wrap that record added (opaque bytes, no checksum): then the key
+/// that wrap belongs to does not open it — verify and restore with that key both refuse —
+/// while the older keys still open the chain.
+#[test]
+fn every_flip_and_cut_of_a_key_record_is_found() {
+    let b = build();
+    let store = vouch_store::open(b.root.to_str().unwrap(), &OpenOptions::default()).unwrap();
+    let newest_key = KeySource::kms([b.kms[2].clone()]);
+    for n in [0u64, 2] {
+        let p = b.root.join(record(&b, n));
+        let orig = std::fs::read(&p).unwrap();
+        let mut opaque = 0;
+        let mut check = |bytes: &[u8], what: &str| {
+            replace(&p, bytes);
+            let r = vouch_chain::sealed::key_records(store.as_ref(), &b.full).unwrap();
+            if !r.issues.is_empty() {
+                return;
+            }
+            assert_eq!(n, 2, "record {n}, {what}: no problem found");
+            opaque += 1;
+            let (_, newest) = &r.good[0];
+            assert!(
+                vouch_keys::unlock(newest, &newest_key).is_err(),
+                "record {n}, {what}: the newest key still opens it"
+            );
+        };
+        for i in 0..orig.len() {
+            for bit in 0..8 {
+                let mut m = orig.clone();
+                m[i] ^= 1 << bit;
+                check(&m, &format!("bit {bit} of byte {i} flipped"));
+            }
+        }
+        for cut in 0..orig.len() {
+            check(&orig[..cut], &format!("cut to {cut} bytes"));
+        }
+        replace(&p, &orig);
+        if n == 2 {
+            // The flips that escape the rules are those inside the new wrap's bytes.
+            assert!(
+                opaque > 0 && opaque <= 8 * (60 + b.kms[2].len()),
+                "{opaque}"
+            );
+        } else {
+            assert_eq!(opaque, 0);
+        }
+    }
+    // The collection is whole again.
+    assert!(verify_with(&b.root, Level::Metadata, &pass(), false)
+        .findings
+        .is_empty());
+}
