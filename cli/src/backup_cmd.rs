@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use vouch_chain::{open_options, Collection};
-use vouch_cluster::{Clock, Cluster};
 use vouch_engine::backup::{self, Progress};
 use vouch_engine::output::{self, Format};
 use vouch_engine::show::{self, ShowOptions};
@@ -74,7 +73,7 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
 /// Runs `vouch backup`.
 pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     let (targets, dest) = words::backup(a.words)?;
-    let cluster = Cluster::open(a.cluster, Clock::system())?;
+    let cluster = crate::cluster_cmd::open_waiting(a.cluster)?;
     let scope = Scope {
         database: None,
         cluster: Some(&cluster),

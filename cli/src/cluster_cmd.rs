@@ -1,5 +1,6 @@
-//! `vouch cluster init | run | now | fingerprint`: create an embedded cluster, change it
-//! with a workload, read its clock, and fingerprint it (like `SHOW EXPERIMENTAL_FINGERPRINTS`).
+//! `vouch cluster init | run | now | clock | fingerprint`: create an embedded cluster,
+//! change it with a workload, read or set its clock, and fingerprint it (like
+//! `SHOW EXPERIMENTAL_FINGERPRINTS`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +49,21 @@ pub(crate) enum ClusterCommand {
     Now {
         /// The cluster directory.
         dir: PathBuf,
+    },
+    /// Show the cluster's clock, or make it a manual clock (set to a time, advanced by a
+    /// duration: schedules and tests move it instead of waiting), or the system clock again.
+    Clock {
+        /// The cluster directory.
+        dir: PathBuf,
+        /// Make the clock manual at this time (UTC, `2026-01-01 00:00:00`).
+        #[arg(long, conflicts_with_all = ["advance", "system"])]
+        set: Option<String>,
+        /// Move the manual clock forward: `90s`, `15m`, `6h`, `1d`.
+        #[arg(long, conflicts_with = "system")]
+        advance: Option<String>,
+        /// Use the system clock again.
+        #[arg(long)]
+        system: bool,
     },
     /// Fingerprint every index of every table (user tables and system.users): one row per
     /// index with database_name, table_name, index_name and fingerprint (a signed 64-bit
@@ -125,6 +141,39 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
             let c = open(&dir)?;
             println!("{}", c.now());
         }
+        ClusterCommand::Clock {
+            dir,
+            set,
+            advance,
+            system,
+        } => {
+            let c = open(&dir)?;
+            let kv = c.kv();
+            if system {
+                kv.set_manual_clock(None)?;
+            } else if let Some(t) = &set {
+                let us = vouch_format::time::parse_sql_timestamp_checked(t)
+                    .with_context(|| format!("--set {t:?}"))?;
+                let wall = u64::try_from(us)
+                    .ok()
+                    .and_then(|us| us.checked_mul(1000))
+                    .with_context(|| format!("--set {t:?}: before 1970"))?;
+                kv.set_manual_clock(Some(wall))?;
+            } else if let Some(d) = &advance {
+                let Some(wall) = kv.manual_clock()? else {
+                    anyhow::bail!("--advance needs a manual clock: set one with --set TIME");
+                };
+                let by = duration_nanos(d).with_context(|| format!("--advance {d:?}"))?;
+                kv.set_manual_clock(Some(wall.saturating_add(by)))?;
+            }
+            match kv.manual_clock()? {
+                Some(w) => println!(
+                    "manual clock at {}",
+                    vouch_format::time::format_sql_tz(Timestamp::new(w, 0))
+                ),
+                None => println!("system clock"),
+            }
+        }
         ClusterCommand::Fingerprint { dir, as_of, format } => {
             let c = open(&dir)?;
             let now = c.now();
@@ -146,7 +195,48 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
 }
 
 fn open(dir: &Path) -> Result<Cluster> {
-    Cluster::open(dir, Clock::system()).with_context(|| format!("opening {}", dir.display()))
+    open_waiting(dir)
+}
+
+/// `90s`, `15m`, `6h`, `1d` in nanoseconds.
+fn duration_nanos(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .context("expected a number and a unit (s, m, h, d)")?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        u => anyhow::bail!("unit {u:?}: expected s, m, h or d"),
+    };
+    n.checked_mul(secs)
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .context("too long")
+}
+
+/// Opens the cluster in `dir`; while another process has it open (a scheduler's job), says
+/// so once on stderr and waits.
+pub(crate) fn open_waiting(dir: &Path) -> Result<Cluster> {
+    let mut said = false;
+    loop {
+        match Cluster::open(dir, Clock::system()) {
+            Err(vouch_cluster::Error::Busy(_)) => {
+                if !said {
+                    eprintln!(
+                        "waiting for the cluster in {}: another vouch process is using it",
+                        dir.display()
+                    );
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r.with_context(|| format!("opening {}", dir.display())),
+        }
+    }
 }
 
 /// The timestamp of the cluster's last write (the HLC the store persists with each write).

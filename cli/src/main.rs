@@ -12,6 +12,7 @@ mod dump_cmd;
 mod keys_arg;
 mod restore_cmd;
 mod say;
+mod schedule_cmd;
 mod sql_cmd;
 mod sst_cmd;
 mod verify_cmd;
@@ -135,6 +136,20 @@ enum Command {
         #[command(subcommand)]
         command: cluster_cmd::ClusterCommand,
     },
+    /// Create, list, show, pause, resume, drop and alter backup schedules (CREATE SCHEDULE
+    /// FOR BACKUP and its statements).
+    #[command(
+        after_help = "Example:\n  vouch schedule create nightly --cluster /tmp/c --into nodelocal://1/nightly --recurring @daily"
+    )]
+    Schedule {
+        #[command(subcommand)]
+        command: schedule_cmd::ScheduleCommand,
+    },
+    /// Run due backup schedules: once (`--once`, for cron or a systemd timer) or until
+    /// SIGTERM / SIGINT (a running backup stops between data files; the next pass resumes
+    /// it).
+    #[command(after_help = "Example:\n  vouch scheduler --cluster /tmp/c --once")]
+    Scheduler(schedule_cmd::SchedulerArgs),
     /// Inspect, check and write SST data files (for fixtures and debugging).
     #[command(
         after_help = "Example:\n  vouch sst check /tmp/c/extern/backups/2026/12/03-120000.00/data/000001.sst"
@@ -285,6 +300,8 @@ fn main() -> ExitCode {
         },
         Command::Demo { dir, seed } => demo::run(dir, seed),
         Command::Cluster { command } => cluster_cmd::run(command),
+        Command::Schedule { command } => schedule_cmd::run(command),
+        Command::Scheduler(args) => schedule_cmd::run_scheduler(args),
         Command::Restore(args) => restore_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),

@@ -128,7 +128,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     // statement is bound, so that words which do not bind leave nothing behind. A new
     // cluster has no external connections to resolve.
     let existing = if a.cluster.join(vouch_cluster::STORE_FILE).exists() {
-        Some(Cluster::open(&a.cluster, Clock::system())?)
+        Some(crate::cluster_cmd::open_waiting(&a.cluster)?)
     } else {
         None
     };

@@ -32,8 +32,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A directory with no cluster gets a new, empty one (as `vouch restore` does).
     let cluster = if args.cluster.join(vouch_cluster::STORE_FILE).exists() {
-        Cluster::open(&args.cluster, Clock::system())
-            .with_context(|| format!("opening cluster {}", args.cluster.display()))?
+        crate::cluster_cmd::open_waiting(&args.cluster)?
     } else {
         let c = Cluster::init(&args.cluster, Clock::system())
             .with_context(|| format!("creating a cluster in {}", args.cluster.display()))?;

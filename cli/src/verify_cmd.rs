@@ -267,10 +267,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 /// takes the file's lock, so the cluster must not be running); nothing in it changes. The
 /// verifier itself never opens a cluster.
 fn target_cluster(dir: &std::path::Path) -> Result<vouch_verify::TargetCluster> {
-    let read = || -> Result<_, vouch_cluster::Error> {
-        let c = vouch_cluster::Cluster::open(dir, vouch_cluster::Clock::system())?;
+    let read = || -> Result<_> {
+        let c = crate::cluster_cmd::open_waiting(dir)?;
         let now = c.now();
-        c.catalog(now)
+        Ok(c.catalog(now)?)
     };
     let catalog = read().map_err(|e| {
         anyhow::anyhow!(

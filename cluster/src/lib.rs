@@ -42,6 +42,22 @@ const PROTECTED: TableDefinition<u64, &[u8]> = TableDefinition::new("protected_t
 /// spec/schedules.md); the bytes are the caller's.
 const SCHEDULES: TableDefinition<u64, &[u8]> = TableDefinition::new("schedules");
 
+/// META key of the manual clock's wall time (8 bytes, big-endian).
+const MANUAL_CLOCK: &str = "clock.manual";
+
+fn manual_wall(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Option<u64>> {
+    match meta.get(MANUAL_CLOCK)? {
+        None => Ok(None),
+        Some(g) => {
+            let b: [u8; 8] = g
+                .value()
+                .try_into()
+                .map_err(|_| Error::Storage(format!("setting {MANUAL_CLOCK}: not 8 bytes")))?;
+            Ok(Some(u64::from_be_bytes(b)))
+        }
+    }
+}
+
 /// Default GC TTL, as in current CockroachDB: 4 hours.
 pub const DEFAULT_GC_TTL_SECS: u64 = 4 * 3600;
 /// redb page cache size.
@@ -79,6 +95,19 @@ pub enum Error {
     /// A row breaks a constraint (type, NOT NULL, unique, foreign key).
     #[error("{0}")]
     Constraint(String),
+    /// The cluster's store is open in another process (one process at a time): try again
+    /// when it is closed.
+    #[error("the cluster is in use by another process ({0})")]
+    Busy(String),
+}
+
+impl From<redb::DatabaseError> for Error {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Busy(e.to_string()),
+            e => Error::Storage(e.to_string()),
+        }
+    }
 }
 
 macro_rules! storage_from {
@@ -92,7 +121,6 @@ macro_rules! storage_from {
 }
 storage_from!(
     redb::Error,
-    redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
@@ -216,7 +244,7 @@ impl Kv {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)?;
-        let kv = Kv { db, clock };
+        let mut kv = Kv { db, clock };
         let txn = kv.db.begin_write()?;
         {
             txn.open_table(MVCC)?;
@@ -225,6 +253,9 @@ impl Kv {
             txn.open_table(PROTECTED)?;
             txn.open_table(SCHEDULES)?;
             let meta = txn.open_table(META)?;
+            if let Some(wall) = manual_wall(&meta)? {
+                kv.clock = Clock::manual(wall);
+            }
             let last = meta.get("hlc")?.map(|g| g.value().to_vec());
             if let Some(last) = last {
                 kv.clock.observe(ts_from(&last)?);
@@ -288,6 +319,35 @@ impl Kv {
         Ok(())
     }
 
+    /// Makes the cluster's clock manual at `wall` (nanoseconds; every later open of the
+    /// cluster starts its clock there, and it moves only when set again), or with `None`
+    /// the system clock again. Timestamps still never go back: a manual time before the
+    /// last write only advances the logical counter. The clock of this open `Kv` does not
+    /// change.
+    pub fn set_manual_clock(&self, wall: Option<u64>) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            match wall {
+                Some(w) => {
+                    meta.insert(MANUAL_CLOCK, w.to_be_bytes().as_slice())?;
+                }
+                None => {
+                    meta.remove(MANUAL_CLOCK)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The manual clock's wall time, if the cluster has one ([`Kv::set_manual_clock`]).
+    pub fn manual_clock(&self) -> Result<Option<u64>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        manual_wall(&meta)
+    }
+
     /// Reads a cluster setting (non-MVCC metadata).
     pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let txn = self.db.begin_read()?;
@@ -295,10 +355,13 @@ impl Kv {
         Ok(meta.get(name)?.map(|g| g.value().to_vec()))
     }
 
-    /// Writes a cluster setting (non-MVCC metadata). `hlc` is reserved.
+    /// Writes a cluster setting (non-MVCC metadata). `hlc` and `clock.manual` are
+    /// reserved.
     pub fn set_setting(&self, name: &str, value: &[u8]) -> Result<()> {
-        if name == "hlc" {
-            return Err(Error::Usage("the setting name `hlc` is reserved".into()));
+        if name == "hlc" || name == MANUAL_CLOCK {
+            return Err(Error::Usage(format!(
+                "the setting name `{name}` is reserved"
+            )));
         }
         let txn = self.db.begin_write()?;
         txn.open_table(META)?.insert(name, value)?;

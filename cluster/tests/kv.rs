@@ -183,3 +183,37 @@ fn write_at_ingests_at_a_past_timestamp_and_refuses_the_future() {
     let kv = Kv::open(&p, Clock::manual(SEC)).unwrap();
     assert!(kv.now() > later && later > at);
 }
+
+#[test]
+fn a_manual_clock_is_kept_by_the_cluster_and_a_second_open_is_busy() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("kv.redb");
+    // 2100-01-01, after any system time a test runs at.
+    let wall = 4_102_444_800_000_000_000;
+    {
+        let kv = Kv::open(&path, Clock::system()).unwrap();
+        assert_eq!(kv.manual_clock().unwrap(), None);
+        kv.set_manual_clock(Some(wall)).unwrap();
+        assert!(matches!(
+            kv.set_setting("clock.manual", b"x"),
+            Err(Error::Usage(_))
+        ));
+        // One process at a time: a second open of the same store is refused as busy.
+        assert!(matches!(
+            Kv::open(&path, Clock::system()),
+            Err(Error::Busy(_))
+        ));
+    }
+    let kv = Kv::open(&path, Clock::system()).unwrap();
+    assert_eq!(kv.manual_clock().unwrap(), Some(wall));
+    assert_eq!(kv.now(), Timestamp::new(wall, 0));
+    assert_eq!(kv.now(), Timestamp::new(wall, 1));
+    kv.set_manual_clock(Some(wall + 5)).unwrap();
+    drop(kv);
+    let kv = Kv::open(&path, Clock::system()).unwrap();
+    assert_eq!(kv.now(), Timestamp::new(wall + 5, 0));
+    kv.set_manual_clock(None).unwrap();
+    drop(kv);
+    let kv = Kv::open(&path, Clock::system()).unwrap();
+    assert_eq!(kv.manual_clock().unwrap(), None);
+}

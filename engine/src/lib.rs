@@ -117,6 +117,9 @@ pub enum ErrorKind {
     FingerprintMismatch,
     /// `SHOW BACKUP … WITH check_files` found files missing or damaged.
     FilesMissing,
+    /// The backup was asked to stop ([`backup::BackupOptions::stop`]) and did, after a
+    /// data file's checkpoint: running the same request again resumes it.
+    Stopped,
 }
 
 impl Error {

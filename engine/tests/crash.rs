@@ -814,3 +814,33 @@ fn rerun_refuses_a_manifest_other_than_the_checksummed_one() {
     assert!(coll.full_backups().unwrap().is_empty());
     assert_eq!(unfinished(&coll), vec![dir]);
 }
+
+/// A backup asked to stop (`BackupOptions::stop`) ends after a data file's checkpoint with
+/// `ErrorKind::Stopped`, leaving no complete backup; the same request run again resumes
+/// from that checkpoint and completes (how `vouch scheduler` stops between files).
+#[test]
+fn a_backup_asked_to_stop_stops_after_a_checkpoint_and_resumes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/stop";
+    let stop = Arc::new(AtomicBool::new(true));
+    let mut o = full(uri);
+    o.stop = Some(Arc::clone(&stop));
+    env.tick();
+    let e = env.backup(&o).unwrap_err();
+    assert_eq!(e.kind(), vouch_engine::ErrorKind::Stopped, "{e}");
+    let coll = env.open(uri);
+    assert!(coll.full_backups().unwrap().is_empty());
+    let dirs = unfinished(&coll);
+    assert_eq!(dirs.len(), 1);
+    assert_eq!(checkpoints(&coll, &dirs[0]).len(), 1);
+    stop.store(false, Ordering::SeqCst);
+    env.tick();
+    let r = env.backup(&o).unwrap();
+    assert!(r.resumed);
+    assert_eq!(r.path, dirs[0]);
+    assert!(r.files >= 2, "{} files", r.files);
+    assert!(unfinished(&coll).is_empty());
+    assert_eq!(assert_collection_reads(&coll), 1);
+}

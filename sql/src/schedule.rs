@@ -12,6 +12,9 @@
 //! full. With fulls on another cadence there are two linked schedules: the full one, and
 //! the incremental one, created paused until the first full backup completes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
@@ -944,6 +947,9 @@ pub enum RunOutcome {
         /// The error's text.
         error: String,
     },
+    /// Stopped between data files (the scheduler was asked to stop): the run stays
+    /// marked as started and the next pass resumes it.
+    Stopped,
     /// Not run: the schedule's previous run never finished and
     /// `on_previous_running = skip` (or it was paused or dropped meanwhile).
     Skipped,
@@ -955,7 +961,12 @@ fn as_of_text(wall: u64) -> String {
 }
 
 /// Runs one backup of a schedule AS OF `at`.
-fn run_backup(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<(u64, String)> {
+fn run_backup(
+    cluster: &Cluster,
+    r: &pb::BackupSchedule,
+    at: u64,
+    stop: Option<&Arc<AtomicBool>>,
+) -> Result<(u64, String)> {
     let stored = parse_stored(r)?;
     let dest = if r.incremental {
         BackupDest::IntoLatest(stored.uris.clone())
@@ -968,7 +979,7 @@ fn run_backup(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<(u64
         database: None,
         cluster: Some(cluster),
     };
-    let opts = backup_stmt::backup_options(
+    let mut opts = backup_stmt::backup_options(
         &scope,
         &stored.targets,
         &dest,
@@ -976,6 +987,7 @@ fn run_backup(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<(u64
         &stored.options,
         &text,
     )?;
+    opts.stop = stop.cloned();
     let res = vouch_engine::backup::backup(cluster, &opts, &mut |_| {})?;
     Ok((res.job_id, res.path))
 }
@@ -1053,13 +1065,26 @@ fn start(cluster: &Cluster, id: u64, at: u64) -> Result<bool> {
     })
 }
 
-fn run_one(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<Run> {
+fn run_one(
+    cluster: &Cluster,
+    r: &pb::BackupSchedule,
+    at: u64,
+    stop: Option<&Arc<AtomicBool>>,
+) -> Result<Run> {
     let outcome = if start(cluster, r.id, at)? {
-        let result = run_backup(cluster, r, at).map_err(|e| e.to_string());
-        finish(cluster, r.id, &result)?;
-        match result {
-            Ok((job_id, path)) => RunOutcome::Succeeded { job_id, path },
-            Err(error) => RunOutcome::Failed { error },
+        match run_backup(cluster, r, at, stop) {
+            // Left marked as started: the next pass resumes it.
+            Err(Error::Engine(e)) if e.kind() == vouch_engine::ErrorKind::Stopped => {
+                RunOutcome::Stopped
+            }
+            result => {
+                let result = result.map_err(|e| e.to_string());
+                finish(cluster, r.id, &result)?;
+                match result {
+                    Ok((job_id, path)) => RunOutcome::Succeeded { job_id, path },
+                    Err(error) => RunOutcome::Failed { error },
+                }
+            }
         }
     } else {
         RunOutcome::Skipped
@@ -1083,6 +1108,19 @@ fn run_one(cluster: &Cluster, r: &pb::BackupSchedule, at: u64) -> Result<Run> {
 /// last checkpoint —; with `skip` it is abandoned and the schedule waits for its next
 /// time.
 pub fn run_due(cluster: &Cluster) -> Result<Vec<Run>> {
+    run_due_with(cluster, None, &mut |_| {})
+}
+
+/// [`run_due`], calling `each` as each run ends. Once `stop` is set, no run starts, and a
+/// backup running stops after its next data file's checkpoint
+/// ([`RunOutcome::Stopped`]): the schedule keeps that run marked as started, so the next
+/// pass resumes it.
+pub fn run_due_with(
+    cluster: &Cluster,
+    stop: Option<&Arc<AtomicBool>>,
+    each: &mut dyn FnMut(&Run),
+) -> Result<Vec<Run>> {
+    let stopping = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     let now = cluster.now().wall;
     let mut due: Vec<pb::BackupSchedule> = list(cluster)?
         .into_iter()
@@ -1091,6 +1129,9 @@ pub fn run_due(cluster: &Cluster) -> Result<Vec<Run>> {
     due.sort_by_key(|r| (r.next_run, !r.incremental, r.id));
     let mut runs = Vec::new();
     for r in due {
+        if stopping() {
+            break;
+        }
         if r.running_at != 0 && on_previous_running(&r) == OnPreviousRunning::Skip {
             let next = if r.recurrence.is_empty() {
                 0
@@ -1107,13 +1148,15 @@ pub fn run_due(cluster: &Cluster) -> Result<Vec<Run>> {
                 }
                 Ok::<_, Error>(())
             })?;
-            runs.push(Run {
+            let run = Run {
                 schedule_id: r.id,
                 label: r.label.clone(),
                 incremental: r.incremental,
                 scheduled_at: r.running_at,
                 outcome: RunOutcome::Skipped,
-            });
+            };
+            each(&run);
+            runs.push(run);
             continue;
         }
         let at = if r.running_at != 0 {
@@ -1121,7 +1164,9 @@ pub fn run_due(cluster: &Cluster) -> Result<Vec<Run>> {
         } else {
             r.next_run
         };
-        runs.push(run_one(cluster, &r, at)?);
+        let run = run_one(cluster, &r, at, stop)?;
+        each(&run);
+        runs.push(run);
     }
     Ok(runs)
 }

@@ -553,3 +553,26 @@ fn an_unfinished_run_is_resumed_or_skipped() {
     assert_eq!(env.table("SHOW RUNNING SCHEDULES").rows.len(), 0);
     assert_eq!(env.table("SHOW BACKUPS IN 'nodelocal://1/s'").rows.len(), 0);
 }
+
+#[test]
+fn a_scheduler_asked_to_stop_starts_no_run() {
+    let env = Env::new("2026-01-01 10:29:00");
+    env.advance_to("2026-01-01 10:30:00");
+    let t = env.table("CREATE SCHEDULE s FOR BACKUP INTO 'nodelocal://1/s' RECURRING '@weekly'");
+    let id: u64 = cell(&t, 0, "schedule_id").unwrap().parse().unwrap();
+    env.advance_to("2026-01-01 10:31:00");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    assert_eq!(
+        schedule::run_due_with(&env.c, Some(&stop), &mut |_| {}).unwrap(),
+        vec![]
+    );
+    let r = schedule::get(&env.c, id).unwrap();
+    assert_eq!((r.running_at, r.next_run), (0, wall("2026-01-01 10:30:00")));
+    // Not stopped: it runs.
+    stop.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut seen = Vec::new();
+    let runs = schedule::run_due_with(&env.c, Some(&stop), &mut |r| seen.push(r.clone())).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(seen, runs);
+    succeeded(&runs[0]);
+}

@@ -149,6 +149,8 @@ pub(super) struct ExportCtx<'a> {
     job_id: u64,
     /// The chain key and this layer's backup id, for an encrypted layer.
     sealing: Option<(&'a DataKey, &'a [u8])>,
+    /// [`BackupOptions::stop`].
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<'a> ExportCtx<'a> {
@@ -174,6 +176,7 @@ impl<'a> ExportCtx<'a> {
             faults,
             job_id,
             sealing,
+            stop: opts.stop.clone(),
         }
     }
 }
@@ -430,5 +433,20 @@ fn finish_file(
     };
     cx.target.store.put_new(&cx.target.path(&rel), &stored)?;
     progress(Progress::File { size });
-    cx.faults.at(Point::AfterFiles(st.files.len() as u64))
+    cx.faults.at(Point::AfterFiles(st.files.len() as u64))?;
+    if cx
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    {
+        return Err(Error::refused(
+            ErrorKind::Stopped,
+            format!(
+                "stopped after data file {} (checkpoint {} written: the same backup run again resumes from it)",
+                st.files.len(),
+                st.checkpoints
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -107,6 +107,10 @@ pub struct BackupOptions {
     /// `WITH encryption_passphrase = …` / `kms = …`: a full backup is encrypted with a new
     /// chain key wrapped by these; an incremental must unlock its chain's key with them.
     pub encryption: KeySource,
+    /// Set to ask the backup to stop: it is checked after each data file's checkpoint,
+    /// and the backup then ends with [`ErrorKind::Stopped`] (a scheduler stopping between
+    /// files; the same request run again resumes from that checkpoint).
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl BackupOptions {
@@ -123,6 +127,7 @@ impl BackupOptions {
             compression: Compression::Zstd,
             statement: String::new(),
             encryption: KeySource::default(),
+            stop: None,
             #[cfg(feature = "fault-injection")]
             faults: Faults::default(),
         }
