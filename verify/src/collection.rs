@@ -19,7 +19,7 @@ use crate::report::{
     VerifyOptions, REPORT_FORMAT_VERSION,
 };
 use crate::state::{is_full_name, ChainState, Ctx, Which};
-use crate::{data, merge, metadata, schema_checks, sealed, shard};
+use crate::{data, metadata, schema_checks, sealed, shard};
 
 fn list(store: &dyn Store) -> Result<Vec<String>, Error> {
     Ok(store
@@ -338,8 +338,7 @@ pub fn verify_collection(
             if keyless(c) {
                 sealed::check_chain(&ctx, c, progress);
             } else {
-                let known_at = data::check_chain(&ctx, c, progress);
-                merge::check_tables(&ctx, c, &known_at, progress);
+                data::check_full(&ctx, c, progress);
             }
         }
     }

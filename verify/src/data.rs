@@ -3,10 +3,12 @@
 //! timestamp, counts against the manifest, then per layer end time the secondary indexes
 //! against their rows and the per-index fingerprints against the recorded ones.
 //!
-//! Files are scanned in parallel (`jobs` workers), each through positioned reads (memory per
-//! worker bounded by the largest block). Indexes and fingerprints at every layer's end are
-//! then checked in one streaming merge pass per table over all layers (`crate::merge`):
-//! memory one block per file plus accumulators, never the chain's data.
+//! Files are scanned through positioned reads in read-ahead windows (memory per worker a
+//! window and the largest block). Indexes and fingerprints at every layer's end are checked
+//! in one streaming merge per table over all layers (`crate::merge`): memory one block and
+//! one window per file plus accumulators, never the chain's data. File scans and table
+//! merges share one pool of `jobs` workers, largest work first ([`check_full`]); the merges
+//! read the tables' files a second time (not yet one pass: issue 12 point 6).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -79,7 +81,7 @@ impl History {
 }
 
 /// What a file scan gives back.
-struct FileOutcome {
+pub(crate) struct FileOutcome {
     /// False when the file could not be read through (its entries are not all known).
     complete: bool,
     findings: Vec<Finding>,
@@ -391,102 +393,169 @@ fn authenticate_unread(
     Ok(())
 }
 
-/// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain.
-/// Returns, per layer, the spans whose entries are not all known up to it (`None`: no
-/// table can be checked there), for the index and fingerprint pass.
-pub(crate) fn check_chain(
-    ctx: &Ctx<'_>,
-    c: &mut ChainState,
-    progress: &mut dyn FnMut(Progress),
-) -> Vec<Option<Vec<pb::Span>>> {
-    let mut history = History::default();
-    let (mut total_files, mut total_bytes) = (0usize, 0u64);
-    for (li, l) in c.layers.iter().enumerate() {
-        for (fi, size) in l.sizes.iter().enumerate() {
-            if let Some(size) = size.filter(|_| c.owns_file(li, fi)) {
-                total_files += 1;
-                total_bytes += size;
+/// The data pass's work over a chain: per layer the descriptor history up to it (`None`:
+/// the layer has no manifest), and every file found in the store.
+pub(crate) struct DataPlan {
+    histories: Vec<Option<History>>,
+    /// (layer, file position in its manifest, stored size).
+    files: Vec<(usize, usize, u64)>,
+}
+
+impl DataPlan {
+    pub(crate) fn of(c: &ChainState) -> Self {
+        let mut history = History::default();
+        let mut histories = Vec::with_capacity(c.layers.len());
+        let mut files = Vec::new();
+        for (li, l) in c.layers.iter().enumerate() {
+            let Some(m) = &l.manifest else {
+                histories.push(None);
+                continue;
+            };
+            history.add_layer(m);
+            histories.push(Some(history.clone()));
+            for (fi, s) in l.sizes.iter().enumerate() {
+                // `--shard K/N`: only the files this process owns.
+                if let (Some(s), Some(_), true) = (s, m.files.get(fi), c.owns_file(li, fi)) {
+                    files.push((li, fi, *s));
+                }
             }
         }
+        DataPlan { histories, files }
     }
-    progress(Progress::Start {
-        check: "data",
-        files: total_files as u64,
-        bytes: total_bytes,
-    });
-    let (mut done_files, mut done_bytes) = (0u64, 0u64);
-    // Spans whose entries are not all known (files missing or unreadable): tables there
-    // are not checked for indexes and fingerprints (the cause is reported already).
-    let mut unknown: Vec<pb::Span> = Vec::new();
-    let mut all_unknown = false;
-    // Per layer: the unknown spans up to it, `None` when no table can be checked there.
-    let mut known_at: Vec<Option<Vec<pb::Span>>> = Vec::new();
-    let owned = c.owned.clone();
-    let owns = |li: usize, fi: usize| owned.as_ref().is_none_or(|o| o.file(li, fi));
-    for (li, l) in c.layers.iter_mut().enumerate() {
-        let Some(m) = l.manifest.clone() else {
-            all_unknown = true;
-            known_at.push(None);
-            continue;
-        };
-        for (f, size) in m.files.iter().zip(&l.sizes) {
-            if size.is_none() {
-                unknown.push(f.span.clone().unwrap_or_default());
-            }
-        }
-        history.add_layer(&m);
+
+    /// Stored bytes of file `i`.
+    pub(crate) fn size(&self, i: usize) -> u64 {
+        self.files.get(i).map_or(0, |f| f.2)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Scans file `i` of the plan (`None`: no such file).
+    pub(crate) fn scan(&self, ctx: &Ctx<'_>, c: &ChainState, i: usize) -> Option<FileOutcome> {
+        let &(li, fi, size) = self.files.get(i)?;
+        let l = c.layers.get(li)?;
+        let m = l.manifest.as_ref()?;
         let lv = LayerView {
             dir: &l.dir,
             which: l.which,
-            m: &m,
+            m,
             is_full: l.is_full,
-            history: &history,
+            history: self.histories.get(li)?.as_ref()?,
             key: c.key.as_deref(),
         };
-        let todo: Vec<(usize, u64)> = l
-            .sizes
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| owns(li, *i))
-            .filter_map(|(i, s)| s.map(|s| (i, s)))
-            .collect();
-        let mut results: Vec<(usize, FileOutcome)> = Vec::with_capacity(todo.len());
-        let lv = &lv;
+        Some(scan_file(ctx, &lv, m.files.get(fi)?, size))
+    }
+}
+
+/// Per layer, the spans whose entries are not all known up to it: files missing, and the
+/// files `incomplete` names (layer, file position) that could not be read through; `None`
+/// from the first layer without a manifest on (no table can be checked there). Tables in
+/// those spans are not checked for indexes and fingerprints (the cause is reported
+/// already).
+pub(crate) fn known_at(
+    c: &ChainState,
+    incomplete: &dyn Fn(usize, usize) -> bool,
+) -> Vec<Option<Vec<pb::Span>>> {
+    let mut unknown: Vec<pb::Span> = Vec::new();
+    let mut all_unknown = false;
+    let mut out = Vec::with_capacity(c.layers.len());
+    for (li, l) in c.layers.iter().enumerate() {
+        let Some(m) = &l.manifest else {
+            all_unknown = true;
+            out.push(None);
+            continue;
+        };
+        for (fi, (f, size)) in m.files.iter().zip(&l.sizes).enumerate() {
+            if size.is_none() || incomplete(li, fi) {
+                unknown.push(f.span.clone().unwrap_or_default());
+            }
+        }
+        out.push((!all_unknown).then(|| unknown.clone()));
+    }
+    out
+}
+
+/// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain: the
+/// file scans and the per-table merges in one pool, the largest work first, so every core
+/// stays busy (a chain of one big table has its merge run beside the file scans, not after
+/// them). A table's index and fingerprint results at a layer are kept only when every
+/// file holding its entries up to that layer was read through (else the data check says
+/// why it could not be).
+pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
+    let files = DataPlan::of(c);
+    let tables = crate::merge::TablePlan::of(c, &known_at(c, &|_, _| false));
+    #[derive(Clone, Copy)]
+    enum Work {
+        File(usize),
+        Table(usize),
+    }
+    let mut work: Vec<(u64, Work)> = (0..files.len())
+        .map(|i| (files.size(i), Work::File(i)))
+        .chain((0..tables.len()).map(|i| (tables.size(i), Work::Table(i))))
+        .collect();
+    work.sort_by_key(|w| std::cmp::Reverse(w.0));
+    progress(Progress::Start {
+        check: "data",
+        files: work.len() as u64,
+        bytes: work.iter().map(|w| w.0).sum(),
+    });
+    enum Done {
+        File(usize, Option<FileOutcome>),
+        Table(usize, crate::merge::TableOutcome),
+    }
+    let (mut done_items, mut done_bytes) = (0u64, 0u64);
+    let mut scanned: Vec<(usize, FileOutcome)> = Vec::with_capacity(files.len());
+    let mut merged: Vec<(usize, crate::merge::TableOutcome)> = Vec::with_capacity(tables.len());
+    {
+        let cr: &ChainState = c;
+        let refs = tables.refs(ctx, cr);
+        let (files, tables, refs) = (&files, &tables, &refs);
         pool::for_each(
-            &todo,
+            &work,
             ctx.opts.jobs,
-            |&(fi, size)| {
-                let o =
-                    lv.m.files
-                        .get(fi)
-                        .map(|file| scan_file(ctx, lv, file, size));
-                (fi, o)
+            |&(_, w)| match w {
+                Work::File(i) => Done::File(i, files.scan(ctx, cr, i)),
+                Work::Table(i) => Done::Table(i, tables.check(refs, i)),
             },
-            |_, (fi, o)| {
-                let Some(o) = o else { return };
-                done_files += 1;
-                done_bytes += o.bytes;
+            |wi, d| {
+                done_items += 1;
+                done_bytes += work.get(wi).map_or(0, |w| w.0);
                 progress(Progress::Advance {
-                    files: done_files,
+                    files: done_items,
                     bytes: done_bytes,
                 });
-                results.push((fi, o));
+                match d {
+                    Done::File(i, Some(o)) => scanned.push((i, o)),
+                    Done::File(_, None) => {}
+                    Done::Table(i, o) => merged.push((i, o)),
+                }
             },
         );
-        results.sort_by_key(|(i, _)| *i);
-        ctx.files_checked
-            .fetch_add(results.len(), Ordering::Relaxed);
-        let mut data = Vec::new();
-        for (fi, o) in results {
-            if !o.complete {
-                let span = m.files.get(fi).and_then(|f| f.span.clone());
-                unknown.push(span.unwrap_or_default());
-            }
-            ctx.add_bytes(o.bytes);
-            data.extend(o.findings);
-        }
-        l.check("data").findings.extend(data);
-        known_at.push((!all_unknown).then(|| unknown.clone()));
     }
-    known_at
+    scanned.sort_by_key(|(i, _)| *i);
+    ctx.files_checked
+        .fetch_add(scanned.len(), Ordering::Relaxed);
+    let mut incomplete: std::collections::HashSet<(usize, usize)> = Default::default();
+    let mut per_layer: Vec<Vec<Finding>> = vec![Vec::new(); c.layers.len()];
+    for (i, o) in scanned {
+        let Some(&(li, fi, _)) = files.files.get(i) else {
+            continue;
+        };
+        if !o.complete {
+            incomplete.insert((li, fi));
+        }
+        ctx.add_bytes(o.bytes);
+        if let Some(v) = per_layer.get_mut(li) {
+            v.extend(o.findings);
+        }
+    }
+    for (l, data) in c.layers.iter_mut().zip(per_layer) {
+        if l.manifest.is_some() {
+            l.check("data").findings.extend(data);
+        }
+    }
+    let known = known_at(c, &|li, fi| incomplete.contains(&(li, fi)));
+    tables.apply(c, merged, &known);
 }

@@ -27,11 +27,9 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 
 use crate::finding::Finding;
-use crate::report::Progress;
 use crate::state::{ChainState, Ctx};
 use crate::tables::{table_known, tables_with_data, Limited};
 use hex::encode as hex;
-use vouch_chain::pool;
 
 /// Most unmatched index entries and rows held at once while locating an index mismatch.
 pub(crate) const LOCATE_CAP: usize = 1_000_000;
@@ -257,7 +255,7 @@ fn walk(
 }
 
 /// What checking one table gives each layer: `indexes` and `fingerprints` findings.
-type TableOutcome = Vec<(usize, Vec<Finding>, Vec<Finding>)>;
+pub(crate) type TableOutcome = Vec<(usize, Vec<Finding>, Vec<Finding>)>;
 
 /// Checks one table at every layer in `at` (indexed by layer; `None`: not checked there).
 fn check_table(
@@ -583,144 +581,167 @@ fn locate(
     pending.findings(a, &mpath)
 }
 
-/// Runs the `indexes` and `fingerprints` checks of every layer of `c`. `known_at[i]` is
-/// `None` when no table can be checked at layer `i`, else the spans whose entries are not
-/// all known up to it (tables there are skipped: the data check reported why).
-pub(crate) fn check_tables(
-    ctx: &Ctx<'_>,
-    c: &mut ChainState,
-    known_at: &[Option<Vec<pb::Span>>],
-    progress: &mut dyn FnMut(Progress),
-) {
-    // Layers with a manifest, from the full backup on (a layer without one ends the chain
-    // for these checks: `known_at` is `None` from there).
-    let n = c
-        .layers
-        .iter()
-        .position(|l| l.manifest.is_none())
-        .unwrap_or(c.layers.len());
-    let elayers: Vec<vouch_chain::Layer> = c
-        .layers
-        .iter()
-        .take(n)
-        .filter_map(|l| {
-            Some(vouch_chain::Layer {
-                dir: l.dir.clone(),
-                is_full: l.is_full,
-                manifest: l.manifest.clone()?,
-                manifest_sha256: [0; 32],
-                manifest_size: l.bytes.as_ref().map_or(0, |b| b.len() as u64),
-            })
-        })
-        .collect();
-    let key = c.key.clone();
-    let refs: Vec<LayerRef<'_>> = c
-        .layers
-        .iter()
-        .zip(&elayers)
-        .map(|(l, layer)| LayerRef {
-            store: ctx.store(l.which),
-            layer,
-            key: key.as_deref(),
-        })
-        .collect();
-    // Which table is checked at which layer, with its descriptor there.
-    let mut plan: BTreeMap<u64, Vec<Option<&pb::Descriptor>>> = BTreeMap::new();
-    for (i, l) in elayers.iter().enumerate() {
-        let Some(Some(unknown)) = known_at.get(i) else {
-            continue;
-        };
-        for d in tables_with_data(&l.manifest)
-            .filter(|d| table_known(unknown, d.id) && c.owns_table(d.id))
-        {
-            let v = plan.entry(d.id).or_default();
-            v.resize(i + 1, None);
-            if let Some(x) = v.get_mut(i) {
-                *x = Some(d);
-            }
-        }
-    }
-    let tables: Vec<(u64, Vec<Option<&pb::Descriptor>>)> = plan.into_iter().collect();
-    let bytes_of = |id: u64, upto: usize| -> u64 {
-        let (s, e) = keys::table_span(id);
-        elayers
+/// The `indexes` and `fingerprints` work over a chain: per table, the layers it is checked
+/// at, with its descriptor there.
+pub(crate) struct TablePlan {
+    /// Layers with a manifest, from the full backup on (a layer without one ends the chain
+    /// for these checks).
+    layers: Vec<vouch_chain::Layer>,
+    /// (table id, per layer the position of its descriptor in that layer's manifest, or
+    /// `None`: not checked there), by table id.
+    tables: Vec<(u64, Vec<Option<usize>>)>,
+    /// Stored bytes each table's merge reads.
+    sizes: Vec<u64>,
+}
+
+impl TablePlan {
+    /// The tables of `c` with data at some layer, skipping at each layer those in the spans
+    /// `known_at` says are not all known there.
+    pub(crate) fn of(c: &ChainState, known_at: &[Option<Vec<pb::Span>>]) -> Self {
+        let n = c
+            .layers
             .iter()
-            .take(upto)
-            .flat_map(|l| l.manifest.files.iter())
-            .filter(|f| {
-                f.span
-                    .as_ref()
-                    .is_some_and(|sp| sp.start.as_slice() < e.as_slice() && s < sp.end)
-            })
-            .map(|f| f.size)
-            .sum()
-    };
-    let sizes: Vec<u64> = tables
-        .iter()
-        .map(|(id, v)| bytes_of(*id, v.len()))
-        .collect();
-    progress(Progress::Start {
-        check: "indexes",
-        files: tables.len() as u64,
-        bytes: sizes.iter().sum(),
-    });
-    let (mut done_tables, mut done_bytes) = (0u64, 0u64);
-    let mut results: Vec<(usize, TableOutcome)> = Vec::with_capacity(tables.len());
-    let refs = &refs;
-    pool::for_each(
-        &tables,
-        ctx.opts.jobs,
-        |(id, ds)| {
-            let mut at: Vec<Option<At<'_>>> = ds
-                .iter()
-                .zip(refs.iter())
-                .map(|(d, r)| {
-                    let d = (*d)?;
-                    let m = &r.layer.manifest;
-                    let check = TableCheck::in_catalog(d, &m.descriptors).ok()?;
-                    let mpath = vouch_chain::join(&r.layer.dir, layout::MANIFEST);
-                    Some(At::new(d, Timestamp::from_pb(m.end_time), mpath, check))
+            .position(|l| l.manifest.is_none())
+            .unwrap_or(c.layers.len());
+        let layers: Vec<vouch_chain::Layer> = c
+            .layers
+            .iter()
+            .take(n)
+            .filter_map(|l| {
+                Some(vouch_chain::Layer {
+                    dir: l.dir.clone(),
+                    is_full: l.is_full,
+                    manifest: l.manifest.clone()?,
+                    manifest_sha256: [0; 32],
+                    manifest_size: l.bytes.as_ref().map_or(0, |b| b.len() as u64),
                 })
-                .collect();
-            for i in 0..at.len() {
-                let group = (0..i)
-                    .find(|&j| {
-                        matches!((at.get(j), at.get(i)), (Some(Some(x)), Some(Some(y))) if x.check == y.check)
-                    })
-                    .unwrap_or(i);
-                if let Some(Some(a)) = at.get_mut(i) {
-                    a.group = group;
+            })
+            .collect();
+        let mut plan: BTreeMap<u64, Vec<Option<usize>>> = BTreeMap::new();
+        for (i, l) in layers.iter().enumerate() {
+            let Some(Some(unknown)) = known_at.get(i) else {
+                continue;
+            };
+            let m = &l.manifest;
+            for d in
+                tables_with_data(m).filter(|d| table_known(unknown, d.id) && c.owns_table(d.id))
+            {
+                let Some(pos) = m.descriptors.iter().position(|x| std::ptr::eq(x, d)) else {
+                    continue;
+                };
+                let v = plan.entry(d.id).or_default();
+                v.resize(i + 1, None);
+                if let Some(x) = v.get_mut(i) {
+                    *x = Some(pos);
                 }
             }
-            let layers = refs.get(..ds.len()).unwrap_or_default();
-            check_table(layers, *id, &mut at, &mut |_| {})
-        },
-        |i, o| {
-            done_tables += 1;
-            done_bytes += sizes.get(i).copied().unwrap_or(0);
-            progress(Progress::Advance {
-                files: done_tables,
-                bytes: done_bytes,
-            });
-            results.push((i, o));
-        },
-    );
-    results.sort_by_key(|(i, _)| *i);
-    let mut per_layer: Vec<(Vec<Finding>, Vec<Finding>)> = vec![Default::default(); n];
-    for (ti, o) in results {
-        let table = tables.get(ti).map_or(0, |t| t.0);
-        for (li, idx, fp) in o {
-            if let Some((a, b)) = per_layer.get_mut(li) {
-                a.extend(idx.into_iter().map(|f| f.about_table(table)));
-                b.extend(fp.into_iter().map(|f| f.about_table(table)));
-            }
+        }
+        let tables: Vec<(u64, Vec<Option<usize>>)> = plan.into_iter().collect();
+        let sizes = tables
+            .iter()
+            .map(|(id, v)| {
+                let (s, e) = keys::table_span(*id);
+                layers
+                    .iter()
+                    .take(v.len())
+                    .flat_map(|l| l.manifest.files.iter())
+                    .filter(|f| {
+                        f.span
+                            .as_ref()
+                            .is_some_and(|sp| sp.start.as_slice() < e.as_slice() && s < sp.end)
+                    })
+                    .map(|f| f.size)
+                    .sum()
+            })
+            .collect();
+        TablePlan {
+            layers,
+            tables,
+            sizes,
         }
     }
-    let mut per_layer = per_layer.into_iter();
-    for l in c.layers.iter_mut().filter(|l| l.manifest.is_some()) {
-        let (idx, fp) = per_layer.next().unwrap_or_default();
-        l.check("indexes").findings.extend(idx);
-        l.check("fingerprints").findings.extend(fp);
+
+    pub(crate) fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Stored bytes table `i`'s merge reads.
+    pub(crate) fn size(&self, i: usize) -> u64 {
+        self.sizes.get(i).copied().unwrap_or(0)
+    }
+
+    /// The plan's layers with their stores and the chain's key, for [`TablePlan::check`].
+    pub(crate) fn refs<'a>(&'a self, ctx: &'a Ctx<'_>, c: &'a ChainState) -> Vec<LayerRef<'a>> {
+        c.layers
+            .iter()
+            .zip(&self.layers)
+            .map(|(l, layer)| LayerRef {
+                store: ctx.store(l.which),
+                layer,
+                key: c.key.as_deref(),
+            })
+            .collect()
+    }
+
+    /// Checks table `i` at every layer it is planned at.
+    pub(crate) fn check(&self, refs: &[LayerRef<'_>], i: usize) -> TableOutcome {
+        let Some((id, ds)) = self.tables.get(i) else {
+            return TableOutcome::new();
+        };
+        let mut at: Vec<Option<At<'_>>> = ds
+            .iter()
+            .zip(&self.layers)
+            .map(|(d, l)| {
+                let m = &l.manifest;
+                let d = m.descriptors.get((*d)?)?;
+                let check = TableCheck::in_catalog(d, &m.descriptors).ok()?;
+                let mpath = vouch_chain::join(&l.dir, layout::MANIFEST);
+                Some(At::new(d, Timestamp::from_pb(m.end_time), mpath, check))
+            })
+            .collect();
+        for i in 0..at.len() {
+            let group = (0..i)
+                .find(|&j| {
+                    matches!((at.get(j), at.get(i)), (Some(Some(x)), Some(Some(y))) if x.check == y.check)
+                })
+                .unwrap_or(i);
+            if let Some(Some(a)) = at.get_mut(i) {
+                a.group = group;
+            }
+        }
+        let layers = refs.get(..ds.len()).unwrap_or_default();
+        check_table(layers, *id, &mut at, &mut |_| {})
+    }
+
+    /// Adds the tables' findings to their layers' `indexes` and `fingerprints` checks, but
+    /// only at layers where `known_at` says the table's entries are all known.
+    pub(crate) fn apply(
+        &self,
+        c: &mut ChainState,
+        mut results: Vec<(usize, TableOutcome)>,
+        known_at: &[Option<Vec<pb::Span>>],
+    ) {
+        results.sort_by_key(|(i, _)| *i);
+        let mut per_layer: Vec<(Vec<Finding>, Vec<Finding>)> =
+            vec![Default::default(); self.layers.len()];
+        for (ti, o) in results {
+            let Some((id, _)) = self.tables.get(ti) else {
+                continue;
+            };
+            for (li, idx, fp) in o {
+                let known = matches!(known_at.get(li), Some(Some(u)) if table_known(u, *id));
+                if let (true, Some((a, b))) = (known, per_layer.get_mut(li)) {
+                    a.extend(idx.into_iter().map(|f| f.about_table(*id)));
+                    b.extend(fp.into_iter().map(|f| f.about_table(*id)));
+                }
+            }
+        }
+        let mut per_layer = per_layer.into_iter();
+        for l in c.layers.iter_mut().filter(|l| l.manifest.is_some()) {
+            let (idx, fp) = per_layer.next().unwrap_or_default();
+            l.check("indexes").findings.extend(idx);
+            l.check("fingerprints").findings.extend(fp);
+        }
     }
 }
 
