@@ -557,5 +557,6 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
         }
     }
     let known = known_at(c, &|li, fi| incomplete.contains(&(li, fi)));
+    tables.redo_damaged(ctx, c, &known, &mut merged);
     tables.apply(c, merged, &known);
 }

@@ -713,6 +713,34 @@ impl TablePlan {
         check_table(layers, *id, &mut at, &mut |_| {})
     }
 
+    /// Plans the merges of `results` again with `known_at` (the spans known once every file
+    /// was scanned). A table whose plan that changes — a file holding its entries was not
+    /// read through, so its merge over every layer met the damage the data check reports —
+    /// is merged again over the layers where it is known, and that result replaces the
+    /// first (a table known at no layer is dropped). Only damaged chains pay for this.
+    pub(crate) fn redo_damaged(
+        &self,
+        ctx: &Ctx<'_>,
+        c: &ChainState,
+        known_at: &[Option<Vec<pb::Span>>],
+        results: &mut Vec<(usize, TableOutcome)>,
+    ) {
+        let again = TablePlan::of(c, known_at);
+        let refs = again.refs(ctx, c);
+        results.retain_mut(|(ti, o)| {
+            let Some((id, ds)) = self.tables.get(*ti) else {
+                return false;
+            };
+            let Some(j) = again.tables.iter().position(|(x, _)| x == id) else {
+                return false;
+            };
+            if again.tables.get(j).map(|t| &t.1) != Some(ds) {
+                *o = again.check(&refs, j);
+            }
+            true
+        });
+    }
+
     /// Adds the tables' findings to their layers' `indexes` and `fingerprints` checks, but
     /// only at layers where `known_at` says the table's entries are all known.
     pub(crate) fn apply(
