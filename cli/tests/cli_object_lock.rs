@@ -10,12 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{text, vouch, vouch_bin};
+use common::{s, text, vouch, vouch_bin};
 use vouch_testkit::servers::{endpoint_of, unique_prefix, Server};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let out = vouch(args);

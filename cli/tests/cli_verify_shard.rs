@@ -8,20 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{text, vouch, vouch_bin};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = vouch(args);
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
-}
+use common::{run, s, text, vouch_bin};
 
 /// A movr cluster (several tables) with a full backup and two revision-history
 /// incrementals in `<d>/coll`; returns the collection's file:// URI.
