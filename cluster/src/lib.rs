@@ -403,6 +403,16 @@ impl Kv {
         Ok(())
     }
 
+    /// Removes the GC TTL of the keys starting with `prefix` (they take the longest other
+    /// prefix's that matches them, or the default). Its GC threshold stays (thresholds never go
+    /// back).
+    pub fn clear_gc_ttl(&self, prefix: &[u8]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(ZONES)?.remove(prefix)?;
+        txn.commit()?;
+        Ok(())
+    }
+
     /// The GC TTL that applies to `key`.
     pub fn gc_ttl(&self, key: &[u8]) -> Result<u64> {
         let txn = self.db.begin_read()?;

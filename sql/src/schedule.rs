@@ -1103,10 +1103,12 @@ fn run_one(
 /// new full backup then starts), and returns what happened.
 ///
 /// A schedule whose previous run never finished (a scheduler stopped mid-backup leaves
-/// `running_at` set) is due again at that time: with `on_previous_running` `start` or
-/// `wait` the run is repeated — the same BACKUP request, so the engine resumes it from its
-/// last checkpoint —; with `skip` it is abandoned and the schedule waits for its next
-/// time.
+/// `running_at` set) is due again at that time: with `on_previous_running` `wait` the run
+/// is repeated — the same BACKUP request, so the engine resumes it from its last
+/// checkpoint — and a run that came due meanwhile (the crontab's next time after it, if
+/// already past) runs after it has succeeded; with `start` that newer run starts at once
+/// and the unfinished one is given up (with no newer run due, it is repeated as with
+/// `wait`); with `skip` it is abandoned and the schedule waits for its next time.
 pub fn run_due(cluster: &Cluster) -> Result<Vec<Run>> {
     run_due_with(cluster, None, &mut |_| {})
 }
@@ -1159,14 +1161,32 @@ pub fn run_due_with(
             runs.push(run);
             continue;
         }
-        let at = if r.running_at != 0 {
-            r.running_at
-        } else {
-            r.next_run
+        // A run left unfinished, and the crontab's next time after it already come: with
+        // `start` that new run starts at once and the unfinished one is given up; with
+        // `wait` the unfinished one is resumed first and the new one runs once it has
+        // succeeded.
+        let newer = match (r.running_at, r.recurrence.as_str()) {
+            (0, _) | (_, "") => None,
+            (t, cron) => Some(next_after(&parse_cron(cron)?, t)?).filter(|n| *n <= now),
+        };
+        let policy = on_previous_running(&r);
+        let at = match (r.running_at, newer) {
+            (_, Some(n)) if policy == OnPreviousRunning::Start => n,
+            (0, _) => r.next_run,
+            (t, _) => t,
         };
         let run = run_one(cluster, &r, at, stop)?;
         each(&run);
+        let resumed_ok = matches!(run.outcome, RunOutcome::Succeeded { .. });
         runs.push(run);
+        if let Some(n) = newer.filter(|_| policy == OnPreviousRunning::Wait && resumed_ok) {
+            if stopping() {
+                break;
+            }
+            let run = run_one(cluster, &r, n, stop)?;
+            each(&run);
+            runs.push(run);
+        }
     }
     Ok(runs)
 }

@@ -576,3 +576,165 @@ fn a_scheduler_asked_to_stop_starts_no_run() {
     assert_eq!(seen, runs);
     succeeded(&runs[0]);
 }
+
+#[test]
+fn alter_table_storage_parameters_apply_to_the_next_scheduled_backup() {
+    let env = Env::new("2026-01-01 10:29:00");
+    env.sql(
+        "CREATE TABLE bank.logs (id INT PRIMARY KEY, line STRING);
+         INSERT INTO bank.logs VALUES (1, 'a'), (2, 'b')",
+    );
+    env.advance_to("2026-01-01 10:30:00");
+    env.table(
+        "CREATE SCHEDULE d FOR BACKUP DATABASE bank INTO 'nodelocal://1/d' RECURRING '@daily' FULL BACKUP ALWAYS \
+         WITH SCHEDULE OPTIONS first_run = '2026-01-01 11:00:00'",
+    );
+    assert_eq!(
+        env.sql("ALTER TABLE bank.logs SET (exclude_data_from_backup = true)"),
+        vec![Output::Tag("ALTER TABLE".into())]
+    );
+    let create = |t: &str| -> String {
+        cell(
+            &env.table(&format!("SHOW CREATE TABLE {t}")),
+            0,
+            "create_statement",
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        create("bank.logs"),
+        "CREATE TABLE public.logs (\n\tid INT8 NOT NULL,\n\tline STRING NULL,\n\tCONSTRAINT logs_pkey PRIMARY KEY (id ASC)\n) WITH (exclude_data_from_backup = true)"
+    );
+    // The run at 11:00 is AS OF its scheduled time, after the ALTER.
+    env.advance_to("2026-01-01 11:00:05");
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(succeeded(&runs[0]), "2026/01/01-110000.00");
+    let rows = |subdir: &str| -> Vec<(String, String)> {
+        let t = env.table(&format!("SHOW BACKUP FROM '{subdir}' IN 'nodelocal://1/d'"));
+        t.rows
+            .iter()
+            .filter(|r| r[col(&t, "object_type")].as_deref() == Some("table"))
+            .filter(|r| r[col(&t, "database_name")].as_deref() == Some("bank"))
+            .map(|r| {
+                (
+                    r[col(&t, "object_name")].clone().unwrap(),
+                    r[col(&t, "rows")].clone().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        rows("2026/01/01-110000.00"),
+        [s("customers", "3"), s("logs", "0")]
+    );
+    // RESET puts it back for the next run.
+    env.sql("ALTER TABLE bank.logs RESET (exclude_data_from_backup)");
+    env.advance_to("2026-01-02 00:00:30");
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(succeeded(&runs[0]), "2026/01/02-000000.00");
+    assert_eq!(
+        rows("2026/01/02-000000.00"),
+        [s("customers", "3"), s("logs", "2")]
+    );
+    assert!(!create("bank.logs").contains("WITH ("));
+    // gc.ttlseconds: the effective TTL of the table, then the default again.
+    let id = env.c.table("bank", "logs").unwrap().id;
+    assert_eq!(env.c.effective_gc_ttl(id).unwrap(), 14400);
+    env.sql("ALTER TABLE IF EXISTS bank.logs SET (gc.ttlseconds = 600, exclude_data_from_backup = false)");
+    assert_eq!(env.c.effective_gc_ttl(id).unwrap(), 600);
+    let other = env.c.table("bank", "customers").unwrap().id;
+    assert_eq!(env.c.effective_gc_ttl(other).unwrap(), 14400);
+    env.sql("ALTER TABLE bank.logs RESET (gc.ttlseconds)");
+    assert_eq!(env.c.effective_gc_ttl(id).unwrap(), 14400);
+    // Refusals, typed.
+    assert_eq!(
+        env.sql("ALTER TABLE IF EXISTS bank.nope SET (gc.ttlseconds = 5)"),
+        vec![Output::Tag("ALTER TABLE".into())]
+    );
+    assert!(matches!(
+        env.err("ALTER TABLE bank.nope SET (gc.ttlseconds = 5)"),
+        Error::Cluster(vouch_cluster::Error::UndefinedObject(_))
+    ));
+    let e = env.err("ALTER TABLE bank.logs SET (fillfactor = 5)");
+    assert!(matches!(e, Error::Usage(_)), "{e:?}");
+    assert_eq!(e.to_string(), "invalid storage parameter \"fillfactor\"");
+    assert!(matches!(
+        env.err("ALTER TABLE bank.logs SET (gc.ttlseconds = 0)"),
+        Error::Usage(_)
+    ));
+    assert!(matches!(
+        env.err("ALTER TABLE bank.logs SET (gc.ttlseconds = 5"),
+        Error::Syntax(_)
+    ));
+}
+
+#[test]
+fn on_previous_running_start_does_not_wait_for_an_unfinished_run() {
+    // Thursday 10:30; @weekly's next time is Sunday 00:00.
+    let env = Env::new("2026-01-01 10:30:00");
+    let mk = |label: &str, policy: &str| -> u64 {
+        let t = env.table(&format!(
+            "CREATE SCHEDULE {label} FOR BACKUP INTO 'nodelocal://1/{label}' RECURRING '@weekly' \
+             WITH SCHEDULE OPTIONS on_previous_running = '{policy}'"
+        ));
+        cell(&t, 0, "schedule_id").unwrap().parse().unwrap()
+    };
+    let wait = mk("w", "wait");
+    let start = mk("st", "start");
+    // Both runs of Thursday 10:30 left unfinished, and no scheduler until after Sunday's
+    // time.
+    env.c
+        .kv()
+        .with_schedules(|s| {
+            for id in [wait, start] {
+                let mut r = vouch_format::manifest::decode_schedule(&s.get(id)?.unwrap()).unwrap();
+                r.running_at = r.next_run;
+                s.put(id, &vouch_format::manifest::encode_schedule(&r))?;
+            }
+            Ok::<_, vouch_cluster::Error>(())
+        })
+        .unwrap();
+    env.advance_to("2026-01-04 00:10:00");
+    let runs = schedule::run_due(&env.c).unwrap();
+    let of = |id: u64| -> Vec<(u64, String)> {
+        runs.iter()
+            .filter(|r| r.schedule_id == id)
+            .map(|r| (r.scheduled_at, succeeded(r).to_string()))
+            .collect()
+    };
+    // wait: the unfinished run first, then Sunday's.
+    assert_eq!(
+        of(wait),
+        [
+            (wall("2026-01-01 10:30:00"), "2026/01/01-103000.00".into()),
+            (wall("2026-01-04 00:00:00"), "2026/01/04-000000.00".into())
+        ]
+    );
+    // start: Sunday's at once; the unfinished one is given up.
+    assert_eq!(
+        of(start),
+        [(wall("2026-01-04 00:00:00"), "2026/01/04-000000.00".into())]
+    );
+    let listed = |l: &str| -> Vec<String> {
+        env.table(&format!("SHOW BACKUPS IN 'nodelocal://1/{l}'"))
+            .rows
+            .iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        listed("w"),
+        ["/2026/01/01-103000.00", "/2026/01/04-000000.00"]
+    );
+    assert_eq!(listed("st"), ["/2026/01/04-000000.00"]);
+    for id in [wait, start] {
+        let r = schedule::get(&env.c, id).unwrap();
+        assert_eq!(
+            (r.running_at, r.next_run),
+            (0, wall("2026-01-11 00:00:00")),
+            "{id}"
+        );
+    }
+    assert_eq!(schedule::run_due(&env.c).unwrap(), vec![]);
+}

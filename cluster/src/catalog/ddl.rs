@@ -462,7 +462,8 @@ impl Cluster {
         self.bump(d, None)
     }
 
-    /// `ALTER TABLE t CONFIGURE ZONE USING gc.ttlseconds = …`.
+    /// `ALTER TABLE t SET (gc.ttlseconds = …)`: the table's own GC TTL, which
+    /// [`Cluster::effective_gc_ttl`] then gives for it.
     pub fn set_table_gc_ttl(&self, table_id: u64, secs: u64) -> Result<Timestamp> {
         let mut d = self.descriptor(table_id, self.now())?;
         let Some(pb::descriptor::Kind::Table(t)) = &mut d.kind else {
@@ -471,5 +472,26 @@ impl Cluster {
         t.gc_ttl_seconds = secs;
         self.kv.set_gc_ttl(&keys::table_span(table_id).0, secs)?;
         self.bump(d, None)
+    }
+
+    /// `ALTER TABLE t RESET (gc.ttlseconds)`: the table has no GC TTL of its own again
+    /// (its descriptor says the default); GC thresholds already reached stay.
+    pub fn reset_table_gc_ttl(&self, table_id: u64) -> Result<Timestamp> {
+        let mut d = self.descriptor(table_id, self.now())?;
+        let Some(pb::descriptor::Kind::Table(t)) = &mut d.kind else {
+            return Err(Error::Usage(format!("{} is not a table", d.name)));
+        };
+        t.gc_ttl_seconds = crate::DEFAULT_GC_TTL_SECS;
+        self.kv.clear_gc_ttl(&keys::table_span(table_id).0)?;
+        self.bump(d, None)
+    }
+
+    /// The GC TTL in effect for a table's keys, in seconds: the one rule GC applies to
+    /// them (`Kv::gc`, the longest configured key prefix of the table's span). Today the
+    /// table's own `gc.ttlseconds` ([`Cluster::set_table_gc_ttl`]) or else the cluster
+    /// default ([`crate::DEFAULT_GC_TTL_SECS`]); zone configurations of a database or of
+    /// the cluster feed the same prefixes (`Kv::set_gc_ttl`), so this stays the answer.
+    pub fn effective_gc_ttl(&self, table_id: u64) -> Result<u64> {
+        self.kv.gc_ttl(&keys::table_span(table_id).0)
     }
 }

@@ -4,9 +4,10 @@
 //! CockroachDB spellings PostgreSQL lacks are handled before parsing: `USE db` and
 //! `SET database = db`; inside `CREATE TABLE`, `[UNIQUE] INDEX name (cols) [STORING (…)]`
 //! elements and a trailing `WITH (exclude_data_from_backup = …)`; `STORING` in `CREATE
-//! INDEX`.
+//! INDEX`; `ALTER TABLE … SET (…)` / `RESET (…)` of storage parameters (`alter`).
 
 mod admin;
+mod alter;
 mod ddl;
 mod dml;
 mod names;
@@ -53,6 +54,9 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
             return Ok(Output::Tag("SET".into()));
         }
         return Err(unsupported(&format!("session setting {stmt}")));
+    }
+    if alter::handles(stmt) {
+        return alter::execute(s, stmt);
     }
     if admin::handles(stmt) {
         return admin::execute(s, stmt);
