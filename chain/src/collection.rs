@@ -54,7 +54,10 @@ impl Chain {
 
 /// Store options for a cluster's `nodelocal://` folder.
 pub fn open_options(nodelocal_root: Option<PathBuf>) -> OpenOptions {
-    OpenOptions { nodelocal_root }
+    OpenOptions {
+        nodelocal_root,
+        cluster: None,
+    }
 }
 
 impl Collection {

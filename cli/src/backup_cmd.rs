@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use vouch_chain::{open_options, Collection};
+use vouch_chain::Collection;
 use vouch_engine::backup::{self, Progress};
 use vouch_engine::output::{self, Format};
 use vouch_engine::show::{self, ShowOptions};
@@ -108,8 +108,9 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
 }
 
 fn open_collection(uri: &str, cluster: Option<&Path>, inc: Option<&str>) -> Result<Collection> {
-    let root = cluster.map(|c| c.join(vouch_cluster::EXTERN_DIR));
-    Collection::open(uri, inc, &open_options(root))
+    let uris: Vec<&str> = [Some(uri), inc].into_iter().flatten().collect();
+    let opts = crate::storage_arg::open_options(cluster, &uris)?;
+    Collection::open(uri, inc, &opts)
         .with_context(|| format!("opening {}", vouch_store::message_uri(uri)))
 }
 

@@ -10,7 +10,6 @@ use crate::say::count;
 use anyhow::{anyhow, bail, Context, Result};
 use vouch_chain::Source;
 use vouch_cluster::Clock;
-use vouch_cluster::EXTERN_DIR;
 use vouch_sql::backup_stmt::{self, Scope};
 use vouch_sql::grammar::words;
 
@@ -59,7 +58,12 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     if nodelocal && a.cluster.is_none() {
         bail!("nodelocal:// URIs name a folder of a cluster: give --cluster DIR");
     }
-    let opts = vouch_chain::open_options(a.cluster.map(|d| d.join(EXTERN_DIR)));
+    let src = source_uri(&source);
+    let uris: Vec<&str> = [Some(src.as_str()), a.incremental_location.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let opts = crate::storage_arg::open_options(a.cluster.as_deref(), &uris)?;
     let chain = vouch_chain::open_source_keyed(&source, &opts, &a.keys.source()?)?;
     let as_of = a
         .as_of

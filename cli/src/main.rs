@@ -15,6 +15,8 @@ mod say;
 mod schedule_cmd;
 mod sql_cmd;
 mod sst_cmd;
+mod storage_arg;
+mod userfile_cmd;
 mod verify_cmd;
 
 use std::path::PathBuf;
@@ -150,6 +152,15 @@ enum Command {
     /// it).
     #[command(after_help = "Example:\n  vouch scheduler --cluster /tmp/c --once")]
     Scheduler(schedule_cmd::SchedulerArgs),
+    /// Upload, list, download and delete files kept inside a cluster (`userfile://`
+    /// storage), as `cockroach userfile` does.
+    #[command(
+        after_help = "Example:\n  vouch userfile upload --cluster /tmp/c ./data.csv imports/data.csv"
+    )]
+    Userfile {
+        #[command(subcommand)]
+        command: userfile_cmd::UserfileCommand,
+    },
     /// Inspect, check and write SST data files (for fixtures and debugging).
     #[command(
         after_help = "Example:\n  vouch sst check /tmp/c/extern/backups/2026/12/03-120000.00/data/000001.sst"
@@ -301,6 +312,7 @@ fn main() -> ExitCode {
         Command::Demo { dir, seed } => demo::run(dir, seed),
         Command::Cluster { command } => cluster_cmd::run(command),
         Command::Schedule { command } => schedule_cmd::run(command),
+        Command::Userfile { command } => userfile_cmd::run(command),
         Command::Scheduler(args) => schedule_cmd::run_scheduler(args),
         Command::Restore(args) => restore_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),

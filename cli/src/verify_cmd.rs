@@ -244,11 +244,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         keyless: args.keyless,
         shard,
     };
-    let store_opts = vouch_chain::open_options(
-        args.cluster
-            .as_ref()
-            .map(|c| c.join(vouch_cluster::EXTERN_DIR)),
-    );
+    let uris: Vec<&str> = [Some(uri.as_str()), args.incremental_location.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let store_opts = crate::storage_arg::open_options(args.cluster.as_deref(), &uris)?;
     let mut progress = progress_sink();
     let report = vouch_verify::verify_collection(
         &uri,

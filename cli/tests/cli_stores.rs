@@ -163,6 +163,7 @@ fn objects(uri: &str, src: &Path) -> Vec<(String, u64, Option<Vec<u8>>)> {
         uri,
         &OpenOptions {
             nodelocal_root: Some(src.join("extern")),
+            ..Default::default()
         },
     )
     .unwrap();

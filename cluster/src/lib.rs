@@ -17,9 +17,11 @@
 
 mod catalog;
 mod clock;
+mod userfile;
 pub mod workload;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use vouch_format::mvcc::{self, Timestamp};
@@ -29,9 +31,10 @@ pub use catalog::{
     IndexDef, IndexFingerprint, Range, Row, TableDef, Txn, DEFAULT_REGIONS, EXTERN_DIR, STORE_FILE,
 };
 pub use clock::Clock;
+pub use userfile::{connection_key, StorageTables, USERFILE_CHUNK};
 
 const MVCC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mvcc");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Zone (key prefix) -> GC TTL in seconds.
 const ZONES: TableDefinition<&[u8], u64> = TableDefinition::new("zones");
 /// Zone (key prefix) -> GC threshold (12-byte timestamp).
@@ -211,7 +214,8 @@ impl Schedules<'_> {
 /// The MVCC store.
 #[derive(Debug)]
 pub struct Kv {
-    db: Database,
+    /// Shared with [`StorageTables`] handles, which outlive a borrow of the cluster.
+    db: Arc<Database>,
     clock: Clock,
 }
 
@@ -244,7 +248,10 @@ impl Kv {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)?;
-        let mut kv = Kv { db, clock };
+        let mut kv = Kv {
+            db: Arc::new(db),
+            clock,
+        };
         let txn = kv.db.begin_write()?;
         {
             txn.open_table(MVCC)?;
@@ -252,6 +259,7 @@ impl Kv {
             txn.open_table(THRESHOLDS)?;
             txn.open_table(PROTECTED)?;
             txn.open_table(SCHEDULES)?;
+            userfile::create_tables(&txn)?;
             let meta = txn.open_table(META)?;
             if let Some(wall) = manual_wall(&meta)? {
                 kv.clock = Clock::manual(wall);

@@ -21,6 +21,7 @@ pub mod dump;
 pub mod output;
 pub mod restore;
 pub mod show;
+pub mod storage;
 
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]

@@ -78,7 +78,7 @@ pub fn restore(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RestoreResult> {
     check_options(opts)?;
-    let store_opts = vouch_chain::open_options(Some(cluster.extern_dir()));
+    let store_opts = crate::storage::open_options(cluster);
     let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
     let now = cluster.now();
     let as_of = opts

@@ -7,8 +7,8 @@
 //! `external://name`. The statement text recorded in the manifest is
 //! [`grammar::redact`]ed.
 
+use vouch_chain::Collection;
 use vouch_chain::Targets;
-use vouch_chain::{open_options, Collection};
 use vouch_chain::{RestoreOptions, Source};
 use vouch_engine::backup::{BackupOptions, Destination};
 use vouch_engine::output;
@@ -35,42 +35,26 @@ pub struct Scope<'a> {
     pub cluster: Option<&'a Cluster>,
 }
 
-/// The setting key of an external connection.
-pub fn connection_key(name: &str) -> String {
-    format!("external_connection.{name}")
-}
+/// The setting key of an external connection (the cluster's rule).
+pub use vouch_cluster::connection_key;
 
-/// Resolves `external://name[/more]` through the connections stored in the cluster; other
-/// URIs are returned as they are.
+/// Resolves `external://name[/more]` through the connections stored in the cluster
+/// (joined by the store's rule, [`vouch_store::join_connection`]); other URIs are returned
+/// as they are.
 pub fn resolve_uri(s: &Scope<'_>, uri: &str) -> Result<String> {
     let (Some(rest), Some(cluster)) = (uri.strip_prefix("external://"), s.cluster) else {
         return Ok(uri.to_string());
     };
-    let (name, more) = match rest.split_once('/') {
-        Some((n, m)) => (n, Some(m)),
-        None => (rest, None),
-    };
-    let Some(base) = cluster.kv().setting(&connection_key(name))? else {
-        return Err(Error::Usage(format!(
-            "external connection \"{name}\" does not exist (CREATE EXTERNAL CONNECTION {name} AS '…')"
-        )));
-    };
-    let base = String::from_utf8_lossy(&base).into_owned();
-    Ok(match more {
-        Some(m) if !m.is_empty() => {
-            // Keep a query string on the base at the end.
-            let (path, query) = match base.split_once('?') {
-                Some((p, q)) => (p.to_string(), Some(q.to_string())),
-                None => (base.clone(), None),
-            };
-            let joined = format!("{}/{m}", path.trim_end_matches('/'));
-            match query {
-                Some(q) => format!("{joined}?{q}"),
-                None => joined,
+    let (name, more) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some(base) = cluster.kv().storage().connection(name)? else {
+        return Err(Error::Usage(
+            vouch_store::Error::UnknownConnection {
+                name: name.to_string(),
             }
-        }
-        _ => base,
-    })
+            .to_string(),
+        ));
+    };
+    Ok(vouch_store::join_connection(&base, more))
 }
 
 /// One URI, resolved (a list of several is a locality-aware backup).
@@ -376,7 +360,7 @@ fn open_collection(cluster: &Cluster, uri: &str, inc: Option<&str>) -> Result<Co
     Ok(Collection::open(
         uri,
         inc,
-        &open_options(Some(cluster.extern_dir())),
+        &vouch_engine::storage::open_options(cluster),
     )?)
 }
 

@@ -536,7 +536,7 @@ pub fn create(s: &Scope<'_>, cluster: &Cluster, c: &CreateSchedule) -> Result<Ou
         let coll = vouch_chain::Collection::open(
             &uri,
             None,
-            &vouch_chain::open_options(Some(cluster.extern_dir())),
+            &vouch_engine::storage::open_options(cluster),
         )?;
         if !coll.full_backups()?.is_empty() {
             return Err(refused(

@@ -17,9 +17,15 @@
 //!   `azure://container/path?…` (also `azure-blob://`, `azure-storage://`) one on Azure
 //!   Blob Storage (`AZURE_ACCOUNT_NAME`, `AZURE_ACCOUNT_KEY`, `AZURE_ENVIRONMENT`,
 //!   `AZURE_ENDPOINT`, `AUTH`); `http(s)://host/path` one on an HTTP (WebDAV) server.
-//!   `gs://`, `userfile://` and `external://` parse
-//!   ([`parse_uri`], query parameters included) and are refused with
-//!   [`Error::Unsupported`] until they are implemented.
+//!   `gs://` parses ([`parse_uri`], query parameters included) and is refused with
+//!   [`Error::Unsupported`] until it is implemented.
+//! - `userfile://[db.schema.prefix]/path` and `external://name[/path]` name storage a
+//!   cluster keeps (files inside it, named connections). This crate knows no cluster
+//!   (`vouch-cluster` is above it): [`open`] hands them to the [`ClusterStorage`] in
+//!   [`OpenOptions::cluster`], which the caller that has a cluster open supplies
+//!   (`vouch_engine::storage`); without one they are [`Error::NeedsCluster`]. An external
+//!   connection resolves to its URI ([`join_connection`]) and that URI is opened like any
+//!   other, so connections work for every scheme.
 //! - Objects are named by `/`-separated paths relative to the store root, like object
 //!   store keys. Objects are **written once**: [`Store::put_new`] and
 //!   [`Store::create_new`] fail with [`Error::AlreadyExists`] rather than replace
@@ -36,6 +42,7 @@
 //! their requests on one small tokio runtime of this crate's own.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 mod azure;
 mod http;
@@ -44,7 +51,7 @@ mod object;
 mod s3;
 mod uri;
 
-pub use local::LocalStore;
+pub use local::{check_object_path, LocalStore};
 pub use object::ObjectStoreStore;
 pub use uri::{message_uri, parse_uri, redact_uri, Scheme, StorageUri};
 
@@ -133,6 +140,23 @@ pub enum Error {
         size: u64,
         /// The limit.
         limit: u64,
+    },
+    /// The URI names storage a cluster keeps (`userfile://`, `external://`), and no
+    /// cluster was given to open it ([`OpenOptions::cluster`]).
+    #[error("{uri}: {feature} are kept in a cluster, and no cluster was given to read them from")]
+    NeedsCluster {
+        /// The URI (as messages show it).
+        uri: String,
+        /// What the URI names, e.g. `external connections`.
+        feature: String,
+    },
+    /// `external://name` names no connection of the cluster.
+    #[error(
+        "external connection \"{name}\" does not exist (CREATE EXTERNAL CONNECTION {name} AS '…')"
+    )]
+    UnknownConnection {
+        /// The connection's name.
+        name: String,
     },
     /// An object path is not a valid relative path (absolute, `..`, empty component, NUL,
     /// or inside the store's reserved `.vouch-tmp/`).
@@ -283,10 +307,73 @@ pub trait ObjectWriter: std::io::Write + Send {
 }
 
 /// How to open storage URIs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// The cluster's external-I/O folder, which `nodelocal://1/<path>` is relative to.
     pub nodelocal_root: Option<PathBuf>,
+    /// The cluster whose userfiles `userfile://` URIs name and whose connections
+    /// `external://name` URIs name.
+    pub cluster: Option<Arc<dyn ClusterStorage>>,
+}
+
+/// The storage a cluster keeps, as [`open`] asks for it: the seam through which a crate
+/// that has a cluster open (`vouch-engine`) lends it to this one, which cannot depend on
+/// the cluster crate.
+pub trait ClusterStorage: Send + Sync + std::fmt::Debug {
+    /// The URI the external connection `name` stands for; `None` if there is none.
+    fn connection(&self, name: &str) -> Result<Option<String>>;
+
+    /// The store of a `userfile://` URI: the files under `loc`'s path in the userfile
+    /// table [`userfile_table`] names.
+    fn open_userfile(&self, loc: StorageUri) -> Result<Box<dyn Store>>;
+}
+
+/// The userfile table CockroachDB uses when a `userfile://` URI names none
+/// (`userfile:///path`): `defaultdb.public.userfiles_$user`, and vouch's one user is root.
+pub const DEFAULT_USERFILE_TABLE: &str = "defaultdb.public.userfiles_root";
+
+/// The userfile table (`db.schema.prefix`) a `userfile://` URI names: its host, or
+/// [`DEFAULT_USERFILE_TABLE`] when it has none; `$user` (as the CockroachDB pages write
+/// it) is root. Anything but three non-empty dot-separated names is [`Error::BadUri`].
+pub fn userfile_table(loc: &StorageUri) -> Result<String> {
+    if loc.host.is_empty() {
+        return Ok(DEFAULT_USERFILE_TABLE.to_string());
+    }
+    let table = loc.host.replace("$user", "root");
+    let parts: Vec<&str> = table.split('.').collect();
+    let name_ok = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '-')
+    };
+    if parts.len() != 3 || !parts.iter().all(|p| name_ok(p)) {
+        return Err(Error::BadUri {
+            uri: redact_uri(&loc.uri),
+            reason: format!(
+                "{:?} is not a userfile table: write userfile://database.schema.prefix/path (e.g. userfile://{DEFAULT_USERFILE_TABLE}/backups) or userfile:///path",
+                loc.host
+            ),
+        });
+    }
+    Ok(table)
+}
+
+/// The URI `external://name[/more]` stands for when the connection `name` is `base`:
+/// `more` joined to `base`'s path, `base`'s query string kept at the end.
+pub fn join_connection(base: &str, more: &str) -> String {
+    let more = more.trim_start_matches('/');
+    if more.is_empty() {
+        return base.to_string();
+    }
+    let (path, query) = match base.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (base, None),
+    };
+    let joined = format!("{}/{more}", path.trim_end_matches('/'));
+    match query {
+        Some(q) => format!("{joined}?{q}"),
+        None => joined,
+    }
 }
 
 /// Opens the store a URI names (see the crate docs for the schemes). Opening checks the
@@ -346,6 +433,38 @@ pub fn open(uri: &str, opts: &OpenOptions) -> Result<Box<dyn Store>> {
         Scheme::S3 => return Ok(Box::new(s3::open(loc)?)),
         Scheme::Azure => return Ok(Box::new(azure::open(loc)?)),
         Scheme::Http => return Ok(Box::new(http::open(loc)?)),
+        Scheme::Userfile => {
+            let Some(cluster) = &opts.cluster else {
+                return Err(Error::NeedsCluster {
+                    uri: message_uri(uri),
+                    feature: "userfiles".into(),
+                });
+            };
+            userfile_table(&loc)?;
+            return cluster.open_userfile(loc);
+        }
+        Scheme::External => {
+            let Some(cluster) = &opts.cluster else {
+                return Err(Error::NeedsCluster {
+                    uri: message_uri(uri),
+                    feature: "external connections".into(),
+                });
+            };
+            if !loc.query.is_empty() {
+                return Err(bad(
+                    "an external connection's parameters are the ones it was created with: write external://name[/path] without a query string".into(),
+                ));
+            }
+            let Some(base) = cluster.connection(&loc.host)? else {
+                return Err(Error::UnknownConnection { name: loc.host });
+            };
+            if base.starts_with("external://") {
+                return Err(bad(
+                    "an external connection cannot point at another external connection".into(),
+                ));
+            }
+            return open(&join_connection(&base, &loc.path), opts);
+        }
         other => {
             return Err(Error::Unsupported {
                 scheme: loc.scheme_name.clone(),

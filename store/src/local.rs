@@ -232,7 +232,7 @@ fn is_not_found(e: &io::Error) -> bool {
 
 /// Checks an object path (or, with `prefix`, a listing prefix, which may be empty or end
 /// in `/` or in part of a name).
-pub(crate) fn check_object_path(path: &str, prefix: bool) -> Result<()> {
+pub fn check_object_path(path: &str, prefix: bool) -> Result<()> {
     let bad = |reason: &str| {
         Err(Error::InvalidPath {
             path: path.to_string(),

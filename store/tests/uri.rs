@@ -7,6 +7,7 @@ use vouch_store::{message_uri, open, parse_uri, redact_uri, Error, OpenOptions, 
 fn opts(root: &Path) -> OpenOptions {
     OpenOptions {
         nodelocal_root: Some(root.to_path_buf()),
+        ..Default::default()
     }
 }
 
@@ -102,6 +103,86 @@ fn query_parameters_are_kept() {
     assert_eq!(s.location().unwrap().query["COCKROACH_LOCALITY"], "default");
 }
 
+/// `userfile://` and `external://` name what a cluster keeps: opened without one, they
+/// say so (with a cluster, `vouch_engine::storage` opens them; tested there and in the CLI).
+#[test]
+fn cluster_schemes_need_a_cluster() {
+    for (uri, shown, feature) in [
+        (
+            "userfile://defaultdb.public.userfiles_$user/bank-backup",
+            "userfile://defaultdb.public.userfiles_$user/bank-backup",
+            "userfiles",
+        ),
+        ("userfile:///b", "userfile:///b", "userfiles"),
+        (
+            "external://backup_s3/x?AWS_SECRET_ACCESS_KEY=s3cr3t",
+            "external://backup_s3/x",
+            "external connections",
+        ),
+    ] {
+        let err = open(uri, &OpenOptions::default()).unwrap_err();
+        match &err {
+            Error::NeedsCluster { uri: u, feature: f } => {
+                assert_eq!((u.as_str(), f.as_str()), (shown, feature), "{uri}");
+            }
+            other => panic!("{uri}: {other:?}"),
+        }
+        assert!(!err.to_string().contains("s3cr3t"));
+        assert!(parse_uri(uri).is_ok(), "{uri} parses");
+    }
+}
+
+#[test]
+fn userfile_tables() {
+    use vouch_store::{userfile_table, DEFAULT_USERFILE_TABLE};
+    for (uri, table) in [
+        ("userfile:///b", DEFAULT_USERFILE_TABLE),
+        (
+            "userfile://defaultdb.public.userfiles_$user/b",
+            DEFAULT_USERFILE_TABLE,
+        ),
+        ("userfile://d.s.files/b", "d.s.files"),
+    ] {
+        assert_eq!(
+            userfile_table(&parse_uri(uri).unwrap()).unwrap(),
+            table,
+            "{uri}"
+        );
+    }
+    for uri in [
+        "userfile://files/b",
+        "userfile://a.b/c",
+        "userfile://a..c/x",
+        "userfile://a.b.c.d/x",
+        "userfile://a.b.c%2Fd/x",
+    ] {
+        assert!(
+            matches!(
+                userfile_table(&parse_uri(uri).unwrap()),
+                Err(Error::BadUri { .. })
+            ),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn connections_join() {
+    use vouch_store::join_connection;
+    assert_eq!(
+        join_connection("s3://b/p?AUTH=implicit", ""),
+        "s3://b/p?AUTH=implicit"
+    );
+    assert_eq!(
+        join_connection("s3://b/p/?AUTH=implicit", "/daily"),
+        "s3://b/p/daily?AUTH=implicit"
+    );
+    assert_eq!(
+        join_connection("nodelocal://1/b", "x/y"),
+        "nodelocal://1/b/x/y"
+    );
+}
+
 #[test]
 fn unsupported_schemes_say_so() {
     let o = OpenOptions::default();
@@ -111,12 +192,6 @@ fn unsupported_schemes_say_so() {
             "gs",
             "Google Cloud Storage",
         ),
-        (
-            "userfile://defaultdb.public.userfiles_$user/bank-backup",
-            "userfile",
-            "userfile storage (files stored inside the cluster)",
-        ),
-        ("external://backup_s3", "external", "external connections"),
         ("GS://bucket/p", "gs", "Google Cloud Storage"),
     ] {
         let err = open(uri, &o).unwrap_err();

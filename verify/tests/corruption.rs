@@ -61,6 +61,7 @@ fn verify_keyed(root: &Path, level: Level, keys: &KeySource) -> Report {
         None,
         &OpenOptions {
             nodelocal_root: None,
+            ..Default::default()
         },
         &o,
         &mut |_| {},

@@ -81,6 +81,7 @@ fn run(root: &Path, level: Level, keys: &KeySource) -> Result<Report, Error> {
         None,
         &OpenOptions {
             nodelocal_root: None,
+            ..Default::default()
         },
         &o,
         &mut |_| {},

@@ -34,6 +34,7 @@ fn verify(root: &Path, o: &VerifyOptions) -> Report {
         None,
         &OpenOptions {
             nodelocal_root: None,
+            ..Default::default()
         },
         o,
         &mut |_| {},

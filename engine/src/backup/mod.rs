@@ -216,7 +216,7 @@ pub fn backup(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupResult> {
     let faults = faults::Injected::of(opts)?;
-    let store_opts = vouch_chain::open_options(Some(cluster.extern_dir()));
+    let store_opts = crate::storage::open_options(cluster);
     let coll = Collection::open(
         opts.destination.uri(),
         opts.incremental_location.as_deref(),

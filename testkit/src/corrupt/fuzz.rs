@@ -225,6 +225,7 @@ pub fn fuzz_verify_full(base: &BTreeMap<String, Vec<u8>>, scratch: &Path, data: 
         None,
         &vouch_store::OpenOptions {
             nodelocal_root: None,
+            ..Default::default()
         },
         &vouch_verify::VerifyOptions::new(Level::Full),
         &mut |_| {},
