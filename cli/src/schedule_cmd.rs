@@ -25,8 +25,8 @@ use crate::cluster_cmd::open_waiting;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ScheduleCommand {
-    /// CREATE SCHEDULE label FOR BACKUP … INTO URI RECURRING … (secrets: use `vouch sql`
-    /// with the statement on stdin).
+    /// CREATE SCHEDULE label FOR BACKUP … INTO URI RECURRING … (the statement's secrets
+    /// are kept in a 0600 file of the cluster directory, never in its tables).
     Create {
         /// The cluster directory.
         #[arg(long)]
@@ -54,9 +54,9 @@ pub(crate) enum ScheduleCommand {
         /// WITH incremental_location = URI.
         #[arg(long)]
         incremental_location: Option<String>,
-        /// WITH kms = URI (repeatable).
-        #[arg(long, value_name = "URI")]
-        kms: Vec<String>,
+        /// WITH encryption_passphrase / kms.
+        #[command(flatten)]
+        keys: Box<crate::keys_arg::KeyArgs>,
         /// Schedule option first_run: `now` or a time (UTC).
         #[arg(long)]
         first_run: Option<String>,
@@ -191,7 +191,7 @@ pub(crate) fn run(cmd: ScheduleCommand) -> Result<ExitCode> {
             table,
             revision_history,
             incremental_location,
-            kms,
+            keys,
             first_run,
             on_execution_failure,
             on_previous_running,
@@ -208,10 +208,20 @@ pub(crate) fn run(cmd: ScheduleCommand) -> Result<ExitCode> {
             let mut options = Options::default()
                 .flag("revision_history", revision_history)
                 .text("incremental_location", incremental_location);
-            if !kms.is_empty() {
-                options
-                    .0
-                    .push(("kms".into(), Some(vouch_sql::grammar::Value::List(kms))));
+            let source = keys.source()?;
+            if let Some(p) = &source.passphrase {
+                let text = String::from_utf8(p.as_bytes().to_vec())
+                    .context("the encryption passphrase is not UTF-8")?;
+                options.0.push((
+                    "encryption_passphrase".into(),
+                    Some(vouch_sql::grammar::Value::One(text)),
+                ));
+            }
+            if !source.kms.is_empty() {
+                options.0.push((
+                    "kms".into(),
+                    Some(vouch_sql::grammar::Value::List(source.kms)),
+                ));
             }
             let schedule_options = Options::default()
                 .text("first_run", first_run)

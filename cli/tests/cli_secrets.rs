@@ -408,3 +408,163 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
         assert_clean(&f.display().to_string(), &std::fs::read(f).unwrap());
     }
 }
+
+/// A schedule's secrets (spec/schedules.md §6): a canary passphrase (from a file) and a
+/// canary AWS secret in the collection's URI. Its record holds the redacted statement and
+/// a 0600 file of the cluster directory the secrets; every output, every file of the
+/// cluster but that one, and every byte of a full cluster backup taken meanwhile are
+/// free of them; the scheduled backups still run, encrypted; dropping the schedules
+/// deletes the files.
+#[test]
+fn schedule_secrets_stay_in_their_file() {
+    const PASS: &str = "canarySchedulePASSq1w2e3r4";
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let prefix = unique_prefix("canary-schedule");
+    let coll = s3(&format!("{prefix}/sched"));
+    let pass_file = d.path().join("pass.txt");
+    std::fs::write(&pass_file, format!("{PASS}\n")).unwrap();
+    let mut r = Session::default();
+    r.ok(&[
+        "cluster",
+        "init",
+        s(&src),
+        "--workload",
+        "bank",
+        "--rows",
+        "50",
+    ]);
+    r.ok(&["cluster", "clock", s(&src), "--set", "2030-01-01 10:00:00"]);
+    let out = r.ok(&[
+        "schedule",
+        "create",
+        "nightly",
+        "--cluster",
+        s(&src),
+        "--database",
+        "bank",
+        "--into",
+        &coll,
+        "--recurring",
+        "@daily",
+        "--encryption-passphrase-file",
+        s(&pass_file),
+    ]);
+    assert!(out.contains("encryption_passphrase = '*****'"), "{out}");
+    assert!(out.contains("AWS_SECRET_ACCESS_KEY=redacted"), "{out}");
+    // The same through `vouch sql`, the passphrase in the statement.
+    r.ok(&[
+        "sql",
+        "--cluster",
+        s(&src),
+        "-e",
+        &format!(
+            "CREATE SCHEDULE other FOR BACKUP DATABASE bank INTO '{}' WITH encryption_passphrase = '{PASS}' RECURRING '@daily' FULL BACKUP ALWAYS",
+            s3(&format!("{prefix}/other"))
+        ),
+    ]);
+    let list = r.ok(&["schedule", "list", "--cluster", s(&src), "--format", "json"]);
+    let ids: Vec<String> = serde_json::from_str::<serde_json::Value>(&list)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_u64().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{list}");
+    for id in &ids {
+        r.ok(&["schedule", "show", id, "--cluster", s(&src)]);
+    }
+    // Two fulls, then the next day an incremental: each reads the secrets at run time.
+    let once = r.ok(&["scheduler", "--cluster", s(&src), "--once"]);
+    assert_eq!(once.matches(": succeeded: ").count(), 2, "{once}");
+    r.ok(&[
+        "cluster",
+        "run",
+        s(&src),
+        "--workload",
+        "bank",
+        "--ops",
+        "5",
+    ]);
+    r.ok(&["cluster", "clock", s(&src), "--advance", "1d"]);
+    let once = r.ok(&["scheduler", "--cluster", s(&src), "--once"]);
+    assert!(
+        once.contains("incremental) as of 2030-01-02 00:00:00+00:00: succeeded: incrementals/"),
+        "{once}"
+    );
+    // Encrypted: nothing reads without the passphrase; with it, the chain verifies.
+    r.fails(&["show", "backup", "FROM", "LATEST", "IN", &coll]);
+    r.ok(&[
+        "verify",
+        "IN",
+        &coll,
+        "--level",
+        "full",
+        "--encryption-passphrase-file",
+        s(&pass_file),
+    ]);
+    // A full cluster backup (the cluster's own tables) holds no secret.
+    let full = d.path().join("full");
+    r.ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &format!("file://{}", s(&full)),
+    ]);
+    let mut all = Vec::new();
+    files(&full, &mut all);
+    assert!(all.len() > 3, "{all:?}");
+    for f in &all {
+        let b = std::fs::read(f).unwrap();
+        assert!(
+            !b.windows(PASS.len()).any(|w| w == PASS.as_bytes()),
+            "{f:?}"
+        );
+        assert_clean(&f.display().to_string(), &b);
+    }
+    // In the cluster directory only the secrets files hold them, readable by the owner.
+    let secrets = src.join("schedule-secrets");
+    let mut cluster_files = Vec::new();
+    files(&src, &mut cluster_files);
+    for f in &cluster_files {
+        let b = std::fs::read(f).unwrap();
+        if f.starts_with(&secrets) {
+            assert!(b.windows(PASS.len()).any(|w| w == PASS.as_bytes()), "{f:?}");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{f:?}");
+            }
+        } else {
+            assert!(
+                !b.windows(PASS.len()).any(|w| w == PASS.as_bytes()),
+                "{f:?}"
+            );
+            assert_clean(&f.display().to_string(), &b);
+        }
+    }
+    for id in &ids {
+        r.ok(&["schedule", "drop", id, "--cluster", s(&src)]);
+    }
+    assert_eq!(std::fs::read_dir(&secrets).unwrap().count(), 0);
+    for (what, out) in &r.outputs {
+        assert!(!out.contains(PASS), "the output of {what}");
+        assert_clean(&format!("the output of {what}"), out.as_bytes());
+    }
+    // The backups' objects in the bucket.
+    let store = open(&s3(&prefix), &OpenOptions::default()).unwrap();
+    let objects = store.list("").unwrap();
+    assert!(objects.len() > 5, "{objects:?}");
+    for o in &objects {
+        let b = store.get(&o.path).unwrap();
+        assert!(
+            !b.windows(PASS.len()).any(|w| w == PASS.as_bytes()),
+            "{}",
+            o.path
+        );
+        assert_clean(&o.path, &b);
+    }
+}

@@ -61,6 +61,36 @@ fn manual_wall(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result
     }
 }
 
+/// The bit that marks a protected timestamp record as a backup schedule's
+/// ([`schedule_record_id`]); job records are the job's id, below 2^63.
+const SCHEDULE_RECORD_BIT: u64 = 1 << 63;
+
+/// The protected timestamp record a backup schedule's runs keep (spec/schedules.md §5):
+/// its id among the records is the schedule id with the top bit set.
+pub fn schedule_record_id(schedule_id: u64) -> u64 {
+    schedule_id | SCHEDULE_RECORD_BIT
+}
+
+/// Who holds a protected timestamp record (CockroachDB's `meta_type` and `meta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOwner {
+    /// A job (a backup while it runs, or one that stopped and may be resumed).
+    Job(u64),
+    /// A backup schedule, for its next incremental.
+    Schedule(u64),
+}
+
+impl RecordOwner {
+    /// The owner of the record `id`.
+    pub fn of(id: u64) -> RecordOwner {
+        if id & SCHEDULE_RECORD_BIT != 0 {
+            RecordOwner::Schedule(id & !SCHEDULE_RECORD_BIT)
+        } else {
+            RecordOwner::Job(id)
+        }
+    }
+}
+
 /// Default GC TTL, as in current CockroachDB: 4 hours.
 pub const DEFAULT_GC_TTL_SECS: u64 = 4 * 3600;
 /// redb page cache size.

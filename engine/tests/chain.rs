@@ -89,17 +89,22 @@ fn read(env: &Env, root: &str, path: &str) -> Vec<u8> {
     std::fs::read(env.root(root).join(path)).unwrap()
 }
 
+/// The protected timestamp record the chained backups of these tests move.
+const CHAIN_RECORD: u64 = 7;
+
 #[test]
 fn full_and_three_incrementals_form_a_hash_chain() {
     let env = Env::new();
     shop(&env);
     env.advance(SEC);
     let uri = env.uri("coll");
-    let full = backup_checked(
-        &env,
-        &["coll"],
-        &opts(Targets::Cluster, Destination::Into(uri.clone())),
-    );
+    // As a schedule's runs do, every layer moves one protected timestamp record.
+    let chained = |dest: Destination| {
+        let mut o = opts(Targets::Cluster, dest);
+        o.protect_record = Some(CHAIN_RECORD);
+        o
+    };
+    let full = backup_checked(&env, &["coll"], &chained(Destination::Into(uri.clone())));
     assert!(!full.incremental);
     assert_eq!(full.start_time, Timestamp::MIN);
     assert_eq!(full.path, "2026/01/01-000001.23");
@@ -119,7 +124,7 @@ fn full_and_three_incrementals_form_a_hash_chain() {
     for (i, (step, dest)) in steps.into_iter().enumerate() {
         churn(&env, i as i64);
         env.advance(step);
-        let r = backup_checked(&env, &["coll"], &opts(Targets::Cluster, dest));
+        let r = backup_checked(&env, &["coll"], &chained(dest));
         assert!(r.incremental);
         assert_eq!(r.full_subdir, full.path);
         results.push(r);
@@ -208,10 +213,10 @@ fn full_and_three_incrementals_form_a_hash_chain() {
     for (l, s) in chain.layers.iter().zip(&layers) {
         assert_eq!(l.manifest_sha256, s.sha());
     }
-    // The chain's protected timestamp followed the newest layer.
+    // The chain's protected timestamp followed the newest layer; the jobs' are gone.
     assert_eq!(
-        env.c.kv().min_protected().unwrap(),
-        Some(results[3].end_time)
+        env.c.kv().protected().unwrap(),
+        vec![(CHAIN_RECORD, results[3].end_time)]
     );
 }
 
@@ -408,14 +413,12 @@ fn incremental_with_other_targets_fails() {
     let uri = env.uri("coll");
     let tables =
         |l: &[&str]| Targets::Tables(l.iter().map(|t| Targets::parse_table(t).unwrap()).collect());
-    let full = backup_checked(
-        &env,
-        &["coll"],
-        &opts(
-            tables(&["shop.items", "shop.notes"]),
-            Destination::Into(uri.clone()),
-        ),
+    let mut o = opts(
+        tables(&["shop.items", "shop.notes"]),
+        Destination::Into(uri.clone()),
     );
+    o.protect_record = Some(CHAIN_RECORD);
+    let full = backup_checked(&env, &["coll"], &o);
     let chain_pts = env.c.kv().min_protected().unwrap();
     assert_eq!(chain_pts, Some(full.end_time));
     churn(&env, 0);

@@ -11,7 +11,7 @@ use support::*;
 use vouch_chain::Targets;
 use vouch_cluster::workload::{self, Workload};
 use vouch_cluster::Cluster;
-use vouch_engine::backup::{chain_record_id, Destination};
+use vouch_engine::backup::Destination;
 use vouch_format::keys::table_span;
 use vouch_format::keys::{self, ColumnType, Datum};
 use vouch_format::manifest::pb;
@@ -454,10 +454,7 @@ fn incremental_starting_below_the_gc_threshold_fails() {
         &env.c,
         &opts(Targets::Cluster, Destination::Into(uri.clone())),
     );
-    let l = read_layer(&env.root("c").join(&full.path));
-    // The chain's record is what holds GC at the full backup's end; drop it.
-    assert_eq!(env.c.kv().min_protected().unwrap(), Some(full.end_time));
-    env.c.kv().release(chain_record_id(&l.m.chain_id)).unwrap();
+    // A plain backup (no schedule) keeps nothing from GC once it has succeeded.
     assert_eq!(env.c.kv().min_protected().unwrap(), None);
     env.upsert("shop", "items", &[int_str(1, "e")]);
     env.advance(10 * SEC);
@@ -486,6 +483,9 @@ fn incremental_starting_below_the_gc_threshold_fails() {
         .any(|p| p.starts_with("incrementals/") && p.ends_with("BACKUP_MANIFEST")));
 }
 
+/// The protected timestamp record a chained (scheduled) backup moves.
+const CHAIN_RECORD: u64 = 7;
+
 #[test]
 fn protected_chain_keeps_history_for_the_next_incremental() {
     let (env, items) = gc_env();
@@ -493,6 +493,8 @@ fn protected_chain_keeps_history_for_the_next_incremental() {
     let uri = env.uri("c");
     let mut o = opts(Targets::Cluster, Destination::Into(uri.clone()));
     o.revision_history = true;
+    // As a schedule's runs do: the record follows the chain's newest layer.
+    o.protect_record = Some(CHAIN_RECORD);
     let full = run(&env.c, &o);
     let l0 = read_layer(&env.root("c").join(&full.path));
     check_cluster_layer(&env.c, &l0, None, true);
@@ -519,6 +521,7 @@ fn protected_chain_keeps_history_for_the_next_incremental() {
     );
     let mut o = opts(Targets::Cluster, Destination::IntoLatest(uri));
     o.revision_history = true;
+    o.protect_record = Some(CHAIN_RECORD);
     let inc = run(&env.c, &o);
     let l1 = read_layer(&env.root("c").join(&inc.path));
     check_cluster_layer(&env.c, &l1, Some(&l0), true);
@@ -531,7 +534,10 @@ fn protected_chain_keeps_history_for_the_next_incremental() {
         .collect();
     assert_eq!(primary.len(), 8, "{}", show(&primary));
     // The chain's record moved to the new end; the job's own record is gone.
-    assert_eq!(env.c.kv().min_protected().unwrap(), Some(inc.end_time));
+    assert_eq!(
+        env.c.kv().protected().unwrap(),
+        vec![(CHAIN_RECORD, inc.end_time)]
+    );
 }
 
 // ---- targets --------------------------------------------------------------------------

@@ -46,6 +46,9 @@ pub enum ScheduleErrorKind {
     /// The change does not apply to this schedule (e.g. it would add or remove a linked
     /// schedule).
     NotApplicable,
+    /// The schedule's secrets file (spec/schedules.md §6) cannot be written or read, is
+    /// missing while its statement needs it, or belongs to another statement.
+    Secrets,
 }
 
 fn refused(kind: ScheduleErrorKind, message: String) -> Error {
@@ -272,8 +275,8 @@ struct Stored {
     options: Options,
 }
 
-fn parse_stored(r: &pb::BackupSchedule) -> Result<Stored> {
-    match grammar::parse(&r.backup_statement) {
+fn parse_stored(r: &pb::BackupSchedule, statement: &str) -> Result<Stored> {
+    match grammar::parse(statement) {
         Ok(Statement::Backup {
             targets,
             dest: BackupDest::Into(uris) | BackupDest::IntoLatest(uris),
@@ -330,6 +333,142 @@ fn decode(id: u64, b: &[u8]) -> Result<pb::BackupSchedule> {
 fn store(s: &mut Schedules<'_>, r: &pb::BackupSchedule) -> Result<()> {
     s.put(r.id, &encode_schedule(r))?;
     Ok(())
+}
+
+// ---- secrets ---------------------------------------------------------------------------
+
+/// The folder of the cluster directory holding the schedules' secrets files.
+pub const SECRETS_DIR: &str = "schedule-secrets";
+
+/// Where schedule `id`'s secrets are kept: `<cluster>/schedule-secrets/<id>`.
+pub fn secrets_path(cluster: &Cluster, id: u64) -> std::path::PathBuf {
+    cluster.dir().join(SECRETS_DIR).join(id.to_string())
+}
+
+fn secrets_error(id: u64, what: &str, e: impl std::fmt::Display) -> Error {
+    refused(
+        ScheduleErrorKind::Secrets,
+        format!("schedule {id}: {what}: {e}"),
+    )
+}
+
+/// Writes the statement with its secrets to the schedule's secrets file, readable by the
+/// owner only (0600, in a 0700 folder), through a temporary file and a rename.
+fn write_secrets(cluster: &Cluster, id: u64, statement: &str) -> Result<()> {
+    use std::io::Write;
+    let path = secrets_path(cluster, id);
+    let dir = cluster.dir().join(SECRETS_DIR);
+    let fail =
+        |what: &str, e: std::io::Error| secrets_error(id, &format!("{what} {}", path.display()), e);
+    std::fs::create_dir_all(&dir).map_err(|e| fail("creating the folder of", e))?;
+    let tmp = dir.join(format!("{id}.tmp"));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail("writing", e)),
+        _ => {}
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail("protecting the folder of", e))?;
+        o.mode(0o600);
+    }
+    let mut f = o.open(&tmp).map_err(|e| fail("writing", e))?;
+    f.write_all(statement.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| fail("writing", e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| fail("writing", e))
+}
+
+/// Deletes the schedule's secrets file, if any.
+fn remove_secrets(cluster: &Cluster, id: u64) -> Result<()> {
+    let path = secrets_path(cluster, id);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(secrets_error(
+            id,
+            &format!("deleting {}", path.display()),
+            e,
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// True when a shown statement had secrets replaced (the passphrase's `'*****'`, a URI
+/// parameter's `redacted`): it cannot run without its secrets file.
+fn shows_redactions(statement: &str) -> bool {
+    statement.contains("'*****'") || statement.contains("=redacted")
+}
+
+/// The statement a run of `r` executes: its secrets file when it has one (which must
+/// redact to the record's statement), else the record's own statement (one without
+/// secrets, or a record written before secrets had their own file).
+pub fn runnable_statement(cluster: &Cluster, r: &pb::BackupSchedule) -> Result<String> {
+    let path = secrets_path(cluster, r.id);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                secrets_error(r.id, &format!("reading {}", path.display()), "not UTF-8")
+            })?;
+            if grammar::redact(&text) != r.backup_statement {
+                return Err(secrets_error(
+                    r.id,
+                    &format!("{}", path.display()),
+                    "it holds another statement than the schedule's",
+                ));
+            }
+            Ok(text)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if shows_redactions(&r.backup_statement) {
+                return Err(secrets_error(
+                    r.id,
+                    &format!(
+                        "its statement needs its secrets, kept in {}",
+                        path.display()
+                    ),
+                    "the file is missing",
+                ));
+            }
+            Ok(r.backup_statement.clone())
+        }
+        Err(e) => Err(secrets_error(
+            r.id,
+            &format!("reading {}", path.display()),
+            e,
+        )),
+    }
+}
+
+/// Stores records whose `backup_statement` holds the statement to run: the record keeps
+/// it redacted, and its secrets (the whole statement) go to the schedule's secrets file
+/// (removed when the statement has none). With `existing`, a record dropped meanwhile is
+/// an error rather than created again.
+fn save(
+    cluster: &Cluster,
+    mut rows: Vec<pb::BackupSchedule>,
+    existing: bool,
+) -> Result<Vec<pb::BackupSchedule>> {
+    for r in &mut rows {
+        let shown = grammar::redact(&r.backup_statement);
+        if shown == r.backup_statement {
+            remove_secrets(cluster, r.id)?;
+        } else {
+            write_secrets(cluster, r.id, &r.backup_statement)?;
+            r.backup_statement = shown;
+        }
+    }
+    cluster.kv().with_schedules(|sch| {
+        for r in &rows {
+            if existing {
+                load(sch, r.id)?;
+            }
+            store(sch, r)?;
+        }
+        Ok::<_, Error>(())
+    })?;
+    Ok(rows)
 }
 
 /// Every schedule of the cluster, by id.
@@ -612,19 +751,15 @@ pub fn create(s: &Scope<'_>, cluster: &Cluster, c: &CreateSchedule) -> Result<Ou
         next_run: first,
         ..base
     });
-    cluster.kv().with_schedules(|sch| {
-        for r in &rows {
-            store(sch, r)?;
-        }
-        Ok::<_, Error>(())
-    })?;
+    let rows = save(cluster, rows, false)?;
     Ok(Output::Rows(created_table(&rows)))
 }
 
 // ---- SHOW ------------------------------------------------------------------------------
 
-/// The `command` column: the schedule's statement (redacted) and how it is linked.
-fn command_json(r: &pb::BackupSchedule) -> String {
+/// The `command` column: the schedule's statement (redacted), how it is linked, and the
+/// protected timestamp record it keeps (its id and time), if any.
+fn command_json(r: &pb::BackupSchedule, protected: Option<Timestamp>) -> String {
     let mut m = serde_json::Map::new();
     m.insert(
         "backup_statement".into(),
@@ -643,11 +778,22 @@ fn command_json(r: &pb::BackupSchedule) -> String {
             r.dependent_id.to_string().into(),
         );
     }
+    if r.incremental || r.dependent_id != 0 {
+        m.insert("chain_protected_timestamp_records".into(), true.into());
+    }
+    if let Some(ts) = protected {
+        m.insert(
+            "protected_timestamp_record".into(),
+            vouch_cluster::schedule_record_id(r.id).to_string().into(),
+        );
+        m.insert("protected_timestamp".into(), format_sql_tz(ts).into());
+    }
     serde_json::Value::Object(m).to_string()
 }
 
-/// SHOW SCHEDULES / SHOW SCHEDULE's table.
-pub fn show_table(rows: &[pb::BackupSchedule]) -> Table {
+/// SHOW SCHEDULES / SHOW SCHEDULE's table; `records` are the cluster's protected
+/// timestamp records (`Kv::protected`).
+pub fn show_table(rows: &[pb::BackupSchedule], records: &[(u64, Timestamp)]) -> Table {
     let mut t = Table::new(&[
         "id#",
         "label",
@@ -675,7 +821,13 @@ pub fn show_table(rows: &[pb::BackupSchedule]) -> Table {
             Some(u32::from(r.running_at != 0).to_string()),
             Some(r.owner.clone()),
             time_cell(r.created),
-            Some(command_json(r)),
+            Some(command_json(
+                r,
+                records
+                    .iter()
+                    .find(|(id, _)| *id == vouch_cluster::schedule_record_id(r.id))
+                    .map(|(_, ts)| *ts),
+            )),
         ]);
     }
     t
@@ -755,7 +907,7 @@ fn alter(
             (Some(other), first)
         }
     };
-    let mut stored = parse_stored(&full)?;
+    let mut stored = parse_stored(&full, &runnable_statement(cluster, &full)?)?;
     for c in changes {
         match c {
             ScheduleChange::Label(l) => {
@@ -852,15 +1004,8 @@ fn alter(
         i.backup_statement = statement_for(&stored, true);
     }
     let rows: Vec<pb::BackupSchedule> = inc.into_iter().chain(Some(full)).collect();
-    cluster.kv().with_schedules(|sch| {
-        for r in &rows {
-            // Still there (not dropped meanwhile)?
-            load(sch, r.id)?;
-            store(sch, r)?;
-        }
-        Ok::<_, Error>(())
-    })?;
-    Ok(rows)
+    // Still there (not dropped meanwhile)?
+    save(cluster, rows, true)
 }
 
 /// Runs a schedule statement.
@@ -876,9 +1021,12 @@ pub fn execute(s: &Scope<'_>, cluster: &Cluster, st: &Statement) -> Result<Outpu
                     Which::Paused => r.paused,
                 })
                 .collect();
-            Ok(Output::Rows(show_table(&rows)))
+            Ok(Output::Rows(show_table(&rows, &cluster.kv().protected()?)))
         }
-        Statement::ShowSchedule { id } => Ok(Output::Rows(show_table(&[get(cluster, *id)?]))),
+        Statement::ShowSchedule { id } => Ok(Output::Rows(show_table(
+            &[get(cluster, *id)?],
+            &cluster.kv().protected()?,
+        ))),
         Statement::ControlSchedules { action, ids } => {
             let now = cluster.now().wall;
             let ids = select(cluster, ids)?;
@@ -888,6 +1036,15 @@ pub fn execute(s: &Scope<'_>, cluster: &Cluster, st: &Statement) -> Result<Outpu
                 }
                 Ok::<_, Error>(())
             })?;
+            if *action == ScheduleAction::Drop {
+                // A dropped schedule's history is no longer kept, and its secrets go.
+                for id in &ids {
+                    cluster
+                        .kv()
+                        .release(vouch_cluster::schedule_record_id(*id))?;
+                    remove_secrets(cluster, *id)?;
+                }
+            }
             let word = match action {
                 ScheduleAction::Pause => "PAUSE",
                 ScheduleAction::Resume => "RESUME",
@@ -960,6 +1117,20 @@ fn as_of_text(wall: u64) -> String {
     format!("{wall}.0000000000")
 }
 
+/// The protected timestamp record a successful run of `r` moves to its end time (spec
+/// §5): the incremental schedule's, which its next run reads history since — its own, or
+/// for the full schedule of a pair its dependent's. A schedule whose every backup is full
+/// keeps none.
+fn chain_record(r: &pb::BackupSchedule) -> Option<u64> {
+    if r.incremental {
+        Some(vouch_cluster::schedule_record_id(r.id))
+    } else if r.dependent_id != 0 {
+        Some(vouch_cluster::schedule_record_id(r.dependent_id))
+    } else {
+        None
+    }
+}
+
 /// Runs one backup of a schedule AS OF `at`.
 fn run_backup(
     cluster: &Cluster,
@@ -967,7 +1138,7 @@ fn run_backup(
     at: u64,
     stop: Option<&Arc<AtomicBool>>,
 ) -> Result<(u64, String)> {
-    let stored = parse_stored(r)?;
+    let stored = parse_stored(r, &runnable_statement(cluster, r)?)?;
     let dest = if r.incremental {
         BackupDest::IntoLatest(stored.uris.clone())
     } else {
@@ -988,6 +1159,7 @@ fn run_backup(
         &text,
     )?;
     opts.stop = stop.cloned();
+    opts.protect_record = chain_record(r);
     let res = vouch_engine::backup::backup(cluster, &opts, &mut |_| {})?;
     Ok((res.job_id, res.path))
 }
@@ -1049,19 +1221,19 @@ fn finish(
 }
 
 /// Marks a run as started (so a scheduler stopped in it leaves a trace the next pass
-/// sees); false when the schedule is gone or no longer due.
-fn start(cluster: &Cluster, id: u64, at: u64) -> Result<bool> {
+/// sees) and returns the record as it is now; `None` when the schedule is gone or paused.
+fn start(cluster: &Cluster, id: u64, at: u64) -> Result<Option<pb::BackupSchedule>> {
     cluster.kv().with_schedules(|sch| {
         let Some(b) = sch.get(id)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut r = decode(id, &b)?;
         if r.paused {
-            return Ok(false);
+            return Ok(None);
         }
         r.running_at = at;
         store(sch, &r)?;
-        Ok(true)
+        Ok(Some(r))
     })
 }
 
@@ -1071,8 +1243,8 @@ fn run_one(
     at: u64,
     stop: Option<&Arc<AtomicBool>>,
 ) -> Result<Run> {
-    let outcome = if start(cluster, r.id, at)? {
-        match run_backup(cluster, r, at, stop) {
+    let outcome = if let Some(current) = start(cluster, r.id, at)? {
+        match run_backup(cluster, &current, at, stop) {
             // Left marked as started: the next pass resumes it.
             Err(Error::Engine(e)) if e.kind() == vouch_engine::ErrorKind::Stopped => {
                 RunOutcome::Stopped

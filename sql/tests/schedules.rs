@@ -124,8 +124,14 @@ fn the_seed_schedule_creates_a_paused_incremental_and_a_weekly_full() {
     assert_eq!((i.dependent_id, f.dependent_id), (full, inc));
     assert!(i.incremental && i.paused && i.unpause_on_full_success);
     assert!(!f.incremental && !f.paused);
-    // The stored statement keeps the credentials it needs to run; nothing shown does.
-    assert!(f.backup_statement.contains("AWS_SECRET_ACCESS_KEY=x"));
+    // The credentials it needs to run are in the schedule's secrets file (spec §6), not
+    // in the record; nothing shown has them.
+    assert!(f
+        .backup_statement
+        .contains("AWS_SECRET_ACCESS_KEY=redacted"));
+    assert!(schedule::runnable_statement(&env.c, &f)
+        .unwrap()
+        .contains("AWS_SECRET_ACCESS_KEY=x"));
     let shown = env.table("SHOW SCHEDULES").render();
     assert!(!shown.contains("SECRET_ACCESS_KEY=x"), "{shown}");
 }
@@ -299,7 +305,7 @@ fn show_pause_resume_drop_and_alter() {
             s("root"),
             s("2026-01-01 10:30:00+00:00"),
             Some(format!(
-                r#"{{"backup_statement":"BACKUP DATABASE bank INTO 'nodelocal://1/n' WITH detached","backup_type":0,"dependent_schedule_id":"{inc}"}}"#
+                r#"{{"backup_statement":"BACKUP DATABASE bank INTO 'nodelocal://1/n' WITH detached","backup_type":0,"dependent_schedule_id":"{inc}","chain_protected_timestamp_records":true}}"#
             )),
         ]]
     );
@@ -737,4 +743,259 @@ fn on_previous_running_start_does_not_wait_for_an_unfinished_run() {
         );
     }
     assert_eq!(schedule::run_due(&env.c).unwrap(), vec![]);
+}
+
+/// The protected timestamp records as `system.protected_ts_records` shows them:
+/// (meta_type, meta, ts).
+fn records(env: &Env) -> Vec<(String, String, String)> {
+    let t = env.table("SELECT * FROM system.protected_ts_records");
+    assert_eq!(t.columns, ["id", "ts", "meta_type", "meta", "target"]);
+    t.rows
+        .iter()
+        .map(|r| {
+            (
+                r[2].clone().unwrap(),
+                r[3].clone().unwrap(),
+                r[1].clone().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn command(env: &Env, id: u64) -> serde_json::Value {
+    let t = env.table(&format!("SHOW SCHEDULE {id}"));
+    serde_json::from_str(&cell(&t, 0, "command").unwrap()).unwrap()
+}
+
+fn hlc(text: &str) -> String {
+    Timestamp::new(wall(text), 0).to_string()
+}
+
+#[test]
+fn a_schedule_protects_what_its_next_incremental_reads_and_a_plain_chain_does_not() {
+    let env = Env::new("2026-01-01 10:00:00");
+    // Ten minutes of history are kept for the table.
+    env.sql("ALTER TABLE bank.customers SET (gc.ttlseconds = 600)");
+    let table = env.c.table("bank", "customers").unwrap().id;
+    assert_eq!(env.c.effective_gc_ttl(table).unwrap(), 600);
+    // A plain chain's full backup, just before the schedule's.
+    env.advance_to("2026-01-01 10:29:00");
+    env.sql("BACKUP DATABASE bank INTO 'nodelocal://1/plain'");
+    assert_eq!(records(&env), vec![], "a plain backup keeps no record");
+    // Hourly incrementals, fulls daily: a pair.
+    env.advance_to("2026-01-01 10:30:00");
+    let t = env.table(
+        "CREATE SCHEDULE h FOR BACKUP DATABASE bank INTO 'nodelocal://1/s' RECURRING '@hourly'",
+    );
+    let inc: u64 = cell(&t, 0, "schedule_id").unwrap().parse().unwrap();
+    let full: u64 = cell(&t, 1, "schedule_id").unwrap().parse().unwrap();
+    assert_eq!(cell(&t, 1, "schedule").as_deref(), Some("@daily"));
+    env.advance_to("2026-01-01 10:30:05");
+    succeeded(&schedule::run_due(&env.c).unwrap()[0]);
+    // The full run protects, for the incremental schedule, history since its time.
+    let rec = |ts: &str| ("schedules".to_string(), inc.to_string(), hlc(ts));
+    assert_eq!(records(&env), vec![rec("2026-01-01 10:30:00")]);
+    let c = command(&env, inc);
+    assert_eq!(c["chain_protected_timestamp_records"], true);
+    assert_eq!(
+        c["protected_timestamp_record"],
+        vouch_cluster::schedule_record_id(inc).to_string()
+    );
+    assert_eq!(c["protected_timestamp"], "2026-01-01 10:30:00+00:00");
+    let f = command(&env, full);
+    assert_eq!(f["chain_protected_timestamp_records"], true);
+    assert!(f.get("protected_timestamp_record").is_none(), "{f}");
+
+    // History, then GC well past the TTL.
+    for (m, v) in [(40, "x"), (41, "y"), (42, "z")] {
+        env.advance_to(&format!("2026-01-01 10:{m}:00"));
+        env.sql(&format!(
+            "UPDATE bank.customers SET name = '{v}' WHERE id = 1"
+        ));
+    }
+    env.advance_to("2026-01-01 11:00:30");
+    env.c.kv().gc(env.c.now()).unwrap();
+    let (s, e) = vouch_format::keys::table_span(table);
+    let threshold = env.c.kv().gc_threshold(&s, &e).unwrap();
+    assert!(
+        threshold < Timestamp::new(wall("2026-01-01 10:30:00"), 0)
+            && threshold > Timestamp::new(wall("2026-01-01 10:29:59"), 0),
+        "held just below the schedule's record: {threshold}"
+    );
+    // The plain chain's incremental needs history since 10:29: gone.
+    match env.err("BACKUP DATABASE bank INTO LATEST IN 'nodelocal://1/plain'") {
+        Error::Engine(vouch_engine::Error::Cluster(
+            ref err @ vouch_cluster::Error::BelowGcThreshold {
+                requested,
+                threshold: t,
+                ..
+            },
+        )) => {
+            assert_eq!(requested.wall, wall("2026-01-01 10:29:00"));
+            assert_eq!(t, threshold);
+            assert_eq!(
+                err.to_string(),
+                format!("batch timestamp {requested} must be after replica GC threshold {threshold} (key span starting /Table/{table}): history before the GC threshold is gone")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The scheduled incremental (11:00, since 10:30) succeeds; the record moves to it.
+    let runs = schedule::run_due(&env.c).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].schedule_id, runs[0].scheduled_at),
+        (inc, wall("2026-01-01 11:00:00"))
+    );
+    succeeded(&runs[0]);
+    assert_eq!(records(&env), vec![rec("2026-01-01 11:00:00")]);
+
+    // A failing schedule (its collection gone) keeps its record: history accumulates.
+    let coll = env.c.extern_dir().join("s");
+    let moved = env.c.extern_dir().join("s-away");
+    std::fs::rename(&coll, &moved).unwrap();
+    for h in 12..=14 {
+        env.advance_to(&format!("2026-01-01 {h}:00:10"));
+        env.sql(&format!(
+            "UPDATE bank.customers SET name = 'h{h}' WHERE id = 2"
+        ));
+        let runs = schedule::run_due(&env.c).unwrap();
+        assert!(
+            matches!(runs[0].outcome, RunOutcome::Failed { .. }),
+            "{runs:?}"
+        );
+        env.c.kv().gc(env.c.now()).unwrap();
+    }
+    assert_eq!(records(&env), vec![rec("2026-01-01 11:00:00")]);
+    let threshold = env.c.kv().gc_threshold(&s, &e).unwrap();
+    assert!(threshold < Timestamp::new(wall("2026-01-01 11:00:00"), 0));
+    let mut versions = 0;
+    env.c
+        .kv()
+        .versions(
+            &s,
+            &e,
+            Timestamp::new(wall("2026-01-01 11:00:00"), 0),
+            env.c.now(),
+            |_| {
+                versions += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(versions, 3, "every version since the record is kept");
+    assert_eq!(
+        cell(&env.table(&format!("SHOW SCHEDULE {inc}")), 0, "state")
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("rescheduled")
+    );
+    // It succeeds again: the history since 11:00 is read, the record replaced.
+    std::fs::rename(&moved, &coll).unwrap();
+    env.advance_to("2026-01-01 15:00:10");
+    succeeded(&schedule::run_due(&env.c).unwrap()[0]);
+    assert_eq!(records(&env), vec![rec("2026-01-01 15:00:00")]);
+    env.sql("RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/s' WITH new_db_name = 'r'");
+    let t = env.table("SELECT name FROM r.customers WHERE id = 2");
+    assert_eq!(t.rows, vec![vec![Some("h14".to_string())]]);
+
+    // Dropping the full schedule leaves the incremental's record; dropping that one
+    // releases it, and GC moves on.
+    env.sql(&format!("DROP SCHEDULE {full}"));
+    assert_eq!(records(&env), vec![rec("2026-01-01 15:00:00")]);
+    env.sql(&format!("DROP SCHEDULE {inc}"));
+    assert_eq!(records(&env), vec![]);
+    env.advance_to("2026-01-01 15:30:00");
+    env.c.kv().gc(env.c.now()).unwrap();
+    assert_eq!(
+        env.c.kv().gc_threshold(&s, &e).unwrap(),
+        Timestamp::new(wall("2026-01-01 15:20:00"), 0)
+    );
+}
+
+#[test]
+fn a_schedules_secrets_live_in_its_0600_file_not_in_the_record() {
+    const PASS: &str = "canaryPASSq1w2e3r4";
+    let env = Env::new("2026-01-01 10:29:00");
+    env.advance_to("2026-01-01 10:30:00");
+    let t = env.table(&format!(
+        "CREATE SCHEDULE e FOR BACKUP DATABASE bank INTO 'nodelocal://1/e' \
+         WITH encryption_passphrase = '{PASS}' RECURRING '@daily' FULL BACKUP ALWAYS"
+    ));
+    let id: u64 = cell(&t, 0, "schedule_id").unwrap().parse().unwrap();
+    let shown = "BACKUP DATABASE bank INTO 'nodelocal://1/e' WITH encryption_passphrase = '*****', detached";
+    assert_eq!(cell(&t, 0, "backup_stmt").as_deref(), Some(shown));
+    // The record holds the redacted statement; the file the one to run.
+    assert_eq!(schedule::get(&env.c, id).unwrap().backup_statement, shown);
+    let path = schedule::secrets_path(&env.c, id);
+    assert_eq!(
+        path,
+        env.c.dir().join(schedule::SECRETS_DIR).join(id.to_string())
+    );
+    // (A passphrase made of letters and digits is written as a bare word.)
+    let with_secret = shown.replace("'*****'", PASS);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), with_secret);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+    let store = std::fs::read(env.c.dir().join(vouch_cluster::STORE_FILE)).unwrap();
+    assert!(!store.windows(PASS.len()).any(|w| w == PASS.as_bytes()));
+    // ALTER keeps the secrets (they are read from the file, written back).
+    env.sql(&format!("ALTER BACKUP SCHEDULE {id} SET LABEL 'e2'"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), with_secret);
+
+    // The run is encrypted with the passphrase.
+    env.advance_to("2026-01-01 10:30:05");
+    succeeded(&schedule::run_due(&env.c).unwrap()[0]);
+    let e = env.err("SHOW BACKUP FROM LATEST IN 'nodelocal://1/e'");
+    assert!(matches!(e, Error::Engine(_)), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "the backup is encrypted but no key was given: its data key is wrapped by a passphrase; give encryption_passphrase"
+    );
+    env.sql(&format!(
+        "SHOW BACKUP FROM LATEST IN 'nodelocal://1/e' WITH encryption_passphrase = '{PASS}'"
+    ));
+
+    // A changed or missing file: the run fails (Secrets), never with '*****'.
+    std::fs::write(
+        &path,
+        with_secret.replace("nodelocal://1/e", "nodelocal://1/x"),
+    )
+    .unwrap();
+    env.advance_to("2026-01-02 00:00:10");
+    let runs = schedule::run_due(&env.c).unwrap();
+    let RunOutcome::Failed { error } = &runs[0].outcome else {
+        panic!("{runs:?}")
+    };
+    assert!(!error.contains(PASS), "{error}");
+    assert!(matches!(
+        schedule::runnable_statement(&env.c, &schedule::get(&env.c, id).unwrap()),
+        Err(Error::Schedule {
+            kind: ScheduleErrorKind::Secrets,
+            ..
+        })
+    ));
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        schedule::runnable_statement(&env.c, &schedule::get(&env.c, id).unwrap()),
+        Err(Error::Schedule {
+            kind: ScheduleErrorKind::Secrets,
+            ..
+        })
+    ));
+    assert_eq!(
+        env.table("SHOW BACKUPS IN 'nodelocal://1/e'").rows.len(),
+        1,
+        "no backup ran with a wrong passphrase"
+    );
+    // Dropping the schedule deletes its file.
+    std::fs::write(&path, &with_secret).unwrap();
+    env.sql(&format!("DROP SCHEDULE {id}"));
+    assert!(!path.exists());
 }

@@ -26,7 +26,6 @@ mod tests;
 
 #[cfg(feature = "fault-injection")]
 pub use faults::Faults;
-pub use publish::chain_record_id;
 
 use vouch_chain::sealed::ChainKey;
 use vouch_chain::{Chain, Collection, OpenChain, Targets};
@@ -111,6 +110,11 @@ pub struct BackupOptions {
     /// and the backup then ends with [`ErrorKind::Stopped`] (a scheduler stopping between
     /// files; the same request run again resumes from that checkpoint).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// A protected timestamp record to set to this backup's end time when it succeeds
+    /// (replacing its earlier time), so GC keeps the history the chain's next incremental
+    /// reads: what a backup schedule's runs chain (spec/schedules.md §5). `None` (a
+    /// plain BACKUP): nothing outlives the job.
+    pub protect_record: Option<u64>,
 }
 
 impl BackupOptions {
@@ -128,6 +132,7 @@ impl BackupOptions {
             statement: String::new(),
             encryption: KeySource::default(),
             stop: None,
+            protect_record: None,
             #[cfg(feature = "fault-injection")]
             faults: Faults::default(),
         }
@@ -365,8 +370,11 @@ pub fn backup(
         faults.at(faults::Point::BeforeLatest)?;
         publish::write_latest(coll.store.as_ref(), &dir, end)?;
     }
-    // Success: release the job's protection and keep history since `end` for the chain.
-    kv.protect(chain_record_id(&job.chain_id), end)?;
+    // Success: release the job's protection; a schedule's record keeps history since
+    // `end` for its next incremental.
+    if let Some(id) = opts.protect_record {
+        kv.protect(id, end)?;
+    }
     kv.release(job.job_id)?;
     Ok(BackupResult {
         job_id: job.job_id,

@@ -159,17 +159,6 @@ pub(super) fn write_latest(store: &dyn Store, dir: &str, end: Timestamp) -> Resu
     put_if_absent(store, layout::LATEST, content.as_bytes())
 }
 
-/// The protected-timestamp record of a chain.
-pub fn chain_record_id(chain_id: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    for (i, x) in chain_id.iter().take(8).enumerate() {
-        if let Some(s) = b.get_mut(i) {
-            *s = *x;
-        }
-    }
-    u64::from_be_bytes(b) | 1
-}
-
 pub(super) fn put_if_absent(store: &dyn Store, path: &str, bytes: &[u8]) -> Result<()> {
     match store.put_new(path, bytes) {
         Ok(()) => Ok(()),

@@ -245,7 +245,9 @@ pub(super) fn finish_unpublished(
     let layer = Collection::read_layer_keyed(coll.store.as_ref(), &dir, true, key.as_deref())?;
     publish::write_latest(coll.store.as_ref(), &dir, end)?;
     let kv = cluster.kv();
-    kv.protect(publish::chain_record_id(&job.chain_id), end)?;
+    if let Some(id) = opts.protect_record {
+        kv.protect(id, end)?;
+    }
     kv.release(job.job_id)?;
     // The newest checkpoint (the first in name order) has the counters of every file.
     let sealing = key.as_deref().map(|k| (k, job.backup_id.clone()));

@@ -11,6 +11,7 @@ mod alter;
 mod ddl;
 mod dml;
 mod names;
+mod protected;
 
 use sqlparser::ast::{self, ObjectType, UserDefinedTypeRepresentation};
 use vouch_cluster::IndexDef;
@@ -54,6 +55,9 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
             return Ok(Output::Tag("SET".into()));
         }
         return Err(unsupported(&format!("session setting {stmt}")));
+    }
+    if protected::handles(stmt) {
+        return protected::execute(s);
     }
     if alter::handles(stmt) {
         return alter::execute(s, stmt);
