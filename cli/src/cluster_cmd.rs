@@ -1,4 +1,4 @@
-//! `vouch cluster init | run | now | clock | fingerprint`: create an embedded cluster,
+//! `vouch cluster init | nodes | run | now | clock | fingerprint`: create an embedded cluster,
 //! change it with a workload, read or set its clock, and fingerprint it (like
 //! `SHOW EXPERIMENTAL_FINGERPRINTS`).
 
@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use vouch_cluster::workload::{self, InitOptions, Workload};
 use vouch_cluster::{Clock, Cluster};
+use vouch_format::locality::Locality;
 use vouch_format::mvcc::Timestamp;
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +30,16 @@ pub(crate) enum ClusterCommand {
         /// Length of each bank payload in bytes.
         #[arg(long, default_value_t = workload::DEFAULT_PAYLOAD_BYTES)]
         payload_bytes: usize,
+        /// The nodes: their localities separated by `:` (`region=us-east1,az=b:region=us-west1,az=a`),
+        /// or a count N (the first N localities of CockroachDB's movr demo, cycled). Without it
+        /// the demo's nine nodes in us-east1, us-west1 and europe-west1.
+        #[arg(long)]
+        nodes: Option<String>,
+    },
+    /// List the cluster's nodes: node_id and locality.
+    Nodes {
+        /// The cluster directory.
+        dir: PathBuf,
     },
     /// Run a workload's operations (and one schema change halfway); the last line printed
     /// is `last write: <HLC timestamp>`.
@@ -107,9 +118,18 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
             rows,
             seed,
             payload_bytes,
+            nodes,
         } => {
+            let nodes = nodes
+                .as_deref()
+                .map(parse_nodes)
+                .transpose()
+                .with_context(|| format!("--nodes {:?}", nodes.as_deref().unwrap_or_default()))?;
             let c = Cluster::init(&dir, Clock::system())
                 .with_context(|| format!("creating a cluster in {}", dir.display()))?;
+            if let Some(n) = &nodes {
+                c.set_nodes(n)?;
+            }
             let Some(w) = w else {
                 println!("initialized an empty cluster in {}", dir.display());
                 return Ok(ExitCode::SUCCESS);
@@ -136,6 +156,15 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
                 None => last_write(&c)?,
             };
             println!("last write: {last}");
+        }
+        ClusterCommand::Nodes { dir } => {
+            let c = open(&dir)?;
+            let mut t = vouch_engine::output::Table::new(&["node_id", "locality"]);
+            for n in c.nodes()? {
+                t.rows
+                    .push(vec![Some(n.id.to_string()), Some(n.locality.to_string())]);
+            }
+            print!("{}", t.render());
         }
         ClusterCommand::Now { dir } => {
             let c = open(&dir)?;
@@ -192,6 +221,34 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--nodes`: a count (the demo's localities, cycled) or localities separated by `:`.
+fn parse_nodes(text: &str) -> Result<Vec<Locality>> {
+    let t = text.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        let n: usize = t.parse().context("a node count")?;
+        if n == 0 || n > vouch_cluster::MAX_NODES {
+            anyhow::bail!("a cluster has 1 to {} nodes", vouch_cluster::MAX_NODES);
+        }
+        return vouch_cluster::DEMO_NODES
+            .iter()
+            .cycle()
+            .take(n)
+            .map(|l| Locality::parse(l).map_err(anyhow::Error::from))
+            .collect();
+    }
+    let v = t
+        .split(':')
+        .map(|l| Locality::parse(l).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    if v.len() > vouch_cluster::MAX_NODES {
+        anyhow::bail!("a cluster has 1 to {} nodes", vouch_cluster::MAX_NODES);
+    }
+    if let Some(i) = v.iter().position(|l| l.tiers.is_empty()) {
+        anyhow::bail!("node {} has an empty locality", i + 1);
+    }
+    Ok(v)
 }
 
 fn open(dir: &Path) -> Result<Cluster> {

@@ -240,3 +240,57 @@ fn init_options_and_errors() {
     let now: Timestamp = last_line(&ok(&["cluster", "now", dir])).parse().unwrap();
     assert!(t1 < now);
 }
+
+#[test]
+fn nodes_given_at_init_and_listed() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    ok(&["cluster", "init", path(&a)]);
+    let demo = ok(&["cluster", "nodes", path(&a)]);
+    assert_eq!(
+        demo,
+        " node_id |         locality\n\
+         ---------+--------------------------\n\
+         \x20 1       | region=us-east1,az=b\n\
+         \x20 2       | region=us-east1,az=c\n\
+         \x20 3       | region=us-east1,az=d\n\
+         \x20 4       | region=us-west1,az=a\n\
+         \x20 5       | region=us-west1,az=b\n\
+         \x20 6       | region=us-west1,az=c\n\
+         \x20 7       | region=europe-west1,az=b\n\
+         \x20 8       | region=europe-west1,az=c\n\
+         \x20 9       | region=europe-west1,az=d\n\
+         (9 rows)\n"
+            .replace("\n  ", "\n ")
+    );
+    let b = d.path().join("b");
+    ok(&[
+        "cluster",
+        "init",
+        path(&b),
+        "--nodes",
+        "region=us-west1,zone=us-west1-a:region=us-east1,zone=us-east1-b",
+    ]);
+    assert_eq!(
+        ok(&["cluster", "nodes", path(&b)]),
+        " node_id |            locality\n\
+         ---------+---------------------------------\n\
+         \x20 1       | region=us-west1,zone=us-west1-a\n\
+         \x20 2       | region=us-east1,zone=us-east1-b\n\
+         (2 rows)\n"
+            .replace("\n  ", "\n ")
+    );
+    let c = d.path().join("c");
+    ok(&["cluster", "init", path(&c), "--nodes", "4"]);
+    let four = ok(&["cluster", "nodes", path(&c)]);
+    assert!(four.ends_with("region=us-west1,az=a\n(4 rows)\n"), "{four}");
+    // A tier not in key=value form, or no node: exit 2, no cluster created.
+    for (n, bad) in [("x", "region"), ("y", "0"), ("z", "region=a::region=b")] {
+        let dir = d.path().join(n);
+        let out = vouch(&["cluster", "init", path(&dir), "--nodes", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(!dir.join("cluster.redb").exists(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("--nodes"), "{err}");
+    }
+}

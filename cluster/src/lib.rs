@@ -28,7 +28,8 @@ use vouch_format::mvcc::{self, Timestamp};
 
 pub use catalog::{
     check_password, cmp_rows, hash_password, modification_time, Cluster, ColumnDef, ForeignKeyDef,
-    IndexDef, IndexFingerprint, Range, Row, TableDef, Txn, DEFAULT_REGIONS, EXTERN_DIR, STORE_FILE,
+    IndexDef, IndexFingerprint, Node, Range, Row, TableDef, Txn, ZoneConfig, ZoneTarget,
+    DEFAULT_NUM_REPLICAS, DEFAULT_REGIONS, DEMO_NODES, EXTERN_DIR, MAX_NODES, STORE_FILE,
 };
 pub use clock::Clock;
 pub use userfile::{connection_key, StorageTables, USERFILE_CHUNK};
@@ -119,6 +120,9 @@ pub enum Error {
     /// Misuse.
     #[error("{0}")]
     Usage(String),
+    /// A locality or constraint text is malformed.
+    #[error("{0}")]
+    Locality(#[from] vouch_format::locality::LocalityError),
     /// A named object does not exist (`relation "bank.accounts" does not exist`).
     #[error("{0}")]
     UndefinedObject(String),
@@ -447,6 +451,20 @@ impl Kv {
     pub fn clear_gc_ttl(&self, prefix: &[u8]) -> Result<()> {
         let txn = self.db.begin_write()?;
         txn.open_table(ZONES)?.remove(prefix)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Replaces every GC TTL prefix at once (zone configurations recomputed).
+    pub fn replace_gc_ttls(&self, ttls: &[(Vec<u8>, u64)]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(ZONES)?;
+            t.retain(|_, _| false)?;
+            for (p, ttl) in ttls {
+                t.insert(p.as_slice(), *ttl)?;
+            }
+        }
         txn.commit()?;
         Ok(())
     }

@@ -314,8 +314,12 @@ fn ranges_have_region_localities() {
     let ranges = c.ranges(c.now()).unwrap();
     assert_eq!(ranges.len(), 3, "system.users, db.t, db.u");
     let regions = c.regions().unwrap();
+    assert_eq!(regions, vouch_cluster::DEFAULT_REGIONS);
+    let nodes = c.nodes().unwrap();
     for r in &ranges {
-        let region = r.locality.strip_prefix("region=").unwrap();
+        let node = nodes.iter().find(|n| n.id == r.leaseholder).unwrap();
+        assert_eq!(node.locality.to_string(), r.locality);
+        let region = node.locality.get("region").unwrap();
         assert!(regions.iter().any(|x| x == region), "{}", r.locality);
         assert!(r.start < r.end);
         assert_eq!(

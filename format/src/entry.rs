@@ -264,12 +264,14 @@ mod tests {
                     col(3, pb::ColumnType::String, true),
                 ],
                 primary_index: Some(pb::Index {
+                    partitions: vec![],
                     id: 1,
                     name: "pk".into(),
                     column_ids: vec![1],
                     ..Default::default()
                 }),
                 secondary_indexes: vec![pb::Index {
+                    partitions: vec![],
                     id: 2,
                     name: "s_key".into(),
                     unique: true,

@@ -524,7 +524,8 @@ pub fn row(data: &[u8]) {
     row::fuzz_decode_row(data);
 }
 
-/// Text forms users type: decimals and HLC timestamps. Whatever parses prints in a
+/// Text forms users type: decimals, HLC timestamps, SQL times, localities and zone
+/// constraints. Whatever parses prints in a
 /// canonical form that parses back to the same value and prints identically.
 pub fn text(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
@@ -562,6 +563,23 @@ pub fn text(data: &[u8]) {
             crate::time::parse_sql_date(&printed),
             Some(days),
             "SQL date text round trip"
+        );
+    }
+    // Localities and zone constraints (stored in the cluster's settings and system.zones).
+    if let Ok(l) = crate::locality::Locality::parse(s) {
+        let printed = l.to_string();
+        assert_eq!(
+            crate::locality::Locality::parse(&printed).ok(),
+            Some(l),
+            "locality {printed:?} (from {s:?}) does not read back"
+        );
+    }
+    if let Ok(cs) = crate::locality::parse_constraints(s) {
+        let printed = crate::locality::constraints_text(&cs);
+        assert_eq!(
+            crate::locality::parse_constraints(&printed).ok(),
+            Some(cs),
+            "constraints {printed:?} (from {s:?}) do not read back"
         );
     }
 }

@@ -31,6 +31,7 @@ pub mod fingerprint;
 pub mod fuzzing;
 pub mod keys;
 pub mod layout;
+pub mod locality;
 pub mod manifest;
 pub mod mvcc;
 pub mod row;

@@ -19,6 +19,8 @@ pub const SYSTEM_DATABASE_ID: u64 = 1;
 pub const DESCRIPTOR_TABLE_ID: u64 = 3;
 /// `system.users`.
 pub const USERS_TABLE_ID: u64 = 4;
+/// `system.zones`: zone configurations (created by the first `CONFIGURE ZONE`).
+pub const ZONES_TABLE_ID: u64 = 5;
 /// `system.public`.
 pub const SYSTEM_PUBLIC_SCHEMA_ID: u64 = 29;
 /// First id handed to user objects.
@@ -510,6 +512,7 @@ mod tests {
                     ..Default::default()
                 }],
                 primary_index: Some(pb::Index {
+                    partitions: vec![],
                     id: 1,
                     name: "t_pkey".into(),
                     column_ids: vec![1],
@@ -554,6 +557,7 @@ mod tests {
                     col(3, "balance", pb::ColumnType::Int),
                 ],
                 primary_index: Some(pb::Index {
+                    partitions: vec![],
                     id: 1,
                     name: "accounts_pkey".into(),
                     unique: true,
@@ -562,6 +566,7 @@ mod tests {
                     ..Default::default()
                 }),
                 secondary_indexes: vec![pb::Index {
+                    partitions: vec![],
                     id: 2,
                     name: "accounts_name_idx".into(),
                     column_ids: vec![2],

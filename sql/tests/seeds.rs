@@ -303,9 +303,9 @@ const CASES: &[(&str, Case)] = &[
     ("RESTORE FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly', 'gs://acme-co-backup/database-bank-2017-03-28-nightly', 'gs://acme-co-backup/database-bank-2017-03-29-nightly' AS OF SYSTEM TIME '2017-02-28 10:00:00'", Case::Run(legacy_restore_chain_point_in_time)),
     ("BACKUP TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", LOCALITY_LIST),
     ("RESTORE FROM ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
-    ("ALTER PARTITION europe_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'", Case::NotSupported("partitions (ALTER PARTITION … CONFIGURE ZONE)")),
-    ("ALTER PARTITION us_east OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-east1]'", Case::NotSupported("partitions (ALTER PARTITION … CONFIGURE ZONE)")),
-    ("ALTER PARTITION us_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]'", Case::NotSupported("partitions (ALTER PARTITION … CONFIGURE ZONE)")),
+    ("ALTER PARTITION europe_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'", Case::Run(partition_zone)),
+    ("ALTER PARTITION us_east OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-east1]'", Case::Run(partition_zone)),
+    ("ALTER PARTITION us_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]'", Case::Run(partition_zone)),
     ("BACKUP TO (${uri_1}, ${uri_2}, ...) INCREMENTAL FROM ${full_backup_uri} ...", Case::Syntax("syntax error: at or near \"$\": expected a URI string")),
     ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly'", LOCALITY_LIST),
     ("BACKUP TO ('s3://us-east-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/database-bank-2019-10-07-weekly'", LOCALITY_LIST),
@@ -752,6 +752,60 @@ fn legacy_restore_chain_point_in_time(stmt: &str) {
     let b = env.fresh();
     run_on(&b, &rewrite(stmt));
     check_point_in_time(&b, true);
+}
+
+/// movr's rides partitioned by city into the demo's three regions (as CockroachDB's
+/// multi-region movr: the primary key starts with the city).
+const MOVR_RIDES_PARTITIONED: &str = "CREATE DATABASE movr;
+    CREATE TABLE movr.rides (city STRING NOT NULL, id INT NOT NULL, revenue DECIMAL, PRIMARY KEY (city, id))
+      PARTITION BY LIST (city) (
+        PARTITION us_west VALUES IN ('seattle', 'san francisco', 'los angeles'),
+        PARTITION us_east VALUES IN ('new york', 'boston', 'washington dc'),
+        PARTITION europe_west VALUES IN ('amsterdam', 'paris', 'rome'));
+    INSERT INTO movr.rides VALUES ('seattle', 1, 10), ('boston', 2, 20), ('rome', 3, 30), ('oslo', 4, 40)";
+
+/// `ALTER PARTITION p OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints
+/// = '[+region=R]'`: the partition's zone says so, and the partition's range has its lease
+/// on a node of region R (the demo's nodes).
+fn partition_zone(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    env.sql(MOVR_RIDES_PARTITIONED);
+    assert_eq!(env.sql(stmt), [Output::Tag("CONFIGURE ZONE 1".into())]);
+    let (part, region) = match stmt.split_whitespace().nth(2).unwrap() {
+        "europe_west" => ("europe_west", "europe-west1"),
+        "us_east" => ("us_east", "us-east1"),
+        "us_west" => ("us_west", "us-west1"),
+        other => panic!("{other}"),
+    };
+    let show = env.sql(&format!(
+        "SHOW ZONE CONFIGURATION FOR PARTITION {part} OF INDEX movr.public.rides@primary"
+    ));
+    let text = format!("PARTITION {part} OF INDEX movr.public.rides@rides_pkey");
+    assert_eq!(cell(table(&show), 0, "target"), text);
+    assert_eq!(
+        cell(table(&show), 0, "raw_config_sql"),
+        format!("ALTER {text} CONFIGURE ZONE USING gc.ttlseconds = 14400, num_replicas = 3, constraints = '[+region={region}]'")
+    );
+    let t = env.a.table("movr", "rides").unwrap();
+    let ranges: Vec<_> = env
+        .a
+        .ranges(env.a.now())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.table_id == t.id)
+        .collect();
+    let mine: Vec<_> = ranges
+        .iter()
+        .filter(|r| matches!(&r.zone, vouch_cluster::ZoneTarget::Partition(_, _, p) if p == part))
+        .collect();
+    assert_eq!(mine.len(), 3, "one range per city of {part}");
+    for r in mine {
+        assert!(
+            r.locality.starts_with(&format!("region={region},")),
+            "{part}: {}",
+            r.locality
+        );
+    }
 }
 
 fn drop_table_newdb_zones(stmt: &str) {

@@ -789,6 +789,7 @@ mod tests {
                     ..Default::default()
                 }],
                 primary_index: Some(pb::Index {
+                    partitions: vec![],
                     id: 1,
                     name: "pk".into(),
                     column_ids: vec![1],

@@ -219,6 +219,7 @@ impl Cluster {
         let mut secondary = Vec::new();
         for (ix, id) in def.indexes.iter().zip(2u32..) {
             secondary.push(pb::Index {
+                partitions: vec![],
                 id,
                 name: ix.name.clone(),
                 unique: ix.unique,
@@ -287,6 +288,7 @@ impl Cluster {
                 next_column_id: u32::try_from(columns.len()).unwrap_or(u32::MAX - 1) + 1,
                 columns,
                 primary_index: Some(pb::Index {
+                    partitions: vec![],
                     id: 1,
                     name: format!("{}_pkey", def.name),
                     unique: true,
@@ -393,6 +395,7 @@ impl Cluster {
         };
         let id = t.next_index_id.max(2);
         t.secondary_indexes.push(pb::Index {
+            partitions: vec![],
             id,
             name: def.name.clone(),
             unique: def.unique,
@@ -471,7 +474,9 @@ impl Cluster {
         };
         t.gc_ttl_seconds = secs;
         self.kv.set_gc_ttl(&keys::table_span(table_id).0, secs)?;
-        self.bump(d, None)
+        let ts = self.bump(d, None)?;
+        self.refresh_zone_gc_ttls()?;
+        Ok(ts)
     }
 
     /// `ALTER TABLE t RESET (gc.ttlseconds)`: the table has no GC TTL of its own again
@@ -483,14 +488,17 @@ impl Cluster {
         };
         t.gc_ttl_seconds = crate::DEFAULT_GC_TTL_SECS;
         self.kv.clear_gc_ttl(&keys::table_span(table_id).0)?;
-        self.bump(d, None)
+        let ts = self.bump(d, None)?;
+        // With zone configurations, the table now takes its database's or the default's.
+        self.refresh_zone_gc_ttls()?;
+        Ok(ts)
     }
 
     /// The GC TTL in effect for a table's keys, in seconds: the one rule GC applies to
     /// them (`Kv::gc`, the longest configured key prefix of the table's span). Today the
-    /// table's own `gc.ttlseconds` ([`Cluster::set_table_gc_ttl`]) or else the cluster
-    /// default ([`crate::DEFAULT_GC_TTL_SECS`]); zone configurations of a database or of
-    /// the cluster feed the same prefixes (`Kv::set_gc_ttl`), so this stays the answer.
+    /// table's own `gc.ttlseconds` ([`Cluster::set_table_gc_ttl`]), else its zone
+    /// configurations' (table, database, `RANGE default`: spec/locality.md §3, which write
+    /// the same prefixes), else the cluster default ([`crate::DEFAULT_GC_TTL_SECS`]).
     pub fn effective_gc_ttl(&self, table_id: u64) -> Result<u64> {
         self.kv.gc_ttl(&keys::table_span(table_id).0)
     }

@@ -153,6 +153,7 @@ impl Cluster {
                     },
                 ],
                 primary_index: Some(pb::Index {
+                    partitions: vec![],
                     id: 1,
                     name: "primary".into(),
                     unique: true,

@@ -15,19 +15,22 @@
 //! | `ddl` | schema changes (`CREATE …`, `ALTER`, `DROP`) |
 //! | `txn` | [`Txn`]: rows and index entries written together, constraints; row scans |
 //! | `users` | `CREATE USER`, password hashes |
-//! | `ranges` | ranges and their localities |
+//! | `zones` | nodes and their localities, `system.zones`, `PARTITION BY LIST`, ranges and their leaseholders |
 //! | `fingerprint` | index fingerprints |
 
 mod ddl;
 mod descriptors;
 mod fingerprint;
-mod ranges;
 mod txn;
 mod users;
+mod zones;
 
 pub use ddl::{ColumnDef, ForeignKeyDef, IndexDef, TableDef};
 pub use descriptors::{cmp_rows, modification_time, Cluster, Row, EXTERN_DIR, STORE_FILE};
 pub use fingerprint::IndexFingerprint;
-pub use ranges::{Range, DEFAULT_REGIONS};
 pub use txn::Txn;
 pub use users::{check_password, hash_password};
+pub use zones::{
+    Node, Range, ZoneConfig, ZoneTarget, DEFAULT_NUM_REPLICAS, DEFAULT_REGIONS, DEMO_NODES,
+    MAX_NODES,
+};

@@ -68,7 +68,7 @@ pub fn is_backup_statement(sql: &str) -> bool {
         || (w(0) == "SHOW" && matches!(w(1), "BACKUP" | "BACKUPS" | "SCHEDULES" | "SCHEDULE"))
         || (w(0) == "SHOW" && matches!(w(1), "RUNNING" | "PAUSED") && w(2) == "SCHEDULES")
         || (w(0) == "CREATE" && matches!(w(1), "EXTERNAL" | "SCHEDULE"))
-        || (w(0) == "ALTER" && matches!(w(1), "BACKUP" | "PARTITION" | "SCHEDULE"))
+        || (w(0) == "ALTER" && matches!(w(1), "BACKUP" | "SCHEDULE"))
         || (w(0) == "DROP" && matches!(w(1), "SCHEDULE" | "SCHEDULES"))
 }
 

@@ -646,11 +646,6 @@ impl Parser {
                     }
                     return self.alter_backup();
                 }
-                if self.eat_kw("PARTITION") {
-                    return Ok(Statement::Unsupported(
-                        "partitions (ALTER PARTITION … CONFIGURE ZONE)",
-                    ));
-                }
                 Ok(Statement::Unsupported("ALTER SCHEDULE"))
             }
             "DROP" => self.control_schedules(ScheduleAction::Drop),

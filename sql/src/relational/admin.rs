@@ -16,7 +16,7 @@ use crate::{Error, Output, Result, Session};
 
 /// A word or a string of the statement, without whitespace.
 #[derive(Debug, Clone, PartialEq)]
-enum Tok {
+pub(super) enum Tok {
     /// A keyword or identifier: folded to lower case unless it was quoted.
     Word { text: String, quoted: bool },
     /// A string literal.
@@ -29,7 +29,7 @@ enum Tok {
     Other(String),
 }
 
-fn tokens(stmt: &str) -> Result<Vec<Tok>> {
+pub(super) fn tokens(stmt: &str) -> Result<Vec<Tok>> {
     let raw = Tokenizer::new(&PostgreSqlDialect {}, stmt)
         .tokenize()
         .map_err(syntax)?;
@@ -56,7 +56,7 @@ fn tokens(stmt: &str) -> Result<Vec<Tok>> {
 }
 
 /// Whether `t` is the unquoted keyword `kw` (lower case).
-fn kw(t: Option<&Tok>, kw: &str) -> bool {
+pub(super) fn kw(t: Option<&Tok>, kw: &str) -> bool {
     matches!(t, Some(Tok::Word { text, quoted: false }) if text == kw)
 }
 
@@ -109,7 +109,7 @@ pub(super) fn execute(s: &Session<'_>, stmt: &str) -> Result<Output> {
     }
 }
 
-fn unexpected(t: &Tok) -> Error {
+pub(super) fn unexpected(t: &Tok) -> Error {
     let text = match t {
         Tok::Word { text, .. } | Tok::Other(text) => text.clone(),
         Tok::Str(s) => format!("'{s}'"),
@@ -120,7 +120,7 @@ fn unexpected(t: &Tok) -> Error {
 }
 
 /// Nothing after position `i`.
-fn end(t: &[Tok], i: usize) -> Result<()> {
+pub(super) fn end(t: &[Tok], i: usize) -> Result<()> {
     match t.get(i) {
         None => Ok(()),
         Some(x) => Err(unexpected(x)),
@@ -128,7 +128,7 @@ fn end(t: &[Tok], i: usize) -> Result<()> {
 }
 
 /// The identifier at `i` and the position after it.
-fn name(t: &[Tok], i: usize) -> Result<(String, usize)> {
+pub(super) fn name(t: &[Tok], i: usize) -> Result<(String, usize)> {
     match t.get(i) {
         Some(Tok::Word { text, .. }) => Ok((text.clone(), i + 1)),
         Some(x) => Err(unexpected(x)),

@@ -181,7 +181,28 @@ fn preprocess_create_table(stmt: &str) -> Result<(String, Vec<IndexDef>, bool)> 
     ))
 }
 
+/// A trailing `PARTITION BY …` of a CREATE TABLE, split off.
+fn split_partition_by(stmt: &str) -> Result<(&str, Option<&str>)> {
+    let Some(open) = stmt.find('(') else {
+        return Ok((stmt, None));
+    };
+    let close = matching_paren(stmt, open)
+        .ok_or_else(|| Error::Syntax("CREATE TABLE: unbalanced parentheses".into()))?;
+    let tail = stmt[close + 1..].trim_start();
+    let words: Vec<String> = tail
+        .split_whitespace()
+        .take(2)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if words == ["partition", "by"] {
+        Ok((&stmt[..=close], Some(tail)))
+    } else {
+        Ok((stmt, None))
+    }
+}
+
 pub(super) fn create_table(s: &Session<'_>, stmt: &str) -> Result<Output> {
+    let (stmt, partition_by) = split_partition_by(stmt)?;
     let (rest, indexes, exclude) = preprocess_create_table(stmt)?;
     let ast::Statement::CreateTable(ct) = parse_one(&rest)? else {
         return Err(Error::Syntax("expected CREATE TABLE".into()));
@@ -296,9 +317,19 @@ pub(super) fn create_table(s: &Session<'_>, stmt: &str) -> Result<Output> {
             c.nullable = false;
         }
     }
+    if let Some(clause) = partition_by {
+        // Checked before the table exists, so a bad clause creates nothing.
+        super::zones::check_partition_syntax(clause)?;
+    }
     let id = s.cluster().create_table(&db, &def)?;
     if exclude {
         s.cluster().set_exclude_data_from_backup(id, true)?;
+    }
+    if let Some(clause) = partition_by {
+        if let Err(e) = super::zones::partition_table(s, id, clause) {
+            s.cluster().drop_object(id)?;
+            return Err(e);
+        }
     }
     Ok(Output::Tag("CREATE TABLE".into()))
 }

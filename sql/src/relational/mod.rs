@@ -12,6 +12,7 @@ mod ddl;
 mod dml;
 mod names;
 mod protected;
+mod zones;
 
 use sqlparser::ast::{self, ObjectType, UserDefinedTypeRepresentation};
 use vouch_cluster::IndexDef;
@@ -55,6 +56,9 @@ pub fn execute(s: &mut Session<'_>, stmt: &str) -> Result<Output> {
             return Ok(Output::Tag("SET".into()));
         }
         return Err(unsupported(&format!("session setting {stmt}")));
+    }
+    if zones::handles(stmt) {
+        return zones::execute(s, stmt);
     }
     if protected::handles(stmt) {
         return protected::execute(s);
