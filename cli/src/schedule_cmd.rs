@@ -18,6 +18,7 @@ use vouch_sql::grammar::{
     CreateSchedule, FullBackup, Options, ScheduleAction, ScheduleChange, ScheduleIds, Statement,
     TargetList, Which,
 };
+use vouch_sql::jobs;
 use vouch_sql::schedule::{self, Run, RunOutcome};
 use vouch_sql::Output;
 
@@ -353,6 +354,24 @@ fn say(r: &Run) {
     }
 }
 
+/// One line per job a pass ran.
+fn say_job(j: &jobs::JobRun) {
+    let what = format!("job {} ({})", j.id, j.job_type);
+    match &j.outcome {
+        jobs::Outcome::Succeeded { path, .. } if path.is_empty() => {
+            println!("ran {what}: succeeded")
+        }
+        jobs::Outcome::Succeeded { path, .. } => println!("ran {what}: succeeded: {path}"),
+        jobs::Outcome::Failed(e) => println!("ran {what}: failed: {e}"),
+        jobs::Outcome::Paused => println!("ran {what}: paused"),
+        jobs::Outcome::Canceled => println!("ran {what}: canceled"),
+        jobs::Outcome::Stopped => {
+            println!("stopped {what} between data files: the next pass resumes it")
+        }
+        jobs::Outcome::NotRunnable(s) => println!("skipped {what}: {}", s.name()),
+    }
+}
+
 /// Runs `vouch scheduler`. Exit 0; 1 when a run failed (with --once); 2 on an error.
 pub(crate) fn run_scheduler(a: SchedulerArgs) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -373,7 +392,16 @@ pub(crate) fn run_scheduler(a: SchedulerArgs) -> Result<ExitCode> {
                 failed |= matches!(r.outcome, RunOutcome::Failed { .. });
             })
             .with_context(|| format!("running the schedules of {}", a.cluster.display()))?;
-            if a.once && runs.is_empty() {
+            let jobs = if keep_going() {
+                jobs::run_pending(&c, Some(&stop), &mut |j| {
+                    say_job(j);
+                    failed |= matches!(j.outcome, jobs::Outcome::Failed(_));
+                })
+                .with_context(|| format!("running the jobs of {}", a.cluster.display()))?
+            } else {
+                Vec::new()
+            };
+            if a.once && runs.is_empty() && jobs.is_empty() {
                 println!("nothing due at {}", when(c.now().wall));
             }
         }

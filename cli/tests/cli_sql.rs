@@ -114,7 +114,7 @@ fn errors_exit_1_with_the_message_usage_errors_exit_2() {
             "BACKUP INTO",
             "ERROR: syntax error: at end of input: expected a URI string\n",
         ),
-        ("PAUSE JOB 1", "ERROR: not supported yet: PAUSE JOB\n"),
+        ("PAUSE JOB 1", "ERROR: job with ID 1 does not exist\n"),
         (
             "BACKUP INTO 'nodelocal://1/b' WITH encryption_info_dir = 'nodelocal://1/k'",
             "ERROR: not supported yet: encrypted backups (encryption_info_dir)\n",
@@ -171,9 +171,35 @@ fn backup_and_show_through_sql() {
     assert!(lines[2].starts_with(" /"), "{out}");
     assert_eq!(lines[3], "(1 row)");
     assert_eq!(lines[4].trim(), "job_id");
-    assert!(lines[6].trim().parse::<u64>().is_ok(), "{out}");
+    let job: u64 = lines[6].trim().parse().unwrap_or_else(|_| panic!("{out}"));
+    // Detached: the job waits for the scheduler.
+    let out = ok(&sql(&c, &["SHOW BACKUPS IN 'nodelocal://1/b'"]));
+    assert!(out.ends_with("(1 row)\n"), "{out}");
+    let status = |c: &Path| {
+        let out = ok(&sql(c, &[&format!("SHOW JOB {job}")]));
+        out.lines()
+            .nth(2)
+            .unwrap()
+            .split('|')
+            .nth(5)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(status(&c), "pending");
+    let out = vouch(["scheduler", "--cluster", path(&c), "--once"]);
+    let said = ok(&out);
+    assert_eq!(status(&c), "succeeded");
     let out = ok(&sql(&c, &["SHOW BACKUPS IN 'nodelocal://1/b'"]));
     assert!(out.ends_with("(2 rows)\n"), "{out}");
+    let newest = out.lines().nth(3).unwrap().trim();
+    assert_eq!(
+        said,
+        format!(
+            "ran job {job} (BACKUP): succeeded: {}\n",
+            newest.trim_start_matches('/')
+        )
+    );
 }
 
 /// The seeds' Core backup path: `vouch dump … > backup.sql`, then

@@ -45,6 +45,9 @@ const PROTECTED: TableDefinition<u64, &[u8]> = TableDefinition::new("protected_t
 /// Backup schedule id -> its record (`vouch_format::manifest::pb::BackupSchedule`,
 /// spec/schedules.md); the bytes are the caller's.
 const SCHEDULES: TableDefinition<u64, &[u8]> = TableDefinition::new("schedules");
+/// Job id -> its record (`vouch_format::manifest::pb::JobRecord`, spec/jobs.md): the
+/// cluster's `system.jobs`; the bytes are the caller's.
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 
 /// META key of the manual clock's wall time (8 bytes, big-endian).
 const MANUAL_CLOCK: &str = "clock.manual";
@@ -206,18 +209,24 @@ impl Batch {
     }
 }
 
-/// The schedule records inside [`Kv::with_schedules`]'s transaction.
-pub struct Schedules<'t> {
+/// The records of one table (schedules or jobs: id -> bytes) inside
+/// [`Kv::with_schedules`]'s or [`Kv::with_jobs`]'s transaction.
+pub struct Records<'t> {
     table: redb::Table<'t, u64, &'static [u8]>,
 }
 
-impl std::fmt::Debug for Schedules<'_> {
+/// The schedule records inside [`Kv::with_schedules`]'s transaction.
+pub type Schedules<'t> = Records<'t>;
+/// The job records inside [`Kv::with_jobs`]'s transaction.
+pub type Jobs<'t> = Records<'t>;
+
+impl std::fmt::Debug for Records<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Schedules")
+        f.write_str("Records")
     }
 }
 
-impl Schedules<'_> {
+impl Records<'_> {
     /// The record of `id`.
     pub fn get(&self, id: u64) -> Result<Option<Vec<u8>>> {
         Ok(self.table.get(id)?.map(|g| g.value().to_vec()))
@@ -294,6 +303,7 @@ impl Kv {
             txn.open_table(PROTECTED)?;
             txn.open_table(SCHEDULES)?;
             userfile::create_tables(&txn)?;
+            txn.open_table(JOBS)?;
             let meta = txn.open_table(META)?;
             if let Some(wall) = manual_wall(&meta)? {
                 kv.clock = Clock::manual(wall);
@@ -549,8 +559,17 @@ impl Kv {
 
     /// Every schedule record (id, stored bytes), by id.
     pub fn schedules(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.records(SCHEDULES)
+    }
+
+    /// Every job record (id, stored bytes), by id.
+    pub fn jobs(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        self.records(JOBS)
+    }
+
+    fn records(&self, def: TableDefinition<u64, &[u8]>) -> Result<Vec<(u64, Vec<u8>)>> {
         let txn = self.db.begin_read()?;
-        let t = txn.open_table(SCHEDULES)?;
+        let t = txn.open_table(def)?;
         let mut out = Vec::new();
         for e in t.iter()? {
             let (k, v) = e?;
@@ -566,10 +585,26 @@ impl Kv {
         &self,
         f: impl FnOnce(&mut Schedules<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.with_records(SCHEDULES, f)
+    }
+
+    /// [`Kv::with_schedules`] for the job records (`system.jobs`).
+    pub fn with_jobs<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Jobs<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.with_records(JOBS, f)
+    }
+
+    fn with_records<T, E: From<Error>>(
+        &self,
+        def: TableDefinition<u64, &[u8]>,
+        f: impl FnOnce(&mut Records<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let txn = self.db.begin_write().map_err(Error::from)?;
         let out = {
-            let table = txn.open_table(SCHEDULES).map_err(Error::from)?;
-            let mut s = Schedules { table };
+            let table = txn.open_table(def).map_err(Error::from)?;
+            let mut s = Records { table };
             f(&mut s)?
         };
         txn.commit().map_err(Error::from)?;

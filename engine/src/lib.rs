@@ -167,7 +167,7 @@ pub(crate) fn ctx<T>(r: vouch_format::Result<T>, context: impl Into<String>) -> 
 }
 
 /// A new job id: CockroachDB job ids are large positive int64s.
-pub(crate) fn new_job_id() -> u64 {
+pub fn new_job_id() -> u64 {
     use rand::RngCore;
     (rand::thread_rng().next_u64() >> 2) | (1 << 59)
 }

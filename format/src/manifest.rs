@@ -320,6 +320,56 @@ pub fn fuzz_decode(data: &[u8]) {
             "schedule re-encoding differs from input"
         );
     }
+    if let Ok(m) = decode_job(data) {
+        assert_eq!(encode_job(&m), data, "job re-encoding differs from input");
+    }
+}
+
+/// The version of [`pb::JobRecord`] records this writer writes and reader reads.
+pub const JOB_FORMAT_VERSION: u32 = 1;
+
+/// Encodes a job record (canonical protobuf).
+pub fn encode_job(m: &pb::JobRecord) -> Vec<u8> {
+    m.encode_to_vec()
+}
+
+/// Decodes a job record as stored in the cluster: the canonical encoding of a version-1
+/// record whose job type, status and fraction are in range, nothing else.
+pub fn decode_job(bytes: &[u8]) -> Result<pb::JobRecord> {
+    let m = decode_canonical::<pb::JobRecord>(bytes, "job record")?;
+    let bad = |field: &'static str, reason: String| Error::Invalid {
+        field,
+        offset: 0,
+        reason,
+    };
+    if m.format_version != JOB_FORMAT_VERSION {
+        return Err(bad(
+            "job format_version",
+            format!(
+                "version {} is not supported (this reader supports {JOB_FORMAT_VERSION})",
+                m.format_version
+            ),
+        ));
+    }
+    if m.job_type > 1 {
+        return Err(bad(
+            "job type",
+            format!("{} is not 0 (BACKUP) or 1 (RESTORE)", m.job_type),
+        ));
+    }
+    if m.status > 7 {
+        return Err(bad(
+            "job status",
+            format!("{} is not a status (0..=7)", m.status),
+        ));
+    }
+    if m.fraction_millionths > 1_000_000 {
+        return Err(bad(
+            "job fraction_millionths",
+            format!("{} is more than 1000000", m.fraction_millionths),
+        ));
+    }
+    Ok(m)
 }
 
 /// The version of [`pb::BackupSchedule`] records this writer writes and reader reads.
@@ -516,6 +566,68 @@ mod tests {
             unpause_on_full_success: true,
         };
         sweep(&schedule);
+        let record = pb::JobRecord {
+            format_version: JOB_FORMAT_VERSION,
+            id: 1 << 59 | 11,
+            job_type: 1,
+            description: "RESTORE DATABASE d FROM LATEST IN 'nodelocal://1/b' WITH detached".into(),
+            user_name: "root".into(),
+            status: 6,
+            created: 1_700_000_000_000_000_000,
+            started: 1_700_000_001_000_000_000,
+            finished: 0,
+            modified: 1_700_000_002_000_000_000,
+            fraction_millionths: 250_000,
+            error: "boom".into(),
+            schedule_id: 1 << 59 | 7,
+            execute: "RESTORE DATABASE d FROM LATEST IN 'nodelocal://1/b'".into(),
+            database: "defaultdb".into(),
+            as_of: "1700000000000000000.0000000000".into(),
+            protect_record: 1 << 63 | 7,
+        };
+        sweep(&record);
+        let b = encode_job(&record);
+        assert_eq!(decode_job(&b).unwrap(), record);
+        for n in 0..b.len() {
+            if let Ok(d) = decode_job(&b[..n]) {
+                assert_ne!(d, record);
+            }
+        }
+        for (field, bad) in [
+            (
+                "job format_version",
+                pb::JobRecord {
+                    format_version: 2,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job type",
+                pb::JobRecord {
+                    job_type: 2,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job status",
+                pb::JobRecord {
+                    status: 8,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job fraction_millionths",
+                pb::JobRecord {
+                    fraction_millionths: 1_000_001,
+                    ..record.clone()
+                },
+            ),
+        ] {
+            match decode_job(&encode_job(&bad)) {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected Invalid, got {other:?}"),
+            }
+        }
         // The schedule reader also refuses other record versions.
         let b = encode_schedule(&schedule);
         assert_eq!(decode_schedule(&b).unwrap(), schedule);

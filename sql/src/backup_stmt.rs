@@ -11,7 +11,6 @@ use vouch_chain::Collection;
 use vouch_chain::Targets;
 use vouch_chain::{RestoreOptions, Source};
 use vouch_engine::backup::{BackupOptions, Destination};
-use vouch_engine::output;
 use vouch_engine::show::{self, ShowOptions};
 
 use vouch_keys::KeySource;
@@ -297,6 +296,11 @@ pub fn source(
     })
 }
 
+/// The cluster setting (a decimal number of bytes) that sets the target size of the data
+/// files BACKUP statements write (CockroachDB's `bulkio.backup.file_size`; default
+/// [`vouch_engine::backup::DEFAULT_TARGET_FILE_SIZE`]).
+pub const FILE_SIZE_SETTING: &str = "bulkio.backup.file_size";
+
 /// The engine options of a BACKUP statement.
 pub fn backup_options(
     s: &Scope<'_>,
@@ -322,6 +326,20 @@ pub fn backup_options(
     opts.revision_history = flag(o, "revision_history")?;
     opts.incremental_location = incremental_location;
     opts.encryption = key_source(s, o)?;
+    // CockroachDB's cluster setting for the size of a backup's data files.
+    if let Some(c) = s.cluster {
+        if let Some(v) = c.kv().setting(FILE_SIZE_SETTING)? {
+            opts.target_file_size = std::str::from_utf8(&v)
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "cluster setting {FILE_SIZE_SETTING}: not a positive number of bytes"
+                    ))
+                })?;
+        }
+    }
     // The statement as recorded in the manifest: no passphrase, no KMS credentials.
     opts.statement = grammar::redact(text_);
     Ok(opts)
@@ -364,6 +382,20 @@ fn open_collection(cluster: &Cluster, uri: &str, inc: Option<&str>) -> Result<Co
     )?)
 }
 
+/// The decimal `AS OF SYSTEM TIME` text of a statement's time (`as_of` resolved now, or
+/// now): what a detached job runs at. A text that does not parse is kept, so the job
+/// fails with the engine's error when it runs.
+fn fixed_time(cluster: &Cluster, as_of: Option<&str>) -> String {
+    let now = cluster.now();
+    match as_of {
+        None => format!("{}.{:010}", now.wall, now.logical),
+        Some(t) => match vouch_format::time::parse_as_of(t, now) {
+            Ok(ts) => format!("{}.{:010}", ts.wall, ts.logical),
+            Err(_) => t.to_string(),
+        },
+    }
+}
+
 /// Runs a parsed backup statement.
 pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result<Output> {
     let s = &session.scope();
@@ -375,19 +407,27 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
         | Statement::ShowSchedule { .. }
         | Statement::ControlSchedules { .. }
         | Statement::AlterBackupSchedule { .. } => crate::schedule::execute(s, cluster, st),
+        Statement::ShowJobs { .. } | Statement::ControlJobs { .. } => {
+            crate::jobs::execute(cluster, st)
+        }
         Statement::Backup {
             targets,
             dest,
             as_of,
             options,
         } => {
-            let opts = backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
-            let r = vouch_engine::backup::backup(cluster, &opts, &mut |_| {})?;
-            Ok(Output::Rows(if flag(options, "detached")? {
-                output::detached(r.job_id)
-            } else {
-                output::backup_result(&r)
-            }))
+            // Checked before the job is recorded: a statement that cannot run is no job.
+            backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
+            let detached = flag(options, "detached")?;
+            crate::jobs::execute_statement(
+                cluster,
+                s.database,
+                crate::jobs::JobType::Backup,
+                text_,
+                detached,
+                // A detached backup is of the time it was asked for, whenever it runs.
+                detached.then(|| fixed_time(cluster, as_of.as_deref())),
+            )
         }
         Statement::Restore {
             targets,
@@ -395,13 +435,19 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             as_of,
             options,
         } => {
-            let opts = restore_options(s, targets, from, as_of.as_deref(), options)?;
-            let r = vouch_engine::restore::restore(cluster, &opts, &mut |_| {})?;
-            Ok(Output::Rows(if flag(options, "detached")? {
-                output::detached(r.job_id)
-            } else {
-                output::restore_result(&r)
-            }))
+            restore_options(s, targets, from, as_of.as_deref(), options)?;
+            let detached = flag(options, "detached")?;
+            crate::jobs::execute_statement(
+                cluster,
+                s.database,
+                crate::jobs::JobType::Restore,
+                text_,
+                detached,
+                match as_of {
+                    Some(t) if detached => Some(fixed_time(cluster, Some(t))),
+                    _ => None,
+                },
+            )
         }
         Statement::ShowBackups { uri } => {
             let uri = single_uri(s, uri)?;

@@ -17,6 +17,7 @@
 
 pub mod backup_stmt;
 pub mod grammar;
+pub mod jobs;
 pub mod relational;
 pub mod schedule;
 pub mod split;
@@ -48,6 +49,14 @@ pub enum Error {
     Schedule {
         /// Why.
         kind: schedule::ScheduleErrorKind,
+        /// What and where.
+        message: String,
+    },
+    /// A job statement refused, or a job that did not complete; `kind` says why.
+    #[error("{message}")]
+    Job {
+        /// Why.
+        kind: jobs::JobErrorKind,
         /// What and where.
         message: String,
     },

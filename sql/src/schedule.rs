@@ -1150,7 +1150,8 @@ fn run_backup(
         database: None,
         cluster: Some(cluster),
     };
-    let mut opts = backup_stmt::backup_options(
+    // Checked before a job is recorded.
+    backup_stmt::backup_options(
         &scope,
         &stored.targets,
         &dest,
@@ -1158,10 +1159,25 @@ fn run_backup(
         &stored.options,
         &text,
     )?;
-    opts.stop = stop.cloned();
-    opts.protect_record = chain_record(r);
-    let res = vouch_engine::backup::backup(cluster, &opts, &mut |_| {})?;
-    Ok((res.job_id, res.path))
+    // The run is a job of the schedule: a stopped run's job is run again (and resumes).
+    let id = crate::jobs::for_schedule_run(cluster, r.id, &text, chain_record(r))?;
+    let stopped = |why: &str| {
+        Error::Engine(vouch_engine::Error::refused(
+            vouch_engine::ErrorKind::Stopped,
+            format!("job {id} {why}"),
+        ))
+    };
+    match crate::jobs::run(cluster, id, stop)? {
+        crate::jobs::Outcome::Succeeded { path, .. } => Ok((id, path)),
+        crate::jobs::Outcome::Failed(e) => Err(e),
+        crate::jobs::Outcome::Canceled => Err(Error::Job {
+            kind: crate::jobs::JobErrorKind::Canceled,
+            message: format!("job {id}: job canceled by user"),
+        }),
+        crate::jobs::Outcome::Stopped => Err(stopped("stopped at a checkpoint")),
+        crate::jobs::Outcome::Paused => Err(stopped("paused")),
+        crate::jobs::Outcome::NotRunnable(s) => Err(stopped(&format!("is {}", s.name()))),
+    }
 }
 
 /// Records a run's end: next_run, state, the linked incremental schedule unpaused after

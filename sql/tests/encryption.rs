@@ -353,6 +353,14 @@ fn kms_credentials_never_reach_the_recorded_statement_or_errors() {
         &a,
         &format!("BACKUP DATABASE bank INTO '{COLL}' WITH kms = '{k}', detached"),
     );
+    // Detached: the job is run by a runner (what `vouch scheduler` does).
+    let runs = vouch_sql::jobs::run_pending(&a, None, &mut |_| {}).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(
+        matches!(runs[0].outcome, vouch_sql::jobs::Outcome::Succeeded { .. }),
+        "{:?}",
+        runs[0].outcome
+    );
     assert_eq!(
         recorded_statements(&a, &KeySource::kms([k.clone()])),
         [format!(

@@ -312,11 +312,11 @@ const CASES: &[(&str, Case)] = &[
     ("RESTORE FROM ('s3://us-east-bucket/database-bank-2019-10-07-weekly', 's3://us-west-bucket/database-bank-2019-10-07-weekly'), ('s3://us-east-bucket/database-bank-2019-10-08-nightly', 's3://us-west-bucket/database-bank-2019-10-08-nightly')", LOCALITY_LIST),
     ("BACKUP TO ({uri_1}, {uri_2}, ...) INCREMENTAL FROM {full_backup}, {incr_backup_1}, {incr_backup_2}, ...", Case::Syntax("syntax error: at or near \"{\": expected a URI string")),
     ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly', 's3://us-east-bucket/test-cluster-2019-10-08-nightly', 's3://us-east-bucket/test-cluster-2019-10-09-nightly'", LOCALITY_LIST),
-    ("PAUSE JOB 27536791415282", Case::NotSupported("PAUSE JOB")),
+    ("PAUSE JOB 27536791415282", Case::Run(pause_restore_job)),
     ("RESTORE system.zones FROM 'azure://acme-co-backup?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'", Case::NotSupported("zone configurations (system.zones)")),
     ("INSERT INTO system.zones SELECT * FROM newdb.zones", Case::NotSupported("zone configurations (system.zones)")),
     ("DROP TABLE newdb.zones", Case::Run(drop_table_newdb_zones)),
-    ("RESUME JOB 27536791415282", Case::NotSupported("RESUME JOB")),
+    ("RESUME JOB 27536791415282", Case::Run(resume_restore_job)),
     ("BACKUP TO 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::Run(legacy_backup_passphrase)),
     ("RESTORE FROM 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::Run(legacy_restore_passphrase)),
     ("RESTORE bank.customers FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly' WITH into_db = 'newdb'", Case::Run(restore_table_into_db)),
@@ -814,6 +814,66 @@ fn drop_table_newdb_zones(stmt: &str) {
     env.sql("CREATE DATABASE newdb; CREATE TABLE newdb.zones (id INT PRIMARY KEY, config BYTES)");
     assert_eq!(env.sql(stmt), [Output::Tag("DROP TABLE".into())]);
     assert!(env.a.table("newdb", "zones").is_err());
+}
+
+/// The page's job id.
+const SEED_JOB: &str = "27536791415282";
+
+/// A detached RESTORE job of `bank` (as `bank2`) in `a`, pending: the page's restore
+/// that has started; returns its id.
+fn restore_job(env: &Env) -> String {
+    env.sql("BACKUP DATABASE bank INTO 'nodelocal://1/jobs'");
+    let out = env.sql(
+        "RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/jobs' WITH new_db_name = 'bank2', detached",
+    );
+    let t = table(&out);
+    assert_eq!(t.columns, ["job_id"]);
+    let id = cell(t, 0, "job_id").to_string();
+    assert_eq!(job_status(env, &id), "pending");
+    id
+}
+
+fn job_status(env: &Env, id: &str) -> String {
+    let out = env.sql(&format!("SHOW JOB {id}"));
+    cell(table(&out), 0, "status").to_string()
+}
+
+/// The page's job id is the id of a job of that page's cluster: the statement runs with
+/// this cluster's job id in its place.
+fn pause_restore_job(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    let id = restore_job(&env);
+    assert_eq!(
+        env.sql(&stmt.replace(SEED_JOB, &id)),
+        [Output::Tag("PAUSE JOBS 1".into())]
+    );
+    assert_eq!(job_status(&env, &id), "paused");
+    // A paused job is not run.
+    let runs = vouch_sql::jobs::run_pending(&env.a, None, &mut |_| {}).unwrap();
+    assert!(runs.is_empty());
+    assert!(env.a.table("bank2", "customers").is_err());
+}
+
+fn resume_restore_job(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    let id = restore_job(&env);
+    env.sql(&format!("PAUSE JOB {id}"));
+    assert_eq!(
+        env.sql(&stmt.replace(SEED_JOB, &id)),
+        [Output::Tag("RESUME JOBS 1".into())]
+    );
+    assert_eq!(job_status(&env, &id), "running");
+    let runs = vouch_sql::jobs::run_pending(&env.a, None, &mut |_| {}).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(matches!(
+        runs[0].outcome,
+        vouch_sql::jobs::Outcome::Succeeded { .. }
+    ));
+    assert_eq!(job_status(&env, &id), "succeeded");
+    assert_eq!(
+        rows(&env.a, "bank2", "customers"),
+        rows(&env.a, "bank", "customers")
+    );
 }
 
 const WEEKLY: &str = "'gs://acme-co-backup/database-bank-2017-03-27-weekly'";

@@ -115,6 +115,10 @@ pub struct BackupOptions {
     /// reads: what a backup schedule's runs chain (spec/schedules.md §5). `None` (a
     /// plain BACKUP): nothing outlives the job.
     pub protect_record: Option<u64>,
+    /// The id of the job (its `system.jobs` record's): a new job takes it, and only an
+    /// unfinished run with this id in its lock is resumed. None: a new random id
+    /// ([`crate::new_job_id`]), and any unfinished run of the same spec is resumed.
+    pub job_id: Option<u64>,
 }
 
 impl BackupOptions {
@@ -133,6 +137,7 @@ impl BackupOptions {
             encryption: KeySource::default(),
             stop: None,
             protect_record: None,
+            job_id: None,
             #[cfg(feature = "fault-injection")]
             faults: Faults::default(),
         }
@@ -248,7 +253,13 @@ pub fn backup(
     // Resume an unfinished run of the same backup, if there is one (not for legacy `TO`).
     let unfinished = match &legacy {
         Some(_) => None,
-        None => resume::find_unfinished(&coll, prev_chain.as_ref(), &spec, &opts.encryption)?,
+        None => resume::find_unfinished(
+            &coll,
+            prev_chain.as_ref(),
+            &spec,
+            &opts.encryption,
+            opts.job_id,
+        )?,
     };
     if unfinished.is_none() && prev_chain.is_none() && legacy.is_none() {
         if let Some(r) = resume::finish_unpublished(cluster, &coll, opts, &spec)? {
@@ -481,7 +492,7 @@ fn new_job(
         }
     };
     let job = pb::BackupJob {
-        job_id: crate::new_job_id(),
+        job_id: opts.job_id.unwrap_or_else(crate::new_job_id),
         spec: resume::lock_spec(spec, key.as_deref()),
         start_time: Some(pb::Timestamp::from(start)),
         end_time: Some(pb::Timestamp::from(end)),

@@ -101,6 +101,7 @@ pub(super) fn find_unfinished(
     prev: Option<&Chain>,
     spec: &str,
     source: &KeySource,
+    only_job: Option<u64>,
 ) -> Result<Option<Job>> {
     let (store, prefix) = match prev {
         None => (coll.store.as_ref(), String::new()),
@@ -134,6 +135,11 @@ pub(super) fn find_unfinished(
                 continue;
             };
             if job.spec != lock_spec(spec, key.as_deref()) {
+                continue;
+            }
+            // A job of the cluster's system.jobs resumes its own work only (a canceled
+            // job's directory is never taken over by a later job).
+            if only_job.is_some_and(|id| id != job.job_id) {
                 continue;
             }
             let sealing = key.as_deref().map(|k| (k, job.backup_id.clone()));

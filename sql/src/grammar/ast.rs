@@ -192,8 +192,46 @@ pub enum Statement {
         /// The changes, in order.
         changes: Vec<ScheduleChange>,
     },
+    /// SHOW JOBS, SHOW JOB id, SHOW JOBS FOR SCHEDULE(S) …, SHOW JOBS (SELECT …).
+    ShowJobs {
+        /// Which jobs.
+        ids: JobIds,
+    },
+    /// PAUSE | RESUME | CANCEL JOB id / JOBS (SELECT …) / JOBS FOR SCHEDULE(S) ….
+    ControlJobs {
+        /// What to do.
+        action: JobAction,
+        /// Which jobs.
+        ids: JobIds,
+    },
     /// A statement of a feature vouch does not have yet (parsed far enough to name it).
     Unsupported(&'static str),
+}
+
+/// PAUSE, RESUME or CANCEL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// PAUSE JOB(S).
+    Pause,
+    /// RESUME JOB(S).
+    Resume,
+    /// CANCEL JOB(S).
+    Cancel,
+}
+
+/// The jobs a statement names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobIds {
+    /// Every job (`SHOW JOBS`).
+    All,
+    /// `JOB id`.
+    One(u64),
+    /// `JOBS (SELECT job_id FROM [SHOW JOBS] [WHERE column = 'text' [AND …]])`: the
+    /// (column, value) pairs, column lower-cased (`job_id`, `status`, `job_type`,
+    /// `user_name`, `description`).
+    Where(Vec<(String, String)>),
+    /// `JOBS FOR SCHEDULE id` / `JOBS FOR SCHEDULES SELECT id FROM [SHOW SCHEDULES] …`.
+    ForSchedules(ScheduleIds),
 }
 
 /// A `CREATE SCHEDULE … FOR BACKUP` statement.

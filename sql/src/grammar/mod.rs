@@ -49,8 +49,8 @@ use crate::Result;
 use parser::Parser;
 
 pub use ast::{
-    BackupDest, CreateSchedule, FullBackup, Options, RestoreFrom, ScheduleAction, ScheduleChange,
-    ScheduleIds, Statement, TargetList, Value, Which,
+    BackupDest, CreateSchedule, FullBackup, JobAction, JobIds, Options, RestoreFrom,
+    ScheduleAction, ScheduleChange, ScheduleIds, Statement, TargetList, Value, Which,
 };
 pub use redact::redact;
 pub use tokens::{tokenize, tokenize_spans, Token};
@@ -65,7 +65,11 @@ pub fn is_backup_statement(sql: &str) -> bool {
         .collect();
     let w = |i: usize| words.get(i).map_or("", String::as_str);
     matches!(w(0), "BACKUP" | "RESTORE" | "PAUSE" | "RESUME" | "CANCEL")
-        || (w(0) == "SHOW" && matches!(w(1), "BACKUP" | "BACKUPS" | "SCHEDULES" | "SCHEDULE"))
+        || (w(0) == "SHOW"
+            && matches!(
+                w(1),
+                "BACKUP" | "BACKUPS" | "SCHEDULES" | "SCHEDULE" | "JOBS" | "JOB"
+            ))
         || (w(0) == "SHOW" && matches!(w(1), "RUNNING" | "PAUSED") && w(2) == "SCHEDULES")
         || (w(0) == "CREATE" && matches!(w(1), "EXTERNAL" | "SCHEDULE"))
         || (w(0) == "ALTER" && matches!(w(1), "BACKUP" | "SCHEDULE"))
@@ -228,8 +232,78 @@ mod tests {
         );
         assert_eq!(
             parse("PAUSE JOB 27536791415282").unwrap(),
-            Statement::Unsupported("PAUSE JOB")
+            Statement::ControlJobs {
+                action: JobAction::Pause,
+                ids: JobIds::One(27536791415282)
+            }
         );
+        let where_ = |c: &[(&str, &str)]| {
+            JobIds::Where(
+                c.iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+            )
+        };
+        for (text, st) in [
+            ("SHOW JOBS", Statement::ShowJobs { ids: JobIds::All }),
+            ("SHOW JOB 7;", Statement::ShowJobs { ids: JobIds::One(7) }),
+            (
+                "SHOW JOBS FOR SCHEDULE 9",
+                Statement::ShowJobs {
+                    ids: JobIds::ForSchedules(ScheduleIds::One(9)),
+                },
+            ),
+            (
+                "SHOW JOBS FOR SCHEDULES SELECT id FROM [SHOW SCHEDULES] WHERE label = 'n'",
+                Statement::ShowJobs {
+                    ids: JobIds::ForSchedules(ScheduleIds::WithLabel(Some("n".into()))),
+                },
+            ),
+            (
+                "SHOW JOBS (SELECT job_id FROM [SHOW JOBS] WHERE status = 'paused')",
+                Statement::ShowJobs {
+                    ids: where_(&[("status", "paused")]),
+                },
+            ),
+            (
+                "RESUME JOB 12",
+                Statement::ControlJobs {
+                    action: JobAction::Resume,
+                    ids: JobIds::One(12),
+                },
+            ),
+            (
+                "CANCEL JOBS (SELECT job_id FROM [SHOW JOBS] WHERE user_name = 'root' AND job_type = 'BACKUP')",
+                Statement::ControlJobs {
+                    action: JobAction::Cancel,
+                    ids: where_(&[("user_name", "root"), ("job_type", "BACKUP")]),
+                },
+            ),
+            (
+                "PAUSE JOBS SELECT id FROM system.jobs WHERE ID = 5",
+                Statement::ControlJobs {
+                    action: JobAction::Pause,
+                    ids: where_(&[("job_id", "5")]),
+                },
+            ),
+            (
+                "PAUSE JOBS FOR SCHEDULES SELECT id FROM [SHOW SCHEDULES] WHERE label = 'test_schedule'",
+                Statement::ControlJobs {
+                    action: JobAction::Pause,
+                    ids: JobIds::ForSchedules(ScheduleIds::WithLabel(Some("test_schedule".into()))),
+                },
+            ),
+        ] {
+            assert!(is_backup_statement(text), "{text}");
+            assert_eq!(parse(text).unwrap(), st, "{text}");
+        }
+        for bad in [
+            "PAUSE JOB x",
+            "SHOW JOBS SELECT job_id FROM t",
+            "CANCEL JOBS (SELECT job_id FROM [SHOW JOBS] WHERE x = 'y')",
+        ] {
+            assert!(matches!(parse(bad), Err(crate::Error::Syntax(_))), "{bad}");
+        }
         assert_eq!(
             parse("CREATE SCHEDULE s FOR BACKUP INTO 'u' RECURRING '@daily'").unwrap(),
             Statement::CreateSchedule(Box::new(CreateSchedule {

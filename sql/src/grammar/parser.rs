@@ -2,8 +2,8 @@
 //! the module docs of [`crate::grammar`].
 
 use super::ast::{
-    BackupDest, CreateSchedule, FullBackup, Options, RestoreFrom, ScheduleAction, ScheduleChange,
-    ScheduleIds, Statement, TargetList, Value, Which,
+    BackupDest, CreateSchedule, FullBackup, JobAction, JobIds, Options, RestoreFrom,
+    ScheduleAction, ScheduleChange, ScheduleIds, Statement, TargetList, Value, Which,
 };
 use super::redact::secrets;
 use super::tokens::Token;
@@ -415,6 +415,22 @@ impl Parser {
             self.end()?;
             return Ok(Statement::ShowSchedule { id });
         }
+        if self.eat_kw("JOB") {
+            let id = self.id("a job id")?;
+            self.end()?;
+            return Ok(Statement::ShowJobs {
+                ids: JobIds::One(id),
+            });
+        }
+        if self.eat_kw("JOBS") {
+            let ids = if matches!(self.peek(), None | Some(Token::Punct(';'))) {
+                JobIds::All
+            } else {
+                self.job_ids()?
+            };
+            self.end()?;
+            return Ok(Statement::ShowJobs { ids });
+        }
         self.expect_kw("BACKUP")?;
         let schemas = self.eat_kw("SCHEMAS");
         if self.eat_kw("CONNECTION") {
@@ -557,6 +573,13 @@ impl Parser {
             });
         }
         self.expect_kw("SCHEDULES")?;
+        let ids = self.schedule_select()?;
+        self.end()?;
+        Ok(Statement::ControlSchedules { action, ids })
+    }
+
+    /// `[(]SELECT id FROM [SHOW SCHEDULES] [WHERE label = 'text'][)]`.
+    fn schedule_select(&mut self) -> Result<ScheduleIds> {
         let paren = self.eat_punct('(');
         self.expect_kw("SELECT")?;
         self.expect_kw("ID")?;
@@ -581,11 +604,78 @@ impl Parser {
         if paren && !self.eat_punct(')') {
             return Err(self.unexpected("\")\""));
         }
+        Ok(ScheduleIds::WithLabel(label))
+    }
+
+    /// The jobs after `JOBS`: `FOR SCHEDULE id`, `FOR SCHEDULES <schedule select>`, or
+    /// `[(]SELECT job_id FROM [SHOW JOBS] [WHERE column = 'text' [AND …]][)]`.
+    fn job_ids(&mut self) -> Result<JobIds> {
+        if self.eat_kw("FOR") {
+            if self.eat_kw("SCHEDULE") {
+                return Ok(JobIds::ForSchedules(ScheduleIds::One(
+                    self.id("a schedule id")?,
+                )));
+            }
+            self.expect_kw("SCHEDULES")?;
+            return Ok(JobIds::ForSchedules(self.schedule_select()?));
+        }
+        let paren = self.eat_punct('(');
+        self.expect_kw("SELECT")?;
+        if !(self.eat_kw("JOB_ID") || self.eat_kw("ID")) {
+            return Err(self.unexpected("job_id"));
+        }
+        self.expect_kw("FROM")?;
+        if self.eat_punct('[') {
+            self.expect_kw("SHOW")?;
+            self.expect_kw("JOBS")?;
+            if !self.eat_punct(']') {
+                return Err(self.unexpected("\"]\""));
+            }
+        } else if !self.eat_kw("system.jobs") {
+            return Err(self.unexpected("[SHOW JOBS]"));
+        }
+        let mut conds = Vec::new();
+        if self.eat_kw("WHERE") {
+            loop {
+                let col = self.word("a column name")?.to_ascii_lowercase();
+                let col = match col.as_str() {
+                    "id" | "job_id" => "job_id".to_string(),
+                    "status" | "job_type" | "user_name" | "description" | "statement" => col,
+                    _ => {
+                        return Err(Error::Syntax(format!(
+                            "at or near \"{col}\": expected job_id, status, job_type, user_name or description"
+                        )))
+                    }
+                };
+                if !self.eat_punct('=') {
+                    return Err(self.unexpected("\"=\""));
+                }
+                let v = match self.peek() {
+                    Some(Token::Str(_)) => self.string("a string")?,
+                    _ => self.id("a string or a number")?.to_string(),
+                };
+                conds.push((col, v));
+                if !self.eat_kw("AND") {
+                    break;
+                }
+            }
+        }
+        if paren && !self.eat_punct(')') {
+            return Err(self.unexpected("\")\""));
+        }
+        Ok(JobIds::Where(conds))
+    }
+
+    /// PAUSE | RESUME | CANCEL, then `JOB id` or `JOBS …`.
+    fn control_jobs(&mut self, action: JobAction) -> Result<Statement> {
+        let ids = if self.eat_kw("JOB") {
+            JobIds::One(self.id("a job id")?)
+        } else {
+            self.expect_kw("JOBS")?;
+            self.job_ids()?
+        };
         self.end()?;
-        Ok(Statement::ControlSchedules {
-            action,
-            ids: ScheduleIds::WithLabel(label),
-        })
+        Ok(Statement::ControlJobs { action, ids })
     }
 
     /// ALTER BACKUP SCHEDULE, after its first three words.
@@ -651,9 +741,9 @@ impl Parser {
             "DROP" => self.control_schedules(ScheduleAction::Drop),
             "PAUSE" if self.peek_schedule() => self.control_schedules(ScheduleAction::Pause),
             "RESUME" if self.peek_schedule() => self.control_schedules(ScheduleAction::Resume),
-            "PAUSE" => Ok(Statement::Unsupported("PAUSE JOB")),
-            "RESUME" => Ok(Statement::Unsupported("RESUME JOB")),
-            "CANCEL" => Ok(Statement::Unsupported("CANCEL JOB")),
+            "PAUSE" => self.control_jobs(JobAction::Pause),
+            "RESUME" => self.control_jobs(JobAction::Resume),
+            "CANCEL" => self.control_jobs(JobAction::Cancel),
             w => Err(Error::Syntax(format!(
                 "at or near \"{w}\": not a backup statement"
             ))),

@@ -1,0 +1,782 @@
+//! Jobs (spec/jobs.md): every BACKUP and RESTORE is a record in the cluster's
+//! `system.jobs` ([`vouch_cluster::Kv::with_jobs`]; bytes:
+//! `vouch_format::manifest::pb::JobRecord`). `SHOW JOBS`, `SHOW JOB id`,
+//! `SHOW JOBS FOR SCHEDULE(S) …`, `PAUSE | RESUME | CANCEL JOB(S)` with CockroachDB's state
+//! rules, `WITH detached` (the job is recorded pending and a runner — `vouch scheduler`,
+//! [`run_pending`] — runs it), and the runner itself ([`run`]): a running backup looks at
+//! its record after each data file's checkpoint and stops there when asked to pause or
+//! cancel; a resumed job continues from that checkpoint.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use vouch_cluster::{Cluster, Jobs};
+use vouch_engine::output::{self, Table};
+use vouch_format::manifest::{decode_job, encode_job, pb, JOB_FORMAT_VERSION};
+use vouch_format::time::format_sql_tz;
+
+use crate::backup_stmt::{self, Scope};
+use crate::grammar::{self, JobAction, JobIds, ScheduleIds, Statement};
+use crate::{Error, Output, Result};
+
+/// Why a job statement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JobErrorKind {
+    /// No job with that id.
+    NotFound,
+    /// The job's status does not allow the change (a finished job cannot be paused, a
+    /// canceled one cannot be resumed, …).
+    BadStatus,
+    /// The job was paused before it completed (a BACKUP or RESTORE run in the foreground).
+    Paused,
+    /// The job was canceled before it completed.
+    Canceled,
+}
+
+fn refused(kind: JobErrorKind, message: String) -> Error {
+    Error::Job { kind, message }
+}
+
+/// A job's status (CockroachDB's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for a runner (`WITH detached`).
+    Pending,
+    /// Being run, or left running by a runner that stopped (a runner adopts it).
+    Running,
+    /// Paused; `RESUME JOB` makes it runnable again.
+    Paused,
+    /// Done.
+    Succeeded,
+    /// Ended with an error.
+    Failed,
+    /// Canceled.
+    Canceled,
+    /// Asked to pause while running: it pauses at its next checkpoint.
+    PauseRequested,
+    /// Asked to cancel while running: it stops at its next checkpoint.
+    CancelRequested,
+}
+
+impl Status {
+    /// The stored code (spec/jobs.md).
+    pub fn code(self) -> u32 {
+        match self {
+            Status::Pending => 0,
+            Status::Running => 1,
+            Status::Paused => 2,
+            Status::Succeeded => 3,
+            Status::Failed => 4,
+            Status::Canceled => 5,
+            Status::PauseRequested => 6,
+            Status::CancelRequested => 7,
+        }
+    }
+
+    /// The status of a stored code (the decoder keeps codes in range).
+    pub fn of(code: u32) -> Status {
+        match code {
+            0 => Status::Pending,
+            1 => Status::Running,
+            2 => Status::Paused,
+            3 => Status::Succeeded,
+            4 => Status::Failed,
+            5 => Status::Canceled,
+            6 => Status::PauseRequested,
+            _ => Status::CancelRequested,
+        }
+    }
+
+    /// CockroachDB's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Canceled => "canceled",
+            Status::PauseRequested => "pause-requested",
+            Status::CancelRequested => "cancel-requested",
+        }
+    }
+
+    /// Succeeded, failed or canceled: nothing changes it any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Canceled)
+    }
+}
+
+/// The status of a record.
+pub fn status(r: &pb::JobRecord) -> Status {
+    Status::of(r.status)
+}
+
+/// BACKUP or RESTORE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobType {
+    /// A BACKUP.
+    Backup,
+    /// A RESTORE.
+    Restore,
+}
+
+impl JobType {
+    fn code(self) -> u32 {
+        match self {
+            JobType::Backup => 0,
+            JobType::Restore => 1,
+        }
+    }
+
+    fn name(code: u32) -> &'static str {
+        if code == 0 {
+            "BACKUP"
+        } else {
+            "RESTORE"
+        }
+    }
+}
+
+// ---- records -----------------------------------------------------------------------------
+
+fn decode(id: u64, b: &[u8]) -> Result<pb::JobRecord> {
+    decode_job(b).map_err(|e| Error::Usage(format!("job {id}: stored record: {e}")))
+}
+
+fn not_found(id: u64) -> Error {
+    refused(
+        JobErrorKind::NotFound,
+        format!("job with ID {id} does not exist"),
+    )
+}
+
+fn load(j: &Jobs<'_>, id: u64) -> Result<pb::JobRecord> {
+    match j.get(id)? {
+        Some(b) => decode(id, &b),
+        None => Err(not_found(id)),
+    }
+}
+
+fn store(j: &mut Jobs<'_>, r: &pb::JobRecord) -> Result<()> {
+    j.put(r.id, &encode_job(r))?;
+    Ok(())
+}
+
+/// Every job, by id.
+pub fn list(cluster: &Cluster) -> Result<Vec<pb::JobRecord>> {
+    cluster
+        .kv()
+        .jobs()?
+        .iter()
+        .map(|(id, b)| decode(*id, b))
+        .collect()
+}
+
+/// One job.
+pub fn get(cluster: &Cluster, id: u64) -> Result<pb::JobRecord> {
+    cluster.kv().with_jobs(|j| load(j, id))
+}
+
+/// What a new job is.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// BACKUP or RESTORE.
+    pub job_type: JobType,
+    /// The statement a runner executes (secrets included).
+    pub execute: String,
+    /// The session's database.
+    pub database: Option<String>,
+    /// AS OF SYSTEM TIME fixed at creation (decimal HLC text), if any.
+    pub as_of: Option<String>,
+    /// The schedule that started it (0: none).
+    pub schedule_id: u64,
+    /// Pending (detached) or running (run now by the caller).
+    pub status: Status,
+    /// The protected timestamp record a schedule's run sets when it succeeds.
+    pub protect_record: Option<u64>,
+}
+
+/// Records a new job (its id: [`vouch_engine::new_job_id`]) and returns it.
+pub fn create(cluster: &Cluster, new: NewJob) -> Result<pb::JobRecord> {
+    let now = cluster.now().wall;
+    let running = new.status == Status::Running;
+    let r = pb::JobRecord {
+        format_version: JOB_FORMAT_VERSION,
+        id: vouch_engine::new_job_id(),
+        job_type: new.job_type.code(),
+        description: grammar::redact(&new.execute),
+        user_name: "root".into(),
+        status: new.status.code(),
+        created: now,
+        started: if running { now } else { 0 },
+        finished: 0,
+        modified: now,
+        fraction_millionths: 0,
+        error: String::new(),
+        schedule_id: new.schedule_id,
+        execute: new.execute,
+        database: new.database.unwrap_or_default(),
+        as_of: new.as_of.unwrap_or_default(),
+        protect_record: new.protect_record.unwrap_or(0),
+    };
+    cluster.kv().with_jobs(|j| store(j, &r))?;
+    Ok(r)
+}
+
+// ---- PAUSE / RESUME / CANCEL ---------------------------------------------------------------
+
+/// Applies PAUSE, RESUME or CANCEL to one job with CockroachDB's state rules: pausing a
+/// paused (or pause-requested) job, resuming a running one and canceling a canceled (or
+/// cancel-requested) one change nothing; a pending or paused job that is canceled, and a
+/// pending one that is paused, change at once (nothing runs them); a running one is asked
+/// (pause-requested / cancel-requested) and its runner stops it at its next checkpoint.
+pub fn control(cluster: &Cluster, action: JobAction, id: u64) -> Result<Status> {
+    let now = cluster.now().wall;
+    let r = cluster.kv().with_jobs(|j| {
+        let mut r = load(j, id)?;
+        let s = status(&r);
+        let to = match action {
+            JobAction::Pause => match s {
+                Status::Paused | Status::PauseRequested => s,
+                Status::Pending => Status::Paused,
+                Status::Running => Status::PauseRequested,
+                _ => {
+                    return Err(refused(
+                        JobErrorKind::BadStatus,
+                        format!(
+                            "job with status {} cannot be requested to be paused",
+                            s.name()
+                        ),
+                    ))
+                }
+            },
+            JobAction::Resume => match s {
+                Status::Running => s,
+                Status::Paused => Status::Running,
+                _ => {
+                    return Err(refused(
+                        JobErrorKind::BadStatus,
+                        format!("job with status {} cannot be resumed", s.name()),
+                    ))
+                }
+            },
+            JobAction::Cancel => match s {
+                Status::Canceled | Status::CancelRequested => s,
+                Status::Pending | Status::Paused => Status::Canceled,
+                Status::Running | Status::PauseRequested => Status::CancelRequested,
+                _ => {
+                    return Err(refused(
+                        JobErrorKind::BadStatus,
+                        format!(
+                            "job with status {} cannot be requested to be canceled",
+                            s.name()
+                        ),
+                    ))
+                }
+            },
+        };
+        if to != s {
+            r.status = to.code();
+            r.modified = now;
+            if to == Status::Canceled {
+                canceled(&mut r, now);
+            }
+            store(j, &r)?;
+        }
+        Ok::<_, Error>(r)
+    })?;
+    if status(&r) == Status::Canceled {
+        release(cluster, &r)?;
+    }
+    Ok(status(&r))
+}
+
+/// A canceled job's record: final, its statement (and its secrets) gone.
+fn canceled(r: &mut pb::JobRecord, now: u64) {
+    r.status = Status::Canceled.code();
+    r.finished = now;
+    r.modified = now;
+    r.error = "job canceled by user".into();
+    r.execute.clear();
+}
+
+/// A canceled backup holds no data back from GC any more (its protected timestamp
+/// record, held for a resumed run, is released).
+fn release(cluster: &Cluster, r: &pb::JobRecord) -> Result<()> {
+    if r.job_type == JobType::Backup.code() {
+        cluster.kv().release(r.id)?;
+    }
+    Ok(())
+}
+
+// ---- running a job -------------------------------------------------------------------------
+
+/// How a run of a job ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Succeeded: the result rows (BACKUP's or RESTORE's) and, for a backup, the layer's
+    /// directory.
+    Succeeded {
+        /// The statement's result.
+        table: Table,
+        /// The backup layer's directory (empty for a restore).
+        path: String,
+    },
+    /// Failed with this error (the record says `failed`).
+    Failed(Error),
+    /// Paused at a checkpoint (PAUSE JOB).
+    Paused,
+    /// Canceled at a checkpoint (CANCEL JOB), or before it started.
+    Canceled,
+    /// Stopped at a checkpoint because the runner was asked to stop: the job stays
+    /// `running` and the next runner resumes it from there.
+    Stopped,
+    /// Not run: its status is not pending or running (paused, finished).
+    NotRunnable(Status),
+}
+
+/// Marks a job as running (adopting a pending job, or a running one left by a runner
+/// that stopped); a job asked to pause or cancel with no runner is paused or canceled.
+fn begin(cluster: &Cluster, id: u64) -> Result<std::result::Result<pb::JobRecord, Status>> {
+    let now = cluster.now().wall;
+    let r = cluster.kv().with_jobs(|j| {
+        let mut r = load(j, id)?;
+        let s = status(&r);
+        let out = match s {
+            Status::Pending | Status::Running => {
+                r.status = Status::Running.code();
+                if r.started == 0 {
+                    r.started = now;
+                }
+                r.modified = now;
+                Ok(r.clone())
+            }
+            Status::PauseRequested => {
+                r.status = Status::Paused.code();
+                r.modified = now;
+                Err(Status::Paused)
+            }
+            Status::CancelRequested => {
+                canceled(&mut r, now);
+                Err(Status::Canceled)
+            }
+            s => return Ok::<_, Error>((Err(s), None)),
+        };
+        store(j, &r)?;
+        Ok((out, Some(r)))
+    })?;
+    if let (Err(Status::Canceled), Some(rec)) = &r {
+        release(cluster, rec)?;
+    }
+    Ok(r.0)
+}
+
+/// Records how a run ended; returns the status recorded.
+fn end(cluster: &Cluster, id: u64, ok: Option<&str>, stopped: bool) -> Result<Status> {
+    let now = cluster.now().wall;
+    let r = cluster.kv().with_jobs(|j| {
+        let mut r = load(j, id)?;
+        let s = status(&r);
+        r.modified = now;
+        if stopped {
+            match s {
+                Status::PauseRequested => r.status = Status::Paused.code(),
+                Status::CancelRequested => canceled(&mut r, now),
+                // The runner was asked to stop: left running for the next one.
+                _ => {}
+            }
+        } else {
+            match ok {
+                None => {
+                    r.status = Status::Succeeded.code();
+                    r.fraction_millionths = 1_000_000;
+                    r.error.clear();
+                }
+                Some(e) => {
+                    r.status = Status::Failed.code();
+                    r.error = e.to_string();
+                }
+            }
+            r.finished = now;
+            r.execute.clear();
+        }
+        store(j, &r)?;
+        Ok::<_, Error>(r)
+    })?;
+    if status(&r) == Status::Canceled {
+        release(cluster, &r)?;
+    }
+    Ok(status(&r))
+}
+
+/// Runs job `id` if it is pending or running (see [`Outcome`]). `stop` asks the runner to
+/// stop (a backup stops after its next data file's checkpoint and stays `running`).
+pub fn run(cluster: &Cluster, id: u64, stop: Option<&Arc<AtomicBool>>) -> Result<Outcome> {
+    run_observed(cluster, id, stop, &mut |_| {})
+}
+
+/// [`run`], calling `on_file(n)` after the backup's `n`-th data file of this run was
+/// checkpointed, before the job's record is looked at (a PAUSE or CANCEL given there
+/// takes effect at this checkpoint).
+pub fn run_observed(
+    cluster: &Cluster,
+    id: u64,
+    stop: Option<&Arc<AtomicBool>>,
+    on_file: &mut dyn FnMut(u64),
+) -> Result<Outcome> {
+    let r = match begin(cluster, id)? {
+        Ok(r) => r,
+        Err(Status::Paused) => return Ok(Outcome::Paused),
+        Err(Status::Canceled) => return Ok(Outcome::Canceled),
+        Err(s) => return Ok(Outcome::NotRunnable(s)),
+    };
+    let result = execute_record(cluster, &r, stop, on_file);
+    let stopped =
+        matches!(&result, Err(Error::Engine(e)) if e.kind() == vouch_engine::ErrorKind::Stopped);
+    let err_text = match &result {
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let st = end(cluster, id, err_text.as_deref(), stopped)?;
+    Ok(match (result, st) {
+        (Ok((table, path)), _) => Outcome::Succeeded { table, path },
+        (Err(_), Status::Paused) => Outcome::Paused,
+        (Err(_), Status::Canceled) => Outcome::Canceled,
+        (Err(_), _) if stopped => Outcome::Stopped,
+        (Err(e), _) => Outcome::Failed(e),
+    })
+}
+
+/// Runs the statement of a job record: a backup checks the record after each data file's
+/// checkpoint and stops there when the job was asked to pause or cancel, or `stop` is set.
+fn execute_record(
+    cluster: &Cluster,
+    r: &pb::JobRecord,
+    stop: Option<&Arc<AtomicBool>>,
+    on_file: &mut dyn FnMut(u64),
+) -> Result<(Table, String)> {
+    let st = grammar::parse(&r.execute)?;
+    let scope = Scope {
+        database: (!r.database.is_empty()).then_some(r.database.as_str()),
+        cluster: Some(cluster),
+    };
+    let fixed = (!r.as_of.is_empty()).then_some(r.as_of.as_str());
+    match &st {
+        Statement::Backup {
+            targets,
+            dest,
+            as_of,
+            options,
+        } => {
+            let mut opts = backup_stmt::backup_options(
+                &scope,
+                targets,
+                dest,
+                fixed.or(as_of.as_deref()),
+                options,
+                &r.execute,
+            )?;
+            opts.job_id = Some(r.id);
+            opts.protect_record = (r.protect_record != 0).then_some(r.protect_record);
+            let flag = Arc::new(AtomicBool::new(false));
+            opts.stop = Some(flag.clone());
+            let kv = cluster.kv();
+            let id = r.id;
+            let outside = stop.cloned();
+            let mut files = 0u64;
+            let mut check = |p: vouch_engine::backup::Progress| {
+                if let vouch_engine::backup::Progress::File { .. } = p {
+                    files += 1;
+                    on_file(files);
+                    let asked = outside.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+                        || kv
+                            .with_jobs(|j| Ok::<_, Error>(j.get(id)?))
+                            .ok()
+                            .flatten()
+                            .and_then(|b| decode_job(&b).ok())
+                            .is_some_and(|rec| {
+                                matches!(
+                                    status(&rec),
+                                    Status::PauseRequested | Status::CancelRequested
+                                )
+                            });
+                    if asked {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                }
+            };
+            let mut res = vouch_engine::backup::backup(cluster, &opts, &mut check)?;
+            res.job_id = r.id;
+            Ok((output::backup_result(&res), res.path))
+        }
+        Statement::Restore {
+            targets,
+            from,
+            as_of,
+            options,
+        } => {
+            let opts = backup_stmt::restore_options(
+                &scope,
+                targets,
+                from,
+                fixed.or(as_of.as_deref()),
+                options,
+            )?;
+            let mut res = vouch_engine::restore::restore(cluster, &opts, &mut |_| {})?;
+            res.job_id = r.id;
+            Ok((output::restore_result(&res), String::new()))
+        }
+        _ => Err(Error::Usage(format!(
+            "job {}: its statement is not a BACKUP or RESTORE",
+            r.id
+        ))),
+    }
+}
+
+/// Runs a BACKUP or RESTORE statement as a job: `WITH detached` records it pending and
+/// returns its id at once; otherwise it is recorded running, run, and its result
+/// returned (an error if it failed, was paused or was canceled meanwhile).
+pub fn execute_statement(
+    cluster: &Cluster,
+    database: Option<&str>,
+    job_type: JobType,
+    text: &str,
+    detached: bool,
+    as_of: Option<String>,
+) -> Result<Output> {
+    let r = create(
+        cluster,
+        NewJob {
+            job_type,
+            execute: text.to_string(),
+            database: database.map(String::from),
+            as_of,
+            schedule_id: 0,
+            protect_record: None,
+            status: if detached {
+                Status::Pending
+            } else {
+                Status::Running
+            },
+        },
+    )?;
+    if detached {
+        return Ok(Output::Rows(output::detached(r.id)));
+    }
+    match run(cluster, r.id, None)? {
+        Outcome::Succeeded { table, .. } => Ok(Output::Rows(table)),
+        Outcome::Failed(e) => Err(e),
+        Outcome::Paused => Err(refused(
+            JobErrorKind::Paused,
+            format!("job {} was paused before it completed", r.id),
+        )),
+        Outcome::Canceled => Err(refused(
+            JobErrorKind::Canceled,
+            format!("job {}: job canceled by user", r.id),
+        )),
+        Outcome::Stopped | Outcome::NotRunnable(_) => Err(Error::Usage(format!(
+            "job {} did not complete: see SHOW JOB {}",
+            r.id, r.id
+        ))),
+    }
+}
+
+/// What a runner did with one job.
+#[derive(Debug)]
+pub struct JobRun {
+    /// The job.
+    pub id: u64,
+    /// `BACKUP` or `RESTORE`.
+    pub job_type: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// Runs every job waiting for a runner, oldest first: pending ones, running ones a runner
+/// left (stopped or killed), and those asked to pause or cancel with no runner (paused or
+/// canceled now). Jobs of schedules are run by their schedule ([`crate::schedule`]).
+/// Once `stop` is set no job starts, and a running backup stops at its next checkpoint.
+pub fn run_pending(
+    cluster: &Cluster,
+    stop: Option<&Arc<AtomicBool>>,
+    each: &mut dyn FnMut(&JobRun),
+) -> Result<Vec<JobRun>> {
+    let mut todo: Vec<pb::JobRecord> = list(cluster)?
+        .into_iter()
+        .filter(|r| {
+            r.schedule_id == 0
+                && matches!(
+                    status(r),
+                    Status::Pending
+                        | Status::Running
+                        | Status::PauseRequested
+                        | Status::CancelRequested
+                )
+        })
+        .collect();
+    todo.sort_by_key(|r| (r.created, r.id));
+    let mut runs = Vec::new();
+    for r in todo {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
+        let outcome = run(cluster, r.id, stop)?;
+        let run = JobRun {
+            id: r.id,
+            job_type: JobType::name(r.job_type),
+            outcome,
+        };
+        each(&run);
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
+/// The job of a schedule's run: the unfinished one a stopped run left (so the run
+/// resumes as the same job), or a new running one.
+pub fn for_schedule_run(
+    cluster: &Cluster,
+    schedule_id: u64,
+    execute: &str,
+    protect_record: Option<u64>,
+) -> Result<u64> {
+    if let Some(r) = list(cluster)?
+        .into_iter()
+        .filter(|r| r.schedule_id == schedule_id && !status(r).is_final())
+        .max_by_key(|r| (r.created, r.id))
+    {
+        return Ok(r.id);
+    }
+    Ok(create(
+        cluster,
+        NewJob {
+            job_type: JobType::Backup,
+            execute: execute.to_string(),
+            database: None,
+            as_of: None,
+            schedule_id,
+            status: Status::Running,
+            protect_record,
+        },
+    )?
+    .id)
+}
+
+// ---- SHOW JOBS -----------------------------------------------------------------------------
+
+fn time_cell(wall: u64) -> Option<String> {
+    (wall != 0).then(|| format_sql_tz(vouch_format::mvcc::Timestamp::new(wall, 0)))
+}
+
+/// CockroachDB's SHOW JOBS columns.
+pub fn show_table(rows: &[pb::JobRecord]) -> Table {
+    let mut t = Table::new(&[
+        "job_id#",
+        "job_type",
+        "description",
+        "statement",
+        "user_name",
+        "status",
+        "running_status",
+        "created",
+        "started",
+        "finished",
+        "modified",
+        "fraction_completed#",
+        "error",
+        "coordinator_id#",
+        "trace_id#",
+        "last_run",
+        "next_run",
+        "num_runs#",
+        "execution_errors",
+    ]);
+    for r in rows {
+        let f = r.fraction_millionths;
+        t.rows.push(vec![
+            Some(r.id.to_string()),
+            Some(JobType::name(r.job_type).into()),
+            Some(r.description.clone()),
+            Some(r.description.clone()),
+            Some(r.user_name.clone()),
+            Some(status(r).name().into()),
+            None,
+            time_cell(r.created),
+            time_cell(r.started),
+            time_cell(r.finished),
+            time_cell(r.modified),
+            Some(if f % 10_000 == 0 {
+                format!("{}", f as f64 / 1e6)
+            } else {
+                format!("{:.6}", f as f64 / 1e6)
+            }),
+            Some(r.error.clone()),
+            None,
+            Some("0".into()),
+            time_cell(r.started),
+            None,
+            Some(u64::from(r.started != 0).to_string()),
+            None,
+        ]);
+    }
+    t
+}
+
+fn select(cluster: &Cluster, ids: &JobIds) -> Result<Vec<pb::JobRecord>> {
+    Ok(match ids {
+        JobIds::All => list(cluster)?,
+        JobIds::One(id) => vec![get(cluster, *id)?],
+        JobIds::Where(conds) => list(cluster)?
+            .into_iter()
+            .filter(|r| {
+                conds.iter().all(|(col, v)| match col.as_str() {
+                    "status" => status(r).name() == v,
+                    "job_type" => JobType::name(r.job_type) == v,
+                    "user_name" => &r.user_name == v,
+                    "description" | "statement" => &r.description == v,
+                    _ => r.id.to_string() == *v,
+                })
+            })
+            .collect(),
+        JobIds::ForSchedules(s) => {
+            let schedules: Vec<u64> = match s {
+                ScheduleIds::One(id) => vec![*id],
+                ScheduleIds::WithLabel(label) => crate::schedule::list(cluster)?
+                    .into_iter()
+                    .filter(|r| label.as_ref().is_none_or(|l| &r.label == l))
+                    .map(|r| r.id)
+                    .collect(),
+            };
+            list(cluster)?
+                .into_iter()
+                .filter(|r| r.schedule_id != 0 && schedules.contains(&r.schedule_id))
+                .collect()
+        }
+    })
+}
+
+/// Runs a job statement.
+pub fn execute(cluster: &Cluster, st: &Statement) -> Result<Output> {
+    match st {
+        Statement::ShowJobs { ids } => {
+            let mut rows = select(cluster, ids)?;
+            rows.sort_by_key(|r| (r.created, r.id));
+            Ok(Output::Rows(show_table(&rows)))
+        }
+        Statement::ControlJobs { action, ids } => {
+            let rows = select(cluster, ids)?;
+            for r in &rows {
+                control(cluster, *action, r.id)?;
+            }
+            let word = match action {
+                JobAction::Pause => "PAUSE",
+                JobAction::Resume => "RESUME",
+                JobAction::Cancel => "CANCEL",
+            };
+            Ok(Output::Tag(format!("{word} JOBS {}", rows.len())))
+        }
+        _ => Err(Error::Usage("not a job statement".into())),
+    }
+}
