@@ -9,6 +9,7 @@ mod backup_cmd;
 mod cluster_cmd;
 mod demo;
 mod dump_cmd;
+mod jobs_cmd;
 mod keys_arg;
 mod restore_cmd;
 mod say;
@@ -147,9 +148,9 @@ enum Command {
         #[command(subcommand)]
         command: schedule_cmd::ScheduleCommand,
     },
-    /// Run due backup schedules: once (`--once`, for cron or a systemd timer) or until
-    /// SIGTERM / SIGINT (a running backup stops between data files; the next pass resumes
-    /// it).
+    /// Run due backup schedules and pending jobs: once (`--once`, for cron or a systemd
+    /// timer) or until SIGTERM / SIGINT (a running backup stops between data files; the
+    /// next pass resumes it).
     #[command(after_help = "Example:\n  vouch scheduler --cluster /tmp/c --once")]
     Scheduler(schedule_cmd::SchedulerArgs),
     /// Upload, list, download and delete files kept inside a cluster (`userfile://`
@@ -160,6 +161,13 @@ enum Command {
     Userfile {
         #[command(subcommand)]
         command: userfile_cmd::UserfileCommand,
+    },
+    /// List, show, pause, resume and cancel BACKUP and RESTORE jobs (SHOW JOBS, PAUSE /
+    /// RESUME / CANCEL JOB).
+    #[command(after_help = "Example:\n  vouch jobs list --cluster /tmp/c --status running")]
+    Jobs {
+        #[command(subcommand)]
+        command: jobs_cmd::JobsCommand,
     },
     /// Inspect, check and write SST data files (for fixtures and debugging).
     #[command(
@@ -314,6 +322,7 @@ fn main() -> ExitCode {
         Command::Schedule { command } => schedule_cmd::run(command),
         Command::Userfile { command } => userfile_cmd::run(command),
         Command::Scheduler(args) => schedule_cmd::run_scheduler(args),
+        Command::Jobs { command } => jobs_cmd::run(command),
         Command::Restore(args) => restore_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),

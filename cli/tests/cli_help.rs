@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use common::{ok, text};
 
 /// Every top-level command and its one-line description, as `vouch --help` lists them.
-const COMMANDS: [(&str, &str); 15] = [
+const COMMANDS: [(&str, &str); 16] = [
     ("backup", "BACKUP an embedded cluster (or some databases or tables of it) into a collection: a full backup `INTO URI`, an incremental `INTO LATEST IN URI` or `INTO 'subdir' IN URI`"),
     ("show", "SHOW BACKUPS IN URI (the full backups of a collection) / SHOW BACKUP [SCHEMAS] FROM LATEST|'subdir' IN URI (what one backup holds)"),
     ("alter", "ALTER BACKUP 'subdir'|LATEST IN URI ADD NEW_KMS = … WITH OLD_KMS = …: writes a new ENCRYPTION-INFO-<n> (nothing existing changes)"),
@@ -19,8 +19,9 @@ const COMMANDS: [(&str, &str); 15] = [
     ("dump", "Write SQL (`CREATE …`, `INSERT …`) for a backup's data at a time, loadable with `vouch sql`"),
     ("cluster", "Create, change, read the clock of and fingerprint an embedded cluster (the database vouch backs up by default)"),
     ("schedule", "Create, list, show, pause, resume, drop and alter backup schedules (CREATE SCHEDULE FOR BACKUP and its statements)"),
-    ("scheduler", "Run due backup schedules: once (`--once`, for cron or a systemd timer) or until SIGTERM / SIGINT (a running backup stops between data files; the next pass resumes it)"),
+    ("scheduler", "Run due backup schedules and pending jobs: once (`--once`, for cron or a systemd timer) or until SIGTERM / SIGINT (a running backup stops between data files; the next pass resumes it)"),
     ("userfile", "Upload, list, download and delete files kept inside a cluster (`userfile://` storage), as `cockroach userfile` does"),
+    ("jobs", "List, show, pause, resume and cancel BACKUP and RESTORE jobs (SHOW JOBS, PAUSE / RESUME / CANCEL JOB)"),
     ("sst", "Inspect, check and write SST data files (for fixtures and debugging)"),
     ("demo", "Run the built-in demonstration: a cluster, a backup chain, verify at the full level, a flipped bit caught and located, a point-in-time restore checked by fingerprints"),
     ("completions", "Print a shell completion script for bash, zsh or fish (generated from these definitions)"),

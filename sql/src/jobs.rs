@@ -487,21 +487,25 @@ fn execute_record(
             let outside = stop.cloned();
             let mut files = 0u64;
             let mut check = |p: vouch_engine::backup::Progress| {
+                // The runner asked to stop: seen at any progress event, carried out by the
+                // engine at its next checkpoint.
+                if outside.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    flag.store(true, Ordering::SeqCst);
+                }
                 if let vouch_engine::backup::Progress::File { .. } = p {
                     files += 1;
                     on_file(files);
-                    let asked = outside.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
-                        || kv
-                            .with_jobs(|j| Ok::<_, Error>(j.get(id)?))
-                            .ok()
-                            .flatten()
-                            .and_then(|b| decode_job(&b).ok())
-                            .is_some_and(|rec| {
-                                matches!(
-                                    status(&rec),
-                                    Status::PauseRequested | Status::CancelRequested
-                                )
-                            });
+                    let asked = kv
+                        .with_jobs(|j| Ok::<_, Error>(j.get(id)?))
+                        .ok()
+                        .flatten()
+                        .and_then(|b| decode_job(&b).ok())
+                        .is_some_and(|rec| {
+                            matches!(
+                                status(&rec),
+                                Status::PauseRequested | Status::CancelRequested
+                            )
+                        });
                     if asked {
                         flag.store(true, Ordering::SeqCst);
                     }

@@ -434,6 +434,8 @@ fn finish_file(
     cx.target.store.put_new(&cx.target.path(&rel), &stored)?;
     progress(Progress::File { size });
     cx.faults.at(Point::AfterFiles(st.files.len() as u64))?;
+    cx.faults
+        .park(st.files.len() as u64, cx.stop.as_ref(), progress);
     if cx
         .stop
         .as_ref()

@@ -30,6 +30,11 @@ pub struct Faults {
     pub before_manifest: bool,
     /// Stop after the manifest, before LATEST.
     pub before_latest: bool,
+    /// Wait after exactly this many data files were completed and checkpointed (counting
+    /// those of the checkpoint a resumed run started from) until the backup is asked to
+    /// stop ([`super::BackupOptions::stop`]), or for ever: a test's signal then reaches a
+    /// real process in the middle of a backup.
+    pub park_after_files: Option<u64>,
 }
 
 #[cfg(feature = "fault-injection")]
@@ -40,6 +45,10 @@ impl Faults {
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if let Some(n) = part.strip_prefix("after-files:") {
                 f.after_files = Some(n.parse().map_err(|_| {
+                    Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
+                })?);
+            } else if let Some(n) = part.strip_prefix("park-after-files:") {
+                f.park_after_files = Some(n.parse().map_err(|_| {
                     Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
                 })?);
             } else if part == "before-manifest" {
@@ -81,6 +90,31 @@ impl Injected {
         {
             let _ = opts;
             Ok(Injected {})
+        }
+    }
+
+    /// Parks the backup after its `n`-th data file if the faults say so: until `stop` is
+    /// set (calling `progress` with an empty read now and then, so a caller watching for
+    /// a stop request sees it), or for ever.
+    pub(super) fn park(
+        self,
+        n: u64,
+        stop: Option<&std::sync::Arc<std::sync::atomic::AtomicBool>>,
+        progress: &mut dyn FnMut(super::Progress),
+    ) {
+        #[cfg(feature = "fault-injection")]
+        {
+            if self.faults.park_after_files != Some(n) {
+                return;
+            }
+            while !stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+                progress(super::Progress::Read { bytes: 0 });
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = (n, stop, progress);
         }
     }
 

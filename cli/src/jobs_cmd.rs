@@ -1,0 +1,139 @@
+//! `vouch jobs list | show | pause | resume | cancel`: the job statements (SHOW JOBS,
+//! SHOW JOB, PAUSE / RESUME / CANCEL JOB), built from flags and run by `vouch_sql::jobs`.
+//! spec/jobs.md.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use vouch_sql::grammar::{JobAction, JobIds, ScheduleIds, Statement};
+use vouch_sql::jobs;
+use vouch_sql::Output;
+
+use crate::cluster_cmd::open_waiting;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// SHOW JOBS [FOR SCHEDULE id | (SELECT job_id FROM [SHOW JOBS] WHERE …)].
+    List {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Only jobs with this status (pending, running, paused, succeeded, failed,
+        /// canceled, pause-requested, cancel-requested).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only jobs of this type (BACKUP or RESTORE).
+        #[arg(long = "type", value_name = "TYPE")]
+        job_type: Option<String>,
+        /// Only the jobs of this schedule (SHOW JOBS FOR SCHEDULE id).
+        #[arg(long, conflicts_with_all = ["status", "job_type"])]
+        schedule: Option<u64>,
+        /// Output: table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// SHOW JOB id.
+    Show {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The job id.
+        id: u64,
+        /// Output: table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// PAUSE JOB id (a running backup pauses at its next checkpoint).
+    Pause {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The job id.
+        id: u64,
+    },
+    /// RESUME JOB id (the scheduler runs it again, from its checkpoint).
+    Resume {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The job id.
+        id: u64,
+    },
+    /// CANCEL JOB id.
+    Cancel {
+        /// The cluster directory.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The job id.
+        id: u64,
+    },
+}
+
+fn run_statement(cluster: &Path, st: &Statement, format: &str) -> Result<ExitCode> {
+    let c = open_waiting(cluster)?;
+    let out = jobs::execute(&c, st)?;
+    let f: vouch_engine::output::Format = format.parse()?;
+    match out {
+        Output::Rows(t) => print!("{}", t.render_as(f)),
+        Output::Tag(tag) => println!("{tag}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn control(cluster: &Path, action: JobAction, id: u64) -> Result<ExitCode> {
+    run_statement(
+        cluster,
+        &Statement::ControlJobs {
+            action,
+            ids: JobIds::One(id),
+        },
+        "table",
+    )
+}
+
+pub(crate) fn run(cmd: JobsCommand) -> Result<ExitCode> {
+    match cmd {
+        JobsCommand::List {
+            cluster,
+            status,
+            job_type,
+            schedule,
+            format,
+        } => {
+            let ids = match schedule {
+                Some(id) => JobIds::ForSchedules(ScheduleIds::One(id)),
+                None => {
+                    let mut conds = Vec::new();
+                    if let Some(s) = status {
+                        conds.push(("status".to_string(), s));
+                    }
+                    if let Some(t) = job_type {
+                        conds.push(("job_type".to_string(), t.to_ascii_uppercase()));
+                    }
+                    if conds.is_empty() {
+                        JobIds::All
+                    } else {
+                        JobIds::Where(conds)
+                    }
+                }
+            };
+            run_statement(&cluster, &Statement::ShowJobs { ids }, &format)
+        }
+        JobsCommand::Show {
+            cluster,
+            id,
+            format,
+        } => run_statement(
+            &cluster,
+            &Statement::ShowJobs {
+                ids: JobIds::One(id),
+            },
+            &format,
+        ),
+        JobsCommand::Pause { cluster, id } => control(&cluster, JobAction::Pause, id),
+        JobsCommand::Resume { cluster, id } => control(&cluster, JobAction::Resume, id),
+        JobsCommand::Cancel { cluster, id } => control(&cluster, JobAction::Cancel, id),
+    }
+}
