@@ -286,3 +286,122 @@ fn a_job_survives_sigterm_and_sigkill_of_its_scheduler_and_the_next_one_finishes
     };
     assert_eq!(count(&r), count(&c));
 }
+
+#[test]
+fn a_scheduled_run_stopped_by_sigterm_resumes_as_the_same_job() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    init(&c, "300");
+    {
+        let cluster = vouch_cluster::Cluster::open(&c, vouch_cluster::Clock::system()).unwrap();
+        cluster
+            .kv()
+            .set_setting("bulkio.backup.file_size", b"2048")
+            .unwrap();
+    }
+    let c_ = s(&c);
+    ok(&[
+        "schedule",
+        "create",
+        "weekly",
+        "--cluster",
+        c_,
+        "--database",
+        "bank",
+        "--into",
+        "nodelocal://1/w",
+        "--recurring",
+        "@weekly",
+    ]);
+    let coll = c.join("extern").join("w");
+    let (mut child, rx) = scheduler(&c, 2);
+    let next = |what: &str| {
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"))
+    };
+    assert!(next("start").starts_with("scheduler started on "));
+    wait_for_checkpoints(&coll, 2);
+    signal(&child, "-TERM");
+    let line = next("the stopped run");
+    assert!(
+        line.starts_with("stopped schedule 1 (weekly, full) as of ")
+            && line.ends_with(" between data files: the next pass resumes it"),
+        "{line}"
+    );
+    assert_eq!(next("the stop"), "scheduler stopped");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let list = jobs(&c, &["--schedule", "1"]);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "running");
+    let id = list[0]["job_id"].to_string();
+
+    let out = ok(&["scheduler", "--cluster", c_, "--once"]);
+    assert!(
+        out.starts_with("ran schedule 1 (weekly, full) as of ")
+            && out.ends_with(&format!(" (job {id})\n")),
+        "{out}"
+    );
+    let list = jobs(&c, &["--schedule", "1"]);
+    assert_eq!(list.len(), 1, "the resumed run is the same job");
+    assert_eq!(list[0]["status"], "succeeded");
+    let (code, out, err) = run(&["verify", "IN", s(&coll), "--level", "full"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+#[test]
+fn a_run_its_schedule_gives_up_is_a_canceled_job() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    init(&c, "300");
+    {
+        let cluster = vouch_cluster::Cluster::open(&c, vouch_cluster::Clock::system()).unwrap();
+        cluster
+            .kv()
+            .set_setting("bulkio.backup.file_size", b"2048")
+            .unwrap();
+    }
+    let c_ = s(&c);
+    ok(&["cluster", "clock", c_, "--set", "2030-01-01 10:00:00"]);
+    ok(&[
+        "schedule",
+        "create",
+        "weekly",
+        "--cluster",
+        c_,
+        "--database",
+        "bank",
+        "--into",
+        "nodelocal://1/w",
+        "--recurring",
+        "@weekly",
+        "--on-previous-running",
+        "start",
+    ]);
+    let coll = c.join("extern").join("w");
+    let (mut child, rx) = scheduler(&c, 2);
+    wait_for_checkpoints(&coll, 2);
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // Its last line (the reader thread ends with the output).
+    let lines: Vec<String> = rx.iter().collect();
+    assert_eq!(lines.last().map(String::as_str), Some("scheduler stopped"));
+    let first = jobs(&c, &["--schedule", "1"]);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["status"], "running");
+    // A week later the crontab's next time is past: `start` runs it and gives the
+    // unfinished run up, whose job is canceled.
+    ok(&["cluster", "clock", c_, "--advance", "8d"]);
+    let out = ok(&["scheduler", "--cluster", c_, "--once"]);
+    assert!(out.contains(": succeeded: "), "{out}");
+    let list = jobs(&c, &["--schedule", "1"]);
+    assert_eq!(list.len(), 2, "{list:?}");
+    let old = list
+        .iter()
+        .find(|j| j["job_id"] == first[0]["job_id"])
+        .unwrap();
+    assert_eq!(old["status"], "canceled");
+    assert_eq!(old["error"], "canceled: its schedule gave this run up");
+    assert!(list.iter().any(|j| j["status"] == "succeeded"));
+    let (code, out, err) = run(&["verify", "IN", s(&coll), "--level", "full"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}

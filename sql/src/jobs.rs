@@ -638,20 +638,43 @@ pub fn run_pending(
     Ok(runs)
 }
 
-/// The job of a schedule's run: the unfinished one a stopped run left (so the run
-/// resumes as the same job), or a new running one.
+/// The job of a schedule's run: the unfinished job of the same run (same statement, so
+/// the same AS OF time) that a stopped run left, so the run resumes as that job; else a
+/// new running one. Unfinished jobs of other runs of the schedule (runs it gave up:
+/// `on_previous_running`) are canceled.
 pub fn for_schedule_run(
     cluster: &Cluster,
     schedule_id: u64,
     execute: &str,
     protect_record: Option<u64>,
 ) -> Result<u64> {
-    if let Some(r) = list(cluster)?
+    let unfinished: Vec<pb::JobRecord> = list(cluster)?
         .into_iter()
         .filter(|r| r.schedule_id == schedule_id && !status(r).is_final())
-        .max_by_key(|r| (r.created, r.id))
-    {
-        return Ok(r.id);
+        .collect();
+    let mut same = None;
+    for r in unfinished {
+        if r.execute == execute && same.is_none() {
+            same = Some(r.id);
+            continue;
+        }
+        let now = cluster.now().wall;
+        let gone = cluster.kv().with_jobs(|j| {
+            let mut cur = load(j, r.id)?;
+            if status(&cur).is_final() {
+                return Ok::<_, Error>(None);
+            }
+            canceled(&mut cur, now);
+            cur.error = "canceled: its schedule gave this run up".into();
+            store(j, &cur)?;
+            Ok(Some(cur))
+        })?;
+        if let Some(g) = gone {
+            release(cluster, &g)?;
+        }
+    }
+    if let Some(id) = same {
+        return Ok(id);
     }
     Ok(create(
         cluster,
