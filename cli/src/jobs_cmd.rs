@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use vouch_sql::grammar::{JobAction, JobIds, ScheduleIds, Statement};
 use vouch_sql::jobs;
@@ -45,7 +45,8 @@ pub(crate) enum JobsCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
-    /// PAUSE JOB id (a running backup pauses at its next checkpoint).
+    /// PAUSE JOB id (a running backup pauses at its next checkpoint; while a scheduler
+    /// has the cluster open, the request is left for it).
     Pause {
         /// The cluster directory.
         #[arg(long)]
@@ -61,7 +62,7 @@ pub(crate) enum JobsCommand {
         /// The job id.
         id: u64,
     },
-    /// CANCEL JOB id.
+    /// CANCEL JOB id (while a scheduler has the cluster open, the request is left for it).
     Cancel {
         /// The cluster directory.
         #[arg(long)]
@@ -83,6 +84,28 @@ fn run_statement(cluster: &Path, st: &Statement, format: &str) -> Result<ExitCod
 }
 
 fn control(cluster: &Path, action: JobAction, id: u64) -> Result<ExitCode> {
+    // A pause or cancel while another process (a scheduler running jobs) has the cluster
+    // open is left as a request its runner applies at the job's next checkpoint.
+    let request = match action {
+        JobAction::Pause => Some((vouch_cluster::JobRequest::Pause, "PAUSE")),
+        JobAction::Cancel => Some((vouch_cluster::JobRequest::Cancel, "CANCEL")),
+        JobAction::Resume => None,
+    };
+    if let Some((request, word)) = request {
+        match vouch_cluster::Cluster::open(cluster, vouch_cluster::Clock::system()) {
+            Err(vouch_cluster::Error::Busy(_)) => {
+                vouch_cluster::request_job(cluster, id, request)
+                    .with_context(|| format!("leaving a request in {}", cluster.display()))?;
+                println!(
+                    "{word} JOB {id} requested: the cluster is in use; the process running the job applies it at its next checkpoint"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Closed again at once: the statement opens it (waiting, if it became busy).
+            Ok(c) => drop(c),
+            Err(_) => {}
+        }
+    }
     run_statement(
         cluster,
         &Statement::ControlJobs {

@@ -405,3 +405,97 @@ fn a_run_its_schedule_gives_up_is_a_canceled_job() {
     let (code, out, err) = run(&["verify", "IN", s(&coll), "--level", "full"]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+#[test]
+fn a_running_schedulers_job_pauses_and_cancels_on_requests_from_another_process() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    init(&c, "300");
+    {
+        let cluster = vouch_cluster::Cluster::open(&c, vouch_cluster::Clock::system()).unwrap();
+        cluster
+            .kv()
+            .set_setting("bulkio.backup.file_size", b"2048")
+            .unwrap();
+    }
+    let c_ = s(&c);
+    let coll = c.join("extern").join("b");
+    let backups = || {
+        let out = ok(&[
+            "sql",
+            "--cluster",
+            c_,
+            "-e",
+            "SHOW BACKUPS IN 'nodelocal://1/b'",
+        ]);
+        out.lines().count() - 3
+    };
+    let verify = || {
+        let (code, out, err) = run(&["verify", "IN", s(&coll), "--level", "full"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+    };
+    ok(&[
+        "sql",
+        "--cluster",
+        c_,
+        "-e",
+        "BACKUP DATABASE bank INTO 'nodelocal://1/b'",
+    ]);
+    let id = detached(
+        &c,
+        "BACKUP DATABASE bank INTO 'nodelocal://1/b' WITH detached",
+    );
+    // The first backup's checkpoints.
+    let base = checkpoints(&coll);
+    let (mut child, rx) = scheduler(&c, 2);
+    let next = |what: &str| {
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"))
+    };
+    assert!(next("start").starts_with("scheduler started on "));
+
+    // Paused while the scheduler holds the cluster (parked after the job's second data
+    // file): the request is left for it.
+    wait_for_checkpoints(&coll, base + 2);
+    assert_eq!(
+        ok(&["jobs", "pause", &id, "--cluster", c_]),
+        format!("PAUSE JOB {id} requested: the cluster is in use; the process running the job applies it at its next checkpoint\n")
+    );
+    assert_eq!(next("the pause"), format!("ran job {id} (BACKUP): paused"));
+    assert_eq!(status(&c, &id), "paused");
+    assert_eq!(backups(), 1);
+    verify();
+    // Resumed, the running scheduler's next pass continues it from its checkpoint.
+    assert_eq!(
+        ok(&["jobs", "resume", &id, "--cluster", c_]),
+        "RESUME JOBS 1\n"
+    );
+    let line = next("the resumed run");
+    assert!(
+        line.starts_with(&format!("ran job {id} (BACKUP): succeeded: ")),
+        "{line}"
+    );
+    assert_eq!(status(&c, &id), "succeeded");
+    assert_eq!(backups(), 2);
+    verify();
+
+    // Canceled the same way: no new backup, the earlier ones intact.
+    let id2 = detached(
+        &c,
+        "BACKUP DATABASE bank INTO 'nodelocal://1/b' WITH detached",
+    );
+    wait_for_checkpoints(&coll, checkpoints(&coll) + 2);
+    assert!(ok(&["jobs", "cancel", &id2, "--cluster", c_])
+        .starts_with(&format!("CANCEL JOB {id2} requested: ")));
+    assert_eq!(
+        next("the cancel"),
+        format!("ran job {id2} (BACKUP): canceled")
+    );
+    assert_eq!(status(&c, &id2), "canceled");
+    assert_eq!(backups(), 2);
+    verify();
+
+    signal(&child, "-TERM");
+    assert_eq!(next("the stop"), "scheduler stopped");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -17,6 +17,7 @@
 
 mod catalog;
 mod clock;
+mod requests;
 mod userfile;
 pub mod workload;
 
@@ -33,6 +34,9 @@ pub use catalog::{
 };
 pub use clock::Clock;
 pub use userfile::{connection_key, StorageTables, USERFILE_CHUNK};
+pub use requests::{
+    has_job_request, job_requests, request_job, take_job_request, JobRequest, REQUESTS_DIR,
+};
 
 const MVCC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mvcc");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

@@ -337,6 +337,28 @@ pub enum Outcome {
     NotRunnable(Status),
 }
 
+/// Applies the request another process left for job `id` (`vouch jobs pause|cancel`
+/// while the cluster was in use; [`vouch_cluster::request_job`]) with the rules of
+/// [`control`]; a request the job's status makes moot (it finished meanwhile), or for a
+/// job that does not exist, is dropped.
+pub fn apply_request(cluster: &Cluster, id: u64) -> Result<()> {
+    let action = match vouch_cluster::take_job_request(cluster.dir(), id)
+        .map_err(|e| Error::Usage(format!("job {id}: reading its request: {e}")))?
+    {
+        Some(vouch_cluster::JobRequest::Pause) => JobAction::Pause,
+        Some(vouch_cluster::JobRequest::Cancel) => JobAction::Cancel,
+        None => return Ok(()),
+    };
+    match control(cluster, action, id) {
+        Ok(_) => Ok(()),
+        Err(Error::Job {
+            kind: JobErrorKind::BadStatus | JobErrorKind::NotFound,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Marks a job as running (adopting a pending job, or a running one left by a runner
 /// that stopped); a job asked to pause or cancel with no runner is paused or canceled.
 fn begin(cluster: &Cluster, id: u64) -> Result<std::result::Result<pb::JobRecord, Status>> {
@@ -426,6 +448,7 @@ pub fn run_observed(
     stop: Option<&Arc<AtomicBool>>,
     on_file: &mut dyn FnMut(u64),
 ) -> Result<Outcome> {
+    apply_request(cluster, id)?;
     let r = match begin(cluster, id)? {
         Ok(r) => r,
         Err(Status::Paused) => return Ok(Outcome::Paused),
@@ -486,27 +509,37 @@ fn execute_record(
             let id = r.id;
             let outside = stop.cloned();
             let mut files = 0u64;
+            let asked = || {
+                kv.with_jobs(|j| Ok::<_, Error>(j.get(id)?))
+                    .ok()
+                    .flatten()
+                    .and_then(|b| decode_job(&b).ok())
+                    .is_some_and(|rec| {
+                        matches!(
+                            status(&rec),
+                            Status::PauseRequested | Status::CancelRequested
+                        )
+                    })
+            };
             let mut check = |p: vouch_engine::backup::Progress| {
                 // The runner asked to stop: seen at any progress event, carried out by the
                 // engine at its next checkpoint.
                 if outside.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                     flag.store(true, Ordering::SeqCst);
                 }
+                // A request left by another process (one stat per event). Applying it
+                // can only fail on the cluster's own errors, which the job's next write
+                // meets again; a request that cannot be read is tried at the next event.
+                if vouch_cluster::has_job_request(cluster.dir(), id)
+                    && apply_request(cluster, id).is_ok()
+                    && asked()
+                {
+                    flag.store(true, Ordering::SeqCst);
+                }
                 if let vouch_engine::backup::Progress::File { .. } = p {
                     files += 1;
                     on_file(files);
-                    let asked = kv
-                        .with_jobs(|j| Ok::<_, Error>(j.get(id)?))
-                        .ok()
-                        .flatten()
-                        .and_then(|b| decode_job(&b).ok())
-                        .is_some_and(|rec| {
-                            matches!(
-                                status(&rec),
-                                Status::PauseRequested | Status::CancelRequested
-                            )
-                        });
-                    if asked {
+                    if asked() {
                         flag.store(true, Ordering::SeqCst);
                     }
                 }
@@ -607,6 +640,12 @@ pub fn run_pending(
     stop: Option<&Arc<AtomicBool>>,
     each: &mut dyn FnMut(&JobRun),
 ) -> Result<Vec<JobRun>> {
+    // Requests left while no runner saw them.
+    let waiting = vouch_cluster::job_requests(cluster.dir())
+        .map_err(|e| Error::Usage(format!("reading the job requests: {e}")))?;
+    for id in waiting {
+        apply_request(cluster, id)?;
+    }
     let mut todo: Vec<pb::JobRecord> = list(cluster)?
         .into_iter()
         .filter(|r| {
