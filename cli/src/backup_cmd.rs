@@ -12,6 +12,7 @@ use vouch_engine::output::{self, Format};
 use vouch_engine::show::{self, ShowOptions};
 use vouch_sql::backup_stmt::{self, Scope};
 use vouch_sql::grammar::{words, Options, Statement};
+use vouch_sql::jobs;
 
 /// The `backup` subcommand's options.
 #[derive(Debug)]
@@ -89,7 +90,16 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     opts.target_file_size = a.target_file_size;
     opts.encryption = a.keys.source()?;
     let mut sink = progress_sink();
-    let r = backup::backup(&cluster, &opts, &mut *sink)?;
+    // A job in the cluster's system.jobs (its id is the result's job_id).
+    let job = jobs::record_foreground(&cluster, jobs::JobType::Backup, &opts.statement)?;
+    // Its lock holds the job's id; a rerun that resumes it finishes this job.
+    opts.job_id = Some(job);
+    let result = backup::backup(&cluster, &opts, &mut *sink);
+    let error = result.as_ref().err().map(ToString::to_string);
+    // A run that resumed an earlier one's lock is that run's job.
+    let ran_as = result.as_ref().ok().map(|r| r.job_id);
+    jobs::finish_foreground(&cluster, job, ran_as, error.as_deref())?;
+    let r = result?;
     for n in &r.notices {
         eprintln!("NOTICE: {n}");
     }

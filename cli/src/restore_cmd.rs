@@ -9,6 +9,7 @@ use vouch_cluster::{Clock, Cluster};
 use vouch_engine::restore::{self, Progress};
 use vouch_sql::backup_stmt::{self, Scope};
 use vouch_sql::grammar::{words, Options};
+use vouch_sql::jobs;
 
 /// Arguments of `vouch restore`.
 #[derive(Debug, clap::Args)]
@@ -155,8 +156,24 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         }
     };
     let mut sink = progress_sink();
-    let r = match restore::restore(&cluster, &opts, &mut *sink) {
-        Ok(r) => r,
+    // A job in the cluster's system.jobs (its id is the result's job_id).
+    let text = format!(
+        "RESTORE {}",
+        a.words
+            .iter()
+            .map(|w| vouch_store::redact_uri(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let job = jobs::record_foreground(&cluster, jobs::JobType::Restore, &text)?;
+    let result = restore::restore(&cluster, &opts, &mut *sink);
+    let error = result.as_ref().err().map(ToString::to_string);
+    jobs::finish_foreground(&cluster, job, None, error.as_deref())?;
+    let r = match result {
+        Ok(mut r) => {
+            r.job_id = job;
+            r
+        }
         Err(e) => {
             // A restore that fails into a cluster it created leaves no cluster behind.
             drop(cluster);

@@ -337,6 +337,34 @@ fn killed_backup_resumes() {
     assert_eq!(header[0], "job_id");
     assert_eq!(rows[0][0], lock.job_id.to_string());
     assert_eq!(rows[0][1], "succeeded");
+    // In system.jobs the killed run's job is the one that succeeded (the rerun finished it).
+    let (out, _) = ok(&[
+        "jobs",
+        "list",
+        "--cluster",
+        s(&c),
+        "--type",
+        "backup",
+        "--format",
+        "json",
+    ]);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let listed: Vec<(String, String)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["job_id"].to_string(),
+                j["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        listed.contains(&(lock.job_id.to_string(), "succeeded".to_string())),
+        "{listed:?}"
+    );
+    assert!(listed.iter().all(|(_, st)| st == "succeeded"), "{listed:?}");
     assert_eq!(written_path(&err, uri), dir);
     let out = ok(&[
         "show",

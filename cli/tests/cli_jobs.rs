@@ -127,6 +127,66 @@ fn vouch_jobs_mirrors_the_job_statements() {
     // The passphrase is in no listing.
     let listed = ok(&["jobs", "list", "--cluster", c_]);
     assert!(!listed.contains("'pw'"), "{listed}");
+
+    // `vouch backup` and `vouch restore` are jobs too, under the result's job_id.
+    let out = ok(&[
+        "backup",
+        "--cluster",
+        c_,
+        "DATABASE",
+        "bank",
+        "INTO",
+        "nodelocal://1/f",
+    ]);
+    let job = out
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(status(&c, &job), "succeeded");
+    let listed = jobs(&c, &["--type", "backup", "--status", "succeeded"]);
+    let row = listed
+        .iter()
+        .find(|j| j["job_id"].as_u64() == job.parse().ok())
+        .unwrap();
+    assert_eq!(
+        row["description"],
+        "BACKUP DATABASE bank INTO nodelocal://1/f"
+    );
+    let r = d.path().join("r");
+    let from = c.join("extern").join("f");
+    let out = ok(&[
+        "restore",
+        "--cluster",
+        s(&r),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        s(&from),
+    ]);
+    let job = out
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(status(&r, &job), "succeeded");
+    let listed = jobs(&r, &[]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["job_type"], "RESTORE");
+    assert_eq!(
+        listed[0]["description"],
+        format!("RESTORE DATABASE bank FROM LATEST IN {}", s(&from))
+    );
 }
 
 /// Every file under `dir`.

@@ -480,6 +480,13 @@ fn execute_record(
     stop: Option<&Arc<AtomicBool>>,
     on_file: &mut dyn FnMut(u64),
 ) -> Result<(Table, String)> {
+    if r.execute.is_empty() {
+        // A foreground job ([`record_foreground`]) whose process ended before it did.
+        return Err(Error::Usage(format!(
+            "job {}: the `vouch backup` or `vouch restore` process running it stopped before it finished; run that command again (a backup resumes from its checkpoint)",
+            r.id
+        )));
+    }
     let st = grammar::parse(&r.execute)?;
     let scope = Scope {
         database: (!r.database.is_empty()).then_some(r.database.as_str()),
@@ -503,6 +510,7 @@ fn execute_record(
             )?;
             opts.job_id = Some(r.id);
             opts.protect_record = (r.protect_record != 0).then_some(r.protect_record);
+            opts.resume_own_only = true;
             let flag = Arc::new(AtomicBool::new(false));
             opts.stop = Some(flag.clone());
             let kv = cluster.kv();
@@ -618,6 +626,62 @@ pub fn execute_statement(
             r.id, r.id
         ))),
     }
+}
+
+/// Records a BACKUP or RESTORE that its caller runs itself in the foreground (`vouch
+/// backup` / `vouch restore`, whose keys come from flags and files): a `running` job with
+/// its description (`text`, redacted here) and no statement a runner could run again.
+/// [`finish_foreground`] records how it ended.
+pub fn record_foreground(cluster: &Cluster, job_type: JobType, text: &str) -> Result<u64> {
+    let r = create(
+        cluster,
+        NewJob {
+            job_type,
+            execute: String::new(),
+            database: None,
+            as_of: None,
+            schedule_id: 0,
+            status: Status::Running,
+            protect_record: None,
+        },
+    )?;
+    let description = grammar::redact(text);
+    cluster.kv().with_jobs(|j| {
+        let mut cur = load(j, r.id)?;
+        cur.description = description;
+        store(j, &cur)
+    })?;
+    Ok(r.id)
+}
+
+/// Records the end of a job of [`record_foreground`]: succeeded, or failed with `error`.
+/// `ran_as` is the id the engine's job ran under, when it differs from `id` (a backup
+/// that resumed the lock of an earlier run): the job is then that id's — the earlier
+/// run's record, if there is one, is the one finished, and this run's record is merged
+/// into it. Returns the job's id.
+pub fn finish_foreground(
+    cluster: &Cluster,
+    id: u64,
+    ran_as: Option<u64>,
+    error: Option<&str>,
+) -> Result<u64> {
+    let id = match ran_as {
+        Some(other) if other != id => {
+            cluster.kv().with_jobs(|j| {
+                let mine = load(j, id)?;
+                j.remove(id)?;
+                if j.get(other)?.is_none() {
+                    let moved = pb::JobRecord { id: other, ..mine };
+                    store(j, &moved)?;
+                }
+                Ok::<_, Error>(())
+            })?;
+            other
+        }
+        _ => id,
+    };
+    end(cluster, id, error, false)?;
+    Ok(id)
 }
 
 /// What a runner did with one job.

@@ -442,3 +442,69 @@ fn a_running_backup_pauses_resumes_and_cancels_at_its_checkpoints() {
         Some("800")
     );
 }
+
+#[test]
+fn a_foreground_job_whose_process_ended_fails_when_a_runner_adopts_it() {
+    let env = Env::new();
+    let id = jobs::record_foreground(
+        &env.c,
+        jobs::JobType::Backup,
+        "BACKUP DATABASE bank INTO 's3://b/p?AWS_SECRET_ACCESS_KEY=s3cr3t'",
+    )
+    .unwrap();
+    let t = env.table(&format!("SHOW JOB {id}"));
+    assert_eq!(cell(&t, 0, "status").as_deref(), Some("running"));
+    assert_eq!(
+        cell(&t, 0, "description").as_deref(),
+        Some("BACKUP DATABASE bank INTO 's3://b/p?AWS_SECRET_ACCESS_KEY=redacted'")
+    );
+    let runs = jobs::run_pending(&env.c, None, &mut |_| {}).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(matches!(runs[0].outcome, Outcome::Failed(Error::Usage(_))));
+    let t = env.table(&format!("SHOW JOB {id}"));
+    assert_eq!(cell(&t, 0, "status").as_deref(), Some("failed"));
+    assert_eq!(
+        cell(&t, 0, "error"),
+        Some(format!("job {id}: the `vouch backup` or `vouch restore` process running it stopped before it finished; run that command again (a backup resumes from its checkpoint)"))
+    );
+    // A foreground job's end is recorded by its process.
+    let id2 = jobs::record_foreground(&env.c, jobs::JobType::Restore, "RESTORE FROM LATEST IN 'x'")
+        .unwrap();
+    assert_eq!(
+        jobs::finish_foreground(&env.c, id2, None, Some("boom")).unwrap(),
+        id2
+    );
+    let t = env.table(&format!("SHOW JOB {id2}"));
+    assert_eq!(cell(&t, 0, "status").as_deref(), Some("failed"));
+    assert_eq!(cell(&t, 0, "error").as_deref(), Some("boom"));
+    assert_eq!(cell(&t, 0, "job_type").as_deref(), Some("RESTORE"));
+    // A run that resumed an earlier run's lock finishes that run's job: the earlier
+    // record (failed above, adopted) is the one finished, this run's merged into it.
+    let id3 = jobs::record_foreground(&env.c, jobs::JobType::Backup, "BACKUP INTO 'y'").unwrap();
+    assert_eq!(
+        jobs::finish_foreground(&env.c, id3, Some(id), None).unwrap(),
+        id
+    );
+    assert!(matches!(
+        env.err(&format!("SHOW JOB {id3}")),
+        Error::Job {
+            kind: JobErrorKind::NotFound,
+            ..
+        }
+    ));
+    let t = env.table(&format!("SHOW JOB {id}"));
+    assert_eq!(cell(&t, 0, "status").as_deref(), Some("succeeded"));
+    // With no earlier record, this run's record takes the id it ran as.
+    let id4 = jobs::record_foreground(&env.c, jobs::JobType::Backup, "BACKUP INTO 'z'").unwrap();
+    assert_eq!(
+        jobs::finish_foreground(&env.c, id4, Some(77), None).unwrap(),
+        77
+    );
+    let t = env.table("SHOW JOB 77");
+    assert_eq!(
+        cell(&t, 0, "description").as_deref(),
+        Some("BACKUP INTO 'z'")
+    );
+    assert_eq!(cell(&t, 0, "status").as_deref(), Some("succeeded"));
+    assert_eq!(env.table("SHOW JOBS").rows.len(), 3);
+}

@@ -115,10 +115,13 @@ pub struct BackupOptions {
     /// reads: what a backup schedule's runs chain (spec/schedules.md §5). `None` (a
     /// plain BACKUP): nothing outlives the job.
     pub protect_record: Option<u64>,
-    /// The id of the job (its `system.jobs` record's): a new job takes it, and only an
-    /// unfinished run with this id in its lock is resumed. None: a new random id
-    /// ([`crate::new_job_id`]), and any unfinished run of the same spec is resumed.
+    /// The id a new job takes (its `system.jobs` record's); none: a new random id
+    /// ([`crate::new_job_id`]).
     pub job_id: Option<u64>,
+    /// Resume only an unfinished run whose lock holds `job_id` (a job of the cluster's
+    /// `system.jobs` resumes its own work, never a canceled job's directory); otherwise
+    /// any unfinished run of the same spec is resumed.
+    pub resume_own_only: bool,
 }
 
 impl BackupOptions {
@@ -138,6 +141,7 @@ impl BackupOptions {
             stop: None,
             protect_record: None,
             job_id: None,
+            resume_own_only: false,
             #[cfg(feature = "fault-injection")]
             faults: Faults::default(),
         }
@@ -258,7 +262,7 @@ pub fn backup(
             prev_chain.as_ref(),
             &spec,
             &opts.encryption,
-            opts.job_id,
+            opts.job_id.filter(|_| opts.resume_own_only),
         )?,
     };
     if unfinished.is_none() && prev_chain.is_none() && legacy.is_none() {
