@@ -33,10 +33,10 @@ pub use catalog::{
     DEFAULT_NUM_REPLICAS, DEFAULT_REGIONS, DEMO_NODES, EXTERN_DIR, MAX_NODES, STORE_FILE,
 };
 pub use clock::Clock;
-pub use userfile::{connection_key, StorageTables, USERFILE_CHUNK};
 pub use requests::{
     has_job_request, job_requests, request_job, take_job_request, JobRequest, REQUESTS_DIR,
 };
+pub use userfile::{connection_key, StorageTables, USERFILE_CHUNK};
 
 const MVCC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mvcc");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

@@ -32,6 +32,9 @@ pub enum JobErrorKind {
     Paused,
     /// The job was canceled before it completed.
     Canceled,
+    /// The job's secrets file cannot be written or read, is missing, or holds another
+    /// statement than the job's.
+    Secrets,
 }
 
 fn refused(kind: JobErrorKind, message: String) -> Error {
@@ -202,11 +205,20 @@ pub struct NewJob {
 pub fn create(cluster: &Cluster, new: NewJob) -> Result<pb::JobRecord> {
     let now = cluster.now().wall;
     let running = new.status == Status::Running;
+    let id = vouch_engine::new_job_id();
+    // The record keeps the statement redacted; its secrets go to the job's secrets file
+    // (written first: a record never names a statement it cannot run).
+    let shown = grammar::redact(&new.execute);
+    if shown != new.execute {
+        crate::secrets::write(cluster, SECRETS_DIR, id, &new.execute, &|w, e| {
+            secrets_error(id, w, e)
+        })?;
+    }
     let r = pb::JobRecord {
         format_version: JOB_FORMAT_VERSION,
-        id: vouch_engine::new_job_id(),
+        id,
         job_type: new.job_type.code(),
-        description: grammar::redact(&new.execute),
+        description: shown.clone(),
         user_name: "root".into(),
         status: new.status.code(),
         created: now,
@@ -216,7 +228,7 @@ pub fn create(cluster: &Cluster, new: NewJob) -> Result<pb::JobRecord> {
         fraction_millionths: 0,
         error: String::new(),
         schedule_id: new.schedule_id,
-        execute: new.execute,
+        execute: shown,
         database: new.database.unwrap_or_default(),
         as_of: new.as_of.unwrap_or_default(),
         protect_record: new.protect_record.unwrap_or(0),
@@ -287,9 +299,7 @@ pub fn control(cluster: &Cluster, action: JobAction, id: u64) -> Result<Status> 
         }
         Ok::<_, Error>(r)
     })?;
-    if status(&r) == Status::Canceled {
-        release(cluster, &r)?;
-    }
+    settled(cluster, &r)?;
     Ok(status(&r))
 }
 
@@ -302,13 +312,29 @@ fn canceled(r: &mut pb::JobRecord, now: u64) {
     r.execute.clear();
 }
 
-/// A canceled backup holds no data back from GC any more (its protected timestamp
+/// What a job that reached a final status leaves behind: its secrets file is deleted,
+/// and a canceled backup holds no data back from GC any more (its protected timestamp
 /// record, held for a resumed run, is released).
-fn release(cluster: &Cluster, r: &pb::JobRecord) -> Result<()> {
-    if r.job_type == JobType::Backup.code() {
+fn settled(cluster: &Cluster, r: &pb::JobRecord) -> Result<()> {
+    let s = status(r);
+    if !s.is_final() {
+        return Ok(());
+    }
+    crate::secrets::remove(cluster, SECRETS_DIR, r.id, &|w, e| {
+        secrets_error(r.id, w, e)
+    })?;
+    if s == Status::Canceled && r.job_type == JobType::Backup.code() {
         cluster.kv().release(r.id)?;
     }
     Ok(())
+}
+
+/// The folder of the cluster directory holding the secrets files of jobs whose
+/// statements have secrets, while they are not final ([`crate::secrets`]).
+pub const SECRETS_DIR: &str = "job-secrets";
+
+fn secrets_error(id: u64, what: &str, e: impl std::fmt::Display) -> Error {
+    refused(JobErrorKind::Secrets, format!("job {id}: {what}: {e}"))
 }
 
 // ---- running a job -------------------------------------------------------------------------
@@ -389,8 +415,8 @@ fn begin(cluster: &Cluster, id: u64) -> Result<std::result::Result<pb::JobRecord
         store(j, &r)?;
         Ok((out, Some(r)))
     })?;
-    if let (Err(Status::Canceled), Some(rec)) = &r {
-        release(cluster, rec)?;
+    if let Some(rec) = &r.1 {
+        settled(cluster, rec)?;
     }
     Ok(r.0)
 }
@@ -427,9 +453,7 @@ fn end(cluster: &Cluster, id: u64, ok: Option<&str>, stopped: bool) -> Result<St
         store(j, &r)?;
         Ok::<_, Error>(r)
     })?;
-    if status(&r) == Status::Canceled {
-        release(cluster, &r)?;
-    }
+    settled(cluster, &r)?;
     Ok(status(&r))
 }
 
@@ -487,7 +511,10 @@ fn execute_record(
             r.id
         )));
     }
-    let st = grammar::parse(&r.execute)?;
+    let text = crate::secrets::runnable(cluster, SECRETS_DIR, r.id, "job", &r.execute, &|w, e| {
+        secrets_error(r.id, w, e)
+    })?;
+    let st = grammar::parse(&text)?;
     let scope = Scope {
         database: (!r.database.is_empty()).then_some(r.database.as_str()),
         cluster: Some(cluster),
@@ -506,7 +533,7 @@ fn execute_record(
                 dest,
                 fixed.or(as_of.as_deref()),
                 options,
-                &r.execute,
+                &text,
             )?;
             opts.job_id = Some(r.id);
             opts.protect_record = (r.protect_record != 0).then_some(r.protect_record);
@@ -755,9 +782,10 @@ pub fn for_schedule_run(
         .into_iter()
         .filter(|r| r.schedule_id == schedule_id && !status(r).is_final())
         .collect();
+    let shown = grammar::redact(execute);
     let mut same = None;
     for r in unfinished {
-        if r.execute == execute && same.is_none() {
+        if r.execute == shown && same.is_none() {
             same = Some(r.id);
             continue;
         }
@@ -773,7 +801,7 @@ pub fn for_schedule_run(
             Ok(Some(cur))
         })?;
         if let Some(g) = gone {
-            release(cluster, &g)?;
+            settled(cluster, &g)?;
         }
     }
     if let Some(id) = same {

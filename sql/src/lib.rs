@@ -20,6 +20,7 @@ pub mod grammar;
 pub mod jobs;
 pub mod relational;
 pub mod schedule;
+mod secrets;
 pub mod split;
 pub mod value;
 

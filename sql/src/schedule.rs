@@ -342,7 +342,7 @@ pub const SECRETS_DIR: &str = "schedule-secrets";
 
 /// Where schedule `id`'s secrets are kept: `<cluster>/schedule-secrets/<id>`.
 pub fn secrets_path(cluster: &Cluster, id: u64) -> std::path::PathBuf {
-    cluster.dir().join(SECRETS_DIR).join(id.to_string())
+    crate::secrets::path(cluster, SECRETS_DIR, id)
 }
 
 fn secrets_error(id: u64, what: &str, e: impl std::fmt::Display) -> Error {
@@ -352,93 +352,31 @@ fn secrets_error(id: u64, what: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
-/// Writes the statement with its secrets to the schedule's secrets file, readable by the
-/// owner only (0600, in a 0700 folder), through a temporary file and a rename.
+/// Writes the statement with its secrets to the schedule's secrets file
+/// ([`crate::secrets`]).
 fn write_secrets(cluster: &Cluster, id: u64, statement: &str) -> Result<()> {
-    use std::io::Write;
-    let path = secrets_path(cluster, id);
-    let dir = cluster.dir().join(SECRETS_DIR);
-    let fail =
-        |what: &str, e: std::io::Error| secrets_error(id, &format!("{what} {}", path.display()), e);
-    std::fs::create_dir_all(&dir).map_err(|e| fail("creating the folder of", e))?;
-    let tmp = dir.join(format!("{id}.tmp"));
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail("writing", e)),
-        _ => {}
-    }
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| fail("protecting the folder of", e))?;
-        o.mode(0o600);
-    }
-    let mut f = o.open(&tmp).map_err(|e| fail("writing", e))?;
-    f.write_all(statement.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| fail("writing", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| fail("writing", e))
+    crate::secrets::write(cluster, SECRETS_DIR, id, statement, &|w, e| {
+        secrets_error(id, w, e)
+    })
 }
 
 /// Deletes the schedule's secrets file, if any.
 fn remove_secrets(cluster: &Cluster, id: u64) -> Result<()> {
-    let path = secrets_path(cluster, id);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(secrets_error(
-            id,
-            &format!("deleting {}", path.display()),
-            e,
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// True when a shown statement had secrets replaced (the passphrase's `'*****'`, a URI
-/// parameter's `redacted`): it cannot run without its secrets file.
-fn shows_redactions(statement: &str) -> bool {
-    statement.contains("'*****'") || statement.contains("=redacted")
+    crate::secrets::remove(cluster, SECRETS_DIR, id, &|w, e| secrets_error(id, w, e))
 }
 
 /// The statement a run of `r` executes: its secrets file when it has one (which must
 /// redact to the record's statement), else the record's own statement (one without
 /// secrets, or a record written before secrets had their own file).
 pub fn runnable_statement(cluster: &Cluster, r: &pb::BackupSchedule) -> Result<String> {
-    let path = secrets_path(cluster, r.id);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| {
-                secrets_error(r.id, &format!("reading {}", path.display()), "not UTF-8")
-            })?;
-            if grammar::redact(&text) != r.backup_statement {
-                return Err(secrets_error(
-                    r.id,
-                    &format!("{}", path.display()),
-                    "it holds another statement than the schedule's",
-                ));
-            }
-            Ok(text)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if shows_redactions(&r.backup_statement) {
-                return Err(secrets_error(
-                    r.id,
-                    &format!(
-                        "its statement needs its secrets, kept in {}",
-                        path.display()
-                    ),
-                    "the file is missing",
-                ));
-            }
-            Ok(r.backup_statement.clone())
-        }
-        Err(e) => Err(secrets_error(
-            r.id,
-            &format!("reading {}", path.display()),
-            e,
-        )),
-    }
+    crate::secrets::runnable(
+        cluster,
+        SECRETS_DIR,
+        r.id,
+        "schedule",
+        &r.backup_statement,
+        &|w, e| secrets_error(r.id, w, e),
+    )
 }
 
 /// Stores records whose `backup_statement` holds the statement to run: the record keeps

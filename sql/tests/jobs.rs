@@ -91,9 +91,7 @@ impl Env {
             &self.uri(),
             None,
             None,
-            &vouch_store::OpenOptions {
-                nodelocal_root: None,
-            },
+            &vouch_store::OpenOptions::default(),
             &vouch_verify::VerifyOptions::new(vouch_verify::Level::Full),
             &mut |_| {},
         )
@@ -507,4 +505,73 @@ fn a_foreground_job_whose_process_ended_fails_when_a_runner_adopts_it() {
     );
     assert_eq!(cell(&t, 0, "status").as_deref(), Some("succeeded"));
     assert_eq!(env.table("SHOW JOBS").rows.len(), 3);
+}
+
+#[test]
+fn a_jobs_secrets_stay_out_of_its_record_in_a_file_of_its_own_until_it_is_final() {
+    let env = Env::new();
+    let uri = env.uri();
+    let secrets = env.c.dir().join(jobs::SECRETS_DIR);
+    let id = env.detached(&format!(
+        "BACKUP DATABASE bank INTO '{uri}' WITH encryption_passphrase = 'canaryJOBpass', detached"
+    ));
+    let file = secrets.join(id.to_string());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        text,
+        format!("BACKUP DATABASE bank INTO '{uri}' WITH encryption_passphrase = 'canaryJOBpass', detached")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&secrets), 0o700);
+    }
+    let canary = |b: &[u8]| b.windows(13).any(|w| w == b"canaryJOBpass");
+    for (_, b) in env.c.kv().jobs().unwrap() {
+        assert!(!canary(&b));
+    }
+    let runs = jobs::run_pending(&env.c, None, &mut |_| {}).unwrap();
+    assert!(
+        matches!(runs[0].outcome, Outcome::Succeeded { .. }),
+        "{:?}",
+        runs[0].outcome
+    );
+    assert!(!file.exists(), "a final job's secrets file is deleted");
+    env.sql(&format!(
+        "RESTORE DATABASE bank FROM LATEST IN '{uri}' WITH new_db_name = 'e', encryption_passphrase = 'canaryJOBpass'"
+    ));
+    // The store file never held the passphrase (only the secrets file did).
+    let store = std::fs::read(env.c.dir().join(vouch_cluster::STORE_FILE)).unwrap();
+    assert!(!canary(&store));
+
+    // A job whose secrets file is gone fails, typed, naming it.
+    env.c.kv().clock().advance(1_000_000_000);
+    let id = env.detached(&format!(
+        "BACKUP DATABASE bank INTO '{uri}' WITH encryption_passphrase = 'canaryJOBpass', detached"
+    ));
+    std::fs::remove_file(secrets.join(id.to_string())).unwrap();
+    let runs = jobs::run_pending(&env.c, None, &mut |_| {}).unwrap();
+    match &runs[0].outcome {
+        Outcome::Failed(e) => {
+            assert_eq!(kind(e), JobErrorKind::Secrets);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "job {id}: its statement needs its secrets, kept in {}: the file is missing",
+                    secrets.join(id.to_string()).display()
+                )
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(env.status(id), "failed");
+    // Canceling a pending job deletes its secrets file too.
+    let id = env.detached(&format!(
+        "BACKUP DATABASE bank INTO LATEST IN '{uri}' WITH encryption_passphrase = 'canaryJOBpass', detached"
+    ));
+    assert!(secrets.join(id.to_string()).exists());
+    env.sql(&format!("CANCEL JOB {id}"));
+    assert!(!secrets.join(id.to_string()).exists());
 }
