@@ -98,8 +98,10 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     let error = result.as_ref().err().map(ToString::to_string);
     // A run that resumed an earlier one's lock is that run's job.
     let ran_as = result.as_ref().ok().map(|r| r.job_id);
-    jobs::finish_foreground(&cluster, job, ran_as, error.as_deref())?;
+    let finished = jobs::finish_foreground(&cluster, job, ran_as, error.as_deref());
+    // The backup's own error first (recording its end may fail for the same reason).
     let r = result?;
+    finished?;
     for n in &r.notices {
         eprintln!("NOTICE: {n}");
     }

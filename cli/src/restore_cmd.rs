@@ -165,22 +165,26 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let job = jobs::record_foreground(&cluster, jobs::JobType::Restore, &text)?;
-    let result = restore::restore(&cluster, &opts, &mut *sink);
-    let error = result.as_ref().err().map(ToString::to_string);
-    jobs::finish_foreground(&cluster, job, None, error.as_deref())?;
-    let r = match result {
-        Ok(mut r) => {
-            r.job_id = job;
-            r
-        }
+    let outcome = (|| -> Result<_> {
+        let job = jobs::record_foreground(&cluster, jobs::JobType::Restore, &text)?;
+        let result = restore::restore(&cluster, &opts, &mut *sink);
+        let error = result.as_ref().err().map(ToString::to_string);
+        let finished = jobs::finish_foreground(&cluster, job, None, error.as_deref());
+        // The restore's own error first (recording its end may fail for the same reason).
+        let mut r = result?;
+        finished?;
+        r.job_id = job;
+        Ok(r)
+    })();
+    let r = match outcome {
+        Ok(r) => r,
         Err(e) => {
             // A restore that fails into a cluster it created leaves no cluster behind.
             drop(cluster);
             if let Some(made) = made {
                 made.undo(&a.cluster);
             }
-            return Err(e.into());
+            return Err(e);
         }
     };
     print!("{}", vouch_engine::output::restore_result(&r).render());
