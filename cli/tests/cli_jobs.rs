@@ -559,3 +559,81 @@ fn a_running_schedulers_job_pauses_and_cancels_on_requests_from_another_process(
     assert_eq!(next("the stop"), "scheduler stopped");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// The seed pages' job statements (`PAUSE JOB …;`, `RESUME JOB …;`, as `> ` lines of
+/// their SQL blocks), in page order.
+fn seed_job_statements() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/tests/seeds");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    pages.sort();
+    let mut out = Vec::new();
+    for p in pages {
+        for line in std::fs::read_to_string(&p).unwrap().lines() {
+            if let Some(st) = line.trim().strip_prefix("> ") {
+                if st.contains(" JOB") {
+                    out.push(st.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_seed_job_statements_run_verbatim_through_vouch_sql() {
+    let seeds = seed_job_statements();
+    assert_eq!(
+        seeds,
+        ["PAUSE JOB 27536791415282;", "RESUME JOB 27536791415282;"]
+    );
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    init(&c, "20");
+    let c_ = s(&c);
+    // As written: this cluster has no job with the page's id.
+    for st in &seeds {
+        let (code, out, err) = run(&["sql", "--cluster", c_, "-e", st]);
+        assert_eq!(code, 1, "{st}");
+        assert_eq!(out, "");
+        assert_eq!(err, "ERROR: job with ID 27536791415282 does not exist\n");
+    }
+    // On the page's restore (started, detached), with this cluster's job id for the page's.
+    ok(&[
+        "sql",
+        "--cluster",
+        c_,
+        "-e",
+        "BACKUP DATABASE bank INTO 'nodelocal://1/s'",
+    ]);
+    let id = detached(
+        &c,
+        "RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/s' WITH new_db_name = 'bank2', detached",
+    );
+    let mine = |st: &str| st.replace("27536791415282", &id);
+    assert_eq!(
+        ok(&["sql", "--cluster", c_, "-e", &mine(&seeds[0])]),
+        "PAUSE JOBS 1\n"
+    );
+    assert_eq!(status(&c, &id), "paused");
+    assert_eq!(
+        ok(&["sql", "--cluster", c_, "-e", &mine(&seeds[1])]),
+        "RESUME JOBS 1\n"
+    );
+    assert_eq!(status(&c, &id), "running");
+    let out = ok(&["scheduler", "--cluster", c_, "--once"]);
+    assert_eq!(out, format!("ran job {id} (RESTORE): succeeded\n"));
+    let count = |db: &str| {
+        ok(&[
+            "sql",
+            "--cluster",
+            c_,
+            "-e",
+            &format!("SELECT count(*) FROM {db}.bank"),
+        ])
+    };
+    assert_eq!(count("bank2"), count("bank"));
+}
