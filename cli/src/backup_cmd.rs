@@ -44,7 +44,7 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
     let mut last_line = std::time::Instant::now();
     Box::new(move |p| {
         match p {
-            Progress::Start { .. } => {}
+            Progress::Start { .. } | Progress::Spans { .. } => {}
             Progress::Read { bytes } => read += bytes,
             Progress::File { size } => {
                 files += 1;

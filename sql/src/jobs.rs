@@ -571,6 +571,18 @@ fn execute_record(
                 {
                     flag.store(true, Ordering::SeqCst);
                 }
+                // The fraction completed: the spans exported (the record says 1 only
+                // once the job succeeded). Best effort: a failed write leaves the last one.
+                if let vouch_engine::backup::Progress::Spans { done, total } = p {
+                    if let Some(f) = (done.min(total) * 1_000_000).checked_div(total) {
+                        let f = u32::try_from(f).unwrap_or(0).min(999_999);
+                        let _ = kv.with_jobs(|j| {
+                            let mut cur = load(j, id)?;
+                            cur.fraction_millionths = f;
+                            store(j, &cur)
+                        });
+                    }
+                }
                 if let vouch_engine::backup::Progress::File { .. } = p {
                     files += 1;
                     on_file(files);

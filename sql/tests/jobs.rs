@@ -575,3 +575,35 @@ fn a_jobs_secrets_stay_out_of_its_record_in_a_file_of_its_own_until_it_is_final(
     env.sql(&format!("CANCEL JOB {id}"));
     assert!(!secrets.join(id.to_string()).exists());
 }
+
+#[test]
+fn fraction_completed_follows_the_exported_spans() {
+    let env = Env::new();
+    env.sql("CREATE TABLE bank.more (id INT PRIMARY KEY, v STRING)");
+    env.sql(&format!(
+        "INSERT INTO bank.more VALUES {}",
+        (0..200)
+            .map(|i| format!("({i}, '{}')", "x".repeat(60)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let uri = env.uri();
+    // A cluster backup: the system tables' spans and both tables'.
+    let id = env.detached(&format!("BACKUP INTO '{uri}' WITH detached"));
+    let fraction = |c: &Cluster| -> f64 {
+        let t = jobs::show_table(&[jobs::get(c, id).unwrap()]);
+        t.rows[0][col(&t, "fraction_completed")]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut seen = Vec::new();
+    let out = jobs::run_observed(&env.c, id, None, &mut |_| seen.push(fraction(&env.c))).unwrap();
+    assert!(matches!(out, Outcome::Succeeded { .. }), "{out:?}");
+    assert!(seen.len() > 4, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(seen.iter().all(|f| (0.0..1.0).contains(f)), "{seen:?}");
+    assert!(seen.last().unwrap() > &0.0, "{seen:?}");
+    assert_eq!(fraction(&env.c), 1.0);
+}

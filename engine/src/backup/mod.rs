@@ -190,6 +190,9 @@ pub enum Progress {
     Read { bytes: u64 },
     /// A data file was completed.
     File { size: u64 },
+    /// `done` of the export's `total` key spans are exported (0 of them when it starts;
+    /// a resumed run counts the spans its checkpoint had finished).
+    Spans { done: u64, total: u64 },
 }
 
 /// The layout of one backup directory being written.
@@ -351,11 +354,22 @@ pub fn backup(
         sealing.as_ref().map(|(k, b)| (*k, b.as_slice())),
     );
     progress(Progress::Start { total_bytes: 0 });
-    for sp in &scope.export {
+    let total = scope.export.len() as u64;
+    let finished = scope
+        .export
+        .iter()
+        .take_while(|sp| sp.end.as_slice() <= state.resume_from.as_slice())
+        .count() as u64;
+    progress(Progress::Spans {
+        done: finished,
+        total,
+    });
+    for (i, sp) in (1u64..).zip(&scope.export) {
         if sp.end.as_slice() <= state.resume_from.as_slice() {
             continue;
         }
         export::export_span(cluster, &cx, sp, &mut state, progress)?;
+        progress(Progress::Spans { done: i, total });
     }
 
     let fingerprints = state.table_fingerprints(&scope.resolved.descriptors)?;
