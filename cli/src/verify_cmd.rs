@@ -153,9 +153,6 @@ fn emit(report: &Report, json: bool, junit: Option<&std::path::Path>) -> Result<
     Ok(ExitCode::from(report.exit_code()))
 }
 
-/// Most bytes of one part report `vouch verify merge` reads.
-const MAX_PART_BYTES: u64 = 1 << 30;
-
 /// `vouch verify merge PART.json…`.
 fn merge(args: &Args, parts: &[String]) -> Result<ExitCode> {
     let given = [
@@ -187,14 +184,15 @@ fn merge(args: &Args, parts: &[String]) -> Result<ExitCode> {
         if !meta.is_file() {
             bail!("{p}: not a regular file");
         }
-        if meta.len() > MAX_PART_BYTES {
+        if meta.len() > vouch_verify::MAX_PART_BYTES {
             bail!(
-                "{p}: {} bytes is more than a report may be ({MAX_PART_BYTES})",
-                meta.len()
+                "{p}: {} bytes is more than a report may be ({})",
+                meta.len(),
+                vouch_verify::MAX_PART_BYTES
             );
         }
         let bytes = std::fs::read(path).with_context(|| format!("reading {p}"))?;
-        let r: Report = serde_json::from_slice(&bytes)
+        let r = vouch_verify::read_part(&bytes)
             .with_context(|| format!("{p} is not a vouch verify JSON report"))?;
         reports.push(r);
     }

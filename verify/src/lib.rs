@@ -44,5 +44,7 @@ pub use report::{
     Shard, ShardInfo, TargetCluster, VerifyOptions, CHECKS, NOT_CHECKED_WITHOUT_KEY,
     REPORT_FORMAT_VERSION,
 };
-pub use shard::{merge_reports, MergeError};
+pub use shard::{
+    fuzz_merge_parts, merge_reports, read_part, MergeError, PartError, MAX_PART_BYTES,
+};
 pub use source::FileSource;

@@ -323,6 +323,136 @@ pub enum MergeError {
     },
 }
 
+/// Most bytes of one part report [`read_part`] reads.
+pub const MAX_PART_BYTES: u64 = 1 << 30;
+
+/// Why a part report could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PartError {
+    /// More bytes than [`MAX_PART_BYTES`].
+    #[error("{size} bytes is more than a report may be ({limit})")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// [`MAX_PART_BYTES`].
+        limit: u64,
+    },
+    /// The JSON ends before the report does (a truncated file).
+    #[error("the report ends early, at line {line} column {column}: {message}")]
+    Truncated {
+        /// Where the bytes end (1-based).
+        line: usize,
+        /// Column there.
+        column: usize,
+        /// What the JSON reader says.
+        message: String,
+    },
+    /// Not JSON at all (a damaged byte, not UTF-8, trailing bytes).
+    #[error("not JSON at line {line} column {column}: {message}")]
+    Syntax {
+        /// Where (1-based).
+        line: usize,
+        /// Column there.
+        column: usize,
+        /// What the JSON reader says.
+        message: String,
+    },
+    /// JSON, but not a report of this format: a field missing, unknown or of the wrong
+    /// type, an unknown finding kind or check name.
+    #[error("not a vouch verify report at line {line} column {column}: {message}")]
+    NotAReport {
+        /// Where (1-based).
+        line: usize,
+        /// Column there.
+        column: usize,
+        /// What the JSON reader says.
+        message: String,
+    },
+}
+
+/// Reads one part report (`vouch verify … --shard K/N --format json` output) for
+/// [`merge_reports`]: size checked before decoding, every field and name checked (unknown
+/// fields, finding kinds and check names are refused), errors typed by what is wrong.
+pub fn read_part(bytes: &[u8]) -> Result<Report, PartError> {
+    let size = bytes.len() as u64;
+    if size > MAX_PART_BYTES {
+        return Err(PartError::TooLarge {
+            size,
+            limit: MAX_PART_BYTES,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let (line, column, message) = (e.line(), e.column(), e.to_string());
+        match e.classify() {
+            serde_json::error::Category::Eof => PartError::Truncated {
+                line,
+                column,
+                message,
+            },
+            serde_json::error::Category::Data => PartError::NotAReport {
+                line,
+                column,
+                message,
+            },
+            serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+                PartError::Syntax {
+                    line,
+                    column,
+                    message,
+                }
+            }
+        }
+    })
+}
+
+/// Fuzz entry point of the `verify_merge_parts` target (not part of the API): `data` is
+/// split at every `0xff` byte (never in UTF-8) into part reports, each read with
+/// [`read_part`]; those that read are merged with [`merge_reports`]. Never panics on any
+/// input; panics only when an oracle fails: a report that reads must write back to JSON
+/// that reads to the same JSON, and a merged report must render (human, JUnit) and do the
+/// same.
+#[doc(hidden)]
+#[allow(clippy::panic)]
+pub fn fuzz_merge_parts(data: &[u8]) {
+    let parts: Vec<Report> = data
+        .split(|&b| b == 0xff)
+        .filter_map(|p| read_part(p).ok())
+        .collect();
+    for p in &parts {
+        fuzz_round_trip(p);
+    }
+    if let Ok(m) = merge_reports(parts) {
+        if m.shard.is_some() {
+            panic!("a merged report is no shard's");
+        }
+        let _ = m.exit_code();
+        let _ = crate::output::render_human(&m);
+        let _ = crate::output::render_junit(&m);
+        fuzz_round_trip(&m);
+    }
+}
+
+/// The fuzz oracle: `r` written as JSON reads back, and writing that gives the same JSON
+/// (the wall time, which goes through a float, compared after one round).
+#[allow(clippy::panic)]
+fn fuzz_round_trip(r: &Report) {
+    let once = match serde_json::to_vec(r) {
+        Ok(j) => j,
+        Err(e) => panic!("a report that was read does not write: {e}"),
+    };
+    let back = match read_part(&once) {
+        Ok(b) => b,
+        Err(e) => panic!("a report written does not read back: {e}"),
+    };
+    let twice = serde_json::to_vec(&back).unwrap_or_default();
+    let again = read_part(&twice).map(|b| serde_json::to_vec(&b).unwrap_or_default());
+    match again {
+        Ok(thrice) if thrice == twice => {}
+        _ => panic!("a report's JSON does not read back to itself"),
+    }
+}
+
 /// The check named `name` in `checks`, added when missing.
 fn check_in<'a>(checks: &'a mut Vec<CheckResult>, name: &'static str) -> &'a mut CheckResult {
     if let Some(i) = checks.iter().position(|c| c.name == name) {
