@@ -436,3 +436,83 @@ fn overlaps(f: &pb::File, s: &[u8], e: &[u8]) -> bool {
         .as_ref()
         .is_some_and(|sp| sp.start.as_slice() < e && s < sp.end.as_slice())
 }
+
+/// One input of [`merge_cursors`]: entries (MVCC key, stored value) in key order.
+pub trait MergeCursor {
+    /// What advancing can fail with.
+    type Error: From<Error>;
+    /// Moves to the next entry: `false` at the end.
+    fn advance(&mut self) -> std::result::Result<bool, Self::Error>;
+    /// The entry [`MergeCursor::advance`] moved to: (MVCC key, stored value).
+    fn current(&self) -> (&[u8], &[u8]);
+    /// Index of the layer its entries come from (newer layers win ties).
+    fn layer(&self) -> usize;
+    /// Its file, for messages.
+    fn name(&self) -> &str;
+}
+
+/// The k-way merge of [`merge_versions`] over cursors the caller drives (for example
+/// verified scans doing their own per-file checks, so every stored byte is read once):
+/// the same order (user key ascending, timestamp descending, the newer layer first on
+/// equal keys, then the earlier cursor) and the same errors (a key too short to hold a
+/// timestamp, keys out of order). `f` gets each version with the index of its cursor.
+/// Memory: one copy of each cursor's current entry (buffers reused).
+pub fn merge_cursors<C: MergeCursor>(
+    cursors: &mut [C],
+    mut f: impl FnMut(usize, Version<'_>) -> std::result::Result<(), C::Error>,
+) -> std::result::Result<(), C::Error> {
+    let mut heap = BinaryHeap::with_capacity(cursors.len());
+    for (src, c) in cursors.iter_mut().enumerate() {
+        if c.advance()? {
+            let (k, v) = c.current();
+            heap.push(Head {
+                key: k.to_vec(),
+                value: v.to_vec(),
+                layer: c.layer(),
+                src,
+            });
+        }
+    }
+    while let Some(mut head) = heap.pop() {
+        let Some(c) = cursors.get_mut(head.src) else {
+            continue;
+        };
+        if head.key.len() < MVCC_SUFFIX {
+            return Err(Error::new(
+                ErrorKind::DataMismatch,
+                format!("{}: key {} is too short", c.name(), hex::encode(&head.key)),
+            )
+            .into());
+        }
+        f(
+            head.src,
+            Version {
+                mvcc_key: &head.key,
+                stored_value: &head.value,
+                layer: head.layer,
+                file: c.name(),
+            },
+        )?;
+        if c.advance()? {
+            let (k, v) = c.current();
+            if k <= head.key.as_slice() {
+                return Err(Error::new(
+                    ErrorKind::DataMismatch,
+                    format!("{}: keys out of order at {}", c.name(), hex::encode(k)),
+                )
+                .into());
+            }
+            head.key.clear();
+            head.key.extend_from_slice(k);
+            head.value.clear();
+            head.value.extend_from_slice(v);
+            heap.push(head);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the manifest span of `f` overlaps `[s, e)`.
+pub fn file_overlaps(f: &pb::File, s: &[u8], e: &[u8]) -> bool {
+    overlaps(f, s, e)
+}

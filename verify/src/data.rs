@@ -6,9 +6,11 @@
 //! Files are scanned through positioned reads in read-ahead windows (memory per worker a
 //! window and the largest block). Indexes and fingerprints at every layer's end are checked
 //! in one streaming merge per table over all layers (`crate::merge`): memory one block and
-//! one window per file plus accumulators, never the chain's data. File scans and table
-//! merges share one pool of `jobs` workers, largest work first ([`check_full`]); the merges
-//! read the tables' files a second time (not yet one pass: issue 12 point 6).
+//! one window per file plus accumulators, never the chain's data. One pass: tables whose
+//! merges read a common file form a group, whose k-way merge is driven by the verified
+//! scans of its files ([`check_group`]), so each stored byte is read once; files of no
+//! group are scanned alone. Groups, files and the tables left out of groups share one pool
+//! of `jobs` workers, largest work first ([`check_full`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -21,13 +23,15 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout};
-use vouch_format::sst::{BlockSource, ScanEntry, ScanStats, SstReader};
+use vouch_format::sst::{BlockSource, ScanEntry, ScanStats, SstReader, VerifiedScan};
 
 use crate::finding::{sst_finding, Finding};
+use crate::merge::{TableOutcome, TablePlan, Walker};
 use crate::report::Progress;
 use crate::state::{ChainState, Ctx};
 use crate::tables::Limited;
 use hex::encode as hex;
+use vouch_chain::merge::{merge_cursors, LayerRef, MergeCursor};
 use vouch_chain::pool;
 use vouch_chain::source::StoreSource;
 
@@ -159,62 +163,112 @@ fn decode_entry(
     Ok(())
 }
 
-fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
-    let store = ctx.store(lv.which);
-    let path = vouch_chain::join(lv.dir, &file.path);
-    let src = match lv.key {
-        None => StoreSource::hashing(store, &path, stat),
-        Some(_) => StoreSource::tracking(store, &path, stat),
-    };
-    let mut out = Limited::default();
-    let window = LayerWindow::of(lv.m, lv.is_full);
-    let (start, end) = window.times();
-    let (min_ts, max_ts) = (
-        Timestamp::from_pb(file.min_ts),
-        Timestamp::from_pb(file.max_ts),
-    );
-    let fspan = file.span.clone().unwrap_or_default();
-    let mut counts = FileCounts::default();
-    let mut cache = LayoutCache::new();
-    let layer = lv.dir.to_string();
+/// The per-entry and per-file checks of one data file's scan: each entry the verified scan
+/// shows is checked against the file's manifest entry, its layer and the descriptor in
+/// force at its timestamp ([`FileCheck::visit`]); then the counts and the SHA-256 of the
+/// stored bytes ([`FileCheck::finish`]).
+struct FileCheck<'v> {
+    lv: &'v LayerView<'v>,
+    file: &'v pb::File,
+    path: String,
+    layer: String,
+    out: Limited,
+    window: LayerWindow<'v>,
+    start: Timestamp,
+    end: Timestamp,
+    min_ts: Timestamp,
+    max_ts: Timestamp,
+    fspan: pb::Span,
+    counts: FileCounts,
+    cache: LayoutCache,
     // Reused per entry: the decoded user key; the primary index of the last table met.
-    let mut user_buf: Vec<u8> = Vec::new();
-    let mut primary_of: Option<(u64, Option<u64>)> = None;
-    let mut visit = |e: ScanEntry<'_>| {
+    user_buf: Vec<u8>,
+    primary_of: Option<(u64, Option<u64>)>,
+}
+
+impl<'v> FileCheck<'v> {
+    fn new(lv: &'v LayerView<'v>, file: &'v pb::File) -> Self {
+        let path = vouch_chain::join(lv.dir, &file.path);
+        let window = LayerWindow::of(lv.m, lv.is_full);
+        let (start, end) = window.times();
+        FileCheck {
+            lv,
+            file,
+            path,
+            layer: lv.dir.to_string(),
+            out: Limited::default(),
+            window,
+            start,
+            end,
+            min_ts: Timestamp::from_pb(file.min_ts),
+            max_ts: Timestamp::from_pb(file.max_ts),
+            fspan: file.span.clone().unwrap_or_default(),
+            counts: FileCounts::default(),
+            cache: LayoutCache::new(),
+            user_buf: Vec::new(),
+            primary_of: None,
+        }
+    }
+
+    /// A source over the file's stored bytes, hashing them as they are read.
+    fn source<'s>(&self, ctx: &'s Ctx<'_>, stat: u64) -> StoreSource<'s> {
+        let store = ctx.store(self.lv.which);
+        match self.lv.key {
+            None => StoreSource::hashing(store, &self.path, stat),
+            Some(_) => StoreSource::tracking(store, &self.path, stat),
+        }
+    }
+
+    fn finding(&self, kind: &'static str, k: &[u8], msg: String) -> Finding {
+        let path = &self.path;
+        Finding::error(kind, path.clone(), format!("{path}: {msg}"))
+            .with_key(k)
+            .in_layer(self.layer.clone())
+    }
+
+    /// Checks one entry of the scan.
+    fn visit(&mut self, e: ScanEntry<'_>) {
         let (k, v) = (e.key, e.value);
-        let f = |kind: &'static str, msg: String| {
-            Finding::error(kind, path.clone(), format!("{path}: {msg}"))
-                .with_key(k)
-                .in_layer(layer.clone())
-        };
+        let file = self.file;
         // MVCC files come decoded by the scan (key, timestamp, value CRC checked).
         let decoded = match e.mvcc {
             Some(m) => Ok((m.user, m.ts)),
-            None => mvcc::decode_key_into(k, &mut user_buf).map(|t| (user_buf.as_slice(), t)),
+            None => {
+                mvcc::decode_key_into(k, &mut self.user_buf).map(|t| (self.user_buf.as_slice(), t))
+            }
         };
         let (user, t) = match decoded {
             Ok(x) => x,
             Err(e) => {
-                counts.add_undecodable();
+                self.counts.add_undecodable();
                 if k < file.first_key.as_slice() || k > file.last_key.as_slice() {
-                    out.push(f(
+                    let f = self.finding(
                         "key_out_of_bounds",
+                        k,
                         EntryProblem::FileBounds.describe().into(),
-                    ));
+                    );
+                    self.out.push(f);
                 }
-                out.push(f("row_decode", format!("MVCC key does not decode: {e}")));
+                let f = self.finding("row_decode", k, format!("MVCC key does not decode: {e}"));
+                self.out.push(f);
                 return;
             }
         };
-        for p in window.check(file, k, user, t) {
+        let (start, end, min_ts, max_ts) = (self.start, self.end, self.min_ts, self.max_ts);
+        for p in self.window.check(file, k, user, t) {
             let msg = p.describe().to_string();
-            out.push(match p {
+            let f = |kind, msg| {
+                Finding::error(kind, self.path.clone(), format!("{}: {msg}", self.path))
+                    .with_key(k)
+                    .in_layer(self.layer.clone())
+            };
+            let finding = match p {
                 EntryProblem::FileBounds => f("key_out_of_bounds", msg).expected_found(
                     format!("{}..={}", hex(&file.first_key), hex(&file.last_key)),
                     hex(k),
                 ),
                 EntryProblem::FileSpan => f("key_out_of_bounds", msg).expected_found(
-                    format!("[{}, {})", hex(&fspan.start), hex(&fspan.end)),
+                    format!("[{}, {})", hex(&self.fspan.start), hex(&self.fspan.end)),
                     hex(user),
                 ),
                 EntryProblem::LayerSpans => f("key_out_of_bounds", msg),
@@ -228,7 +282,8 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                     format!("timestamp {t} is outside the file's recorded min_ts..max_ts"),
                 )
                 .expected_found(format!("[{min_ts}, {max_ts}]"), t.to_string()),
-            });
+            };
+            self.out.push(finding);
         }
         let value = match e
             .mvcc
@@ -236,8 +291,9 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         {
             Ok(x) => x,
             Err(e) => {
-                counts.add_undecodable();
-                out.push(f("value_checksum", format!("value does not decode: {e}")));
+                self.counts.add_undecodable();
+                let f = self.finding("value_checksum", k, format!("value does not decode: {e}"));
+                self.out.push(f);
                 return;
             }
         };
@@ -248,117 +304,162 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
         let (table, index) = match keys::decode_table_prefix(user) {
             Ok((t, i, _)) => (t, i),
             Err(e) => {
-                counts.add(user, payload.is_some(), false);
-                out.push(f("row_decode", format!("key is not a table key: {e}")));
+                self.counts.add(user, payload.is_some(), false);
+                let f = self.finding("row_decode", k, format!("key is not a table key: {e}"));
+                self.out.push(f);
                 return;
             }
         };
-        let primary = match primary_of {
+        let history = self.lv.history;
+        let primary = match self.primary_of {
             Some((id, p)) if id == table => p,
             _ => {
-                let p = lv
-                    .history
+                let p = history
                     .any(table)
                     .and_then(schema::table)
                     .and_then(|t| t.primary_index.as_ref())
                     .map(|p| u64::from(p.id));
-                primary_of = Some((table, p));
+                self.primary_of = Some((table, p));
                 p
             }
         };
-        counts.add(user, payload.is_some(), primary == Some(index));
+        self.counts
+            .add(user, payload.is_some(), primary == Some(index));
         if let Some(p) = payload {
-            match lv.history.at(table, t) {
-                None => out.push(f(
-                    "row_decode",
-                    format!("no descriptor of table {table} is known at {t}"),
-                )),
+            match history.at(table, t) {
+                None => {
+                    let f = self.finding(
+                        "row_decode",
+                        k,
+                        format!("no descriptor of table {table} is known at {t}"),
+                    );
+                    self.out.push(f);
+                }
                 Some(d) => {
-                    if let Err(msg) = decode_entry(&mut cache, d, index, user, p) {
-                        out.push(f(
+                    if let Err(msg) = decode_entry(&mut self.cache, d, index, user, p) {
+                        let f = self.finding(
                             "row_decode",
+                            k,
                             format!("{msg} (descriptor in force at {t})"),
-                        ));
+                        );
+                        self.out.push(f);
                     }
                 }
             }
         }
-    };
+    }
+
+    /// The file's outcome once its scan ended (`scanned`: read through, or why not): the
+    /// counts against the manifest, then the SHA-256 of every stored byte (reading what
+    /// the scan did not).
+    fn finish(
+        self,
+        scanned: Result<(), vouch_format::Error>,
+        src: &StoreSource<'_>,
+    ) -> FileOutcome {
+        let FileCheck {
+            file,
+            path,
+            layer,
+            mut out,
+            counts,
+            ..
+        } = self;
+        let scan_ok = match scanned {
+            Ok(()) => true,
+            Err(e) => {
+                let mut f = sst_finding(&path, &e).in_layer(layer.clone());
+                f.message = format!("{path}: {}", f.message);
+                out.push(f);
+                false
+            }
+        };
+        if scan_ok {
+            for (what, recorded, found) in counts.mismatches(file) {
+                out.push(
+                    Finding::error(
+                        "count_mismatch",
+                        path.clone(),
+                        format!(
+                            "{path}: {what}: the manifest records {recorded}, the file holds {found}"
+                        ),
+                    )
+                    .expected_found(recorded.to_string(), found.to_string())
+                    .in_layer(layer.clone()),
+                );
+            }
+        }
+        match src.finish_sha256() {
+            Ok(sha) => {
+                if sha.as_slice() != file.sha256.as_slice() {
+                    out.push(
+                        Finding::error(
+                            "sha256_mismatch",
+                            path.clone(),
+                            format!(
+                                "{path}: the SHA-256 of the stored bytes is not the recorded one"
+                            ),
+                        )
+                        .expected_found(hex(&file.sha256), hex(sha))
+                        .in_layer(layer.clone()),
+                    );
+                }
+            }
+            Err(e) => out.push(
+                Finding::error("read_error", path.clone(), format!("{path}: {e}"))
+                    .in_layer(layer.clone()),
+            ),
+        }
+        if out.dropped > 0 {
+            let n = out.dropped;
+            out.v.push(
+                Finding::error(
+                    "sst_corrupt",
+                    path.clone(),
+                    format!("{path}: {n} more problem(s) in this file not listed"),
+                )
+                .in_layer(layer),
+            );
+        }
+        FileOutcome {
+            complete: scan_ok,
+            findings: out.v,
+            bytes: src.bytes_read(),
+        }
+    }
+}
+
+/// Opens the envelope of an encrypted file over `src`.
+fn open_sealed<'o>(
+    lv: &LayerView<'_>,
+    key: &'o DataKey,
+    file: &'o pb::File,
+    src: &'o StoreSource<'o>,
+) -> Result<Opened<&'o StoreSource<'o>>, vouch_format::Error> {
+    Opened::new(
+        key,
+        FileId {
+            backup_id: &lv.m.backup_id,
+            path: &file.path,
+        },
+        src,
+    )
+}
+
+/// Scans one data file alone: every entry checked, every stored byte hashed.
+fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
+    let mut check = FileCheck::new(lv, file);
+    let src = check.source(ctx, stat);
+    let mut visit = |e: ScanEntry<'_>| check.visit(e);
     let scanned = match lv.key {
         None => SstReader::open(&src).and_then(|r| scan_with(&r, &mut visit)),
-        Some(key) => Opened::new(
-            key,
-            FileId {
-                backup_id: &lv.m.backup_id,
-                path: &file.path,
-            },
-            &src,
-        )
-        .and_then(|o| {
+        Some(key) => open_sealed(lv, key, file, &src).and_then(|o| {
             let stats = SstReader::open(&o).and_then(|r| scan_with(&r, &mut visit))?;
             authenticate_unread(&o, &src)?;
             Ok(stats)
         }),
     };
-    let scan_ok = match scanned {
-        Ok(_) => true,
-        Err(e) => {
-            let mut f = sst_finding(&path, &e).in_layer(layer.clone());
-            f.message = format!("{path}: {}", f.message);
-            out.push(f);
-            false
-        }
-    };
-    if scan_ok {
-        for (what, recorded, found) in counts.mismatches(file) {
-            out.push(
-                Finding::error(
-                    "count_mismatch",
-                    path.clone(),
-                    format!(
-                        "{path}: {what}: the manifest records {recorded}, the file holds {found}"
-                    ),
-                )
-                .expected_found(recorded.to_string(), found.to_string())
-                .in_layer(layer.clone()),
-            );
-        }
-    }
-    match src.finish_sha256() {
-        Ok(sha) => {
-            if sha.as_slice() != file.sha256.as_slice() {
-                out.push(
-                    Finding::error(
-                        "sha256_mismatch",
-                        path.clone(),
-                        format!("{path}: the SHA-256 of the stored bytes is not the recorded one"),
-                    )
-                    .expected_found(hex(&file.sha256), hex(sha))
-                    .in_layer(layer.clone()),
-                );
-            }
-        }
-        Err(e) => out.push(
-            Finding::error("read_error", path.clone(), format!("{path}: {e}"))
-                .in_layer(layer.clone()),
-        ),
-    }
-    if out.dropped > 0 {
-        let n = out.dropped;
-        out.v.push(
-            Finding::error(
-                "sst_corrupt",
-                path.clone(),
-                format!("{path}: {n} more problem(s) in this file not listed"),
-            )
-            .in_layer(layer),
-        );
-    }
-    FileOutcome {
-        complete: scan_ok,
-        findings: out.v,
-        bytes: src.bytes_read(),
-    }
+    check.finish(scanned.map(|_| ()), &src)
 }
 
 /// The verified scan of `r`, each checked entry shown to `visit`.
@@ -432,8 +533,12 @@ impl DataPlan {
         self.files.len()
     }
 
-    /// Scans file `i` of the plan (`None`: no such file).
-    pub(crate) fn scan(&self, ctx: &Ctx<'_>, c: &ChainState, i: usize) -> Option<FileOutcome> {
+    /// File `i` of the plan: its layer's view, its manifest entry, its stored size.
+    fn view<'c>(
+        &'c self,
+        c: &'c ChainState,
+        i: usize,
+    ) -> Option<(LayerView<'c>, &'c pb::File, u64)> {
         let &(li, fi, size) = self.files.get(i)?;
         let l = c.layers.get(li)?;
         let m = l.manifest.as_ref()?;
@@ -445,8 +550,322 @@ impl DataPlan {
             history: self.histories.get(li)?.as_ref()?,
             key: c.key.as_deref(),
         };
-        Some(scan_file(ctx, &lv, m.files.get(fi)?, size))
+        Some((lv, m.files.get(fi)?, size))
     }
+
+    /// Scans file `i` of the plan (`None`: no such file).
+    pub(crate) fn scan(&self, ctx: &Ctx<'_>, c: &ChainState, i: usize) -> Option<FileOutcome> {
+        let (lv, file, size) = self.view(c, i)?;
+        Some(scan_file(ctx, &lv, file, size))
+    }
+}
+
+/// Tables whose merges read shared files, and every file they read: checked in one pass
+/// ([`check_group`]), each file's scan feeding the tables' merge.
+struct Group {
+    /// Positions in the [`TablePlan`].
+    tables: Vec<usize>,
+    /// Positions in the [`DataPlan`], in merge order (layer, then manifest order).
+    files: Vec<usize>,
+    /// Per table (as in `tables`): which of `files` its merge reads.
+    feeds: Vec<Vec<bool>>,
+    bytes: u64,
+}
+
+/// Splits the planned tables into [`Group`]s: tables whose merges read a common file are
+/// one group. A table whose merge would read a file the data plan does not scan (missing,
+/// not this shard's) or whose stored size is not its manifest's is left out (it is merged
+/// on its own, as the merge reports such a file); so are the files of no group.
+fn groups(files: &DataPlan, c: &ChainState, tables: &TablePlan) -> Vec<Group> {
+    let pos: BTreeMap<(usize, usize), usize> = files
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, &(li, fi, _))| ((li, fi), i))
+        .collect();
+    let manifest_size = |li: usize, fi: usize| {
+        c.layers
+            .get(li)
+            .and_then(|l| l.manifest.as_ref())
+            .and_then(|m| m.files.get(fi))
+            .map(|f| f.size)
+    };
+    // Per table, the data plan positions of its files (None: not groupable).
+    let per_table: Vec<Option<Vec<usize>>> = (0..tables.len())
+        .map(|ti| {
+            tables
+                .files(ti)
+                .into_iter()
+                .map(|(li, fi)| {
+                    let i = *pos.get(&(li, fi))?;
+                    (Some(files.size(i)) == manifest_size(li, fi)).then_some(i)
+                })
+                .collect()
+        })
+        .collect();
+    // Union-find over tables, joined through the files they share.
+    let mut parent: Vec<usize> = (0..tables.len()).collect();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while let Some(&p) = parent.get(x) {
+            if p == x {
+                break;
+            }
+            let gp = parent.get(p).copied().unwrap_or(p);
+            if let Some(slot) = parent.get_mut(x) {
+                *slot = gp;
+            }
+            x = p;
+        }
+        x
+    }
+    let mut owner: BTreeMap<usize, usize> = BTreeMap::new();
+    for (ti, fs) in per_table.iter().enumerate() {
+        for &f in fs.iter().flatten() {
+            match owner.get(&f) {
+                Some(&other) => {
+                    let (a, b) = (root(&mut parent, ti), root(&mut parent, other));
+                    if let Some(slot) = parent.get_mut(a) {
+                        *slot = b;
+                    }
+                }
+                None => {
+                    owner.insert(f, ti);
+                }
+            }
+        }
+    }
+    let mut by_root: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (ti, fs) in per_table.iter().enumerate() {
+        if fs.is_some() {
+            by_root.entry(root(&mut parent, ti)).or_default().push(ti);
+        }
+    }
+    by_root
+        .into_values()
+        .map(|ts| {
+            let mut fs: Vec<usize> = ts
+                .iter()
+                .filter_map(|&ti| per_table.get(ti).cloned().flatten())
+                .flatten()
+                .collect();
+            fs.sort_by_key(|&i| files.files.get(i).map(|f| (f.0, f.1)));
+            fs.dedup();
+            let feeds = ts
+                .iter()
+                .map(|&ti| {
+                    let mine = per_table.get(ti).cloned().flatten().unwrap_or_default();
+                    fs.iter().map(|f| mine.contains(f)).collect()
+                })
+                .collect();
+            Group {
+                bytes: fs.iter().map(|&i| files.size(i)).sum(),
+                tables: ts,
+                files: fs,
+                feeds,
+            }
+        })
+        .collect()
+}
+
+/// What checking a [`Group`] gives: per file (data plan position) and per table (table plan
+/// position).
+type GroupOutcome = (Vec<(usize, FileOutcome)>, Vec<(usize, TableOutcome)>);
+
+/// One file's verified scan as a cursor of the group's merge: each entry is checked
+/// ([`FileCheck::visit`]) as the merge moves past it.
+struct FileCursor<'s, 'v> {
+    scan: Option<VerifiedScan<'s, &'s dyn BlockSource>>,
+    check: FileCheck<'v>,
+    /// Why the scan stopped early (opening or reading the file).
+    err: Option<vouch_format::Error>,
+    layer: usize,
+}
+
+impl MergeCursor for FileCursor<'_, '_> {
+    type Error = vouch_chain::Error;
+
+    fn advance(&mut self) -> vouch_chain::Result<bool> {
+        let Some(scan) = self.scan.as_mut() else {
+            return Ok(false);
+        };
+        match scan.advance() {
+            Ok(true) => {
+                self.check.visit(scan.entry());
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                let msg = format!("{}: {e}", self.check.path);
+                self.err = Some(e);
+                Err(vouch_chain::Error::new(
+                    vouch_chain::ErrorKind::DataMismatch,
+                    msg,
+                ))
+            }
+        }
+    }
+
+    fn current(&self) -> (&[u8], &[u8]) {
+        self.scan.as_ref().map_or((&[], &[]), |s| {
+            let e = s.entry();
+            (e.key, e.value)
+        })
+    }
+
+    fn layer(&self) -> usize {
+        self.layer
+    }
+
+    fn name(&self) -> &str {
+        &self.check.path
+    }
+}
+
+/// Checks a [`Group`] in one pass: every file's verified scan (its checks and SHA-256)
+/// drives the k-way merge of the group's tables, so each stored byte is read once. When
+/// every file reads through and the merge completes, the tables' results are the merge's;
+/// otherwise (a damaged file) the files are read to their end alone and the tables are
+/// merged again the usual way ([`TablePlan::check`]), so the findings are the same as
+/// scanning and merging separately.
+fn check_group(
+    ctx: &Ctx<'_>,
+    c: &ChainState,
+    files: &DataPlan,
+    tables: &TablePlan,
+    refs: &[LayerRef<'_>],
+    g: &Group,
+) -> GroupOutcome {
+    let views: Vec<(usize, LayerView<'_>, &pb::File, u64)> = g
+        .files
+        .iter()
+        .filter_map(|&i| {
+            let (lv, f, size) = files.view(c, i)?;
+            Some((i, lv, f, size))
+        })
+        .collect();
+    let srcs: Vec<StoreSource<'_>> = views
+        .iter()
+        .map(|(_, lv, f, size)| FileCheck::new(lv, f).source(ctx, *size))
+        .collect();
+    let opened: Vec<Option<Result<Opened<&StoreSource<'_>>, vouch_format::Error>>> = views
+        .iter()
+        .zip(&srcs)
+        .map(|((_, lv, f, _), src)| lv.key.map(|k| open_sealed(lv, k, f, src)))
+        .collect();
+    let readers: Vec<Result<SstReader<&dyn BlockSource>, vouch_format::Error>> = srcs
+        .iter()
+        .zip(&opened)
+        .map(|(src, o)| match o {
+            None => SstReader::open(src as &dyn BlockSource),
+            Some(Ok(o)) => SstReader::open(o as &dyn BlockSource),
+            Some(Err(e)) => Err(e.clone()),
+        })
+        .collect();
+    let mut cursors: Vec<FileCursor<'_, '_>> = views
+        .iter()
+        .zip(&readers)
+        .map(|((i, lv, f, _), r)| {
+            let (scan, err) = match r.as_ref().map(|r| r.verified_scan()) {
+                Ok(Ok(s)) => (Some(s), None),
+                Ok(Err(e)) => (None, Some(e)),
+                Err(e) => (None, Some(e.clone())),
+            };
+            FileCursor {
+                scan,
+                check: FileCheck::new(lv, f),
+                err,
+                layer: files.files.get(*i).map_or(0, |f| f.0),
+            }
+        })
+        .collect();
+    // The tables' accumulators and walks.
+    type TableWalk<'t> = (
+        usize,
+        u64,
+        Vec<Option<crate::merge::At<'t>>>,
+        Walker,
+        &'t Vec<bool>,
+    );
+    let mut walks: Vec<TableWalk<'_>> = g
+        .tables
+        .iter()
+        .zip(&g.feeds)
+        .filter_map(|(&ti, feeds)| {
+            let (id, at) = tables.accumulators(ti)?;
+            let ends: Vec<Option<Timestamp>> =
+                at.iter().map(|a| a.as_ref().map(|a| a.end())).collect();
+            Some((ti, id, at, Walker::new(id, &ends), feeds))
+        })
+        .collect();
+    let opened_all = cursors.iter().all(|c| c.err.is_none()) && views.len() == g.files.len();
+    let merged = opened_all
+        && merge_cursors(&mut cursors, |src, v| {
+            for (_, id, at, w, feeds) in walks.iter_mut() {
+                if feeds.get(src).copied().unwrap_or(false) {
+                    let id = *id;
+                    w.push(&v, &mut |u, l| crate::merge::feed_table(id, at, u, l));
+                }
+            }
+            Ok(())
+        })
+        .is_ok();
+    // Every file read to its end, its checks finished.
+    let mut file_out = Vec::with_capacity(cursors.len());
+    let mut complete = true;
+    for ((cur, (i, _, _, _)), (src, o)) in cursors
+        .into_iter()
+        .zip(&views)
+        .zip(srcs.iter().zip(&opened))
+    {
+        let FileCursor {
+            scan,
+            mut check,
+            err,
+            ..
+        } = cur;
+        let scanned = match (err, scan) {
+            (Some(e), _) => Err(e),
+            (None, None) => Ok(()),
+            (None, Some(mut scan)) => {
+                let mut drained = Ok(());
+                loop {
+                    match scan.advance() {
+                        Ok(true) => check.visit(scan.entry()),
+                        Ok(false) => break,
+                        Err(e) => {
+                            drained = Err(e);
+                            break;
+                        }
+                    }
+                }
+                drained
+                    .and_then(|()| scan.finish().map(|_| ()))
+                    .and_then(|()| match o {
+                        Some(Ok(o)) => authenticate_unread(o, src),
+                        _ => Ok(()),
+                    })
+            }
+        };
+        let out = check.finish(scanned, src);
+        complete &= out.complete;
+        file_out.push((*i, out));
+    }
+    let table_out = if merged && complete {
+        walks
+            .into_iter()
+            .map(|(ti, id, mut at, mut w, _)| {
+                w.finish(&mut |u, l| crate::merge::feed_table(id, &mut at, u, l));
+                let layers = refs.get(..at.len()).unwrap_or_default();
+                (ti, crate::merge::table_outcome(layers, id, &at, &Ok(())))
+            })
+            .collect()
+    } else {
+        g.tables
+            .iter()
+            .map(|&ti| (ti, tables.check(refs, ti)))
+            .collect()
+    };
+    (file_out, table_out)
 }
 
 /// Per layer, the spans whose entries are not all known up to it: files missing, and the
@@ -486,14 +905,41 @@ pub(crate) fn known_at(
 pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
     let files = DataPlan::of(c);
     let tables = crate::merge::TablePlan::of(c, &known_at(c, &|_, _| false));
+    let groups = groups(&files, c, &tables);
+    let mut in_group = vec![false; files.len()];
+    let mut table_grouped = vec![false; tables.len()];
+    for g in &groups {
+        for &i in &g.files {
+            if let Some(x) = in_group.get_mut(i) {
+                *x = true;
+            }
+        }
+        for &ti in &g.tables {
+            if let Some(x) = table_grouped.get_mut(ti) {
+                *x = true;
+            }
+        }
+    }
     #[derive(Clone, Copy)]
     enum Work {
         File(usize),
         Table(usize),
+        Group(usize),
     }
     let mut work: Vec<(u64, Work)> = (0..files.len())
+        .filter(|&i| !in_group.get(i).copied().unwrap_or(false))
         .map(|i| (files.size(i), Work::File(i)))
-        .chain((0..tables.len()).map(|i| (tables.size(i), Work::Table(i))))
+        .chain(
+            (0..tables.len())
+                .filter(|&i| !table_grouped.get(i).copied().unwrap_or(false))
+                .map(|i| (tables.size(i), Work::Table(i))),
+        )
+        .chain(
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.bytes, Work::Group(i))),
+        )
         .collect();
     work.sort_by_key(|w| std::cmp::Reverse(w.0));
     progress(Progress::Start {
@@ -504,6 +950,10 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
     enum Done {
         File(usize, Option<FileOutcome>),
         Table(usize, crate::merge::TableOutcome),
+        Group(
+            Vec<(usize, FileOutcome)>,
+            Vec<(usize, crate::merge::TableOutcome)>,
+        ),
     }
     let (mut done_items, mut done_bytes) = (0u64, 0u64);
     let mut scanned: Vec<(usize, FileOutcome)> = Vec::with_capacity(files.len());
@@ -511,13 +961,20 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
     {
         let cr: &ChainState = c;
         let refs = tables.refs(ctx, cr);
-        let (files, tables, refs) = (&files, &tables, &refs);
+        let (files, tables, refs, groups) = (&files, &tables, &refs, &groups);
         pool::for_each(
             &work,
             ctx.opts.jobs,
             |&(_, w)| match w {
                 Work::File(i) => Done::File(i, files.scan(ctx, cr, i)),
                 Work::Table(i) => Done::Table(i, tables.check(refs, i)),
+                Work::Group(i) => match groups.get(i) {
+                    Some(g) => {
+                        let (f, t) = check_group(ctx, cr, files, tables, refs, g);
+                        Done::Group(f, t)
+                    }
+                    None => Done::Group(Vec::new(), Vec::new()),
+                },
             },
             |wi, d| {
                 done_items += 1;
@@ -530,6 +987,10 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
                     Done::File(i, Some(o)) => scanned.push((i, o)),
                     Done::File(_, None) => {}
                     Done::Table(i, o) => merged.push((i, o)),
+                    Done::Group(f, t) => {
+                        scanned.extend(f);
+                        merged.extend(t);
+                    }
                 }
             },
         );

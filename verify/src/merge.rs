@@ -18,7 +18,7 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-use vouch_chain::merge::{merge_versions, LayerRef};
+use vouch_chain::merge::{merge_versions, LayerRef, Version};
 use vouch_format::entry::{CheckedEntry, TableCheck, UniqueKeys};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
@@ -63,7 +63,7 @@ impl std::fmt::Display for Digest {
 }
 
 /// One table at one layer's end: its descriptor there and the accumulators.
-struct At<'a> {
+pub(crate) struct At<'a> {
     d: &'a pb::Descriptor,
     end: Timestamp,
     /// The layer's manifest path (where its findings point).
@@ -87,6 +87,11 @@ struct At<'a> {
 }
 
 impl<'a> At<'a> {
+    /// The layer's end time.
+    pub(crate) fn end(&self) -> Timestamp {
+        self.end
+    }
+
     fn new(d: &'a pb::Descriptor, end: Timestamp, mpath: String, check: TableCheck) -> Self {
         let k = check.layouts().len();
         At {
@@ -171,91 +176,188 @@ impl<'a> At<'a> {
     }
 }
 
+/// What a layer sees of one user key: for each layer `i` asked for, the version live at
+/// its end (an id equal for layers seeing the same version, and the payload), if any.
+pub(crate) struct Live<'w> {
+    seen: &'w [Option<usize>],
+    vers: &'w [(bool, Vec<u8>)],
+}
+
+impl<'w> Live<'w> {
+    /// The version live at layer `i`'s end: (its id among this key's versions, payload).
+    fn get(&self, i: usize) -> Option<(usize, &'w [u8])> {
+        let at = self.seen.get(i).copied().flatten()?;
+        let (live, p) = self.vers.get(at)?;
+        live.then_some((at, p.as_slice()))
+    }
+
+    fn any(&self) -> bool {
+        (0..self.seen.len()).any(|i| self.get(i).is_some())
+    }
+}
+
+/// The per-key state of a table's walk over the versions of a merge ([`walk`], or a
+/// group's one-pass merge): all versions of one user key arrive together; for every layer
+/// `i` with end time `ends[i]` the version live there is the first with `layer <= i` and
+/// `ts <= ends[i]`. Buffers are reused from key to key (no allocation per entry once
+/// warm).
+pub(crate) struct Walker {
+    table: u64,
+    ends: Vec<Option<Timestamp>>,
+    /// The current key: its encoded user part, its decoded user key (valid: `user_ok`).
+    part: Vec<u8>,
+    started: bool,
+    user: Vec<u8>,
+    user_ok: bool,
+    /// Versions some layer sees (live, payload): the first `nvers` slots are this key's.
+    vers: Vec<(bool, Vec<u8>)>,
+    nvers: usize,
+    seen: Vec<Option<usize>>,
+    decided: Vec<bool>,
+}
+
+impl Walker {
+    pub(crate) fn new(table: u64, ends: &[Option<Timestamp>]) -> Self {
+        let n = ends.len();
+        Walker {
+            table,
+            ends: ends.to_vec(),
+            part: Vec::new(),
+            started: false,
+            user: Vec::new(),
+            user_ok: false,
+            vers: Vec::new(),
+            nvers: 0,
+            seen: vec![None; n],
+            decided: vec![false; n],
+        }
+    }
+
+    fn flush(&self, f: &mut impl FnMut(&[u8], &Live<'_>)) {
+        if !self.started || !self.user_ok {
+            return;
+        }
+        let live = Live {
+            seen: &self.seen,
+            vers: self.vers.get(..self.nvers).unwrap_or_default(),
+        };
+        if live.any() {
+            f(&self.user, &live);
+        }
+    }
+
+    /// Feeds one version (in merge order); `f` gets each finished key.
+    pub(crate) fn push(&mut self, v: &Version<'_>, f: &mut impl FnMut(&[u8], &Live<'_>)) {
+        if !self.started || v.user_part() != self.part.as_slice() {
+            self.flush(f);
+            self.started = true;
+            self.part.clear();
+            self.part.extend_from_slice(v.user_part());
+            let table = self.table;
+            self.user_ok = mvcc::decode_key_into(v.mvcc_key, &mut self.user).is_ok()
+                && keys::decode_table_prefix(&self.user).is_ok_and(|(t, _, _)| t == table);
+            self.nvers = 0;
+            self.seen.iter_mut().for_each(|s| *s = None);
+            self.decided.iter_mut().for_each(|d| *d = false);
+        }
+        if !self.user_ok {
+            return;
+        }
+        let t = v.ts();
+        let first = v.layer;
+        let n = self.ends.len();
+        let (ends, decided) = (&self.ends, &self.decided);
+        let wants = |i: usize| {
+            !decided.get(i).copied().unwrap_or(true)
+                && ends.get(i).copied().flatten().is_some_and(|e| t <= e)
+        };
+        if !(first..n).any(wants) {
+            return;
+        }
+        let payload = match mvcc::decode_value(v.mvcc_key, v.stored_value) {
+            Ok(mvcc::Value::Live(p)) => Some(p),
+            Ok(_) => None,
+            Err(_) => return,
+        };
+        let at = self.nvers;
+        match self.vers.get_mut(at) {
+            Some(slot) => {
+                slot.0 = payload.is_some();
+                slot.1.clear();
+                slot.1.extend_from_slice(payload.unwrap_or_default());
+            }
+            None => self
+                .vers
+                .push((payload.is_some(), payload.unwrap_or_default().to_vec())),
+        }
+        self.nvers += 1;
+        for i in first..n {
+            let (ends, decided) = (&self.ends, &self.decided);
+            let wants = !decided.get(i).copied().unwrap_or(true)
+                && ends.get(i).copied().flatten().is_some_and(|e| t <= e);
+            if wants {
+                if let Some(d) = self.decided.get_mut(i) {
+                    *d = true;
+                }
+                if let Some(s) = self.seen.get_mut(i) {
+                    *s = Some(at);
+                }
+            }
+        }
+    }
+
+    /// Ends the walk: `f` gets the last key.
+    pub(crate) fn finish(&mut self, f: &mut impl FnMut(&[u8], &Live<'_>)) {
+        self.flush(f);
+        self.started = false;
+    }
+}
+
 /// Streams table `table` over `layers`, calling `f(user_key, live)` once per user key,
-/// where `live[i]` is the payload live at `ends[i]` as layer `i` sees it (`None`: absent or
-/// a tombstone, or layer `i` not asked for). Versions whose key or value does not decode are
-/// skipped (the data check reports them); so are keys of other tables.
+/// where `live.get(i)` is the payload live at `ends[i]` as layer `i` sees it (`None`:
+/// absent or a tombstone, or layer `i` not asked for). Versions whose key or value does not
+/// decode are skipped (the data check reports them); so are keys of other tables.
 fn walk(
     layers: &[LayerRef<'_>],
     table: u64,
     ends: &[Option<Timestamp>],
     progress: &mut dyn FnMut(u64),
-    mut f: impl FnMut(&[u8], &[Option<&[u8]>]),
+    mut f: impl FnMut(&[u8], &Live<'_>),
 ) -> vouch_chain::Result<()> {
-    let n = ends.len();
-    // The current key: its encoded user part, its decoded user key (None: undecodable).
-    let mut part: Vec<u8> = Vec::new();
-    let mut started = false;
-    let mut user: Option<Vec<u8>> = None;
-    // Payloads of the versions some layer sees, and which one each layer sees.
-    let mut vers: Vec<Option<Vec<u8>>> = Vec::new();
-    let mut seen: Vec<Option<usize>> = vec![None; n];
-    let mut decided: Vec<bool> = vec![false; n];
-    let mut flush = |user: &Option<Vec<u8>>, vers: &[Option<Vec<u8>>], seen: &[Option<usize>]| {
-        let Some(u) = user else { return };
-        let live: Vec<Option<&[u8]>> = seen
-            .iter()
-            .map(|s| s.and_then(|i| vers.get(i)).and_then(|v| v.as_deref()))
-            .collect();
-        if live.iter().any(Option::is_some) {
-            f(u, &live);
-        }
-    };
+    let mut w = Walker::new(table, ends);
     merge_versions(layers, table, progress, |v| -> vouch_chain::Result<()> {
-        if !started || v.user_part() != part.as_slice() {
-            if started {
-                flush(&user, &vers, &seen);
-            }
-            started = true;
-            part.clear();
-            part.extend_from_slice(v.user_part());
-            user = mvcc::decode_key(v.mvcc_key)
-                .ok()
-                .map(|(u, _)| u)
-                .filter(|u| keys::decode_table_prefix(u).is_ok_and(|(t, _, _)| t == table));
-            vers.clear();
-            seen.iter_mut().for_each(|s| *s = None);
-            decided.iter_mut().for_each(|d| *d = false);
-        }
-        if user.is_none() {
-            return Ok(());
-        }
-        let t = v.ts();
-        let first = v.layer;
-        let wants = |i: usize, decided: &[bool]| {
-            !decided.get(i).copied().unwrap_or(true)
-                && ends.get(i).copied().flatten().is_some_and(|e| t <= e)
-        };
-        if !(first..n).any(|i| wants(i, &decided)) {
-            return Ok(());
-        }
-        let payload = match mvcc::decode_value(v.mvcc_key, v.stored_value) {
-            Ok(mvcc::Value::Live(p)) => Some(p.to_vec()),
-            Ok(_) => None,
-            Err(_) => return Ok(()),
-        };
-        let at = vers.len();
-        vers.push(payload);
-        for i in first..n {
-            if wants(i, &decided) {
-                if let Some(d) = decided.get_mut(i) {
-                    *d = true;
-                }
-                if let Some(s) = seen.get_mut(i) {
-                    *s = Some(at);
-                }
-            }
-        }
+        w.push(&v, &mut f);
         Ok(())
     })?;
-    if started {
-        flush(&user, &vers, &seen);
-    }
+    w.finish(&mut f);
     Ok(())
 }
 
 /// What checking one table gives each layer: `indexes` and `fingerprints` findings.
 pub(crate) type TableOutcome = Vec<(usize, Vec<Finding>, Vec<Finding>)>;
+
+/// Feeds one user key of table `table` (its versions live at each layer's end, `live`) to
+/// the accumulators of every layer in `at`.
+pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], live: &Live<'_>) {
+    let Ok((_, index, n)) = keys::decode_table_prefix(user) else {
+        return;
+    };
+    let suffix = user.get(n..).unwrap_or_default();
+    // Memo over layers seeing the same version through equal descriptors.
+    let mut memo: Option<(usize, usize, vouch_format::Result<CheckedEntry>)> = None;
+    for (i, a) in at.iter_mut().enumerate() {
+        let (Some(a), Some((id, p))) = (a.as_mut(), live.get(i)) else {
+            continue;
+        };
+        let fresh = !matches!(&memo, Some((mid, g, _)) if *mid == id && *g == a.group);
+        if fresh {
+            memo = Some((id, a.group, a.check.check(user, p, true)));
+        }
+        if let Some((_, _, res)) = &memo {
+            a.add(table, user, index, suffix, p, res);
+        }
+    }
+}
 
 /// Checks one table at every layer in `at` (indexed by layer; `None`: not checked there).
 fn check_table(
@@ -266,27 +368,19 @@ fn check_table(
 ) -> TableOutcome {
     let ends: Vec<Option<Timestamp>> = at.iter().map(|a| a.as_ref().map(|a| a.end)).collect();
     let pass = walk(layers, table, &ends, progress, |user, live| {
-        let Ok((_, index, n)) = keys::decode_table_prefix(user) else {
-            return;
-        };
-        let suffix = user.get(n..).unwrap_or_default();
-        // Memo over layers seeing the same payload through equal descriptors.
-        type Memo<'p> = (&'p [u8], usize, vouch_format::Result<CheckedEntry>);
-        let mut memo: Option<Memo<'_>> = None;
-        for (a, p) in at.iter_mut().zip(live) {
-            let (Some(a), Some(p)) = (a.as_mut(), p) else {
-                continue;
-            };
-            let fresh =
-                !matches!(&memo, Some((mp, g, _)) if std::ptr::eq(*mp, *p) && *g == a.group);
-            if fresh {
-                memo = Some((p, a.group, a.check.check(user, p, true)));
-            }
-            if let Some((_, _, res)) = &memo {
-                a.add(table, user, index, suffix, p, res);
-            }
-        }
+        feed_table(table, at, user, live)
     });
+    table_outcome(layers, table, at, &pass)
+}
+
+/// The findings of table `table` once every key was fed to `at` (`pass`: whether the
+/// merge read every file through).
+pub(crate) fn table_outcome(
+    layers: &[LayerRef<'_>],
+    table: u64,
+    at: &[Option<At<'_>>],
+    pass: &vouch_chain::Result<()>,
+) -> TableOutcome {
     let mut out = TableOutcome::new();
     for (li, a) in at.iter().enumerate() {
         let Some(a) = a else { continue };
@@ -545,7 +639,7 @@ fn locate(
     let pk = layouts.first().map(|l| u64::from(l.id));
     let layers = layers.get(..=li).unwrap_or_default();
     let pass = walk(layers, table, &ends, progress, |user, live| {
-        let Some(Some(p)) = live.get(li) else { return };
+        let Some((_, p)) = live.get(li) else { return };
         let Ok((_, index, _)) = keys::decode_table_prefix(user) else {
             return;
         };
@@ -683,11 +777,9 @@ impl TablePlan {
             .collect()
     }
 
-    /// Checks table `i` at every layer it is planned at.
-    pub(crate) fn check(&self, refs: &[LayerRef<'_>], i: usize) -> TableOutcome {
-        let Some((id, ds)) = self.tables.get(i) else {
-            return TableOutcome::new();
-        };
+    /// Table `i`'s id and its accumulators, per layer it is planned at (`None` elsewhere).
+    pub(crate) fn accumulators(&self, i: usize) -> Option<(u64, Vec<Option<At<'_>>>)> {
+        let (id, ds) = self.tables.get(i)?;
         let mut at: Vec<Option<At<'_>>> = ds
             .iter()
             .zip(&self.layers)
@@ -709,8 +801,38 @@ impl TablePlan {
                 a.group = group;
             }
         }
-        let layers = refs.get(..ds.len()).unwrap_or_default();
-        check_table(layers, *id, &mut at, &mut |_| {})
+        Some((*id, at))
+    }
+
+    /// The files table `i`'s merge reads, as (layer, position in its manifest), in merge
+    /// order (layers oldest first, each in manifest order).
+    pub(crate) fn files(&self, i: usize) -> Vec<(usize, usize)> {
+        let Some((id, ds)) = self.tables.get(i) else {
+            return Vec::new();
+        };
+        let (s, e) = keys::table_span(*id);
+        self.layers
+            .iter()
+            .take(ds.len())
+            .enumerate()
+            .flat_map(|(li, l)| {
+                l.manifest
+                    .files
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| vouch_chain::merge::file_overlaps(f, &s, &e))
+                    .map(move |(fi, _)| (li, fi))
+            })
+            .collect()
+    }
+
+    /// Checks table `i` at every layer it is planned at.
+    pub(crate) fn check(&self, refs: &[LayerRef<'_>], i: usize) -> TableOutcome {
+        let Some((id, mut at)) = self.accumulators(i) else {
+            return TableOutcome::new();
+        };
+        let layers = refs.get(..at.len()).unwrap_or_default();
+        check_table(layers, id, &mut at, &mut |_| {})
     }
 
     /// Plans the merges of `results` again with `known_at` (the spans known once every file
