@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
-use vouch_format::sst::BlockSource;
+use vouch_format::sst::{BlockFeed, BlockSource, SstReader};
 use vouch_format::Error as FormatError;
 use vouch_store::Store;
 
@@ -120,6 +120,64 @@ impl<'a> StoreSource<'a> {
         }
         Ok(sha.borrow().clone().finalize().into())
     }
+}
+
+/// Data blocks a prefetcher keeps ready ahead of its scan: memory a few blocks per file
+/// (plus its read-ahead window).
+pub const PREFETCH_BLOCKS: usize = 4;
+
+/// What a prefetcher gives back when its scan is over: the SHA-256 of every stored byte of
+/// the file (reading what it had not read yet), and the bytes it read from the store.
+pub type Prefetched = (Result<[u8; 32], FormatError>, u64);
+
+/// Reads data file `path` (stored size `size`) ahead of a verified scan, on its own thread
+/// in `scope`: the stored bytes read in order through a hashing [`StoreSource`], each data
+/// block's CRC checked and decompressed ([`SstReader::read_data_block`]), at most
+/// [`PREFETCH_BLOCKS`] blocks ahead, so the reading, hashing and decompression of a file run
+/// on one core while its entries are decoded and checked on another. Returns the feed for
+/// [`vouch_format::sst::VerifiedScan::with_feed`] (the scan then reads no data block
+/// itself) and the thread, which ends with the file's SHA-256 once the feed is dropped or
+/// every block was fed. A block that does not read or check stops the feed with that
+/// error (the scan's own read would have given the same).
+pub fn prefetch<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    store: &'scope dyn Store,
+    path: &str,
+    size: u64,
+) -> (
+    BlockFeed<'static>,
+    std::thread::ScopedJoinHandle<'scope, Prefetched>,
+) {
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<(usize, Result<Vec<u8>, FormatError>)>(PREFETCH_BLOCKS);
+    let owned = path.to_string();
+    let handle = scope.spawn(move || {
+        let src = StoreSource::hashing(store, &owned, size);
+        if let Ok(r) = SstReader::open(&src) {
+            for i in 0..r.data_blocks() {
+                let b = r.read_data_block(i).map(std::borrow::Cow::into_owned);
+                let failed = b.is_err();
+                if tx.send((i, b)).is_err() || failed {
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        (src.finish_sha256(), src.bytes_read())
+    });
+    let path = path.to_string();
+    let feed: BlockFeed<'static> = Box::new(move |i| match rx.recv() {
+        Ok((j, b)) if j == i => b,
+        Ok((j, _)) => Err(FormatError::Io {
+            kind: std::io::ErrorKind::Other,
+            message: format!("{path}: the read-ahead gave block {j} where block {i} was asked for"),
+        }),
+        Err(_) => Err(FormatError::Io {
+            kind: std::io::ErrorKind::Other,
+            message: format!("{path}: the read-ahead stopped before block {i}"),
+        }),
+    });
+    (feed, handle)
 }
 
 impl BlockSource for StoreSource<'_> {
@@ -286,5 +344,92 @@ mod tests {
             requests <= windows + 8,
             "{requests} requests for {windows} windows"
         );
+    }
+
+    /// A zstd SST of `n` entries whose values do not compress.
+    fn sst(n: u32) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+            .map(|i| {
+                let v = (0..100)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                (i.to_be_bytes().to_vec(), v)
+            })
+            .collect();
+        let opts = WriterOptions {
+            compression: Compression::Zstd,
+            ..WriterOptions::default()
+        };
+        write_to_vec(
+            entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+            opts,
+        )
+        .expect("write")
+    }
+
+    /// The verified scan of `bytes` stored as f.sst, read ahead by [`prefetch`]: the
+    /// entries seen, the scan's outcome, the SHA-256 and the bytes the prefetcher read.
+    #[allow(clippy::type_complexity)]
+    fn scan_prefetched(
+        bytes: &[u8],
+    ) -> (
+        Vec<Vec<u8>>,
+        Result<vouch_format::sst::ScanStats, FormatError>,
+        [u8; 32],
+        u64,
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uri = format!("file://{}", dir.path().display());
+        let store = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
+        store.put_new("f.sst", bytes).expect("put");
+        let size = bytes.len() as u64;
+        std::thread::scope(|scope| {
+            let (feed, pre) = prefetch(scope, store.as_ref(), "f.sst", size);
+            let src = StoreSource::new(store.as_ref(), "f.sst", size);
+            let mut keys = Vec::new();
+            let outcome = SstReader::open(&src).and_then(|r| {
+                let mut scan = r.verified_scan()?.with_feed(feed);
+                while scan.advance()? {
+                    keys.push(scan.entry().key.to_vec());
+                }
+                scan.finish()
+            });
+            let (sha, read) = pre.join().expect("prefetch thread");
+            (keys, outcome, sha.expect("sha"), read)
+        })
+    }
+
+    #[test]
+    fn a_prefetched_scan_sees_what_a_plain_one_sees_and_hashes_every_byte() {
+        let bytes = sst(30_000);
+        let r = SstReader::open(bytes.as_slice()).expect("open");
+        assert!(r.data_blocks() > 4 * PREFETCH_BLOCKS, "{}", r.data_blocks());
+        let mut want_keys = Vec::new();
+        let want = r.verify_scan_with(|k, _| {
+            want_keys.push(k.to_vec());
+            Ok(())
+        });
+        let (keys, got, sha, read) = scan_prefetched(&bytes);
+        assert_eq!(got, want);
+        assert_eq!(keys, want_keys);
+        assert_eq!(sha, vouch_format::manifest::sha256(&bytes));
+        // Every byte read once, the tail read at open read again to be hashed in order.
+        assert!(read >= bytes.len() as u64 && read < bytes.len() as u64 * 21 / 20);
+
+        // A damaged block: the same error at the same place, and the hash of what is stored.
+        let mut bad = bytes.clone();
+        let off = bytes.len() / 2;
+        bad[off] ^= 0x40;
+        let want = SstReader::open(bad.as_slice()).and_then(|r| r.verify_scan());
+        assert!(want.is_err());
+        let (_, got, sha, _) = scan_prefetched(&bad);
+        assert_eq!(got, want);
+        assert_eq!(sha, vouch_format::manifest::sha256(&bad));
     }
 }

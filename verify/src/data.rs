@@ -23,7 +23,7 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout};
-use vouch_format::sst::{BlockSource, ScanEntry, ScanStats, SstReader, VerifiedScan};
+use vouch_format::sst::{BlockFeed, BlockSource, ScanEntry, ScanStats, SstReader, VerifiedScan};
 
 use crate::finding::{sst_finding, Finding};
 use crate::merge::{TableOutcome, TablePlan, Walker};
@@ -33,7 +33,7 @@ use crate::tables::Limited;
 use hex::encode as hex;
 use vouch_chain::merge::{merge_cursors, LayerRef, MergeCursor};
 use vouch_chain::pool;
-use vouch_chain::source::StoreSource;
+use vouch_chain::source::{prefetch, Prefetched, StoreSource};
 
 /// Every known version of every descriptor of a chain up to some layer, by id: (time in
 /// force from, descriptor or `None` when deleted), sorted by time.
@@ -210,6 +210,25 @@ impl<'v> FileCheck<'v> {
         }
     }
 
+    /// For a plain file: a source for the scan's reads other than data blocks (the index,
+    /// properties and footer, which are small), and the file read ahead on its own thread
+    /// in `scope` ([`prefetch`]: the feed of data blocks, and the thread ending with the
+    /// SHA-256 and the bytes it read).
+    fn prefetched<'s>(
+        &self,
+        ctx: &'s Ctx<'_>,
+        scope: &'s std::thread::Scope<'s, '_>,
+        stat: u64,
+    ) -> (
+        StoreSource<'s>,
+        BlockFeed<'static>,
+        std::thread::ScopedJoinHandle<'s, Prefetched>,
+    ) {
+        let store = ctx.store(self.lv.which);
+        let (feed, pre) = prefetch(scope, store, &self.path, stat);
+        (StoreSource::new(store, &self.path, stat), feed, pre)
+    }
+
     /// A source over the file's stored bytes, hashing them as they are read.
     fn source<'s>(&self, ctx: &'s Ctx<'_>, stat: u64) -> StoreSource<'s> {
         let store = ctx.store(self.lv.which);
@@ -350,12 +369,13 @@ impl<'v> FileCheck<'v> {
     }
 
     /// The file's outcome once its scan ended (`scanned`: read through, or why not): the
-    /// counts against the manifest, then the SHA-256 of every stored byte (reading what
-    /// the scan did not).
+    /// counts against the manifest, then the SHA-256 of every stored byte (`sha`, from the
+    /// source that read them; `bytes` read in all).
     fn finish(
         self,
         scanned: Result<(), vouch_format::Error>,
-        src: &StoreSource<'_>,
+        sha: Result<[u8; 32], vouch_format::Error>,
+        bytes: u64,
     ) -> FileOutcome {
         let FileCheck {
             file,
@@ -389,7 +409,7 @@ impl<'v> FileCheck<'v> {
                 );
             }
         }
-        match src.finish_sha256() {
+        match sha {
             Ok(sha) => {
                 if sha.as_slice() != file.sha256.as_slice() {
                     out.push(
@@ -424,7 +444,7 @@ impl<'v> FileCheck<'v> {
         FileOutcome {
             complete: scan_ok,
             findings: out.v,
-            bytes: src.bytes_read(),
+            bytes,
         }
     }
 }
@@ -446,20 +466,46 @@ fn open_sealed<'o>(
     )
 }
 
-/// Scans one data file alone: every entry checked, every stored byte hashed.
+/// Scans one data file alone: every entry checked, every stored byte hashed. Plain files
+/// are read ahead on a second thread ([`prefetch`]: reading, SHA-256, block CRCs and
+/// decompression there, entries decoded and checked here).
 fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
     let mut check = FileCheck::new(lv, file);
+    let Some(key) = lv.key else {
+        return std::thread::scope(|scope| {
+            let (src, feed, pre) = check.prefetched(ctx, scope, stat);
+            let scanned = SstReader::open(&src).and_then(|r| {
+                let mut scan = r.verified_scan()?.with_feed(feed);
+                while scan.advance()? {
+                    check.visit(scan.entry());
+                }
+                scan.finish().map(|_| ())
+            });
+            let (sha, bytes) = joined(pre);
+            check.finish(scanned, sha, bytes)
+        });
+    };
     let src = check.source(ctx, stat);
     let mut visit = |e: ScanEntry<'_>| check.visit(e);
-    let scanned = match lv.key {
-        None => SstReader::open(&src).and_then(|r| scan_with(&r, &mut visit)),
-        Some(key) => open_sealed(lv, key, file, &src).and_then(|o| {
-            let stats = SstReader::open(&o).and_then(|r| scan_with(&r, &mut visit))?;
-            authenticate_unread(&o, &src)?;
-            Ok(stats)
-        }),
-    };
-    check.finish(scanned.map(|_| ()), &src)
+    let scanned = open_sealed(lv, key, file, &src).and_then(|o| {
+        let stats = SstReader::open(&o).and_then(|r| scan_with(&r, &mut visit))?;
+        authenticate_unread(&o, &src)?;
+        Ok(stats)
+    });
+    check.finish(scanned.map(|_| ()), src.finish_sha256(), src.bytes_read())
+}
+
+/// What a prefetch thread ended with (a thread that panicked: an I/O error, nothing read).
+fn joined(pre: std::thread::ScopedJoinHandle<'_, Prefetched>) -> Prefetched {
+    pre.join().unwrap_or_else(|_| {
+        (
+            Err(vouch_format::Error::Io {
+                kind: std::io::ErrorKind::Other,
+                message: "the read-ahead thread failed".into(),
+            }),
+            0,
+        )
+    })
 }
 
 /// The verified scan of `r`, each checked entry shown to `visit`.
@@ -735,6 +781,19 @@ fn check_group(
     refs: &[LayerRef<'_>],
     g: &Group,
 ) -> GroupOutcome {
+    std::thread::scope(|scope| check_group_in(scope, ctx, c, files, tables, refs, g))
+}
+
+#[allow(clippy::too_many_lines)]
+fn check_group_in<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    ctx: &'s Ctx<'_>,
+    c: &ChainState,
+    files: &DataPlan,
+    tables: &TablePlan,
+    refs: &[LayerRef<'_>],
+    g: &Group,
+) -> GroupOutcome {
     let views: Vec<(usize, LayerView<'_>, &pb::File, u64)> = g
         .files
         .iter()
@@ -743,10 +802,31 @@ fn check_group(
             Some((i, lv, f, size))
         })
         .collect();
-    let srcs: Vec<StoreSource<'_>> = views
-        .iter()
-        .map(|(_, lv, f, size)| FileCheck::new(lv, f).source(ctx, *size))
-        .collect();
+    // Plain files are read ahead on their own threads; sealed ones by their scan.
+    type Pre<'s> = Option<(
+        BlockFeed<'static>,
+        std::thread::ScopedJoinHandle<'s, Prefetched>,
+    )>;
+    let mut srcs: Vec<StoreSource<'_>> = Vec::with_capacity(views.len());
+    let mut pres: Vec<Pre<'_>> = Vec::with_capacity(views.len());
+    for (_, lv, f, size) in &views {
+        let check = FileCheck::new(lv, f);
+        if lv.key.is_none() {
+            let (src, feed, pre) = check.prefetched(ctx, scope, *size);
+            srcs.push(src);
+            pres.push(Some((feed, pre)));
+        } else {
+            srcs.push(check.source(ctx, *size));
+            pres.push(None);
+        }
+    }
+    let (mut feeds, mut handles): (Vec<Option<BlockFeed<'static>>>, Vec<_>) = pres
+        .into_iter()
+        .map(|p| match p {
+            Some((f, h)) => (Some(f), Some(h)),
+            None => (None, None),
+        })
+        .unzip();
     let opened: Vec<Option<Result<Opened<&StoreSource<'_>>, vouch_format::Error>>> = views
         .iter()
         .zip(&srcs)
@@ -764,9 +844,16 @@ fn check_group(
     let mut cursors: Vec<FileCursor<'_, '_>> = views
         .iter()
         .zip(&readers)
-        .map(|((i, lv, f, _), r)| {
+        .zip(feeds.iter_mut())
+        .map(|(((i, lv, f, _), r), feed)| {
             let (scan, err) = match r.as_ref().map(|r| r.verified_scan()) {
-                Ok(Ok(s)) => (Some(s), None),
+                Ok(Ok(s)) => (
+                    Some(match feed.take() {
+                        Some(feed) => s.with_feed(feed),
+                        None => s,
+                    }),
+                    None,
+                ),
                 Ok(Err(e)) => (None, Some(e)),
                 Err(e) => (None, Some(e.clone())),
             };
@@ -778,6 +865,8 @@ fn check_group(
             }
         })
         .collect();
+    // Feeds no scan took (the file did not open): their threads hash and end.
+    drop(feeds);
     // The tables' accumulators and walks.
     type TableWalk<'t> = (
         usize,
@@ -812,10 +901,11 @@ fn check_group(
     // Every file read to its end, its checks finished.
     let mut file_out = Vec::with_capacity(cursors.len());
     let mut complete = true;
-    for ((cur, (i, _, _, _)), (src, o)) in cursors
+    for (((cur, (i, _, _, _)), (src, o)), pre) in cursors
         .into_iter()
         .zip(&views)
         .zip(srcs.iter().zip(&opened))
+        .zip(handles.iter_mut())
     {
         let FileCursor {
             scan,
@@ -846,7 +936,12 @@ fn check_group(
                     })
             }
         };
-        let out = check.finish(scanned, src);
+        // The scan (and its feed) is gone: the read-ahead thread ends with the hash.
+        let (sha, bytes) = match pre.take() {
+            Some(pre) => joined(pre),
+            None => (src.finish_sha256(), src.bytes_read()),
+        };
+        let out = check.finish(scanned, sha, bytes);
         complete &= out.complete;
         file_out.push((*i, out));
     }

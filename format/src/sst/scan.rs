@@ -103,7 +103,22 @@ impl<S: BlockSource> SstReader<S> {
             block_entries: 0,
             value: 0..0,
             done: false,
+            feed: None,
         })
+    }
+
+    /// Data block `i` read, its CRC checked and decompressed: what a [`VerifiedScan`] reads
+    /// for it, for a prefetcher feeding one ([`VerifiedScan::with_feed`]).
+    pub fn read_data_block(&self, i: usize) -> Result<Cow<'_, [u8]>> {
+        let Some(ie) = self.index.get(i) else {
+            return Err(Error::BadBlock {
+                block: BlockKind::Data(i as u64),
+                offset: self.footer.index.offset,
+                field: "entries",
+                reason: format!("the index lists no data block {i}"),
+            });
+        };
+        self.read_block(ie.handle, BlockKind::Data(i as u64), ie.handle.offset)
     }
 
     /// Every byte before the footer belongs to exactly one block (with its trailer).
@@ -205,9 +220,32 @@ pub struct VerifiedScan<'r, S: BlockSource> {
     block_entries: u64,
     value: Range<usize>,
     done: bool,
+    /// Where data blocks come from instead of the reader ([`VerifiedScan::with_feed`]).
+    feed: Option<Feed<'r>>,
 }
 
-impl<S: BlockSource> VerifiedScan<'_, S> {
+/// A source of data blocks read ahead elsewhere: block `i`'s contents as
+/// [`SstReader::read_data_block`] gives them.
+pub type BlockFeed<'r> = Box<dyn FnMut(usize) -> Result<Vec<u8>> + 'r>;
+
+struct Feed<'r>(BlockFeed<'r>);
+
+impl std::fmt::Debug for Feed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Feed")
+    }
+}
+
+impl<'r, S: BlockSource> VerifiedScan<'r, S> {
+    /// The same scan, taking its data blocks (in file order, each asked for once) from
+    /// `feed` instead of reading them: a prefetcher on another thread reads, hashes, checks
+    /// and decompresses blocks ahead ([`SstReader::read_data_block`]) while this scan
+    /// decodes and checks their entries. Every other check is unchanged.
+    pub fn with_feed(mut self, feed: BlockFeed<'r>) -> Self {
+        self.feed = Some(Feed(feed));
+        self
+    }
+
     /// Moves to the next entry and checks it; `false` at the end of the data blocks.
     pub fn advance(&mut self) -> Result<bool> {
         if self.done {
@@ -361,7 +399,10 @@ impl<S: BlockSource> VerifiedScan<'_, S> {
             return Ok(());
         };
         let kind = BlockKind::Data(i as u64);
-        let data = self.r.read_block(ie.handle, kind, ie.handle.offset)?;
+        let data = match self.feed.as_mut() {
+            Some(Feed(f)) => Cow::Owned(f(i)?),
+            None => self.r.read_block(ie.handle, kind, ie.handle.offset)?,
+        };
         let block = Block::parse(&data, ie.handle.offset, kind)?;
         let restarts = block.restart_offsets()?;
         let entries_end = data.len().saturating_sub(4 + 4 * restarts.len());
