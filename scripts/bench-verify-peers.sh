@@ -15,7 +15,11 @@
 #
 # Usage: scripts/bench-verify-peers.sh [WORK]   (default target/bench-peers)
 # Environment: ROWS (default 1200000), PAYLOAD (bank payload bytes, default 1000),
-#   OPS (workload ops between backups, default 200000), RUNS (default 3).
+#   OPS (workload ops between backups, default 200000), RUNS (default 3), VOUCH (a built
+#   vouch binary to use instead of building target/release/vouch). The collection and the
+#   restic repository are kept in WORK: a rerun only measures (delete WORK/.built to build
+#   them again). The load average is printed before and after: other work on the machine
+#   slows every tool, not equally.
 # Installs restic from Debian when it is missing (apt-get; run as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +43,13 @@ for tool in openssl /usr/bin/time; do
   command -v "$tool" >/dev/null 2>&1 || { echo "needs $tool" >&2; exit 2; }
 done
 
-cargo build --release --locked -p vouch-cli >&2
-vouch="$PWD/target/release/vouch"
+if [ -n "${VOUCH:-}" ]; then
+  vouch="$(cd "$(dirname "$VOUCH")" && pwd)/$(basename "$VOUCH")"
+else
+  cargo build --release --locked -p vouch-cli >&2
+  vouch="$PWD/target/release/vouch"
+fi
+[ -x "$vouch" ] || { echo "no vouch binary at $vouch" >&2; exit 2; }
 
 coll="$work/collection"
 cluster="$work/cluster"
@@ -90,6 +99,7 @@ timed() { # name -> appends "name seconds maxrss_kib" to $results
 
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "warm-up (not counted)" >&2
 run_vouch
 run_restic
@@ -101,7 +111,7 @@ for i in $(seq "$runs"); do
   timed openssl
 done
 
-median() { grep "^$1 " "$results" | awk '{ print $2 }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+median() { grep "^$1 " "$results" | awk -v c="${2:-2}" '{ print $c }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 v="$(median vouch)"
 r="$(median restic)"
 o="$(median openssl)"
@@ -114,3 +124,5 @@ awk -v v="$v" -v r="$r" -v o="$o" -v m="$mib" 'BEGIN {
   printf "  openssl dgst -sha256 x%d    %6.2f s  %7.0f MiB/s\n", '"$cores"', o, m / o
   printf "ratios: restic/vouch = %.2f (goal >= 2.5), vouch/openssl = %.2f (goal <= 2.0)\n", r / v, v / o
 }'
+echo "vouch peak RSS (median): $(( $(median vouch 3) / 1024 )) MiB"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
