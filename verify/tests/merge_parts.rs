@@ -42,6 +42,7 @@ fn parts(dir: &Path) -> Vec<Vec<u8>> {
                 None,
                 &OpenOptions {
                     nodelocal_root: None,
+                    ..Default::default()
                 },
                 &o,
                 &mut |_| {},
