@@ -1,6 +1,7 @@
 //! SST write and full verified scan. Inputs: 24-byte keys, 100-byte values (see
 //! `vouch_benches::sst_entries`), fixed seed. Throughput: `sst_write` counts key and value
-//! bytes in; `sst_scan` counts file bytes read, so it compares directly with `crc32c`.
+//! bytes in; `sst_scan` counts file bytes read, so it compares directly with `crc32c`;
+//! `sst_scan_store` scans a file in a store with and without read-ahead on a second thread.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -96,5 +97,55 @@ fn sst_scan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sst_write, sst_scan);
+/// The verified scan of a zstd file in a `file://` store as `vouch verify --level full`
+/// reads it: through the hashing source on one thread (`plain`), or read ahead, hashed,
+/// checked and decompressed on a second thread while the scan decodes (`prefetched`,
+/// `vouch_chain::source::prefetch`). Throughput: stored bytes, every one hashed.
+fn sst_scan_store(c: &mut Criterion) {
+    use vouch_chain::source::{prefetch, StoreSource};
+    let entries = sst_entries(
+        entries_for(SCAN_BYTES, KEY_LEN, VALUE_LEN),
+        KEY_LEN,
+        VALUE_LEN,
+        SEED,
+    );
+    let file = build_sst(&entries, 32 << 10, Compression::Zstd);
+    drop(entries);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let uri = format!("file://{}", dir.path().display());
+    let store = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
+    store.put_new("f.sst", &file).expect("put");
+    let (store, size) = (store.as_ref(), file.len() as u64);
+    let mut g = c.benchmark_group("sst_scan_store");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(Throughput::Bytes(size));
+    g.bench_function(BenchmarkId::new("plain", "zstd-32KiB-blocks"), |b| {
+        b.iter(|| {
+            let src = StoreSource::hashing(store, "f.sst", size);
+            let n = SstReader::open(&src)
+                .and_then(|r| r.verify_scan())
+                .map(|s| s.entries);
+            black_box((n, src.finish_sha256().is_ok()))
+        })
+    });
+    g.bench_function(BenchmarkId::new("prefetched", "zstd-32KiB-blocks"), |b| {
+        b.iter(|| {
+            std::thread::scope(|scope| {
+                let (feed, pre) = prefetch(scope, store, "f.sst", size);
+                let src = StoreSource::new(store, "f.sst", size);
+                let n = SstReader::open(&src).and_then(|r| {
+                    let mut scan = r.verified_scan()?.with_feed(feed);
+                    while scan.advance()? {}
+                    scan.finish().map(|s| s.entries)
+                });
+                black_box((n, pre.join().map(|(sha, _)| sha.is_ok())))
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sst_write, sst_scan, sst_scan_store);
 criterion_main!(benches);
