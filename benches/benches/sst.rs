@@ -133,7 +133,7 @@ fn sst_scan_store(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("prefetched", "zstd-32KiB-blocks"), |b| {
         b.iter(|| {
             std::thread::scope(|scope| {
-                let (feed, pre) = prefetch(scope, store, "f.sst", size);
+                let (feed, pre) = prefetch(scope, store, "f.sst", size).expect("thread");
                 let src = StoreSource::new(store, "f.sst", size);
                 let n = SstReader::open(&src).and_then(|r| {
                     let mut scan = r.verified_scan()?.with_feed(feed);

@@ -138,20 +138,21 @@ pub type Prefetched = (Result<[u8; 32], FormatError>, u64);
 /// [`vouch_format::sst::VerifiedScan::with_feed`] (the scan then reads no data block
 /// itself) and the thread, which ends with the file's SHA-256 once the feed is dropped or
 /// every block was fed. A block that does not read or check stops the feed with that
-/// error (the scan's own read would have given the same).
+/// error (the scan's own read would have given the same). `Err` when no thread could be
+/// started (the caller then reads the file itself).
 pub fn prefetch<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     store: &'scope dyn Store,
     path: &str,
     size: u64,
-) -> (
+) -> std::io::Result<(
     BlockFeed<'static>,
     std::thread::ScopedJoinHandle<'scope, Prefetched>,
-) {
+)> {
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<(usize, Result<Vec<u8>, FormatError>)>(PREFETCH_BLOCKS);
     let owned = path.to_string();
-    let handle = scope.spawn(move || {
+    let handle = std::thread::Builder::new().spawn_scoped(scope, move || {
         let src = StoreSource::hashing(store, &owned, size);
         if let Ok(r) = SstReader::open(&src) {
             for i in 0..r.data_blocks() {
@@ -164,7 +165,7 @@ pub fn prefetch<'scope>(
         }
         drop(tx);
         (src.finish_sha256(), src.bytes_read())
-    });
+    })?;
     let path = path.to_string();
     let feed: BlockFeed<'static> = Box::new(move |i| match rx.recv() {
         Ok((j, b)) if j == i => b,
@@ -177,7 +178,7 @@ pub fn prefetch<'scope>(
             message: format!("{path}: the read-ahead stopped before block {i}"),
         }),
     });
-    (feed, handle)
+    Ok((feed, handle))
 }
 
 impl BlockSource for StoreSource<'_> {
@@ -390,7 +391,7 @@ mod tests {
         store.put_new("f.sst", bytes).expect("put");
         let size = bytes.len() as u64;
         std::thread::scope(|scope| {
-            let (feed, pre) = prefetch(scope, store.as_ref(), "f.sst", size);
+            let (feed, pre) = prefetch(scope, store.as_ref(), "f.sst", size).expect("thread");
             let src = StoreSource::new(store.as_ref(), "f.sst", size);
             let mut keys = Vec::new();
             let outcome = SstReader::open(&src).and_then(|r| {

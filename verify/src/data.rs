@@ -214,19 +214,20 @@ impl<'v> FileCheck<'v> {
     /// properties and footer, which are small), and the file read ahead on its own thread
     /// in `scope` ([`prefetch`]: the feed of data blocks, and the thread ending with the
     /// SHA-256 and the bytes it read).
+    /// `None` when no thread could be started (the file is then read by its scan).
     fn prefetched<'s>(
         &self,
         ctx: &'s Ctx<'_>,
         scope: &'s std::thread::Scope<'s, '_>,
         stat: u64,
-    ) -> (
+    ) -> Option<(
         StoreSource<'s>,
         BlockFeed<'static>,
         std::thread::ScopedJoinHandle<'s, Prefetched>,
-    ) {
+    )> {
         let store = ctx.store(self.lv.which);
-        let (feed, pre) = prefetch(scope, store, &self.path, stat);
-        (StoreSource::new(store, &self.path, stat), feed, pre)
+        let (feed, pre) = prefetch(scope, store, &self.path, stat).ok()?;
+        Some((StoreSource::new(store, &self.path, stat), feed, pre))
     }
 
     /// A source over the file's stored bytes, hashing them as they are read.
@@ -471,9 +472,9 @@ fn open_sealed<'o>(
 /// decompression there, entries decoded and checked here).
 fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> FileOutcome {
     let mut check = FileCheck::new(lv, file);
-    let Some(key) = lv.key else {
-        return std::thread::scope(|scope| {
-            let (src, feed, pre) = check.prefetched(ctx, scope, stat);
+    if lv.key.is_none() {
+        let done = std::thread::scope(|scope| {
+            let (src, feed, pre) = check.prefetched(ctx, scope, stat)?;
             let scanned = SstReader::open(&src).and_then(|r| {
                 let mut scan = r.verified_scan()?.with_feed(feed);
                 while scan.advance()? {
@@ -482,16 +483,22 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
                 scan.finish().map(|_| ())
             });
             let (sha, bytes) = joined(pre);
-            check.finish(scanned, sha, bytes)
+            Some((scanned, sha, bytes))
         });
-    };
+        if let Some((scanned, sha, bytes)) = done {
+            return check.finish(scanned, sha, bytes);
+        }
+    }
     let src = check.source(ctx, stat);
     let mut visit = |e: ScanEntry<'_>| check.visit(e);
-    let scanned = open_sealed(lv, key, file, &src).and_then(|o| {
-        let stats = SstReader::open(&o).and_then(|r| scan_with(&r, &mut visit))?;
-        authenticate_unread(&o, &src)?;
-        Ok(stats)
-    });
+    let scanned = match lv.key {
+        None => SstReader::open(&src).and_then(|r| scan_with(&r, &mut visit)),
+        Some(key) => open_sealed(lv, key, file, &src).and_then(|o| {
+            let stats = SstReader::open(&o).and_then(|r| scan_with(&r, &mut visit))?;
+            authenticate_unread(&o, &src)?;
+            Ok(stats)
+        }),
+    };
     check.finish(scanned.map(|_| ()), src.finish_sha256(), src.bytes_read())
 }
 
@@ -713,6 +720,11 @@ fn groups(files: &DataPlan, c: &ChainState, tables: &TablePlan) -> Vec<Group> {
         .collect()
 }
 
+/// Most files of one group read ahead on threads of their own ([`prefetch`]): a group of
+/// more files (a table cut into very many small files) is read by its scans alone, so
+/// the threads and read-ahead buffers stay few.
+const MAX_PREFETCHED: usize = 64;
+
 /// What checking a [`Group`] gives: per file (data plan position) and per table (table plan
 /// position).
 type GroupOutcome = (Vec<(usize, FileOutcome)>, Vec<(usize, TableOutcome)>);
@@ -802,7 +814,9 @@ fn check_group_in<'s>(
             Some((i, lv, f, size))
         })
         .collect();
-    // Plain files are read ahead on their own threads; sealed ones by their scan.
+    // Plain files are read ahead on their own threads (one per file: not for groups of
+    // more than MAX_PREFETCHED files); sealed ones by their scan.
+    let read_ahead = views.len() <= MAX_PREFETCHED;
     type Pre<'s> = Option<(
         BlockFeed<'static>,
         std::thread::ScopedJoinHandle<'s, Prefetched>,
@@ -811,13 +825,18 @@ fn check_group_in<'s>(
     let mut pres: Vec<Pre<'_>> = Vec::with_capacity(views.len());
     for (_, lv, f, size) in &views {
         let check = FileCheck::new(lv, f);
-        if lv.key.is_none() {
-            let (src, feed, pre) = check.prefetched(ctx, scope, *size);
-            srcs.push(src);
-            pres.push(Some((feed, pre)));
-        } else {
-            srcs.push(check.source(ctx, *size));
-            pres.push(None);
+        match (lv.key.is_none() && read_ahead)
+            .then(|| check.prefetched(ctx, scope, *size))
+            .flatten()
+        {
+            Some((src, feed, pre)) => {
+                srcs.push(src);
+                pres.push(Some((feed, pre)));
+            }
+            None => {
+                srcs.push(check.source(ctx, *size));
+                pres.push(None);
+            }
         }
     }
     let (mut feeds, mut handles): (Vec<Option<BlockFeed<'static>>>, Vec<_>) = pres
