@@ -723,7 +723,7 @@ fn groups(files: &DataPlan, c: &ChainState, tables: &TablePlan) -> Vec<Group> {
 /// Most files of one group read ahead on threads of their own ([`prefetch`]): a group of
 /// more files (a table cut into very many small files) is read by its scans alone, so
 /// the threads and read-ahead buffers stay few.
-const MAX_PREFETCHED: usize = 64;
+const MAX_PREFETCHED: usize = 256;
 
 /// What checking a [`Group`] gives: per file (data plan position) and per table (table plan
 /// position).
