@@ -30,6 +30,9 @@ type Members = Option<BTreeSet<Vec<u8>>>;
 pub struct TableCheck {
     table_id: u64,
     layouts: Vec<IndexLayout>,
+    /// Per layout: its key columns' types (as `keys::decode_index_key` takes them), made
+    /// once rather than per entry.
+    key_types: Vec<Vec<(keys::ColumnType, keys::Direction)>>,
     /// Per layout: how many leading key columns make its unique key (0: none to check).
     unique_cols: Vec<usize>,
     /// Ids of the columns that are NOT NULL.
@@ -100,9 +103,11 @@ impl TableCheck {
                 (c.id, members)
             })
             .collect();
+        let key_types = layouts.iter().map(IndexLayout::key_types).collect();
         Ok(TableCheck {
             table_id: d.id,
             layouts,
+            key_types,
             unique_cols,
             not_null,
             enums,
@@ -168,7 +173,11 @@ impl TableCheck {
             .layouts
             .get(pos)
             .ok_or_else(|| Error::Usage("index position".into()))?;
-        let (_, _, key) = keys::decode_index_key(user, &l.key_types())?;
+        let types = self
+            .key_types
+            .get(pos)
+            .ok_or_else(|| Error::Usage("index position".into()))?;
+        let (_, _, key) = keys::decode_index_key(user, types)?;
         let value = row::decode_row_checked(payload, &l.value_columns)?;
         for ((id, _, _), d) in l.key_columns.iter().zip(&key) {
             self.check_datum(*id, d)?;
@@ -190,13 +199,20 @@ impl TableCheck {
         };
         let mut entries = Vec::new();
         if pos == 0 && implied {
-            let mut cols: HashMap<u32, Datum> = value.into_iter().collect();
+            // The row's columns by id, a key column's value over a stored one (searched
+            // from the end: a row has few columns, no hashing per entry).
+            let mut cols: Vec<(u32, Datum)> = value;
             for ((id, _, _), d) in l.key_columns.iter().zip(key) {
-                cols.insert(*id, d);
+                cols.push((*id, d));
             }
             for s in self.layouts.iter().skip(1) {
                 entries.push(s.entry_with(self.table_id, |id| {
-                    Some(cols.get(&id).cloned().unwrap_or(Datum::Null))
+                    Some(
+                        cols.iter()
+                            .rev()
+                            .find(|(c, _)| *c == id)
+                            .map_or(Datum::Null, |(_, d)| d.clone()),
+                    )
                 })?);
             }
         }
