@@ -21,6 +21,7 @@
 # into a failure, never a skip. Needs node and npm (registry access for the install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/servers.sh
 
 CONTAINER="vouch-test"
 AZURITE_VERSION="3.35.0"
@@ -41,9 +42,29 @@ install() {
   touch "$stamp"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# Creates the container (arguments: endpoint, container) with a Shared Key signed request;
+# exits 1 while Azurite does not listen yet, 2 when it refuses.
+CREATE_CONTAINER_PY='import base64, hashlib, hmac, os, sys, urllib.error, urllib.request
+from email.utils import formatdate
+endpoint, container = sys.argv[1], sys.argv[2]
+account, key = os.environ["VOUCH_AZURE_ACCOUNT"], os.environ["VOUCH_AZURE_KEY"]
+date, version = formatdate(usegmt=True), "2021-08-06"
+to_sign = "\n".join(["PUT"] + [""] * 11 + [
+    f"x-ms-date:{date}", f"x-ms-version:{version}",
+    f"/{account}/{account}/{container}\nrestype:container"])
+sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
+req = urllib.request.Request(f"{endpoint}/{container}?restype=container", method="PUT",
+    headers={"Content-Length": "0", "x-ms-date": date, "x-ms-version": version,
+             "Authorization": f"SharedKey {account}:{sig}"})
+try:
+    urllib.request.urlopen(req, timeout=2).read()
+except urllib.error.HTTPError as e:
+    if e.code != 409:  # 409: the container exists
+        print(f"create container: {e.code} {e.read()!r}", file=sys.stderr)
+        sys.exit(2)
+except OSError:
+    sys.exit(1)  # not listening yet
+'
 
 start() {
   local watch="${1:-}"
@@ -64,59 +85,8 @@ start() {
   local pid=$!
   local endpoint="http://127.0.0.1:$port/$VOUCH_AZURE_ACCOUNT"
   # Create Container (Shared Key signed, path-style URL: the account is the first segment).
-  local i=0
-  until python3 - "$endpoint" "$CONTAINER" >>"$work.log" 2>&1 <<'PY'
-import base64, hashlib, hmac, os, sys, urllib.error, urllib.request
-from email.utils import formatdate
-endpoint, container = sys.argv[1], sys.argv[2]
-account, key = os.environ["VOUCH_AZURE_ACCOUNT"], os.environ["VOUCH_AZURE_KEY"]
-date, version = formatdate(usegmt=True), "2021-08-06"
-to_sign = "\n".join(["PUT"] + [""] * 11 + [
-    f"x-ms-date:{date}", f"x-ms-version:{version}",
-    f"/{account}/{account}/{container}\nrestype:container"])
-sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest()).decode()
-req = urllib.request.Request(f"{endpoint}/{container}?restype=container", method="PUT",
-    headers={"Content-Length": "0", "x-ms-date": date, "x-ms-version": version,
-             "Authorization": f"SharedKey {account}:{sig}"})
-try:
-    urllib.request.urlopen(req, timeout=2).read()
-except urllib.error.HTTPError as e:
-    if e.code != 409:  # 409: the container exists
-        print(f"create container: {e.code} {e.read()!r}", file=sys.stderr)
-        sys.exit(2)
-except OSError:
-    sys.exit(1)  # not listening yet
-PY
-  do
-    local rc=$?
-    if [ "$rc" -eq 2 ]; then
-      echo "azure-server: Azurite refused to create the container; log $work.log:" >&2
-      tail -n 20 "$work.log" >&2
-      kill "$pid" 2>/dev/null || true
-      exit 1
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "azure-server: Azurite exited at startup; log $work.log:" >&2
-      tail -n 20 "$work.log" >&2
-      exit 1
-    fi
-    i=$((i + 1))
-    if [ "$i" -ge 300 ]; then
-      echo "azure-server: Azurite did not answer on $endpoint within 30s; log $work.log" >&2
-      kill "$pid" 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [ -n "$watch" ]; then
-    (
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-      kill "$pid" 2>/dev/null || true
-      sleep 1
-      rm -rf "$work" "$work.log"
-    ) >/dev/null 2>&1 </dev/null &
-    disown || true
-  fi
+  wait_for azure-server "$pid" "$work.log" python3 -c "$CREATE_CONTAINER_PY" "$endpoint" "$CONTAINER"
+  stop_when_gone "$watch" "$pid" "$work" "$work.log"
   echo "VOUCH_AZURE_ENDPOINT=$endpoint"
   echo "VOUCH_AZURE_PID=$pid"
 }

@@ -17,6 +17,7 @@
 # <repo>/target/kms-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/servers.sh
 
 MOTO_VERSION="5.2.5"
 venv="${KMS_VENV:-$PWD/target/kms-venv}"
@@ -57,39 +58,15 @@ start() {
   local watch="${1:-}"
   install
   local port
-  port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   local log="$venv/server-$port.log"
   # setsid: the server is not in the caller's process group (a test harness killing its
   # group must not leave us half-dead); it is stopped by the watcher below instead.
   setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 </dev/null &
   local pid=$!
   local endpoint="http://127.0.0.1:$port"
-  local i=0
-  until "$venv/bin/python" - "$endpoint" <<'EOF' 2>/dev/null
-import sys, urllib.request
-urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=1).read()
-EOF
-  do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "kms-server: moto_server exited at startup; log $log:" >&2
-      tail -n 20 "$log" >&2
-      exit 1
-    fi
-    i=$((i + 1))
-    if [ "$i" -ge 300 ]; then
-      echo "kms-server: moto_server did not answer on $endpoint within 30s; log $log" >&2
-      kill "$pid" 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [ -n "$watch" ]; then
-    (
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-      kill "$pid" 2>/dev/null || true
-    ) >/dev/null 2>&1 </dev/null &
-    disown || true
-  fi
+  wait_for kms-server "$pid" "$log" http_answers "$endpoint/moto-api/"
+  stop_when_gone "$watch" "$pid"
   echo "VOUCH_KMS_ENDPOINT=$endpoint"
   echo "VOUCH_KMS_PID=$pid"
 }

@@ -29,6 +29,7 @@
 # when the server cannot start; tests turn that into a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/servers.sh
 
 BUCKET="vouch-test"
 venv="${KMS_VENV:-$PWD/target/kms-venv}"
@@ -50,22 +51,6 @@ install_s3s() {
   touch "$stamp"
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Stops `pid` (and removes `dir`, if given) once `watch` has exited.
-watch_and_stop() {
-  local watch="$1" pid="$2" dir="${3:-}"
-  [ -n "$watch" ] || return 0
-  (
-    while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-    kill "$pid" 2>/dev/null || true
-    if [ -n "$dir" ]; then sleep 1; rm -rf "$dir"; fi
-  ) >/dev/null 2>&1 </dev/null &
-  disown || true
-}
-
 start_s3s() {
   local watch="${1:-}"
   install_s3s
@@ -78,22 +63,8 @@ start_s3s() {
   setsid "$s3s_bin" --host 127.0.0.1 --port "$port" --access-key "$VOUCH_S3S_ACCESS_KEY" \
     --secret-key "$VOUCH_S3S_SECRET_KEY" "$data" >"$data.log" 2>&1 </dev/null &
   local pid=$!
-  local i=0
-  until python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),1)' "$port" 2>/dev/null; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "s3-server: s3s-fs exited at startup; log $data.log:" >&2
-      tail -n 20 "$data.log" >&2
-      exit 1
-    fi
-    i=$((i + 1))
-    if [ "$i" -ge 300 ]; then
-      echo "s3-server: s3s-fs did not listen on port $port within 30s" >&2
-      kill "$pid" 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  watch_and_stop "$watch" "$pid" "$data"
+  wait_for s3-server "$pid" "$data.log" port_listens "$port"
+  stop_when_gone "$watch" "$pid" "$data" "$data.log"
   echo "VOUCH_S3_ENDPOINT=http://127.0.0.1:$port"
   echo "VOUCH_S3_PID=$pid"
 }
@@ -103,7 +74,7 @@ start() {
   scripts/kms-server.sh install
   local py="$venv/bin/python"
   local port
-  port="$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   local log="$venv/s3-server-$port.log"
   setsid "$py" - "$port" >"$log" 2>&1 </dev/null <<'PY' &
 import sys, threading
@@ -123,25 +94,7 @@ run_simple("127.0.0.1", int(sys.argv[1]), one_at_a_time, threaded=True,
 PY
   local pid=$!
   local endpoint="http://127.0.0.1:$port"
-  local i=0
-  until "$py" - "$endpoint" <<'PY' 2>/dev/null
-import sys, urllib.request
-urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=1).read()
-PY
-  do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "s3-server: the server exited at startup; log $log:" >&2
-      tail -n 20 "$log" >&2
-      exit 1
-    fi
-    i=$((i + 1))
-    if [ "$i" -ge 300 ]; then
-      echo "s3-server: the server did not answer on $endpoint within 30s; log $log" >&2
-      kill "$pid" 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.1
-  done
+  wait_for s3-server "$pid" "$log" http_answers "$endpoint/moto-api/"
   # CreateBucket (path-style PUT /<bucket>); moto accepts unsigned requests.
   if ! "$py" - "$endpoint/$BUCKET" <<'PY' >&2
 import sys, urllib.request
@@ -152,7 +105,7 @@ PY
     kill "$pid" 2>/dev/null || true
     exit 1
   fi
-  watch_and_stop "$watch" "$pid"
+  stop_when_gone "$watch" "$pid"
   echo "VOUCH_S3_ENDPOINT=$endpoint"
   echo "VOUCH_S3_PID=$pid"
 }

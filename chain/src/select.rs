@@ -41,6 +41,9 @@ pub struct RestoreOptions {
     pub verify_backup_table_data: bool,
     /// `WITH encryption_passphrase = …` / `kms = …`: what unlocks an encrypted chain.
     pub keys: KeySource,
+    /// How many tables are read at once (each with its own requests to the store); the
+    /// CLI's `--jobs`. Default: the CPUs available.
+    pub jobs: usize,
 }
 
 impl RestoreOptions {
@@ -58,6 +61,7 @@ impl RestoreOptions {
             schema_only: false,
             verify_backup_table_data: false,
             keys: KeySource::default(),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }

@@ -46,6 +46,10 @@ pub(crate) struct Args {
     /// WITH incremental_location = URI.
     #[arg(long)]
     incremental_location: Option<String>,
+    /// Tables read at once, each with its own requests to the store (default: the CPUs
+    /// available).
+    #[arg(long)]
+    jobs: Option<usize>,
     #[command(flatten)]
     keys: crate::keys_arg::KeyArgs,
 }
@@ -148,6 +152,11 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let mut opts =
         backup_stmt::restore_options(&scope, &targets, &from, a.as_of.as_deref(), &with)?;
     opts.keys = a.keys.source()?;
+    match a.jobs {
+        Some(0) => anyhow::bail!("--jobs must be at least 1"),
+        Some(n) => opts.jobs = n,
+        None => {}
+    }
     let (cluster, made) = match existing {
         Some(c) => (c, None),
         None => {

@@ -131,74 +131,55 @@ pub fn restore(
         ..RestoreResult::default()
     };
     let write = !opts.schema_only;
-    let mut read_before = 0u64;
     let mut computed: BTreeMap<(u64, u64), Fingerprint> = BTreeMap::new();
-    for (d, new_id) in &data_tables {
-        let layouts = index_layouts(d)?;
-        let primary = layouts
-            .iter()
-            .find(|l| l.primary)
-            .map_or(1, |l| u64::from(l.id));
-        let mut batch = Batch::default();
-        let mut batch_bytes = 0usize;
-        let mut key = Vec::new();
-        let mut seen_users: BTreeSet<Vec<u8>> = BTreeSet::new();
-        // Every row read is checked against the descriptor restored (always, as verify
-        // checks every row live at a layer's end).
-        let check = TableCheck::in_catalog(d, bcat.iter())?;
-        let mut uniq = UniqueKeys::default();
-        let stats = plan.scan_table(
-            d.id,
-            &mut |b| {
-                progress(Progress::Read {
-                    bytes: read_before + b,
-                })
-            },
-            |user, payload| -> Result<()> {
-                check_row(&check, &mut uniq, &d.name, user, payload)?;
-                if opts.verify_backup_table_data {
-                    let (_, index, n) = keys::decode_table_prefix(user)?;
-                    computed
-                        .entry((d.id, index))
-                        .or_default()
-                        .add_suffix(user.get(n..).unwrap_or_default(), payload);
+    // The tables are read on `opts.jobs` threads, each table one k-way merge with its own
+    // requests to the store; their writes go to the cluster one batch at a time (redb
+    // serializes them). Progress and results come back to this thread.
+    let (tx, rx) = std::sync::mpsc::channel::<TableMsg>();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut outs: Vec<Option<Result<TableOut>>> = (0..data_tables.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.clamp(1, data_tables.len().max(1)) {
+            let tx = tx.clone();
+            let (next, data_tables, plan, bcat) = (&next, &data_tables, &plan, &bcat);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((d, new_id)) = data_tables.get(i) else {
+                    break;
+                };
+                let out = restore_table(plan, bcat, opts, kv, data_ts, d, *new_id, &tx);
+                if tx.send(TableMsg::Done(i, out)).is_err() {
+                    break;
                 }
-                let index = rewrite_key(user, *new_id, &mut key)?;
-                if index == primary {
-                    result.rows += 1;
-                } else {
-                    result.index_entries += 1;
+            });
+        }
+        drop(tx);
+        let mut read = 0u64;
+        for msg in rx {
+            match msg {
+                TableMsg::Read(delta) => {
+                    read += delta;
+                    progress(Progress::Read { bytes: read });
                 }
-                result.bytes += (user.len() + payload.len()) as u64;
-                if write {
-                    if *new_id == USERS_TABLE_ID {
-                        seen_users.insert(key.clone());
-                    }
-                    batch.put(&key, payload);
-                    batch_bytes += key.len() + payload.len();
-                    if batch_bytes >= BATCH_BYTES {
-                        kv.write_at(&batch, data_ts)?;
-                        batch = Batch::default();
-                        batch_bytes = 0;
+                TableMsg::Done(i, out) => {
+                    if let Some(slot) = outs.get_mut(i) {
+                        *slot = Some(out);
                     }
                 }
-                Ok(())
-            },
-        )?;
-        read_before += stats.file_bytes;
-        if write && *new_id == USERS_TABLE_ID {
-            // A cluster restore replaces the users: rows not in the backup go.
-            let (s, e) = table_span(USERS_TABLE_ID);
-            kv.scan(&s, &e, data_ts, |k, _| {
-                if !seen_users.contains(k) {
-                    batch.delete(k);
-                }
-                Ok(())
-            })?;
+            }
         }
-        if !batch.is_empty() {
-            kv.write_at(&batch, data_ts)?;
-        }
+    });
+    for out in outs {
+        let out = out.ok_or_else(|| {
+            Error::refused(
+                ErrorKind::Usage,
+                "a restore worker stopped before its table",
+            )
+        })??;
+        result.rows += out.rows;
+        result.index_entries += out.index_entries;
+        result.bytes += out.bytes;
+        computed.extend(out.computed);
     }
     if opts.verify_backup_table_data {
         if let Some(recorded) = &plan.fingerprints {
@@ -245,6 +226,105 @@ pub fn restore(
         }
     }
     Ok(result)
+}
+
+/// What a restore worker says: bytes of data files read (since its last message), or a
+/// table done.
+enum TableMsg {
+    Read(u64),
+    Done(usize, Result<TableOut>),
+}
+
+/// What restoring one table did.
+#[derive(Default)]
+struct TableOut {
+    rows: u64,
+    index_entries: u64,
+    bytes: u64,
+    /// Fingerprints of the rows read (`verify_backup_table_data`), by (table, index).
+    computed: BTreeMap<(u64, u64), Fingerprint>,
+}
+
+/// Reads table `d` (one k-way merge over the plan's layers), checks every row, and (unless
+/// schema only) writes it under `new_id` at `data_ts`.
+#[allow(clippy::too_many_arguments)]
+fn restore_table(
+    plan: &vouch_chain::Plan,
+    bcat: &Catalog,
+    opts: &RestoreOptions,
+    kv: &vouch_cluster::Kv,
+    data_ts: Timestamp,
+    d: &pb::Descriptor,
+    new_id: u64,
+    tx: &std::sync::mpsc::Sender<TableMsg>,
+) -> Result<TableOut> {
+    let write = !opts.schema_only;
+    let mut out = TableOut::default();
+    let layouts = index_layouts(d)?;
+    let primary = layouts
+        .iter()
+        .find(|l| l.primary)
+        .map_or(1, |l| u64::from(l.id));
+    let mut batch = Batch::default();
+    let mut batch_bytes = 0usize;
+    let mut key = Vec::new();
+    let mut seen_users: BTreeSet<Vec<u8>> = BTreeSet::new();
+    // Every row read is checked against the descriptor restored (always, as verify
+    // checks every row live at a layer's end).
+    let check = TableCheck::in_catalog(d, bcat.iter())?;
+    let mut uniq = UniqueKeys::default();
+    let mut reported = 0u64;
+    plan.scan_table(
+        d.id,
+        &mut |b| {
+            let _ = tx.send(TableMsg::Read(b.saturating_sub(reported)));
+            reported = reported.max(b);
+        },
+        |user, payload| -> Result<()> {
+            check_row(&check, &mut uniq, &d.name, user, payload)?;
+            if opts.verify_backup_table_data {
+                let (_, index, n) = keys::decode_table_prefix(user)?;
+                out.computed
+                    .entry((d.id, index))
+                    .or_default()
+                    .add_suffix(user.get(n..).unwrap_or_default(), payload);
+            }
+            let index = rewrite_key(user, new_id, &mut key)?;
+            if index == primary {
+                out.rows += 1;
+            } else {
+                out.index_entries += 1;
+            }
+            out.bytes += (user.len() + payload.len()) as u64;
+            if write {
+                if new_id == USERS_TABLE_ID {
+                    seen_users.insert(key.clone());
+                }
+                batch.put(&key, payload);
+                batch_bytes += key.len() + payload.len();
+                if batch_bytes >= BATCH_BYTES {
+                    kv.write_at(&batch, data_ts)?;
+                    batch = Batch::default();
+                    batch_bytes = 0;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    if write && new_id == USERS_TABLE_ID {
+        // A cluster restore replaces the users: rows not in the backup go.
+        let (s, e) = table_span(USERS_TABLE_ID);
+        kv.scan(&s, &e, data_ts, |k, _| {
+            if !seen_users.contains(k) {
+                batch.delete(k);
+            }
+            Ok(())
+        })?;
+    }
+    if !batch.is_empty() {
+        kv.write_at(&batch, data_ts)?;
+    }
+    Ok(out)
 }
 
 /// Compares recomputed fingerprints with the recorded ones for every index of the tables

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use vouch_cluster::{Cluster, StorageTables};
 use vouch_store::{
     check_object_path, message_uri, userfile_table, Error, ObjectMeta, ObjectWriter, OpenOptions,
-    Result, StorageUri, Store,
+    Operation, Result, StorageUri, Store,
 };
 
 /// How a command with `cluster` open opens storage URIs.
@@ -110,6 +110,7 @@ impl Store for UserfileStore {
             Ok(Some(b)) => Ok(b),
             Ok(None) => Err(Error::NotFound {
                 path: self.shown(path),
+                operation: Operation::Read,
             }),
             Err(e) => Err(self.error(path, e)),
         }
@@ -120,6 +121,7 @@ impl Store for UserfileStore {
         let Some(size) = self.size(path)? else {
             return Err(Error::NotFound {
                 path: self.shown(path),
+                operation: Operation::ReadRange,
             });
         };
         if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -140,6 +142,7 @@ impl Store for UserfileStore {
             }),
             Ok(None) => Err(Error::NotFound {
                 path: self.shown(path),
+                operation: Operation::ReadRange,
             }),
             Err(e) => Err(self.error(path, e)),
         }

@@ -163,7 +163,7 @@ fn tables_and_paths_keep_files_apart() {
     assert_eq!(named.get("f").unwrap(), b"one");
     assert_eq!(pages.get("f").unwrap(), b"one");
     assert!(
-        matches!(other.get("f"), Err(Error::NotFound { path }) if path == "userfile://d.s.other/p/f")
+        matches!(other.get("f"), Err(Error::NotFound { path, operation: vouch_store::Operation::Read }) if path == "userfile://d.s.other/p/f")
     );
     other.put_new("f", b"two").unwrap();
     assert_eq!(default.get("f").unwrap(), b"one");

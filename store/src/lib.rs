@@ -60,11 +60,14 @@ pub use uri::{message_uri, parse_uri, redact_uri, Scheme, StorageUri};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The object does not exist.
-    #[error("{path}: not found")]
+    /// The object does not exist (HTTP 404 on object stores).
+    #[error("{path}: not found ({operation})")]
     NotFound {
         /// The object.
         path: String,
+        /// What was asked ([`Operation::Read`], [`Operation::ReadRange`], or
+        /// [`Operation::List`] for a folder an HTTP server does not have).
+        operation: Operation,
     },
     /// The object exists already; objects are written once and never replaced.
     #[error("{path}: already exists (objects are written once, never overwritten)")]
@@ -169,7 +172,18 @@ pub enum Error {
     },
 }
 
-/// What a store was asked to do, as [`Error::Denied`] names it.
+impl Error {
+    /// The same error, a [`Error::NotFound`] naming `operation` as what was asked (a
+    /// store's shared read path says which public operation it served).
+    pub fn during(self, operation: Operation) -> Error {
+        match self {
+            Error::NotFound { path, .. } => Error::NotFound { path, operation },
+            other => other,
+        }
+    }
+}
+
+/// What a store was asked to do, as [`Error::Denied`] and [`Error::NotFound`] name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     /// Reading a whole object (`get`).

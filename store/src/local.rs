@@ -5,7 +5,9 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{message_uri, Error, ObjectMeta, ObjectWriter, Result, Special, StorageUri, Store};
+use crate::{
+    message_uri, Error, ObjectMeta, ObjectWriter, Operation, Result, Special, StorageUri, Store,
+};
 
 /// The hidden folder at the store root where objects are written before they get their
 /// name. Never listed (at any depth, since a store may be rooted inside another); no
@@ -68,6 +70,7 @@ impl LocalStore {
         if is_not_found(&source) {
             Error::NotFound {
                 path: self.shown(path),
+                operation: Operation::Read,
             }
         } else {
             Error::Io {
@@ -128,6 +131,7 @@ impl LocalStore {
         if meta.is_dir() {
             return Err(Error::NotFound {
                 path: self.shown(path),
+                operation: Operation::Read,
             });
         }
         if let Some(found) = special(&meta.file_type()) {
@@ -284,7 +288,9 @@ impl Store for LocalStore {
     }
 
     fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let (mut f, size) = self.open_object(path)?;
+        let (mut f, size) = self
+            .open_object(path)
+            .map_err(|e| e.during(Operation::ReadRange))?;
         let end = offset.checked_add(len).filter(|&e| e <= size);
         let (Some(_), Ok(n)) = (end, usize::try_from(len)) else {
             return Err(Error::RangeOutOfBounds {

@@ -182,6 +182,7 @@ impl ObjectStoreStore {
             },
             E::NotFound { .. } => Error::NotFound {
                 path: self.shown(path),
+                operation: op,
             },
             E::AlreadyExists { .. } | E::Precondition { .. } => Error::AlreadyExists {
                 path: self.shown(path),
@@ -236,6 +237,7 @@ impl Store for ObjectStoreStore {
             return match self.size(path)? {
                 None => Err(Error::NotFound {
                     path: self.shown(path),
+                    operation: Operation::ReadRange,
                 }),
                 Some(size) if offset > size => Err(self.eof(path, offset, len, size)),
                 Some(_) => Ok(Vec::new()),
@@ -258,6 +260,7 @@ impl Store for ObjectStoreStore {
                 Some(size) if end > size => Err(self.eof(path, offset, len, size)),
                 None => Err(Error::NotFound {
                     path: self.shown(path),
+                    operation: Operation::ReadRange,
                 }),
                 Some(_) => Err(self.error(path, Operation::ReadRange, e)),
             },
@@ -319,7 +322,7 @@ impl Store for ObjectStoreStore {
             })
             .collect();
         out.sort();
-        Ok(out)
+        Ok(without_folder_markers(out))
     }
 
     fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()> {
@@ -382,6 +385,32 @@ impl Store for ObjectStoreStore {
     fn location(&self) -> Option<&StorageUri> {
         Some(&self.location)
     }
+}
+
+/// A sorted listing without folder markers: the empty objects named `folder/` that copy
+/// tools and consoles create to show a folder (the clients list `a/b/` as `a/b`). An empty
+/// object whose name is also the folder of a listed object is one (a collection never names
+/// an object and a folder alike; on a disk they cannot be); so is the marker of the store's
+/// own root (the clients give it the root's name, which holds nothing below the root).
+fn without_folder_markers(sorted: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+    let folders: std::collections::BTreeSet<&str> = sorted
+        .iter()
+        .filter_map(|o| o.path.rsplit_once('/').map(|(dir, _)| dir))
+        .flat_map(|dir| {
+            dir.match_indices('/')
+                .map(move |(i, _)| &dir[..i])
+                .chain(std::iter::once(dir))
+        })
+        .collect();
+    let markers: std::collections::BTreeSet<String> = sorted
+        .iter()
+        .filter(|o| o.size == 0 && folders.contains(o.path.as_str()))
+        .map(|o| o.path.clone())
+        .collect();
+    sorted
+        .into_iter()
+        .filter(|o| !markers.contains(&o.path))
+        .collect()
 }
 
 /// A new object kept in memory until `finish` puts it with one conditional PUT.

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 
-use vouch_store::{open, Error, LocalStore, ObjectMeta, OpenOptions, Store};
+use vouch_store::{open, Error, LocalStore, ObjectMeta, OpenOptions, Operation, Store};
 
 fn store() -> (tempfile::TempDir, Box<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
@@ -71,11 +71,30 @@ fn put_new_is_write_once() {
 fn reads_of_missing_objects() {
     let (d, s) = store();
     let err = s.get("nope").unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                operation: Operation::Read,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
-        format!("{}/nope: not found", d.path().display())
+        format!(
+            "{}/nope: not found (reading the object)",
+            d.path().display()
+        )
     );
+    assert!(matches!(
+        s.get_range("nope", 0, 1),
+        Err(Error::NotFound {
+            operation: Operation::ReadRange,
+            ..
+        })
+    ));
     assert!(matches!(
         s.get_range("nope", 0, 1),
         Err(Error::NotFound { .. })

@@ -14,8 +14,9 @@ use std::io::Write;
 use std::sync::{Arc, Barrier};
 
 use servers::{
-    endpoint_of, s3_endpoint, unique_prefix, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY,
-    AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
+    arm_faults, endpoint_of, fault_counts, fault_proxy, put_folder_marker, s3_endpoint,
+    unique_prefix, uri_at, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET,
+    S3_SECRET, S3_SECRET_IN_URI,
 };
 use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, Store};
 
@@ -76,16 +77,42 @@ fn put_new_is_write_once_by_the_service(server: Server) {
 fn reads_of_missing_objects(server: Server) {
     let (uri, s) = store(server);
     let err = s.get("nope").unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                operation: Operation::Read,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(
         err.to_string(),
-        format!("{}/nope: not found", uri.split('?').next().unwrap())
+        format!(
+            "{}/nope: not found (reading the object)",
+            uri.split('?').next().unwrap()
+        )
     );
     no_secret(&err);
-    assert!(matches!(
-        s.get_range("nope", 0, 1),
-        Err(Error::NotFound { .. })
-    ));
+    let err = s.get_range("nope", 0, 1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                operation: Operation::ReadRange,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}/nope: not found (a ranged read of the object)",
+            uri.split('?').next().unwrap()
+        )
+    );
     assert!(matches!(
         s.get_range("nope", 0, 0),
         Err(Error::NotFound { .. })
@@ -316,7 +343,7 @@ fn a_missing_bucket_is_an_error_naming_the_object_not_the_secret(server: Server)
     no_secret(&err);
     let object = format!("{scheme}://no-such-bucket/x/a");
     assert!(
-        matches!(&err, Error::NotFound { path } | Error::Io { path, .. } if *path == object),
+        matches!(&err, Error::NotFound { path, .. } | Error::Io { path, .. } if *path == object),
         "{err:?}"
     );
 }
@@ -641,6 +668,117 @@ fn azure_uri_parameters() {
     }
 }
 
+/// Throttling (429) and server errors (500, 503) are retried with backoff
+/// (`object_store`'s retry policy, spec/storage.md): through a proxy that answers the next
+/// few requests of a kind itself with the error, every operation still gives the exact
+/// answer, and the proxy served exactly the faults it was armed with (so the requests were
+/// retried, not skipped).
+fn transient_failures_are_retried(server: Server) {
+    let (proxy, endpoint) = fault_proxy(server);
+    let uri = uri_at(server, endpoint, &unique_prefix("retry"));
+    let s = open(&uri, &OpenOptions::default()).unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    s.put_new("a/data.sst", &data).unwrap();
+    s.put_new("a/b", b"small").unwrap();
+    let list_method = if server == Server::WsgiDav {
+        "PROPFIND"
+    } else {
+        "GET"
+    };
+    for (status, method, what) in [
+        (503, "GET", "get"),
+        (500, "GET", "range"),
+        (429, "HEAD", "size"),
+        (503, list_method, "list"),
+        (503, "PUT", "put"),
+    ] {
+        arm_faults(proxy, 3, status, method);
+        match what {
+            "get" => assert!(s.get("a/data.sst").unwrap() == data),
+            "range" => assert_eq!(
+                s.get_range("a/data.sst", 70_000, 1_000).unwrap(),
+                data[70_000..71_000]
+            ),
+            "size" => assert_eq!(s.size("a/data.sst").unwrap(), Some(100_000)),
+            "list" => assert_eq!(
+                s.list("a/").unwrap(),
+                vec![
+                    ObjectMeta {
+                        path: "a/b".into(),
+                        size: 5
+                    },
+                    ObjectMeta {
+                        path: "a/data.sst".into(),
+                        size: 100_000
+                    },
+                ]
+            ),
+            _ => {
+                s.put_new("a/put", b"after faults").unwrap();
+                assert_eq!(s.get("a/put").unwrap(), b"after faults");
+            }
+        }
+        let (armed, served, forwarded) = fault_counts(proxy);
+        assert_eq!(
+            (armed, served),
+            (0, 3),
+            "{what} on {server:?}: {status} {method}"
+        );
+        assert!(forwarded >= 1, "{what}: the retry reached the server");
+    }
+    // A 404 is final, not retried, and names the object and the operation.
+    arm_faults(proxy, 0, 503, "");
+    let err = s.get_range("a/nope", 0, 1).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { path, operation: Operation::ReadRange } if path.ends_with("/a/nope")),
+        "{err:?}"
+    );
+}
+
+/// Empty folder markers (`folder/`) that copy tools and consoles leave are not objects of
+/// the listing: neither the store root's own nor those of folders holding objects. An
+/// empty object of its own (`empty`) is listed; so is a marker with nothing below it,
+/// which no listing can tell from an empty object (the clients drop the trailing `/`).
+#[test]
+fn folder_markers_are_not_listed() {
+    let prefix = unique_prefix("markers");
+    let s = open(&uri_on(Server::Moto, &prefix), &OpenOptions::default()).unwrap();
+    s.put_new("2026/12/04-120000.00/BACKUP_MANIFEST", b"m")
+        .unwrap();
+    s.put_new("2026/12/04-120000.00/data/000001.sst", b"sst")
+        .unwrap();
+    s.put_new("empty", b"").unwrap();
+    for key in [
+        "",
+        "2026/",
+        "2026/12/",
+        "2026/12/04-120000.00/data/",
+        "lonely/",
+    ] {
+        put_folder_marker(&format!("{prefix}/{key}"));
+    }
+    let meta = |path: &str, size| ObjectMeta {
+        path: path.into(),
+        size,
+    };
+    assert_eq!(
+        s.list("").unwrap(),
+        vec![
+            meta("2026/12/04-120000.00/BACKUP_MANIFEST", 1),
+            meta("2026/12/04-120000.00/data/000001.sst", 3),
+            meta("empty", 0),
+            meta("lonely", 0),
+        ]
+    );
+    assert_eq!(
+        paths(&*s, "2026/12/04-120000.00/"),
+        [
+            "2026/12/04-120000.00/BACKUP_MANIFEST",
+            "2026/12/04-120000.00/data/000001.sst"
+        ]
+    );
+}
+
 /// Each contract test on each server, but two that s3s-fs fails by quirks of
 /// its own (spec/storage.md): it checks `If-None-Match` and then renames its temp file
 /// into place, so racing conditional PUTs all succeed, and a PUT into a missing bucket
@@ -658,6 +796,7 @@ macro_rules! on_servers {
 
 on_servers!(
     moto, Moto:
+    transient_failures_are_retried,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
@@ -671,6 +810,7 @@ on_servers!(
 
 on_servers!(
     azurite, Azurite:
+    transient_failures_are_retried,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
@@ -685,6 +825,7 @@ on_servers!(
 
 on_servers!(
     wsgidav, WsgiDav:
+    transient_failures_are_retried,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
@@ -697,6 +838,7 @@ on_servers!(
 
 on_servers!(
     s3s_fs, S3sFs:
+    transient_failures_are_retried,
     wrong_credentials_are_denied_naming_object_and_operation,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,

@@ -288,6 +288,6 @@ fn errors_name_the_object_without_the_query() {
     let err = s.get("2026/11/21-120000.00/BACKUP_MANIFEST").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "nodelocal://1/c/2026/11/21-120000.00/BACKUP_MANIFEST: not found"
+        "nodelocal://1/c/2026/11/21-120000.00/BACKUP_MANIFEST: not found (reading the object)"
     );
 }

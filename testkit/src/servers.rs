@@ -174,15 +174,139 @@ pub fn s3_uri(path: &str) -> String {
 /// `azure://vouch-test/<path>?…` with the account Azurite is started with;
 /// `http://127.0.0.1:<port>/vouch-test/<path>` on WsgiDAV.
 pub fn uri_on(server: Server, path: &str) -> String {
+    uri_at(server, endpoint_of(server), path)
+}
+
+/// [`uri_on`]'s URI with `endpoint` (a proxy of the server, [`fault_proxy`]) in place of
+/// the server's own endpoint.
+pub fn uri_at(server: Server, endpoint: &str, path: &str) -> String {
     match server {
         Server::Moto | Server::S3sFs => format!(
-            "s3://{S3_BUCKET}/{path}?AWS_ENDPOINT={}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={S3_SECRET_IN_URI}&AWS_REGION=us-east-1",
-            endpoint_of(server)
+            "s3://{S3_BUCKET}/{path}?AWS_ENDPOINT={endpoint}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={S3_SECRET_IN_URI}&AWS_REGION=us-east-1",
         ),
         Server::Azurite => format!(
-            "azure://{S3_BUCKET}/{path}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={}",
-            endpoint_of(server)
+            "azure://{S3_BUCKET}/{path}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={endpoint}",
         ),
-        Server::WsgiDav => format!("{}/{S3_BUCKET}/{path}", endpoint_of(server)),
+        Server::WsgiDav => format!("{endpoint}/{S3_BUCKET}/{path}"),
     }
+}
+
+/// A fault-injecting proxy in front of `server` (`scripts/fault-proxy.sh`), started once
+/// per process per server and stopped when the process exits: `(proxy endpoint, the
+/// endpoint to use in URIs)` (Azurite's keeps its account path). Nothing is injected until
+/// [`arm_faults`].
+pub fn fault_proxy(server: Server) -> (&'static str, &'static str) {
+    static PROXIES: [OnceLock<(String, String)>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let i = SERVERS.iter().position(|s| *s == server).unwrap_or(0);
+    let (proxy, endpoint) = PROXIES[i].get_or_init(|| {
+        let upstream = endpoint_of(server);
+        let (scheme_host, path) = match upstream.splitn(4, '/').collect::<Vec<_>>()[..] {
+            [scheme, "", host, path] => (format!("{scheme}//{host}"), format!("/{path}")),
+            _ => (upstream.to_string(), String::new()),
+        };
+        let script = repo().join("scripts").join("fault-proxy.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(&scheme_host)
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the fault proxy did not start: {stdout}"
+        );
+        let proxy = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("VOUCH_FAULT_PROXY="))
+            .unwrap_or_else(|| panic!("{} printed no endpoint: {stdout:?}", script.display()))
+            .to_string();
+        let endpoint = format!("{proxy}{path}");
+        (proxy, endpoint)
+    });
+    (proxy, endpoint)
+}
+
+/// One request to the proxy's control URL; the JSON answer's `(armed, served,
+/// forwarded, max_inflight)`.
+fn fault_control(proxy: &str, method: &str, query: &str) -> (u64, u64, u64, u64) {
+    let answer = bodiless_request(proxy, method, &format!("/__faults{query}"));
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        let at = body
+            .find(&format!("\"{name}\": "))
+            .unwrap_or_else(|| panic!("no {name} in {body:?}"));
+        body[at + name.len() + 4..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("a count")
+    };
+    (
+        field("armed"),
+        field("served"),
+        field("forwarded"),
+        field("max_inflight"),
+    )
+}
+
+/// Arms the proxy: its next `count` requests with one of `methods` (`GET,HEAD`; empty:
+/// any) are answered with `status` instead of being forwarded. Resets the counts.
+pub fn arm_faults(proxy: &str, count: u32, status: u16, methods: &str) {
+    fault_control(
+        proxy,
+        "POST",
+        &format!("?count={count}&status={status}&methods={methods}"),
+    );
+}
+
+/// The proxy's counts since it was last armed: (faults left, faults answered, requests
+/// forwarded).
+pub fn fault_counts(proxy: &str) -> (u64, u64, u64) {
+    let (armed, served, forwarded, _) = fault_control(proxy, "GET", "");
+    (armed, served, forwarded)
+}
+
+/// The most requests the proxy forwarded at once since it was last armed.
+pub fn max_in_flight(proxy: &str) -> u64 {
+    fault_control(proxy, "GET", "").3
+}
+
+/// Puts the empty object `key` into the bucket on moto's server with an unsigned raw PUT
+/// (moto accepts unsigned requests), as copy tools and consoles make folder markers:
+/// `key` may end with `/`, which no `object_store` path can.
+pub fn put_folder_marker(key: &str) {
+    let answer = bodiless_request(
+        endpoint_of(Server::Moto),
+        "PUT",
+        &format!("/{S3_BUCKET}/{key}"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// One HTTP/1.1 request without a body to `endpoint` (`http://host:port`), on its own
+/// connection; the whole answer (status line, headers, body).
+fn bodiless_request(endpoint: &str, method: &str, target: &str) -> String {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut conn =
+        std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
+    write!(
+        conn,
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap_or_else(|e| panic!("{method} {endpoint}{target}: {e}"));
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("the answer of {endpoint}: {e}"));
+    answer
 }

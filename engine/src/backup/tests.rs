@@ -135,7 +135,7 @@ fn legacy_incremental_from_a_missing_backup_fails_naming_it() {
         panic!("{e:?}")
     };
     // The missing object is named: the store's NotFound for its manifest.
-    let Some(vouch_chain::Cause::Store(vouch_store::Error::NotFound { path })) = read.cause()
+    let Some(vouch_chain::Cause::Store(vouch_store::Error::NotFound { path, .. })) = read.cause()
     else {
         panic!("{e:?}")
     };

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Read speeds of collections on object stores against the same collection on local disk
+# (issue 13's goals), with the release build, on local test servers started by the
+# project's scripts (stopped when this script exits):
+#   full      vouch verify --level full IN <collection> on local disk, on moto's S3 server
+#             and on s3s-fs (goal: each S3 run within 1.5x of local disk)
+#   metadata  vouch verify --level metadata over a collection of about OBJECTS objects
+#             (a backup cut into small data files), on the same three (goal: < 3 s)
+# The collections are written by `vouch backup` at the same AS OF times into each store,
+# so they hold the same data files. Each verify runs RUNS times after a warm-up run; the
+# script prints every run's wall time and the medians.
+#
+# Usage: scripts/measure-storage.sh [WORK]   (default target/measure-storage)
+# Environment: ROWS (bank rows of the full-level collection, default 200000), PAYLOAD
+#   (bank payload bytes, default 500), OBJECTS (default 10000), RUNS (default 3),
+#   JOBS (verify --jobs, default the CPUs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work="${1:-target/measure-storage}"
+rows="${ROWS:-200000}"
+payload="${PAYLOAD:-500}"
+objects="${OBJECTS:-10000}"
+runs="${RUNS:-3}"
+jobs="${JOBS:-$(nproc)}"
+rm -rf "$work"
+mkdir -p "$work"
+work="$(cd "$work" && pwd)"
+
+cargo build --release --locked -p vouch-cli >&2
+vouch="$PWD/target/release/vouch"
+
+export VOUCH_S3S_ACCESS_KEY="AKIAVOUCHMEASURE0001" VOUCH_S3S_SECRET_KEY="measure-secret"
+moto="$(scripts/s3-server.sh start $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
+s3s="$(scripts/s3-server.sh start-s3s-fs $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
+s3_uri() { # endpoint path
+  echo "s3://vouch-test/$2?AWS_ENDPOINT=$1&AWS_ACCESS_KEY_ID=$VOUCH_S3S_ACCESS_KEY&AWS_SECRET_ACCESS_KEY=$VOUCH_S3S_SECRET_KEY&AWS_REGION=us-east-1"
+}
+
+# backup_everywhere NAME ARGS...: the same backup into the local, moto and s3s-fs
+# collections NAME.
+backup_everywhere() {
+  local name="$1"
+  shift
+  for uri in "file://$work/$name" "$(s3_uri "$moto" "$name")" "$(s3_uri "$s3s" "$name")"; do
+    "$vouch" backup --cluster "$work/cluster" "$@" "$uri" >/dev/null 2>&1
+  done
+}
+
+echo "building the collections: bank, $rows rows of $payload-byte payloads" >&2
+"$vouch" cluster init "$work/cluster" --workload bank --rows "$rows" --payload-bytes "$payload" >/dev/null
+t1="$("$vouch" cluster now "$work/cluster")"
+"$vouch" cluster run "$work/cluster" --workload bank --ops "$((rows / 10))" --seed 2 >/dev/null
+t2="$("$vouch" cluster now "$work/cluster")"
+backup_everywhere full INTO --revision-history --as-of "$t1"
+backup_everywhere full INTO LATEST IN --revision-history --as-of "$t2"
+# About OBJECTS objects: data files cut small (a backup's other objects are a handful).
+bytes_full="$(find "$work/full" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+target=$((bytes_full / objects))
+[ "$target" -ge 1024 ] || target=1024
+backup_everywhere many INTO --as-of "$t1" --target-file-size "$target"
+n_full="$(find "$work/full" -type f | wc -l)"
+n_many="$(find "$work/many" -type f | wc -l)"
+echo "full: $n_full objects, $((bytes_full >> 20)) MiB of data files; many: $n_many objects" >&2
+
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+# measure LABEL LEVEL URI: RUNS timed runs after a warm-up; a failed verify stops the script.
+measure() {
+  local label="$1" level="$2" uri="$3" t
+  "$vouch" verify --level "$level" --jobs "$jobs" IN "$uri" >/dev/null
+  for i in $(seq "$runs"); do
+    t="$( { /usr/bin/time -f '%e' "$vouch" verify --level "$level" --jobs "$jobs" IN "$uri" >/dev/null; } 2>&1 | tail -1)"
+    echo "$label $t" >>"$results"
+    printf '%-16s run %d: %6ss\n' "$label" "$i" "$t"
+  done
+}
+for store in local moto s3s-fs; do
+  case "$store" in
+    local) full="file://$work/full" many="file://$work/many" ;;
+    moto) full="$(s3_uri "$moto" full)" many="$(s3_uri "$moto" many)" ;;
+    s3s-fs) full="$(s3_uri "$s3s" full)" many="$(s3_uri "$s3s" many)" ;;
+  esac
+  measure "full/$store" full "$full"
+  measure "metadata/$store" metadata "$many"
+done
+
+median() { grep "^$1 " "$results" | awk '{ print $2 }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+echo
+echo "medians over $runs runs (--jobs $jobs, $(nproc) cores):"
+local_full="$(median full/local)"
+for store in local moto s3s-fs; do
+  f="$(median "full/$store")"
+  m="$(median "metadata/$store")"
+  awk -v s="$store" -v f="$f" -v l="$local_full" -v m="$m" -v b="$bytes_full" -v n="$n_many" 'BEGIN {
+    printf "  %-7s verify --level full %6.2f s (%5.0f MiB/s, %.2fx local; goal <= 1.5x)   --level metadata over %d objects %6.2f s (goal < 3 s)\n",
+      s, f, b / 1048576 / f, f / l, n, m
+  }'
+done
