@@ -5,22 +5,26 @@
 #   full      vouch verify --level full IN <collection> on local disk, on moto's S3 server
 #             and on s3s-fs (goal: each S3 run within 1.5x of local disk)
 #   metadata  vouch verify --level metadata over a collection of about OBJECTS objects
-#             (a backup cut into small data files), on the same three (goal: < 3 s)
-# The collections are written by `vouch backup` at the same AS OF times into each store,
-# so they hold the same data files. Each verify runs RUNS times after a warm-up run; the
+#             (full backups cut into small data files), on the same three (goal: < 3 s)
+# The full-level collections are written by `vouch backup` at the same AS OF times into
+# each store, so they hold the same data files; the metadata-level ones by the same
+# backups of an unchanging cluster. The work folder is removed at the end. Each verify runs RUNS times after a warm-up run; the
 # script prints every run's wall time and the medians.
 #
 # Usage: scripts/measure-storage.sh [WORK]   (default target/measure-storage)
-# Environment: ROWS (bank rows of the full-level collection, default 200000), PAYLOAD
-#   (bank payload bytes, default 500), OBJECTS (default 10000), RUNS (default 3),
-#   JOBS (verify --jobs, default the CPUs).
+# Environment: ROWS (bank rows of the full-level collection, default 100000), PAYLOAD
+#   (bank payload bytes, default 500), OBJECTS (default 10000), FULLS (full backups the
+#   OBJECTS are spread over, default 20), SMALL_ROWS (rows of their cluster, default
+#   20000), RUNS (default 3), JOBS (verify --jobs, default the CPUs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work="${1:-target/measure-storage}"
-rows="${ROWS:-200000}"
+rows="${ROWS:-100000}"
 payload="${PAYLOAD:-500}"
 objects="${OBJECTS:-10000}"
+fulls="${FULLS:-20}"
+small_rows="${SMALL_ROWS:-20000}"
 runs="${RUNS:-3}"
 jobs="${JOBS:-$(nproc)}"
 rm -rf "$work"
@@ -54,17 +58,29 @@ t1="$("$vouch" cluster now "$work/cluster")"
 t2="$("$vouch" cluster now "$work/cluster")"
 backup_everywhere full INTO --revision-history --as-of "$t1"
 backup_everywhere full INTO LATEST IN --revision-history --as-of "$t2"
-# About OBJECTS objects: data files cut small (a backup's other objects are a handful).
-bytes_full="$(find "$work/full" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
-target=$((bytes_full / objects))
+# About OBJECTS objects, as FULLS full backups of a small cluster in one collection (each
+# its own chain), their data files cut small. Not one backup of OBJECTS / 2 files: every
+# checkpoint records every file written before it, so a backup of n files writes
+# O(n^2) checkpoint bytes (gigabytes at 5,000 files).
+"$vouch" cluster init "$work/small" --workload bank --rows "$small_rows" --payload-bytes 100 >/dev/null
+"$vouch" backup --cluster "$work/small" INTO "file://$work/probe" >/dev/null 2>&1
+bytes_small="$(find "$work/probe" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+per_full=$((objects / fulls / 2))
+target=$((bytes_small / per_full))
 [ "$target" -ge 1024 ] || target=1024
-backup_everywhere many INTO --as-of "$t1" --target-file-size "$target"
+for i in $(seq "$fulls"); do
+  for uri in "file://$work/many" "$(s3_uri "$moto" many)" "$(s3_uri "$s3s" many)"; do
+    "$vouch" backup --cluster "$work/small" INTO "$uri" --target-file-size "$target" >/dev/null 2>&1
+  done
+done
+rm -rf "$work/probe"
+bytes_full="$(find "$work/full" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
 n_full="$(find "$work/full" -type f | wc -l)"
 n_many="$(find "$work/many" -type f | wc -l)"
-echo "full: $n_full objects, $((bytes_full >> 20)) MiB of data files; many: $n_many objects" >&2
+echo "full: $n_full objects, $((bytes_full >> 20)) MiB of data files; many: $n_many objects in $fulls full backups" >&2
 
 results="$(mktemp)"
-trap 'rm -f "$results"' EXIT
+trap 'rm -f "$results"; rm -rf "$work"' EXIT
 # measure LABEL LEVEL URI: RUNS timed runs after a warm-up; a failed verify stops the script.
 measure() {
   local label="$1" level="$2" uri="$3" t
