@@ -18,11 +18,12 @@ use vouch_store::Store;
 /// not open as SSTs.
 const CHUNK: u64 = 1 << 20;
 
-/// Read-ahead window: a read that continues where the previous one ended (a scan reading
-/// blocks in file order) fetches this much at once, and the next reads are served from
-/// it. One store request (or one open, seek and read on local disk) per window instead of
-/// per block; memory one window per open source.
-pub const READ_AHEAD: u64 = 256 << 10;
+/// Read-ahead window on local disk: a read that continues where the previous one ended (a
+/// scan reading blocks in file order) fetches this much at once, and the next reads are
+/// served from it. One store request (or one open, seek and read on local disk) per window
+/// instead of per block; memory one window per open source. The window is the store's
+/// ([`Store::read_ahead`]): larger on object stores, where a request is a round trip.
+pub const READ_AHEAD: u64 = vouch_store::LOCAL_READ_AHEAD;
 
 /// An object read by ranges.
 #[derive(Debug)]
@@ -216,8 +217,9 @@ impl BlockSource for StoreSource<'_> {
         // new window when reading in order.
         let rest_at = offset + out.len() as u64;
         let rest = (len - out.len()) as u64;
-        let want = if sequential && rest < READ_AHEAD {
-            READ_AHEAD.min(self.size - rest_at)
+        let window = self.store.read_ahead();
+        let want = if sequential && rest < window {
+            window.min(self.size - rest_at)
         } else {
             rest
         };

@@ -306,7 +306,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn location(&self) -> Option<&StorageUri> {
         None
     }
+
+    /// How many bytes a reader going through an object in order should fetch per request
+    /// (its read-ahead window): [`LOCAL_READ_AHEAD`] by default (a local read costs little
+    /// more than its bytes), [`REMOTE_READ_AHEAD`] on object stores, where each request
+    /// costs a round trip. Readers keep one window per object they read at once.
+    fn read_ahead(&self) -> u64 {
+        LOCAL_READ_AHEAD
+    }
 }
+
+/// [`Store::read_ahead`] of local stores: 256 KiB.
+pub const LOCAL_READ_AHEAD: u64 = 256 << 10;
+
+/// [`Store::read_ahead`] of object stores: 2 MiB (8 times fewer requests than a local
+/// window, memory still bounded by the files a merge holds open).
+pub const REMOTE_READ_AHEAD: u64 = 2 << 20;
 
 /// A new object being written by [`Store::create_new`]. Dropping it without
 /// [`finish`](ObjectWriter::finish) is [`abort`](ObjectWriter::abort).

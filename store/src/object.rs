@@ -385,6 +385,10 @@ impl Store for ObjectStoreStore {
     fn location(&self) -> Option<&StorageUri> {
         Some(&self.location)
     }
+
+    fn read_ahead(&self) -> u64 {
+        crate::REMOTE_READ_AHEAD
+    }
 }
 
 /// A sorted listing without folder markers: the empty objects named `folder/` that copy

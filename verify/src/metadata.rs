@@ -438,11 +438,13 @@ pub(crate) fn check_chain(layers: &mut [LayerState]) {
     }
 }
 
-/// Stats every file every manifest lists, `jobs` at a time: `file_missing`,
-/// `size_mismatch`.
+/// Stats every file every manifest lists: its size from the listing of its store
+/// (`listed`), or asked for (`jobs` at a time) when the listing did not show it:
+/// `file_missing`, `size_mismatch`.
 pub(crate) fn stat_files(
     ctx: &Ctx<'_>,
     chains: &mut [ChainState],
+    listed: &(dyn Fn(Which, &str) -> Option<u64> + Sync),
     progress: &mut dyn FnMut(Progress),
 ) {
     let mut todo: Vec<(usize, usize, usize, Which, String)> = Vec::new();
@@ -462,7 +464,10 @@ pub(crate) fn stat_files(
     });
     let done = std::sync::atomic::AtomicU64::new(0);
     let results = pool::map(&todo, ctx.opts.jobs, |(_, _, _, which, path)| {
-        let r = ctx.store(*which).size(path);
+        let r = match listed(*which, path) {
+            Some(size) => Ok(Some(size)),
+            None => ctx.store(*which).size(path),
+        };
         done.fetch_add(1, Ordering::Relaxed);
         r
     });
