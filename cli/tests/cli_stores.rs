@@ -415,3 +415,46 @@ fn restore_reads_tables_at_once_with_jobs() {
         assert_eq!(fault_counts(proxy).1, u64::from(faults), "faults served");
     }
 }
+
+/// `verify --level metadata` takes the data files' sizes from the one listing it makes: no
+/// HEAD per file. Through a proxy of moto that answers every HEAD with 403 (which is never
+/// retried), the metadata level is still clean and the proxy answered no HEAD.
+#[test]
+fn metadata_sizes_come_from_the_listing() {
+    use vouch_testkit::servers::{arm_faults, fault_counts, fault_proxy, uri_at};
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    run(&[
+        "cluster",
+        "init",
+        s(&src),
+        "--workload",
+        "bank",
+        "--rows",
+        "300",
+    ]);
+    let (proxy, endpoint) = fault_proxy(Server::Moto);
+    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("metadata-sizes"));
+    run(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        &uri,
+        "--target-file-size",
+        "4096",
+    ]);
+    arm_faults(proxy, 1000, 403, "HEAD");
+    let (out, _) = run(&[
+        "verify", "IN", &uri, "--level", "metadata", "--format", "json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["errors"].as_u64(), j["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    assert!(j["files_checked"].as_u64().unwrap_or(0) >= 3, "{out}");
+    let (armed, served, _) = fault_counts(proxy);
+    assert_eq!((armed, served), (1000, 0), "a HEAD was made");
+}
