@@ -15,10 +15,11 @@
 #                                                      with status S (default 503) and a
 #                                                      `Retry-After: 0` header
 #   GET  /__faults                                     JSON {"armed": n, "served": n,
-#                                                      "forwarded": n, "max_inflight": n}
-#                                                      (faults left, faults answered,
-#                                                      requests forwarded, most forwarded
-#                                                      requests in flight at once)
+#                                                      "forwarded": n, "max_inflight": n,
+#                                                      "heads": n} (faults left, faults
+#                                                      answered, requests forwarded, most
+#                                                      forwarded requests in flight at once,
+#                                                      HEAD requests forwarded)
 # With WATCH_PID the proxy is stopped (by its pid) once that process has exited.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port, upstream = int(sys.argv[1]), urllib.parse.urlsplit(sys.argv[2])
 state = {"armed": 0, "served": 0, "forwarded": 0, "status": 503, "methods": None,
-         "inflight": 0, "max_inflight": 0}
+         "inflight": 0, "max_inflight": 0, "heads": 0}
 lock = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-authorization", "proxy-authenticate", "content-length"}
@@ -65,7 +66,8 @@ class Proxy(BaseHTTPRequestHandler):
                     state["served"] = 0
                     state["forwarded"] = 0
                     state["max_inflight"] = 0
-                out = {k: state[k] for k in ("armed", "served", "forwarded", "max_inflight")}
+                    state["heads"] = 0
+                out = {k: state[k] for k in ("armed", "served", "forwarded", "max_inflight", "heads")}
             return self.reply(200, json.dumps(out).encode(), [("Content-Type", "application/json")])
         with lock:
             fault = state["armed"] > 0 and (state["methods"] is None or self.command in state["methods"])
@@ -74,6 +76,7 @@ class Proxy(BaseHTTPRequestHandler):
                 state["served"] += 1
             else:
                 state["forwarded"] += 1
+                state["heads"] += self.command == "HEAD"
                 state["inflight"] += 1
                 state["max_inflight"] = max(state["max_inflight"], state["inflight"])
             status = state["status"]

@@ -236,8 +236,8 @@ pub fn fault_proxy(server: Server) -> (&'static str, &'static str) {
 }
 
 /// One request to the proxy's control URL; the JSON answer's `(armed, served,
-/// forwarded, max_inflight)`.
-fn fault_control(proxy: &str, method: &str, query: &str) -> (u64, u64, u64, u64) {
+/// forwarded, max_inflight, heads)`.
+fn fault_control(proxy: &str, method: &str, query: &str) -> (u64, u64, u64, u64, u64) {
     let answer = bodiless_request(proxy, method, &format!("/__faults{query}"));
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     let field = |name: &str| -> u64 {
@@ -256,6 +256,7 @@ fn fault_control(proxy: &str, method: &str, query: &str) -> (u64, u64, u64, u64)
         field("served"),
         field("forwarded"),
         field("max_inflight"),
+        field("heads"),
     )
 }
 
@@ -272,13 +273,18 @@ pub fn arm_faults(proxy: &str, count: u32, status: u16, methods: &str) {
 /// The proxy's counts since it was last armed: (faults left, faults answered, requests
 /// forwarded).
 pub fn fault_counts(proxy: &str) -> (u64, u64, u64) {
-    let (armed, served, forwarded, _) = fault_control(proxy, "GET", "");
+    let (armed, served, forwarded, _, _) = fault_control(proxy, "GET", "");
     (armed, served, forwarded)
 }
 
 /// The most requests the proxy forwarded at once since it was last armed.
 pub fn max_in_flight(proxy: &str) -> u64 {
     fault_control(proxy, "GET", "").3
+}
+
+/// The HEAD requests the proxy forwarded since it was last armed.
+pub fn heads_forwarded(proxy: &str) -> u64 {
+    fault_control(proxy, "GET", "").4
 }
 
 /// Puts the empty object `key` into the bucket on moto's server with an unsigned raw PUT
