@@ -246,10 +246,11 @@ enum SstCommand {
 fn version_text() -> String {
     use vouch_format::{encryption_info, envelope, manifest, row, sst};
     format!(
-        "{} (writes and reads: manifest v{}, integrity listing v{}, ENCRYPTION-INFO v{}, \
-         envelope v{}, rows v{}, SST format_version {} with CRC32C)",
+        "{} (writes and reads: manifest v{} (v{} locality-aware), integrity listing v{}, \
+         ENCRYPTION-INFO v{}, envelope v{}, rows v{}, SST format_version {} with CRC32C)",
         env!("CARGO_PKG_VERSION"),
         manifest::MANIFEST_FORMAT_VERSION,
+        manifest::LOCALITY_MANIFEST_FORMAT_VERSION,
         manifest::LISTING_FORMAT_VERSION,
         encryption_info::ENCRYPTION_INFO_FORMAT_VERSION,
         envelope::VERSION,

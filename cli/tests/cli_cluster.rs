@@ -294,3 +294,78 @@ fn nodes_given_at_init_and_listed() {
         assert!(err.contains("--nodes"), "{err}");
     }
 }
+
+#[test]
+fn backup_into_a_list_of_locality_uris() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    ok(&["cluster", "init", path(&c)]);
+    ok(&[
+        "sql",
+        "--cluster",
+        path(&c),
+        "-e",
+        "CREATE DATABASE movr;
+         CREATE TABLE movr.rides (city STRING NOT NULL, id INT NOT NULL, PRIMARY KEY (city, id))
+           PARTITION BY LIST (city) (PARTITION us_west VALUES IN ('seattle'));
+         INSERT INTO movr.rides VALUES ('seattle', 1), ('boston', 2);
+         ALTER RANGE default CONFIGURE ZONE USING constraints = '[+region=us-east1]';
+         ALTER PARTITION us_west OF INDEX movr.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]'",
+    ]);
+    ok(&[
+        "backup",
+        "--cluster",
+        path(&c),
+        "DATABASE",
+        "movr",
+        "INTO",
+        "nodelocal://1/east?COCKROACH_LOCALITY=default",
+        "nodelocal://1/west?COCKROACH_LOCALITY=region%3Dus-west1",
+    ]);
+    let west = c.join("extern/west");
+    let mut found = Vec::new();
+    for e in walk(&west) {
+        found.push(
+            e.strip_prefix(&west)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    found.sort();
+    // One full backup directory holding the seattle range's file and the part file.
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].ends_with("/BACKUP_PART_1_region=us-west1"),
+        "{found:?}"
+    );
+    assert!(found[1].contains("/data/"), "{found:?}");
+    // A bad list: exit 2 with CockroachDB's message.
+    let out = vouch(&[
+        "backup",
+        "--cluster",
+        path(&c),
+        "DATABASE",
+        "movr",
+        "INTO",
+        "nodelocal://1/a?COCKROACH_LOCALITY=default",
+        "nodelocal://1/b",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "multiple URLs are provided for partitioned BACKUP, but COCKROACH_LOCALITY is not specified"
+    ));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

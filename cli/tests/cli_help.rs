@@ -125,9 +125,10 @@ fn version_names_the_format_versions() {
     assert_eq!(
         out,
         format!(
-            "vouch {} (writes and reads: manifest v{}, integrity listing v{}, ENCRYPTION-INFO v{}, envelope v{}, rows v{}, SST format_version {} with CRC32C)\n",
+            "vouch {} (writes and reads: manifest v{} (v{} locality-aware), integrity listing v{}, ENCRYPTION-INFO v{}, envelope v{}, rows v{}, SST format_version {} with CRC32C)\n",
             env!("CARGO_PKG_VERSION"),
             manifest::MANIFEST_FORMAT_VERSION,
+            manifest::LOCALITY_MANIFEST_FORMAT_VERSION,
             manifest::LISTING_FORMAT_VERSION,
             encryption_info::ENCRYPTION_INFO_FORMAT_VERSION,
             envelope::VERSION,

@@ -49,8 +49,13 @@ impl Timestamp {
     }
 }
 
-/// Manifest format version written and read by this code.
+/// Manifest format version written for a layer that is not locality-aware (and read).
 pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Manifest format version of a locality-aware layer (files in several stores, `localities`
+/// and `File.locality` set): written for those, and read.
+pub const LOCALITY_MANIFEST_FORMAT_VERSION: u32 = 2;
+/// Format version of `BACKUP_PART_<n>_<locality>` ([`pb::BackupPart`]).
+pub const PART_FORMAT_VERSION: u32 = 1;
 /// Largest manifest accepted, checked before decoding.
 pub const MAX_MANIFEST_BYTES: usize = 512 << 20;
 /// Size of the checksum file: a raw SHA-256.
@@ -216,20 +221,67 @@ pub fn encode(m: &pb::BackupManifest) -> Vec<u8> {
 }
 
 /// Decodes a manifest, rejecting anything but the canonical encoding of a version-1
-/// manifest.
+/// manifest or a version-2 (locality-aware) one; a version-1 manifest names no locality.
 pub fn decode(bytes: &[u8]) -> Result<pb::BackupManifest> {
     let m = decode_canonical::<pb::BackupManifest>(bytes, "manifest")?;
-    if m.format_version != MANIFEST_FORMAT_VERSION {
+    match m.format_version {
+        MANIFEST_FORMAT_VERSION => {
+            if !m.localities.is_empty() || m.files.iter().any(|f| !f.locality.is_empty()) {
+                return Err(Error::Invalid {
+                    field: "manifest localities",
+                    offset: 0,
+                    reason: "a version-1 manifest names no locality (locality-aware layers are version 2)".into(),
+                });
+            }
+        }
+        LOCALITY_MANIFEST_FORMAT_VERSION => {
+            if let Some(f) = m
+                .files
+                .iter()
+                .find(|f| !f.locality.is_empty() && !m.localities.contains(&f.locality))
+            {
+                return Err(Error::Invalid {
+                    field: "manifest file locality",
+                    offset: 0,
+                    reason: format!(
+                        "{} is in locality {:?}, which the manifest's localities do not list",
+                        f.path, f.locality
+                    ),
+                });
+            }
+        }
+        v => {
+            return Err(Error::Invalid {
+                field: "manifest format_version",
+                offset: 0,
+                reason: format!(
+                    "version {v} is not supported (this reader supports {MANIFEST_FORMAT_VERSION} and {LOCALITY_MANIFEST_FORMAT_VERSION})"
+                ),
+            })
+        }
+    }
+    Ok(m)
+}
+
+/// Encodes a part file (canonical protobuf).
+pub fn encode_part(p: &pb::BackupPart) -> Vec<u8> {
+    p.encode_to_vec()
+}
+
+/// Decodes a part file: canonical encoding of version [`PART_FORMAT_VERSION`].
+pub fn decode_part(bytes: &[u8]) -> Result<pb::BackupPart> {
+    let p = decode_canonical::<pb::BackupPart>(bytes, "backup part")?;
+    if p.format_version != PART_FORMAT_VERSION {
         return Err(Error::Invalid {
-            field: "manifest format_version",
+            field: "backup part format_version",
             offset: 0,
             reason: format!(
-                "version {} is not supported (this reader supports {MANIFEST_FORMAT_VERSION})",
-                m.format_version
+                "version {} is not supported (this reader supports {PART_FORMAT_VERSION})",
+                p.format_version
             ),
         });
     }
-    Ok(m)
+    Ok(p)
 }
 
 /// Decodes any message and requires the input to be its canonical encoding.
@@ -313,6 +365,13 @@ pub fn fuzz_decode(data: &[u8]) {
     canonical::<pb::BackupJob>(data, "backup lock");
     canonical::<pb::Checkpoint>(data, "checkpoint");
     canonical::<pb::IntegrityListing>(data, "integrity listing");
+    if let Ok(p) = decode_part(data) {
+        assert_eq!(
+            encode_part(&p),
+            data,
+            "backup part re-encoding differs from input"
+        );
+    }
     if let Ok(m) = decode_schedule(data) {
         assert_eq!(
             encode_schedule(&m),

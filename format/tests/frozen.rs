@@ -127,3 +127,102 @@ fn create_missing_v1_manifest() {
     )
     .unwrap();
 }
+
+/// Version 2: a locality-aware layer. The v1 sample's file in the default store, a copy of
+/// it in `region=us-west1`, and that store's part file.
+fn sample_manifest_v2() -> manifest::pb::BackupManifest {
+    let mut m = sample_manifest();
+    m.format_version = manifest::LOCALITY_MANIFEST_FORMAT_VERSION;
+    m.localities = vec!["region=us-west1".into()];
+    let mut west = m.files[0].clone();
+    west.path = "data/2.sst".into();
+    west.locality = "region=us-west1".into();
+    m.files.push(west);
+    m
+}
+
+fn sample_part_v2() -> manifest::pb::BackupPart {
+    let m = sample_manifest_v2();
+    manifest::pb::BackupPart {
+        format_version: manifest::PART_FORMAT_VERSION,
+        backup_id: m.backup_id,
+        chain_id: m.chain_id,
+        locality: "region=us-west1".into(),
+        paths: vec!["data/2.sst".into()],
+    }
+}
+
+#[test]
+fn v2_manifest_and_part_read() {
+    let bytes = std::fs::read(frozen("v2/BACKUP_MANIFEST")).unwrap();
+    let sum = std::fs::read(frozen("v2/BACKUP_MANIFEST-CHECKSUM")).unwrap();
+    manifest::check_checksum_file(&bytes, &sum).unwrap();
+    assert_eq!(manifest::decode(&bytes).unwrap(), sample_manifest_v2());
+    // The writer of version 2 still writes these bytes.
+    assert_eq!(manifest::encode(&sample_manifest_v2()), bytes);
+    let part = std::fs::read(frozen("v2/BACKUP_PART_1_region=us-west1")).unwrap();
+    assert_eq!(manifest::decode_part(&part).unwrap(), sample_part_v2());
+    assert_eq!(manifest::encode_part(&sample_part_v2()), part);
+}
+
+#[test]
+fn version_1_names_no_locality_and_version_2_only_listed_ones() {
+    let mut m = sample_manifest_v2();
+    m.format_version = manifest::MANIFEST_FORMAT_VERSION;
+    assert!(matches!(
+        manifest::decode(&manifest::encode(&m)),
+        Err(vouch_format::Error::Invalid {
+            field: "manifest localities",
+            ..
+        })
+    ));
+    let mut m = sample_manifest_v2();
+    m.localities.clear();
+    assert!(matches!(
+        manifest::decode(&manifest::encode(&m)),
+        Err(vouch_format::Error::Invalid {
+            field: "manifest file locality",
+            ..
+        })
+    ));
+    let mut m = sample_manifest_v2();
+    m.format_version = 3;
+    assert!(matches!(
+        manifest::decode(&manifest::encode(&m)),
+        Err(vouch_format::Error::Invalid {
+            field: "manifest format_version",
+            ..
+        })
+    ));
+    let mut p = sample_part_v2();
+    p.format_version = 2;
+    assert!(matches!(
+        manifest::decode_part(&manifest::encode_part(&p)),
+        Err(vouch_format::Error::Invalid {
+            field: "backup part format_version",
+            ..
+        })
+    ));
+}
+
+/// Run once by hand (`cargo test -p vouch-format --test frozen -- --ignored`) to create the
+/// version-2 samples; it refuses to overwrite.
+#[test]
+#[ignore]
+fn create_missing_v2_samples() {
+    let p = frozen("v2/BACKUP_MANIFEST");
+    assert!(!p.exists(), "frozen samples are never regenerated");
+    std::fs::create_dir_all(frozen("v2")).unwrap();
+    let bytes = manifest::encode(&sample_manifest_v2());
+    std::fs::write(&p, &bytes).unwrap();
+    std::fs::write(
+        frozen("v2/BACKUP_MANIFEST-CHECKSUM"),
+        manifest::checksum_file(&bytes),
+    )
+    .unwrap();
+    std::fs::write(
+        frozen("v2/BACKUP_PART_1_region=us-west1"),
+        manifest::encode_part(&sample_part_v2()),
+    )
+    .unwrap();
+}

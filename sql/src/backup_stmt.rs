@@ -10,7 +10,7 @@
 use vouch_chain::Collection;
 use vouch_chain::Targets;
 use vouch_chain::{RestoreOptions, Source};
-use vouch_engine::backup::{BackupOptions, Destination};
+use vouch_engine::backup::{BackupOptions, Destination, LocalityStore};
 use vouch_engine::show::{self, ShowOptions};
 
 use vouch_keys::KeySource;
@@ -252,20 +252,64 @@ const SHOW_OPTIONS: &[&str] = &[
     "kms",
 ];
 
+/// A BACKUP's URI list: the default store's URI (resolved), its position, and the other
+/// stores of a locality-aware backup (CockroachDB's rules: `vouch_format::locality`).
+pub fn backup_uris(s: &Scope<'_>, uris: &[String]) -> Result<(String, usize, Vec<LocalityStore>)> {
+    let l = vouch_format::locality::backup_uris(uris)?;
+    let others = l
+        .others
+        .into_iter()
+        .map(|(position, tier, uri)| {
+            Ok(LocalityStore {
+                position,
+                locality: tier.to_string(),
+                uri: resolve_uri(s, &uri)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((resolve_uri(s, &l.default.1)?, l.default.0, others))
+}
+
 /// Maps a BACKUP's destination onto the engine's.
 pub fn destination(s: &Scope<'_>, dest: &BackupDest) -> Result<Destination> {
-    Ok(match dest {
-        BackupDest::Into(u) => Destination::Into(single_uri(s, u)?),
-        BackupDest::IntoLatest(u) => Destination::IntoLatest(single_uri(s, u)?),
-        BackupDest::IntoSubdir(sub, u) => Destination::IntoSubdir(sub.clone(), single_uri(s, u)?),
-        BackupDest::To(u, from) => Destination::To {
-            uri: single_uri(s, u)?,
-            incremental_from: from
-                .iter()
-                .map(|u| single_uri(s, u))
-                .collect::<Result<_>>()?,
-        },
-    })
+    Ok(destination_and_localities(s, dest)?.0)
+}
+
+/// A BACKUP's destination, the default store's position in its URI list and the other
+/// stores of a locality-aware backup. `INCREMENTAL FROM` names earlier layers by their
+/// default store (where their manifests are): a list there stands for its default URI.
+pub fn destination_and_localities(
+    s: &Scope<'_>,
+    dest: &BackupDest,
+) -> Result<(Destination, usize, Vec<LocalityStore>)> {
+    let (d, (pos, others)) = match dest {
+        BackupDest::Into(u) => {
+            let (uri, p, o) = backup_uris(s, u)?;
+            (Destination::Into(uri), (p, o))
+        }
+        BackupDest::IntoLatest(u) => {
+            let (uri, p, o) = backup_uris(s, u)?;
+            (Destination::IntoLatest(uri), (p, o))
+        }
+        BackupDest::IntoSubdir(sub, u) => {
+            let (uri, p, o) = backup_uris(s, u)?;
+            (Destination::IntoSubdir(sub.clone(), uri), (p, o))
+        }
+        BackupDest::To(u, from) => {
+            let (uri, p, o) = backup_uris(s, u)?;
+            (
+                Destination::To {
+                    uri,
+                    incremental_from: from
+                        .iter()
+                        .map(|u| backup_uris(s, u).map(|(d, _, _)| d))
+                        .collect::<Result<_>>()?,
+                },
+                (p, o),
+            )
+        }
+    };
+    Ok((d, pos, others))
 }
 
 /// Maps a RESTORE's source onto the engine's (`incremental_location` already resolved).
@@ -311,7 +355,7 @@ pub fn backup_options(
     text_: &str,
 ) -> Result<BackupOptions> {
     check_options("BACKUP", o, BACKUP_OPTIONS)?;
-    let destination = destination(s, dest)?;
+    let (destination, default_position, localities) = destination_and_localities(s, dest)?;
     let incremental_location = match text(o, "incremental_location")? {
         Some(u) => Some(resolve_uri(s, &u)?),
         None => None,
@@ -322,6 +366,8 @@ pub fn backup_options(
         ));
     }
     let mut opts = BackupOptions::new(targets(s, targets_)?, destination);
+    opts.localities = localities;
+    opts.default_position = default_position;
     opts.as_of = as_of.map(String::from);
     opts.revision_history = flag(o, "revision_history")?;
     opts.incremental_location = incremental_location;

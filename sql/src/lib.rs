@@ -61,6 +61,9 @@ pub enum Error {
         /// What and where.
         message: String,
     },
+    /// A locality-aware backup's URI list breaks CockroachDB's rules.
+    #[error(transparent)]
+    Locality(#[from] vouch_format::locality::LocalityError),
     /// A value does not fit its column, or a statement is used wrongly.
     #[error("{0}")]
     Usage(String),

@@ -246,10 +246,18 @@ fn rewrite(stmt: &str) -> String {
         let mapped = ["s3://", "gs://", "azure://", "userfile://"]
             .iter()
             .find_map(|p| s.strip_prefix(p).map(|r| (p.trim_end_matches("://"), r)))
-            .filter(|_| !s.contains("COCKROACH_LOCALITY"))
             .map(|(scheme, r)| {
-                let path = r.split('?').next().unwrap_or_default();
-                format!("nodelocal://1/{scheme}/{}", path.trim_matches('/'))
+                let (path, query) = r.split_once('?').unwrap_or((r, ""));
+                // A locality-aware list keeps its COCKROACH_LOCALITY parameter (the rest of
+                // the query is dropped).
+                let locality = query
+                    .split('&')
+                    .find(|p| p.starts_with("COCKROACH_LOCALITY="))
+                    .map_or(String::new(), |p| format!("?{p}"));
+                format!(
+                    "nodelocal://1/{scheme}/{}{locality}",
+                    path.trim_matches('/')
+                )
             });
         out.push_str(mapped.as_deref().unwrap_or(s));
         out.push('\'');
@@ -285,7 +293,7 @@ const CASES: &[(&str, Case)] = &[
     ("BACKUP INTO {'subdirectory'} IN 'external://backup_s3' AS OF SYSTEM TIME '-10s'", Case::Run(incremental_subdir)),
     ("CREATE SCHEDULE schedule_label FOR BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=x' WITH revision_history RECURRING '@daily'", Case::Run(create_schedule_daily)),
     ("BACKUP INTO 's3://{BUCKET NAME}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}' WITH kms = 'aws:///{key}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}&REGION=us-east-1'", Case::Run(kms_backup_aws)),
-    ("BACKUP INTO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", LOCALITY_LIST),
+    ("BACKUP INTO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", Case::Run(locality_backup)),
     ("RESTORE FROM LATEST IN ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
     ("RESTORE DATABASE bank FROM '2021/03/24-210532.53' IN 'userfile://defaultdb.public.userfiles_$user/bank-backup'", Case::Run(restore_database_userfile)),
     ("RESTORE FROM LATEST IN 'userfile://defaultdb.public.userfiles_$user/bank-backup'", Case::Run(restore_cluster_userfile)),
@@ -294,7 +302,7 @@ const CASES: &[(&str, Case)] = &[
     ("RESTORE DATABASE <database_name> FROM '<full_backup_location>'", Case::Run(legacy_restore_database_placeholders)),
     ("BACKUP DATABASE <database_name> TO 'incremental_backup_location' INCREMENTAL FROM '<full_backup_location>', '<list_of_previous_incremental_backup_location>'", Case::Run(legacy_incremental_placeholders)),
     ("RESTORE <database_name> FROM '<full_backup_location>', '<list_of_previous_incremental_backup_locations>'", Case::Run(legacy_restore_table_placeholders)),
-    ("BACKUP DATABASE foo TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", LOCALITY_LIST),
+    ("BACKUP DATABASE foo TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", Case::Run(locality_backup)),
     ("RESTORE DATABASE foo FROM ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
     ("RESTORE DATABASE foo FROM 's3://other-full-backup-uri', ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
     // -- 002: advanced options --
@@ -302,17 +310,17 @@ const CASES: &[(&str, Case)] = &[
     ("BACKUP TO 'gs://acme-co-backup/test-cluster-2017-03-27-weekly' AS OF SYSTEM TIME '-10s' WITH revision_history", Case::Run(legacy_cluster_revision_history)),
     ("RESTORE FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly' AS OF SYSTEM TIME '2017-02-26 10:00:00'", Case::Run(legacy_restore_point_in_time)),
     ("RESTORE FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly', 'gs://acme-co-backup/database-bank-2017-03-28-nightly', 'gs://acme-co-backup/database-bank-2017-03-29-nightly' AS OF SYSTEM TIME '2017-02-28 10:00:00'", Case::Run(legacy_restore_chain_point_in_time)),
-    ("BACKUP TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", LOCALITY_LIST),
+    ("BACKUP TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", Case::Run(locality_backup)),
     ("RESTORE FROM ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
     ("ALTER PARTITION europe_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'", Case::Run(partition_zone)),
     ("ALTER PARTITION us_east OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-east1]'", Case::Run(partition_zone)),
     ("ALTER PARTITION us_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]'", Case::Run(partition_zone)),
     ("BACKUP TO (${uri_1}, ${uri_2}, ...) INCREMENTAL FROM ${full_backup_uri} ...", Case::Syntax("syntax error: at or near \"$\": expected a URI string")),
-    ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly'", LOCALITY_LIST),
-    ("BACKUP TO ('s3://us-east-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/database-bank-2019-10-07-weekly'", LOCALITY_LIST),
+    ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly'", Case::Run(locality_backup)),
+    ("BACKUP TO ('s3://us-east-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/database-bank-2019-10-07-weekly'", Case::Run(locality_backup)),
     ("RESTORE FROM ('s3://us-east-bucket/database-bank-2019-10-07-weekly', 's3://us-west-bucket/database-bank-2019-10-07-weekly'), ('s3://us-east-bucket/database-bank-2019-10-08-nightly', 's3://us-west-bucket/database-bank-2019-10-08-nightly')", LOCALITY_LIST),
     ("BACKUP TO ({uri_1}, {uri_2}, ...) INCREMENTAL FROM {full_backup}, {incr_backup_1}, {incr_backup_2}, ...", Case::Syntax("syntax error: at or near \"{\": expected a URI string")),
-    ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly', 's3://us-east-bucket/test-cluster-2019-10-08-nightly', 's3://us-east-bucket/test-cluster-2019-10-09-nightly'", LOCALITY_LIST),
+    ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly', 's3://us-east-bucket/test-cluster-2019-10-08-nightly', 's3://us-east-bucket/test-cluster-2019-10-09-nightly'", Case::Run(locality_backup)),
     ("PAUSE JOB 27536791415282", Case::Run(pause_restore_job)),
     ("RESTORE system.zones FROM 'azure://acme-co-backup?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'", Case::NotSupported("zone configurations (system.zones)")),
     ("INSERT INTO system.zones SELECT * FROM newdb.zones", Case::NotSupported("zone configurations (system.zones)")),
@@ -810,6 +818,122 @@ fn partition_zone(stmt: &str) {
             "{part}: {}",
             r.locality
         );
+    }
+}
+
+/// The pages' locality-aware BACKUPs (`region=us-west` stores): run on a cluster with a
+/// node in `region=us-west` (and one in `region=us-east`), after the layers an `INCREMENTAL
+/// FROM` names (each a locality-aware legacy backup with the same two stores); the new
+/// layer's manifest (version 2) is in the default store, each file of `region=us-west` in
+/// the us-west bucket, which holds exactly those and `BACKUP_PART_1_region=us-west`.
+fn locality_backup(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    env.a
+        .set_nodes(&[
+            vouch_format::locality::Locality::parse("region=us-east,az=a").unwrap(),
+            vouch_format::locality::Locality::parse("region=us-west,az=a").unwrap(),
+        ])
+        .unwrap();
+    env.sql("CREATE DATABASE foo; CREATE TABLE foo.t (id INT PRIMARY KEY); INSERT INTO foo.t VALUES (1), (2)");
+    let targets = if stmt.starts_with("BACKUP DATABASE foo") {
+        "DATABASE foo "
+    } else {
+        ""
+    };
+    // The layers INCREMENTAL FROM names, made first (same stores, west beside east).
+    let pair = |east: &str| {
+        format!(
+            "('{east}?COCKROACH_LOCALITY=default', '{}?COCKROACH_LOCALITY=region%3Dus-west')",
+            east.replace("us-east-bucket", "us-west-bucket")
+        )
+    };
+    let from: Vec<String> = match stmt.split_once(" INCREMENTAL FROM ") {
+        Some((_, rest)) => rest
+            .split(", ")
+            .map(|u| u.trim_matches('\'').to_string())
+            .collect(),
+        None => vec![],
+    };
+    for (i, u) in from.iter().enumerate() {
+        env.tick(1);
+        let prev: Vec<String> = from[..i].iter().map(|p| format!("'{p}'")).collect();
+        let inc = if prev.is_empty() {
+            String::new()
+        } else {
+            format!(" INCREMENTAL FROM {}", prev.join(", "))
+        };
+        exec(&env, &format!("BACKUP {targets}TO {}{inc}", pair(u)));
+        env.sql(
+            "INSERT INTO foo.t VALUES (10 + 1)"
+                .replace("10 + 1", &(10 + i).to_string())
+                .as_str(),
+        );
+    }
+    env.tick(1);
+    let out = exec(&env, stmt);
+    assert_eq!(cell(table(&out), 0, "status"), "succeeded");
+    // The new layer: its default URI is the first of the list.
+    let first = stmt.split('\'').nth(1).unwrap();
+    let default_uri = rewrite(&format!("'{}'", first.split('?').next().unwrap()));
+    let rel = default_uri
+        .trim_matches('\'')
+        .strip_prefix("nodelocal://1/")
+        .unwrap()
+        .to_string();
+    let east_dir = env.a.extern_dir().join(&rel);
+    let west_dir = env
+        .a
+        .extern_dir()
+        .join(rel.replace("us-east-bucket", "us-west-bucket"));
+    let manifest_path = if stmt.starts_with("BACKUP INTO") {
+        let latest = std::fs::read_to_string(east_dir.join("LATEST")).unwrap();
+        east_dir
+            .join(latest.trim_start_matches('/'))
+            .join("BACKUP_MANIFEST")
+    } else {
+        east_dir.join("BACKUP_MANIFEST")
+    };
+    let m = vouch_format::manifest::decode(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(m.format_version, 2);
+    assert_eq!(m.localities, ["region=us-west"]);
+    assert_eq!(m.previous.is_some(), !from.is_empty());
+    let layer_dir = manifest_path
+        .parent()
+        .unwrap()
+        .strip_prefix(&east_dir)
+        .unwrap()
+        .to_path_buf();
+    let west_layer = west_dir.join(&layer_dir);
+    let mut west: Vec<String> = std::fs::read_dir(west_layer.join("data"))
+        .map(|rd| {
+            rd.map(|e| format!("data/{}", e.unwrap().file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    west.sort();
+    let mut listed: Vec<String> = m
+        .files
+        .iter()
+        .filter(|f| f.locality == "region=us-west")
+        .map(|f| f.path.clone())
+        .collect();
+    listed.sort();
+    assert_eq!(west, listed);
+    let part = vouch_format::manifest::decode_part(
+        &std::fs::read(west_layer.join("BACKUP_PART_1_region=us-west")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(part.backup_id, m.backup_id);
+    for f in m.files.iter().filter(|f| f.locality.is_empty()) {
+        assert!(
+            east_dir.join(&layer_dir).join(&f.path).is_file(),
+            "{}",
+            f.path
+        );
+    }
+    if from.is_empty() {
+        // Two nodes, ranges spread over both: some files went west.
+        assert!(!listed.is_empty());
     }
 }
 

@@ -141,6 +141,9 @@ impl ExportState {
 /// What every span's export shares.
 pub(super) struct ExportCtx<'a> {
     target: &'a Target<'a>,
+    /// The locality stores (locality-aware backups), as [`ExportSpan::store`] indexes them:
+    /// each with its locality as the BACKUP named it. Files go to the same directory there.
+    localities: Vec<(&'a dyn vouch_store::Store, String)>,
     wopts: WriterOptions,
     target_size: u64,
     end: Timestamp,
@@ -164,6 +167,7 @@ impl<'a> ExportCtx<'a> {
     ) -> Self {
         ExportCtx {
             target,
+            localities: Vec::new(),
             wopts: WriterOptions {
                 block_size: opts.block_size,
                 restart_interval: 16,
@@ -177,6 +181,26 @@ impl<'a> ExportCtx<'a> {
             job_id,
             sealing,
             stop: opts.stop.clone(),
+        }
+    }
+}
+
+impl<'a> ExportCtx<'a> {
+    /// Sets the locality stores.
+    pub(super) fn with_localities(mut self, l: Vec<(&'a dyn vouch_store::Store, String)>) -> Self {
+        self.localities = l;
+        self
+    }
+
+    /// The store of `store` (an [`ExportSpan::store`]) and its locality ("" for the default).
+    fn store_of(&self, store: Option<usize>) -> Result<(&'a dyn vouch_store::Store, &str)> {
+        match store {
+            None => Ok((self.target.store, "")),
+            Some(i) => self
+                .localities
+                .get(i)
+                .map(|(s, l)| (*s, l.as_str()))
+                .ok_or_else(|| Error::refused(ErrorKind::Usage, format!("no locality store {i}"))),
         }
     }
 }
@@ -300,7 +324,7 @@ pub(super) fn export_span(
                 return Ok(());
             }
             if file.is_none() {
-                match open_file(cx, st, &user, first_in_span) {
+                match open_file(cx, st, &user, first_in_span, sp.store) {
                     Ok(f) => file = Some(f),
                     Err(e) => {
                         err = Some(e);
@@ -341,10 +365,11 @@ fn open_file(
     st: &mut ExportState,
     first: &[u8],
     starts_span: bool,
+    store: Option<usize>,
 ) -> Result<OpenFile> {
     st.next_file += 1;
     let path = layout::data_file(st.next_file);
-    let inner = cx.target.store.create_new(&cx.target.path(&path))?;
+    let inner = cx.store_of(store)?.0.create_new(&cx.target.path(&path))?;
     let hashing = Hashing {
         inner,
         sha: Sha256::new(),
@@ -403,7 +428,7 @@ fn finish_file(
     span_end.push(0);
     st.files.push(pb::File {
         path: f.path,
-        locality: String::new(),
+        locality: cx.store_of(sp.store)?.1.to_string(),
         size,
         sha256: sha.finalize().to_vec(),
         span: Some(pb::Span {

@@ -80,6 +80,17 @@ impl Destination {
     }
 }
 
+/// A non-default store of a locality-aware backup (`'uri?COCKROACH_LOCALITY=key%3Dvalue'`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalityStore {
+    /// Its position in the BACKUP's URI list (the `n` of its `BACKUP_PART_<n>_…`).
+    pub position: usize,
+    /// The locality tier, as named (`region=us-west1`).
+    pub locality: String,
+    /// Its URI, without `COCKROACH_LOCALITY`.
+    pub uri: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
     /// What to back up.
@@ -92,6 +103,12 @@ pub struct BackupOptions {
     pub revision_history: bool,
     /// `WITH incremental_location = …`.
     pub incremental_location: Option<String>,
+    /// Locality-aware: the non-default stores (the destination's URI is the default one).
+    /// Each range's files go to the store whose locality matches its leaseholder's tiers,
+    /// most specific first, else to the default (spec/locality.md §6).
+    pub localities: Vec<LocalityStore>,
+    /// Locality-aware: the default store's position in the URI list.
+    pub default_position: usize,
     /// Target size of data files.
     pub target_file_size: u64,
     /// SST block size.
@@ -133,6 +150,8 @@ impl BackupOptions {
             as_of: None,
             revision_history: false,
             incremental_location: None,
+            localities: Vec::new(),
+            default_position: 0,
             target_file_size: DEFAULT_TARGET_FILE_SIZE,
             block_size: 32 << 10,
             compression: Compression::Zstd,
@@ -325,7 +344,22 @@ pub fn backup(
         job_id: job.job_id,
         armed: !resumed,
     };
-    let scope = scope::plan(cluster, opts, prev_chain.as_ref(), start, end)?;
+    let mut scope = scope::plan(cluster, opts, prev_chain.as_ref(), start, end)?;
+    // Locality-aware: the other stores, and each span split at its ranges' stores.
+    let tiers = opts
+        .localities
+        .iter()
+        .map(|l| vouch_format::locality::Tier::parse(&l.locality))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::refused(ErrorKind::Usage, e.to_string()))?;
+    let locality_stores = opts
+        .localities
+        .iter()
+        .map(|l| vouch_store::open(&l.uri, &store_opts))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if !tiers.is_empty() {
+        scope.export = scope::split_by_locality(cluster, scope.export, &tiers, end)?;
+    }
     let revision_start = scope::revision_start(kv, &scope.export, end)?;
     if !resumed {
         publish::claim(&target, &job, new_info.as_ref())?;
@@ -344,6 +378,10 @@ pub fn backup(
         let (file, seq) = resume::names_in_use(store, &dir, sealing.as_ref())?;
         state.next_file = state.next_file.max(file);
         state.checkpoints = state.checkpoints.max(seq);
+        for s in &locality_stores {
+            let (file, _) = resume::names_in_use(s.as_ref(), &dir, sealing.as_ref())?;
+            state.next_file = state.next_file.max(file);
+        }
     }
     let cx = ExportCtx::new(
         opts,
@@ -352,6 +390,13 @@ pub fn backup(
         job.job_id,
         faults,
         sealing.as_ref().map(|(k, b)| (*k, b.as_slice())),
+    )
+    .with_localities(
+        locality_stores
+            .iter()
+            .zip(&opts.localities)
+            .map(|(s, l)| (s.as_ref(), l.locality.clone()))
+            .collect(),
     );
     progress(Progress::Start { total_bytes: 0 });
     let total = scope.export.len() as u64;
@@ -394,6 +439,10 @@ pub fn backup(
         previous,
         fingerprints,
     });
+    // Each non-default store gets its part file before the manifest makes the layer complete.
+    for (s, l) in locality_stores.iter().zip(&opts.localities) {
+        publish::part_object(s.as_ref(), &dir, l, &manifest, sealing.as_ref())?;
+    }
     publish::manifest_objects(&target, &manifest, sealing.as_ref(), faults)?;
     if prev_chain.is_none() && legacy.is_none() {
         faults.at(faults::Point::BeforeLatest)?;

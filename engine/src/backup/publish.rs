@@ -86,7 +86,11 @@ pub(super) struct Layer<'a> {
 pub(super) fn manifest(l: Layer<'_>) -> pb::BackupManifest {
     let (opts, job, scope) = (l.opts, l.job, l.scope);
     pb::BackupManifest {
-        format_version: manifest::MANIFEST_FORMAT_VERSION,
+        format_version: if opts.localities.is_empty() {
+            manifest::MANIFEST_FORMAT_VERSION
+        } else {
+            manifest::LOCALITY_MANIFEST_FORMAT_VERSION
+        },
         writer_version: WRITER_VERSION.into(),
         backup_id: job.backup_id.clone(),
         chain_id: job.chain_id.clone(),
@@ -111,7 +115,7 @@ pub(super) fn manifest(l: Layer<'_>) -> pb::BackupManifest {
         files: l.files.to_vec(),
         previous: l.previous,
         fingerprints: l.fingerprints,
-        localities: vec![],
+        localities: opts.localities.iter().map(|l| l.locality.clone()).collect(),
         is_full_cluster: scope.resolved.is_full_cluster,
         complete_database_ids: scope.resolved.complete_database_ids.clone(),
         statement: opts.statement.clone(),
@@ -149,6 +153,37 @@ pub(super) fn manifest_objects(
     faults.at(Point::BeforeManifest)?;
     store.put_new(&target.path(layout::MANIFEST), &bytes)?;
     Ok(())
+}
+
+/// Writes `BACKUP_PART_<n>_<locality>` of a non-default store: the layer's ids and the
+/// paths of the files the manifest places in `l`'s locality (sealed like the manifest in
+/// an encrypted layer, under its own name).
+pub(super) fn part_object(
+    store: &dyn Store,
+    dir: &str,
+    l: &super::LocalityStore,
+    m: &pb::BackupManifest,
+    sealing: Option<&(&DataKey, Vec<u8>)>,
+) -> Result<()> {
+    let name = vouch_format::locality::part_name(l.position, &l.locality);
+    let part = pb::BackupPart {
+        format_version: manifest::PART_FORMAT_VERSION,
+        backup_id: m.backup_id.clone(),
+        chain_id: m.chain_id.clone(),
+        locality: l.locality.clone(),
+        paths: m
+            .files
+            .iter()
+            .filter(|f| f.locality == l.locality)
+            .map(|f| f.path.clone())
+            .collect(),
+    };
+    let plain = manifest::encode_part(&part);
+    let bytes = match sealing {
+        None => plain,
+        Some((k, backup_id)) => crypto::seal_small_file(k, backup_id, &name, &plain)?,
+    };
+    put_same(store, &vouch_chain::join(dir, &name), &bytes)
 }
 
 /// Points LATEST at the full backup `dir` that ended at `end`: a new write-once marker, and

@@ -41,6 +41,55 @@ pub(super) struct ExportSpan {
     pub(super) primary_index: u64,
     /// Full-style export (no tombstones in LATEST mode).
     pub(super) from_zero: bool,
+    /// The locality store its files go to (an index into [`super::BackupOptions::localities`]);
+    /// `None`: the default store.
+    pub(super) store: Option<usize>,
+}
+
+/// Splits each span at the ranges of the cluster at `end` (locality-aware backups): each
+/// piece goes to the store whose locality matches its range's leaseholder (most specific
+/// tier first), else to the default; adjacent pieces of one store stay one span.
+pub(super) fn split_by_locality(
+    cluster: &Cluster,
+    export: Vec<ExportSpan>,
+    stores: &[vouch_format::locality::Tier],
+    end: Timestamp,
+) -> Result<Vec<ExportSpan>> {
+    use vouch_format::locality::{pick_store, Locality};
+    let ranges = cluster.ranges(end)?;
+    let mut out: Vec<ExportSpan> = Vec::new();
+    for sp in export {
+        let mut at = sp.start.clone();
+        let mut pieces: Vec<(Vec<u8>, Vec<u8>, Option<usize>)> = Vec::new();
+        for r in ranges.iter().filter(|r| {
+            r.end.as_slice() > sp.start.as_slice() && r.start.as_slice() < sp.end.as_slice()
+        }) {
+            let s = r.start.clone().max(sp.start.clone());
+            let e = r.end.clone().min(sp.end.clone());
+            let node = Locality::parse(&r.locality).map_err(vouch_cluster::Error::from)?;
+            let store = pick_store(&node, stores);
+            if at < s {
+                pieces.push((at.clone(), s.clone(), None));
+            }
+            match pieces.last_mut() {
+                Some(last) if last.2 == store && last.1 == s => last.1 = e.clone(),
+                _ => pieces.push((s, e.clone(), store)),
+            }
+            at = e;
+        }
+        if at < sp.end {
+            pieces.push((at, sp.end.clone(), None));
+        }
+        for (s, e, store) in pieces {
+            out.push(ExportSpan {
+                start: s,
+                end: e,
+                store,
+                ..sp.clone()
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The scope of a layer of `opts` from `start` to `end` on `prev` (none: a full backup).
@@ -130,6 +179,7 @@ pub(super) fn plan(
             excluded,
             primary_index: layouts.first().map_or(1, |l| u64::from(l.id)),
             from_zero: prev_chain.is_none() || new_span,
+            store: None,
         });
     }
     Ok(Scope {

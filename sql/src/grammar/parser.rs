@@ -303,22 +303,37 @@ impl Parser {
     }
 
     /// BACKUP, after its first word.
+    /// A BACKUP's destination URIs: `uris`; as command-line words also several URIs one
+    /// after another (a locality-aware list, `INTO uri uri …`).
+    fn dest_uris(&mut self) -> Result<Vec<String>> {
+        let mut v = self.uris()?;
+        while self.bare
+            && self.peek_string()
+            && !["INCREMENTAL", "WITH", "AS"]
+                .iter()
+                .any(|k| self.peek_kw(k))
+        {
+            v.extend(self.uris()?);
+        }
+        Ok(v)
+    }
+
     pub(super) fn backup(&mut self) -> Result<Statement> {
         let targets = self.targets_before(&["INTO", "TO"])?;
         let dest = if self.eat_kw("INTO") {
             if self.eat_kw("LATEST") {
                 self.expect_kw("IN")?;
-                BackupDest::IntoLatest(self.uris()?)
+                BackupDest::IntoLatest(self.dest_uris()?)
             } else if self.peek_subdir() {
                 let sub = self.subdir()?;
                 self.expect_kw("IN")?;
-                BackupDest::IntoSubdir(sub, self.uris()?)
+                BackupDest::IntoSubdir(sub, self.dest_uris()?)
             } else {
-                BackupDest::Into(self.uris()?)
+                BackupDest::Into(self.dest_uris()?)
             }
         } else {
             self.expect_kw("TO")?;
-            let to = self.uris()?;
+            let to = self.dest_uris()?;
             let mut as_of = self.as_of()?;
             let mut from = Vec::new();
             if self.eat_kw("INCREMENTAL") {

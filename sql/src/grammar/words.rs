@@ -229,9 +229,25 @@ mod tests {
         );
         assert!(backup(&w("DATABASE INTO x")).is_err());
         assert!(backup(&w("nodelocal://1/b")).is_err());
+        // Several URIs one after another: a locality-aware list.
         assert_eq!(
-            backup(&w("INTO a b")).unwrap_err().to_string(),
-            "syntax error: at or near \"b\": expected end of statement"
+            backup(&w(
+                "INTO a?COCKROACH_LOCALITY=default b?COCKROACH_LOCALITY=region%3Dx"
+            ))
+            .unwrap()
+            .1,
+            BackupDest::Into(uris(&[
+                "a?COCKROACH_LOCALITY=default",
+                "b?COCKROACH_LOCALITY=region%3Dx"
+            ]))
+        );
+        assert_eq!(
+            backup(&w("TO a b INCREMENTAL FROM c")).unwrap().1,
+            BackupDest::To(uris(&["a", "b"]), vec![uris(&["c"])])
+        );
+        assert_eq!(
+            backup(&w("INTO a ,")).unwrap_err().to_string(),
+            "syntax error: at or near \",\": expected end of statement"
         );
         // AS OF SYSTEM TIME and WITH are flags.
         assert!(matches!(

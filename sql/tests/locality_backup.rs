@@ -1,0 +1,353 @@
+//! Locality-aware BACKUP (spec/locality.md §6): each range's files in the store of its
+//! leaseholder's locality, the manifest (version 2) in the default store naming each file's
+//! locality, `BACKUP_PART_<n>_<locality>` in every other store, CockroachDB's errors.
+
+use std::path::{Path, PathBuf};
+
+use vouch_cluster::{Clock, Cluster};
+use vouch_format::keys::{self, ColumnType, Datum, Direction};
+use vouch_format::locality::LocalityError;
+use vouch_format::manifest::{self, pb};
+use vouch_format::mvcc;
+use vouch_sql::{Error, Output, Session};
+
+const SETUP: &str = "CREATE DATABASE movr;
+    CREATE TABLE movr.rides (city STRING NOT NULL, id INT NOT NULL, revenue DECIMAL, PRIMARY KEY (city, id))
+      PARTITION BY LIST (city) (
+        PARTITION us_west VALUES IN ('seattle', 'san francisco', 'los angeles'),
+        PARTITION us_east VALUES IN ('new york', 'boston', 'washington dc'),
+        PARTITION europe_west VALUES IN ('amsterdam', 'paris', 'rome'));
+    INSERT INTO movr.rides VALUES ('seattle', 1, 10), ('boston', 2, 20), ('rome', 3, 30),
+      ('oslo', 4, 40), ('los angeles', 5, 50), ('paris', 6, 60), ('san francisco', 7, 70);
+    ALTER RANGE default CONFIGURE ZONE USING constraints = '[+region=us-east1]';
+    ALTER PARTITION us_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]';
+    ALTER PARTITION europe_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'";
+
+const US_WEST: &[&str] = &["seattle", "san francisco", "los angeles"];
+const EUROPE: &[&str] = &["amsterdam", "paris", "rome"];
+
+const LIST: &str = "('nodelocal://1/east?COCKROACH_LOCALITY=default', \
+    'nodelocal://1/west?COCKROACH_LOCALITY=region%3Dus-west1', \
+    'nodelocal://1/eu?COCKROACH_LOCALITY=region%3Deurope-west1')";
+
+fn cluster() -> (tempfile::TempDir, Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Cluster::init(
+        &dir.path().join("c"),
+        Clock::manual(1_700_000_000_000_000_000),
+    )
+    .unwrap();
+    run(&c, SETUP);
+    (dir, c)
+}
+
+fn tick(c: &Cluster) {
+    c.kv().clock().advance(1_000_000_000);
+}
+
+fn run(c: &Cluster, sql: &str) -> Vec<Output> {
+    Session::new(c)
+        .execute_all(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn err(c: &Cluster, sql: &str) -> Error {
+    match Session::new(c).execute_all(sql) {
+        Ok(o) => panic!("{sql}: succeeded with {o:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The manifests under `dir` (relative path of their directory, decoded), oldest first.
+fn manifests(dir: &Path) -> Vec<(String, pb::BackupManifest)> {
+    let mut v: Vec<(String, pb::BackupManifest)> = files(dir)
+        .into_iter()
+        .filter(|f| f.ends_with("/BACKUP_MANIFEST") || f == "BACKUP_MANIFEST")
+        .map(|f| {
+            let m = manifest::decode(&std::fs::read(dir.join(&f)).unwrap()).unwrap();
+            (
+                f.trim_end_matches("BACKUP_MANIFEST")
+                    .trim_end_matches('/')
+                    .to_string(),
+                m,
+            )
+        })
+        .collect();
+    v.sort_by_key(|(_, m)| mvcc::Timestamp::from_pb(m.end_time));
+    v
+}
+
+/// The city of a file's first or last MVCC key in movr.rides, if it is one of its rows.
+fn city(c: &Cluster, mvcc_key: &[u8]) -> Option<String> {
+    let t = c.table("movr", "rides").unwrap();
+    let (user, _) = mvcc::decode_key(mvcc_key).unwrap();
+    let (table, index, rest) = keys::decode_table_prefix(&user).ok()?;
+    if table != t.id || index != 1 {
+        return None;
+    }
+    let _ = rest;
+    let (_, _, cols) = keys::decode_index_key(
+        &user,
+        &[
+            (ColumnType::String, Direction::Asc),
+            (ColumnType::Int, Direction::Asc),
+        ],
+    )
+    .ok()?;
+    match cols.first() {
+        Some(Datum::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Checks one layer's placement: every file of locality L is in L's store (and no other
+/// file is), its rows are of L's partition, and L's part file names exactly its files.
+fn check_layer(c: &Cluster, root: &Path, dir: &str, m: &pb::BackupManifest) {
+    assert_eq!(m.format_version, manifest::LOCALITY_MANIFEST_FORMAT_VERSION);
+    assert_eq!(m.localities, ["region=us-west1", "region=europe-west1"]);
+    for (n, store, locality, cities) in [
+        (1, "west", "region=us-west1", US_WEST),
+        (2, "eu", "region=europe-west1", EUROPE),
+    ] {
+        let mine: Vec<&pb::File> = m.files.iter().filter(|f| f.locality == locality).collect();
+        let on_disk: Vec<String> = files(&root.join(store).join(dir))
+            .into_iter()
+            .filter(|f| f.starts_with("data/"))
+            .collect();
+        let mut listed: Vec<String> = mine.iter().map(|f| f.path.clone()).collect();
+        listed.sort();
+        assert_eq!(on_disk, listed, "{store}: exactly its locality's files");
+        for f in &mine {
+            for k in [&f.first_key, &f.last_key] {
+                let city = city(c, k).unwrap();
+                assert!(cities.contains(&city.as_str()), "{store}: {city}");
+            }
+        }
+        let part = std::fs::read(
+            root.join(store)
+                .join(dir)
+                .join(format!("BACKUP_PART_{n}_{}", locality)),
+        )
+        .unwrap();
+        let part = manifest::decode_part(&part).unwrap();
+        assert_eq!(part.backup_id, m.backup_id);
+        assert_eq!(part.chain_id, m.chain_id);
+        assert_eq!(part.locality, locality);
+        assert_eq!(
+            part.paths,
+            mine.iter().map(|f| f.path.clone()).collect::<Vec<_>>()
+        );
+    }
+    // Default-store files: nothing of us-west or europe rows.
+    let east: Vec<String> = files(&root.join("east").join(dir))
+        .into_iter()
+        .filter(|f| f.starts_with("data/"))
+        .collect();
+    for f in m.files.iter().filter(|f| f.locality.is_empty()) {
+        assert!(east.contains(&f.path), "{} in the default store", f.path);
+        for k in [&f.first_key, &f.last_key] {
+            if let Some(city) = city(c, k) {
+                assert!(!US_WEST.contains(&city.as_str()) && !EUROPE.contains(&city.as_str()));
+            }
+        }
+    }
+    assert_eq!(
+        east.len(),
+        m.files.iter().filter(|f| f.locality.is_empty()).count()
+    );
+}
+
+fn extern_dir(c: &Cluster) -> PathBuf {
+    c.extern_dir()
+}
+
+#[test]
+fn files_go_to_the_store_of_their_leaseholders_locality() {
+    let (_d, c) = cluster();
+    tick(&c);
+    run(&c, &format!("BACKUP DATABASE movr INTO {LIST}"));
+    let root = extern_dir(&c);
+    let ms = manifests(&root.join("east"));
+    assert_eq!(ms.len(), 1);
+    let (dir, m) = &ms[0];
+    // Every partition's city is in a file of its locality.
+    let west_rows: u64 = m
+        .files
+        .iter()
+        .filter(|f| f.locality == "region=us-west1")
+        .map(|f| f.rows)
+        .sum();
+    assert_eq!(west_rows, 3, "seattle, san francisco, los angeles");
+    let eu_rows: u64 = m
+        .files
+        .iter()
+        .filter(|f| f.locality == "region=europe-west1")
+        .map(|f| f.rows)
+        .sum();
+    assert_eq!(eu_rows, 2, "rome, paris");
+    check_layer(&c, &root, dir, m);
+    // No manifest or lock outside the default store.
+    for store in ["west", "eu"] {
+        assert!(manifests(&root.join(store)).is_empty());
+        assert!(files(&root.join(store))
+            .iter()
+            .all(|f| f.contains("/data/") || f.contains("/BACKUP_PART_")));
+    }
+
+    // An incremental into LATEST with the same list: its files in incrementals/ of each store.
+    run(
+        &c,
+        "INSERT INTO movr.rides VALUES ('seattle', 8, 80), ('boston', 9, 90), ('amsterdam', 10, 100)",
+    );
+    tick(&c);
+    run(&c, &format!("BACKUP DATABASE movr INTO LATEST IN {LIST}"));
+    let ms = manifests(&root.join("east"));
+    assert_eq!(ms.len(), 2);
+    let (dir, m) = &ms[1];
+    assert!(dir.starts_with("incrementals/"), "{dir}");
+    assert!(m.previous.is_some());
+    check_layer(&c, &root, dir, m);
+    let rows = |loc: &str| -> u64 {
+        m.files
+            .iter()
+            .filter(|f| f.locality == loc)
+            .map(|f| f.rows)
+            .sum()
+    };
+    assert_eq!(
+        (
+            rows("region=us-west1"),
+            rows("region=europe-west1"),
+            rows("")
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn legacy_to_lists_and_incremental_from_the_default() {
+    let (_d, c) = cluster();
+    tick(&c);
+    run(
+        &c,
+        &format!(
+            "BACKUP DATABASE movr TO {}",
+            LIST.replace("1/east", "1/east/full")
+                .replace("1/west", "1/west/full")
+                .replace("1/eu", "1/eu/full")
+        ),
+    );
+    run(
+        &c,
+        "UPDATE movr.rides SET revenue = 11 WHERE city = 'seattle' AND id = 1",
+    );
+    tick(&c);
+    run(
+        &c,
+        &format!(
+            "BACKUP DATABASE movr TO {} INCREMENTAL FROM 'nodelocal://1/east/full'",
+            LIST.replace("1/east", "1/east/inc")
+                .replace("1/west", "1/west/inc")
+                .replace("1/eu", "1/eu/inc")
+        ),
+    );
+    let root = extern_dir(&c);
+    for layer in ["full", "inc"] {
+        let ms = manifests(&root.join("east").join(layer));
+        assert_eq!(ms.len(), 1);
+        assert_eq!(ms[0].0, "");
+        // The layer's stores are <store>/<layer>.
+        let m = &ms[0].1;
+        check_layer(&c, &root, layer, m);
+    }
+    let inc = &manifests(&root.join("east/inc"))[0].1;
+    assert_eq!(inc.files.len(), 1);
+    assert_eq!(inc.files[0].locality, "region=us-west1");
+}
+
+#[test]
+fn a_single_default_uri_is_a_plain_backup() {
+    let (_d, c) = cluster();
+    tick(&c);
+    run(
+        &c,
+        "BACKUP DATABASE movr INTO 'nodelocal://1/one?COCKROACH_LOCALITY=default'",
+    );
+    let ms = manifests(&c.extern_dir().join("one"));
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].1.format_version, manifest::MANIFEST_FORMAT_VERSION);
+    assert!(ms[0].1.localities.is_empty());
+    assert!(ms[0].1.files.iter().all(|f| f.locality.is_empty()));
+}
+
+#[test]
+fn bad_lists_fail_with_cockroachdbs_errors_and_write_nothing() {
+    let (_d, c) = cluster();
+    tick(&c);
+    type Kind = fn(&LocalityError) -> bool;
+    let cases: &[(&str, Kind, &str)] = &[
+        (
+            "('nodelocal://1/a?COCKROACH_LOCALITY=default', 'nodelocal://1/b')",
+            |e| matches!(e, LocalityError::LocalityNotSpecified),
+            "multiple URLs are provided for partitioned BACKUP, but COCKROACH_LOCALITY is not specified",
+        ),
+        (
+            "('nodelocal://1/a?COCKROACH_LOCALITY=default', 'nodelocal://1/b?COCKROACH_LOCALITY=default')",
+            |e| matches!(e, LocalityError::MultipleDefaults),
+            "multiple default URLs provided for partition backup",
+        ),
+        (
+            "('nodelocal://1/a?COCKROACH_LOCALITY=region%3Dus-west1', 'nodelocal://1/b?COCKROACH_LOCALITY=region%3Dus-east1')",
+            |e| matches!(e, LocalityError::NoDefault),
+            "no default URL provided for partitioned backup",
+        ),
+        (
+            "('nodelocal://1/a?COCKROACH_LOCALITY=default', 'nodelocal://1/b?COCKROACH_LOCALITY=region%3Dus-west1', 'nodelocal://1/c?COCKROACH_LOCALITY=region%3Dus-west1')",
+            |e| matches!(e, LocalityError::DuplicateLocality(l) if l == "region=us-west1"),
+            "duplicate URIs for locality region=us-west1",
+        ),
+        (
+            "('nodelocal://1/a?COCKROACH_LOCALITY=default', 'nodelocal://1/b?COCKROACH_LOCALITY=uswest')",
+            |e| matches!(e, LocalityError::BadBackupLocality(_)),
+            "failed to parse backup locality: tier must be in the form \"key=value\" not \"uswest\"",
+        ),
+        (
+            "'nodelocal://1/a?COCKROACH_LOCALITY=region%3Dus-west1'",
+            |e| matches!(e, LocalityError::SingleLocation(l) if l == "region=us-west1"),
+            "COCKROACH_LOCALITY region=us-west1 is invalid for a single BACKUP location",
+        ),
+    ];
+    for (uris, kind, message) in cases {
+        for stmt in [
+            format!("BACKUP DATABASE movr INTO {uris}"),
+            format!("BACKUP DATABASE movr TO {uris}"),
+        ] {
+            let e = err(&c, &stmt);
+            match &e {
+                Error::Locality(l) => assert!(kind(l), "{stmt}: {l:?}"),
+                other => panic!("{stmt}: {other:?}"),
+            }
+            assert_eq!(e.to_string(), *message, "{stmt}");
+        }
+    }
+    assert!(files(&c.extern_dir()).is_empty());
+}
