@@ -197,6 +197,7 @@ impl Collection {
             chain,
             stores: vec![self.store, self.incrementals.store],
             layer_store,
+            parts: Vec::new(),
         })
     }
 
@@ -245,6 +246,9 @@ pub struct OpenChain {
     pub chain: Chain,
     stores: Vec<Box<dyn Store>>,
     layer_store: Vec<usize>,
+    /// Per layer, the store of each locality its files are in (locality-aware layers;
+    /// spec/locality.md §7).
+    parts: Vec<Vec<(String, usize)>>,
 }
 
 impl OpenChain {
@@ -287,7 +291,65 @@ impl OpenChain {
             },
             layer_store: (0..uris.len()).collect(),
             stores,
+            parts: Vec::new(),
         })
+    }
+
+    /// Finds the stores of every locality of the chain's locality-aware layers: for layer
+    /// `i`, among its own store and the stores `others[i]` (URIs, opened here), the one
+    /// whose layer directory holds its `BACKUP_PART_<n>_<locality>` of this layer's backup
+    /// id (CockroachDB's search; the list's order and grouping need not be the BACKUP's).
+    pub fn attach_localities(&mut self, others: &[Vec<String>], opts: &OpenOptions) -> Result<()> {
+        let mut opened: Vec<Vec<usize>> = Vec::new();
+        for uris in others {
+            let mut idx = Vec::new();
+            for u in uris {
+                self.stores.push(vouch_store::open(u, opts)?);
+                idx.push(self.stores.len() - 1);
+            }
+            opened.push(idx);
+        }
+        let mut parts = Vec::new();
+        for (i, layer) in self.chain.layers.iter().enumerate() {
+            let mut found = Vec::new();
+            let own = self.layer_store.get(i).copied();
+            let candidates: Vec<usize> = own
+                .into_iter()
+                .chain(opened.get(i).or(opened.last()).cloned().unwrap_or_default())
+                .collect();
+            for locality in &layer.manifest.localities {
+                let s = crate::locality::find_part(
+                    &self.stores,
+                    &candidates,
+                    layer,
+                    locality,
+                    self.chain.key.as_deref(),
+                )?;
+                found.push((locality.clone(), s));
+            }
+            parts.push(found);
+        }
+        self.parts = parts;
+        Ok(())
+    }
+
+    /// Layer `i`'s localities with their stores (indexes into [`OpenChain::all_stores`]).
+    pub fn parts_of(&self, i: usize) -> &[(String, usize)] {
+        self.parts.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every store opened.
+    pub fn all_stores(&self) -> &[Box<dyn Store>] {
+        &self.stores
+    }
+
+    /// The store holding layer `i`'s files of `locality` (`""`: its own store).
+    pub fn store_for(&self, i: usize, locality: &str) -> Option<&dyn Store> {
+        if locality.is_empty() {
+            return self.store(i);
+        }
+        let (_, s) = self.parts.get(i)?.iter().find(|(l, _)| l == locality)?;
+        self.stores.get(*s).map(AsRef::as_ref)
     }
 
     /// The store layer `i` is read from.

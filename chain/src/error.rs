@@ -52,6 +52,9 @@ pub enum ErrorKind {
     Refused,
     /// Options that do not go together, or a malformed request.
     Usage,
+    /// A locality-aware layer's part (`BACKUP_PART_<n>_<locality>`) is in none of the
+    /// stores given, or belongs to another backup.
+    LocalityPart,
 }
 
 impl ErrorKind {
@@ -75,6 +78,7 @@ impl ErrorKind {
             ErrorKind::NeedsOption => "needs_option",
             ErrorKind::Refused => "refused",
             ErrorKind::Usage => "usage",
+            ErrorKind::LocalityPart => "locality_part",
         }
     }
 }

@@ -28,6 +28,7 @@ mod base;
 mod collection;
 mod error;
 pub mod layer;
+pub mod locality;
 pub mod merge;
 mod plan;
 pub mod pool;

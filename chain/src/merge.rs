@@ -101,6 +101,8 @@ impl Plan {
                     store,
                     layer,
                     key: self.chain.chain.key.as_deref(),
+                    localities: self.chain.parts_of(i),
+                    stores: self.chain.all_stores(),
                 })
             })
             .collect()
@@ -173,6 +175,34 @@ pub struct LayerRef<'a> {
     pub layer: &'a crate::Layer,
     /// The chain's data key, when it is encrypted.
     pub key: Option<&'a DataKey>,
+    /// A locality-aware layer's other stores: each locality with its store, an index into
+    /// `stores` (spec/locality.md §7). Empty for other layers.
+    pub localities: &'a [(String, usize)],
+    /// The stores `localities` indexes.
+    pub stores: &'a [Box<dyn Store>],
+}
+
+impl<'a> LayerRef<'a> {
+    /// The store holding the layer's files of `locality` (`""`: the layer's own).
+    pub fn store_for(&self, locality: &str) -> Result<&'a dyn Store> {
+        if locality.is_empty() {
+            return Ok(self.store);
+        }
+        self.localities
+            .iter()
+            .find(|(l, _)| l == locality)
+            .and_then(|(_, i)| self.stores.get(*i))
+            .map(AsRef::as_ref)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::LocalityPart,
+                    format!(
+                        "layer {} has files in locality {locality}, but no store of that locality was given (list every locality's URI after the default one)",
+                        join(self.store.uri(), &self.layer.dir)
+                    ),
+                )
+            })
+    }
 }
 
 /// One stored version met by [`merge_versions`].
@@ -300,8 +330,9 @@ fn merge<E: From<Error>>(
     let mut readers = Vec::new();
     let mut states: Vec<FileState<'_>> = Vec::new();
     for (i, lr) in layers.iter().enumerate() {
-        let (store, l) = (lr.store, lr.layer);
+        let l = lr.layer;
         for file in l.manifest.files.iter().filter(|x| overlaps(x, &s, &e)) {
+            let store = lr.store_for(&file.locality)?;
             let path = join(&l.dir, &file.path);
             let name = format!("{}/{path}", store.uri().trim_end_matches('/'));
             let size = store.size(&path).map_err(Error::from)?.ok_or_else(|| {

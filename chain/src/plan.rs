@@ -29,6 +29,33 @@ pub enum Source {
     },
     /// Legacy `FROM 'full', 'incr1', …`: backup directories, oldest first.
     Layers(Vec<String>),
+    /// A locality-aware backup (spec/locality.md §7): with `subdir`, `FROM LATEST|'subdir'
+    /// IN ('default', 'other', …)` (one list: the collection's stores); without, the legacy
+    /// `FROM ('d', 'o', …), ('d', 'o', …)` (a list per layer, the full backup first). The
+    /// first URI of a list holds the manifests; the others, in any order, the localities'
+    /// files (moved or consolidated as the user pleases).
+    Localities {
+        /// `LATEST` or a full backup's subdirectory (collection form).
+        subdir: Option<String>,
+        /// `WITH incremental_location = …` (collection form).
+        incremental_location: Option<String>,
+        /// The URI lists.
+        lists: Vec<Vec<String>>,
+    },
+}
+
+impl Source {
+    /// The URI holding the (first layer's) manifest.
+    pub fn default_uri(&self) -> &str {
+        match self {
+            Source::Collection { uri, .. } => uri,
+            Source::Layers(l) => l.first().map_or("", String::as_str),
+            Source::Localities { lists, .. } => lists
+                .first()
+                .and_then(|l| l.first())
+                .map_or("", String::as_str),
+        }
+    }
 }
 
 /// force then.
@@ -66,9 +93,48 @@ pub fn open_source_keyed(
         } => {
             let coll = Collection::open(uri, incremental_location.as_deref(), opts)?;
             let full = coll.resolve_subdir(subdir)?;
-            coll.open_chain_keyed(&full, keys)
+            let mut chain = coll.open_chain_keyed(&full, keys)?;
+            // A locality-aware chain given by its default store alone: its parts must be
+            // there (every file consolidated into it).
+            chain.attach_localities(&[], opts)?;
+            Ok(chain)
         }
-        Source::Layers(uris) => OpenChain::from_uris_keyed(uris, opts, keys),
+        Source::Layers(uris) => {
+            let mut chain = OpenChain::from_uris_keyed(uris, opts, keys)?;
+            chain.attach_localities(&[], opts)?;
+            Ok(chain)
+        }
+        Source::Localities {
+            subdir,
+            incremental_location,
+            lists,
+        } => {
+            let defaults: Vec<String> = lists.iter().filter_map(|l| l.first().cloned()).collect();
+            let others: Vec<Vec<String>> = lists
+                .iter()
+                .map(|l| l.get(1..).unwrap_or_default().to_vec())
+                .collect();
+            let mut chain = match subdir {
+                Some(sub) => {
+                    let uri = defaults
+                        .first()
+                        .ok_or_else(|| Error::new(ErrorKind::Usage, "no backup URIs given"))?;
+                    let coll = Collection::open(uri, incremental_location.as_deref(), opts)?;
+                    let full = coll.resolve_subdir(sub)?;
+                    coll.open_chain_keyed(&full, keys)?
+                }
+                None => OpenChain::from_uris_keyed(&defaults, opts, keys)?,
+            };
+            // The collection form gives one list for every layer.
+            let per_layer: Vec<Vec<String>> = match subdir {
+                Some(_) => {
+                    vec![others.first().cloned().unwrap_or_default(); chain.chain.layers.len()]
+                }
+                None => others,
+            };
+            chain.attach_localities(&per_layer, opts)?;
+            Ok(chain)
+        }
     }
 }
 

@@ -39,10 +39,7 @@ pub(crate) struct Args {
 const USAGE: &str = "vouch dump FROM LATEST|'subdir' IN URI [DATABASE d | TABLE db.t]";
 
 fn source_uri(s: &Source) -> String {
-    match s {
-        Source::Collection { uri, .. } => uri.clone(),
-        Source::Layers(l) => l.first().cloned().unwrap_or_default(),
-    }
+    s.default_uri().to_string()
 }
 
 /// Runs `vouch dump`.

@@ -318,6 +318,40 @@ pub fn source(
     from: &RestoreFrom,
     incremental_location: Option<String>,
 ) -> Result<Source> {
+    // A list of several URIs anywhere: a locality-aware backup (the default store first).
+    let list = |u: &Vec<String>| -> Result<Vec<String>> {
+        u.iter()
+            .map(|x| {
+                let (base, _) = vouch_format::locality::strip_locality(x)?;
+                resolve_uri(s, &base)
+            })
+            .collect()
+    };
+    let any_list = match from {
+        RestoreFrom::Collection(_, u) => u.len() > 1,
+        RestoreFrom::Layers(layers) => layers.iter().any(|l| l.len() > 1),
+    };
+    if any_list {
+        return Ok(match from {
+            RestoreFrom::Collection(sub, u) => Source::Localities {
+                subdir: Some(sub.clone()),
+                incremental_location,
+                lists: vec![list(u)?],
+            },
+            RestoreFrom::Layers(layers) => {
+                if incremental_location.is_some() {
+                    return Err(Error::Usage(
+                        "incremental_location is for RESTORE … FROM … IN; the legacy form lists every layer".into(),
+                    ));
+                }
+                Source::Localities {
+                    subdir: None,
+                    incremental_location: None,
+                    lists: layers.iter().map(list).collect::<Result<_>>()?,
+                }
+            }
+        });
+    }
     Ok(match from {
         RestoreFrom::Collection(sub, u) => Source::Collection {
             uri: single_uri(s, u)?,

@@ -351,3 +351,200 @@ fn bad_lists_fail_with_cockroachdbs_errors_and_write_nothing() {
     }
     assert!(files(&c.extern_dir()).is_empty());
 }
+
+// ---- RESTORE (spec/locality.md §7) ----------------------------------------------------------
+
+/// A fresh cluster whose external folder is a copy of `c`'s.
+fn fresh(c: &Cluster, dir: &Path) -> Cluster {
+    let b = Cluster::init(dir, Clock::manual(c.now().wall + 1_000_000_000)).unwrap();
+    copy_tree(&c.extern_dir(), &b.extern_dir());
+    b
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for f in files(from) {
+        let dst = to.join(&f);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&f), dst).unwrap();
+    }
+}
+
+/// movr.rides's index fingerprints (name, fingerprint, entries) at `ts`.
+fn fingerprints(c: &Cluster, ts: mvcc::Timestamp) -> Vec<(String, u64, u64)> {
+    c.fingerprints(ts)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.database == "movr" && f.table == "rides")
+        .map(|f| (f.index, f.fingerprint, f.entries))
+        .collect()
+}
+
+/// A full backup and an incremental into LATEST with LIST, revision history on; returns the
+/// time between them (after an update the full backup does not hold).
+fn chain_of_two(c: &Cluster) -> mvcc::Timestamp {
+    tick(c);
+    run(
+        c,
+        &format!("BACKUP DATABASE movr INTO {LIST} WITH revision_history"),
+    );
+    run(
+        c,
+        "UPDATE movr.rides SET revenue = 11 WHERE city = 'seattle' AND id = 1;
+         INSERT INTO movr.rides VALUES ('rome', 30, 300), ('boston', 20, 200)",
+    );
+    tick(c);
+    let mid = c.now();
+    tick(c);
+    run(
+        c,
+        "DELETE FROM movr.rides WHERE city = 'paris';
+         UPDATE movr.rides SET revenue = 12 WHERE city = 'seattle' AND id = 1",
+    );
+    tick(c);
+    run(
+        c,
+        &format!("BACKUP DATABASE movr INTO LATEST IN {LIST} WITH revision_history"),
+    );
+    mid
+}
+
+#[test]
+fn restore_from_lists_in_any_order_moved_and_consolidated() {
+    let (d, c) = cluster();
+    let mid = chain_of_two(&c);
+    let end = c.now();
+    let want_end = fingerprints(&c, end);
+    let want_mid = fingerprints(&c, mid);
+    assert_ne!(want_end, want_mid);
+    // Other order than the BACKUP's (the default first).
+    let b = fresh(&c, &d.path().join("b"));
+    run(
+        &b,
+        "RESTORE DATABASE movr FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/eu', 'nodelocal://1/west')",
+    );
+    assert_eq!(fingerprints(&b, b.now()), want_end);
+    // Point in time between the layers.
+    let b2 = fresh(&c, &d.path().join("b2"));
+    run(
+        &b2,
+        &format!(
+            "RESTORE DATABASE movr FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu') AS OF SYSTEM TIME '{mid}'"
+        ),
+    );
+    assert_eq!(fingerprints(&b2, b2.now()), want_mid);
+    // West and EU moved into one place.
+    let b3 = fresh(&c, &d.path().join("b3"));
+    copy_tree(
+        &b3.extern_dir().join("west"),
+        &b3.extern_dir().join("moved"),
+    );
+    copy_tree(&b3.extern_dir().join("eu"), &b3.extern_dir().join("moved"));
+    std::fs::remove_dir_all(b3.extern_dir().join("west")).unwrap();
+    std::fs::remove_dir_all(b3.extern_dir().join("eu")).unwrap();
+    run(
+        &b3,
+        "RESTORE DATABASE movr FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/moved')",
+    );
+    assert_eq!(fingerprints(&b3, b3.now()), want_end);
+    // Everything consolidated into the default store: one URI.
+    let b4 = fresh(&c, &d.path().join("b4"));
+    copy_tree(&b4.extern_dir().join("west"), &b4.extern_dir().join("east"));
+    copy_tree(&b4.extern_dir().join("eu"), &b4.extern_dir().join("east"));
+    run(
+        &b4,
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/east'",
+    );
+    assert_eq!(fingerprints(&b4, b4.now()), want_end);
+}
+
+#[test]
+fn restore_legacy_layers_with_a_different_set_per_layer() {
+    let (d, c) = cluster();
+    tick(&c);
+    run(
+        &c,
+        "BACKUP DATABASE movr TO ('nodelocal://1/east/full?COCKROACH_LOCALITY=default', \
+         'nodelocal://1/west/full?COCKROACH_LOCALITY=region%3Dus-west1')",
+    );
+    run(
+        &c,
+        "INSERT INTO movr.rides VALUES ('rome', 31, 1), ('seattle', 32, 2)",
+    );
+    tick(&c);
+    run(
+        &c,
+        "BACKUP DATABASE movr TO ('nodelocal://1/east/inc?COCKROACH_LOCALITY=default', \
+         'nodelocal://1/eu/inc?COCKROACH_LOCALITY=region%3Deurope-west1') \
+         INCREMENTAL FROM 'nodelocal://1/east/full'",
+    );
+    let want = fingerprints(&c, c.now());
+    let b = fresh(&c, &d.path().join("b"));
+    run(
+        &b,
+        "RESTORE DATABASE movr FROM ('nodelocal://1/east/full', 'nodelocal://1/west/full'), \
+         ('nodelocal://1/east/inc', 'nodelocal://1/eu/inc')",
+    );
+    assert_eq!(fingerprints(&b, b.now()), want);
+}
+
+#[test]
+fn a_missing_part_or_one_of_another_backup_names_the_locality() {
+    let (d, c) = cluster();
+    chain_of_two(&c);
+    let b = fresh(&c, &d.path().join("b"));
+    let e = err(
+        &b,
+        "RESTORE DATABASE movr FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west')",
+    );
+    let Error::Engine(inner) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        inner.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::LocalityPart),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(
+            "expected manifest BACKUP_PART_<n>_region=europe-west1 not found in backup locations: none of the URIs given holds locality region=europe-west1 of layer "
+        ),
+        "{e}"
+    );
+    // The default store alone: the first locality it lacks.
+    let e = err(
+        &b,
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/east'",
+    );
+    assert!(e.to_string().contains("locality region=us-west1"), "{e}");
+    assert!(b.table("movr", "rides").is_err());
+    // A part of another backup in the place of this one's.
+    tick(&c);
+    run(&c, &format!("BACKUP DATABASE movr INTO {LIST}"));
+    let b2 = fresh(&c, &d.path().join("b2"));
+    let west = b2.extern_dir().join("west");
+    let parts: Vec<String> = files(&west)
+        .into_iter()
+        .filter(|f| f.ends_with("BACKUP_PART_1_region=us-west1") && !f.starts_with("incrementals/"))
+        .collect();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    // The newest full backup's part replaced by the first one's.
+    std::fs::copy(west.join(&parts[0]), west.join(&parts[1])).unwrap();
+    let e = err(
+        &b2,
+        "RESTORE DATABASE movr FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu')",
+    );
+    let Error::Engine(inner) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        inner.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::LocalityPart),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("expected backup part to have backup ID "),
+        "{e}"
+    );
+    assert!(e.to_string().contains("locality region=us-west1"), "{e}");
+}

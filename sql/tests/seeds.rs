@@ -279,8 +279,6 @@ enum Case {
     Syntax(&'static str),
 }
 
-const LOCALITY_LIST: Case = Case::NotSupported("locality-aware backups (a list of URIs)");
-
 const CASES: &[(&str, Case)] = &[
     // -- 000: customer-owned backups on CockroachDB Cloud --
     ("BACKUP INTO 'external://backup_s3' AS OF SYSTEM TIME '-10s'", Case::Run(cluster_backup_external)),
@@ -294,7 +292,7 @@ const CASES: &[(&str, Case)] = &[
     ("CREATE SCHEDULE schedule_label FOR BACKUP INTO 's3://test/backups/schedule_test?AWS_ACCESS_KEY_ID=x&AWS_SECRET_ACCESS_KEY=x' WITH revision_history RECURRING '@daily'", Case::Run(create_schedule_daily)),
     ("BACKUP INTO 's3://{BUCKET NAME}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}' WITH kms = 'aws:///{key}?AWS_ACCESS_KEY_ID={KEY ID}&AWS_SECRET_ACCESS_KEY={SECRET ACCESS KEY}&REGION=us-east-1'", Case::Run(kms_backup_aws)),
     ("BACKUP INTO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", Case::Run(locality_backup)),
-    ("RESTORE FROM LATEST IN ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
+    ("RESTORE FROM LATEST IN ('s3://us-east-bucket', 's3://us-west-bucket')", Case::Run(locality_restore)),
     ("RESTORE DATABASE bank FROM '2021/03/24-210532.53' IN 'userfile://defaultdb.public.userfiles_$user/bank-backup'", Case::Run(restore_database_userfile)),
     ("RESTORE FROM LATEST IN 'userfile://defaultdb.public.userfiles_$user/bank-backup'", Case::Run(restore_cluster_userfile)),
     // -- 001: back up and restore data (legacy TO / FROM forms) --
@@ -303,22 +301,22 @@ const CASES: &[(&str, Case)] = &[
     ("BACKUP DATABASE <database_name> TO 'incremental_backup_location' INCREMENTAL FROM '<full_backup_location>', '<list_of_previous_incremental_backup_location>'", Case::Run(legacy_incremental_placeholders)),
     ("RESTORE <database_name> FROM '<full_backup_location>', '<list_of_previous_incremental_backup_locations>'", Case::Run(legacy_restore_table_placeholders)),
     ("BACKUP DATABASE foo TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", Case::Run(locality_backup)),
-    ("RESTORE DATABASE foo FROM ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
-    ("RESTORE DATABASE foo FROM 's3://other-full-backup-uri', ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
+    ("RESTORE DATABASE foo FROM ('s3://us-east-bucket', 's3://us-west-bucket')", Case::Run(locality_restore)),
+    ("RESTORE DATABASE foo FROM 's3://other-full-backup-uri', ('s3://us-east-bucket', 's3://us-west-bucket')", Case::Run(locality_restore)),
     // -- 002: advanced options --
     ("BACKUP DATABASE bank TO 'gs://acme-co-backup/db/bank/2017-03-29-nightly' AS OF SYSTEM TIME '-10s' INCREMENTAL FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly', 'gs://acme-co-backup/database-bank-2017-03-28-nightly' WITH revision_history", Case::Run(legacy_incremental_revision_history)),
     ("BACKUP TO 'gs://acme-co-backup/test-cluster-2017-03-27-weekly' AS OF SYSTEM TIME '-10s' WITH revision_history", Case::Run(legacy_cluster_revision_history)),
     ("RESTORE FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly' AS OF SYSTEM TIME '2017-02-26 10:00:00'", Case::Run(legacy_restore_point_in_time)),
     ("RESTORE FROM 'gs://acme-co-backup/database-bank-2017-03-27-weekly', 'gs://acme-co-backup/database-bank-2017-03-28-nightly', 'gs://acme-co-backup/database-bank-2017-03-29-nightly' AS OF SYSTEM TIME '2017-02-28 10:00:00'", Case::Run(legacy_restore_chain_point_in_time)),
     ("BACKUP TO ('s3://us-east-bucket?COCKROACH_LOCALITY=default', 's3://us-west-bucket?COCKROACH_LOCALITY=region%3Dus-west')", Case::Run(locality_backup)),
-    ("RESTORE FROM ('s3://us-east-bucket', 's3://us-west-bucket')", LOCALITY_LIST),
+    ("RESTORE FROM ('s3://us-east-bucket', 's3://us-west-bucket')", Case::Run(locality_restore)),
     ("ALTER PARTITION europe_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'", Case::Run(partition_zone)),
     ("ALTER PARTITION us_east OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-east1]'", Case::Run(partition_zone)),
     ("ALTER PARTITION us_west OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]'", Case::Run(partition_zone)),
     ("BACKUP TO (${uri_1}, ${uri_2}, ...) INCREMENTAL FROM ${full_backup_uri} ...", Case::Syntax("syntax error: at or near \"$\": expected a URI string")),
     ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly'", Case::Run(locality_backup)),
     ("BACKUP TO ('s3://us-east-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/database-bank-2019-10-08-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/database-bank-2019-10-07-weekly'", Case::Run(locality_backup)),
-    ("RESTORE FROM ('s3://us-east-bucket/database-bank-2019-10-07-weekly', 's3://us-west-bucket/database-bank-2019-10-07-weekly'), ('s3://us-east-bucket/database-bank-2019-10-08-nightly', 's3://us-west-bucket/database-bank-2019-10-08-nightly')", LOCALITY_LIST),
+    ("RESTORE FROM ('s3://us-east-bucket/database-bank-2019-10-07-weekly', 's3://us-west-bucket/database-bank-2019-10-07-weekly'), ('s3://us-east-bucket/database-bank-2019-10-08-nightly', 's3://us-west-bucket/database-bank-2019-10-08-nightly')", Case::Run(locality_restore)),
     ("BACKUP TO ({uri_1}, {uri_2}, ...) INCREMENTAL FROM {full_backup}, {incr_backup_1}, {incr_backup_2}, ...", Case::Syntax("syntax error: at or near \"{\": expected a URI string")),
     ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly', 's3://us-east-bucket/test-cluster-2019-10-08-nightly', 's3://us-east-bucket/test-cluster-2019-10-09-nightly'", Case::Run(locality_backup)),
     ("PAUSE JOB 27536791415282", Case::Run(pause_restore_job)),
@@ -935,6 +933,98 @@ fn locality_backup(stmt: &str) {
         // Two nodes, ranges spread over both: some files went west.
         assert!(!listed.is_empty());
     }
+}
+
+/// The pages' locality-aware RESTOREs: the backups they name are made first, each layer a
+/// locality-aware BACKUP into (us-east `default`, us-west `region=us-west`) on a cluster with
+/// a node in each (the `other-full-backup-uri` layer a plain one), then the statement runs
+/// verbatim on a fresh cluster: every restored database has the source's rows.
+fn locality_restore(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    env.a
+        .set_nodes(&[
+            vouch_format::locality::Locality::parse("region=us-east,az=a").unwrap(),
+            vouch_format::locality::Locality::parse("region=us-west,az=a").unwrap(),
+        ])
+        .unwrap();
+    env.sql("CREATE DATABASE foo; CREATE TABLE foo.t (id INT PRIMARY KEY); INSERT INTO foo.t VALUES (1), (2)");
+    let database = stmt.starts_with("RESTORE DATABASE foo");
+    let targets = if database { "DATABASE foo " } else { "" };
+    let pair = |east: &str| {
+        format!(
+            "('{east}?COCKROACH_LOCALITY=default', '{}?COCKROACH_LOCALITY=region%3Dus-west')",
+            east.replace("us-east-bucket", "us-west-bucket")
+        )
+    };
+    env.tick(1);
+    if stmt.contains("LATEST IN") {
+        exec(
+            &env,
+            &format!("BACKUP {targets}INTO {}", pair("s3://us-east-bucket")),
+        );
+    } else if stmt.contains("other-full-backup-uri") {
+        exec(
+            &env,
+            &format!("BACKUP {targets}TO 's3://other-full-backup-uri'"),
+        );
+        env.sql("INSERT INTO foo.t VALUES (3)");
+        env.tick(1);
+        exec(
+            &env,
+            &format!(
+                "BACKUP {targets}TO {} INCREMENTAL FROM 's3://other-full-backup-uri'",
+                pair("s3://us-east-bucket")
+            ),
+        );
+    } else if stmt.contains("weekly") {
+        let weekly = "s3://us-east-bucket/database-bank-2019-10-07-weekly";
+        exec(&env, &format!("BACKUP {targets}TO {}", pair(weekly)));
+        env.sql(
+            "INSERT INTO foo.t VALUES (4); UPDATE bank.customers SET name = 'Ann II' WHERE id = 1",
+        );
+        env.tick(1);
+        exec(
+            &env,
+            &format!(
+                "BACKUP {targets}TO {} INCREMENTAL FROM '{weekly}'",
+                pair("s3://us-east-bucket/database-bank-2019-10-08-nightly")
+            ),
+        );
+    } else {
+        exec(
+            &env,
+            &format!("BACKUP {targets}TO {}", pair("s3://us-east-bucket")),
+        );
+    }
+    // Some files went west, so the second URI matters.
+    let west = env.a.extern_dir().join("s3/us-west-bucket");
+    assert!(
+        walk_files(&west).iter().any(|f| f.contains("data/")),
+        "nothing in the west store"
+    );
+    let b = env.fresh();
+    let out = run_on(&b, &rewrite(stmt));
+    assert_eq!(cell(table(&out), 0, "status"), "succeeded");
+    let dbs: &[&str] = if database { &["foo"] } else { &["foo", "bank"] };
+    for db in dbs {
+        assert_eq!(database_rows(&b, db), database_rows(&env.a, db), "{db}");
+    }
+}
+
+fn walk_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p.to_string_lossy().into_owned());
+        }
+    }
+    out
 }
 
 fn drop_table_newdb_zones(stmt: &str) {

@@ -771,6 +771,8 @@ impl TablePlan {
             .zip(&self.layers)
             .map(|(l, layer)| LayerRef {
                 store: ctx.store(l.which),
+                localities: &[],
+                stores: &[],
                 layer,
                 key: c.key.as_deref(),
             })
