@@ -93,11 +93,6 @@ pub fn targets(s: &Scope<'_>, t: &TargetList) -> Result<Targets> {
                 .iter()
                 .map(|t| qualify(s, t))
                 .collect::<Result<Vec<_>>>()?;
-            if tables.iter().any(|(d, t)| d == "system" && t == "zones") {
-                return Err(Error::NotSupported(
-                    "zone configurations (system.zones)".into(),
-                ));
-            }
             Targets::Tables(tables)
         }
     })

@@ -320,8 +320,8 @@ const CASES: &[(&str, Case)] = &[
     ("BACKUP TO ({uri_1}, {uri_2}, ...) INCREMENTAL FROM {full_backup}, {incr_backup_1}, {incr_backup_2}, ...", Case::Syntax("syntax error: at or near \"{\": expected a URI string")),
     ("BACKUP TO ('s3://us-east-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=default', 's3://us-west-bucket/test-cluster-2019-10-10-nightly?COCKROACH_LOCALITY=region%3Dus-west') INCREMENTAL FROM 's3://us-east-bucket/test-cluster-2019-10-07-weekly', 's3://us-east-bucket/test-cluster-2019-10-08-nightly', 's3://us-east-bucket/test-cluster-2019-10-09-nightly'", Case::Run(locality_backup)),
     ("PAUSE JOB 27536791415282", Case::Run(pause_restore_job)),
-    ("RESTORE system.zones FROM 'azure://acme-co-backup?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'", Case::NotSupported("zone configurations (system.zones)")),
-    ("INSERT INTO system.zones SELECT * FROM newdb.zones", Case::NotSupported("zone configurations (system.zones)")),
+    ("RESTORE system.zones FROM 'azure://acme-co-backup?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'", Case::Run(restore_zones_into_db)),
+    ("INSERT INTO system.zones SELECT * FROM newdb.zones", Case::Run(insert_zones_from_newdb)),
     ("DROP TABLE newdb.zones", Case::Run(drop_table_newdb_zones)),
     ("RESUME JOB 27536791415282", Case::Run(resume_restore_job)),
     ("BACKUP TO 'gs://acme-co-backup/test-cluster' WITH encryption_passphrase = 'password123'", Case::Run(legacy_backup_passphrase)),
@@ -1139,6 +1139,61 @@ fn users_restored(env: &Env) -> Cluster {
         &rewrite("RESTORE system.users FROM 'azure://acme-co-backup/table-users-2017-03-27-full?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'"),
     );
     b
+}
+
+/// A cluster with movr's rides partitioned and the pages' three partition zones, backed up
+/// (legacy TO) where the zone-restore example reads; returns the backup's URI.
+fn zones_backed_up(env: &Env) -> String {
+    env.sql(MOVR_RIDES_PARTITIONED);
+    for (p, r) in [("europe_west", "europe-west1"), ("us_east", "us-east1"), ("us_west", "us-west1")] {
+        env.sql(&format!(
+            "ALTER PARTITION {p} OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region={r}]'"
+        ));
+    }
+    let uri = rewrite("'azure://acme-co-backup?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co'");
+    env.tick(1);
+    env.sql(&format!("BACKUP TO {uri}"));
+    uri
+}
+
+/// `RESTORE system.zones … WITH into_db = 'newdb'`: the zone rows as a table of newdb.
+fn restore_zones_into_db(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    zones_backed_up(&env);
+    let b = env.fresh();
+    run_on(&b, "CREATE DATABASE newdb");
+    assert_job(&run_on(&b, &rewrite(stmt)), 3);
+    assert_eq!(rows(&b, "newdb", "zones"), rows(&env.a, "system", "zones"));
+    assert_eq!(rows(&b, "newdb", "zones").len(), 3);
+}
+
+/// `INSERT INTO system.zones SELECT * FROM newdb.zones` after restoring movr and the zone
+/// rows into newdb (the pages' manual flow): the partitions have their zones again, and
+/// us_west's ranges their leases in us-west1.
+fn insert_zones_from_newdb(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    let uri = zones_backed_up(&env);
+    let b = env.fresh();
+    run_on(&b, &format!("RESTORE DATABASE movr FROM {uri}"));
+    run_on(&b, &format!("CREATE DATABASE newdb; RESTORE system.zones FROM {uri} WITH into_db = 'newdb'"));
+    // The restored movr.rides keeps the id the zone rows name only if ids match: make the
+    // rows name the restored table.
+    let old = env.a.table("movr", "rides").unwrap().id;
+    let new = b.table("movr", "rides").unwrap().id;
+    if old != new {
+        run_on(&b, &format!("UPDATE newdb.zones SET id = {new} WHERE id = {old}"));
+    }
+    assert_eq!(run_on(&b, stmt), [Output::Tag("INSERT 0 3".into())]);
+    let show = run_on(
+        &b,
+        "SHOW ZONE CONFIGURATION FOR PARTITION us_west OF INDEX movr.public.rides@primary",
+    );
+    assert!(cell(table(&show), 0, "raw_config_sql").ends_with("constraints = '[+region=us-west1]'"));
+    for r in b.ranges(b.now()).unwrap().into_iter().filter(|r| r.table_id == new) {
+        if matches!(&r.zone, vouch_cluster::ZoneTarget::Partition(_, _, p) if p == "us_west") {
+            assert!(r.locality.starts_with("region=us-west1,"), "{}", r.locality);
+        }
+    }
 }
 
 fn restore_users_into_db(stmt: &str) {

@@ -531,6 +531,12 @@ impl Cluster {
         }
     }
 
+    /// After `system.zones` rows were written directly (`INSERT INTO system.zones …`): the
+    /// GC TTLs follow them. Rows naming objects the cluster lacks stay and apply to nothing.
+    pub fn zones_changed(&self) -> Result<()> {
+        self.apply_gc_ttls()
+    }
+
     /// [`Cluster::apply_gc_ttls`] when the cluster has zone configurations (after a
     /// table's own TTL changed, so zone levels below and above it stay in force).
     pub(super) fn refresh_zone_gc_ttls(&self) -> Result<()> {

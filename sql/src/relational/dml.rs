@@ -214,6 +214,12 @@ pub(super) fn insert(s: &Session<'_>, ins: &ast::Insert) -> Result<Output> {
     let TableObject::TableName(n) = &ins.table else {
         return Err(unsupported("INSERT INTO a table function"));
     };
+    // system.zones exists once a zone is configured; writing zone rows (the pages'
+    // manual zone restore) creates it, and the GC TTLs follow the rows written.
+    let zones = resolve_name(s, n)? == ("system".to_string(), "zones".to_string());
+    if zones {
+        s.cluster().ensure_zones_table()?;
+    }
     let (_, d) = table_of(s, n)?;
     let c = columns(s, &d)?;
     let order: Vec<usize> = if ins.columns.is_empty() {
@@ -284,6 +290,9 @@ pub(super) fn insert(s: &Session<'_>, ins: &ast::Insert) -> Result<Output> {
     }
     tx.insert(&d, &rows)?;
     tx.commit()?;
+    if zones {
+        s.cluster().zones_changed()?;
+    }
     Ok(Output::Tag(format!("INSERT 0 {}", rows.len())))
 }
 

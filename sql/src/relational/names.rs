@@ -102,9 +102,6 @@ pub(super) fn column_type(dt: &DataType) -> Result<(ColumnType, Option<String>)>
 
 pub(super) fn table_of(s: &Session<'_>, n: &ObjectName) -> Result<(String, pb::Descriptor)> {
     let (db, t) = resolve_name(s, n)?;
-    if db == "system" && t == "zones" {
-        return Err(unsupported("zone configurations (system.zones)"));
-    }
     Ok((db.clone(), s.cluster().table(&db, &t)?))
 }
 
