@@ -26,6 +26,9 @@ pub struct RestoreOptions {
     pub as_of: Option<String>,
     /// `WITH into_db = …` (table restores).
     pub into_db: Option<String>,
+    /// `WITH EXECUTION LOCALITY = 'region=…'`: only a node matching the filter may
+    /// coordinate the restore (the engine refuses when none does).
+    pub execution_locality: Option<String>,
     /// `WITH new_db_name = …` (a single database restore).
     pub new_db_name: Option<String>,
     /// `WITH skip_missing_foreign_keys`.
@@ -54,6 +57,7 @@ impl RestoreOptions {
             source,
             as_of: None,
             into_db: None,
+            execution_locality: None,
             new_db_name: None,
             skip_missing_foreign_keys: false,
             skip_missing_views: false,

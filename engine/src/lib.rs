@@ -121,6 +121,8 @@ pub enum ErrorKind {
     /// The backup was asked to stop ([`backup::BackupOptions::stop`]) and did, after a
     /// data file's checkpoint: running the same request again resumes it.
     Stopped,
+    /// `WITH EXECUTION LOCALITY`: no node matches the filter (or the filter is malformed).
+    ExecutionLocality,
 }
 
 impl Error {
@@ -167,6 +169,28 @@ pub(crate) fn ctx<T>(r: vouch_format::Result<T>, context: impl Into<String>) -> 
 }
 
 /// A new job id: CockroachDB job ids are large positive int64s.
+/// `WITH EXECUTION LOCALITY = 'filter'`: the node that coordinates the job, the first (lowest
+/// id) node having every tier of the filter; none → CockroachDB's `no instances found
+/// matching locality filter <filter>`. Without a filter, node 1.
+pub(crate) fn coordinator(cluster: &vouch_cluster::Cluster, filter: Option<&str>) -> Result<u32> {
+    let nodes = cluster.nodes()?;
+    let Some(text) = filter else {
+        return Ok(nodes.first().map_or(1, |n| n.id));
+    };
+    let f = vouch_format::locality::Locality::parse(text)
+        .map_err(|e| Error::refused(ErrorKind::ExecutionLocality, e.to_string()))?;
+    nodes
+        .iter()
+        .find(|n| vouch_format::locality::matches(&n.locality, &f))
+        .map(|n| n.id)
+        .ok_or_else(|| {
+            Error::refused(
+                ErrorKind::ExecutionLocality,
+                format!("no instances found matching locality filter {f}"),
+            )
+        })
+}
+
 pub fn new_job_id() -> u64 {
     use rand::RngCore;
     (rand::thread_rng().next_u64() >> 2) | (1 << 59)

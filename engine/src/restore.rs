@@ -56,6 +56,8 @@ pub struct RestoreResult {
     pub objects: Vec<String>,
     /// Index fingerprints compared with the backup's (0 when the time is not a layer end).
     pub fingerprints_checked: usize,
+    /// The node that coordinated the job (`WITH EXECUTION LOCALITY` picks it).
+    pub coordinator: u32,
 }
 
 /// A restore plan: a checked chain, the layers that serve `time`, and the descriptors in
@@ -78,6 +80,7 @@ pub fn restore(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RestoreResult> {
     check_options(opts)?;
+    let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
     let store_opts = crate::storage::open_options(cluster);
     let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
     let now = cluster.now();
@@ -128,6 +131,7 @@ pub fn restore(
     let mut result = RestoreResult {
         job_id: crate::new_job_id(),
         time: plan.time,
+        coordinator,
         ..RestoreResult::default()
     };
     let write = !opts.schema_only;

@@ -262,6 +262,12 @@ pub fn pick_store(locality: &Locality, stores: &[Tier]) -> Option<usize> {
         .find_map(|t| stores.iter().position(|s| s == t))
 }
 
+/// Whether a node of `locality` passes an execution locality filter: it has every tier of
+/// `filter` (CockroachDB's `Locality.Matches`).
+pub fn matches(locality: &Locality, filter: &Locality) -> bool {
+    filter.tiers.iter().all(|t| locality.has(t))
+}
+
 /// CockroachDB's sanitizing of a locality for a file name (`sanitizeLocalityKV`): ASCII
 /// letters, digits, `-` and `=` kept, every other byte `_`.
 pub fn sanitize(locality: &str) -> String {

@@ -73,6 +73,19 @@ pub fn single_uri(s: &Scope<'_>, uris: &[String]) -> Result<String> {
     }
 }
 
+/// The URI holding the manifests: one URI (as [`single_uri`]), or the first of a
+/// locality-aware list (SHOW BACKUPS / SHOW BACKUP read only manifests, which are in the
+/// default store).
+pub fn manifest_uri(s: &Scope<'_>, uris: &[String]) -> Result<String> {
+    match uris {
+        [first, _, ..] => {
+            let (base, _) = vouch_format::locality::strip_locality(first)?;
+            resolve_uri(s, &base)
+        }
+        _ => single_uri(s, uris),
+    }
+}
+
 fn qualify(s: &Scope<'_>, name: &str) -> Result<(String, String)> {
     match s.database {
         Some(db) if !name.contains('.') => Ok((db.to_string(), name.to_string())),
@@ -103,7 +116,6 @@ fn check_options(stmt: &str, o: &Options, allowed: &[&str]) -> Result<()> {
     for (name, _) in &o.0 {
         let later = match name.as_str() {
             "encryption_info_dir" => Some("encrypted backups (encryption_info_dir)"),
-            "execution_locality" => Some("locality-restricted backup execution"),
             "skip_localities_check" => Some("locality-aware backups (skip_localities_check)"),
             _ => None,
         };
@@ -220,6 +232,7 @@ pub fn key_source(s: &Scope<'_>, o: &Options) -> Result<KeySource> {
     Ok(keys)
 }
 const BACKUP_OPTIONS: &[&str] = &[
+    "execution_locality",
     "revision_history",
     "incremental_location",
     "detached",
@@ -227,6 +240,7 @@ const BACKUP_OPTIONS: &[&str] = &[
     "kms",
 ];
 const RESTORE_OPTIONS: &[&str] = &[
+    "execution_locality",
     "into_db",
     "new_db_name",
     "skip_missing_foreign_keys",
@@ -397,6 +411,7 @@ pub fn backup_options(
     let mut opts = BackupOptions::new(targets(s, targets_)?, destination);
     opts.localities = localities;
     opts.default_position = default_position;
+    opts.execution_locality = text(o, "execution_locality")?;
     opts.as_of = as_of.map(String::from);
     opts.revision_history = flag(o, "revision_history")?;
     opts.incremental_location = incremental_location;
@@ -437,6 +452,7 @@ pub fn restore_options(
     let mut r = RestoreOptions::new(targets(s, targets_)?, source);
     r.as_of = as_of.map(String::from);
     r.into_db = text(o, "into_db")?;
+    r.execution_locality = text(o, "execution_locality")?;
     r.new_db_name = text(o, "new_db_name")?;
     r.skip_missing_foreign_keys = flag(o, "skip_missing_foreign_keys")?;
     r.skip_missing_views = flag(o, "skip_missing_views")?;
@@ -525,7 +541,7 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             )
         }
         Statement::ShowBackups { uri } => {
-            let uri = single_uri(s, uri)?;
+            let uri = manifest_uri(s, uri)?;
             let coll = open_collection(cluster, &uri, None)?;
             Ok(Output::Rows(show::show_backups(&coll)?))
         }
@@ -536,7 +552,7 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             options,
         } => {
             check_options("SHOW BACKUP", options, SHOW_OPTIONS)?;
-            let uri = single_uri(s, uri)?;
+            let uri = manifest_uri(s, uri)?;
             let inc = match text(options, "incremental_location")? {
                 Some(u) => Some(resolve_uri(s, &u)?),
                 None => None,

@@ -548,3 +548,112 @@ fn a_missing_part_or_one_of_another_backup_names_the_locality() {
     );
     assert!(e.to_string().contains("locality region=us-west1"), "{e}");
 }
+
+// ---- WITH EXECUTION LOCALITY -------------------------------------------------------------------
+
+#[test]
+fn execution_locality_picks_a_matching_coordinator_or_refuses() {
+    let (d, c) = cluster();
+    tick(&c);
+    let scope = vouch_sql::backup_stmt::Scope {
+        database: None,
+        cluster: Some(&c),
+    };
+    let parse = |sql: &str| match vouch_sql::grammar::parse(sql).unwrap() {
+        vouch_sql::grammar::Statement::Backup {
+            targets,
+            dest,
+            as_of,
+            options,
+        } => vouch_sql::backup_stmt::backup_options(
+            &scope,
+            &targets,
+            &dest,
+            as_of.as_deref(),
+            &options,
+            sql,
+        )
+        .unwrap(),
+        other => panic!("{other:?}"),
+    };
+    // The demo's first us-west1 node is node 4.
+    let o = parse(
+        "BACKUP DATABASE movr INTO 'nodelocal://1/x' WITH EXECUTION LOCALITY = 'region=us-west1'",
+    );
+    assert_eq!(o.execution_locality.as_deref(), Some("region=us-west1"));
+    let r = vouch_engine::backup::backup(&c, &o, &mut |_| {}).unwrap();
+    assert_eq!(r.coordinator, 4);
+    // No node in the region: CockroachDB's error, nothing written.
+    let e = err(
+        &c,
+        "BACKUP DATABASE movr INTO 'nodelocal://1/y' WITH EXECUTION LOCALITY = 'region=asia-east1'",
+    );
+    let Error::Engine(inner) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(inner.kind(), vouch_engine::ErrorKind::ExecutionLocality);
+    assert_eq!(
+        e.to_string(),
+        "no instances found matching locality filter region=asia-east1"
+    );
+    assert!(!c.extern_dir().join("y").exists());
+    // RESTORE too: two tiers, both must match (node 8: europe-west1, az=c).
+    let b = fresh(&c, &d.path().join("b"));
+    run(
+        &b,
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/x' WITH EXECUTION LOCALITY = 'region=europe-west1,az=c'",
+    );
+    assert!(b.table("movr", "rides").is_ok());
+    let b2 = fresh(&c, &d.path().join("b2"));
+    let mut ro = vouch_chain::RestoreOptions::new(
+        vouch_chain::Targets::Databases(vec!["movr".into()]),
+        vouch_chain::Source::Collection {
+            uri: "nodelocal://1/x".into(),
+            subdir: "LATEST".into(),
+            incremental_location: None,
+        },
+    );
+    ro.execution_locality = Some("region=europe-west1,az=c".into());
+    let r = vouch_engine::restore::restore(&b2, &ro, &mut |_| {}).unwrap();
+    assert_eq!(r.coordinator, 8);
+    ro.execution_locality = Some("region=europe-west1,az=a".into());
+    let e = vouch_engine::restore::restore(&fresh(&c, &d.path().join("b3")), &ro, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), vouch_engine::ErrorKind::ExecutionLocality);
+    assert_eq!(
+        e.to_string(),
+        "no instances found matching locality filter region=europe-west1,az=a"
+    );
+    let e = err(
+        &b,
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/x' WITH EXECUTION LOCALITY = 'region'",
+    );
+    let Error::Engine(inner) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(inner.kind(), vouch_engine::ErrorKind::ExecutionLocality);
+}
+
+#[test]
+fn show_backup_reads_the_default_of_a_list() {
+    let (_d, c) = cluster();
+    tick(&c);
+    run(&c, &format!("BACKUP DATABASE movr INTO {LIST}"));
+    let out = run(
+        &c,
+        "SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu')",
+    );
+    let t = out[0].table().unwrap();
+    let rides = t
+        .rows
+        .iter()
+        .find(|r| r.get(2).and_then(|c| c.as_deref()) == Some("rides"))
+        .unwrap();
+    let i = t.columns.iter().position(|c| c == "rows").unwrap();
+    assert_eq!(rides[i].as_deref(), Some("7"));
+    let out = run(
+        &c,
+        "SHOW BACKUPS IN ('nodelocal://1/east', 'nodelocal://1/west')",
+    );
+    assert_eq!(out[0].table().unwrap().rows.len(), 1);
+}

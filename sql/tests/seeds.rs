@@ -1145,7 +1145,11 @@ fn users_restored(env: &Env) -> Cluster {
 /// (legacy TO) where the zone-restore example reads; returns the backup's URI.
 fn zones_backed_up(env: &Env) -> String {
     env.sql(MOVR_RIDES_PARTITIONED);
-    for (p, r) in [("europe_west", "europe-west1"), ("us_east", "us-east1"), ("us_west", "us-west1")] {
+    for (p, r) in [
+        ("europe_west", "europe-west1"),
+        ("us_east", "us-east1"),
+        ("us_west", "us-west1"),
+    ] {
         env.sql(&format!(
             "ALTER PARTITION {p} OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region={r}]'"
         ));
@@ -1175,13 +1179,19 @@ fn insert_zones_from_newdb(stmt: &str) {
     let uri = zones_backed_up(&env);
     let b = env.fresh();
     run_on(&b, &format!("RESTORE DATABASE movr FROM {uri}"));
-    run_on(&b, &format!("CREATE DATABASE newdb; RESTORE system.zones FROM {uri} WITH into_db = 'newdb'"));
+    run_on(
+        &b,
+        &format!("CREATE DATABASE newdb; RESTORE system.zones FROM {uri} WITH into_db = 'newdb'"),
+    );
     // The restored movr.rides keeps the id the zone rows name only if ids match: make the
     // rows name the restored table.
     let old = env.a.table("movr", "rides").unwrap().id;
     let new = b.table("movr", "rides").unwrap().id;
     if old != new {
-        run_on(&b, &format!("UPDATE newdb.zones SET id = {new} WHERE id = {old}"));
+        run_on(
+            &b,
+            &format!("UPDATE newdb.zones SET id = {new} WHERE id = {old}"),
+        );
     }
     assert_eq!(run_on(&b, stmt), [Output::Tag("INSERT 0 3".into())]);
     let show = run_on(
@@ -1189,7 +1199,12 @@ fn insert_zones_from_newdb(stmt: &str) {
         "SHOW ZONE CONFIGURATION FOR PARTITION us_west OF INDEX movr.public.rides@primary",
     );
     assert!(cell(table(&show), 0, "raw_config_sql").ends_with("constraints = '[+region=us-west1]'"));
-    for r in b.ranges(b.now()).unwrap().into_iter().filter(|r| r.table_id == new) {
+    for r in b
+        .ranges(b.now())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.table_id == new)
+    {
         if matches!(&r.zone, vouch_cluster::ZoneTarget::Partition(_, _, p) if p == "us_west") {
             assert!(r.locality.starts_with("region=us-west1,"), "{}", r.locality);
         }

@@ -109,6 +109,9 @@ pub struct BackupOptions {
     pub localities: Vec<LocalityStore>,
     /// Locality-aware: the default store's position in the URI list.
     pub default_position: usize,
+    /// `WITH EXECUTION LOCALITY = 'region=…'`: only a node matching the filter may
+    /// coordinate the job (none: refused before anything is written).
+    pub execution_locality: Option<String>,
     /// Target size of data files.
     pub target_file_size: u64,
     /// SST block size.
@@ -152,6 +155,7 @@ impl BackupOptions {
             incremental_location: None,
             localities: Vec::new(),
             default_position: 0,
+            execution_locality: None,
             target_file_size: DEFAULT_TARGET_FILE_SIZE,
             block_size: 32 << 10,
             compression: Compression::Zstd,
@@ -198,6 +202,8 @@ pub struct BackupResult {
     pub resumed: bool,
     /// Notices (dependencies the user should know about).
     pub notices: Vec<String>,
+    /// The node that coordinated the job (`WITH EXECUTION LOCALITY` picks it).
+    pub coordinator: u32,
 }
 
 /// Progress events.
@@ -252,6 +258,7 @@ pub fn backup(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupResult> {
     let faults = faults::Injected::of(opts)?;
+    let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
     let store_opts = crate::storage::open_options(cluster);
     let coll = Collection::open(
         opts.destination.uri(),
@@ -473,6 +480,7 @@ pub fn backup(
         incremental: prev_chain.is_some(),
         resumed,
         notices: scope.resolved.notices,
+        coordinator,
     })
 }
 

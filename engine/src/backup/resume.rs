@@ -285,6 +285,7 @@ pub(super) fn finish_unpublished(
         incremental: false,
         resumed: true,
         notices,
+        coordinator: crate::coordinator(cluster, opts.execution_locality.as_deref())?,
     }))
 }
 

@@ -270,7 +270,11 @@ impl Parser {
         let paren = self.eat_punct('(');
         let mut v = Vec::new();
         loop {
-            let name = self.word("an option name")?.to_ascii_lowercase();
+            let mut name = self.word("an option name")?.to_ascii_lowercase();
+            // CockroachDB spells it in two words: WITH EXECUTION LOCALITY = '…'.
+            if name == "execution" && self.eat_kw("LOCALITY") {
+                name = "execution_locality".into();
+            }
             let value = if self.eat_punct('=') {
                 Some(self.option_value()?)
             } else {
