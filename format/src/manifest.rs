@@ -525,8 +525,22 @@ mod tests {
 
     #[test]
     fn wrong_version_is_rejected() {
+        // Versions 1 and 2 (locality-aware) are read; 0 and 3 are not.
+        for v in [0, LOCALITY_MANIFEST_FORMAT_VERSION + 1] {
+            let mut m = sample();
+            m.format_version = v;
+            assert!(matches!(
+                decode(&encode(&m)),
+                Err(Error::Invalid {
+                    field: "manifest format_version",
+                    ..
+                })
+            ));
+        }
         let mut m = sample();
         m.format_version = 2;
+        assert!(decode(&encode(&m)).is_ok());
+        m.format_version = 4;
         assert!(matches!(
             decode(&encode(&m)),
             Err(Error::Invalid {
