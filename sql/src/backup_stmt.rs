@@ -232,15 +232,14 @@ pub fn key_source(s: &Scope<'_>, o: &Options) -> Result<KeySource> {
     Ok(keys)
 }
 const BACKUP_OPTIONS: &[&str] = &[
-    "execution_locality",
     "revision_history",
     "incremental_location",
     "detached",
     "encryption_passphrase",
     "kms",
+    "execution_locality",
 ];
 const RESTORE_OPTIONS: &[&str] = &[
-    "execution_locality",
     "into_db",
     "new_db_name",
     "skip_missing_foreign_keys",
@@ -252,6 +251,7 @@ const RESTORE_OPTIONS: &[&str] = &[
     "detached",
     "encryption_passphrase",
     "kms",
+    "execution_locality",
 ];
 const SHOW_OPTIONS: &[&str] = &[
     "check_files",
@@ -715,7 +715,7 @@ mod tests {
         let e = |sql: &str| restore(&s, sql).unwrap_err().to_string();
         assert_eq!(
             e("RESTORE FROM LATEST IN 'u' WITH revision_history"),
-            "option \"revision_history\" is not valid for RESTORE (valid: into_db, new_db_name, skip_missing_foreign_keys, skip_missing_views, skip_missing_sequences, schema_only, verify_backup_table_data, incremental_location, detached, encryption_passphrase, kms)"
+            "option \"revision_history\" is not valid for RESTORE (valid: into_db, new_db_name, skip_missing_foreign_keys, skip_missing_views, skip_missing_sequences, schema_only, verify_backup_table_data, incremental_location, detached, encryption_passphrase, kms, execution_locality)"
         );
         assert_eq!(
             e("RESTORE FROM LATEST IN 'u' WITH into_db"),
@@ -740,7 +740,7 @@ mod tests {
         let b = backup(&s, "BACKUP INTO 'u' WITH into_db = 'x'").unwrap_err();
         assert_eq!(
             b.to_string(),
-            "option \"into_db\" is not valid for BACKUP (valid: revision_history, incremental_location, detached, encryption_passphrase, kms)"
+            "option \"into_db\" is not valid for BACKUP (valid: revision_history, incremental_location, detached, encryption_passphrase, kms, execution_locality)"
         );
         let b = backup(
             &s,
