@@ -168,7 +168,6 @@ pub(crate) fn ctx<T>(r: vouch_format::Result<T>, context: impl Into<String>) -> 
     })
 }
 
-/// A new job id: CockroachDB job ids are large positive int64s.
 /// `WITH EXECUTION LOCALITY = 'filter'`: the node that coordinates the job, the first (lowest
 /// id) node having every tier of the filter; none → CockroachDB's `no instances found
 /// matching locality filter <filter>`. Without a filter, node 1.
@@ -191,6 +190,7 @@ pub(crate) fn coordinator(cluster: &vouch_cluster::Cluster, filter: Option<&str>
         })
 }
 
+/// A new job id: CockroachDB job ids are large positive int64s.
 pub fn new_job_id() -> u64 {
     use rand::RngCore;
     (rand::thread_rng().next_u64() >> 2) | (1 << 59)

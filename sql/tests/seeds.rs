@@ -15,8 +15,8 @@
 //!   `{key}` becomes its ARN, `{KEY ID}` / `{SECRET ACCESS KEY}` the server's test
 //!   credentials, and `AWS_ENDPOINT=<server>` is appended ([`kms_backup_aws`]).
 //!
-//! Examples of later features assert the exact `not supported yet: <feature>` error;
-//! templates that are not SQL (`${uri_1}`, `BACKUP...`) and the page's one typo assert
+//! Every example of the pages runs (the last refused ones, locality-aware lists and the
+//! zone-restore flow, run since issue 15); templates that are not SQL (`${uri_1}`, `BACKUP...`) and the page's one typo assert
 //! the exact syntax error.
 
 use std::path::{Path, PathBuf};
@@ -273,8 +273,6 @@ fn rewrite(stmt: &str) -> String {
 enum Case {
     /// Runs; the function prepares, runs the (rewritten) statement and checks the outcome.
     Run(fn(&str)),
-    /// Fails with `not supported yet: <feature>`.
-    NotSupported(&'static str),
     /// Not SQL (a template or a typo in the page): this exact syntax error.
     Syntax(&'static str),
 }
@@ -374,17 +372,6 @@ fn run_cases(pred: impl Fn(&Case) -> bool) {
     for (stmt, case) in CASES.iter().filter(|(_, c)| pred(c)) {
         match case {
             Case::Run(f) => f(stmt),
-            Case::NotSupported(feature) => {
-                let env = Env::new("2026-01-01 00:00:00");
-                env.tick(20);
-                let mut s = Session::new(&env.a);
-                let e = s.execute(&rewrite(stmt)).expect_err(stmt);
-                assert_eq!(
-                    e.to_string(),
-                    format!("not supported yet: {feature}"),
-                    "{stmt}"
-                );
-            }
             Case::Syntax(msg) => {
                 let env = Env::new("2026-01-01 00:00:00");
                 let e = Session::new(&env.a).execute(stmt).expect_err(stmt);
@@ -395,7 +382,7 @@ fn run_cases(pred: impl Fn(&Case) -> bool) {
 }
 
 #[test]
-fn later_features_are_refused_by_name_and_templates_are_syntax_errors() {
+fn templates_are_syntax_errors() {
     run_cases(|c| !matches!(c, Case::Run(_)));
 }
 
