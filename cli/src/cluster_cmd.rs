@@ -76,6 +76,15 @@ pub(crate) enum ClusterCommand {
         #[arg(long)]
         system: bool,
     },
+    /// Run GC at the cluster's time: each zone's GC threshold moves to now minus its TTL
+    /// (a table's gc.ttlseconds, else 4 h), never past the oldest protected timestamp
+    /// (a running job's, a backup schedule's); versions no read after the threshold can
+    /// see are removed. Prints `gc at <time>: removed <n> versions` and the protected
+    /// timestamp records that held it back.
+    Gc {
+        /// The cluster directory.
+        dir: PathBuf,
+    },
     /// Fingerprint every index of every table (user tables and system.users): one row per
     /// index with database_name, table_name, index_name and fingerprint (a signed 64-bit
     /// decimal, a string in JSON as in CockroachDB).
@@ -165,6 +174,25 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
                     .push(vec![Some(n.id.to_string()), Some(n.locality.to_string())]);
             }
             print!("{}", t.render());
+        }
+        ClusterCommand::Gc { dir } => {
+            let c = open(&dir)?;
+            let now = c.now();
+            let removed = c.kv().gc(now)?;
+            println!(
+                "gc at {}: removed {removed} versions",
+                vouch_format::time::format_sql_tz(now)
+            );
+            for (id, ts) in c.kv().protected()? {
+                let owner = match vouch_cluster::RecordOwner::of(id) {
+                    vouch_cluster::RecordOwner::Job(j) => format!("job {j}"),
+                    vouch_cluster::RecordOwner::Schedule(s) => format!("schedule {s}"),
+                };
+                println!(
+                    "protected since {} by {owner}",
+                    vouch_format::time::format_sql_tz(ts)
+                );
+            }
         }
         ClusterCommand::Now { dir } => {
             let c = open(&dir)?;

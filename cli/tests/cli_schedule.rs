@@ -235,3 +235,111 @@ fn a_long_running_scheduler_runs_due_schedules_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// spec/schedules.md §5 from the command line: with ten minutes of GC TTL and GC run an
+/// hour later, a plain chain's incremental fails with CockroachDB's error while the
+/// schedule's succeeds; `vouch cluster gc` shows the schedule's record moving with its
+/// runs and gone once the schedules are dropped.
+#[test]
+fn gc_spares_what_a_schedule_needs_and_nothing_else() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    let c = s(&c).to_string();
+    let c = c.as_str();
+    ok(&["cluster", "init", c, "--workload", "bank", "--rows", "20"]);
+    ok(&["cluster", "clock", c, "--set", "2030-01-01 10:00:00"]);
+    assert_eq!(
+        ok(&[
+            "sql",
+            "--cluster",
+            c,
+            "-e",
+            "ALTER TABLE bank.bank SET (gc.ttlseconds = 600)"
+        ]),
+        "ALTER TABLE\n"
+    );
+    ok(&[
+        "backup",
+        "--cluster",
+        c,
+        "DATABASE",
+        "bank",
+        "INTO",
+        "nodelocal://1/plain",
+    ]);
+    ok(&["cluster", "clock", c, "--advance", "1m"]);
+    ok(&[
+        "schedule",
+        "create",
+        "h",
+        "--cluster",
+        c,
+        "--database",
+        "bank",
+        "--into",
+        "nodelocal://1/s",
+        "--recurring",
+        "@hourly",
+    ]);
+    let list = schedules(c);
+    let inc = list[0]["id"].as_u64().unwrap();
+    assert!(runs(&ok(&["scheduler", "--cluster", c, "--once"]))[0]
+        .ends_with("(h, full) as of 2030-01-01 10:01:00+00:00: succeeded: 2030/01/01-100100.00"));
+    ok(&["cluster", "run", c, "--workload", "bank", "--ops", "10"]);
+    ok(&["cluster", "clock", c, "--advance", "1h"]);
+    let gc = ok(&["cluster", "gc", c]);
+    let lines: Vec<&str> = gc.lines().collect();
+    assert_eq!(lines.len(), 2, "{gc}");
+    assert!(
+        lines[0].starts_with("gc at 2030-01-01 11:01:00+00:00: removed "),
+        "{gc}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("protected since 2030-01-01 10:01:00+00:00 by schedule {inc}")
+    );
+    // The plain chain's history since 10:00 is gone.
+    let (code, _, err) = run(&[
+        "backup",
+        "--cluster",
+        c,
+        "DATABASE",
+        "bank",
+        "INTO",
+        "LATEST",
+        "IN",
+        "nodelocal://1/plain",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("batch timestamp ") && err.contains(" must be after replica GC threshold "),
+        "{err}"
+    );
+    // The schedule's incremental reads its history since 10:01.
+    assert!(runs(&ok(&["scheduler", "--cluster", c, "--once"]))[0].contains(
+        "(h, incremental) as of 2030-01-01 11:00:00+00:00: succeeded: incrementals/2030/01/01-100100.00/"
+    ));
+    let root = Path::new(c).join("extern").join("s");
+    ok(&["verify", "IN", s(&root), "--level", "full"]);
+    let gc = ok(&["cluster", "gc", c]);
+    assert!(
+        gc.ends_with(&format!(
+            "\nprotected since 2030-01-01 11:00:00+00:00 by schedule {inc}\n"
+        )),
+        "{gc}"
+    );
+    for r in &list {
+        ok(&[
+            "schedule",
+            "drop",
+            &r["id"].as_u64().unwrap().to_string(),
+            "--cluster",
+            c,
+        ]);
+    }
+    assert_eq!(
+        ok(&["cluster", "gc", c]).lines().count(),
+        1,
+        "no record is left"
+    );
+}
