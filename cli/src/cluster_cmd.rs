@@ -178,7 +178,7 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
         ClusterCommand::Gc { dir } => {
             let c = open(&dir)?;
             let now = c.now();
-            let removed = c.kv().gc(now)?;
+            let removed = c.gc(now)?;
             println!(
                 "gc at {}: removed {removed} versions",
                 vouch_format::time::format_sql_tz(now)

@@ -728,21 +728,36 @@ impl Kv {
     /// versions no read at or after the threshold can see are removed. Returns the number
     /// of versions removed.
     pub fn gc(&self, now: Timestamp) -> Result<u64> {
-        let protected = self.min_protected()?;
-        let zones: Vec<(Vec<u8>, u64)> = {
-            let txn = self.db.begin_read()?;
-            let z = txn.open_table(ZONES)?;
-            let mut v: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), DEFAULT_GC_TTL_SECS)];
-            for e in z.iter()? {
-                let (p, ttl) = e?;
-                if p.value().is_empty() {
-                    v[0].1 = ttl.value();
-                } else {
-                    v.push((p.value().to_vec(), ttl.value()));
-                }
+        let zones = self.zones()?;
+        self.gc_zones(now, &zones)
+    }
+
+    /// The configured GC TTLs (key prefix, seconds), the default zone (empty prefix,
+    /// [`DEFAULT_GC_TTL_SECS`] unless set) first.
+    pub fn zones(&self) -> Result<Vec<(Vec<u8>, u64)>> {
+        let txn = self.db.begin_read()?;
+        let z = txn.open_table(ZONES)?;
+        let mut v: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), DEFAULT_GC_TTL_SECS)];
+        for e in z.iter()? {
+            let (p, ttl) = e?;
+            if p.value().is_empty() {
+                v[0].1 = ttl.value();
+            } else {
+                v.push((p.value().to_vec(), ttl.value()));
             }
-            v
-        };
+        }
+        Ok(v)
+    }
+
+    /// [`Kv::gc`] with the TTLs given (key prefix, seconds; each key takes its longest
+    /// matching prefix, the default zone is the empty prefix, [`DEFAULT_GC_TTL_SECS`]
+    /// when not given) instead of the configured ones.
+    pub fn gc_zones(&self, now: Timestamp, zones: &[(Vec<u8>, u64)]) -> Result<u64> {
+        let protected = self.min_protected()?;
+        let mut zones = zones.to_vec();
+        if !zones.iter().any(|(p, _)| p.is_empty()) {
+            zones.insert(0, (Vec::new(), DEFAULT_GC_TTL_SECS));
+        }
         // Each key belongs to its longest matching zone prefix.
         let zone_of = |key: &[u8]| -> usize {
             let mut best = 0usize;

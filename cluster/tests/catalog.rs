@@ -515,3 +515,62 @@ fn names_are_checked() {
         Err(Error::Usage(_))
     ));
 }
+
+#[test]
+fn cluster_gc_applies_each_tables_effective_ttl() {
+    let (_d, c) = cluster();
+    let t = simple_table(&c);
+    let u_def = TableDef {
+        name: "u".into(),
+        columns: vec![
+            ColumnDef::new("id", ColumnType::Int, false),
+            ColumnDef::new("v", ColumnType::String, false),
+            ColumnDef::new("n", ColumnType::Int, true),
+        ],
+        primary_key: vec!["id".into()],
+        indexes: vec![],
+        foreign_keys: vec![],
+    };
+    c.create_table("db", &u_def).unwrap();
+    let u = c.table("db", "u").unwrap();
+    c.set_table_gc_ttl(t.id, 60).unwrap();
+    assert_eq!(
+        (
+            c.effective_gc_ttl(t.id).unwrap(),
+            c.effective_gc_ttl(u.id).unwrap()
+        ),
+        (60, vouch_cluster::DEFAULT_GC_TTL_SECS)
+    );
+    for tbl in [&t, &u] {
+        let mut tx = c.txn();
+        tx.insert(tbl, &[row(1, "a", Some(1))]).unwrap();
+        tx.commit().unwrap();
+        let mut tx = c.txn();
+        tx.upsert(tbl, &[row(1, "b", Some(2))]).unwrap();
+        tx.commit().unwrap();
+    }
+    advance(&c, 1000);
+    let now = c.now();
+    // Only t's overwritten primary and index versions go (u keeps 4 hours).
+    assert!(c.gc(now).unwrap() > 0);
+    let threshold = |d: &pb::Descriptor| {
+        let (s, e) = vouch_format::keys::table_span(d.id);
+        c.kv().gc_threshold(&s, &e).unwrap()
+    };
+    let t_at = Timestamp::new(now.wall - 60 * SEC, 0);
+    assert_eq!(threshold(&t), t_at);
+    assert_eq!(
+        threshold(&u),
+        Timestamp::new(now.wall - vouch_cluster::DEFAULT_GC_TTL_SECS * SEC, 0)
+    );
+    assert!(rows_at(&c, &u, Timestamp::new(now.wall - 900 * SEC, 0)).is_ok());
+    // RESET: the default again; a threshold never goes back.
+    c.reset_table_gc_ttl(t.id).unwrap();
+    assert_eq!(
+        c.effective_gc_ttl(t.id).unwrap(),
+        vouch_cluster::DEFAULT_GC_TTL_SECS
+    );
+    advance(&c, 10);
+    assert_eq!(c.gc(c.now()).unwrap(), 0);
+    assert_eq!(threshold(&t), t_at);
+}

@@ -495,11 +495,27 @@ impl Cluster {
     }
 
     /// The GC TTL in effect for a table's keys, in seconds: the one rule GC applies to
-    /// them (`Kv::gc`, the longest configured key prefix of the table's span). Today the
-    /// table's own `gc.ttlseconds` ([`Cluster::set_table_gc_ttl`]), else its zone
-    /// configurations' (table, database, `RANGE default`: spec/locality.md §3, which write
-    /// the same prefixes), else the cluster default ([`crate::DEFAULT_GC_TTL_SECS`]).
+    /// them ([`Cluster::gc`]). Today the table's own `gc.ttlseconds`
+    /// ([`Cluster::set_table_gc_ttl`]), else its zone configurations' (table, database,
+    /// `RANGE default`: spec/locality.md §3, which write the same key prefixes), else the
+    /// cluster default ([`crate::DEFAULT_GC_TTL_SECS`]).
     pub fn effective_gc_ttl(&self, table_id: u64) -> Result<u64> {
         self.kv.gc_ttl(&keys::table_span(table_id).0)
+    }
+
+    /// Runs GC as of `now` (`Kv::gc`), each table's keys under its
+    /// [`Cluster::effective_gc_ttl`], the rest (dropped tables, other keys) under the
+    /// configured TTLs. Returns the number of versions removed.
+    pub fn gc(&self, now: Timestamp) -> Result<u64> {
+        let mut zones = self.kv.zones()?;
+        for d in self.catalog(now)?.tables() {
+            let prefix = keys::table_span(d.id).0;
+            let ttl = self.effective_gc_ttl(d.id)?;
+            match zones.iter_mut().find(|(p, _)| *p == prefix) {
+                Some(z) => z.1 = ttl,
+                None => zones.push((prefix, ttl)),
+            }
+        }
+        self.kv.gc_zones(now, &zones)
     }
 }
