@@ -23,7 +23,9 @@ use vouch_format::manifest::pb;
 use vouch_format::mvcc::{self, Timestamp};
 use vouch_format::row;
 use vouch_format::schema::{self, index_layouts, IndexLayout};
-use vouch_format::sst::{BlockFeed, BlockSource, ScanEntry, ScanStats, SstReader, VerifiedScan};
+use vouch_format::sst::{
+    BlockFeed, BlockHook, BlockSource, ScanEntry, ScanStats, SstReader, VerifiedScan,
+};
 
 use crate::finding::{sst_finding, Finding};
 use crate::merge::{TableOutcome, TablePlan, Walker};
@@ -733,7 +735,10 @@ type GroupOutcome = (Vec<(usize, FileOutcome)>, Vec<(usize, TableOutcome)>);
 /// ([`FileCheck::visit`]) as the merge moves past it.
 struct FileCursor<'s, 'v> {
     scan: Option<VerifiedScan<'s, &'s dyn BlockSource>>,
-    check: FileCheck<'v>,
+    /// The file's checks, run as the merge moves (`None`: a thread of its own runs them,
+    /// [`checked_ahead`]).
+    check: Option<FileCheck<'v>>,
+    name: String,
     /// Why the scan stopped early (opening or reading the file).
     err: Option<vouch_format::Error>,
     layer: usize,
@@ -748,12 +753,14 @@ impl MergeCursor for FileCursor<'_, '_> {
         };
         match scan.advance() {
             Ok(true) => {
-                self.check.visit(scan.entry());
+                if let Some(c) = self.check.as_mut() {
+                    c.visit(scan.entry());
+                }
                 Ok(true)
             }
             Ok(false) => Ok(false),
             Err(e) => {
-                let msg = format!("{}: {e}", self.check.path);
+                let msg = format!("{}: {e}", self.name);
                 self.err = Some(e);
                 Err(vouch_chain::Error::new(
                     vouch_chain::ErrorKind::DataMismatch,
@@ -775,8 +782,61 @@ impl MergeCursor for FileCursor<'_, '_> {
     }
 
     fn name(&self) -> &str {
-        &self.check.path
+        &self.name
     }
+}
+
+/// A plain file of a group checked on a thread of its own in `scope`: that thread reads the
+/// stored bytes (SHA-256), checks and decompresses every block, runs the verified scan
+/// and the file's checks ([`FileCheck`]) and ends with the file's outcome; each block it
+/// read is handed on (at most [`PREFETCH_BLOCKS`] ahead) to the scan the group's merge
+/// drives, which then only decodes entries for the merge. Returns that scan's source (for
+/// the index and footer), its feed, and the thread. `None` when no thread could be started.
+#[allow(clippy::type_complexity)]
+fn checked_ahead<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    ctx: &'s Ctx<'_>,
+    lv: &'s LayerView<'s>,
+    file: &'s pb::File,
+    size: u64,
+) -> Option<(
+    StoreSource<'s>,
+    BlockFeed<'static>,
+    std::thread::ScopedJoinHandle<'s, FileOutcome>,
+)> {
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(vouch_chain::source::PREFETCH_BLOCKS);
+    let check = FileCheck::new(lv, file);
+    let path = check.path.clone();
+    let store = ctx.store(lv.which);
+    let handle = std::thread::Builder::new()
+        .spawn_scoped(scope, move || {
+            let mut check = check;
+            let src = check.source(ctx, size);
+            let scanned = SstReader::open(&src).and_then(|r| {
+                // The merge's scan may stop early (the group's merge failed): sends then
+                // fail and this scan goes on alone.
+                let hook: BlockHook<'_> = Box::new(move |i, b| {
+                    let _ = tx.send((i, b.to_vec()));
+                });
+                let mut scan = r.verified_scan()?.with_block_hook(hook);
+                while scan.advance()? {
+                    check.visit(scan.entry());
+                }
+                scan.finish().map(|_| ())
+            });
+            check.finish(scanned, src.finish_sha256(), src.bytes_read())
+        })
+        .ok()?;
+    let name = path.clone();
+    let feed: BlockFeed<'static> = Box::new(move |i| match rx.recv() {
+        Ok((j, b)) if j == i => Ok(b),
+        _ => Err(vouch_format::Error::Io {
+            kind: std::io::ErrorKind::Other,
+            message: format!("{name}: block {i} was not read ahead (the file's scan stopped)"),
+        }),
+    });
+    Some((StoreSource::new(store, &path, size), feed, handle))
 }
 
 /// Checks a [`Group`] in one pass: every file's verified scan (its checks and SHA-256)
@@ -793,19 +853,6 @@ fn check_group(
     refs: &[LayerRef<'_>],
     g: &Group,
 ) -> GroupOutcome {
-    std::thread::scope(|scope| check_group_in(scope, ctx, c, files, tables, refs, g))
-}
-
-#[allow(clippy::too_many_lines)]
-fn check_group_in<'s>(
-    scope: &'s std::thread::Scope<'s, '_>,
-    ctx: &'s Ctx<'_>,
-    c: &ChainState,
-    files: &DataPlan,
-    tables: &TablePlan,
-    refs: &[LayerRef<'_>],
-    g: &Group,
-) -> GroupOutcome {
     let views: Vec<(usize, LayerView<'_>, &pb::File, u64)> = g
         .files
         .iter()
@@ -814,38 +861,47 @@ fn check_group_in<'s>(
             Some((i, lv, f, size))
         })
         .collect();
-    // Plain files are read ahead on their own threads (one per file: not for groups of
-    // more than MAX_PREFETCHED files); sealed ones by their scan.
+    std::thread::scope(|scope| check_group_in(scope, ctx, &views, files, tables, refs, g))
+}
+
+/// A group's files: (data plan position, layer view, manifest entry, stored size).
+type Views<'c> = [(usize, LayerView<'c>, &'c pb::File, u64)];
+
+#[allow(clippy::too_many_lines)]
+fn check_group_in<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    ctx: &'s Ctx<'_>,
+    views: &'s Views<'s>,
+    files: &DataPlan,
+    tables: &TablePlan,
+    refs: &[LayerRef<'_>],
+    g: &Group,
+) -> GroupOutcome {
+    // Plain files are checked on threads of their own (one per file: not for groups of
+    // more than MAX_PREFETCHED files), feeding the merge's scans; sealed ones by the
+    // merge's scan itself.
     let read_ahead = views.len() <= MAX_PREFETCHED;
-    type Pre<'s> = Option<(
-        BlockFeed<'static>,
-        std::thread::ScopedJoinHandle<'s, Prefetched>,
-    )>;
     let mut srcs: Vec<StoreSource<'_>> = Vec::with_capacity(views.len());
-    let mut pres: Vec<Pre<'_>> = Vec::with_capacity(views.len());
-    for (_, lv, f, size) in &views {
-        let check = FileCheck::new(lv, f);
+    let mut feeds: Vec<Option<BlockFeed<'static>>> = Vec::with_capacity(views.len());
+    let mut handles: Vec<Option<std::thread::ScopedJoinHandle<'s, FileOutcome>>> =
+        Vec::with_capacity(views.len());
+    for (_, lv, f, size) in views {
         match (lv.key.is_none() && read_ahead)
-            .then(|| check.prefetched(ctx, scope, *size))
+            .then(|| checked_ahead(scope, ctx, lv, f, *size))
             .flatten()
         {
-            Some((src, feed, pre)) => {
+            Some((src, feed, handle)) => {
                 srcs.push(src);
-                pres.push(Some((feed, pre)));
+                feeds.push(Some(feed));
+                handles.push(Some(handle));
             }
             None => {
-                srcs.push(check.source(ctx, *size));
-                pres.push(None);
+                srcs.push(FileCheck::new(lv, f).source(ctx, *size));
+                feeds.push(None);
+                handles.push(None);
             }
         }
     }
-    let (mut feeds, mut handles): (Vec<Option<BlockFeed<'static>>>, Vec<_>) = pres
-        .into_iter()
-        .map(|p| match p {
-            Some((f, h)) => (Some(f), Some(h)),
-            None => (None, None),
-        })
-        .unzip();
     let opened: Vec<Option<Result<Opened<&StoreSource<'_>>, vouch_format::Error>>> = views
         .iter()
         .zip(&srcs)
@@ -863,8 +919,9 @@ fn check_group_in<'s>(
     let mut cursors: Vec<FileCursor<'_, '_>> = views
         .iter()
         .zip(&readers)
-        .zip(feeds.iter_mut())
-        .map(|(((i, lv, f, _), r), feed)| {
+        .zip(feeds.iter_mut().zip(&handles))
+        .map(|(((i, lv, f, _), r), (feed, handle))| {
+            let threaded = handle.is_some();
             let (scan, err) = match r.as_ref().map(|r| r.verified_scan()) {
                 Ok(Ok(s)) => (
                     Some(match feed.take() {
@@ -876,9 +933,11 @@ fn check_group_in<'s>(
                 Ok(Err(e)) => (None, Some(e)),
                 Err(e) => (None, Some(e.clone())),
             };
+            let check = FileCheck::new(lv, f);
             FileCursor {
                 scan,
-                check: FileCheck::new(lv, f),
+                name: check.path.clone(),
+                check: (!threaded).then_some(check),
                 err,
                 layer: files.files.get(*i).map_or(0, |f| f.0),
             }
@@ -920,47 +979,62 @@ fn check_group_in<'s>(
     // Every file read to its end, its checks finished.
     let mut file_out = Vec::with_capacity(cursors.len());
     let mut complete = true;
-    for (((cur, (i, _, _, _)), (src, o)), pre) in cursors
+    for (((cur, (i, _, _, _)), (src, o)), handle) in cursors
         .into_iter()
-        .zip(&views)
+        .zip(views)
         .zip(srcs.iter().zip(&opened))
         .zip(handles.iter_mut())
     {
         let FileCursor {
             scan,
-            mut check,
+            check,
             err,
+            name,
             ..
         } = cur;
-        let scanned = match (err, scan) {
-            (Some(e), _) => Err(e),
-            (None, None) => Ok(()),
-            (None, Some(mut scan)) => {
-                let mut drained = Ok(());
-                loop {
-                    match scan.advance() {
-                        Ok(true) => check.visit(scan.entry()),
-                        Ok(false) => break,
-                        Err(e) => {
-                            drained = Err(e);
-                            break;
-                        }
-                    }
-                }
-                drained
-                    .and_then(|()| scan.finish().map(|_| ()))
-                    .and_then(|()| match o {
-                        Some(Ok(o)) => authenticate_unread(o, src),
-                        _ => Ok(()),
-                    })
+        let out = match (check, handle.take()) {
+            // Checked on its own thread: the merge's scan (and its feed) is dropped, the
+            // thread finishes the file alone.
+            (_, Some(h)) => {
+                drop(scan);
+                h.join().unwrap_or_else(|_| FileOutcome {
+                    complete: false,
+                    findings: vec![Finding::error(
+                        "read_error",
+                        name.clone(),
+                        format!("{name}: the file's checking thread failed"),
+                    )],
+                    bytes: 0,
+                })
             }
+            (Some(mut check), None) => {
+                let scanned = match (err, scan) {
+                    (Some(e), _) => Err(e),
+                    (None, None) => Ok(()),
+                    (None, Some(mut scan)) => {
+                        let mut drained = Ok(());
+                        loop {
+                            match scan.advance() {
+                                Ok(true) => check.visit(scan.entry()),
+                                Ok(false) => break,
+                                Err(e) => {
+                                    drained = Err(e);
+                                    break;
+                                }
+                            }
+                        }
+                        drained
+                            .and_then(|()| scan.finish().map(|_| ()))
+                            .and_then(|()| match o {
+                                Some(Ok(o)) => authenticate_unread(o, src),
+                                _ => Ok(()),
+                            })
+                    }
+                };
+                check.finish(scanned, src.finish_sha256(), src.bytes_read())
+            }
+            (None, None) => continue,
         };
-        // The scan (and its feed) is gone: the read-ahead thread ends with the hash.
-        let (sha, bytes) = match pre.take() {
-            Some(pre) => joined(pre),
-            None => (src.finish_sha256(), src.bytes_read()),
-        };
-        let out = check.finish(scanned, sha, bytes);
         complete &= out.complete;
         file_out.push((*i, out));
     }

@@ -22,7 +22,7 @@ pub use block::VALUE_TRAILER;
 pub use iter::{Entries, SstIter};
 pub use props::{Properties, VouchProps};
 pub use reader::{Limits, SstReader};
-pub use scan::{BlockFeed, MvccEntry, ScanEntry, ScanStats, VerifiedScan};
+pub use scan::{BlockFeed, BlockHook, MvccEntry, ScanEntry, ScanStats, VerifiedScan};
 pub use source::{check_read_range, BlockSource};
 pub use writer::{
     write_to_vec, SstWriter, WriteSummary, WriterOptions, MAX_BLOCK_SIZE, MAX_ENTRY_SIZE,

@@ -104,6 +104,7 @@ impl<S: BlockSource> SstReader<S> {
             value: 0..0,
             done: false,
             feed: None,
+            on_block: None,
         })
     }
 
@@ -222,6 +223,19 @@ pub struct VerifiedScan<'r, S: BlockSource> {
     done: bool,
     /// Where data blocks come from instead of the reader ([`VerifiedScan::with_feed`]).
     feed: Option<Feed<'r>>,
+    /// Shown every data block read ([`VerifiedScan::with_block_hook`]).
+    on_block: Option<Hook<'r>>,
+}
+
+/// What [`VerifiedScan::with_block_hook`] calls: the block's position and contents.
+pub type BlockHook<'r> = Box<dyn FnMut(usize, &[u8]) + 'r>;
+
+struct Hook<'r>(BlockHook<'r>);
+
+impl std::fmt::Debug for Hook<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// A source of data blocks read ahead elsewhere: block `i`'s contents as
@@ -243,6 +257,14 @@ impl<'r, S: BlockSource> VerifiedScan<'r, S> {
     /// decodes and checks their entries. Every other check is unchanged.
     pub fn with_feed(mut self, feed: BlockFeed<'r>) -> Self {
         self.feed = Some(Feed(feed));
+        self
+    }
+
+    /// The same scan, showing `hook` each data block it reads (its position and its
+    /// contents, CRC checked and decompressed) before reading the block's entries: a
+    /// checking scan on one thread can feed another scan ([`VerifiedScan::with_feed`]).
+    pub fn with_block_hook(mut self, hook: BlockHook<'r>) -> Self {
+        self.on_block = Some(Hook(hook));
         self
     }
 
@@ -403,6 +425,9 @@ impl<'r, S: BlockSource> VerifiedScan<'r, S> {
             Some(Feed(f)) => Cow::Owned(f(i)?),
             None => self.r.read_block(ie.handle, kind, ie.handle.offset)?,
         };
+        if let Some(Hook(h)) = self.on_block.as_mut() {
+            h(i, &data);
+        }
         let block = Block::parse(&data, ie.handle.offset, kind)?;
         let restarts = block.restart_offsets()?;
         let entries_end = data.len().saturating_sub(4 + 4 * restarts.len());
