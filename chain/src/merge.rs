@@ -166,6 +166,9 @@ impl Plan {
     }
 }
 
+/// In [`LayerRef::localities`]: the locality's files are in the layer's own store.
+pub const OWN_STORE: usize = usize::MAX;
+
 /// A layer and the store it is read from, for [`merge_versions`].
 #[derive(Debug, Clone, Copy)]
 pub struct LayerRef<'a> {
@@ -191,8 +194,13 @@ impl<'a> LayerRef<'a> {
         self.localities
             .iter()
             .find(|(l, _)| l == locality)
-            .and_then(|(_, i)| self.stores.get(*i))
-            .map(AsRef::as_ref)
+            .and_then(|(_, i)| {
+                if *i == OWN_STORE {
+                    Some(self.store)
+                } else {
+                    self.stores.get(*i).map(AsRef::as_ref)
+                }
+            })
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::LocalityPart,

@@ -206,7 +206,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         return merge(&args, parts);
     }
     let (subdir, uris) = words::verify(&args.words)?;
-    let uri = single_uri(&Scope::default(), &uris)?;
+    // A locality-aware collection: the default store first, then the localities' stores.
+    let (uri, others) = match uris.split_first() {
+        Some((first, rest)) if !rest.is_empty() => (
+            vouch_format::locality::strip_locality(first)?.0,
+            rest.iter()
+                .map(|u| Ok(vouch_format::locality::strip_locality(u)?.0))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        _ => (single_uri(&Scope::default(), &uris)?, Vec::new()),
+    };
     let Some(level_text) = &args.level else {
         bail!("--level is required: metadata, schema or full");
     };
@@ -245,11 +254,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let uris: Vec<&str> = [Some(uri.as_str()), args.incremental_location.as_deref()]
         .into_iter()
         .flatten()
+        .chain(others.iter().map(String::as_str))
         .collect();
     let store_opts = crate::storage_arg::open_options(args.cluster.as_deref(), &uris)?;
     let mut progress = progress_sink();
-    let report = vouch_verify::verify_collection(
+    let report = vouch_verify::verify_locality_collection(
         &uri,
+        &others,
         subdir.as_deref(),
         args.incremental_location.as_deref(),
         &store_opts,

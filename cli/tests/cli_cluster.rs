@@ -369,3 +369,115 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn verify_a_locality_aware_collection_from_its_list() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    ok(&["cluster", "init", path(&c)]);
+    ok(&[
+        "sql",
+        "--cluster",
+        path(&c),
+        "-e",
+        "CREATE DATABASE movr;
+         CREATE TABLE movr.rides (city STRING NOT NULL, id INT NOT NULL, PRIMARY KEY (city, id))
+           PARTITION BY LIST (city) (PARTITION us_west VALUES IN ('seattle'), PARTITION eu VALUES IN ('rome'));
+         INSERT INTO movr.rides VALUES ('seattle', 1), ('boston', 2), ('rome', 3);
+         ALTER RANGE default CONFIGURE ZONE USING constraints = '[+region=us-east1]';
+         ALTER PARTITION us_west OF INDEX movr.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]';
+         ALTER PARTITION eu OF INDEX movr.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'",
+    ]);
+    let list = [
+        "nodelocal://1/east?COCKROACH_LOCALITY=default",
+        "nodelocal://1/west?COCKROACH_LOCALITY=region%3Dus-west1",
+        "nodelocal://1/eu?COCKROACH_LOCALITY=region%3Deurope-west1",
+    ];
+    let mut args = vec!["backup", "--cluster", path(&c), "DATABASE", "movr", "INTO"];
+    args.extend(list);
+    ok(&args);
+    let verify = |uris: &[&str]| {
+        let mut a = vec![
+            "verify",
+            "--cluster",
+            path(&c),
+            "--level",
+            "full",
+            "--format",
+            "json",
+            "IN",
+        ];
+        a.extend(uris);
+        let out = vouch(&a);
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), j)
+    };
+    // Every store given, in another order: clean, every file read.
+    let (code, j) = verify(&[
+        "nodelocal://1/east",
+        "nodelocal://1/eu",
+        "nodelocal://1/west",
+    ]);
+    assert_eq!(code, Some(0), "{j}");
+    let kinds = |j: &serde_json::Value| -> Vec<(String, String, String)> {
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap().to_string(),
+                    f["file"].as_str().unwrap().to_string(),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert!(kinds(&j).is_empty());
+    // The default store alone: one finding per absent locality, naming it and its files.
+    let (code, j) = verify(&["nodelocal://1/east"]);
+    assert_eq!(code, Some(1));
+    let f = kinds(&j);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f.iter().all(|(k, _, _)| k == "locality_missing"));
+    assert!(
+        f[0].2.contains("locality region=us-west1 ") && f[0].2.contains("data/"),
+        "{f:?}"
+    );
+    assert!(f[1].2.contains("locality region=europe-west1 "), "{f:?}");
+    // A part of another backup in the us-west store: a mismatch naming the part.
+    ok(&[
+        "sql",
+        "--cluster",
+        path(&c),
+        "-e",
+        "INSERT INTO movr.rides VALUES ('seattle', 9)",
+    ]);
+    let mut args = vec!["backup", "--cluster", path(&c), "DATABASE", "movr", "INTO"];
+    args.extend(list);
+    ok(&args);
+    let west = c.join("extern/west");
+    let mut parts: Vec<std::path::PathBuf> = walk(&west)
+        .into_iter()
+        .filter(|p| {
+            p.to_string_lossy()
+                .ends_with("BACKUP_PART_1_region=us-west1")
+        })
+        .collect();
+    parts.sort();
+    assert_eq!(parts.len(), 2);
+    std::fs::copy(&parts[0], &parts[1]).unwrap();
+    let (code, j) = verify(&[
+        "nodelocal://1/east",
+        "nodelocal://1/west",
+        "nodelocal://1/eu",
+    ]);
+    assert_eq!(code, Some(1));
+    let f = kinds(&j);
+    assert!(
+        f.iter().any(|(k, file, m)| k == "locality_part_mismatch"
+            && file.ends_with("BACKUP_PART_1_region=us-west1")
+            && m.contains("belongs to backup")),
+        "{f:?}"
+    );
+}

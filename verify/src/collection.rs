@@ -46,6 +46,32 @@ pub fn verify_collection(
     opts: &VerifyOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, Error> {
+    verify_locality_collection(
+        uri,
+        &[],
+        subdir,
+        incremental_location,
+        store_opts,
+        opts,
+        progress,
+    )
+}
+
+/// [`verify_collection`] of a locality-aware collection: `uri` holds the manifests, `others`
+/// the localities' files (in any order and grouping, as RESTORE takes them). Each
+/// locality-aware layer's parts are found among its own store and `others`
+/// (spec/locality.md §7): a locality no store holds is a `locality_missing` finding naming
+/// the locality and its files (not read), a part of another backup or listing other files
+/// than the manifest a `locality_part_mismatch`; every file found is checked where it is.
+pub fn verify_locality_collection(
+    uri: &str,
+    others: &[String],
+    subdir: Option<&str>,
+    incremental_location: Option<&str>,
+    store_opts: &OpenOptions,
+    opts: &VerifyOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, Error> {
     let started = Instant::now();
     if opts.jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
@@ -69,6 +95,10 @@ pub fn verify_collection(
         }
     }
     let coll = Collection::open(uri, incremental_location, store_opts)?;
+    let parts: Vec<Box<dyn Store>> = others
+        .iter()
+        .map(|u| vouch_store::open(u, store_opts))
+        .collect::<Result<_, _>>()?;
     let separate = incremental_location.is_some();
     let (main_objs, main_sizes) = list(coll.store.as_ref())?;
     let (inc_objs, inc_sizes) = if separate {
@@ -108,6 +138,7 @@ pub fn verify_collection(
         as_of,
         main: coll.store.as_ref(),
         inc: coll.incrementals.store.as_ref(),
+        parts: &parts,
         opts,
         files_checked: AtomicUsize::new(0),
         bytes_read: Mutex::new(0),
@@ -212,15 +243,20 @@ pub fn verify_collection(
         vouch_keys::check_not_encrypted(&opts.keys).map_err(vouch_chain::Error::from)?;
     }
     // The sizes the listings gave spare a HEAD per data file (on an object store, one
-    // request per file); files the listings did not show are asked for.
+    // request per file); files the listings did not show are asked for (a locality
+    // store's are never listed: asked for).
     let listed = |w: Which, path: &str| {
         match w {
+            Which::Part(_) => return None,
             Which::Inc if separate => &inc_sizes,
             _ => &main_sizes,
         }
         .get(path)
         .copied()
     };
+    for c in chains.iter_mut() {
+        metadata::find_localities(&ctx, c);
+    }
     metadata::stat_files(&ctx, &mut chains, &listed, progress);
 
     // `--shard K/N`: what this shard owns, from the manifests every shard reads alike.
@@ -490,6 +526,7 @@ fn in_selected(d: &str, which: Which, selected: &[String], inc_root: &str) -> bo
     selected.iter().any(|f| match which {
         Which::Main => d == f || d.starts_with(&format!("{inc_root}{f}/")),
         Which::Inc => d.starts_with(&format!("{f}/")),
+        Which::Part(_) => false,
     })
 }
 

@@ -97,6 +97,8 @@ pub(crate) struct FileOutcome {
 struct LayerView<'a> {
     dir: &'a str,
     which: crate::state::Which,
+    /// The layer's localities and their stores (locality-aware layers).
+    localities: &'a [(String, usize)],
     m: &'a pb::BackupManifest,
     is_full: bool,
     history: &'a History,
@@ -227,14 +229,32 @@ impl<'v> FileCheck<'v> {
         BlockFeed<'static>,
         std::thread::ScopedJoinHandle<'s, Prefetched>,
     )> {
-        let store = ctx.store(self.lv.which);
+        let store = ctx.store(self.which());
         let (feed, pre) = prefetch(scope, store, &self.path, stat).ok()?;
         Some((StoreSource::new(store, &self.path, stat), feed, pre))
     }
 
+    /// The store holding the file: the layer's own, or its locality's.
+    fn which(&self) -> crate::state::Which {
+        let lv = self.lv;
+        if self.file.locality.is_empty() {
+            return lv.which;
+        }
+        lv.localities
+            .iter()
+            .find(|(l, _)| *l == self.file.locality)
+            .map_or(lv.which, |(_, i)| {
+                if *i == vouch_chain::merge::OWN_STORE {
+                    lv.which
+                } else {
+                    crate::state::Which::Part(*i)
+                }
+            })
+    }
+
     /// A source over the file's stored bytes, hashing them as they are read.
     fn source<'s>(&self, ctx: &'s Ctx<'_>, stat: u64) -> StoreSource<'s> {
-        let store = ctx.store(self.lv.which);
+        let store = ctx.store(self.which());
         match self.lv.key {
             None => StoreSource::hashing(store, &self.path, stat),
             Some(_) => StoreSource::tracking(store, &self.path, stat),
@@ -600,6 +620,7 @@ impl DataPlan {
         let lv = LayerView {
             dir: &l.dir,
             which: l.which,
+            localities: &l.localities,
             m,
             is_full: l.is_full,
             history: self.histories.get(li)?.as_ref()?,

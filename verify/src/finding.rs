@@ -48,6 +48,8 @@ pub const KINDS: &[&str] = &[
     "spans_invalid",
     "introduced_spans_invalid",
     "manifest_inconsistent",
+    "locality_missing",
+    "locality_part_mismatch",
     // schema
     "descriptor_decode",
     "dangling_reference",

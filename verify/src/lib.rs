@@ -36,7 +36,7 @@ mod source;
 mod state;
 mod tables;
 
-pub use collection::verify_collection;
+pub use collection::{verify_collection, verify_locality_collection};
 pub use finding::{check_sst, sst_finding, Finding, Severity, KINDS};
 pub use output::{render_human, render_junit, xml_escape};
 pub use report::{

@@ -771,8 +771,8 @@ impl TablePlan {
             .zip(&self.layers)
             .map(|(l, layer)| LayerRef {
                 store: ctx.store(l.which),
-                localities: &[],
-                stores: &[],
+                localities: &l.localities,
+                stores: ctx.parts,
                 layer,
                 key: c.key.as_deref(),
             })

@@ -150,6 +150,7 @@ pub(crate) fn read_layer(
     );
     ctx.add_bytes(r.bytes_read);
     let mut l = LayerState {
+        localities: Vec::new(),
         dir: dir.to_string(),
         which,
         is_full,
@@ -438,6 +439,127 @@ pub(crate) fn check_chain(layers: &mut [LayerState]) {
     }
 }
 
+/// A locality-aware chain's parts: for each locality of each layer, its
+/// `BACKUP_PART_<n>_<locality>` in the layer's directory of its own store, else of the
+/// other stores given; found → the layer's files of that locality are read there. Findings
+/// (check `localities`): `locality_missing` (no store holds the part: the locality and its
+/// files, not checked further), `locality_part_mismatch` (another backup's part, or one
+/// naming other files than the manifest's of that locality).
+pub(crate) fn find_localities(ctx: &Ctx<'_>, c: &mut ChainState) {
+    let key = c.key.clone();
+    for l in c.layers.iter_mut() {
+        let Some(m) = l.manifest.clone() else {
+            continue;
+        };
+        if m.localities.is_empty() {
+            continue;
+        }
+        let layer = vouch_chain::Layer {
+            dir: l.dir.clone(),
+            is_full: l.is_full,
+            manifest_sha256: [0; 32],
+            manifest_size: 0,
+            manifest: m.clone(),
+        };
+        let dir = l.dir.clone();
+        let mut findings = Vec::new();
+        let mut found = Vec::new();
+        let candidates: Vec<Which> = std::iter::once(l.which)
+            .chain((0..ctx.parts.len()).map(Which::Part))
+            .collect();
+        for locality in &m.localities {
+            let files: Vec<&str> = m
+                .files
+                .iter()
+                .filter(|f| f.locality == *locality)
+                .map(|f| f.path.as_str())
+                .collect();
+            let mut hit = None;
+            'stores: for which in &candidates {
+                let store = ctx.store(*which);
+                let paths = match vouch_chain::locality::part_paths(store, &layer, locality) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        findings.push(Finding::error(
+                            "read_error",
+                            dir.clone(),
+                            format!("listing {}: {e}", vouch_chain::join(store.uri(), &dir)),
+                        ));
+                        continue;
+                    }
+                };
+                for path in paths {
+                    let full = format!("{}/{path}", store.uri().trim_end_matches('/'));
+                    match vouch_chain::locality::read_part(
+                        store,
+                        &path,
+                        &m.backup_id,
+                        key.as_deref(),
+                    ) {
+                        Ok(p) if p.locality != *locality => continue,
+                        Ok(p) => {
+                            if p.backup_id != m.backup_id {
+                                findings.push(Finding::error(
+                                    "locality_part_mismatch",
+                                    path.clone(),
+                                    format!(
+                                        "{full}: part of locality {locality} belongs to backup {}, not this layer's {}",
+                                        hex::encode(&p.backup_id),
+                                        hex::encode(&m.backup_id)
+                                    ),
+                                ));
+                                continue;
+                            }
+                            if p.paths.iter().map(String::as_str).ne(files.iter().copied()) {
+                                findings.push(Finding::error(
+                                    "locality_part_mismatch",
+                                    path.clone(),
+                                    format!(
+                                        "{full}: part of locality {locality} lists {} files ({}), the manifest {} ({})",
+                                        p.paths.len(),
+                                        p.paths.join(", "),
+                                        files.len(),
+                                        files.join(", ")
+                                    ),
+                                ));
+                            }
+                            // The layer's own store (consolidated): vouch_chain::merge::OWN_STORE.
+                            hit = Some(match which {
+                                Which::Part(i) => *i,
+                                _ => vouch_chain::merge::OWN_STORE,
+                            });
+                            break 'stores;
+                        }
+                        Err(e) => findings.push(Finding::error(
+                            "read_error",
+                            path.clone(),
+                            format!("{full}: {e}"),
+                        )),
+                    }
+                }
+            }
+            match hit {
+                Some(i) => found.push((locality.clone(), i)),
+                None => findings.push(Finding::error(
+                    "locality_missing",
+                    dir.clone(),
+                    format!(
+                        "locality {locality} of layer {}: none of the URIs given holds its part (BACKUP_PART_<n>_{}); its {} files were not checked: {}",
+                        vouch_chain::join(ctx.store(l.which).uri(), &dir),
+                        vouch_format::locality::sanitize(locality),
+                        files.len(),
+                        files.join(", ")
+                    ),
+                )),
+            }
+        }
+        l.localities = found;
+        l.check("localities")
+            .findings
+            .extend(findings.into_iter().map(|f| f.in_layer(dir.clone())));
+    }
+}
+
 /// Stats every file every manifest lists: its size from the listing of its store
 /// (`listed`), or asked for (`jobs` at a time) when the listing did not show it:
 /// `file_missing`, `size_mismatch`.
@@ -452,7 +574,11 @@ pub(crate) fn stat_files(
         for (li, l) in c.layers.iter().enumerate() {
             if let Some(m) = &l.manifest {
                 for (fi, f) in m.files.iter().enumerate() {
-                    todo.push((ci, li, fi, l.which, l.path(&f.path)));
+                    // A file of a locality no store was given for is not statted: its
+                    // `locality_missing` finding names it.
+                    if let Some(which) = l.file_which(f) {
+                        todo.push((ci, li, fi, which, l.path(&f.path)));
+                    }
                 }
             }
         }

@@ -226,6 +226,7 @@ pub const CHECKS: &[&str] = &[
     "indexes",
     "fingerprints",
     "key_records",
+    "localities",
 ];
 
 /// One check's outcome: its findings (empty = passed).
@@ -233,7 +234,7 @@ pub const CHECKS: &[&str] = &[
 pub struct CheckResult {
     /// Stable check name (`manifest`, `chain`, `files`, `descriptors`, `spans`,
     /// `restore_plan`, `data`, `indexes`, `fingerprints`, `latest`, `strays`, `unfinished`,
-    /// `cluster`, `key_records`: [`CHECKS`]).
+    /// `cluster`, `key_records`, `localities`: [`CHECKS`]).
     pub name: &'static str,
     /// Findings of this check (after the `max_findings` cap).
     pub findings: Vec<Finding>,

@@ -132,15 +132,15 @@ fn check_file(
 /// The byte-integrity pass over every layer of a chain read without its key.
 pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn FnMut(Progress)) {
     // (layer index, path, stored size, listed SHA-256)
-    let mut todo: Vec<(usize, String, u64, Vec<u8>)> = Vec::new();
+    let mut todo: Vec<(usize, String, u64, Vec<u8>, Which)> = Vec::new();
     for (li, l) in c.layers.iter().enumerate() {
         let Some(m) = &l.manifest else { continue };
         for (fi, (f, size)) in m.files.iter().zip(&l.sizes).enumerate() {
             if !c.owns_file(li, fi) {
                 continue;
             }
-            if let Some(s) = size {
-                todo.push((li, l.path(&f.path), *s, f.sha256.clone()));
+            if let (Some(s), Some(which)) = (size, l.file_which(f)) {
+                todo.push((li, l.path(&f.path), *s, f.sha256.clone(), which));
             }
         }
     }
@@ -151,9 +151,8 @@ pub(crate) fn check_chain(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn 
     });
     let done_files = AtomicUsize::new(0);
     let done_bytes = AtomicU64::new(0);
-    let results = pool::map(&todo, ctx.opts.jobs, |(li, path, size, sha)| {
-        let which = c.layers.get(*li).map_or(Which::Main, |l| l.which);
-        let r = check_file(ctx, which, path, *size, sha, &done_bytes);
+    let results = pool::map(&todo, ctx.opts.jobs, |(_, path, size, sha, which)| {
+        let r = check_file(ctx, *which, path, *size, sha, &done_bytes);
         done_files.fetch_add(1, Ordering::Relaxed);
         r
     });

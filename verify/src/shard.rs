@@ -244,9 +244,14 @@ pub(crate) fn plan(chains: &[ChainState], shard: Shard, what: &[(&str, String)])
     for c in chains {
         line("chain", &c.full);
         for l in &c.layers {
+            let part;
             let which = match l.which {
                 Which::Main => "main",
                 Which::Inc => "inc",
+                Which::Part(i) => {
+                    part = format!("part{i}");
+                    part.as_str()
+                }
             };
             let sha = l.bytes.as_ref().map_or_else(
                 || "unreadable".to_string(),

@@ -21,6 +21,8 @@ pub(crate) enum Which {
     Main,
     /// The incremental location (when given; else the collection under `incrementals/`).
     Inc,
+    /// A locality store of a locality-aware backup (the `n`-th URI after the first).
+    Part(usize),
 }
 
 /// One layer being verified.
@@ -41,6 +43,9 @@ pub(crate) struct LayerState {
     pub sizes: Vec<Option<u64>>,
     /// Checks run on this layer.
     pub checks: Vec<CheckResult>,
+    /// A locality-aware layer: each locality whose part was found, with its store (an
+    /// index into [`Ctx::parts`], or `vouch_chain::merge::OWN_STORE`: the layer's own).
+    pub localities: Vec<(String, usize)>,
 }
 
 impl LayerState {
@@ -54,6 +59,24 @@ impl LayerState {
         let last = self.checks.len() - 1;
         #[allow(clippy::indexing_slicing)]
         &mut self.checks[last]
+    }
+
+    /// The store holding file `f`: the layer's own, or its locality's (`None`: no store
+    /// given holds that locality; a `locality_missing` finding says so).
+    pub(crate) fn file_which(&self, f: &pb::File) -> Option<Which> {
+        if f.locality.is_empty() {
+            return Some(self.which);
+        }
+        self.localities
+            .iter()
+            .find(|(l, _)| *l == f.locality)
+            .map(|(_, i)| {
+                if *i == vouch_chain::merge::OWN_STORE {
+                    self.which
+                } else {
+                    Which::Part(*i)
+                }
+            })
     }
 
     /// `dir/name`.
@@ -106,6 +129,8 @@ pub(crate) struct Ctx<'a> {
     pub as_of: Option<Timestamp>,
     pub main: &'a dyn Store,
     pub inc: &'a dyn Store,
+    /// The other URIs given for a locality-aware collection, opened.
+    pub parts: &'a [Box<dyn Store>],
     pub opts: &'a VerifyOptions,
     pub files_checked: AtomicUsize,
     pub bytes_read: Mutex<u64>,
@@ -118,6 +143,7 @@ impl Ctx<'_> {
         match w {
             Which::Main => self.main,
             Which::Inc => self.inc,
+            Which::Part(i) => self.parts.get(i).map_or(self.main, AsRef::as_ref),
         }
     }
 
