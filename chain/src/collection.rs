@@ -198,6 +198,7 @@ impl Collection {
             stores: vec![self.store, self.incrementals.store],
             layer_store,
             parts: Vec::new(),
+            missing: Vec::new(),
         })
     }
 
@@ -249,6 +250,18 @@ pub struct OpenChain {
     /// Per layer, the store of each locality its files are in (locality-aware layers;
     /// spec/locality.md §7).
     parts: Vec<Vec<(String, usize)>>,
+    /// The localities [`OpenChain::find_localities`] found no store for.
+    missing: Vec<MissingLocality>,
+}
+
+/// A locality of a locality-aware layer that none of the stores given holds (no
+/// `BACKUP_PART_<n>_<locality>` of the layer in any of them): its files have no store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingLocality {
+    /// The layer's index in the chain (0: the full backup).
+    pub layer: usize,
+    /// The locality (`region=us-west1`).
+    pub locality: String,
 }
 
 impl OpenChain {
@@ -292,6 +305,7 @@ impl OpenChain {
             layer_store: (0..uris.len()).collect(),
             stores,
             parts: Vec::new(),
+            missing: Vec::new(),
         })
     }
 
@@ -300,6 +314,25 @@ impl OpenChain {
     /// whose layer directory holds its `BACKUP_PART_<n>_<locality>` of this layer's backup
     /// id (CockroachDB's search; the list's order and grouping need not be the BACKUP's).
     pub fn attach_localities(&mut self, others: &[Vec<String>], opts: &OpenOptions) -> Result<()> {
+        self.attach(others, opts, true)
+    }
+
+    /// [`OpenChain::attach_localities`] where a locality no store holds is not an error: it
+    /// is recorded ([`OpenChain::missing_localities`]) and its files have no store
+    /// ([`OpenChain::store_for`] gives `None`). A part of another backup is still an error.
+    /// For readers that report what is missing rather than stop at it (SHOW BACKUP … WITH
+    /// check_files).
+    pub fn find_localities(&mut self, others: &[Vec<String>], opts: &OpenOptions) -> Result<()> {
+        self.attach(others, opts, false)
+    }
+
+    /// The localities [`OpenChain::find_localities`] found no store for, layer by layer in
+    /// the manifests' order.
+    pub fn missing_localities(&self) -> &[MissingLocality] {
+        &self.missing
+    }
+
+    fn attach(&mut self, others: &[Vec<String>], opts: &OpenOptions, strict: bool) -> Result<()> {
         let mut opened: Vec<Vec<usize>> = Vec::new();
         for uris in others {
             let mut idx = Vec::new();
@@ -310,6 +343,7 @@ impl OpenChain {
             opened.push(idx);
         }
         let mut parts = Vec::new();
+        let mut missing = Vec::new();
         for (i, layer) in self.chain.layers.iter().enumerate() {
             let mut found = Vec::new();
             let own = self.layer_store.get(i).copied();
@@ -318,18 +352,21 @@ impl OpenChain {
                 .chain(opened.get(i).or(opened.last()).cloned().unwrap_or_default())
                 .collect();
             for locality in &layer.manifest.localities {
-                let s = crate::locality::find_part(
-                    &self.stores,
-                    &candidates,
-                    layer,
-                    locality,
-                    self.chain.key.as_deref(),
-                )?;
-                found.push((locality.clone(), s));
+                let key = self.chain.key.as_deref();
+                match crate::locality::locate_part(&self.stores, &candidates, layer, locality, key)?
+                {
+                    Some(s) => found.push((locality.clone(), s)),
+                    None if strict => return Err(crate::locality::not_found(layer, locality)),
+                    None => missing.push(MissingLocality {
+                        layer: i,
+                        locality: locality.clone(),
+                    }),
+                }
             }
             parts.push(found);
         }
         self.parts = parts;
+        self.missing = missing;
         Ok(())
     }
 

@@ -39,9 +39,14 @@ mod targets;
 mod view_query;
 
 pub use base::{join, Layer};
-pub use collection::{open_options, Chain, Collection, IncrementalRoot, OpenChain};
+pub use collection::{
+    open_options, Chain, Collection, IncrementalRoot, MissingLocality, OpenChain,
+};
 pub use error::{Cause, Error, ErrorKind, Result};
-pub use plan::{check_chain, open_source, open_source_keyed, plan, select_layers, Plan, Source};
+pub use plan::{
+    check_chain, open_source, open_source_keyed, open_source_lenient, plan, select_layers, Plan,
+    Source,
+};
 pub use select::{
     assign, check_options, check_row, dry_run, qualified, select, DryRun, Mapping, RestoreOptions,
     Selection,

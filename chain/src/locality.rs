@@ -53,7 +53,8 @@ pub fn read_part(
 }
 
 /// The store (an index into `stores`, among `candidates`, tried in order) holding the part
-/// of `locality` of `layer`: its backup id must be the layer's.
+/// of `locality` of `layer`: its backup id must be the layer's. None of them holding it is
+/// [`ErrorKind::LocalityPart`] (see [`locate_part`] for the search itself).
 pub fn find_part(
     stores: &[Box<dyn Store>],
     candidates: &[usize],
@@ -61,6 +62,21 @@ pub fn find_part(
     locality: &str,
     key: Option<&DataKey>,
 ) -> Result<usize> {
+    if let Some(i) = locate_part(stores, candidates, layer, locality, key)? {
+        return Ok(i);
+    }
+    Err(not_found(layer, locality))
+}
+
+/// [`find_part`]'s search: `Ok(None)` when no candidate holds the part of `locality`. A
+/// part of another backup met on the way is still an error ([`ErrorKind::LocalityPart`]).
+pub fn locate_part(
+    stores: &[Box<dyn Store>],
+    candidates: &[usize],
+    layer: &Layer,
+    locality: &str,
+    key: Option<&DataKey>,
+) -> Result<Option<usize>> {
     let m = &layer.manifest;
     for &i in candidates {
         let Some(store) = stores.get(i) else { continue };
@@ -79,19 +95,25 @@ pub fn find_part(
                 .with_object(full));
             }
             if part.locality == locality {
-                return Ok(i);
+                return Ok(Some(i));
             }
         }
     }
+    Ok(None)
+}
+
+/// The error of a locality no store given holds (CockroachDB's `expected manifest … not
+/// found in backup locations`).
+pub fn not_found(layer: &Layer, locality: &str) -> Error {
     let dir = join("", &layer.dir);
-    Err(Error::new(
+    Error::new(
         ErrorKind::LocalityPart,
         format!(
             "expected manifest BACKUP_PART_<n>_{} not found in backup locations: none of the URIs given holds locality {locality} of layer {}",
             sanitize(locality),
             if dir.is_empty() { "(root)" } else { dir.as_str() }
         ),
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -85,6 +85,34 @@ pub fn open_source_keyed(
     opts: &OpenOptions,
     keys: &KeySource,
 ) -> Result<OpenChain> {
+    open_source_with(source, opts, keys, true)
+}
+
+/// [`open_source_keyed`] for readers that report what is missing rather than stop at it
+/// (SHOW BACKUP … WITH check_files): a locality no store given holds is recorded
+/// ([`OpenChain::missing_localities`]; its files have no store) instead of failing. A part
+/// of another backup is still an error, as in RESTORE.
+pub fn open_source_lenient(
+    source: &Source,
+    opts: &OpenOptions,
+    keys: &KeySource,
+) -> Result<OpenChain> {
+    open_source_with(source, opts, keys, false)
+}
+
+fn open_source_with(
+    source: &Source,
+    opts: &OpenOptions,
+    keys: &KeySource,
+    strict: bool,
+) -> Result<OpenChain> {
+    let attach = |chain: &mut OpenChain, others: &[Vec<String>]| {
+        if strict {
+            chain.attach_localities(others, opts)
+        } else {
+            chain.find_localities(others, opts)
+        }
+    };
     match source {
         Source::Collection {
             uri,
@@ -96,12 +124,12 @@ pub fn open_source_keyed(
             let mut chain = coll.open_chain_keyed(&full, keys)?;
             // A locality-aware chain given by its default store alone: its parts must be
             // there (every file consolidated into it).
-            chain.attach_localities(&[], opts)?;
+            attach(&mut chain, &[])?;
             Ok(chain)
         }
         Source::Layers(uris) => {
             let mut chain = OpenChain::from_uris_keyed(uris, opts, keys)?;
-            chain.attach_localities(&[], opts)?;
+            attach(&mut chain, &[])?;
             Ok(chain)
         }
         Source::Localities {
@@ -132,7 +160,7 @@ pub fn open_source_keyed(
                 }
                 None => others,
             };
-            chain.attach_localities(&per_layer, opts)?;
+            attach(&mut chain, &per_layer)?;
             Ok(chain)
         }
     }

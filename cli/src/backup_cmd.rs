@@ -126,8 +126,10 @@ fn open_collection(uri: &str, cluster: Option<&Path>, inc: Option<&str>) -> Resu
         .with_context(|| format!("opening {}", vouch_store::message_uri(uri)))
 }
 
-/// `vouch show backups IN URI` and `vouch show backup [schemas] FROM … IN URI` (the
-/// `WITH` options are flags: `opts`).
+/// `vouch show backups IN URI …` and `vouch show backup [schemas] [FROM] LATEST|'subdir' IN
+/// URI … [WITH check_files, debug_ids]` (the other `WITH` options are flags: `opts`, `inc`,
+/// `keys`). Several URIs are a locality-aware list, read as RESTORE reads it: the first holds
+/// the manifests; with check_files each file is looked for in its locality's store.
 pub(crate) fn show(
     words: &[String],
     cluster: Option<&Path>,
@@ -140,7 +142,7 @@ pub(crate) fn show(
     let table = match words::show(words)? {
         Statement::ShowBackups { uri } => {
             let format: Format = format.parse()?;
-            let uri = backup_stmt::single_uri(&scope, &uri)?;
+            let uri = backup_stmt::manifest_uri(&scope, &uri)?;
             let coll = open_collection(&uri, cluster, None)?;
             show::show_backups(&coll)?.render_as(format)
         }
@@ -148,19 +150,30 @@ pub(crate) fn show(
             schemas,
             subdir,
             uri,
-            ..
+            options,
         } => {
             let format: Format = format.parse()?;
-            let uri = backup_stmt::single_uri(&scope, &uri)?;
-            let coll = open_collection(&uri, cluster, inc)?;
-            let full = coll.resolve_subdir(&subdir)?;
-            let chain = coll.chain_keyed(&full, &keys.source()?)?;
-            let opts = ShowOptions { schemas, ..opts };
-            show::show_backup(&coll, &chain, opts)?.render_as(format)
+            let (check_files, debug_ids) = backup_stmt::show_word_options(&options)?;
+            let opts = ShowOptions {
+                schemas,
+                check_files: opts.check_files || check_files,
+                debug_ids: opts.debug_ids || debug_ids,
+            };
+            let all: Vec<&str> = uri.iter().map(String::as_str).chain(inc).collect();
+            let store_opts = crate::storage_arg::open_options(cluster, &all)?;
+            let chain = backup_stmt::show_chain(
+                &scope,
+                &subdir,
+                &uri,
+                inc.map(String::from),
+                &keys.source()?,
+                &store_opts,
+            )?;
+            show::show_backup(&chain, opts)?.render_as(format)
         }
         Statement::Unsupported(f) => return Err(vouch_sql::Error::NotSupported(f.into()).into()),
         _ => bail!(
-            "expected `vouch show backups IN URI` or `vouch show backup [schemas] FROM … IN URI`"
+            "expected `vouch show backups IN URI …` or `vouch show backup [schemas] FROM … IN URI …`"
         ),
     };
     print!("{table}");

@@ -81,9 +81,10 @@ pub(crate) fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
     let coll = Collection::open(COLLECTION, None, &open_options(Some(cluster.extern_dir())))?;
     println!("\nSHOW BACKUPS IN '{COLLECTION}';");
     print!("{}", show::show_backups(&coll)?.render());
-    let chain = coll.chain(&coll.latest()?)?;
+    let latest = coll.latest()?;
+    let chain = Collection::open(COLLECTION, None, &open_options(Some(cluster.extern_dir())))?
+        .open_chain(&latest)?;
     let mut t = show::show_backup(
-        &coll,
         &chain,
         ShowOptions {
             check_files: true,
@@ -116,10 +117,11 @@ pub(crate) fn run(dir: Option<PathBuf>, seed: u64) -> Result<ExitCode> {
         "\nvouch verify FROM LATEST IN '{COLLECTION}' --level full: {}, {} read in {}, 0 findings ({:.2} s)",
         count(report.files_checked as u64, "file", "files"),
         count(report.bytes_read, "byte", "bytes"),
-        count(chain.layers.len() as u64, "layer", "layers"),
+        count(chain.chain.layers.len() as u64, "layer", "layers"),
         report.duration.as_secs_f64()
     );
     let first = match chain
+        .chain
         .layers
         .first()
         .and_then(|l| l.manifest.files.first().map(|f| (l, f)))

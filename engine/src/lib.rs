@@ -68,6 +68,10 @@ pub enum Error {
     /// An injected fault (tests): the backup stopped here on purpose.
     #[error("injected fault: {0}")]
     Injected(String),
+    /// `SHOW BACKUP … WITH check_files`: the files of the first layer that has any that are
+    /// missing, of another size, or of a locality none of the URIs given holds.
+    #[error("The following files are missing or damaged in the backup: {}", show::list_problems(.0))]
+    FilesMissing(Vec<show::FileProblem>),
 }
 
 impl From<vouch_chain::Error> for Error {
@@ -145,6 +149,7 @@ impl Error {
             Error::DestinationNotEmpty { .. } => ErrorKind::DestinationNotEmpty,
             Error::Key(_) => ErrorKind::Key,
             Error::Injected(_) => ErrorKind::Injected,
+            Error::FilesMissing(_) => ErrorKind::FilesMissing,
         }
     }
 }

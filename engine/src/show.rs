@@ -8,8 +8,8 @@ use vouch_format::schema::{self, parents, Catalog, Kind};
 use vouch_format::time::format_sql;
 
 use crate::output::{Cell, Table};
-use crate::{Error, ErrorKind, Result};
-use vouch_chain::{Chain, Collection};
+use crate::{Error, Result};
+use vouch_chain::{Collection, OpenChain};
 
 /// `SHOW BACKUPS IN uri`: the full backups' paths, oldest first (newest last).
 pub fn show_backups(coll: &Collection) -> Result<Table> {
@@ -29,6 +29,70 @@ pub struct ShowOptions {
     pub check_files: bool,
     /// `WITH debug_ids`: add ids.
     pub debug_ids: bool,
+}
+
+/// A file `SHOW BACKUP … WITH check_files` found missing or damaged (CockroachDB's
+/// check_files error names each such file: its store's URI, without query, and its path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// `<store URI>/<layer directory>/<path>` (the URI as messages show it); for
+    /// [`Problem::NoStore`], which has no store, `<layer directory>/<path>`.
+    pub file: String,
+    /// The file's locality (`""`: the layer's own store).
+    pub locality: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// What [`FileProblem`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The store holding the file's locality does not have it.
+    Missing,
+    /// The store has it with another size.
+    Size {
+        /// What the store reports.
+        stored: u64,
+        /// What the manifest records.
+        manifest: u64,
+    },
+    /// None of the URIs given holds the file's locality (no `BACKUP_PART_<n>_<locality>` of
+    /// the layer in any of them): the file was not looked for.
+    NoStore,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        let l = &self.locality;
+        match self.problem {
+            Problem::Missing if l.is_empty() => Ok(()),
+            Problem::Missing => write!(f, " (locality {l})"),
+            Problem::Size { stored, manifest } if l.is_empty() => {
+                write!(f, " (size {stored}, manifest says {manifest})")
+            }
+            Problem::Size { stored, manifest } => {
+                write!(
+                    f,
+                    " (locality {l}, size {stored}, manifest says {manifest})"
+                )
+            }
+            Problem::NoStore => write!(
+                f,
+                " (locality {l}: none of the URIs given holds its BACKUP_PART_<n>_{})",
+                vouch_format::locality::sanitize(l)
+            ),
+        }
+    }
+}
+
+/// The problems as one text: each [`FileProblem`], `, ` between them.
+pub(crate) fn list_problems(problems: &[FileProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// SQL name of a column's type.
@@ -153,8 +217,51 @@ fn in_span(key: &[u8], start: &[u8], end: &[u8]) -> bool {
     key >= start && (end.is_empty() || key < end)
 }
 
-/// `SHOW BACKUP [SCHEMAS] FROM subdir IN uri`: one row per object per layer.
-pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Result<Table> {
+/// `WITH check_files`: the size every file of layer `i` has in the store of its locality
+/// (`None`: not there, or no store), and the files missing or damaged.
+fn check_layer_files(chain: &OpenChain, i: usize) -> Result<(Vec<Option<u64>>, Vec<FileProblem>)> {
+    let Some(layer) = chain.chain.layers.get(i) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mut sizes = Vec::with_capacity(layer.manifest.files.len());
+    let mut problems = Vec::new();
+    for f in &layer.manifest.files {
+        let path = vouch_chain::join(&layer.dir, &f.path);
+        let store = chain.store_for(i, &f.locality);
+        // Named in its store; a file whose locality has no store by its layer path.
+        let problem = |problem| FileProblem {
+            file: store.map_or_else(
+                || path.clone(),
+                |s| vouch_chain::join(s.uri().trim_end_matches('/'), &path),
+            ),
+            locality: f.locality.clone(),
+            problem,
+        };
+        let size = match store {
+            Some(s) => s.size(&path)?,
+            None => None,
+        };
+        match (store, size) {
+            // A locality no store holds (OpenChain::missing_localities).
+            (None, _) => problems.push(problem(Problem::NoStore)),
+            (Some(_), None) => problems.push(problem(Problem::Missing)),
+            (Some(_), Some(n)) if n != f.size => problems.push(problem(Problem::Size {
+                stored: n,
+                manifest: f.size,
+            })),
+            (Some(_), Some(_)) => {}
+        }
+        sizes.push(size);
+    }
+    Ok((sizes, problems))
+}
+
+/// `SHOW BACKUP [SCHEMAS] FROM subdir IN uri`: one row per object per layer. With
+/// `check_files`, every file of every layer is looked for (its size, nothing read) in the
+/// store of its locality ([`OpenChain::store_for`]: the layer's own store, or the one whose
+/// `BACKUP_PART` names the locality); the first layer with files missing or damaged, or of a
+/// locality no store holds, fails the statement with [`Error::FilesMissing`] naming each.
+pub fn show_backup(chain: &OpenChain, opts: ShowOptions) -> Result<Table> {
     let mut cols = vec![
         "database_name",
         "parent_schema_name",
@@ -177,38 +284,16 @@ pub fn show_backup(coll: &Collection, chain: &Chain, opts: ShowOptions) -> Resul
         cols.extend(["database_id#", "parent_schema_id#", "object_id#"]);
     }
     let mut t = Table::new(&cols);
-    for layer in &chain.layers {
+    for (i, layer) in chain.chain.layers.iter().enumerate() {
         let m = &layer.manifest;
-        let store = if layer.is_full {
-            coll.store.as_ref()
-        } else {
-            coll.incrementals.store.as_ref()
-        };
         // file_bytes: what is actually stored, per file (stat only).
         let mut actual: Vec<Option<u64>> = Vec::new();
         if opts.check_files {
-            let mut missing = Vec::new();
-            for f in &m.files {
-                let p = format!("{}/{}", layer.dir, f.path);
-                let size = store.size(&p)?;
-                match size {
-                    None => missing.push(p),
-                    Some(n) if n != f.size => {
-                        missing.push(format!("{p} (size {n}, manifest says {})", f.size))
-                    }
-                    Some(_) => {}
-                }
-                actual.push(size);
+            let (sizes, problems) = check_layer_files(chain, i)?;
+            if !problems.is_empty() {
+                return Err(Error::FilesMissing(problems));
             }
-            if !missing.is_empty() {
-                return Err(Error::refused(
-                    ErrorKind::FilesMissing,
-                    format!(
-                        "The following files are missing or damaged in the backup: {}",
-                        missing.join(", ")
-                    ),
-                ));
-            }
+            actual = sizes;
         }
         let cat = Catalog::new(m.descriptors.iter().cloned());
         let start = Timestamp::from_pb(m.start_time);

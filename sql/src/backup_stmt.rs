@@ -465,6 +465,39 @@ pub fn restore_options(
     Ok(r)
 }
 
+/// The chain SHOW BACKUP reads: `LATEST|subdir IN uri` or a locality-aware list, handled
+/// as RESTORE handles it ([`source`]: the first URI holds the manifests; each locality's
+/// store is the one holding its `BACKUP_PART`). A locality no URI holds is not an error here
+/// (`vouch_chain::open_source_lenient`): `WITH check_files` names its files.
+pub fn show_chain(
+    s: &Scope<'_>,
+    subdir: &str,
+    uris: &[String],
+    incremental_location: Option<String>,
+    keys: &KeySource,
+    opts: &vouch_store::OpenOptions,
+) -> Result<vouch_chain::OpenChain> {
+    let from = RestoreFrom::Collection(subdir.to_string(), uris.to_vec());
+    let src = source(s, &from, incremental_location)?;
+    Ok(vouch_chain::open_source_lenient(&src, opts, keys)?)
+}
+
+/// The `WITH` options `vouch show backup` words take: `check_files` and `debug_ids` (on or
+/// off, as in SQL); those with a URI or key value are the command's flags
+/// (`--incremental-location`, `--passphrase-env`, `--kms`, …).
+pub fn show_word_options(o: &Options) -> Result<(bool, bool)> {
+    check_options(
+        "the words of `vouch show backup` (the others are flags)",
+        o,
+        &["check_files", "debug_ids"],
+    )?;
+    Ok((flag(o, "check_files")?, flag(o, "debug_ids")?))
+}
+
+fn open_options(cluster: &Cluster) -> vouch_store::OpenOptions {
+    vouch_engine::storage::open_options(cluster)
+}
+
 fn open_collection(cluster: &Cluster, uri: &str, inc: Option<&str>) -> Result<Collection> {
     Ok(Collection::open(
         uri,
@@ -552,21 +585,18 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             options,
         } => {
             check_options("SHOW BACKUP", options, SHOW_OPTIONS)?;
-            let uri = manifest_uri(s, uri)?;
             let inc = match text(options, "incremental_location")? {
                 Some(u) => Some(resolve_uri(s, &u)?),
                 None => None,
             };
             let keys = key_source(s, options)?;
-            let coll = open_collection(cluster, &uri, inc.as_deref())?;
-            let full = coll.resolve_subdir(subdir)?;
-            let chain = coll.chain_keyed(&full, &keys)?;
             let opts = ShowOptions {
                 schemas: *schemas,
                 check_files: flag(options, "check_files")?,
                 debug_ids: flag(options, "debug_ids")?,
             };
-            Ok(Output::Rows(show::show_backup(&coll, &chain, opts)?))
+            let chain = show_chain(s, subdir, uri, inc, &keys, &open_options(cluster))?;
+            Ok(Output::Rows(show::show_backup(&chain, opts)?))
         }
         Statement::AlterBackupKms {
             subdir,

@@ -657,3 +657,254 @@ fn show_backup_reads_the_default_of_a_list() {
     );
     assert_eq!(out[0].table().unwrap().rows.len(), 1);
 }
+
+// ---- SHOW BACKUP … WITH check_files from a list ------------------------------------------------
+
+/// The store folder (under the extern dir) of a file's locality, as LIST places them.
+fn store_of(locality: &str) -> &'static str {
+    match locality {
+        "" => "east",
+        "region=us-west1" => "west",
+        "region=europe-west1" => "eu",
+        l => panic!("{l}"),
+    }
+}
+
+/// SHOW BACKUP's `(backup_type, object_name, rows, file_bytes)` of movr.rides, layer by layer.
+fn rides_rows(out: &[Output]) -> Vec<(String, String, String, Option<String>)> {
+    let t = out[0].table().unwrap();
+    let col = |n: &str| t.columns.iter().position(|c| c == n);
+    let (ty, name, rows) = (
+        col("backup_type").unwrap(),
+        col("object_name").unwrap(),
+        col("rows").unwrap(),
+    );
+    let fb = col("file_bytes");
+    t.rows
+        .iter()
+        .filter(|r| r[name].as_deref() == Some("rides"))
+        .map(|r| {
+            (
+                r[ty].clone().unwrap(),
+                r[name].clone().unwrap(),
+                r[rows].clone().unwrap(),
+                fb.and_then(|i| r[i].clone()),
+            )
+        })
+        .collect()
+}
+
+/// The problems of a `FilesMissing` error.
+fn files_missing(e: &Error) -> Vec<vouch_engine::show::FileProblem> {
+    match e {
+        Error::Engine(vouch_engine::Error::FilesMissing(p)) => {
+            let Error::Engine(inner) = e else {
+                unreachable!()
+            };
+            assert_eq!(inner.kind(), vouch_engine::ErrorKind::FilesMissing);
+            p.clone()
+        }
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn show_backup_check_files_looks_in_each_localitys_store() {
+    use vouch_engine::show::{FileProblem, Problem};
+    let (d, c) = cluster();
+    chain_of_two(&c);
+    let root = extern_dir(&c);
+    let ms = manifests(&root.join("east"));
+    assert_eq!(ms.len(), 2);
+    // movr.rides's files (SHOW BACKUP's rule: a file whose span starts in the table's).
+    let (ts, te) = keys::table_span(c.table("movr", "rides").unwrap().id);
+    let in_rides = |f: &&pb::File| {
+        f.span
+            .as_ref()
+            .is_some_and(|s| s.start >= ts && s.start < te)
+    };
+    // What each layer's files take on disk, each in its locality's store.
+    let stored = |(dir, m): &(String, pb::BackupManifest)| -> u64 {
+        m.files
+            .iter()
+            .filter(in_rides)
+            .map(|f| {
+                std::fs::metadata(root.join(store_of(&f.locality)).join(dir).join(&f.path))
+                    .unwrap()
+                    .len()
+            })
+            .sum()
+    };
+    let want: Vec<(String, String, String, Option<String>)> = ms
+        .iter()
+        .map(|l| {
+            let rows: u64 = l.1.files.iter().filter(in_rides).map(|f| f.rows).sum();
+            (
+                if l.1.previous.is_some() {
+                    "incremental"
+                } else {
+                    "full"
+                }
+                .to_string(),
+                "rides".to_string(),
+                rows.to_string(),
+                Some(stored(l).to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 2);
+    // Every store, in another order than the BACKUP's: every file found, file_bytes is what
+    // the stores hold (the localities' files included).
+    let out = run(
+        &c,
+        "SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/eu', 'nodelocal://1/west') WITH check_files",
+    );
+    assert_eq!(rides_rows(&out), want);
+    // The FROM-less form CockroachDB also reads.
+    let out = run(
+        &c,
+        "SHOW BACKUP LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu') WITH check_files",
+    );
+    assert_eq!(rides_rows(&out), want);
+    // Without check_files the manifests are enough: the default store alone shows them.
+    let out = run(&c, "SHOW BACKUP FROM LATEST IN 'nodelocal://1/east'");
+    assert_eq!(
+        rides_rows(&out),
+        want.iter()
+            .map(|(a, b, c, _)| (a.clone(), b.clone(), c.clone(), None))
+            .collect::<Vec<_>>()
+    );
+
+    // West and EU moved into one place, then the default alone with everything
+    // consolidated: the same rows.
+    let b = fresh(&c, &d.path().join("b"));
+    let x = b.extern_dir();
+    copy_tree(&x.join("west"), &x.join("moved"));
+    copy_tree(&x.join("eu"), &x.join("moved"));
+    let out = run(
+        &b,
+        "SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/moved') WITH check_files",
+    );
+    assert_eq!(rides_rows(&out), want);
+    copy_tree(&x.join("moved"), &x.join("east"));
+    let out = run(
+        &b,
+        "SHOW BACKUP FROM LATEST IN 'nodelocal://1/east' WITH check_files",
+    );
+    assert_eq!(rides_rows(&out), want);
+
+    // A locality no URI holds: each of its files of the first layer, named with the locality.
+    let (full_dir, full) = &ms[0];
+    let of = |locality: &str, problem: Problem| -> Vec<FileProblem> {
+        full.files
+            .iter()
+            .filter(|f| f.locality == locality)
+            .map(|f| FileProblem {
+                file: format!("{full_dir}/{}", f.path),
+                locality: locality.to_string(),
+                problem,
+            })
+            .collect()
+    };
+    let e = err(
+        &c,
+        "SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west') WITH check_files",
+    );
+    let eu = of("region=europe-west1", Problem::NoStore);
+    assert!(!eu.is_empty());
+    assert_eq!(files_missing(&e), eu);
+    assert!(
+        e.to_string().starts_with(&format!(
+            "The following files are missing or damaged in the backup: {full_dir}/{} (locality region=europe-west1: none of the URIs given holds its BACKUP_PART_<n>_region=europe-west1)",
+            full.files.iter().find(|f| f.locality == "region=europe-west1").unwrap().path
+        )),
+        "{e}"
+    );
+    // The default store alone: both localities' files.
+    let e = err(
+        &c,
+        "SHOW BACKUP FROM LATEST IN 'nodelocal://1/east' WITH check_files",
+    );
+    let mut both = of("region=us-west1", Problem::NoStore);
+    both.extend(eu.iter().cloned());
+    let mut got = files_missing(&e);
+    got.sort_by(|a, b| {
+        a.locality
+            .cmp(&b.locality)
+            .reverse()
+            .then(a.file.cmp(&b.file))
+    });
+    both.sort_by(|a, b| {
+        a.locality
+            .cmp(&b.locality)
+            .reverse()
+            .then(a.file.cmp(&b.file))
+    });
+    assert_eq!(got, both);
+
+    // A file missing from the us-west store, another truncated in the EU one: each named in
+    // its store, with its locality.
+    let west_file = full
+        .files
+        .iter()
+        .find(|f| f.locality == "region=us-west1")
+        .unwrap();
+    let eu_file = full
+        .files
+        .iter()
+        .find(|f| f.locality == "region=europe-west1")
+        .unwrap();
+    std::fs::remove_file(root.join("west").join(full_dir).join(&west_file.path)).unwrap();
+    let eu_path = root.join("eu").join(full_dir).join(&eu_file.path);
+    let bytes = std::fs::read(&eu_path).unwrap();
+    std::fs::write(&eu_path, &bytes[..bytes.len() - 1]).unwrap();
+    let e = err(
+        &c,
+        "SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu') WITH check_files",
+    );
+    // In the manifest's order of files.
+    let mut want = vec![
+        (
+            west_file,
+            FileProblem {
+                file: format!("nodelocal://1/west/{full_dir}/{}", west_file.path),
+                locality: "region=us-west1".into(),
+                problem: Problem::Missing,
+            },
+        ),
+        (
+            eu_file,
+            FileProblem {
+                file: format!("nodelocal://1/eu/{full_dir}/{}", eu_file.path),
+                locality: "region=europe-west1".into(),
+                problem: Problem::Size {
+                    stored: eu_file.size - 1,
+                    manifest: eu_file.size,
+                },
+            },
+        ),
+    ];
+    want.sort_by_key(|(f, _)| full.files.iter().position(|g| g.path == f.path));
+    assert_eq!(
+        files_missing(&e),
+        want.into_iter().map(|(_, p)| p).collect::<Vec<_>>()
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!(
+            "nodelocal://1/west/{full_dir}/{} (locality region=us-west1)",
+            west_file.path
+        )) && msg.contains(&format!(
+            "nodelocal://1/eu/{full_dir}/{} (locality region=europe-west1, size {}, manifest says {})",
+            eu_file.path,
+            eu_file.size - 1,
+            eu_file.size
+        )),
+        "{msg}"
+    );
+    // Without check_files nothing is looked for.
+    run(
+        &c,
+        "SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu')",
+    );
+}

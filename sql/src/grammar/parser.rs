@@ -11,7 +11,9 @@ use crate::{Error, Result};
 
 /// The parser's state. `bare` reads command-line words (see [`super::words`]): where a
 /// string is expected an unquoted word or quoted name is one too, a list of layers needs
-/// no commas, and `AS OF SYSTEM TIME` and `WITH` (flags on the command line) end the words.
+/// no commas, and `AS OF SYSTEM TIME` and `WITH` end the words and every URI list in them
+/// (they are flags on the command line; `vouch show backup` words take `WITH check_files`,
+/// `debug_ids`). Words going on with either are [`Error::Usage`] saying so.
 pub(super) struct Parser {
     toks: Vec<Token>,
     secrets: Vec<Option<String>>,
@@ -232,13 +234,43 @@ impl Parser {
 
     /// `(LATEST | subdir) IN uris`: one backup of a collection.
     pub(super) fn subdir_in(&mut self) -> Result<(String, Vec<String>)> {
-        let subdir = if self.eat_kw("LATEST") {
-            "LATEST".to_string()
-        } else {
-            self.subdir()?
-        };
+        let subdir = self.latest_or_subdir()?;
         self.expect_kw("IN")?;
         Ok((subdir, self.uris()?))
+    }
+
+    /// [`Parser::subdir_in`] whose URIs are a [`Parser::uri_list`] (a locality-aware list: as
+    /// command-line words, several URIs one after another).
+    pub(super) fn subdir_in_list(&mut self) -> Result<(String, Vec<String>)> {
+        let subdir = self.latest_or_subdir()?;
+        self.expect_kw("IN")?;
+        Ok((subdir, self.uri_list(&[])?))
+    }
+
+    fn latest_or_subdir(&mut self) -> Result<String> {
+        if self.eat_kw("LATEST") {
+            Ok("LATEST".to_string())
+        } else {
+            self.subdir()
+        }
+    }
+
+    /// A list of URIs: [`Parser::uris`]; as command-line words also several URIs one after
+    /// another (a locality-aware list, `IN d o …`), up to the end of the words or a keyword
+    /// of a clause that may follow a list: `AS` (AS OF SYSTEM TIME), `WITH`, and `stops`.
+    /// Such a keyword is never read as a URI (a URI spelled like one can be quoted).
+    pub(super) fn uri_list(&mut self, stops: &[&str]) -> Result<Vec<String>> {
+        let mut v = self.uris()?;
+        while self.bare && self.peek_string() && !self.peek_clause(stops) {
+            v.extend(self.uris()?);
+        }
+        Ok(v)
+    }
+
+    /// Whether a keyword starting a clause after a URI list comes next: `AS`, `WITH` or one
+    /// of `stops`.
+    pub(super) fn peek_clause(&self, stops: &[&str]) -> bool {
+        ["AS", "WITH"].iter().chain(stops).any(|k| self.peek_kw(k))
     }
 
     /// True when a subdirectory comes next (`'subdir' IN`, `{'subdir'}`), not a URI.
@@ -262,8 +294,18 @@ impl Parser {
         })
     }
 
+    /// `WITH …` of a statement; none in command-line words (the commands' flags).
     fn options(&mut self) -> Result<Options> {
-        if self.bare || !self.eat_kw("WITH") {
+        if self.bare {
+            return Ok(Options::default());
+        }
+        self.with_options()
+    }
+
+    /// `WITH [OPTIONS] [(] name [= value], … [)]`, in a statement and in command-line words
+    /// alike (none: no options).
+    fn with_options(&mut self) -> Result<Options> {
+        if !self.eat_kw("WITH") {
             return Ok(Options::default());
         }
         self.eat_kw("OPTIONS");
@@ -302,6 +344,12 @@ impl Parser {
         self.eat_punct(';');
         match self.peek() {
             None => Ok(()),
+            Some(_) if self.bare && self.peek_kw("AS") => Err(Error::Usage(
+                "AS OF SYSTEM TIME is not part of the words on the command line: it is the --as-of flag (of the commands that take one)".into(),
+            )),
+            Some(_) if self.bare && self.peek_kw("WITH") => Err(Error::Usage(
+                "WITH options are not part of the words on the command line: they are the command's flags (--help lists them)".into(),
+            )),
             Some(_) => Err(self.unexpected("end of statement")),
         }
     }
@@ -310,16 +358,7 @@ impl Parser {
     /// A BACKUP's destination URIs: `uris`; as command-line words also several URIs one
     /// after another (a locality-aware list, `INTO uri uri …`).
     fn dest_uris(&mut self) -> Result<Vec<String>> {
-        let mut v = self.uris()?;
-        while self.bare
-            && self.peek_string()
-            && !["INCREMENTAL", "WITH", "AS"]
-                .iter()
-                .any(|k| self.peek_kw(k))
-        {
-            v.extend(self.uris()?);
-        }
-        Ok(v)
+        self.uri_list(&["INCREMENTAL"])
     }
 
     pub(super) fn backup(&mut self) -> Result<Statement> {
@@ -383,12 +422,14 @@ impl Parser {
         let targets = self.targets_before(&["FROM"])?;
         self.expect_kw("FROM")?;
         let from = if self.peek_kw("LATEST") || self.peek_subdir() {
-            let (sub, uris) = self.subdir_in()?;
+            let (sub, uris) = self.subdir_in_list()?;
             RestoreFrom::Collection(sub, uris)
         } else {
             let mut v = vec![self.uris()?];
-            // Bare words: the layers may come as separate words without commas.
-            while self.eat_punct(',') || (self.bare && self.peek_string()) {
+            // Bare words: the layers may come as separate words without commas (up to AS OF
+            // SYSTEM TIME or WITH, never read as layers).
+            while self.eat_punct(',') || (self.bare && self.peek_string() && !self.peek_clause(&[]))
+            {
                 v.push(self.uris()?);
             }
             RestoreFrom::Layers(v)
@@ -408,7 +449,7 @@ impl Parser {
     pub(super) fn show(&mut self) -> Result<Statement> {
         if self.eat_kw("BACKUPS") {
             self.expect_kw("IN")?;
-            let uri = self.uris()?;
+            let uri = self.uri_list(&[])?;
             self.end()?;
             return Ok(Statement::ShowBackups { uri });
         }
@@ -455,9 +496,11 @@ impl Parser {
         if self.eat_kw("CONNECTION") {
             return Ok(Statement::Unsupported("SHOW BACKUP CONNECTION"));
         }
-        self.expect_kw("FROM")?;
-        let (subdir, uri) = self.subdir_in()?;
-        let options = self.options()?;
+        // FROM may be left out: CockroachDB's older `SHOW BACKUP 'subdir' IN …`.
+        self.eat_kw("FROM");
+        let (subdir, uri) = self.subdir_in_list()?;
+        // Command-line words take WITH too (`vouch show backup … IN d o WITH check_files`).
+        let options = self.with_options()?;
         self.end()?;
         Ok(Statement::ShowBackup {
             schemas,

@@ -6,9 +6,11 @@
 //! path such as `/tmp/x`, a URI with a query string or a space) is one string, its leading
 //! and trailing commas kept as separators; where the grammar expects a string (a URI, a
 //! subdirectory), an unquoted word or a quoted name is one too, keeping its case; the
-//! layers of the legacy `RESTORE … FROM uri uri` need no commas. `AS OF SYSTEM TIME` and
-//! `WITH` are not part of the words: they are the commands' flags (`--as-of`,
-//! `--revision-history`, …).
+//! layers of the legacy `RESTORE … FROM uri uri` and a locality-aware list (`IN d o …`,
+//! `INTO d o …`) need no commas. `AS OF SYSTEM TIME` and `WITH` end every URI list (never
+//! read as URIs) and are not part of the words: they are the commands' flags (`--as-of`,
+//! `--revision-history`, …; words going on with them are [`Error::Usage`] saying so), except
+//! that `vouch show backup … WITH check_files, debug_ids` reads its WITH as SQL does.
 
 use super::ast::{BackupDest, RestoreFrom, Statement, TargetList};
 use super::parser::Parser;
@@ -75,9 +77,10 @@ pub fn restore(words: &[String]) -> Result<(TargetList, RestoreFrom)> {
     }
 }
 
-/// `vouch show` words, as after `SHOW`: `backups IN uri` or `backup [schemas] FROM
-/// (LATEST | subdir) IN uri` ([`Statement::ShowBackups`] or [`Statement::ShowBackup`]
-/// with no options; statements of later features as [`Statement::Unsupported`]).
+/// `vouch show` words, as after `SHOW`: `backups IN uri …` or `backup [schemas] [FROM]
+/// (LATEST | subdir) IN uri … [WITH option, …]` ([`Statement::ShowBackups`] or
+/// [`Statement::ShowBackup`]; several URIs are a locality-aware list; statements of later
+/// features as [`Statement::Unsupported`]).
 pub fn show(words: &[String]) -> Result<Statement> {
     parser(words).show()
 }
@@ -96,17 +99,13 @@ pub fn alter_backup(words: &[String]) -> Result<(String, Vec<String>)> {
 /// every chain) and the URIs.
 pub fn verify(words: &[String]) -> Result<(Option<String>, Vec<String>)> {
     let mut p = parser(words);
+    // Several URIs (a locality-aware collection) as separate words, either way.
     let r = if p.eat_kw("FROM") {
-        let (sub, uris) = p.subdir_in()?;
+        let (sub, uris) = p.subdir_in_list()?;
         (Some(sub), uris)
     } else {
         p.expect_kw("IN")?;
-        let mut uris = p.uris()?;
-        // Several URIs (a locality-aware collection) as separate words.
-        while p.peek_string() {
-            uris.extend(p.uris()?);
-        }
-        (None, uris)
+        (None, p.uri_list(&[])?)
     };
     p.end()?;
     Ok(r)
@@ -249,10 +248,14 @@ mod tests {
             backup(&w("INTO a ,")).unwrap_err().to_string(),
             "syntax error: at or near \",\": expected end of statement"
         );
-        // AS OF SYSTEM TIME and WITH are flags.
+        // AS OF SYSTEM TIME and WITH are flags: they end the list and are refused.
         assert!(matches!(
-            backup(&w("INTO a WITH revision_history")).unwrap_err(),
-            Error::Syntax(_)
+            backup(&w("INTO a b WITH revision_history")).unwrap_err(),
+            Error::Usage(_)
+        ));
+        assert!(matches!(
+            backup(&w("INTO a AS OF SYSTEM TIME -1s")).unwrap_err(),
+            Error::Usage(_)
         ));
     }
 
@@ -277,6 +280,79 @@ mod tests {
         );
         assert!(restore(&w("DATABASE bank LATEST IN x")).is_err());
         assert!(restore(&w("FROM")).is_err());
+        // A locality-aware list as separate words.
+        assert_eq!(
+            restore(&w("FROM LATEST IN d o1 o2")).unwrap().1,
+            RestoreFrom::Collection("LATEST".into(), uris(&["d", "o1", "o2"]))
+        );
+    }
+
+    /// AS and WITH end a URI list in command-line words: never read as URIs or layers, and
+    /// (but for `vouch show backup`'s WITH) refused as flags.
+    #[test]
+    fn uri_lists_stop_at_as_and_with() {
+        let usage = |r: Result<Statement>| match r {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        for words in [
+            "FROM LATEST IN d o AS OF SYSTEM TIME -1s",
+            "FROM LATEST IN d o WITH detached",
+            "FROM a b AS OF SYSTEM TIME -1s",
+            "FROM a b with detached",
+        ] {
+            let m = usage(parser(&w(words)).restore());
+            assert!(
+                m.starts_with("AS OF SYSTEM TIME is not part of the words")
+                    || m.starts_with("WITH options are not part of the words"),
+                "{words}: {m}"
+            );
+        }
+        assert!(matches!(
+            verify(&w("IN d o AS OF SYSTEM TIME -1s")).unwrap_err(),
+            Error::Usage(_)
+        ));
+        assert!(matches!(
+            verify(&w("FROM LATEST IN d o WITH x")).unwrap_err(),
+            Error::Usage(_)
+        ));
+        // vouch show backup reads WITH as SQL does; AS is not SHOW BACKUP's.
+        assert_eq!(
+            show(&w("backup LATEST IN d o WITH check_files")).unwrap(),
+            Statement::ShowBackup {
+                schemas: false,
+                subdir: "LATEST".into(),
+                uri: uris(&["d", "o"]),
+                options: crate::grammar::Options(vec![("check_files".into(), None)]),
+            }
+        );
+        assert_eq!(
+            show(&w(
+                "backup FROM LATEST IN d o1 o2 WITH check_files,debug_ids"
+            ))
+            .unwrap(),
+            Statement::ShowBackup {
+                schemas: false,
+                subdir: "LATEST".into(),
+                uri: uris(&["d", "o1", "o2"]),
+                options: crate::grammar::Options(vec![
+                    ("check_files".into(), None),
+                    ("debug_ids".into(), None)
+                ]),
+            }
+        );
+        let m = usage(show(&w("backup LATEST IN d o AS OF SYSTEM TIME -1s")));
+        assert!(
+            m.starts_with("AS OF SYSTEM TIME is not part of the words"),
+            "{m}"
+        );
+        // A URI spelled like a keyword is still one when quoted.
+        assert_eq!(
+            show(&w("backups IN d 'with'")).unwrap(),
+            Statement::ShowBackups {
+                uri: uris(&["d", "with"])
+            }
+        );
     }
 
     #[test]
@@ -296,7 +372,27 @@ mod tests {
                 options: Default::default(),
             }
         );
-        assert!(show(&w("backup LATEST IN x")).is_err());
+        // FROM may be left out (CockroachDB's older SHOW BACKUP 'subdir' IN …).
+        assert_eq!(
+            show(&w("backup LATEST IN x")).unwrap(),
+            show(&w("backup FROM LATEST IN x")).unwrap()
+        );
+        assert_eq!(
+            show(&w("backup /2026/01/01-000000.00 IN x")).unwrap(),
+            Statement::ShowBackup {
+                schemas: false,
+                subdir: "/2026/01/01-000000.00".into(),
+                uri: uris(&["x"]),
+                options: Default::default(),
+            }
+        );
+        assert!(show(&w("backup IN x")).is_err());
+        assert_eq!(
+            show(&w("backups IN d o")).unwrap(),
+            Statement::ShowBackups {
+                uri: uris(&["d", "o"])
+            }
+        );
         assert_eq!(
             alter_backup(&w("backup '/2026/01/01-000000.00' IN /x")).unwrap(),
             ("/2026/01/01-000000.00".to_string(), uris(&["/x"]))
@@ -316,6 +412,10 @@ mod tests {
         );
         assert!(verify(&w("FROM LATEST")).is_err());
         assert_eq!(verify(&w("IN a b")).unwrap(), (None, uris(&["a", "b"])));
+        assert_eq!(
+            verify(&w("FROM LATEST IN a b")).unwrap(),
+            (Some("LATEST".to_string()), uris(&["a", "b"]))
+        );
         assert!(verify(&w("")).is_err());
     }
 
