@@ -63,13 +63,22 @@ enum Command {
         #[command(flatten)]
         keys: keys_arg::KeyArgs,
     },
-    /// SHOW BACKUPS IN URI (the full backups of a collection) / SHOW BACKUP [SCHEMAS] FROM
-    /// LATEST|'subdir' IN URI (what one backup holds).
+    /// SHOW BACKUPS IN URI … (the full backups of a collection) / SHOW BACKUP [SCHEMAS] [FROM]
+    /// LATEST|'subdir' IN URI … (what one backup holds).
+    ///
+    /// Several URIs are a locality-aware backup's list, read as RESTORE reads it: the first
+    /// holds the manifests, the others (in any order, moved or consolidated) the localities'
+    /// files. With check_files (`WITH check_files` after the URIs, or --check-files) every
+    /// file is looked for in the store of its locality (the URI holding its BACKUP_PART): a
+    /// file missing, of another size, or of a locality none of the URIs holds fails the
+    /// command, naming the file and its locality. `WITH` (and `AS OF SYSTEM TIME`) end the
+    /// list of URIs.
     #[command(
-        after_help = "Example:\n  vouch show backup FROM LATEST IN nodelocal://1/backups --cluster /tmp/c --check-files"
+        after_help = "Example:\n  vouch show backup FROM LATEST IN nodelocal://1/east nodelocal://1/west WITH check_files --cluster /tmp/c"
     )]
     Show {
-        /// `backups IN URI` or `backup [schemas] FROM LATEST|'subdir' IN URI`.
+        /// `backups IN URI …` or `backup [schemas] [FROM] LATEST|'subdir' IN URI … [WITH
+        /// check_files, debug_ids]`.
         #[arg(required = true, num_args = 1..)]
         words: Vec<String>,
         /// The cluster whose external-I/O folder `nodelocal://` URIs refer to.
@@ -78,7 +87,8 @@ enum Command {
         /// Where the incrementals are, if not in the collection.
         #[arg(long)]
         incremental_location: Option<String>,
-        /// WITH check_files: check every file exists with its size; adds file_bytes.
+        /// WITH check_files: check every file exists with its size (in the store of its
+        /// locality); adds file_bytes.
         #[arg(long)]
         check_files: bool,
         /// WITH debug_ids: add descriptor ids.
@@ -406,6 +416,10 @@ fn key_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a vou
     }
     if let Some(c) = cause.downcast_ref::<vouch_chain::Error>() {
         return c.key_error();
+    }
+    // The statement layer's (a chain `vouch_sql::backup_stmt` opened for the command).
+    if let Some(vouch_sql::Error::Engine(e)) = cause.downcast_ref::<vouch_sql::Error>() {
+        return key_error(e);
     }
     match cause.downcast_ref::<vouch_engine::Error>() {
         Some(vouch_engine::Error::Key(k)) => Some(k),

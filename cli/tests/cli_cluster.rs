@@ -481,3 +481,211 @@ fn verify_a_locality_aware_collection_from_its_list() {
         "{f:?}"
     );
 }
+
+#[test]
+fn show_backup_from_a_locality_list_with_check_files() {
+    use vouch_format::manifest;
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    let cl = path(&c);
+    ok(&["cluster", "init", cl]);
+    ok(&[
+        "sql",
+        "--cluster",
+        cl,
+        "-e",
+        "CREATE DATABASE movr;
+         CREATE TABLE movr.rides (city STRING NOT NULL, id INT NOT NULL, PRIMARY KEY (city, id))
+           PARTITION BY LIST (city) (PARTITION us_west VALUES IN ('seattle'), PARTITION eu VALUES IN ('rome'));
+         INSERT INTO movr.rides VALUES ('seattle', 1), ('boston', 2), ('rome', 3);
+         ALTER RANGE default CONFIGURE ZONE USING constraints = '[+region=us-east1]';
+         ALTER PARTITION us_west OF INDEX movr.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]';
+         ALTER PARTITION eu OF INDEX movr.rides@primary CONFIGURE ZONE USING constraints = '[+region=europe-west1]'",
+    ]);
+    ok(&[
+        "backup",
+        "--cluster",
+        cl,
+        "DATABASE",
+        "movr",
+        "INTO",
+        "nodelocal://1/east?COCKROACH_LOCALITY=default",
+        "nodelocal://1/west?COCKROACH_LOCALITY=region%3Dus-west1",
+        "nodelocal://1/eu?COCKROACH_LOCALITY=region%3Deurope-west1",
+    ]);
+    let ext = c.join("extern");
+    let mpath = walk(&ext.join("east"))
+        .into_iter()
+        .find(|p| p.ends_with("BACKUP_MANIFEST"))
+        .unwrap();
+    let m = manifest::decode(&std::fs::read(&mpath).unwrap()).unwrap();
+    let dir = mpath
+        .parent()
+        .unwrap()
+        .strip_prefix(ext.join("east"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let store = |locality: &str| match locality {
+        "" => "east",
+        "region=us-west1" => "west",
+        "region=europe-west1" => "eu",
+        l => panic!("{l}"),
+    };
+    assert_eq!(m.localities, ["region=us-west1", "region=europe-west1"]);
+    // movr.rides's files (their spans start in its table span, the us-west file's table):
+    // what they take on disk, each in its locality's store.
+    let start = |f: &manifest::pb::File| f.span.as_ref().unwrap().start.clone();
+    let west_start = m
+        .files
+        .iter()
+        .find(|f| f.locality == "region=us-west1")
+        .map(start)
+        .unwrap();
+    let (rides_id, _, _) = vouch_format::keys::decode_table_prefix(&west_start).unwrap();
+    let (ts, te) = vouch_format::keys::table_span(rides_id);
+    let on_disk: u64 = m
+        .files
+        .iter()
+        .filter(|f| start(f) >= ts && start(f) < te)
+        .map(|f| {
+            std::fs::metadata(ext.join(store(&f.locality)).join(&dir).join(&f.path))
+                .unwrap()
+                .len()
+        })
+        .sum();
+    let show = |words: &[&str]| {
+        let mut a = vec!["show"];
+        a.extend(words);
+        a.extend(["--cluster", cl, "--format", "json"]);
+        vouch(&a)
+    };
+    // (rows, file_bytes) of movr.rides.
+    let rides = |out: &Output| -> (String, String) {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = j
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["object_name"] == "rides")
+            .unwrap();
+        (r["rows"].to_string(), r["file_bytes"].to_string())
+    };
+    // Every store, in another order, WITH check_files after the list (AS/WITH end it).
+    let out = show(&[
+        "backup",
+        "LATEST",
+        "IN",
+        "nodelocal://1/east",
+        "nodelocal://1/eu",
+        "nodelocal://1/west",
+        "WITH",
+        "check_files",
+    ]);
+    assert_eq!(rides(&out), ("3".to_string(), on_disk.to_string()));
+    // The same with FROM and the flag.
+    let out = show(&[
+        "backup",
+        "FROM",
+        "LATEST",
+        "IN",
+        "nodelocal://1/east",
+        "nodelocal://1/west",
+        "nodelocal://1/eu",
+        "--check-files",
+    ]);
+    assert_eq!(rides(&out), ("3".to_string(), on_disk.to_string()));
+    // SHOW BACKUPS from the list: the default store's one full backup.
+    let out = show(&["backups", "IN", "nodelocal://1/east", "nodelocal://1/west"]);
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j.as_array().unwrap().len(), 1, "{j}");
+    // Without check_files the default store alone is enough (manifests only).
+    let out = show(&["backup", "LATEST", "IN", "nodelocal://1/east"]);
+    assert_eq!(rides(&out).0, "3");
+
+    let fails = |out: &Output| -> String {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let file_of = |locality: &str| {
+        m.files
+            .iter()
+            .find(|f| f.locality == locality)
+            .unwrap()
+            .path
+            .clone()
+    };
+    // The EU store not given: each EU file named, with its locality, and nothing else.
+    let err = fails(&show(&[
+        "backup",
+        "LATEST",
+        "IN",
+        "nodelocal://1/east",
+        "nodelocal://1/west",
+        "WITH",
+        "check_files",
+    ]));
+    assert_eq!(
+        err,
+        format!(
+            "error: The following files are missing or damaged in the backup: {dir}/{} (locality region=europe-west1: none of the URIs given holds its BACKUP_PART_<n>_region=europe-west1)\n",
+            file_of("region=europe-west1")
+        )
+    );
+    // A file missing from the us-west store: named in that store, with its locality.
+    let west = file_of("region=us-west1");
+    std::fs::remove_file(ext.join("west").join(&dir).join(&west)).unwrap();
+    let err = fails(&show(&[
+        "backup",
+        "LATEST",
+        "IN",
+        "nodelocal://1/east",
+        "nodelocal://1/west",
+        "nodelocal://1/eu",
+        "WITH",
+        "check_files",
+    ]));
+    assert_eq!(
+        err,
+        format!(
+            "error: The following files are missing or damaged in the backup: nodelocal://1/west/{dir}/{west} (locality region=us-west1)\n"
+        )
+    );
+    // AS OF SYSTEM TIME after the list is no URI: refused as a flag, before anything is read.
+    let err = fails(&show(&[
+        "backup",
+        "LATEST",
+        "IN",
+        "nodelocal://1/east",
+        "nodelocal://1/west",
+        "AS",
+        "OF",
+        "SYSTEM",
+        "TIME",
+        "2026-01-01",
+    ]));
+    assert!(
+        err.starts_with("error: AS OF SYSTEM TIME is not part of the words on the command line"),
+        "{err}"
+    );
+    // WITH options that take a value are flags.
+    let err = fails(&show(&[
+        "backup",
+        "LATEST",
+        "IN",
+        "nodelocal://1/east",
+        "WITH",
+        "kms",
+    ]));
+    assert!(
+        err.starts_with("error: option \"kms\" is not valid for the words of `vouch show backup`"),
+        "{err}"
+    );
+}

@@ -11,7 +11,7 @@ use common::{ok, text};
 /// Every top-level command and its one-line description, as `vouch --help` lists them.
 const COMMANDS: [(&str, &str); 16] = [
     ("backup", "BACKUP an embedded cluster (or some databases or tables of it) into a collection: a full backup `INTO URI`, an incremental `INTO LATEST IN URI` or `INTO 'subdir' IN URI`"),
-    ("show", "SHOW BACKUPS IN URI (the full backups of a collection) / SHOW BACKUP [SCHEMAS] FROM LATEST|'subdir' IN URI (what one backup holds)"),
+    ("show", "SHOW BACKUPS IN URI … (the full backups of a collection) / SHOW BACKUP [SCHEMAS] [FROM] LATEST|'subdir' IN URI … (what one backup holds)"),
     ("alter", "ALTER BACKUP 'subdir'|LATEST IN URI ADD NEW_KMS = … WITH OLD_KMS = …: writes a new ENCRYPTION-INFO-<n> (nothing existing changes)"),
     ("restore", "RESTORE a backup (the whole cluster, or databases or tables of it) into an embedded cluster, created if the directory holds none"),
     ("sql", "Run SQL statements (`-e \"…\"` or a script on stdin) against an embedded cluster"),
