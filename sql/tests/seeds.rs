@@ -1014,12 +1014,18 @@ fn walk_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// `DROP TABLE newdb.zones`, the pages' last step: the table restored from system.zones and
+/// copied into the cluster's system.zones is dropped; the zones it copied stay in force.
 fn drop_table_newdb_zones(stmt: &str) {
     let env = Env::new("2026-01-01 00:00:00");
-    // vouch has no system.zones: the table to drop is made here.
-    env.sql("CREATE DATABASE newdb; CREATE TABLE newdb.zones (id INT PRIMARY KEY, config BYTES)");
-    assert_eq!(env.sql(stmt), [Output::Tag("DROP TABLE".into())]);
-    assert!(env.a.table("newdb", "zones").is_err());
+    let (b, rides) = zones_restored_into_newdb(&env);
+    run_on(&b, "INSERT INTO system.zones SELECT * FROM newdb.zones");
+    let zones = rows(&b, "system", "zones");
+    assert_eq!(zones, rows(&b, "newdb", "zones"));
+    assert_eq!(run_on(&b, stmt), [Output::Tag("DROP TABLE".into())]);
+    assert!(b.table("newdb", "zones").is_err());
+    assert_eq!(rows(&b, "system", "zones"), zones);
+    assert_partition_zones(&b, rides);
 }
 
 /// The page's job id.
@@ -1158,12 +1164,11 @@ fn restore_zones_into_db(stmt: &str) {
     assert_eq!(rows(&b, "newdb", "zones").len(), 3);
 }
 
-/// `INSERT INTO system.zones SELECT * FROM newdb.zones` after restoring movr and the zone
-/// rows into newdb (the pages' manual flow): the partitions have their zones again, and
-/// us_west's ranges their leases in us-west1.
-fn insert_zones_from_newdb(stmt: &str) {
-    let env = Env::new("2026-01-01 00:00:00");
-    let uri = zones_backed_up(&env);
+/// The pages' manual flow up to its INSERT: `zones_backed_up`, then on a new cluster movr
+/// restored and the zone rows restored into newdb (naming the restored movr.rides); returns
+/// the new cluster and its movr.rides's id.
+fn zones_restored_into_newdb(env: &Env) -> (Cluster, u64) {
+    let uri = zones_backed_up(env);
     let b = env.fresh();
     run_on(&b, &format!("RESTORE DATABASE movr FROM {uri}"));
     run_on(
@@ -1180,22 +1185,40 @@ fn insert_zones_from_newdb(stmt: &str) {
             &format!("UPDATE newdb.zones SET id = {new} WHERE id = {old}"),
         );
     }
-    assert_eq!(run_on(&b, stmt), [Output::Tag("INSERT 0 3".into())]);
+    (b, new)
+}
+
+/// The partitions of `b`'s movr.rides have their zones (us_west's constraint, and its
+/// ranges' leases in us-west1).
+fn assert_partition_zones(b: &Cluster, rides: u64) {
     let show = run_on(
-        &b,
+        b,
         "SHOW ZONE CONFIGURATION FOR PARTITION us_west OF INDEX movr.public.rides@primary",
     );
     assert!(cell(table(&show), 0, "raw_config_sql").ends_with("constraints = '[+region=us-west1]'"));
+    let mut west = 0;
     for r in b
         .ranges(b.now())
         .unwrap()
         .into_iter()
-        .filter(|r| r.table_id == new)
+        .filter(|r| r.table_id == rides)
     {
         if matches!(&r.zone, vouch_cluster::ZoneTarget::Partition(_, _, p) if p == "us_west") {
             assert!(r.locality.starts_with("region=us-west1,"), "{}", r.locality);
+            west += 1;
         }
     }
+    assert!(west > 0);
+}
+
+/// `INSERT INTO system.zones SELECT * FROM newdb.zones` after restoring movr and the zone
+/// rows into newdb (the pages' manual flow): the partitions have their zones again, and
+/// us_west's ranges their leases in us-west1.
+fn insert_zones_from_newdb(stmt: &str) {
+    let env = Env::new("2026-01-01 00:00:00");
+    let (b, rides) = zones_restored_into_newdb(&env);
+    assert_eq!(run_on(&b, stmt), [Output::Tag("INSERT 0 3".into())]);
+    assert_partition_zones(&b, rides);
 }
 
 fn restore_users_into_db(stmt: &str) {
