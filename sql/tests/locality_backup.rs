@@ -696,16 +696,58 @@ fn rides_rows(out: &[Output]) -> Vec<(String, String, String, Option<String>)> {
 
 /// The problems of a `FilesMissing` error.
 fn files_missing(e: &Error) -> Vec<vouch_engine::show::FileProblem> {
-    match e {
-        Error::Engine(vouch_engine::Error::FilesMissing(p)) => {
-            let Error::Engine(inner) = e else {
-                unreachable!()
-            };
-            assert_eq!(inner.kind(), vouch_engine::ErrorKind::FilesMissing);
-            p.clone()
-        }
-        e => panic!("{e:?}"),
+    let Error::Engine(inner) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(inner.kind(), vouch_engine::ErrorKind::FilesMissing, "{e}");
+    let vouch_engine::Error::FilesMissing(p) = inner else {
+        panic!("{e:?}")
+    };
+    p.clone()
+}
+
+/// As in RESTORE, a part of another backup where the layer's should be is an error, with
+/// or without check_files.
+#[test]
+fn show_backup_refuses_a_part_of_another_backup() {
+    let (d, c) = cluster();
+    tick(&c);
+    run(&c, &format!("BACKUP DATABASE movr INTO {LIST}"));
+    tick(&c);
+    run(&c, &format!("BACKUP DATABASE movr INTO {LIST}"));
+    let b = fresh(&c, &d.path().join("b"));
+    let west = b.extern_dir().join("west");
+    let parts: Vec<String> = files(&west)
+        .into_iter()
+        .filter(|f| f.ends_with("BACKUP_PART_1_region=us-west1"))
+        .collect();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    std::fs::copy(west.join(&parts[0]), west.join(&parts[1])).unwrap();
+    for with in ["", " WITH check_files"] {
+        let e = err(
+            &b,
+            &format!("SHOW BACKUP FROM LATEST IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu'){with}"),
+        );
+        let Error::Engine(inner) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            inner.kind(),
+            vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::LocalityPart),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("expected backup part to have backup ID "),
+            "{e}"
+        );
     }
+    // The first full backup, whose part is its own, shows.
+    let subdir = manifests(&b.extern_dir().join("east"))[0].0.clone();
+    run(
+        &b,
+        &format!("SHOW BACKUP '{subdir}' IN ('nodelocal://1/east', 'nodelocal://1/west', 'nodelocal://1/eu') WITH check_files"),
+    );
 }
 
 #[test]
