@@ -101,7 +101,8 @@ pub(crate) fn run_backup(a: BackupArgs<'_>) -> Result<ExitCode> {
     let finished = jobs::finish_foreground(&cluster, job, ran_as, error.as_deref());
     // The backup's own error first (recording its end may fail for the same reason).
     let r = result?;
-    finished?;
+    let job = finished?;
+    jobs::set_coordinator(&cluster, job, r.coordinator)?;
     for n in &r.notices {
         eprintln!("NOTICE: {n}");
     }

@@ -182,6 +182,7 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
         // The restore's own error first (recording its end may fail for the same reason).
         let mut r = result?;
         finished?;
+        jobs::set_coordinator(&cluster, job, r.coordinator)?;
         r.job_id = job;
         Ok(r)
     })();

@@ -176,7 +176,7 @@ pub(crate) fn ctx<T>(r: vouch_format::Result<T>, context: impl Into<String>) -> 
 /// `WITH EXECUTION LOCALITY = 'filter'`: the node that coordinates the job, the first (lowest
 /// id) node having every tier of the filter; none → CockroachDB's `no instances found
 /// matching locality filter <filter>`. Without a filter, node 1.
-pub(crate) fn coordinator(cluster: &vouch_cluster::Cluster, filter: Option<&str>) -> Result<u32> {
+pub fn coordinator(cluster: &vouch_cluster::Cluster, filter: Option<&str>) -> Result<u32> {
     let nodes = cluster.nodes()?;
     let Some(text) = filter else {
         return Ok(nodes.first().map_or(1, |n| n.id));

@@ -384,8 +384,13 @@ pub fn fuzz_decode(data: &[u8]) {
     }
 }
 
-/// The version of [`pb::JobRecord`] records this writer writes and reader reads.
-pub const JOB_FORMAT_VERSION: u32 = 1;
+/// The version of [`pb::JobRecord`] records this writer writes (the reader also reads
+/// [`JOB_FORMAT_VERSION_1`]).
+pub const JOB_FORMAT_VERSION: u32 = 2;
+
+/// The first job record version: version 2 without `coordinator_id` and
+/// `restore_checkpoint`.
+pub const JOB_FORMAT_VERSION_1: u32 = 1;
 
 /// Encodes a job record (canonical protobuf).
 pub fn encode_job(m: &pb::JobRecord) -> Vec<u8> {
@@ -393,7 +398,9 @@ pub fn encode_job(m: &pb::JobRecord) -> Vec<u8> {
 }
 
 /// Decodes a job record as stored in the cluster: the canonical encoding of a version-1
-/// record whose job type, status and fraction are in range, nothing else.
+/// or version-2 record whose job type, status and fraction are in range, a version-1
+/// record without the fields version 2 added, and a restore checkpoint only on a RESTORE
+/// job, with no more tables done than it has.
 pub fn decode_job(bytes: &[u8]) -> Result<pb::JobRecord> {
     let m = decode_canonical::<pb::JobRecord>(bytes, "job record")?;
     let bad = |field: &'static str, reason: String| Error::Invalid {
@@ -401,14 +408,24 @@ pub fn decode_job(bytes: &[u8]) -> Result<pb::JobRecord> {
         offset: 0,
         reason,
     };
-    if m.format_version != JOB_FORMAT_VERSION {
-        return Err(bad(
-            "job format_version",
-            format!(
-                "version {} is not supported (this reader supports {JOB_FORMAT_VERSION})",
-                m.format_version
-            ),
-        ));
+    match m.format_version {
+        JOB_FORMAT_VERSION => {}
+        JOB_FORMAT_VERSION_1 => {
+            if m.coordinator_id != 0 || m.restore_checkpoint.is_some() {
+                return Err(bad(
+                    "job format_version",
+                    "a version 1 record has no coordinator_id or restore_checkpoint (version 2 fields)".into(),
+                ));
+            }
+        }
+        v => {
+            return Err(bad(
+                "job format_version",
+                format!(
+                    "version {v} is not supported (this reader supports {JOB_FORMAT_VERSION_1} and {JOB_FORMAT_VERSION})"
+                ),
+            ))
+        }
     }
     if m.job_type > 1 {
         return Err(bad(
@@ -427,6 +444,26 @@ pub fn decode_job(bytes: &[u8]) -> Result<pb::JobRecord> {
             "job fraction_millionths",
             format!("{} is more than 1000000", m.fraction_millionths),
         ));
+    }
+    if let Some(c) = &m.restore_checkpoint {
+        if m.job_type != 1 {
+            return Err(bad(
+                "job restore_checkpoint",
+                "only a RESTORE job has a restore checkpoint".into(),
+            ));
+        }
+        if c.done.len() as u64 > c.tables {
+            return Err(bad(
+                "job restore_checkpoint",
+                format!("{} tables done of {}", c.done.len(), c.tables),
+            ));
+        }
+        if c.first_new_id.checked_add(c.new_ids).is_none() {
+            return Err(bad(
+                "job restore_checkpoint",
+                format!("new ids {} + {} overflow", c.first_new_id, c.new_ids),
+            ));
+        }
     }
     Ok(m)
 }
@@ -657,6 +694,34 @@ mod tests {
             database: "defaultdb".into(),
             as_of: "1700000000000000000.0000000000".into(),
             protect_record: 1 << 63 | 7,
+            coordinator_id: 3,
+            restore_checkpoint: Some(pb::RestoreCheckpoint {
+                ids: vec![
+                    pb::RestoredId {
+                        old_id: 104,
+                        new_id: 120,
+                    },
+                    pb::RestoredId {
+                        old_id: 105,
+                        new_id: 121,
+                    },
+                ],
+                first_new_id: 120,
+                new_ids: 2,
+                tables: 1,
+                done: vec![pb::RestoredTable {
+                    table_id: 105,
+                    rows: 400,
+                    index_entries: 0,
+                    bytes: 40_000,
+                    fingerprints: vec![pb::TableFingerprint {
+                        table_id: 105,
+                        index_id: 1,
+                        fingerprint: 0xfeed,
+                        rows: 400,
+                    }],
+                }],
+            }),
         };
         sweep(&record);
         let b = encode_job(&record);
@@ -670,7 +735,60 @@ mod tests {
             (
                 "job format_version",
                 pb::JobRecord {
-                    format_version: 2,
+                    format_version: 3,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job format_version",
+                pb::JobRecord {
+                    format_version: 0,
+                    ..record.clone()
+                },
+            ),
+            // Version 1 has neither of version 2's fields.
+            (
+                "job format_version",
+                pb::JobRecord {
+                    format_version: JOB_FORMAT_VERSION_1,
+                    restore_checkpoint: None,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job format_version",
+                pb::JobRecord {
+                    format_version: JOB_FORMAT_VERSION_1,
+                    coordinator_id: 0,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job restore_checkpoint",
+                pb::JobRecord {
+                    job_type: 0,
+                    ..record.clone()
+                },
+            ),
+            (
+                "job restore_checkpoint",
+                pb::JobRecord {
+                    restore_checkpoint: record
+                        .restore_checkpoint
+                        .clone()
+                        .map(|c| pb::RestoreCheckpoint { tables: 0, ..c }),
+                    ..record.clone()
+                },
+            ),
+            (
+                "job restore_checkpoint",
+                pb::JobRecord {
+                    restore_checkpoint: record.restore_checkpoint.clone().map(|c| {
+                        pb::RestoreCheckpoint {
+                            first_new_id: u64::MAX,
+                            ..c
+                        }
+                    }),
                     ..record.clone()
                 },
             ),

@@ -226,3 +226,120 @@ fn create_missing_v2_samples() {
     )
     .unwrap();
 }
+
+/// A job record of version 1 (spec/jobs.md §4): a detached BACKUP paused at a checkpoint,
+/// as the version-1 writer wrote it (no field of version 2).
+fn sample_job_v1() -> manifest::pb::JobRecord {
+    manifest::pb::JobRecord {
+        format_version: manifest::JOB_FORMAT_VERSION_1,
+        id: 1 << 59 | 0x1234_5678,
+        job_type: 0,
+        description: "BACKUP DATABASE bank INTO 'nodelocal://1/b' WITH encryption_passphrase = '*****', detached".into(),
+        user_name: "root".into(),
+        status: 2,
+        created: 1_700_000_000_000_000_000,
+        started: 1_700_000_001_000_000_000,
+        finished: 0,
+        modified: 1_700_000_002_000_000_000,
+        fraction_millionths: 250_000,
+        error: String::new(),
+        schedule_id: 0,
+        execute: "BACKUP DATABASE bank INTO 'nodelocal://1/b' WITH encryption_passphrase = '*****', detached".into(),
+        database: "defaultdb".into(),
+        as_of: "1700000000000000000.0000000000".into(),
+        protect_record: 0,
+        coordinator_id: 0,
+        restore_checkpoint: None,
+    }
+}
+
+/// A job record of version 2: a detached RESTORE paused after the first of its two
+/// tables, coordinated by node 2.
+fn sample_job_v2() -> manifest::pb::JobRecord {
+    use manifest::pb;
+    pb::JobRecord {
+        format_version: manifest::JOB_FORMAT_VERSION,
+        id: 1 << 59 | 0x8765_4321,
+        job_type: 1,
+        description: "RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/b' WITH new_db_name = 'bank2', detached".into(),
+        user_name: "root".into(),
+        status: 2,
+        created: 1_700_000_000_000_000_000,
+        started: 1_700_000_001_000_000_000,
+        finished: 0,
+        modified: 1_700_000_002_000_000_000,
+        fraction_millionths: 500_000,
+        error: String::new(),
+        schedule_id: 0,
+        execute: "RESTORE DATABASE bank FROM LATEST IN 'nodelocal://1/b' WITH new_db_name = 'bank2', detached".into(),
+        database: "defaultdb".into(),
+        as_of: String::new(),
+        protect_record: 0,
+        coordinator_id: 2,
+        restore_checkpoint: Some(pb::RestoreCheckpoint {
+            ids: vec![
+                pb::RestoredId {
+                    old_id: 104,
+                    new_id: 130,
+                },
+                pb::RestoredId {
+                    old_id: 105,
+                    new_id: 131,
+                },
+                pb::RestoredId {
+                    old_id: 106,
+                    new_id: 132,
+                },
+                pb::RestoredId {
+                    old_id: 107,
+                    new_id: 133,
+                },
+            ],
+            first_new_id: 130,
+            new_ids: 4,
+            tables: 2,
+            done: vec![pb::RestoredTable {
+                table_id: 106,
+                rows: 300,
+                index_entries: 300,
+                bytes: 41_230,
+                fingerprints: Vec::new(),
+            }],
+        }),
+    }
+}
+
+#[test]
+fn v1_and_v2_job_records_read() {
+    let v1 = std::fs::read(frozen("v1/job-record")).unwrap();
+    assert_eq!(manifest::decode_job(&v1).unwrap(), sample_job_v1());
+    // A version-1 record's bytes are what its fields encode to: nothing of version 2.
+    assert_eq!(manifest::encode_job(&sample_job_v1()), v1);
+    let v2 = std::fs::read(frozen("v2/job-record")).unwrap();
+    assert_eq!(manifest::decode_job(&v2).unwrap(), sample_job_v2());
+    assert_eq!(manifest::encode_job(&sample_job_v2()), v2);
+    // Both stay strict: every truncation of either fails or decodes to something else.
+    for (bytes, record) in [(&v1, sample_job_v1()), (&v2, sample_job_v2())] {
+        for n in 0..bytes.len() {
+            if let Ok(d) = manifest::decode_job(&bytes[..n]) {
+                assert_ne!(d, record, "truncated to {n} bytes");
+            }
+        }
+    }
+}
+
+/// Run once by hand (`cargo test -p vouch-format --test frozen -- --ignored`) to create the
+/// job record samples; it refuses to overwrite.
+#[test]
+#[ignore]
+fn create_missing_job_records() {
+    for (p, r) in [
+        (frozen("v1/job-record"), sample_job_v1()),
+        (frozen("v2/job-record"), sample_job_v2()),
+    ] {
+        if p.exists() {
+            continue;
+        }
+        std::fs::write(&p, manifest::encode_job(&r)).unwrap();
+    }
+}

@@ -162,8 +162,18 @@ fn load(j: &Jobs<'_>, id: u64) -> Result<pb::JobRecord> {
     }
 }
 
+/// Writes a record, as this writer's version (a version-1 record read is rewritten as
+/// version 2: the same fields and none of version 2's set).
 fn store(j: &mut Jobs<'_>, r: &pb::JobRecord) -> Result<()> {
-    j.put(r.id, &encode_job(r))?;
+    if r.format_version == JOB_FORMAT_VERSION {
+        j.put(r.id, &encode_job(r))?;
+    } else {
+        let r = pb::JobRecord {
+            format_version: JOB_FORMAT_VERSION,
+            ..r.clone()
+        };
+        j.put(r.id, &encode_job(&r))?;
+    }
     Ok(())
 }
 
@@ -232,6 +242,8 @@ pub fn create(cluster: &Cluster, new: NewJob) -> Result<pb::JobRecord> {
         database: new.database.unwrap_or_default(),
         as_of: new.as_of.unwrap_or_default(),
         protect_record: new.protect_record.unwrap_or(0),
+        coordinator_id: 0,
+        restore_checkpoint: None,
     };
     cluster.kv().with_jobs(|j| store(j, &r))?;
     Ok(r)
@@ -536,6 +548,7 @@ fn execute_record(
                 &text,
             )?;
             opts.job_id = Some(r.id);
+            record_coordinator(cluster, r.id, opts.execution_locality.as_deref())?;
             opts.protect_record = (r.protect_record != 0).then_some(r.protect_record);
             opts.resume_own_only = true;
             let flag = Arc::new(AtomicBool::new(false));
@@ -608,6 +621,7 @@ fn execute_record(
                 fixed.or(as_of.as_deref()),
                 options,
             )?;
+            record_coordinator(cluster, r.id, opts.execution_locality.as_deref())?;
             let mut res = vouch_engine::restore::restore(cluster, &opts, &mut |_| {})?;
             res.job_id = r.id;
             Ok((output::restore_result(&res), String::new()))
@@ -617,6 +631,29 @@ fn execute_record(
             r.id
         ))),
     }
+}
+
+/// Records the node coordinating job `id` (SHOW JOBS' `coordinator_id`): the one the
+/// engine picks for `locality` (`WITH EXECUTION LOCALITY`). A filter no node matches
+/// records nothing: the engine refuses the job with CockroachDB's error.
+fn record_coordinator(cluster: &Cluster, id: u64, locality: Option<&str>) -> Result<()> {
+    match vouch_engine::coordinator(cluster, locality) {
+        Ok(node) => set_coordinator(cluster, id, node),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Records `node` as the coordinator of job `id` (`vouch backup` / `vouch restore` record
+/// their result's `coordinator`).
+pub fn set_coordinator(cluster: &Cluster, id: u64, node: u32) -> Result<()> {
+    cluster.kv().with_jobs(|j| {
+        let mut cur = load(j, id)?;
+        if cur.coordinator_id != node {
+            cur.coordinator_id = node;
+            store(j, &cur)?;
+        }
+        Ok(())
+    })
 }
 
 /// Runs a BACKUP or RESTORE statement as a job: `WITH detached` records it pending and
@@ -883,7 +920,7 @@ pub fn show_table(rows: &[pb::JobRecord]) -> Table {
                 format!("{:.6}", f as f64 / 1e6)
             }),
             Some(r.error.clone()),
-            None,
+            (r.coordinator_id != 0).then(|| r.coordinator_id.to_string()),
             Some("0".into()),
             time_cell(r.started),
             None,
