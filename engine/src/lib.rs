@@ -123,7 +123,8 @@ pub enum ErrorKind {
     /// `SHOW BACKUP … WITH check_files` found files missing or damaged.
     FilesMissing,
     /// The backup was asked to stop ([`backup::BackupOptions::stop`]) and did, after a
-    /// data file's checkpoint: running the same request again resumes it.
+    /// data file's checkpoint: running the same request again resumes it. A restore job
+    /// ([`restore::RestoreJob::stop`]) stops the same way at a table's checkpoint.
     Stopped,
     /// `WITH EXECUTION LOCALITY`: no node matches the filter (or the filter is malformed).
     ExecutionLocality,

@@ -7,6 +7,8 @@
 //! them, rows ingested at one timestamp, descriptors published, fingerprints read back.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use vouch_chain::RestoreOptions;
 use vouch_chain::{assign, check_options, check_row, qualified, select};
@@ -35,6 +37,78 @@ pub enum Progress {
         /// Bytes so far.
         bytes: u64,
     },
+    /// A table's rows are all written and checkpointed.
+    Table {
+        /// Tables done (those of the checkpoint a resumed run started from included).
+        done: u64,
+        /// Tables with rows to restore.
+        total: u64,
+    },
+}
+
+/// A RESTORE run as a job (spec/jobs.md §3): a checkpoint once its objects have their
+/// ids and after each table whose rows are all written; a run given an earlier run's
+/// checkpoint gives the objects the same ids and skips the tables done; asked to stop, it
+/// stops at its next checkpoint with [`ErrorKind::Stopped`]. Nothing is published before
+/// every table is done; [`discard`] deletes what a stopped run wrote.
+#[derive(Default)]
+pub struct RestoreJob<'a> {
+    /// The checkpoint of an earlier run of the same job to continue from.
+    pub resume: Option<pb::RestoreCheckpoint>,
+    /// Called with each checkpoint (from the calling thread, before any later table
+    /// starts); an error stops the restore with it.
+    #[allow(clippy::type_complexity)]
+    pub checkpoint: Option<&'a mut dyn FnMut(&pb::RestoreCheckpoint) -> Result<()>>,
+    /// Set: the restore stops at its next checkpoint (tables being read finish first).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Faults to inject (tests only: the `fault-injection` feature; `VOUCH_FAULT` when
+    /// none).
+    #[cfg(feature = "fault-injection")]
+    pub faults: crate::backup::Faults,
+}
+
+impl std::fmt::Debug for RestoreJob<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreJob")
+            .field("resume", &self.resume)
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
+}
+
+fn resume_conflict(what: String) -> Error {
+    Error::refused(
+        ErrorKind::ResumeConflict,
+        format!("the restore cannot continue from its checkpoint: {what} (the cluster or the backup changed since it started)"),
+    )
+}
+
+/// Deletes every row a restore job wrote under the ids of its checkpoint (a canceled or
+/// failed job's), unless its objects were published: the ids' table spans get a
+/// deletion for every live key. Returns how many keys were deleted.
+pub fn discard(cluster: &Cluster, ck: &pb::RestoreCheckpoint) -> Result<u64> {
+    let now = cluster.now();
+    let cat = cluster.catalog(now)?;
+    let end = ck.first_new_id.saturating_add(ck.new_ids);
+    if (ck.first_new_id..end).any(|id| cat.get(id).is_some()) {
+        // Published: the restore finished; what it wrote is the cluster's now.
+        return Ok(0);
+    }
+    let kv = cluster.kv();
+    let mut n = 0u64;
+    for id in ck.first_new_id..end {
+        let (s, e) = table_span(id);
+        let mut batch = Batch::default();
+        kv.scan(&s, &e, now, |k, _| {
+            batch.delete(k);
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            n += batch.len() as u64;
+            kv.write(&batch)?;
+        }
+    }
+    Ok(n)
 }
 
 /// What a restore did (CockroachDB's result row, and more).
@@ -79,7 +153,21 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<RestoreResult> {
+    restore_job(cluster, opts, &mut RestoreJob::default(), progress)
+}
+
+/// Runs a RESTORE into `cluster` as a job ([`RestoreJob`]).
+pub fn restore_job(
+    cluster: &Cluster,
+    opts: &RestoreOptions,
+    job: &mut RestoreJob<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RestoreResult> {
     check_options(opts)?;
+    #[cfg(feature = "fault-injection")]
+    let faults = crate::backup::faults::Injected::given(job.faults)?;
+    #[cfg(not(feature = "fault-injection"))]
+    let faults = crate::backup::faults::Injected::default();
     let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
     let store_opts = crate::storage::open_options(cluster);
     let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
@@ -96,13 +184,36 @@ pub fn restore(
     let bcat = plan.catalog();
     let tcat = cluster.catalog(now)?;
     let sel = select(&plan, &bcat, &tcat, opts)?;
+    // A resumed run gives its objects the ids of the first run (allocated then).
+    let mut range = (0u64, 0u64);
     let mapping = assign(
-        |n| cluster.allocate_ids(n).map_err(Error::from),
+        |n| {
+            let first = match &job.resume {
+                Some(ck) if ck.new_ids == n => ck.first_new_id,
+                Some(ck) => {
+                    return Err(resume_conflict(format!(
+                        "it would now restore {n} new objects, not {}",
+                        ck.new_ids
+                    )))
+                }
+                None => cluster.allocate_ids(n)?,
+            };
+            range = (first, n);
+            Ok(first)
+        },
         &sel,
         &bcat,
         &tcat,
         opts,
     )?;
+    let ids: Vec<pb::RestoredId> = mapping
+        .ids
+        .iter()
+        .map(|(old, new)| pb::RestoredId {
+            old_id: *old,
+            new_id: *new,
+        })
+        .collect();
 
     // Tables whose rows are read: (backup descriptor, cluster id).
     let mut data_tables: Vec<(&pb::Descriptor, u64)> = Vec::new();
@@ -120,13 +231,60 @@ pub fn restore(
             data_tables.push((d, USERS_TABLE_ID));
         }
     }
-    let total: u64 = data_tables
+    // The checkpoint: the first run's, or a new one.
+    let mut ck = match job.resume.take() {
+        Some(ck) => {
+            if ck.ids != ids {
+                return Err(resume_conflict(
+                    "its objects would now get other ids".into(),
+                ));
+            }
+            if ck.tables != data_tables.len() as u64 {
+                return Err(resume_conflict(format!(
+                    "it would now restore the rows of {} tables, not {}",
+                    data_tables.len(),
+                    ck.tables
+                )));
+            }
+            ck
+        }
+        None => pb::RestoreCheckpoint {
+            ids,
+            first_new_id: range.0,
+            new_ids: range.1,
+            tables: data_tables.len() as u64,
+            done: Vec::new(),
+        },
+    };
+    let done_ids: BTreeSet<u64> = ck.done.iter().map(|t| t.table_id).collect();
+    if let Some(extra) = done_ids
         .iter()
-        .map(|(d, _)| plan.table_file_bytes(d.id))
-        .sum();
+        .find(|id| !data_tables.iter().any(|(d, _)| d.id == **id))
+    {
+        return Err(resume_conflict(format!(
+            "table {extra}, done, is not among the tables it restores"
+        )));
+    }
+    let stop_asked =
+        |job: &RestoreJob<'_>| job.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+    if let Some(f) = job.checkpoint.as_mut() {
+        f(&ck)?;
+    }
+    if stop_asked(job) {
+        return Err(stopped());
+    }
+    // The tables still to read.
+    let todo: Vec<(&pb::Descriptor, u64)> = data_tables
+        .iter()
+        .filter(|(d, _)| !done_ids.contains(&d.id))
+        .copied()
+        .collect();
+    let total: u64 = todo.iter().map(|(d, _)| plan.table_file_bytes(d.id)).sum();
     progress(Progress::Start { total_bytes: total });
 
     let kv = cluster.kv();
+    // A resumed run writes its tables at a time of its own (after every earlier run's
+    // writes); nothing is visible before the objects are published.
     let data_ts = kv.now();
     let mut result = RestoreResult {
         job_id: crate::new_job_id(),
@@ -136,23 +294,49 @@ pub fn restore(
     };
     let write = !opts.schema_only;
     let mut computed: BTreeMap<(u64, u64), Fingerprint> = BTreeMap::new();
+    for t in &ck.done {
+        result.rows += t.rows;
+        result.index_entries += t.index_entries;
+        result.bytes += t.bytes;
+        for f in &t.fingerprints {
+            computed.insert(
+                (f.table_id, f.index_id),
+                Fingerprint {
+                    hash: f.fingerprint,
+                    entries: f.rows,
+                },
+            );
+        }
+    }
     // The tables are read on `opts.jobs` threads, each table one k-way merge with its own
     // requests to the store; their writes go to the cluster one batch at a time (redb
-    // serializes them). Progress and results come back to this thread.
+    // serializes them). Progress and results come back to this thread, which records the
+    // checkpoint of each table done before its worker takes another (so a stop asked
+    // there holds every later table back).
     let (tx, rx) = std::sync::mpsc::channel::<TableMsg>();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut outs: Vec<Option<Result<TableOut>>> = (0..data_tables.len()).map(|_| None).collect();
+    let halt = AtomicBool::new(false);
+    let mut first_error: Option<Error> = None;
+    let mut halted = false;
     std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.clamp(1, data_tables.len().max(1)) {
+        for _ in 0..opts.jobs.clamp(1, todo.len().max(1)) {
             let tx = tx.clone();
-            let (next, data_tables, plan, bcat) = (&next, &data_tables, &plan, &bcat);
+            let (next, todo, plan, bcat, halt) = (&next, &todo, &plan, &bcat, &halt);
             scope.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((d, new_id)) = data_tables.get(i) else {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((d, new_id)) = todo.get(i) else {
                     break;
                 };
                 let out = restore_table(plan, bcat, opts, kv, data_ts, d, *new_id, &tx);
-                if tx.send(TableMsg::Done(i, out)).is_err() {
+                let (ack, acked) = std::sync::mpsc::channel::<bool>();
+                if tx.send(TableMsg::Done(i, out, ack)).is_err() {
+                    break;
+                }
+                // Go on only once the table's checkpoint is recorded.
+                if !acked.recv().unwrap_or(false) {
                     break;
                 }
             });
@@ -165,25 +349,80 @@ pub fn restore(
                     read += delta;
                     progress(Progress::Read { bytes: read });
                 }
-                TableMsg::Done(i, out) => {
-                    if let Some(slot) = outs.get_mut(i) {
-                        *slot = Some(out);
+                TableMsg::Done(i, out, ack) => {
+                    let go_on = match (out, todo.get(i)) {
+                        (Ok(out), Some((d, _))) => {
+                            let done = pb::RestoredTable {
+                                table_id: d.id,
+                                rows: out.rows,
+                                index_entries: out.index_entries,
+                                bytes: out.bytes,
+                                fingerprints: out
+                                    .computed
+                                    .iter()
+                                    .map(|((t, index), f)| pb::TableFingerprint {
+                                        table_id: *t,
+                                        index_id: *index,
+                                        fingerprint: f.hash,
+                                        rows: f.entries,
+                                    })
+                                    .collect(),
+                            };
+                            result.rows += out.rows;
+                            result.index_entries += out.index_entries;
+                            result.bytes += out.bytes;
+                            computed.extend(out.computed);
+                            ck.done.push(done);
+                            let recorded = match job.checkpoint.as_mut() {
+                                Some(f) => f(&ck),
+                                None => Ok(()),
+                            };
+                            match recorded {
+                                Ok(()) => {
+                                    let n = ck.done.len() as u64;
+                                    progress(Progress::Table {
+                                        done: n,
+                                        total: ck.tables,
+                                    });
+                                    faults.park_restore(n, job.stop.as_ref(), &mut || {
+                                        progress(Progress::Read { bytes: read })
+                                    });
+                                    if stop_asked(job) {
+                                        halted = true;
+                                    }
+                                    !halted && first_error.is_none()
+                                }
+                                Err(e) => {
+                                    first_error.get_or_insert(e);
+                                    false
+                                }
+                            }
+                        }
+                        (Err(e), _) => {
+                            first_error.get_or_insert(e);
+                            false
+                        }
+                        (Ok(_), None) => {
+                            first_error.get_or_insert(Error::refused(
+                                ErrorKind::Usage,
+                                "a restore worker reported a table it was not given",
+                            ));
+                            false
+                        }
+                    };
+                    if !go_on {
+                        halt.store(true, Ordering::SeqCst);
                     }
+                    let _ = ack.send(go_on);
                 }
             }
         }
     });
-    for out in outs {
-        let out = out.ok_or_else(|| {
-            Error::refused(
-                ErrorKind::Usage,
-                "a restore worker stopped before its table",
-            )
-        })??;
-        result.rows += out.rows;
-        result.index_entries += out.index_entries;
-        result.bytes += out.bytes;
-        computed.extend(out.computed);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if halted || (ck.done.len() as u64) < ck.tables {
+        return Err(stopped());
     }
     if opts.verify_backup_table_data {
         if let Some(recorded) = &plan.fingerprints {
@@ -233,10 +472,17 @@ pub fn restore(
 }
 
 /// What a restore worker says: bytes of data files read (since its last message), or a
-/// table done.
+/// table done (its worker waits for the answer: go on or stop).
 enum TableMsg {
     Read(u64),
-    Done(usize, Result<TableOut>),
+    Done(usize, Result<TableOut>, std::sync::mpsc::Sender<bool>),
+}
+
+fn stopped() -> Error {
+    Error::refused(
+        ErrorKind::Stopped,
+        "the restore was asked to stop and stopped at its checkpoint",
+    )
 }
 
 /// What restoring one table did.

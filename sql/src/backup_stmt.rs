@@ -435,6 +435,12 @@ pub fn backup_options(
     Ok(opts)
 }
 
+/// The cluster setting (a positive decimal number) that sets how many tables a RESTORE
+/// reads and writes at once (CockroachDB's `kv.bulk_io_write.restore_node_concurrency`,
+/// the restore workers per job per node); not set: the CPUs available. A job's restore
+/// stopped at a checkpoint lets the tables its other workers are on finish first.
+pub const RESTORE_WORKERS_SETTING: &str = "kv.bulk_io_write.restore_node_concurrency";
+
 /// The engine options of a RESTORE statement.
 pub fn restore_options(
     s: &Scope<'_>,
@@ -460,6 +466,19 @@ pub fn restore_options(
     r.schema_only = flag(o, "schema_only")?;
     r.verify_backup_table_data = flag(o, "verify_backup_table_data")?;
     r.keys = key_source(s, o)?;
+    if let Some(c) = s.cluster {
+        if let Some(v) = c.kv().setting(RESTORE_WORKERS_SETTING)? {
+            r.jobs = std::str::from_utf8(&v)
+                .ok()
+                .and_then(|t| t.trim().parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "cluster setting {RESTORE_WORKERS_SETTING}: not a positive number"
+                    ))
+                })?;
+        }
+    }
     // The option rules (verify_backup_table_data needs schema_only, new_db_name one
     // database, into_db tables) are the engine's.
     Ok(r)

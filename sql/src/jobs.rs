@@ -338,6 +338,13 @@ fn settled(cluster: &Cluster, r: &pb::JobRecord) -> Result<()> {
     if s == Status::Canceled && r.job_type == JobType::Backup.code() {
         cluster.kv().release(r.id)?;
     }
+    // A canceled or failed restore leaves no half-restored table: the rows it wrote
+    // under its objects' ids (never published) are deleted.
+    if matches!(s, Status::Canceled | Status::Failed) {
+        if let Some(ck) = &r.restore_checkpoint {
+            vouch_engine::restore::discard(cluster, ck)?;
+        }
+    }
     Ok(())
 }
 
@@ -508,8 +515,57 @@ pub fn run_observed(
     })
 }
 
+/// Whether job `id`'s record asks it to pause or cancel (a record that cannot be read
+/// asks nothing: the job's next write meets the error).
+fn asked_to_stop(cluster: &Cluster, id: u64) -> bool {
+    cluster
+        .kv()
+        .with_jobs(|j| Ok::<_, Error>(j.get(id)?))
+        .ok()
+        .flatten()
+        .and_then(|b| decode_job(&b).ok())
+        .is_some_and(|rec| {
+            matches!(
+                status(&rec),
+                Status::PauseRequested | Status::CancelRequested
+            )
+        })
+}
+
+/// Records a restore job's checkpoint in its record, with the fraction of its tables
+/// done (below 1 until the job succeeds).
+fn record_restore_checkpoint(
+    cluster: &Cluster,
+    id: u64,
+    ck: &pb::RestoreCheckpoint,
+) -> vouch_engine::Result<()> {
+    cluster.kv().with_jobs(|j| -> vouch_engine::Result<()> {
+        let Some(b) = j.get(id)? else {
+            return Err(vouch_engine::Error::refused(
+                vouch_engine::ErrorKind::Usage,
+                format!("job {id}: its record is gone"),
+            ));
+        };
+        let mut cur = decode_job(&b).map_err(|source| vouch_engine::Error::Format {
+            context: format!("job {id}: stored record"),
+            source,
+        })?;
+        let done = ck.done.len() as u64;
+        cur.fraction_millionths = (done.min(ck.tables) * 1_000_000)
+            .checked_div(ck.tables)
+            .and_then(|f| u32::try_from(f).ok())
+            .unwrap_or(0)
+            .min(999_999);
+        cur.restore_checkpoint = Some(ck.clone());
+        cur.format_version = JOB_FORMAT_VERSION;
+        j.put(id, &encode_job(&cur))?;
+        Ok(())
+    })
+}
+
 /// Runs the statement of a job record: a backup checks the record after each data file's
-/// checkpoint and stops there when the job was asked to pause or cancel, or `stop` is set.
+/// checkpoint, a restore after each table's, and stops there when the job was asked to
+/// pause or cancel, or `stop` is set.
 fn execute_record(
     cluster: &Cluster,
     r: &pb::JobRecord,
@@ -557,18 +613,7 @@ fn execute_record(
             let id = r.id;
             let outside = stop.cloned();
             let mut files = 0u64;
-            let asked = || {
-                kv.with_jobs(|j| Ok::<_, Error>(j.get(id)?))
-                    .ok()
-                    .flatten()
-                    .and_then(|b| decode_job(&b).ok())
-                    .is_some_and(|rec| {
-                        matches!(
-                            status(&rec),
-                            Status::PauseRequested | Status::CancelRequested
-                        )
-                    })
-            };
+            let asked = || asked_to_stop(cluster, id);
             let mut check = |p: vouch_engine::backup::Progress| {
                 // The runner asked to stop: seen at any progress event, carried out by the
                 // engine at its next checkpoint.
@@ -622,7 +667,48 @@ fn execute_record(
                 options,
             )?;
             record_coordinator(cluster, r.id, opts.execution_locality.as_deref())?;
-            let mut res = vouch_engine::restore::restore(cluster, &opts, &mut |_| {})?;
+            let flag = Arc::new(AtomicBool::new(false));
+            let id = r.id;
+            // The runner asked to stop, or a request another process left: seen at each
+            // checkpoint and progress event, carried out at the next checkpoint.
+            let poll = || {
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                if vouch_cluster::has_job_request(cluster.dir(), id)
+                    && apply_request(cluster, id).is_ok()
+                    && asked_to_stop(cluster, id)
+                {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            };
+            // The first checkpoint of a run holds the tables earlier runs did; `on_file`
+            // counts this run's.
+            let mut base: Option<u64> = None;
+            let mut checkpoint = |ck: &pb::RestoreCheckpoint| -> vouch_engine::Result<()> {
+                record_restore_checkpoint(cluster, id, ck)?;
+                let done = ck.done.len() as u64;
+                match base {
+                    None => base = Some(done),
+                    Some(b) => on_file(done.saturating_sub(b)),
+                }
+                poll();
+                if asked_to_stop(cluster, id) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                Ok(())
+            };
+            let mut job = vouch_engine::restore::RestoreJob {
+                resume: r.restore_checkpoint.clone(),
+                checkpoint: Some(&mut checkpoint),
+                stop: Some(flag.clone()),
+                ..Default::default()
+            };
+            let mut res = vouch_engine::restore::restore_job(cluster, &opts, &mut job, &mut |p| {
+                if let vouch_engine::restore::Progress::Read { .. } = p {
+                    poll();
+                }
+            })?;
             res.job_id = r.id;
             Ok((output::restore_result(&res), String::new()))
         }

@@ -35,11 +35,16 @@ pub struct Faults {
     /// stop ([`super::BackupOptions::stop`]), or for ever: a test's signal then reaches a
     /// real process in the middle of a backup.
     pub park_after_files: Option<u64>,
+    /// A RESTORE: wait after exactly this many tables were restored and checkpointed
+    /// (counting those of the checkpoint a resumed run started from) until the restore is
+    /// asked to stop ([`crate::restore::RestoreJob::stop`]), or for ever.
+    pub park_after_tables: Option<u64>,
 }
 
 #[cfg(feature = "fault-injection")]
 impl Faults {
-    /// Parses `after-files:N`, `before-manifest`, `before-latest` (comma-separated).
+    /// Parses `after-files:N`, `park-after-files:N`, `park-after-tables:N`,
+    /// `before-manifest`, `before-latest` (comma-separated).
     pub fn parse(s: &str) -> Result<Self> {
         let mut f = Faults::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -49,6 +54,10 @@ impl Faults {
                 })?);
             } else if let Some(n) = part.strip_prefix("park-after-files:") {
                 f.park_after_files = Some(n.parse().map_err(|_| {
+                    Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
+                })?);
+            } else if let Some(n) = part.strip_prefix("park-after-tables:") {
+                f.park_after_tables = Some(n.parse().map_err(|_| {
                     Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
                 })?);
             } else if part == "before-manifest" {
@@ -68,7 +77,7 @@ impl Faults {
 
 /// The faults one backup run injects (none in a build without `fault-injection`).
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Injected {
+pub(crate) struct Injected {
     #[cfg(feature = "fault-injection")]
     faults: Faults,
 }
@@ -78,18 +87,48 @@ impl Injected {
     pub(super) fn of(opts: &BackupOptions) -> Result<Self> {
         #[cfg(feature = "fault-injection")]
         {
-            let mut faults = opts.faults;
-            if faults == Faults::default() {
-                if let Ok(text) = std::env::var("VOUCH_FAULT") {
-                    faults = Faults::parse(&text)?;
-                }
-            }
-            Ok(Injected { faults })
+            Self::given(opts.faults)
         }
         #[cfg(not(feature = "fault-injection"))]
         {
             let _ = opts;
             Ok(Injected {})
+        }
+    }
+
+    /// `faults`, or those `VOUCH_FAULT` names when `faults` asks for none.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn given(mut faults: Faults) -> Result<Self> {
+        if faults == Faults::default() {
+            if let Ok(text) = std::env::var("VOUCH_FAULT") {
+                faults = Faults::parse(&text)?;
+            }
+        }
+        Ok(Injected { faults })
+    }
+
+    /// Parks a restore after its `n`-th table if the faults say so: until `stop` is set
+    /// (calling `tick` now and then, so a caller watching for a stop request sees it), or
+    /// for ever.
+    pub(crate) fn park_restore(
+        self,
+        n: u64,
+        stop: Option<&std::sync::Arc<std::sync::atomic::AtomicBool>>,
+        tick: &mut dyn FnMut(),
+    ) {
+        #[cfg(feature = "fault-injection")]
+        {
+            if self.faults.park_after_tables != Some(n) {
+                return;
+            }
+            while !stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+                tick();
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = (n, stop, tick);
         }
     }
 

@@ -17,7 +17,7 @@
 //! redoes the export in the same directory, numbering new objects after any leftovers.
 
 mod export;
-mod faults;
+pub(crate) mod faults;
 mod publish;
 mod resume;
 mod scope;
