@@ -34,13 +34,19 @@ pub(crate) enum JobsCommand {
         #[arg(long, default_value = "table")]
         format: String,
     },
-    /// SHOW JOB id.
+    /// SHOW JOB id; with --when-complete, SHOW JOB WHEN COMPLETE id.
     Show {
         /// The cluster directory.
         #[arg(long)]
         cluster: PathBuf,
         /// The job id.
         id: u64,
+        /// Wait until the job has succeeded, failed or been canceled, then show it: while
+        /// another process (a scheduler running it) has the cluster open, wait for it; a
+        /// job no process runs is run by this one; a paused job is an error (it will not
+        /// complete until resumed).
+        #[arg(long)]
+        when_complete: bool,
         /// Output: table or json.
         #[arg(long, default_value = "table")]
         format: String,
@@ -83,22 +89,29 @@ fn run_statement(cluster: &Path, st: &Statement, format: &str) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// Leaves a PAUSE or CANCEL request for job `id` for the process that has the cluster
+/// open (its runner applies it at the job's next checkpoint, spec/jobs.md §3) and says so.
+pub(crate) fn leave_request(cluster: &Path, action: JobAction, id: u64) -> Result<()> {
+    let (request, word) = match action {
+        JobAction::Pause => (vouch_cluster::JobRequest::Pause, "PAUSE"),
+        JobAction::Cancel => (vouch_cluster::JobRequest::Cancel, "CANCEL"),
+        JobAction::Resume => anyhow::bail!("RESUME JOB is not left as a request"),
+    };
+    vouch_cluster::request_job(cluster, id, request)
+        .with_context(|| format!("leaving a request in {}", cluster.display()))?;
+    println!(
+        "{word} JOB {id} requested: the cluster is in use; the process running the job applies it at its next checkpoint"
+    );
+    Ok(())
+}
+
 fn control(cluster: &Path, action: JobAction, id: u64) -> Result<ExitCode> {
     // A pause or cancel while another process (a scheduler running jobs) has the cluster
     // open is left as a request its runner applies at the job's next checkpoint.
-    let request = match action {
-        JobAction::Pause => Some((vouch_cluster::JobRequest::Pause, "PAUSE")),
-        JobAction::Cancel => Some((vouch_cluster::JobRequest::Cancel, "CANCEL")),
-        JobAction::Resume => None,
-    };
-    if let Some((request, word)) = request {
+    if action != JobAction::Resume {
         match vouch_cluster::Cluster::open(cluster, vouch_cluster::Clock::system()) {
             Err(vouch_cluster::Error::Busy(_)) => {
-                vouch_cluster::request_job(cluster, id, request)
-                    .with_context(|| format!("leaving a request in {}", cluster.display()))?;
-                println!(
-                    "{word} JOB {id} requested: the cluster is in use; the process running the job applies it at its next checkpoint"
-                );
+                leave_request(cluster, action, id)?;
                 return Ok(ExitCode::SUCCESS);
             }
             // Closed again at once: the statement opens it (waiting, if it became busy).
@@ -142,16 +155,25 @@ pub(crate) fn run(cmd: JobsCommand) -> Result<ExitCode> {
                     }
                 }
             };
-            run_statement(&cluster, &Statement::ShowJobs { ids }, &format)
+            run_statement(
+                &cluster,
+                &Statement::ShowJobs {
+                    ids,
+                    when_complete: false,
+                },
+                &format,
+            )
         }
         JobsCommand::Show {
             cluster,
             id,
             format,
+            when_complete,
         } => run_statement(
             &cluster,
             &Statement::ShowJobs {
                 ids: JobIds::One(id),
+                when_complete,
             },
             &format,
         ),

@@ -77,6 +77,8 @@ fn progress_sink() -> Box<dyn FnMut(Progress)> {
                 last_line = std::time::Instant::now();
             }
         }
+        // Tables done: the bar follows the bytes read.
+        (Progress::Table { .. }, _) => {}
     })
 }
 

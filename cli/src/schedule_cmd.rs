@@ -365,9 +365,14 @@ fn say_job(j: &jobs::JobRun) {
         jobs::Outcome::Failed(e) => println!("ran {what}: failed: {e}"),
         jobs::Outcome::Paused => println!("ran {what}: paused"),
         jobs::Outcome::Canceled => println!("ran {what}: canceled"),
-        jobs::Outcome::Stopped => {
-            println!("stopped {what} between data files: the next pass resumes it")
-        }
+        jobs::Outcome::Stopped => println!(
+            "stopped {what} between {}: the next pass resumes it",
+            if j.job_type == "RESTORE" {
+                "tables"
+            } else {
+                "data files"
+            }
+        ),
         jobs::Outcome::NotRunnable(s) => println!("skipped {what}: {}", s.name()),
     }
 }

@@ -30,15 +30,6 @@ pub(crate) struct Args {
 
 /// Runs `vouch sql`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // A directory with no cluster gets a new, empty one (as `vouch restore` does).
-    let cluster = if args.cluster.join(vouch_cluster::STORE_FILE).exists() {
-        crate::cluster_cmd::open_waiting(&args.cluster)?
-    } else {
-        let c = Cluster::init(&args.cluster, Clock::system())
-            .with_context(|| format!("creating a cluster in {}", args.cluster.display()))?;
-        eprintln!("created an empty cluster in {}", args.cluster.display());
-        c
-    };
     let script = if args.execute.is_empty() {
         let mut s = String::new();
         std::io::stdin()
@@ -47,6 +38,28 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         s
     } else {
         args.execute.join(";\n")
+    };
+    // A directory with no cluster gets a new, empty one (as `vouch restore` does).
+    let cluster = if args.cluster.join(vouch_cluster::STORE_FILE).exists() {
+        // PAUSE JOB / CANCEL JOB while another process (a scheduler running the job) has
+        // the cluster open: left as requests its runner applies at the job's next
+        // checkpoint (as `vouch jobs pause|cancel`); any other script waits.
+        if let Some(requests) = vouch_sql::jobs::requests_in(&script) {
+            if let Err(vouch_cluster::Error::Busy(_)) =
+                Cluster::open(&args.cluster, Clock::system())
+            {
+                for (action, id) in requests {
+                    crate::jobs_cmd::leave_request(&args.cluster, action, id)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        crate::cluster_cmd::open_waiting(&args.cluster)?
+    } else {
+        let c = Cluster::init(&args.cluster, Clock::system())
+            .with_context(|| format!("creating a cluster in {}", args.cluster.display()))?;
+        eprintln!("created an empty cluster in {}", args.cluster.display());
+        c
     };
     // Like `cockroach sql --database`, the database need not exist yet: a dump's own
     // `CREATE DATABASE IF NOT EXISTS` makes it.

@@ -35,6 +35,12 @@ pub enum JobErrorKind {
     /// The job's secrets file cannot be written or read, is missing, or holds another
     /// statement than the job's.
     Secrets,
+    /// `SHOW JOB(S) WHEN COMPLETE` on a paused job: it will not complete until it is
+    /// resumed (CockroachDB keeps waiting; vouch says so instead).
+    WaitPaused,
+    /// `SHOW JOB(S) WHEN COMPLETE` on an unfinished run of a schedule: it completes when
+    /// its schedule runs it again (`vouch scheduler`), not in this statement.
+    WaitSchedule,
 }
 
 fn refused(kind: JobErrorKind, message: String) -> Error {
@@ -1050,12 +1056,79 @@ fn select(cluster: &Cluster, ids: &JobIds) -> Result<Vec<pb::JobRecord>> {
     })
 }
 
+/// `SHOW JOB(S) WHEN COMPLETE`: waits until job `id` is succeeded, failed or canceled.
+/// The process running the statement holds the cluster (its store is open in one process
+/// at a time), so no other runner can move the job meanwhile: a pending or running job
+/// (or one asked to pause or cancel) is run here, as a runner would ([`run`]). A paused
+/// job would never complete on its own (CockroachDB keeps waiting):
+/// [`JobErrorKind::WaitPaused`]; an unfinished run of a schedule completes only when its
+/// schedule runs it again: [`JobErrorKind::WaitSchedule`].
+pub fn complete(cluster: &Cluster, id: u64) -> Result<Status> {
+    // A run moves a job to a final status, to paused, or (a request carried out at its
+    // start) to paused or canceled; a third look is never needed.
+    for _ in 0..3 {
+        let r = get(cluster, id)?;
+        match status(&r) {
+            s if s.is_final() => return Ok(s),
+            Status::Paused => {
+                return Err(refused(
+                    JobErrorKind::WaitPaused,
+                    format!("job {id} is paused: it will not complete until it is resumed (RESUME JOB {id})"),
+                ))
+            }
+            _ if r.schedule_id != 0 => {
+                return Err(refused(
+                    JobErrorKind::WaitSchedule,
+                    format!(
+                        "job {id} is a run of schedule {}: it completes when the schedule runs again (vouch scheduler)",
+                        r.schedule_id
+                    ),
+                ))
+            }
+            _ => {
+                run(cluster, id, None)?;
+            }
+        }
+    }
+    Err(Error::Usage(format!("job {id} did not complete")))
+}
+
+/// The pause and cancel requests a script is made of, if it is only `PAUSE JOB id` and
+/// `CANCEL JOB id` statements (what `vouch sql` leaves as requests for the process
+/// running the jobs while the cluster is in use, §3); `None` for any other script.
+pub fn requests_in(script: &str) -> Option<Vec<(JobAction, u64)>> {
+    let statements = crate::split_statements(script).ok()?;
+    let mut out = Vec::new();
+    for text in statements {
+        match grammar::parse(&text).ok()? {
+            Statement::ControlJobs {
+                action: action @ (JobAction::Pause | JobAction::Cancel),
+                ids: JobIds::One(id),
+            } => out.push((action, id)),
+            _ => return None,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Runs a job statement.
 pub fn execute(cluster: &Cluster, st: &Statement) -> Result<Output> {
     match st {
-        Statement::ShowJobs { ids } => {
+        Statement::ShowJobs { ids, when_complete } => {
             let mut rows = select(cluster, ids)?;
             rows.sort_by_key(|r| (r.created, r.id));
+            if *when_complete {
+                // The jobs named now (a WHERE on status is not evaluated again), each
+                // waited for in turn, then shown as they ended.
+                let ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
+                for id in &ids {
+                    complete(cluster, *id)?;
+                }
+                rows = ids
+                    .iter()
+                    .map(|id| get(cluster, *id))
+                    .collect::<Result<_>>()?;
+            }
             Ok(Output::Rows(show_table(&rows)))
         }
         Statement::ControlJobs { action, ids } => {

@@ -469,3 +469,89 @@ fn with_two_workers_a_pause_lets_the_other_workers_table_finish_and_records_it()
         "cluster setting kv.bulk_io_write.restore_node_concurrency: not a positive number"
     );
 }
+
+#[test]
+fn show_job_when_complete_runs_what_no_one_else_can_and_refuses_to_wait_on_a_paused_job() {
+    let env = Env::new();
+    // A pending restore: this process holds the cluster, so the statement runs it.
+    let id = env.detached_restore("r");
+    let t = env.table(&format!("SHOW JOB WHEN COMPLETE {id}"));
+    assert_eq!(t.rows.len(), 1);
+    let col = |t: &Table, name: &str| t.columns.iter().position(|c| c == name).unwrap();
+    assert_eq!(t.rows[0][col(&t, "job_id")], Some(id.to_string()));
+    assert_eq!(t.rows[0][col(&t, "status")].as_deref(), Some("succeeded"));
+    assert_eq!(
+        t.rows[0][col(&t, "fraction_completed")].as_deref(),
+        Some("1")
+    );
+    assert_eq!(env.fingerprints("r"), env.fingerprints("bank"));
+    // A finished job is shown at once.
+    let again = env.table(&format!("SHOW JOB WHEN COMPLETE {id}"));
+    assert_eq!(again.rows, t.rows);
+
+    // The plural form: the jobs its SELECT names now (its WHERE on status is not looked
+    // at again), each completed, oldest first.
+    let b = env.table(&format!(
+        "BACKUP DATABASE bank INTO LATEST IN '{}' WITH detached",
+        env.uri()
+    ));
+    let backup: u64 = b.rows[0][0].as_deref().unwrap().parse().unwrap();
+    let restore = env.detached_restore("r2");
+    let t = env
+        .table("SHOW JOBS WHEN COMPLETE (SELECT job_id FROM [SHOW JOBS] WHERE status = 'pending')");
+    let ids: Vec<Option<String>> = t
+        .rows
+        .iter()
+        .map(|r| r[col(&t, "job_id")].clone())
+        .collect();
+    assert_eq!(ids, [Some(backup.to_string()), Some(restore.to_string())]);
+    assert!(t
+        .rows
+        .iter()
+        .all(|r| r[col(&t, "status")].as_deref() == Some("succeeded")));
+    assert_eq!(env.fingerprints("r2"), env.fingerprints("bank"));
+    env.verify_collection();
+
+    // A paused job will not complete on its own: a typed error, and nothing runs it.
+    let paused = env.detached_restore("r3");
+    env.sql(&format!("PAUSE JOB {paused}"));
+    let e = env.err(&format!("SHOW JOB WHEN COMPLETE {paused}"));
+    assert_eq!(kind(&e), JobErrorKind::WaitPaused);
+    assert_eq!(
+        e.to_string(),
+        format!("job {paused} is paused: it will not complete until it is resumed (RESUME JOB {paused})")
+    );
+    assert_eq!(env.status(paused), "paused");
+    // Asked to pause with no runner: it pauses, then the same error.
+    env.sql(&format!("RESUME JOB {paused}"));
+    env.sql(&format!("PAUSE JOB {paused}"));
+    assert_eq!(env.status(paused), "pause-requested");
+    let e = env.err(&format!(
+        "SHOW JOBS WHEN COMPLETE SELECT id FROM system.jobs WHERE id = {paused}"
+    ));
+    assert_eq!(kind(&e), JobErrorKind::WaitPaused);
+    assert_eq!(env.status(paused), "paused");
+    // Canceled: complete at once, shown canceled.
+    env.sql(&format!("CANCEL JOB {paused}"));
+    let t = env.table(&format!("SHOW JOB WHEN COMPLETE {paused}"));
+    assert_eq!(t.rows[0][col(&t, "status")].as_deref(), Some("canceled"));
+    let e = env.err("SHOW JOB WHEN COMPLETE 42");
+    assert_eq!(kind(&e), JobErrorKind::NotFound);
+}
+
+#[test]
+fn a_script_of_pause_and_cancel_job_statements_is_a_list_of_requests() {
+    assert_eq!(
+        jobs::requests_in("PAUSE JOB 7; CANCEL JOB 9;"),
+        Some(vec![(JobAction::Pause, 7), (JobAction::Cancel, 9)])
+    );
+    for other in [
+        "RESUME JOB 7",
+        "PAUSE JOB 7; SHOW JOBS",
+        "PAUSE JOBS (SELECT job_id FROM [SHOW JOBS] WHERE status = 'running')",
+        "",
+        "PAUSE JOB x",
+    ] {
+        assert_eq!(jobs::requests_in(other), None, "{other}");
+    }
+}

@@ -192,10 +192,13 @@ pub enum Statement {
         /// The changes, in order.
         changes: Vec<ScheduleChange>,
     },
-    /// SHOW JOBS, SHOW JOB id, SHOW JOBS FOR SCHEDULE(S) …, SHOW JOBS (SELECT …).
+    /// SHOW JOBS, SHOW JOB id, SHOW JOBS FOR SCHEDULE(S) …, SHOW JOBS (SELECT …), and
+    /// SHOW JOB WHEN COMPLETE id / SHOW JOBS WHEN COMPLETE (SELECT …).
     ShowJobs {
         /// Which jobs.
         ids: JobIds,
+        /// `WHEN COMPLETE`: shown once every job named has finished.
+        when_complete: bool,
     },
     /// PAUSE | RESUME | CANCEL JOB id / JOBS (SELECT …) / JOBS FOR SCHEDULE(S) ….
     ControlJobs {

@@ -245,24 +245,60 @@ mod tests {
             )
         };
         for (text, st) in [
-            ("SHOW JOBS", Statement::ShowJobs { ids: JobIds::All }),
-            ("SHOW JOB 7;", Statement::ShowJobs { ids: JobIds::One(7) }),
+            (
+                "SHOW JOBS",
+                Statement::ShowJobs {
+                    ids: JobIds::All,
+                    when_complete: false,
+                },
+            ),
+            (
+                "SHOW JOB 7;",
+                Statement::ShowJobs {
+                    ids: JobIds::One(7),
+                    when_complete: false,
+                },
+            ),
+            (
+                "SHOW JOB WHEN COMPLETE 7;",
+                Statement::ShowJobs {
+                    ids: JobIds::One(7),
+                    when_complete: true,
+                },
+            ),
+            (
+                "SHOW JOBS WHEN COMPLETE (SELECT job_id FROM [SHOW JOBS] WHERE job_type = 'RESTORE')",
+                Statement::ShowJobs {
+                    ids: where_(&[("job_type", "RESTORE")]),
+                    when_complete: true,
+                },
+            ),
+            (
+                "SHOW JOBS WHEN COMPLETE SELECT id FROM system.jobs WHERE id = 5",
+                Statement::ShowJobs {
+                    ids: where_(&[("job_id", "5")]),
+                    when_complete: true,
+                },
+            ),
             (
                 "SHOW JOBS FOR SCHEDULE 9",
                 Statement::ShowJobs {
                     ids: JobIds::ForSchedules(ScheduleIds::One(9)),
+                    when_complete: false,
                 },
             ),
             (
                 "SHOW JOBS FOR SCHEDULES SELECT id FROM [SHOW SCHEDULES] WHERE label = 'n'",
                 Statement::ShowJobs {
                     ids: JobIds::ForSchedules(ScheduleIds::WithLabel(Some("n".into()))),
+                    when_complete: false,
                 },
             ),
             (
                 "SHOW JOBS (SELECT job_id FROM [SHOW JOBS] WHERE status = 'paused')",
                 Statement::ShowJobs {
                     ids: where_(&[("status", "paused")]),
+                    when_complete: false,
                 },
             ),
             (
@@ -300,6 +336,9 @@ mod tests {
         for bad in [
             "PAUSE JOB x",
             "SHOW JOBS SELECT job_id FROM t",
+            "SHOW JOBS WHEN COMPLETE",
+            "SHOW JOB WHEN 7",
+            "SHOW JOB WHEN COMPLETE",
             "CANCEL JOBS (SELECT job_id FROM [SHOW JOBS] WHERE x = 'y')",
         ] {
             assert!(matches!(parse(bad), Err(crate::Error::Syntax(_))), "{bad}");

@@ -476,20 +476,23 @@ impl Parser {
             return Ok(Statement::ShowSchedule { id });
         }
         if self.eat_kw("JOB") {
+            let when_complete = self.when_complete()?;
             let id = self.id("a job id")?;
             self.end()?;
             return Ok(Statement::ShowJobs {
                 ids: JobIds::One(id),
+                when_complete,
             });
         }
         if self.eat_kw("JOBS") {
-            let ids = if matches!(self.peek(), None | Some(Token::Punct(';'))) {
+            let when_complete = self.when_complete()?;
+            let ids = if !when_complete && matches!(self.peek(), None | Some(Token::Punct(';'))) {
                 JobIds::All
             } else {
                 self.job_ids()?
             };
             self.end()?;
-            return Ok(Statement::ShowJobs { ids });
+            return Ok(Statement::ShowJobs { ids, when_complete });
         }
         self.expect_kw("BACKUP")?;
         let schemas = self.eat_kw("SCHEMAS");
@@ -726,6 +729,15 @@ impl Parser {
             return Err(self.unexpected("\")\""));
         }
         Ok(JobIds::Where(conds))
+    }
+
+    /// `WHEN COMPLETE` after `SHOW JOB` / `SHOW JOBS`, if there.
+    fn when_complete(&mut self) -> Result<bool> {
+        if !self.eat_kw("WHEN") {
+            return Ok(false);
+        }
+        self.expect_kw("COMPLETE")?;
+        Ok(true)
     }
 
     /// PAUSE | RESUME | CANCEL, then `JOB id` or `JOBS …`.
