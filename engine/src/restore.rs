@@ -89,14 +89,22 @@ fn resume_conflict(what: String) -> Error {
 pub fn discard(cluster: &Cluster, ck: &pb::RestoreCheckpoint) -> Result<u64> {
     let now = cluster.now();
     let cat = cluster.catalog(now)?;
+    // The new ids the checkpoint lists (a record read from disk is bounded by its own
+    // size, not by the range it claims).
     let end = ck.first_new_id.saturating_add(ck.new_ids);
-    if (ck.first_new_id..end).any(|id| cat.get(id).is_some()) {
+    let fresh: BTreeSet<u64> = ck
+        .ids
+        .iter()
+        .map(|m| m.new_id)
+        .filter(|id| (ck.first_new_id..end).contains(id))
+        .collect();
+    if fresh.iter().any(|id| cat.get(*id).is_some()) {
         // Published: the restore finished; what it wrote is the cluster's now.
         return Ok(0);
     }
     let kv = cluster.kv();
     let mut n = 0u64;
-    for id in ck.first_new_id..end {
+    for &id in &fresh {
         let (s, e) = table_span(id);
         let mut batch = Batch::default();
         kv.scan(&s, &e, now, |k, _| {
@@ -257,6 +265,9 @@ pub fn restore_job(
         },
     };
     let done_ids: BTreeSet<u64> = ck.done.iter().map(|t| t.table_id).collect();
+    if done_ids.len() != ck.done.len() {
+        return Err(resume_conflict("a table is recorded done twice".into()));
+    }
     if let Some(extra) = done_ids
         .iter()
         .find(|id| !data_tables.iter().any(|(d, _)| d.id == **id))
@@ -421,7 +432,10 @@ pub fn restore_job(
     if let Some(e) = first_error {
         return Err(e);
     }
-    if halted || (ck.done.len() as u64) < ck.tables {
+    let all_done = data_tables
+        .iter()
+        .all(|(d, _)| ck.done.iter().any(|t| t.table_id == d.id));
+    if halted || !all_done {
         return Err(stopped());
     }
     if opts.verify_backup_table_data {

@@ -458,6 +458,12 @@ pub fn decode_job(bytes: &[u8]) -> Result<pb::JobRecord> {
                 format!("{} tables done of {}", c.done.len(), c.tables),
             ));
         }
+        if c.new_ids > c.ids.len() as u64 {
+            return Err(bad(
+                "job restore_checkpoint",
+                format!("{} new ids for {} objects", c.new_ids, c.ids.len()),
+            ));
+        }
         if c.first_new_id.checked_add(c.new_ids).is_none() {
             return Err(bad(
                 "job restore_checkpoint",
@@ -789,6 +795,16 @@ mod tests {
                             ..c
                         }
                     }),
+                    ..record.clone()
+                },
+            ),
+            (
+                "job restore_checkpoint",
+                pb::JobRecord {
+                    restore_checkpoint: record
+                        .restore_checkpoint
+                        .clone()
+                        .map(|c| pb::RestoreCheckpoint { new_ids: 3, ..c }),
                     ..record.clone()
                 },
             ),
