@@ -604,6 +604,29 @@ fn execution_locality_picks_a_matching_coordinator_or_refuses() {
         "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/x' WITH EXECUTION LOCALITY = 'region=europe-west1,az=c'",
     );
     assert!(b.table("movr", "rides").is_ok());
+    // The job records its coordinator: SHOW JOBS' coordinator_id (NULL before it starts).
+    let coordinators = |c: &Cluster| {
+        let out = run(c, "SHOW JOBS");
+        let t = out[0].table().unwrap().clone();
+        let i = t
+            .columns
+            .iter()
+            .position(|c| c == "coordinator_id")
+            .unwrap();
+        t.rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(coordinators(&b), [Some("8".to_string())]);
+    run(
+        &c,
+        "BACKUP DATABASE movr INTO 'nodelocal://1/z' WITH EXECUTION LOCALITY = 'region=us-west1'",
+    );
+    run(
+        &c,
+        "BACKUP DATABASE movr INTO 'nodelocal://1/z2' WITH detached",
+    );
+    // The refused backup above (no node matched) has none; the one that ran, node 4; the
+    // detached one has not started.
+    assert_eq!(coordinators(&c), [None, Some("4".to_string()), None]);
     let b2 = fresh(&c, &d.path().join("b2"));
     let mut ro = vouch_chain::RestoreOptions::new(
         vouch_chain::Targets::Databases(vec!["movr".into()]),
