@@ -496,6 +496,8 @@ fn show_job_when_complete_runs_what_no_one_else_can_and_refuses_to_wait_on_a_pau
         env.uri()
     ));
     let backup: u64 = b.rows[0][0].as_deref().unwrap().parse().unwrap();
+    // Created a second later (jobs created at one time are in id order, ids are random).
+    env.c.kv().clock().advance(1_000_000_000);
     let restore = env.detached_restore("r2");
     let t = env
         .table("SHOW JOBS WHEN COMPLETE (SELECT job_id FROM [SHOW JOBS] WHERE status = 'pending')");
