@@ -1,4 +1,5 @@
-//! A store on an object service (S3, Azure Blob Storage, HTTP/WebDAV) through the `object_store` crate: the
+//! A store on an object service (S3, Azure Blob Storage, HTTP/WebDAV, Google Cloud Storage
+//! read-only) through the `object_store` crate: the
 //! crate's clients speak the protocol (signing, retries with backoff, ranged GETs,
 //! paginated listings, conditional PUT); this module maps them onto [`Store`]'s
 //! synchronous, write-once semantics.
@@ -9,6 +10,8 @@
 //!   `If-None-Match: *`), so the service refuses to replace an object even when two
 //!   writers race; [`Store::create_new`] buffers the object and puts it the same way on
 //!   [`ObjectWriter::finish`] (one PUT, so it is visible whole or not at all).
+//! - A read-only store (GCS: [`ObjectStoreStore::read_only`]) refuses every write with
+//!   [`Error::ReadOnly`] before sending anything.
 //! - The API stays synchronous: one small multi-threaded tokio runtime per process drives
 //!   every request (`block_on` from the calling thread), so callers' worker threads issue
 //!   concurrent requests.
@@ -24,7 +27,8 @@ use object_store::{
 
 use crate::local::check_object_path;
 use crate::{
-    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, Result, StorageUri, Store,
+    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, ReadOnlyKind, Result,
+    StorageUri, Store,
 };
 
 /// The process's runtime for object-store requests (two workers: requests are waits on
@@ -106,6 +110,8 @@ pub struct ObjectStoreStore {
     /// which writes new objects (`object_store`'s HTTP client has no conditional PUT).
     /// Listing a folder that does not exist is then a 404, read as an empty listing.
     webdav_writer: Option<Arc<dyn ObjectStore>>,
+    /// Why vouch does not write to this store, when it does not ([`Error::ReadOnly`]).
+    read_only: Option<ReadOnlyKind>,
 }
 
 impl ObjectStoreStore {
@@ -130,7 +136,15 @@ impl ObjectStoreStore {
             location,
             attributes,
             webdav_writer: None,
+            read_only: None,
         }
+    }
+
+    /// The store, read-only for `kind`: every write is [`Error::ReadOnly`], and nothing is
+    /// sent.
+    pub(crate) fn read_only(mut self, kind: ReadOnlyKind) -> ObjectStoreStore {
+        self.read_only = Some(kind);
+        self
     }
 
     /// The store on HTTP (WebDAV) storage: new objects are written by `writer`, a client of
@@ -325,7 +339,23 @@ impl Store for ObjectStoreStore {
         Ok(without_folder_markers(out))
     }
 
+    fn check_writable(&self) -> Result<()> {
+        match self.read_only {
+            None => Ok(()),
+            Some(kind) => Err(Error::ReadOnly {
+                uri: self.uri.clone(),
+                storage: format!(
+                    "{} ({}://)",
+                    self.location.scheme.description(),
+                    self.location.scheme_name
+                ),
+                kind,
+            }),
+        }
+    }
+
     fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        self.check_writable()?;
         let key = self.key(path, false)?;
         let payload = PutPayload::from(bytes.to_vec());
         let Some(writer) = &self.webdav_writer else {
@@ -369,6 +399,7 @@ impl Store for ObjectStoreStore {
     }
 
     fn create_new(&self, path: &str) -> Result<Box<dyn ObjectWriter>> {
+        self.check_writable()?;
         // Fail before anything is streamed when the name is taken (the PUT checks again).
         if self.size(path)?.is_some() {
             return Err(Error::AlreadyExists {

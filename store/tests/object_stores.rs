@@ -4,7 +4,9 @@
 //! (`scripts/http-server.sh`: WsgiDAV). The same contract as the local store
 //! (write-once by the service's conditional create, exact ranges, sorted string-prefix
 //! listings, errors that name the object and never the secret), and each scheme's URI
-//! parameters.
+//! parameters. `gs://` on a GCS emulator (`scripts/gcs-server.sh`: fake-gcs-server) is
+//! read-only: its bucket is seeded through the emulator's upload API, every read of the
+//! contract is checked on it, and every write is refused without a request.
 
 #[path = "../../testkit/src/servers.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -14,11 +16,13 @@ use std::io::Write;
 use std::sync::{Arc, Barrier};
 
 use servers::{
-    arm_faults, endpoint_of, fault_counts, fault_proxy, put_folder_marker, s3_endpoint,
-    unique_prefix, uri_at, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET,
-    S3_SECRET, S3_SECRET_IN_URI,
+    arm_faults, endpoint_of, fault_counts, fault_proxy, gcs_credentials, gcs_upload, gcs_uri_at,
+    percent_encode, put_folder_marker, s3_endpoint, unique_prefix, uri_at, uri_on, Server,
+    AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
 };
-use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, Store};
+use vouch_store::{
+    open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, ReadOnlyKind, Store,
+};
 
 /// A store on a prefix of the test bucket no other test uses, and its URI.
 fn store(server: Server) -> (String, Box<dyn Store>) {
@@ -38,7 +42,10 @@ fn paths(s: &dyn Store, prefix: &str) -> Vec<String> {
 /// No error text holds a secret, raw or encoded.
 fn no_secret(e: &Error) {
     let shown = format!("{e} {e:?}");
-    for secret in [S3_SECRET, S3_SECRET_IN_URI, AZURE_KEY, AZURE_KEY_IN_URI] {
+    for secret in [S3_SECRET, S3_SECRET_IN_URI, AZURE_KEY, AZURE_KEY_IN_URI]
+        .iter()
+        .chain(Server::FakeGcs.secrets())
+    {
         assert!(!shown.contains(secret), "{shown}");
     }
 }
@@ -777,6 +784,403 @@ fn folder_markers_are_not_listed() {
             "2026/12/04-120000.00/data/000001.sst"
         ]
     );
+}
+
+// ---- gs:// (read-only) --------------------------------------------------------------
+
+/// A new prefix of the GCS emulator's bucket holding `objects` (uploaded through the
+/// emulator's JSON API), and a store on it.
+fn seeded_gcs(objects: &[(&str, &[u8])]) -> (String, String, Box<dyn Store>) {
+    let prefix = unique_prefix("gcs");
+    for (path, bytes) in objects {
+        gcs_upload(&format!("{prefix}/{path}"), bytes);
+    }
+    let uri = uri_on(Server::FakeGcs, &prefix);
+    let s = open(&uri, &OpenOptions::default()).unwrap();
+    (prefix, uri, s)
+}
+
+/// Every read of the store contract on `gs://`: whole and ranged reads, sizes, sorted
+/// string-prefix listings with sizes, a store seeing only its own prefix, and the exact
+/// errors of missing objects, ranges past the end and invalid paths, none naming the
+/// credentials.
+#[test]
+fn gcs_reads_what_the_bucket_holds() {
+    let (prefix, uri, s) = seeded_gcs(&[
+        ("2026/11/21-120000.00/BACKUP_MANIFEST", b"manifest"),
+        ("2026/11/21-120000.00/data/000001.sst", b"0123456789"),
+        ("a/b", b"ab"),
+        ("a/bc", b"abc"),
+        ("ab", b"x"),
+        ("empty", b""),
+    ]);
+    // A neighbour whose name starts with this store's prefix is not this store's.
+    gcs_upload(&format!("{prefix}x/other"), b"other");
+    let shown = uri.split('?').next().unwrap();
+    assert_eq!(s.uri(), shown);
+    assert_eq!(s.location().unwrap().uri, uri);
+    assert_eq!(
+        s.get("2026/11/21-120000.00/BACKUP_MANIFEST").unwrap(),
+        b"manifest"
+    );
+    assert_eq!(s.get("empty").unwrap(), b"");
+    assert_eq!(s.size("empty").unwrap(), Some(0));
+    assert_eq!(s.size("a/bc").unwrap(), Some(3));
+    assert_eq!(
+        s.get_limited("2026/11/21-120000.00/BACKUP_MANIFEST", 8)
+            .unwrap(),
+        b"manifest"
+    );
+    assert!(matches!(
+        s.get_limited("2026/11/21-120000.00/BACKUP_MANIFEST", 7),
+        Err(Error::TooLarge {
+            size: 8,
+            limit: 7,
+            ..
+        })
+    ));
+    let f = "2026/11/21-120000.00/data/000001.sst";
+    assert_eq!(s.get_range(f, 0, 10).unwrap(), b"0123456789");
+    assert_eq!(s.get_range(f, 3, 4).unwrap(), b"3456");
+    assert_eq!(s.get_range(f, 10, 0).unwrap(), b"");
+    for (off, len) in [
+        (0, 11),
+        (9, 2),
+        (10, 1),
+        (11, 0),
+        (u64::MAX, 1),
+        (1, u64::MAX),
+    ] {
+        match s.get_range(f, off, len) {
+            Err(Error::RangeOutOfBounds {
+                path,
+                offset,
+                len: asked,
+                size,
+            }) => {
+                assert_eq!(path, format!("{shown}/{f}"));
+                assert_eq!((offset, asked, size), (off, len, 10));
+            }
+            other => panic!("[{off}, +{len}): {other:?}"),
+        }
+    }
+    let meta = |path: &str, size| ObjectMeta {
+        path: path.into(),
+        size,
+    };
+    assert_eq!(
+        s.list("").unwrap(),
+        vec![
+            meta("2026/11/21-120000.00/BACKUP_MANIFEST", 8),
+            meta("2026/11/21-120000.00/data/000001.sst", 10),
+            meta("a/b", 2),
+            meta("a/bc", 3),
+            meta("ab", 1),
+            meta("empty", 0),
+        ]
+    );
+    assert_eq!(paths(&*s, "a/"), ["a/b", "a/bc"]);
+    assert_eq!(paths(&*s, "a/b"), ["a/b", "a/bc"]);
+    assert_eq!(paths(&*s, "a"), ["a/b", "a/bc", "ab"]);
+    assert_eq!(paths(&*s, "2026/11/21-120000.00/data/"), [f]);
+    assert_eq!(s.list("nothing/").unwrap(), vec![]);
+
+    // Missing objects.
+    for (e, op) in [
+        (s.get("nope").unwrap_err(), Operation::Read),
+        (s.get_range("nope", 0, 1).unwrap_err(), Operation::ReadRange),
+        (s.get_range("nope", 0, 0).unwrap_err(), Operation::ReadRange),
+    ] {
+        no_secret(&e);
+        match &e {
+            Error::NotFound { path, operation } => {
+                assert_eq!(
+                    (path.as_str(), *operation),
+                    (format!("{shown}/nope").as_str(), op)
+                );
+            }
+            other => panic!("{op:?}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.get("nope").unwrap_err().to_string(),
+        format!("{shown}/nope: not found (reading the object)")
+    );
+    assert_eq!(s.size("nope").unwrap(), None);
+    // A key's "folder" is no object.
+    assert_eq!(s.size("a").unwrap(), None);
+    let never = open(
+        &uri_on(Server::FakeGcs, &unique_prefix("never")),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(never.list("").unwrap(), vec![]);
+    for bad in ["", "/etc/passwd", "../outside", "a//b", "a/", "a\0b"] {
+        for e in [
+            s.get(bad).err(),
+            s.get_range(bad, 0, 0).err(),
+            s.size(bad).err(),
+            s.put_new(bad, b"x").err(),
+        ] {
+            assert!(
+                matches!(
+                    &e,
+                    Some(Error::InvalidPath { .. }) | Some(Error::ReadOnly { .. })
+                ),
+                "{bad:?}: {e:?}"
+            );
+        }
+    }
+    assert!(matches!(s.list("../"), Err(Error::InvalidPath { .. })));
+}
+
+/// `gs://` is read-only: `check_writable`, `put_new` and `create_new` are `ReadOnly`
+/// (naming the store, never the credentials), and no request reaches the service: through
+/// a counting proxy of the emulator, none is forwarded for them (a HEAD afterwards is).
+/// The object was not created.
+#[test]
+fn gcs_writes_are_refused_without_a_request() {
+    let (proxy, endpoint) = fault_proxy(Server::FakeGcs);
+    let (prefix, _, direct) = seeded_gcs(&[("kept", b"k")]);
+    let creds = percent_encode(&gcs_credentials(servers::GCS_PRIVATE_KEY), false);
+    let uri = gcs_uri_at(endpoint, &prefix, &creds);
+    let s = open(&uri, &OpenOptions::default()).unwrap();
+    arm_faults(proxy, 0, 503, "");
+    let shown = uri.split('?').next().unwrap();
+    let mut errors = vec![
+        s.check_writable().unwrap_err(),
+        s.put_new("new", b"x").unwrap_err(),
+        s.put_new("kept", b"replaced").unwrap_err(),
+    ];
+    errors.extend(s.create_new("new").err());
+    assert_eq!(errors.len(), 4);
+    for e in &errors {
+        no_secret(e);
+        match e {
+            Error::ReadOnly { uri, storage, kind } => {
+                assert_eq!(
+                    (uri.as_str(), storage.as_str(), *kind),
+                    (
+                        shown,
+                        "Google Cloud Storage (gs://)",
+                        ReadOnlyKind::WriteOnceUntested
+                    )
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(fault_counts(proxy).2, 0, "a write sent a request");
+    let _ = s.size("kept");
+    assert_eq!(fault_counts(proxy).2, 1, "the proxy forwards requests");
+    assert_eq!(paths(&*direct, ""), ["kept"]);
+    assert_eq!(direct.get("kept").unwrap(), b"k");
+}
+
+/// A service account key with a real RSA private key (made by `openssl genpkey`, as
+/// Google's keys are PKCS#8 PEM): the client signs its own token (a JWT, no token
+/// server) and the emulator, which checks no credentials, answers the reads. A key whose
+/// private key is not RSA is refused when the store is opened, without quoting it.
+#[test]
+fn gcs_signs_with_a_service_account_key() {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .output()
+        .expect("openssl (Debian's openssl package) makes the test key");
+    assert!(out.status.success(), "openssl genpkey: {out:?}");
+    let pem = String::from_utf8(out.stdout).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let json = format!(
+        "{{\"type\":\"service_account\",\"private_key_id\":\"k1\",\"private_key\":{},\"client_email\":\"vouch@vouch-test.iam.gserviceaccount.com\"}}",
+        json_string(&pem)
+    );
+    let creds = percent_encode(&base64(&json), false);
+    let (prefix, _, _) = seeded_gcs(&[("x", b"signed")]);
+    let ep = endpoint_of(Server::FakeGcs);
+    let s = open(&gcs_uri_at(ep, &prefix, &creds), &OpenOptions::default()).unwrap();
+    assert_eq!(s.get("x").unwrap(), b"signed");
+    assert_eq!(paths(&*s, ""), ["x"]);
+
+    let not_rsa = percent_encode(
+        &base64(
+            r#"{"type":"service_account","private_key_id":"k1","private_key":"canaryNotAnRsaKey","client_email":"vouch@vouch-test.iam.gserviceaccount.com"}"#,
+        ),
+        false,
+    );
+    let uri = gcs_uri_at(ep, &prefix, &not_rsa);
+    match open(&uri, &OpenOptions::default()) {
+        Err(e @ Error::BadUri { .. }) => {
+            assert!(!e.to_string().contains("canaryNotAnRsaKey"), "{e}");
+            assert!(!e.to_string().contains(&not_rsa), "{e}");
+            assert!(e.to_string().contains("RSA private key"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A JSON string literal of `s`.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Standard base64 of `s` (the test key's JSON).
+fn base64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn gcs_uri_parameters() {
+    let ep = endpoint_of(Server::FakeGcs);
+    let o = OpenOptions::default();
+    let secrets = Server::FakeGcs.secrets();
+    let creds = format!("CREDENTIALS={}", secrets[2]);
+    // Accepted: a key (AUTH=specified or by default), an endpoint with or without a
+    // trailing '/', COCKROACH_LOCALITY (read elsewhere), AUTH=implicit (no request is sent
+    // when a store is opened); the scheme in any case.
+    for uri in [
+        format!("gs://{S3_BUCKET}/p?{creds}&GS_ENDPOINT={ep}"),
+        format!("gs://{S3_BUCKET}/p?AUTH=specified&{creds}&GS_ENDPOINT={ep}/&COCKROACH_LOCALITY=default"),
+        format!("GS://{S3_BUCKET}/p?{creds}"),
+        format!("gs://{S3_BUCKET}/p?AUTH=implicit"),
+        format!("gs://{S3_BUCKET}/p?AUTH=implicit&GS_ENDPOINT=https://storage.example.com/base"),
+    ] {
+        let s = open(&uri, &o).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        assert_eq!(s.uri(), uri.split('?').next().unwrap().to_string());
+        assert_eq!(s.location().unwrap().host, S3_BUCKET);
+        assert!(matches!(s.check_writable(), Err(Error::ReadOnly { .. })));
+    }
+    // The endpoint is used: objects uploaded to the emulator are read through a URI with
+    // the prefix's trailing '/' and the endpoint's.
+    let (prefix, _, _) = seeded_gcs(&[("x", b"1")]);
+    let b = open(
+        &format!("gs://{S3_BUCKET}/{prefix}/?GS_ENDPOINT={ep}/&{creds}"),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(b.get("x").unwrap(), b"1");
+    // The redacted form shows where, never the key.
+    assert_eq!(
+        redact_uri(&format!(
+            "gs://{S3_BUCKET}/p?AUTH=specified&{creds}&GS_ENDPOINT={ep}"
+        )),
+        format!("gs://{S3_BUCKET}/p?AUTH=specified&CREDENTIALS=redacted&GS_ENDPOINT={ep}")
+    );
+
+    // Refused, naming the reason and never the key.
+    let b64 = |s: &str| percent_encode(&base64(s), false);
+    for (q, needle) in [
+        (
+            format!("GS_ENDPOINT={ep}"),
+            "AUTH=specified (the default) needs CREDENTIALS",
+        ),
+        (
+            format!("AUTH=specified&CREDENTIALS=&GS_ENDPOINT={ep}"),
+            "needs CREDENTIALS",
+        ),
+        (format!("AUTH=implicit&{creds}"), "AUTH=implicit takes"),
+        (
+            format!("AUTH=magic&{creds}"),
+            "expected specified or implicit",
+        ),
+        (format!("{creds}&GS_ENDPOINT=ftp://x"), "GS_ENDPOINT"),
+        (format!("{creds}&GS_ENDPOINT=http://"), "GS_ENDPOINT"),
+        (
+            format!("{creds}&GCS_ENDPOINT={ep}"),
+            "unknown GCS parameter \"GCS_ENDPOINT\"",
+        ),
+        // A '+' written raw in a query is a space: the value is no longer base64.
+        (
+            format!("CREDENTIALS=eyJ0+{}", secrets[2]),
+            "percent-encode it as %2B",
+        ),
+        (
+            format!("CREDENTIALS=not!base64{}", secrets[2]),
+            "not base64",
+        ),
+        (
+            format!("CREDENTIALS={}", b64("{\"private_key\": \"canary\"")),
+            "not of a JSON key",
+        ),
+        (format!("CREDENTIALS={}", b64("\"canary\"")), "not of a key"),
+        (
+            format!(
+                "CREDENTIALS={}",
+                b64(r#"{"type":"authorized_user","refresh_token":"canary"}"#)
+            ),
+            "authorized_user",
+        ),
+        (
+            format!(
+                "CREDENTIALS={}",
+                b64(
+                    r#"{"type":"canary","client_email":"a","private_key":"k","private_key_id":"i"}"#
+                )
+            ),
+            "not service_account",
+        ),
+        (
+            format!(
+                "CREDENTIALS={}",
+                b64(r#"{"client_email":"a","private_key_id":"canary"}"#)
+            ),
+            "no private_key",
+        ),
+        (
+            format!(
+                "CREDENTIALS={}",
+                b64(
+                    r#"{"client_email":"a","private_key":"canary","private_key_id":"i","disable_oauth":"canary"}"#
+                )
+            ),
+            "disable_oauth",
+        ),
+    ] {
+        let uri = format!("gs://{S3_BUCKET}/p?{q}");
+        match open(&uri, &o) {
+            Err(e @ Error::BadUri { .. }) => {
+                no_secret(&e);
+                assert!(!e.to_string().contains("canary"), "{e}");
+                let Error::BadUri { uri: shown, reason } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(shown, &redact_uri(&uri));
+                assert!(reason.contains(needle), "{q}: {reason}");
+            }
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+    match open(&format!("gs:///p?{creds}"), &o) {
+        Err(Error::BadUri { reason, .. }) => {
+            assert!(reason.contains("missing bucket"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    for param in ["BEARER_TOKEN=t", "ASSUME_ROLE=r"] {
+        match open(&format!("gs://b/p?{creds}&{param}"), &o) {
+            Err(Error::Unsupported { scheme, feature }) => {
+                assert_eq!(scheme, "gs");
+                assert!(feature.starts_with("the GCS parameter "), "{feature}");
+            }
+            other => panic!("{param}: {other:?}"),
+        }
+    }
 }
 
 /// Each contract test on each server, but two that s3s-fs fails by quirks of

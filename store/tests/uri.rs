@@ -183,33 +183,72 @@ fn connections_join() {
     );
 }
 
+/// `gs://` opens (the URI checked, no request sent) as a read-only store: every write is
+/// `ReadOnly` before anything is sent, with the store's name and why.
 #[test]
-fn unsupported_schemes_say_so() {
+fn gcs_opens_read_only() {
+    use vouch_store::ReadOnlyKind;
     let o = OpenOptions::default();
-    for (uri, scheme, feature) in [
+    for (uri, shown) in [
+        ("gs://bucket/path?AUTH=implicit", "gs://bucket/path"),
         (
-            "gs://bucket/path?AUTH=implicit",
-            "gs",
-            "Google Cloud Storage",
+            "GS://bucket/p?AUTH=implicit&GS_ENDPOINT=http://127.0.0.1:1",
+            "GS://bucket/p",
         ),
-        ("GS://bucket/p", "gs", "Google Cloud Storage"),
     ] {
-        let err = open(uri, &o).unwrap_err();
+        assert!(parse_uri(uri).is_ok(), "{uri} parses");
+        let s = open(uri, &o).unwrap_or_else(|e| panic!("{uri}: {e}"));
+        assert_eq!(s.uri(), shown);
+        let err = s.check_writable().unwrap_err();
         match &err {
-            Error::Unsupported {
-                scheme: s,
-                feature: f,
+            Error::ReadOnly {
+                uri: u,
+                storage,
+                kind,
             } => {
-                assert_eq!((s.as_str(), f.as_str()), (scheme, feature), "{uri}");
+                assert_eq!(
+                    (u.as_str(), storage.as_str(), *kind),
+                    (
+                        shown,
+                        "Google Cloud Storage (gs://)",
+                        ReadOnlyKind::WriteOnceUntested
+                    ),
+                    "{uri}"
+                );
             }
             other => panic!("{uri}: {other:?}"),
         }
-        assert_eq!(
-            err.to_string(),
-            format!("{feature} ({scheme}://) is not supported yet")
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{shown}: Google Cloud Storage (gs://) is read-only in vouch: write-once (a create with ifGenerationMatch=0"
+            )),
+            "{err}"
         );
-        assert!(parse_uri(uri).is_ok(), "{uri} parses");
+        // The writes say the same, without sending anything (the endpoint of the second
+        // URI has no server: a request would be an I/O error).
+        assert!(matches!(
+            s.put_new("x", b"x"),
+            Err(Error::ReadOnly {
+                kind: ReadOnlyKind::WriteOnceUntested,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.create_new("x"),
+            Err(Error::ReadOnly {
+                kind: ReadOnlyKind::WriteOnceUntested,
+                ..
+            })
+        ));
     }
+    // Other stores are writable.
+    let d = tempfile::tempdir().unwrap();
+    let local = open(&format!("file://{}", d.path().display()), &o).unwrap();
+    local.check_writable().unwrap();
+}
+
+#[test]
+fn unsupported_nodes_say_so() {
     let err = open("nodelocal://2/backups", &opts(Path::new("/tmp"))).unwrap_err();
     assert!(
         matches!(&err, Error::Unsupported { scheme, .. } if scheme == "nodelocal"),

