@@ -141,3 +141,58 @@ fn legacy_incremental_from_a_missing_backup_fails_naming_it() {
     };
     assert_eq!(path, &format!("nodelocal://1/nothing/{}", layout::MANIFEST));
 }
+
+/// A backup with any store it would write to on GCS (read-only in vouch) is refused with
+/// `ReadOnly` before anything is written: nothing in the local destination, no protected
+/// timestamp record in the cluster. The GCS endpoint has no server, so a request would
+/// have been an I/O error instead.
+#[test]
+fn a_backup_into_gcs_is_refused_before_anything_is_written() {
+    let (_d, c) = cluster();
+    let gcs = "gs://bucket/backups?AUTH=implicit&GS_ENDPOINT=http://127.0.0.1:1";
+    let into = |uri: &str| {
+        BackupOptions::new(
+            Targets::Databases(vec!["bank".into()]),
+            Destination::Into(uri.into()),
+        )
+    };
+    let mut with_inc = into("nodelocal://1/coll");
+    with_inc.incremental_location = Some(gcs.into());
+    let mut with_locality = into("nodelocal://1/coll");
+    with_locality.localities = vec![LocalityStore {
+        position: 1,
+        locality: "region=eu".into(),
+        uri: gcs.into(),
+    }];
+    for opts in [
+        into(gcs),
+        BackupOptions::new(
+            Targets::Databases(vec!["bank".into()]),
+            Destination::IntoLatest(gcs.into()),
+        ),
+        to(gcs, &[]),
+        with_inc,
+        with_locality,
+    ] {
+        let err = backup(&c, &opts, &mut |_| {}).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ReadOnly, "{opts:?}: {err}");
+        assert!(
+            matches!(
+                &err,
+                Error::Store(vouch_store::Error::ReadOnly {
+                    kind: vouch_store::ReadOnlyKind::WriteOnceUntested,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            refuse_read_only_destinations(&c, &opts).unwrap_err().kind(),
+            ErrorKind::ReadOnly
+        );
+    }
+    assert!(!c.extern_dir().join("coll").exists());
+    assert_eq!(c.kv().protected().unwrap(), vec![]);
+    // Every other store is writable.
+    refuse_read_only_destinations(&c, &into("nodelocal://1/coll")).unwrap();
+}
