@@ -7,6 +7,12 @@
 //! source's) and `dump` run through the `vouch` binary. The local store is the oracle:
 //! every answer, and every stored object but the per-run ones, is the same on every
 //! server. `vouch sql` takes s3://, azure:// and http:// too.
+//!
+//! `gs://` is read-only (spec/storage.md): a collection made on a local disk is uploaded
+//! to the GCS emulator's bucket (`scripts/gcs-server.sh`, through its upload API), and
+//! every reader (`show`, `verify` at every level, `restore`, `dump`, `vouch sql`'s SHOW
+//! BACKUP and RESTORE) gives the local collection's answers, damaged data included;
+//! BACKUP into `gs://` fails cleanly and writes nothing.
 
 mod common;
 
@@ -15,7 +21,8 @@ use std::path::Path;
 use common::{ok, text, vouch};
 use vouch_store::{open, redact_uri, OpenOptions};
 use vouch_testkit::servers::{
-    put_folder_marker, unique_prefix, uri_on, Server, S3_BUCKET, SERVERS,
+    gcs_upload, gcs_upload_dir, put_folder_marker, unique_prefix, uri_on, Server, S3_BUCKET,
+    SERVERS,
 };
 
 fn s(p: &Path) -> &str {
@@ -468,4 +475,302 @@ fn metadata_sizes_come_from_the_listing() {
         heads < 10,
         "{heads} HEAD requests for {data_files} data files"
     );
+}
+
+/// A cluster `src` with the bank workload, and the times of its two states: (t1, t2).
+fn bank_cluster(src: &Path, rows: &str) -> (String, String) {
+    run(&[
+        "cluster",
+        "init",
+        s(src),
+        "--workload",
+        "bank",
+        "--rows",
+        rows,
+    ]);
+    let (t1, _) = run(&["cluster", "now", s(src)]);
+    run(&[
+        "cluster",
+        "run",
+        s(src),
+        "--workload",
+        "bank",
+        "--ops",
+        "50",
+    ]);
+    let (t2, _) = run(&["cluster", "now", s(src)]);
+    (t1.trim().to_string(), t2.trim().to_string())
+}
+
+/// A full backup at `t1` and an incremental at `t2` (revision history) into `uri`.
+fn full_and_incremental(src: &Path, uri: &str, t1: &str, t2: &str) {
+    run(&[
+        "backup",
+        "--cluster",
+        s(src),
+        "INTO",
+        uri,
+        "--revision-history",
+        "--as-of",
+        t1,
+    ]);
+    run(&[
+        "backup",
+        "--cluster",
+        s(src),
+        "INTO",
+        "LATEST",
+        "IN",
+        uri,
+        "--revision-history",
+        "--as-of",
+        t2,
+    ]);
+}
+
+/// The read side on `gs://`: a collection written to a local disk and uploaded, object by
+/// object, to the GCS emulator gives exactly the local collection's answers (`show
+/// backups`, `show backup --check-files`, the verify reports at every level, restore's
+/// fingerprints, `dump`) and the same objects, byte for byte.
+#[test]
+fn gcs_reads_a_collection_uploaded_to_the_bucket() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let (t1, t2) = bank_cluster(&src, "200");
+    let local_dir = d.path().join("local-collection");
+    let local = format!("file://{}", s(&local_dir));
+    full_and_incremental(&src, &local, &t1, &t2);
+    let prefix = unique_prefix("cli-gcs");
+    let uploaded = gcs_upload_dir(&local_dir, &prefix);
+    assert!(uploaded.len() > 6, "{uploaded:?}");
+    let gcs = uri_on(Server::FakeGcs, &prefix);
+
+    let want = read_side(&local, &src, d.path(), &t2, "local");
+    let got = read_side(&gcs, &src, d.path(), &t2, "gcs");
+    assert_eq!(want.len(), got.len());
+    for (i, (a, o)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(a, o, "answer {i} differs between the local store and gs://");
+    }
+    same_objects(
+        &objects(&local, &src),
+        &objects(&gcs, &src),
+        Backend::Object(Server::FakeGcs),
+    );
+}
+
+/// `vouch sql` reads `gs://` (SHOW BACKUPS, SHOW BACKUP, RESTORE: the restored database's
+/// fingerprints are the source's), and every way of writing there fails cleanly, saying
+/// why, before anything is written: BACKUP INTO, INTO LATEST and `incremental_location`
+/// on the command line and in `vouch sql` (no job is recorded), CREATE SCHEDULE (none is
+/// created). The bucket holds exactly what it held.
+#[test]
+fn gcs_is_read_by_vouch_sql_and_never_written() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let (t1, t2) = bank_cluster(&src, "50");
+    let local_dir = d.path().join("local-collection");
+    full_and_incremental(&src, &format!("file://{}", s(&local_dir)), &t1, &t2);
+    let prefix = unique_prefix("cli-gcs-sql");
+    gcs_upload_dir(&local_dir, &prefix);
+    let gcs = uri_on(Server::FakeGcs, &prefix);
+
+    let dst = d.path().join("dst");
+    run(&["cluster", "init", s(&dst)]);
+    let (out, _) = run(&[
+        "sql",
+        "--cluster",
+        s(&dst),
+        "-e",
+        &format!("SHOW BACKUPS IN '{gcs}'"),
+        "-e",
+        &format!("SHOW BACKUP FROM LATEST IN '{gcs}'"),
+        "-e",
+        &format!("RESTORE DATABASE bank FROM LATEST IN '{gcs}'"),
+    ]);
+    assert_eq!(out.matches("| succeeded |").count(), 1, "{out}");
+    assert!(out.contains("| bank "), "{out}");
+    assert_eq!(
+        fingerprints(&dst, "bank", None),
+        fingerprints(&src, "bank", Some(&t2))
+    );
+
+    let before = objects(&gcs, &src);
+    let jobs = |c: &Path| -> usize {
+        let (out, _) = run(&["jobs", "list", "--cluster", s(c), "--format", "json"]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        j.as_array().unwrap().len()
+    };
+    let jobs_before = jobs(&src);
+    let attempts: Vec<Vec<String>> = vec![
+        vec![
+            "backup".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "INTO".into(),
+            gcs.clone(),
+        ],
+        vec![
+            "backup".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "INTO".into(),
+            "LATEST".into(),
+            "IN".into(),
+            gcs.clone(),
+        ],
+        vec![
+            "backup".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "INTO".into(),
+            "LATEST".into(),
+            "IN".into(),
+            format!("file://{}", s(&local_dir)),
+            "--incremental-location".into(),
+            gcs.clone(),
+        ],
+        vec![
+            "sql".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "-e".into(),
+            format!("BACKUP DATABASE bank INTO '{gcs}'"),
+        ],
+        vec![
+            "sql".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "-e".into(),
+            format!("BACKUP DATABASE bank INTO LATEST IN '{gcs}'"),
+        ],
+        vec![
+            "sql".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "-e".into(),
+            format!(
+                "BACKUP DATABASE bank INTO 'file://{}' WITH incremental_location = '{gcs}'",
+                s(&d.path().join("other"))
+            ),
+        ],
+        vec![
+            "sql".into(),
+            "--cluster".into(),
+            s(&src).into(),
+            "-e".into(),
+            format!(
+                "CREATE SCHEDULE nightly FOR BACKUP DATABASE bank INTO '{gcs}' RECURRING '@daily'"
+            ),
+        ],
+    ];
+    for args in &attempts {
+        let out = vouch(args);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        // The command line's errors exit with 2, `vouch sql`'s statement errors with 1.
+        let (code, prefix) = if args[0] == "sql" {
+            (1, "ERROR")
+        } else {
+            (2, "error")
+        };
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {stdout}\n{stderr}"
+        );
+        no_secret(&format!("{args:?}"), &stdout);
+        no_secret(&format!("{args:?}"), &stderr);
+        let said = format!(
+            "{prefix}: {}: Google Cloud Storage (gs://) is read-only in vouch: write-once (a create with ifGenerationMatch=0",
+            shown(&gcs)
+        );
+        assert!(stderr.starts_with(&said), "{args:?}: {stderr}");
+        assert!(!stdout.contains("succeeded"), "{args:?}: {stdout}");
+    }
+    assert_eq!(objects(&gcs, &src), before, "the bucket changed");
+    assert_eq!(jobs(&src), jobs_before, "a refused BACKUP recorded a job");
+    let (out, _) = run(&["sql", "--cluster", s(&src), "-e", "SHOW SCHEDULES"]);
+    assert!(!out.contains("nightly"), "{out}");
+    assert!(!d.path().join("other").exists());
+}
+
+/// A damaged data file in the bucket: `verify --level full` on `gs://` reports exactly what
+/// it reports on a local copy damaged the same way (the same findings, errors and exit
+/// code), and restore fails on both, saying the same.
+#[test]
+fn gcs_damage_is_found_as_on_a_local_disk() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let (t1, t2) = bank_cluster(&src, "200");
+    let local_dir = d.path().join("local-collection");
+    let local = format!("file://{}", s(&local_dir));
+    full_and_incremental(&src, &local, &t1, &t2);
+    let prefix = unique_prefix("cli-gcs-damage");
+    let uploaded = gcs_upload_dir(&local_dir, &prefix);
+    // The full backup's largest data file (bank's rows), one byte flipped in its middle,
+    // in both places.
+    let victim = uploaded
+        .iter()
+        .filter(|p| !p.starts_with("incrementals/") && p.ends_with(".sst"))
+        .max_by_key(|p| std::fs::metadata(local_dir.join(p)).unwrap().len())
+        .unwrap()
+        .clone();
+    let path = local_dir.join(&victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    gcs_upload(&format!("{prefix}/{victim}"), &bytes);
+    let gcs = uri_on(Server::FakeGcs, &prefix);
+
+    let verify = |uri: &str| {
+        let out = vouch(["verify", "IN", uri, "--level", "full", "--format", "json"]);
+        let stdout = text(&out.stdout);
+        no_secret("verify", &stdout);
+        no_secret("verify", &text(&out.stderr));
+        let mut j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        j.as_object_mut().unwrap().remove("duration_seconds");
+        let report = j
+            .to_string()
+            .replace(&redact_uri(uri), "<uri>")
+            .replace(shown(uri), "<uri>");
+        (out.status.code(), j, report)
+    };
+    let (local_code, local_json, local_report) = verify(&local);
+    let (gcs_code, _, gcs_report) = verify(&gcs);
+    assert_eq!(local_code, Some(1), "{local_report}");
+    assert!(
+        local_json["errors"].as_u64().unwrap() >= 1,
+        "{local_report}"
+    );
+    assert!(local_report.contains(&victim), "{local_report}");
+    assert_eq!(gcs_code, local_code);
+    assert_eq!(gcs_report, local_report);
+
+    let restore = |uri: &str, name: &str| {
+        let dst = d.path().join(name);
+        let out = vouch([
+            "restore",
+            "--cluster",
+            s(&dst),
+            "DATABASE",
+            "bank",
+            "FROM",
+            "LATEST",
+            "IN",
+            uri,
+        ]);
+        let stderr = text(&out.stderr);
+        no_secret("restore", &stderr);
+        (
+            out.status.code(),
+            stderr
+                .replace(&redact_uri(uri), "<uri>")
+                .replace(shown(uri), "<uri>"),
+        )
+    };
+    let (local_code, local_err) = restore(&local, "r-local");
+    let (gcs_code, gcs_err) = restore(&gcs, "r-gcs");
+    assert_eq!(local_code, Some(2), "{local_err}");
+    assert!(local_err.contains(&victim), "{local_err}");
+    assert_eq!((gcs_code, gcs_err), (local_code, local_err));
 }

@@ -256,8 +256,8 @@ impl Drop for ReleaseBeforeExport<'_> {
 /// [`vouch_store::Error::ReadOnly`] ([`ErrorKind::ReadOnly`]), before anything is written:
 /// the destination, `incremental_location` and every locality's store are asked. A URI
 /// that does not open is left to the backup, which reports it as it always has.
-/// [`backup`] calls it first; `vouch sql` and schedules call it before they record a job
-/// or a schedule.
+/// [`backup`] calls it first; `vouch backup`, `vouch sql` and schedules call it before
+/// they record a job or a schedule.
 pub fn refuse_read_only_destinations(cluster: &Cluster, opts: &BackupOptions) -> Result<()> {
     let store_opts = crate::storage::open_options(cluster);
     let uris = std::iter::once(opts.destination.uri())
