@@ -1,6 +1,7 @@
 //! Secrets are never shown: a whole session whose storage URIs (collection and
-//! `incremental_location`, on the real S3 test server and on Azurite) and KMS URI carry
-//! canary secrets —
+//! `incremental_location`, on the real S3 test server and on Azurite; a collection read
+//! from the GCS emulator with a canary service account key in `CREDENTIALS`) and KMS URI
+//! carry canary secrets —
 //! backups (CLI and `vouch sql`), show, verify (human, JSON, JUnit), restore, dump, and
 //! failing commands — then every output and every stored byte (the objects in the bucket,
 //! every file of the clusters and reports) is searched for the canaries.
@@ -14,8 +15,8 @@ use vouch_keys::kms::aws::AwsKms;
 use vouch_keys::kms::KmsUri;
 use vouch_store::{open, OpenOptions};
 use vouch_testkit::servers::{
-    s3_endpoint, unique_prefix, uri_on, Server, AZURE_KEY, AZURE_KEY_IN_URI, S3_ACCESS_KEY_ID,
-    S3_BUCKET,
+    endpoint_of, gcs_credentials, gcs_upload_dir, gcs_uri_at, percent_encode, s3_endpoint,
+    unique_prefix, uri_on, Server, AZURE_KEY, AZURE_KEY_IN_URI, S3_ACCESS_KEY_ID, S3_BUCKET,
 };
 
 /// The canaries as a user writes them (percent-encoded where they hold `/` or `+`) and as
@@ -77,8 +78,24 @@ impl Session {
     }
 }
 
+/// The private key of the canary service account key given to `gs://` URIs (the GCS
+/// emulator checks no credentials: the key says `"disable_oauth": true`).
+const GCS_KEY: &str = "canaryGCSprivateKEY/q7w+8e9r0t";
+
+/// The canary `CREDENTIALS` (base64 of the key's JSON) as it is and as the URI holds it.
+fn gcs_canaries() -> [String; 2] {
+    let b64 = gcs_credentials(GCS_KEY);
+    let in_uri = percent_encode(&b64, false);
+    [b64, in_uri]
+}
+
 fn assert_clean(what: &str, bytes: &[u8]) {
-    for c in CANARIES {
+    let gcs = gcs_canaries();
+    for c in CANARIES
+        .into_iter()
+        .chain([GCS_KEY])
+        .chain(gcs.iter().map(String::as_str))
+    {
         let found = bytes.windows(c.len()).any(|w| w == c.as_bytes());
         assert!(!found, "{what} holds the canary {c:?}");
     }
@@ -382,6 +399,104 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
         assert_clean(&o.path, &astore.get(&o.path).unwrap());
     }
 
+    // GCS, which vouch only reads: a chain written to a local disk and uploaded to the
+    // emulator's bucket, read with the canary key by every reader and `vouch sql`; writing
+    // there and URIs vouch refuses fail without showing it.
+    let gdir = d.path().join("gcs-local");
+    let glocal = format!("file://{}", s(&gdir));
+    r.ok(&["backup", "--cluster", s(&src), "INTO", &glocal]);
+    r.ok(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        "LATEST",
+        "IN",
+        &glocal,
+    ]);
+    gcs_upload_dir(&gdir, &format!("{prefix}/gcs"));
+    let gcs_ep = endpoint_of(Server::FakeGcs);
+    let gcoll = gcs_uri_at(gcs_ep, &format!("{prefix}/gcs"), &gcs_canaries()[1]);
+    r.ok(&["show", "backups", "IN", &gcoll]);
+    r.ok(&[
+        "show",
+        "backup",
+        "FROM",
+        "LATEST",
+        "IN",
+        &gcoll,
+        "--check-files",
+    ]);
+    let gjunit = d.path().join("gcs-report.xml");
+    for format in ["human", "json"] {
+        let out = r.ok(&[
+            "verify",
+            "IN",
+            &gcoll,
+            "--level",
+            "full",
+            "--format",
+            format,
+            "--junit",
+            s(&gjunit),
+        ]);
+        assert!(out.contains("CREDENTIALS=redacted"), "{out}");
+    }
+    r.ok(&[
+        "restore",
+        "--cluster",
+        s(&d.path().join("dst-gcs")),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        &gcoll,
+    ]);
+    r.ok(&["dump", "FROM", "LATEST", "IN", &gcoll, "--cluster", s(&src)]);
+    let gsql = d.path().join("dst-gcs-sql");
+    r.ok(&["cluster", "init", s(&gsql)]);
+    r.ok(&[
+        "sql",
+        "--cluster",
+        s(&gsql),
+        "-e",
+        &format!("SHOW BACKUP FROM LATEST IN '{gcoll}'"),
+        "-e",
+        &format!("RESTORE DATABASE bank FROM LATEST IN '{gcoll}'"),
+    ]);
+    let e = r.fails(&["backup", "--cluster", s(&src), "INTO", &gcoll]);
+    assert!(e.contains("read-only in vouch"), "{e}");
+    r.fails(&[
+        "sql",
+        "--cluster",
+        s(&src),
+        "-e",
+        &format!("BACKUP DATABASE bank INTO LATEST IN '{gcoll}'"),
+    ]);
+    let e = r.fails(&[
+        "verify",
+        "IN",
+        &format!("{gcoll}&CREDENTIALZ=x"),
+        "--level",
+        "metadata",
+    ]);
+    assert!(e.contains("unknown GCS parameter"), "{e}");
+    let e = r.fails(&[
+        "verify",
+        "IN",
+        &gcoll.replacen("AUTH=specified", "AUTH=implicit", 1),
+        "--level",
+        "metadata",
+    ]);
+    assert!(e.contains("AUTH=implicit takes"), "{e}");
+    r.fails(&[
+        "show",
+        "backups",
+        "IN",
+        &gcoll.replacen(S3_BUCKET, "no-such-bucket", 1),
+    ]);
+
     for (what, out) in &r.outputs {
         assert_clean(&format!("the output of {what}"), out.as_bytes());
     }
@@ -403,7 +518,7 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
     // Every file on disk: clusters (their stores and job records), the JUnit report.
     let mut all = Vec::new();
     files(d.path(), &mut all);
-    assert!(all.contains(&junit));
+    assert!(all.contains(&junit) && all.contains(&gjunit));
     for f in &all {
         assert_clean(&f.display().to_string(), &std::fs::read(f).unwrap());
     }
