@@ -22,10 +22,17 @@
 #                                               `VOUCH_GCS_ENDPOINT=http://127.0.0.1:<port>`
 #                                               and `VOUCH_GCS_PID=<pid>` on stdout
 #   scripts/gcs-server.sh stop PID              stop the server started with that pid
+#   scripts/gcs-server.sh upload ENDPOINT DIR PREFIX
+#                                               upload every file under DIR (a collection
+#                                               on disk; its .vouch-tmp/ left out) to
+#                                               `vouch-test/PREFIX/<relative path>` through
+#                                               the JSON upload API (vouch does not write
+#                                               to GCS); prints the count
 # With WATCH_PID the server is stopped (by its pid) once that process has exited. Exits
 # non-zero with the reason on stderr when the server cannot start; tests turn that into a
 # failure, never a skip.
 set -euo pipefail
+caller="$PWD"   # upload's DIR is relative to where the script was run from
 cd "$(dirname "$0")/.."
 . scripts/lib/servers.sh
 
@@ -106,9 +113,38 @@ stop() {
   rm -f "$file" "${file%.pid}.log"
 }
 
+# Uploads a folder (arguments: endpoint, bucket, folder, prefix).
+UPLOAD_PY='import os, sys, urllib.parse, urllib.request
+endpoint, bucket, root, prefix = sys.argv[1:5]
+prefix = prefix.strip("/")
+n = 0
+for folder, dirs, files in os.walk(root):
+    dirs[:] = sorted(d for d in dirs if not (folder == root and d == ".vouch-tmp"))
+    for f in sorted(files):
+        rel = os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/")
+        name = urllib.parse.quote(f"{prefix}/{rel}", safe="")
+        with open(os.path.join(folder, f), "rb") as fh:
+            body = fh.read()
+        req = urllib.request.Request(
+            f"{endpoint}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
+            data=body, method="POST", headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(req, timeout=30).read()
+        n += 1
+print(f"uploaded {n} objects to gs://{bucket}/{prefix}")
+'
+
+upload() {
+  [ "$#" -eq 3 ] || { echo "usage: scripts/gcs-server.sh upload ENDPOINT DIR PREFIX" >&2; exit 2; }
+  local dir="$2"
+  case "$dir" in /*) ;; *) dir="$caller/$dir" ;; esac
+  [ -d "$dir" ] || { echo "gcs-server: $2 is not a folder" >&2; exit 1; }
+  python3 -c "$UPLOAD_PY" "$1" "$BUCKET" "$dir" "$3"
+}
+
 case "${1:-}" in
   install) install ;;
   start) shift; start "${1:-}" ;;
   stop) shift; stop "${1:-}" ;;
-  *) echo "usage: scripts/gcs-server.sh install | start [WATCH_PID] | stop PID" >&2; exit 2 ;;
+  upload) shift; upload "$@" ;;
+  *) echo "usage: scripts/gcs-server.sh install | start [WATCH_PID] | stop PID | upload ENDPOINT DIR PREFIX" >&2; exit 2 ;;
 esac

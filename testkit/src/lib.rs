@@ -10,7 +10,8 @@
 //!   `vouch-verify`.
 //! - [`tree`]: list, copy and snapshot a directory tree (the "nothing was written" proof).
 //! - [`bench`]: the clusters the benchmarks back up.
-//! - [`servers`]: real servers for tests (S3, Azure), started by the project's scripts.
+//! - [`servers`]: real servers for tests (S3, Azure, WebDAV, a GCS emulator), started by the
+//!   project's scripts.
 //!
 //! It may depend on any vouch crate; no vouch crate but `benches/` depends on it outside
 //! `[dev-dependencies]`.
