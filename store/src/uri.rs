@@ -74,8 +74,10 @@ impl Scheme {
     }
 }
 
-/// A parsed storage URI.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed storage URI. Its `Debug` shows the URI and the query as [`redact_uri`] does
+/// (user info gone, secret parameters `redacted`): a store holding one can be printed in
+/// a panic or a log without its credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StorageUri {
     /// The URI exactly as given.
     pub uri: String,
@@ -91,6 +93,34 @@ pub struct StorageUri {
     /// Query parameters (`?COCKROACH_LOCALITY=…&AUTH=…`), percent-decoded; for a key given
     /// twice, the first value.
     pub query: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for StorageUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let query: BTreeMap<&str, &str> = self
+            .query
+            .iter()
+            .map(|(k, v)| {
+                let shown =
+                    v.is_empty() || SHOWN_PARAMETERS.contains(&k.to_ascii_uppercase().as_str());
+                (k.as_str(), if shown { v.as_str() } else { "redacted" })
+            })
+            .collect();
+        f.debug_struct("StorageUri")
+            .field("uri", &redact_uri(&self.uri))
+            .field("scheme", &self.scheme)
+            .field("scheme_name", &self.scheme_name)
+            .field(
+                "host",
+                &self
+                    .host
+                    .rsplit_once('@')
+                    .map_or(self.host.as_str(), |(_, h)| h),
+            )
+            .field("path", &self.path)
+            .field("query", &query)
+            .finish()
+    }
 }
 
 impl StorageUri {
@@ -249,6 +279,26 @@ pub fn message_uri(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        for uri in [
+            "s3://b/p?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY=CANARYs3cr3t&AWS_SESSION_TOKEN=CANARYtok",
+            "azure://c/p?AZURE_ACCOUNT_NAME=a&AZURE_ACCOUNT_KEY=CANARYkey",
+            "gs://b/p?AUTH=specified&CREDENTIALS=CANARYcreds",
+            "https://user:CANARYpw@host/p",
+            "s3://b/p?aws_secret_access_key=CANARYlower",
+        ] {
+            let parsed = parse_uri(uri).unwrap();
+            let shown = format!("{parsed:?} {parsed:#?}");
+            assert!(!shown.contains("CANARY"), "{uri}: {shown}");
+            assert!(shown.contains("StorageUri"), "{shown}");
+        }
+        let parsed = parse_uri("s3://b/p?AWS_ACCESS_KEY_ID=id&AWS_REGION=us-east-1").unwrap();
+        let shown = format!("{parsed:?}");
+        assert!(shown.contains("\"AWS_REGION\": \"us-east-1\""), "{shown}");
+        assert!(shown.contains("\"AWS_ACCESS_KEY_ID\": \"id\""), "{shown}");
+    }
 
     #[test]
     fn redaction() {
