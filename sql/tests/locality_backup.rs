@@ -616,10 +616,14 @@ fn execution_locality_picks_a_matching_coordinator_or_refuses() {
         t.rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>()
     };
     assert_eq!(coordinators(&b), [Some("8".to_string())]);
+    // Each job a second after the one before (jobs created at one time are shown in id
+    // order, and ids are random).
+    tick(&c);
     run(
         &c,
         "BACKUP DATABASE movr INTO 'nodelocal://1/z' WITH EXECUTION LOCALITY = 'region=us-west1'",
     );
+    tick(&c);
     run(
         &c,
         "BACKUP DATABASE movr INTO 'nodelocal://1/z2' WITH detached",
