@@ -48,8 +48,8 @@ pub use plan::{
     Source,
 };
 pub use select::{
-    assign, check_options, check_row, dry_run, qualified, select, DryRun, Mapping, RestoreOptions,
-    Selection,
+    assign, check_options, check_row, dry_run, qualified, select, select_for, DryRun, Mapping,
+    RestoreOptions, Selection, Start,
 };
 pub use targets::{resolve, resolve_for, Resolved, Targets};
 

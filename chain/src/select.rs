@@ -103,6 +103,32 @@ pub fn select(
     tcat: &Catalog,
     opts: &RestoreOptions,
 ) -> Result<Selection> {
+    select_for(plan, bcat, tcat, opts, Start::First)
+}
+
+/// Which run of a restore job a selection is for (spec/jobs.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The job's start (its first run, or a detached RESTORE planning its job): every
+    /// precondition is checked.
+    First,
+    /// A run continuing from the job's checkpoint: the preconditions were checked when the
+    /// job started and are not checked again (CockroachDB checks them when it plans the
+    /// job), except that the names of the objects it restores must still be free
+    /// ([`assign`]). A full cluster restore's "the cluster has no tables or databases"
+    /// is such a precondition: objects made meanwhile (the database of the zone-restore
+    /// flow, `newdb`) do not fail the resumed run.
+    Resumed,
+}
+
+/// [`select`] for a run of a restore job ([`Start`]).
+pub fn select_for(
+    plan: &Plan,
+    bcat: &Catalog,
+    tcat: &Catalog,
+    opts: &RestoreOptions,
+    start: Start,
+) -> Result<Selection> {
     let mut sel = Selection::default();
     let newest = plan.used_layers().last().map(|l| &l.manifest);
     match &opts.targets {
@@ -142,7 +168,7 @@ pub fn select(
                     });
                 }
             }
-            if !blocking.is_empty() {
+            if !blocking.is_empty() && start == Start::First {
                 return Err(Error::new(ErrorKind::NameCollision, format!(
                     "full cluster restore can only be run on a cluster with no tables or databases but found {} descriptors: {}",
                     blocking.len(),

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use vouch_chain::RestoreOptions;
-use vouch_chain::{assign, check_options, check_row, qualified, select};
+use vouch_chain::{
+    assign, check_options, check_row, qualified, select_for, Mapping, Selection, Start,
+};
 use vouch_chain::{open_source_keyed, plan};
 use vouch_cluster::{Batch, Cluster};
 use vouch_format::entry::{TableCheck, UniqueKeys};
@@ -155,28 +157,27 @@ fn rewrite_key(user: &[u8], new_id: u64, out: &mut Vec<u8>) -> Result<u64> {
 /// Bytes of keys and values buffered before a batch is written.
 const BATCH_BYTES: usize = 4 << 20;
 
-/// Runs a RESTORE into `cluster`.
-pub fn restore(
-    cluster: &Cluster,
-    opts: &RestoreOptions,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<RestoreResult> {
-    restore_job(cluster, opts, &mut RestoreJob::default(), progress)
+/// A restore planned: its chain read and planned, its selection, its objects' ids and
+/// the checkpoint a run starts from.
+struct Prepared {
+    plan: vouch_chain::Plan,
+    bcat: Catalog,
+    sel: Selection,
+    mapping: Mapping,
+    ck: pb::RestoreCheckpoint,
+    /// (backup id, cluster id) of each table whose rows are read.
+    data: Vec<(u64, u64)>,
 }
 
-/// Runs a RESTORE into `cluster` as a job ([`RestoreJob`]).
-pub fn restore_job(
+/// Plans a restore: the job's start when `resume` is `None` (every precondition checked,
+/// new ids allocated), else a run continuing from `resume` (the preconditions of the
+/// start not checked again but the names of its objects, the same ids and tables as the
+/// checkpoint's, or [`ErrorKind::ResumeConflict`]). Nothing is written but the allocator.
+fn prepare(
     cluster: &Cluster,
     opts: &RestoreOptions,
-    job: &mut RestoreJob<'_>,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<RestoreResult> {
-    check_options(opts)?;
-    #[cfg(feature = "fault-injection")]
-    let faults = crate::backup::faults::Injected::given(job.faults)?;
-    #[cfg(not(feature = "fault-injection"))]
-    let faults = crate::backup::faults::Injected::default();
-    let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
+    resume: Option<pb::RestoreCheckpoint>,
+) -> Result<Prepared> {
     let store_opts = crate::storage::open_options(cluster);
     let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
     let now = cluster.now();
@@ -191,12 +192,17 @@ pub fn restore_job(
     let plan = plan(chain, as_of)?;
     let bcat = plan.catalog();
     let tcat = cluster.catalog(now)?;
-    let sel = select(&plan, &bcat, &tcat, opts)?;
+    let start = if resume.is_some() {
+        Start::Resumed
+    } else {
+        Start::First
+    };
+    let sel = select_for(&plan, &bcat, &tcat, opts, start)?;
     // A resumed run gives its objects the ids of the first run (allocated then).
     let mut range = (0u64, 0u64);
     let mapping = assign(
         |n| {
-            let first = match &job.resume {
+            let first = match &resume {
                 Some(ck) if ck.new_ids == n => ck.first_new_id,
                 Some(ck) => {
                     return Err(resume_conflict(format!(
@@ -223,8 +229,8 @@ pub fn restore_job(
         })
         .collect();
 
-    // Tables whose rows are read: (backup descriptor, cluster id).
-    let mut data_tables: Vec<(&pb::Descriptor, u64)> = Vec::new();
+    // Tables whose rows are read: (backup id, cluster id).
+    let mut data: Vec<(u64, u64)> = Vec::new();
     let reads_data = !opts.schema_only || opts.verify_backup_table_data;
     for d in bcat.tables().filter(|_| reads_data) {
         let excluded = schema::table(d).is_some_and(|t| t.exclude_data_from_backup);
@@ -233,24 +239,24 @@ pub fn restore_job(
         }
         if sel.ids.contains(&d.id) {
             if let Some(new) = mapping.ids.get(&d.id) {
-                data_tables.push((d, *new));
+                data.push((d.id, *new));
             }
         } else if d.id == USERS_TABLE_ID && sel.system_users {
-            data_tables.push((d, USERS_TABLE_ID));
+            data.push((d.id, USERS_TABLE_ID));
         }
     }
     // The checkpoint: the first run's, or a new one.
-    let mut ck = match job.resume.take() {
+    let ck = match resume {
         Some(ck) => {
             if ck.ids != ids {
                 return Err(resume_conflict(
                     "its objects would now get other ids".into(),
                 ));
             }
-            if ck.tables != data_tables.len() as u64 {
+            if ck.tables != data.len() as u64 {
                 return Err(resume_conflict(format!(
                     "it would now restore the rows of {} tables, not {}",
-                    data_tables.len(),
+                    data.len(),
                     ck.tables
                 )));
             }
@@ -260,7 +266,7 @@ pub fn restore_job(
             ids,
             first_new_id: range.0,
             new_ids: range.1,
-            tables: data_tables.len() as u64,
+            tables: data.len() as u64,
             done: Vec::new(),
         },
     };
@@ -270,12 +276,69 @@ pub fn restore_job(
     }
     if let Some(extra) = done_ids
         .iter()
-        .find(|id| !data_tables.iter().any(|(d, _)| d.id == **id))
+        .find(|id| !data.iter().any(|(old, _)| old == *id))
     {
         return Err(resume_conflict(format!(
             "table {extra}, done, is not among the tables it restores"
         )));
     }
+    Ok(Prepared {
+        plan,
+        bcat,
+        sel,
+        mapping,
+        ck,
+        data,
+    })
+}
+
+/// Starts a RESTORE job without writing a row (spec/jobs.md §3): the job's start —
+/// options and every precondition checked (a full cluster restore's empty cluster
+/// included), its objects' ids allocated — as the checkpoint its runs continue from
+/// ([`RestoreJob::resume`]). A detached RESTORE records it before returning its job id,
+/// so a job paused before any runner ran it is already defined: its later runs check
+/// only that its objects' names are still free.
+pub fn plan_job(cluster: &Cluster, opts: &RestoreOptions) -> Result<pb::RestoreCheckpoint> {
+    check_options(opts)?;
+    Ok(prepare(cluster, opts, None)?.ck)
+}
+
+/// Runs a RESTORE into `cluster`.
+pub fn restore(
+    cluster: &Cluster,
+    opts: &RestoreOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RestoreResult> {
+    restore_job(cluster, opts, &mut RestoreJob::default(), progress)
+}
+
+/// Runs a RESTORE into `cluster` as a job ([`RestoreJob`]).
+pub fn restore_job(
+    cluster: &Cluster,
+    opts: &RestoreOptions,
+    job: &mut RestoreJob<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RestoreResult> {
+    check_options(opts)?;
+    #[cfg(feature = "fault-injection")]
+    let faults = crate::backup::faults::Injected::given(job.faults)?;
+    #[cfg(not(feature = "fault-injection"))]
+    let faults = crate::backup::faults::Injected::default();
+    let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
+    let Prepared {
+        plan,
+        bcat,
+        sel,
+        mapping,
+        mut ck,
+        data,
+    } = prepare(cluster, opts, job.resume.take())?;
+    // Tables whose rows are read: (backup descriptor, cluster id).
+    let data_tables: Vec<(&pb::Descriptor, u64)> = data
+        .iter()
+        .filter_map(|(old, new)| bcat.get(*old).map(|d| (d, *new)))
+        .collect();
+    let done_ids: BTreeSet<u64> = ck.done.iter().map(|t| t.table_id).collect();
     let stop_asked =
         |job: &RestoreJob<'_>| job.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     if let Some(f) = job.checkpoint.as_mut() {

@@ -572,6 +572,7 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
                 detached,
                 // A detached backup is of the time it was asked for, whenever it runs.
                 detached.then(|| fixed_time(cluster, as_of.as_deref())),
+                None,
             )
         }
         Statement::Restore {
@@ -580,18 +581,34 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             as_of,
             options,
         } => {
-            restore_options(s, targets, from, as_of.as_deref(), options)?;
             let detached = flag(options, "detached")?;
+            let fixed = match as_of {
+                Some(t) if detached => Some(fixed_time(cluster, Some(t))),
+                _ => None,
+            };
+            let opts = restore_options(
+                s,
+                targets,
+                from,
+                fixed.as_deref().or(as_of.as_deref()),
+                options,
+            )?;
+            // A detached RESTORE starts its job before returning its id (spec/jobs.md §3):
+            // preconditions checked and ids allocated now, recorded as its checkpoint, so
+            // the job is defined even if it is paused before any runner takes it.
+            let checkpoint = if detached {
+                Some(vouch_engine::restore::plan_job(cluster, &opts)?)
+            } else {
+                None
+            };
             crate::jobs::execute_statement(
                 cluster,
                 s.database,
                 crate::jobs::JobType::Restore,
                 text_,
                 detached,
-                match as_of {
-                    Some(t) if detached => Some(fixed_time(cluster, Some(t))),
-                    _ => None,
-                },
+                fixed,
+                checkpoint,
             )
         }
         Statement::ShowBackups { uri } => {

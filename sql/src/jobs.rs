@@ -215,6 +215,9 @@ pub struct NewJob {
     pub status: Status,
     /// The protected timestamp record a schedule's run sets when it succeeds.
     pub protect_record: Option<u64>,
+    /// A RESTORE job started at its creation (a detached RESTORE): its checkpoint, ids
+    /// allocated and preconditions checked ([`vouch_engine::restore::plan_job`]).
+    pub restore_checkpoint: Option<pb::RestoreCheckpoint>,
 }
 
 /// Records a new job (its id: [`vouch_engine::new_job_id`]) and returns it.
@@ -249,7 +252,7 @@ pub fn create(cluster: &Cluster, new: NewJob) -> Result<pb::JobRecord> {
         as_of: new.as_of.unwrap_or_default(),
         protect_record: new.protect_record.unwrap_or(0),
         coordinator_id: 0,
-        restore_checkpoint: None,
+        restore_checkpoint: new.restore_checkpoint,
     };
     cluster.kv().with_jobs(|j| store(j, &r))?;
     Ok(r)
@@ -758,6 +761,7 @@ pub fn execute_statement(
     text: &str,
     detached: bool,
     as_of: Option<String>,
+    restore_checkpoint: Option<pb::RestoreCheckpoint>,
 ) -> Result<Output> {
     let r = create(
         cluster,
@@ -773,6 +777,7 @@ pub fn execute_statement(
             } else {
                 Status::Running
             },
+            restore_checkpoint,
         },
     )?;
     if detached {
@@ -811,6 +816,7 @@ pub fn record_foreground(cluster: &Cluster, job_type: JobType, text: &str) -> Re
             schedule_id: 0,
             status: Status::Running,
             protect_record: None,
+            restore_checkpoint: None,
         },
     )?;
     let description = grammar::redact(text);
@@ -958,6 +964,7 @@ pub fn for_schedule_run(
             schedule_id,
             status: Status::Running,
             protect_record,
+            restore_checkpoint: None,
         },
     )?
     .id)

@@ -210,7 +210,18 @@ fn a_restore_job_paused_twice_and_resumed_writes_each_table_once_with_the_source
     let env = Env::new();
     let id = env.detached_restore("r");
     assert_eq!(env.status(id), "pending");
-    assert!(jobs::get(&env.c, id).unwrap().restore_checkpoint.is_none());
+    // Started when it was made (spec/jobs.md §3): its checkpoint holds its objects' ids,
+    // no table is done.
+    let planned = env.checkpoint(id);
+    assert_eq!(
+        (
+            planned.tables,
+            planned.new_ids,
+            planned.ids.len(),
+            planned.done.len()
+        ),
+        (4, 6, 6, 0)
+    );
     assert_eq!(env.show(id, "coordinator_id"), None);
 
     // Paused after its first table: the checkpoint says which, nothing is published.
@@ -223,9 +234,12 @@ fn a_restore_job_paused_twice_and_resumed_writes_each_table_once_with_the_source
     let ck = env.checkpoint(id);
     assert_eq!(ck.tables, 4);
     assert_eq!(ck.done.len(), 1);
-    // The database, its public schema and the four tables.
+    // The database, its public schema and the four tables, with the ids given when the
+    // job was made.
     assert_eq!(ck.new_ids, 6);
     assert_eq!(ck.ids.len(), 6);
+    assert_eq!(ck.ids, planned.ids);
+    assert_eq!(ck.first_new_id, planned.first_new_id);
     assert!(!env.has_database("r"), "a paused restore published nothing");
     let e = env.err("SELECT count(*) FROM r.a");
     assert!(!matches!(e, Error::Job { .. }), "{e}");
@@ -556,4 +570,59 @@ fn a_script_of_pause_and_cancel_job_statements_is_a_list_of_requests() {
     ] {
         assert_eq!(jobs::requests_in(other), None, "{other}");
     }
+}
+
+/// A detached RESTORE starts its job when it is made (spec/jobs.md §3): a restore whose
+/// preconditions fail is refused by the statement and records no job; one paused before
+/// any runner took it keeps the ids it was given and, resumed, is not refused for objects
+/// made meanwhile, only for its own names taken.
+#[test]
+fn a_detached_restore_checks_its_preconditions_when_made_and_only_its_names_when_resumed() {
+    let env = Env::new();
+    let before = jobs::list(&env.c).unwrap().len();
+    let e = env.err(&format!(
+        "RESTORE DATABASE bank FROM LATEST IN '{}' WITH detached",
+        env.uri()
+    ));
+    assert_eq!(e.to_string(), "database \"bank\" already exists");
+    let e = env.err(&format!(
+        "RESTORE FROM LATEST IN '{}' WITH detached",
+        env.uri()
+    ));
+    assert_eq!(
+        e.to_string(),
+        "full cluster RESTORE can only be used on full cluster BACKUP files"
+    );
+    assert_eq!(jobs::list(&env.c).unwrap().len(), before, "no job recorded");
+
+    // Paused before any runner: objects made meanwhile do not matter.
+    let id = env.detached_restore("r");
+    let planned = env.checkpoint(id);
+    env.sql(&format!("PAUSE JOB {id}"));
+    assert_eq!(env.status(id), "paused");
+    env.sql("CREATE DATABASE other; CREATE TABLE other.t (id INT PRIMARY KEY)");
+    env.sql(&format!("RESUME JOB {id}"));
+    let (out, n) = run_with(&env, id, &mut |_, _| {});
+    assert!(matches!(out, Outcome::Succeeded { .. }), "{out:?}");
+    assert_eq!(n, 4);
+    assert_eq!(env.status(id), "succeeded");
+    assert_eq!(env.fingerprints("r"), env.fingerprints("bank"));
+    let done = env.checkpoint(id);
+    assert_eq!(done.ids, planned.ids);
+    assert_eq!(done.first_new_id, planned.first_new_id);
+
+    // Paused before any runner, its name taken meanwhile: it fails, nothing written.
+    let id = env.detached_restore("r2");
+    let ck = env.checkpoint(id);
+    env.sql(&format!("PAUSE JOB {id}"));
+    env.sql("CREATE DATABASE r2");
+    env.sql(&format!("RESUME JOB {id}"));
+    let (out, n) = run_with(&env, id, &mut |_, _| {});
+    match out {
+        Outcome::Failed(e) => assert_eq!(e.to_string(), "database \"r2\" already exists"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(n, 0);
+    assert_eq!(env.status(id), "failed");
+    assert_eq!(env.live_keys(&ck), 0);
 }
