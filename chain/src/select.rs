@@ -95,6 +95,9 @@ pub struct Selection {
     pub system_users: bool,
     /// Databases of the target cluster replaced by a cluster restore (empty defaults).
     pub replaced: Vec<u64>,
+    /// Replace the cluster's `system.zones` rows with the backup's, their descriptor ids
+    /// mapped to the restored objects' (a full cluster restore; spec/restore.md §3).
+    pub system_zones: bool,
 }
 
 pub fn select(
@@ -178,6 +181,7 @@ pub fn select_for(
             sel.ids
                 .extend(bcat.iter().filter(|d| !in_system_db(d)).map(|d| d.id));
             sel.system_users = bcat.get(USERS_TABLE_ID).is_some();
+            sel.system_zones = true;
         }
         Targets::Databases(names) => {
             for n in names {

@@ -28,9 +28,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use vouch_format::mvcc::{self, Timestamp};
 
 pub use catalog::{
-    check_password, cmp_rows, hash_password, modification_time, Cluster, ColumnDef, ForeignKeyDef,
-    IndexDef, IndexFingerprint, Node, Range, Row, TableDef, Txn, ZoneConfig, ZoneTarget,
-    DEFAULT_NUM_REPLICAS, DEFAULT_REGIONS, DEMO_NODES, EXTERN_DIR, MAX_NODES, STORE_FILE,
+    check_password, cmp_rows, decode_zone_rows, hash_password, modification_time, Cluster,
+    ColumnDef, ForeignKeyDef, IndexDef, IndexFingerprint, Node, Range, Row, TableDef, Txn,
+    ZoneConfig, ZoneKey, ZoneTarget, DEFAULT_NUM_REPLICAS, DEFAULT_REGIONS, DEMO_NODES, EXTERN_DIR,
+    MAX_NODES, STORE_FILE,
 };
 pub use clock::Clock;
 pub use requests::{

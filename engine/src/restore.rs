@@ -15,14 +15,16 @@ use vouch_chain::{
     assign, check_options, check_row, qualified, select_for, Mapping, Selection, Start,
 };
 use vouch_chain::{open_source_keyed, plan};
-use vouch_cluster::{Batch, Cluster};
+use vouch_cluster::{Batch, Cluster, ZoneConfig, ZoneKey};
 use vouch_format::entry::{TableCheck, UniqueKeys};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
 use vouch_format::keys::table_span;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
-use vouch_format::schema::{self, index_layouts, Catalog, USERS_TABLE_ID};
+use vouch_format::schema::{
+    self, index_layouts, Catalog, SYSTEM_DATABASE_ID, USERS_TABLE_ID, ZONES_TABLE_ID,
+};
 
 use crate::{Error, ErrorKind, Result};
 
@@ -520,7 +522,19 @@ pub fn restore_job(
             extra.delete(&k);
         }
     }
-    let published = cluster.put_descriptors(&mapping.descriptors, Some(extra))?;
+    // A full cluster restore's zone configurations, with the objects: the backup's
+    // system.zones rows, naming the objects' new ids, replace the cluster's.
+    let mut descriptors = mapping.descriptors.clone();
+    if sel.system_zones {
+        let zones = backup_zones(&plan, &bcat, &mapping)?;
+        if let Some(d) = cluster.replace_zones(&zones, &mut extra)? {
+            descriptors.push(d);
+        }
+    }
+    let published = cluster.put_descriptors(&descriptors, Some(extra))?;
+    if sel.system_zones {
+        cluster.zones_changed()?;
+    }
     result.published_at = published;
     let ncat = cluster.catalog(published)?;
     result.objects = qualified(&ncat, &mapping.descriptors);
@@ -546,6 +560,53 @@ pub fn restore_job(
         }
     }
     Ok(result)
+}
+
+/// The backup's `system.zones` rows (none when it has no such table), each naming the
+/// object it configures by the id the restore gives it: `RANGE default` (0) and objects
+/// of the system database keep theirs; a row of an object the restore does not restore
+/// (a zone the backup kept for a dropped object) is left out. vouch gives restored
+/// objects new ids where CockroachDB's full cluster restore keeps them, so the rows are
+/// mapped rather than copied.
+fn backup_zones(
+    plan: &vouch_chain::Plan,
+    bcat: &Catalog,
+    mapping: &Mapping,
+) -> Result<Vec<(ZoneKey, ZoneConfig)>> {
+    let Some(d) = bcat.get(ZONES_TABLE_ID) else {
+        return Ok(Vec::new());
+    };
+    let layouts = index_layouts(d)?;
+    let Some(primary) = layouts.iter().find(|l| l.primary) else {
+        return Ok(Vec::new());
+    };
+    let types = primary.key_types();
+    let mut rows = Vec::new();
+    plan.scan_table(d.id, &mut |_| {}, |key, payload| -> Result<()> {
+        let (_, index, _) = keys::decode_table_prefix(key)?;
+        if index != u64::from(primary.id) {
+            return Ok(());
+        }
+        let (_, _, pk) = keys::decode_index_key(key, &types)?;
+        rows.push(primary.assemble_row(d, &pk, payload)?);
+        Ok(())
+    })?;
+    let in_system = |id: u64| {
+        bcat.get(id).is_some_and(|x| {
+            x.id == SYSTEM_DATABASE_ID || schema::parents(x).0 == SYSTEM_DATABASE_ID
+        })
+    };
+    Ok(vouch_cluster::decode_zone_rows(&rows)?
+        .into_iter()
+        .filter_map(|((id, index, part), z)| {
+            let new = if id == 0 || in_system(id) {
+                Some(id)
+            } else {
+                mapping.ids.get(&id).copied()
+            };
+            new.map(|n| ((n, index, part), z))
+        })
+        .collect())
 }
 
 /// What a restore worker says: bytes of data files read (since its last message), or a

@@ -1419,3 +1419,263 @@ fn kms_backup_aws(stmt: &str) {
         assert!(!holds(&bytes, kms::SECRET_IN_URI), "{}", p.display());
     }
 }
+
+// ---- the manual zone-restore flow, in page order ---------------------------------------
+
+/// The statements of the seed page's "Manually restore zone configurations from a
+/// locality-aware backup", in page order (PAUSE JOB through RESUME JOB).
+fn zone_restore_flow() -> Vec<String> {
+    let seeds = seed_statements();
+    let start = seeds
+        .iter()
+        .position(|(_, s)| s == &format!("PAUSE JOB {SEED_JOB}"))
+        .expect("the page's PAUSE JOB");
+    let flow: Vec<String> = seeds
+        .iter()
+        .skip(start)
+        .take(5)
+        .map(|(_, s)| s.clone())
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            format!("PAUSE JOB {SEED_JOB}"),
+            "RESTORE system.zones FROM 'azure://acme-co-backup?AZURE_ACCOUNT_KEY=hash&AZURE_ACCOUNT_NAME=acme-co' WITH into_db = 'newdb'".to_string(),
+            "INSERT INTO system.zones SELECT * FROM newdb.zones".to_string(),
+            "DROP TABLE newdb.zones".to_string(),
+            format!("RESUME JOB {SEED_JOB}"),
+        ]
+    );
+    flow
+}
+
+/// Every zone configuration of `c` by what it names (ids differ between clusters), with
+/// its own fields.
+fn zones_by_name(c: &Cluster) -> Vec<(String, vouch_cluster::ZoneConfig)> {
+    let now = c.now();
+    c.zone_targets(now)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(t, name)| c.zone_config(&t, now).unwrap().map(|z| (name, z)))
+        .collect()
+}
+
+/// Index fingerprints of every user table of `c`, by name: (database, table, index,
+/// fingerprint, entries).
+fn fingerprints_by_name(c: &Cluster, dbs: &[&str]) -> Vec<(String, String, String, u64, u64)> {
+    c.fingerprints(c.now())
+        .unwrap()
+        .into_iter()
+        .filter(|f| dbs.contains(&f.database.as_str()))
+        .map(|f| (f.database, f.table, f.index, f.fingerprint, f.entries))
+        .collect()
+}
+
+/// A source with movr's rides partitioned, its three partition zones, a table zone
+/// (gc.ttlseconds = 600) and a partition's own gc.ttlseconds (us_east: 300).
+fn zones_source(env: &Env) {
+    env.sql(MOVR_RIDES_PARTITIONED);
+    for (p, r) in [
+        ("europe_west", "europe-west1"),
+        ("us_east", "us-east1"),
+        ("us_west", "us-west1"),
+    ] {
+        env.sql(&format!(
+            "ALTER PARTITION {p} OF INDEX movr.public.rides@primary CONFIGURE ZONE USING constraints = '[+region={r}]'"
+        ));
+    }
+    env.sql(
+        "ALTER TABLE movr.rides CONFIGURE ZONE USING gc.ttlseconds = 600;
+         ALTER PARTITION us_east OF INDEX movr.public.rides@primary CONFIGURE ZONE USING gc.ttlseconds = 300",
+    );
+    env.tick(1);
+}
+
+/// A new cluster whose descriptor ids have moved on (a database made and dropped), so the
+/// objects a restore makes get other ids than the backup's.
+fn fresh_with_other_ids(env: &Env) -> Cluster {
+    let b = env.fresh();
+    run_on(&b, "CREATE DATABASE scratch; DROP DATABASE scratch");
+    b
+}
+
+/// `b`'s movr.rides has the source's zones in force: every zone by name, the GC TTLs of
+/// its spans (table 600 s, us_east 300 s), and each partition's ranges leased in its
+/// region.
+fn assert_source_zones_in_force(env: &Env, b: &Cluster) {
+    assert_eq!(zones_by_name(b), zones_by_name(&env.a));
+    assert_eq!(zones_by_name(b).len(), 4);
+    let rides = b.table("movr", "rides").unwrap().id;
+    assert_ne!(rides, env.a.table("movr", "rides").unwrap().id);
+    assert_partition_zones(b, rides);
+    let kv = b.kv();
+    assert_eq!(
+        kv.gc_ttl(&vouch_format::keys::table_span(rides).0).unwrap(),
+        600
+    );
+    let key = |city: &str| {
+        vouch_format::keys::encode_index_key(
+            rides,
+            1,
+            &[(
+                Datum::String(city.into()),
+                vouch_format::keys::Direction::Asc,
+            )],
+        )
+        .unwrap()
+    };
+    assert_eq!(kv.gc_ttl(&key("boston")).unwrap(), 300);
+    assert_eq!(kv.gc_ttl(&key("seattle")).unwrap(), 600);
+    let mut leases: Vec<(String, String)> = b
+        .ranges(b.now())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.table_id == rides)
+        .filter_map(|r| match &r.zone {
+            vouch_cluster::ZoneTarget::Partition(_, _, p) => Some((
+                p.clone(),
+                r.locality.split(',').next().unwrap_or_default().to_string(),
+            )),
+            _ => None,
+        })
+        .collect();
+    leases.sort();
+    leases.dedup();
+    assert_eq!(
+        leases,
+        [
+            ("europe_west".to_string(), "region=europe-west1".to_string()),
+            ("us_east".to_string(), "region=us-east1".to_string()),
+            ("us_west".to_string(), "region=us-west1".to_string()),
+        ]
+    );
+}
+
+/// The page's manual zone-restore flow on one cluster, its statements verbatim and in
+/// page order (URIs rewritten as [`rewrite`] does, the page's job id replaced by the
+/// job's): a locality-aware full cluster RESTORE, detached, has started (its job planned:
+/// preconditions checked on the empty cluster, ids allocated); PAUSE JOB; RESTORE
+/// system.zones … WITH into_db = 'newdb'; INSERT INTO system.zones SELECT * FROM
+/// newdb.zones; DROP TABLE newdb.zones; RESUME JOB. The resumed restore is not refused for
+/// the newdb the flow made (the empty-cluster check was its start's), completes with the
+/// source's rows, and the source's zones are in force.
+#[test]
+fn the_manual_zone_restore_flow_runs_in_page_order() {
+    let env = Env::new("2026-01-01 00:00:00");
+    zones_source(&env);
+    exec(
+        &env,
+        "BACKUP TO ('azure://acme-co-backup?COCKROACH_LOCALITY=default', 'azure://acme-co-backup-us-west?COCKROACH_LOCALITY=region%3Dus-west1')",
+    );
+    let west = env.a.extern_dir().join("azure/acme-co-backup-us-west");
+    assert!(
+        walk_files(&west).iter().any(|f| f.contains("data/")),
+        "nothing in the us-west store"
+    );
+    let b = fresh_with_other_ids(&env);
+    let out = run_on(
+        &b,
+        &rewrite(
+            "RESTORE FROM ('azure://acme-co-backup', 'azure://acme-co-backup-us-west') WITH detached",
+        ),
+    );
+    let t = table(&out);
+    assert_eq!(t.columns, ["job_id"]);
+    let id = cell(t, 0, "job_id").to_string();
+    let job: u64 = id.parse().unwrap();
+    assert_eq!(run_status(&b, &id), "pending");
+    // Started: its objects have their ids, no table is done.
+    let ck = vouch_sql::jobs::get(&b, job)
+        .unwrap()
+        .restore_checkpoint
+        .unwrap();
+    assert!(ck.done.is_empty());
+    assert!(ck.new_ids > 0);
+    // bank.bank, bank.customers, bank.accounts, movr.rides, and system.users.
+    assert_eq!(ck.tables, 5);
+
+    let flow = zone_restore_flow();
+    let run = |i: usize| run_on(&b, &rewrite(&flow[i].replace(SEED_JOB, &id)));
+    assert_eq!(run(0), [Output::Tag("PAUSE JOBS 1".into())]);
+    assert_eq!(run_status(&b, &id), "paused");
+    // CockroachDB's into_db needs the database to exist; the page leaves its CREATE
+    // DATABASE out.
+    run_on(&b, "CREATE DATABASE newdb");
+    // The page's RESTORE names one URI, the backup's default store: CockroachDB (and
+    // vouch) read a locality-aware backup from one URI only when it holds every part, so
+    // with the us-west part in its own store it is refused ...
+    let e = Session::new(&b)
+        .execute(&rewrite(&flow[1]))
+        .expect_err("the us-west part is elsewhere");
+    assert_eq!(
+        e.to_string(),
+        "expected manifest BACKUP_PART_<n>_region=us-west1 not found in backup locations: none of the URIs given holds locality region=us-west1 of layer (root)"
+    );
+    // ... and runs once the backup is consolidated there (spec/locality.md §7: moved or
+    // consolidated parts are read), while the detached restore reads its list.
+    let east = b.extern_dir().join("azure/acme-co-backup");
+    copy_dir(&b.extern_dir().join("azure/acme-co-backup-us-west"), &east);
+    assert_job(&run(1), 4);
+    assert_eq!(rows(&b, "newdb", "zones"), rows(&env.a, "system", "zones"));
+    assert_eq!(run(2), [Output::Tag("INSERT 0 4".into())]);
+    assert_eq!(rows(&b, "system", "zones"), rows(&env.a, "system", "zones"));
+    assert_eq!(run(3), [Output::Tag("DROP TABLE".into())]);
+    assert!(b.table("newdb", "zones").is_err());
+    assert_eq!(run(4), [Output::Tag("RESUME JOBS 1".into())]);
+    assert_eq!(run_status(&b, &id), "running");
+
+    // The restore completes (the statement runs it: this process holds the cluster).
+    let done = run_on(&b, &format!("SHOW JOB WHEN COMPLETE {id}"));
+    assert_eq!(cell(table(&done), 0, "status"), "succeeded");
+    assert_eq!(cell(table(&done), 0, "fraction_completed"), "1");
+    assert_eq!(
+        fingerprints_by_name(&b, &["bank", "movr"]),
+        fingerprints_by_name(&env.a, &["bank", "movr"])
+    );
+    assert_eq!(rows(&b, "system", "users"), rows(&env.a, "system", "users"));
+    // newdb stays, empty.
+    let cat = b.catalog(b.now()).unwrap();
+    let newdb = cat.database("newdb").unwrap();
+    assert!(cat
+        .tables()
+        .all(|t| vouch_format::schema::parents(t).0 != newdb.id));
+    // The zones: the source's, naming the restored objects.
+    assert_source_zones_in_force(&env, &b);
+}
+
+/// A full cluster RESTORE restores system.zones (CockroachDB restores the backed-up
+/// cluster's zone configurations): the source's partition zones and GC TTLs are in force
+/// on the restored objects, whose ids are not the backup's.
+#[test]
+fn a_full_cluster_restore_restores_the_zone_configurations() {
+    let env = Env::new("2026-01-01 00:00:00");
+    zones_source(&env);
+    env.sql("BACKUP INTO 'nodelocal://1/zones'");
+    let b = fresh_with_other_ids(&env);
+    run_on(&b, "RESTORE FROM LATEST IN 'nodelocal://1/zones'");
+    assert_eq!(
+        fingerprints_by_name(&b, &["bank", "movr"]),
+        fingerprints_by_name(&env.a, &["bank", "movr"])
+    );
+    assert_source_zones_in_force(&env, &b);
+    // system.zones holds exactly the source's rows with the restored ids.
+    let (old, new) = (
+        env.a.table("movr", "rides").unwrap().id,
+        b.table("movr", "rides").unwrap().id,
+    );
+    let mapped: Vec<Row> = rows(&env.a, "system", "zones")
+        .into_iter()
+        .map(|mut r| {
+            if r[0] == Datum::Int(old as i64) {
+                r[0] = Datum::Int(new as i64);
+            }
+            r
+        })
+        .collect();
+    assert_eq!(rows(&b, "system", "zones"), mapped);
+}
+
+fn run_status(c: &Cluster, id: &str) -> String {
+    let out = run_on(c, &format!("SHOW JOB {id}"));
+    cell(table(&out), 0, "status").to_string()
+}

@@ -31,6 +31,6 @@ pub use fingerprint::IndexFingerprint;
 pub use txn::Txn;
 pub use users::{check_password, hash_password};
 pub use zones::{
-    Node, Range, ZoneConfig, ZoneTarget, DEFAULT_NUM_REPLICAS, DEFAULT_REGIONS, DEMO_NODES,
-    MAX_NODES,
+    decode_zone_rows, Node, Range, ZoneConfig, ZoneKey, ZoneTarget, DEFAULT_NUM_REPLICAS,
+    DEFAULT_REGIONS, DEMO_NODES, MAX_NODES,
 };

@@ -16,7 +16,7 @@ use vouch_format::schema::{
     self, index_layouts, Catalog, Kind, SYSTEM_DATABASE_ID, SYSTEM_PUBLIC_SCHEMA_ID, ZONES_TABLE_ID,
 };
 
-use super::descriptors::{descriptor_key, new_descriptor, Cluster};
+use super::descriptors::{descriptor_key, new_descriptor, Cluster, Row};
 use crate::{Batch, Error, Result, DEFAULT_GC_TTL_SECS};
 
 /// The nodes of CockroachDB's `cockroach demo movr --geo-partitioned-replicas`: three
@@ -270,6 +270,30 @@ fn zone_row(r: &[Datum]) -> Result<((u64, u32, String), ZoneConfig)> {
 
 /// Zone rows read once: (id, index, partition) → configuration.
 type ZoneRows = std::collections::BTreeMap<(u64, u32, String), ZoneConfig>;
+
+/// The key of a `system.zones` row: (descriptor id, index id, partition); descriptor id 0
+/// is `RANGE default`, index 0 the whole object, an empty partition the whole index.
+pub type ZoneKey = (u64, u32, String);
+
+/// Decodes `system.zones` rows (one datum per column, as [`Cluster::scan_rows`] gives them
+/// or a backup holds them) into their keys and configurations.
+pub fn decode_zone_rows(rows: &[Row]) -> Result<Vec<(ZoneKey, ZoneConfig)>> {
+    rows.iter().map(|r| zone_row(r)).collect()
+}
+
+/// The `system.zones` row of `key` set to `z`.
+fn encode_zone_row(key: &ZoneKey, z: &ZoneConfig) -> Result<Row> {
+    let (id, index, part) = key;
+    let opt = |v: Option<u64>| v.map_or(Ok(Datum::Null), int);
+    Ok(vec![
+        int(*id)?,
+        int(u64::from(*index))?,
+        Datum::String(part.clone()),
+        opt(z.gc_ttl_seconds)?,
+        opt(z.num_replicas)?,
+        z.constraints.clone().map_or(Datum::Null, Datum::String),
+    ])
+}
 
 impl Cluster {
     /// The nodes: as set by [`Cluster::set_nodes`], else one per region set by
@@ -529,6 +553,52 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Adds to `batch` what makes `system.zones` hold exactly `zones` once the batch is
+    /// written (a full cluster restore's zone configurations, spec/restore.md §3): a
+    /// deletion for every row it holds now, then each row of `zones` (constraints checked
+    /// and written in canonical text). Returns the `system.zones` descriptor to write with
+    /// the batch when the cluster has none yet and `zones` is not empty. Call
+    /// [`Cluster::zones_changed`] once the batch is written.
+    pub fn replace_zones(
+        &self,
+        zones: &[(ZoneKey, ZoneConfig)],
+        batch: &mut Batch,
+    ) -> Result<Option<pb::Descriptor>> {
+        let now = self.now();
+        let (desc, new) = match self.zones_table(now)? {
+            Some(d) => (d, None),
+            None if zones.is_empty() => return Ok(None),
+            None => {
+                let d = zones_descriptor();
+                (d.clone(), Some(d))
+            }
+        };
+        let (s, e) = keys::table_span(ZONES_TABLE_ID);
+        self.kv.scan(&s, &e, now, |k, _| {
+            batch.delete(k);
+            Ok(())
+        })?;
+        let layouts = index_layouts(&desc)?;
+        for (key, z) in zones {
+            let z = ZoneConfig {
+                constraints: z
+                    .constraints
+                    .as_deref()
+                    .map(|c| {
+                        locality::parse_constraints(c).map(|cs| locality::constraints_text(&cs))
+                    })
+                    .transpose()?,
+                ..z.clone()
+            };
+            let row = encode_zone_row(key, &z)?;
+            for l in &layouts {
+                let (k, v) = l.entry(&desc, &row)?;
+                batch.put(&k, &v);
+            }
+        }
+        Ok(new)
     }
 
     /// After `system.zones` rows were written directly (`INSERT INTO system.zones …`): the
