@@ -16,7 +16,8 @@
 //!   credentials, and `AWS_ENDPOINT=<server>` is appended ([`kms_backup_aws`]).
 //!
 //! Every example of the pages runs (the last refused ones, locality-aware lists and the
-//! zone-restore flow, run since issue 15); templates that are not SQL (`${uri_1}`, `BACKUP...`) and the page's one typo assert
+//! zone-restore flow, run since issue 15; the flow's statements also run in page order on
+//! one cluster, [`the_manual_zone_restore_flow_runs_in_page_order`]); templates that are not SQL (`${uri_1}`, `BACKUP...`) and the page's one typo assert
 //! the exact syntax error.
 
 use std::path::{Path, PathBuf};
