@@ -93,15 +93,7 @@ fn resume_conflict(what: String) -> Error {
 pub fn discard(cluster: &Cluster, ck: &pb::RestoreCheckpoint) -> Result<u64> {
     let now = cluster.now();
     let cat = cluster.catalog(now)?;
-    // The new ids the checkpoint lists (a record read from disk is bounded by its own
-    // size, not by the range it claims).
-    let end = ck.first_new_id.saturating_add(ck.new_ids);
-    let fresh: BTreeSet<u64> = ck
-        .ids
-        .iter()
-        .map(|m| m.new_id)
-        .filter(|id| (ck.first_new_id..end).contains(id))
-        .collect();
+    let fresh = fresh_ids(ck);
     if fresh.iter().any(|id| cat.get(*id).is_some()) {
         // Published: the restore finished; what it wrote is the cluster's now.
         return Ok(0);
@@ -171,6 +163,13 @@ struct Prepared {
     data: Vec<(u64, u64)>,
 }
 
+/// What [`prepare`] found: a run to make, or a restore an earlier run of the job already
+/// published (only finished: its result).
+enum Planned {
+    Run(Box<Prepared>),
+    Finished(RestoreResult),
+}
+
 /// Plans a restore: the job's start when `resume` is `None` (every precondition checked,
 /// new ids allocated), else a run continuing from `resume` (the preconditions of the
 /// start not checked again but the names of its objects, the same ids and tables as the
@@ -179,7 +178,8 @@ fn prepare(
     cluster: &Cluster,
     opts: &RestoreOptions,
     resume: Option<pb::RestoreCheckpoint>,
-) -> Result<Prepared> {
+    coordinator: u32,
+) -> Result<Planned> {
     let store_opts = crate::storage::open_options(cluster);
     let chain = open_source_keyed(&opts.source, &store_opts, &opts.keys)?;
     let now = cluster.now();
@@ -193,6 +193,15 @@ fn prepare(
         .transpose()?;
     let plan = plan(chain, as_of)?;
     let bcat = plan.catalog();
+    // A run resumed after an earlier one published its objects (killed before its job was
+    // marked succeeded) finds them by its own ids and only finishes: their names are its
+    // own, not a collision.
+    if let Some(ck) = &resume {
+        if let Some(at) = publication(cluster, ck)? {
+            return finish_published(cluster, opts, &plan, &bcat, ck, at, coordinator)
+                .map(Planned::Finished);
+        }
+    }
     let tcat = cluster.catalog(now)?;
     let start = if resume.is_some() {
         Start::Resumed
@@ -284,14 +293,14 @@ fn prepare(
             "table {extra}, done, is not among the tables it restores"
         )));
     }
-    Ok(Prepared {
+    Ok(Planned::Run(Box::new(Prepared {
         plan,
         bcat,
         sel,
         mapping,
         ck,
         data,
-    })
+    })))
 }
 
 /// Starts a RESTORE job without writing a row (spec/jobs.md §3): the job's start —
@@ -302,7 +311,13 @@ fn prepare(
 /// only that its objects' names are still free.
 pub fn plan_job(cluster: &Cluster, opts: &RestoreOptions) -> Result<pb::RestoreCheckpoint> {
     check_options(opts)?;
-    Ok(prepare(cluster, opts, None)?.ck)
+    // A start resumes nothing, so it never finds a publication of its own.
+    match prepare(cluster, opts, None, 0)? {
+        Planned::Run(p) => Ok(p.ck),
+        Planned::Finished(_) => Err(resume_conflict(
+            "a job's start found its objects published".into(),
+        )),
+    }
 }
 
 /// Runs a RESTORE into `cluster`.
@@ -327,6 +342,10 @@ pub fn restore_job(
     #[cfg(not(feature = "fault-injection"))]
     let faults = crate::backup::faults::Injected::default();
     let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
+    let prepared = match prepare(cluster, opts, job.resume.take(), coordinator)? {
+        Planned::Run(p) => p,
+        Planned::Finished(result) => return Ok(result),
+    };
     let Prepared {
         plan,
         bcat,
@@ -334,7 +353,7 @@ pub fn restore_job(
         mapping,
         mut ck,
         data,
-    } = prepare(cluster, opts, job.resume.take())?;
+    } = *prepared;
     // Tables whose rows are read: (backup descriptor, cluster id).
     let data_tables: Vec<(&pb::Descriptor, u64)> = data
         .iter()
@@ -535,6 +554,7 @@ pub fn restore_job(
     if sel.system_zones {
         cluster.zones_changed()?;
     }
+    faults.after_publish()?;
     result.published_at = published;
     let ncat = cluster.catalog(published)?;
     result.objects = qualified(&ncat, &mapping.descriptors);
@@ -607,6 +627,126 @@ fn backup_zones(
             new.map(|n| ((n, index, part), z))
         })
         .collect())
+}
+
+/// The new ids of a checkpoint that are its own: in the range allocated to it (a record
+/// read from disk is bounded by its own size, not by the range it claims).
+fn fresh_ids(ck: &pb::RestoreCheckpoint) -> BTreeSet<u64> {
+    let end = ck.first_new_id.saturating_add(ck.new_ids);
+    ck.ids
+        .iter()
+        .map(|m| m.new_id)
+        .filter(|id| (ck.first_new_id..end).contains(id))
+        .collect()
+}
+
+/// When the job of checkpoint `ck` published its objects, if it did: a descriptor was
+/// written under one of its own new ids (allocated to it alone; only its publication
+/// writes them, all in one batch).
+fn publication(cluster: &Cluster, ck: &pb::RestoreCheckpoint) -> Result<Option<Timestamp>> {
+    let mut at: Option<Timestamp> = None;
+    for id in fresh_ids(ck) {
+        if let Some(ts) = cluster.descriptor_first_written(id)? {
+            at = Some(at.map_or(ts, |a| a.min(ts)));
+        }
+    }
+    Ok(at)
+}
+
+/// Finishes a restore whose objects an earlier run published at `published` (it was
+/// stopped before its job ended): the result from its checkpoint (every table is in
+/// `done`), the fingerprint checks the earlier run may not have made (of the rows as
+/// published, at `published`), nothing written but the cleanup of a failed check.
+fn finish_published(
+    cluster: &Cluster,
+    opts: &RestoreOptions,
+    plan: &vouch_chain::Plan,
+    bcat: &Catalog,
+    ck: &pb::RestoreCheckpoint,
+    published: Timestamp,
+    coordinator: u32,
+) -> Result<RestoreResult> {
+    let mut result = RestoreResult {
+        job_id: crate::new_job_id(),
+        time: plan.time,
+        published_at: published,
+        coordinator,
+        ..RestoreResult::default()
+    };
+    let mut computed: BTreeMap<(u64, u64), Fingerprint> = BTreeMap::new();
+    let mut tables: Vec<(&pb::Descriptor, u64)> = Vec::new();
+    for t in &ck.done {
+        result.rows += t.rows;
+        result.index_entries += t.index_entries;
+        result.bytes += t.bytes;
+        for f in &t.fingerprints {
+            computed.insert(
+                (f.table_id, f.index_id),
+                Fingerprint {
+                    hash: f.fingerprint,
+                    entries: f.rows,
+                },
+            );
+        }
+        let new_id = match ck.ids.iter().find(|m| m.old_id == t.table_id) {
+            Some(m) => m.new_id,
+            None if t.table_id == USERS_TABLE_ID => USERS_TABLE_ID,
+            None => {
+                return Err(resume_conflict(format!(
+                    "table {}, done, has no id in its checkpoint",
+                    t.table_id
+                )))
+            }
+        };
+        let Some(d) = bcat.get(t.table_id) else {
+            return Err(resume_conflict(format!(
+                "table {}, done, is not in the backup",
+                t.table_id
+            )));
+        };
+        tables.push((d, new_id));
+    }
+    let fresh = fresh_ids(ck);
+    if let Some(recorded) = &plan.fingerprints {
+        if opts.verify_backup_table_data {
+            result.fingerprints_checked =
+                compare_fingerprints(bcat, recorded, &tables, |old, _, index| {
+                    Ok(computed.get(&(old, index)).copied().unwrap_or_default())
+                })?;
+        }
+        if !opts.schema_only {
+            let checked = compare_fingerprints(bcat, recorded, &tables, |_, new, index| {
+                Ok(cluster
+                    .index_fingerprints(new, published)?
+                    .get(&index)
+                    .copied()
+                    .unwrap_or_default())
+            });
+            match checked {
+                Ok(n) => result.fingerprints_checked = n,
+                Err(e) => {
+                    // As a first run's failed check: its objects go.
+                    let live = cluster.catalog(cluster.now())?;
+                    let ids: Vec<u64> = fresh
+                        .iter()
+                        .copied()
+                        .filter(|id| live.get(*id).is_some())
+                        .collect();
+                    if !ids.is_empty() {
+                        cluster.delete_descriptors(&ids)?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let ncat = cluster.catalog(published)?;
+    let descs: Vec<pb::Descriptor> = fresh
+        .iter()
+        .filter_map(|id| ncat.get(*id).cloned())
+        .collect();
+    result.objects = qualified(&ncat, &descs);
+    Ok(result)
 }
 
 /// What a restore worker says: bytes of data files read (since its last message), or a

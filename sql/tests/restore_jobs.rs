@@ -626,3 +626,117 @@ fn a_detached_restore_checks_its_preconditions_when_made_and_only_its_names_when
     assert_eq!(env.status(id), "failed");
     assert_eq!(env.live_keys(&ck), 0);
 }
+
+/// The restore of `bank` as `db` from the collection, read by one worker.
+fn restore_options(env: &Env, db: &str) -> vouch_chain::RestoreOptions {
+    let mut o = vouch_chain::RestoreOptions::new(
+        vouch_chain::Targets::Databases(vec!["bank".into()]),
+        vouch_chain::Source::Collection {
+            uri: env.uri(),
+            subdir: "LATEST".into(),
+            incremental_location: None,
+        },
+    );
+    o.new_db_name = Some(db.into());
+    o.jobs = 1;
+    o
+}
+
+#[test]
+fn a_restore_stopped_after_it_published_finishes_from_its_checkpoint_as_its_own_objects() {
+    use vouch_engine::restore::{restore_job, RestoreJob};
+    let env = Env::new();
+    let o = restore_options(&env, "r");
+    // The run is stopped once its objects are published, before it returns (a job killed
+    // before it is marked succeeded).
+    let mut last: Option<pb::RestoreCheckpoint> = None;
+    let mut record = |ck: &pb::RestoreCheckpoint| -> vouch_engine::Result<()> {
+        last = Some(ck.clone());
+        Ok(())
+    };
+    let mut job = RestoreJob {
+        checkpoint: Some(&mut record),
+        faults: vouch_engine::backup::Faults {
+            after_publish: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = restore_job(&env.c, &o, &mut job, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, vouch_engine::Error::Injected(_)), "{e}");
+    let ck = last.unwrap();
+    assert_eq!(ck.done.len(), 4);
+    assert!(env.has_database("r"), "published");
+    let revisions = |env: &Env| {
+        let end = ck.first_new_id + ck.new_ids;
+        env.c
+            .descriptor_revisions(Timestamp::MIN, Timestamp::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|r| (ck.first_new_id..end).contains(&r.id))
+            .map(|r| (r.id, r.time.map(|t| Timestamp::new(t.wall, t.logical))))
+            .collect::<Vec<_>>()
+    };
+    let published = revisions(&env);
+    assert_eq!(
+        published.len() as u64,
+        ck.new_ids,
+        "one revision per object"
+    );
+    let versions: Vec<_> = (ck.first_new_id..ck.first_new_id + ck.new_ids)
+        .map(|id| env.versions(id))
+        .collect();
+    // A write to a published table before the job resumes: the resumed check reads the
+    // rows as they were published.
+    env.c.kv().clock().advance(1_000_000_000);
+    env.sql("INSERT INTO r.a VALUES (1000, 'later')");
+
+    // Resumed from its checkpoint: its names are its own, not a collision; nothing is
+    // written again.
+    let mut job = RestoreJob {
+        resume: Some(ck.clone()),
+        ..Default::default()
+    };
+    let r = restore_job(&env.c, &o, &mut job, &mut |_| {}).unwrap();
+    assert_eq!(
+        r.objects,
+        [
+            "r",
+            "r.public",
+            "r.public.a",
+            "r.public.b",
+            "r.public.c",
+            "r.public.d"
+        ]
+    );
+    assert_eq!((r.rows, r.index_entries), (500, 200));
+    assert_eq!(r.fingerprints_checked, 5);
+    assert_eq!(Some(r.published_at), published.first().and_then(|p| p.1));
+    assert_eq!(revisions(&env), published, "no object published twice");
+    let again: Vec<_> = (ck.first_new_id..ck.first_new_id + ck.new_ids)
+        .map(|id| env.versions(id))
+        .collect();
+    let inserted: usize = again.iter().map(|v| v.len()).sum::<usize>()
+        - versions.iter().map(|v| v.len()).sum::<usize>();
+    assert_eq!(inserted, 1, "only the later INSERT's row is new");
+    let at = |ts: Timestamp, db: &str| {
+        env.c
+            .fingerprints(ts)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.database == db)
+            .map(|f| (f.table, f.index, f.fingerprint, f.entries))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(r.published_at, "r"), at(r.published_at, "bank"));
+    env.verify_collection();
+
+    // A fresh run of the same restore (no checkpoint) meets the names: the collision the
+    // resumed run does not have.
+    let e = restore_job(&env.c, &o, &mut RestoreJob::default(), &mut |_| {}).unwrap_err();
+    assert_eq!(e.to_string(), "database \"r\" already exists");
+    assert_eq!(
+        e.kind(),
+        vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::NameCollision)
+    );
+}

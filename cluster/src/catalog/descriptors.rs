@@ -322,6 +322,22 @@ impl Cluster {
         self.kv.write(&b)
     }
 
+    /// When a descriptor was first written under `id` (the oldest version of its key, a
+    /// deletion included), if ever. A RESTORE job's new ids are its own (allocated to it
+    /// alone), so a resumed job finds by them whether, and when, it published its objects.
+    pub fn descriptor_first_written(&self, id: u64) -> Result<Option<Timestamp>> {
+        let start = descriptor_key(id);
+        let mut end = start.clone();
+        end.push(0);
+        let mut first: Option<Timestamp> = None;
+        self.kv
+            .versions(&start, &end, Timestamp::MIN, Timestamp::MAX, |v| {
+                first = Some(first.map_or(v.ts, |f| f.min(v.ts)));
+                Ok(())
+            })?;
+        Ok(first)
+    }
+
     /// Allocates `n` consecutive descriptor ids; returns the first.
     pub fn allocate_ids(&self, n: u64) -> Result<u64> {
         self.next_ids(n)

@@ -39,12 +39,20 @@ pub struct Faults {
     /// (counting those of the checkpoint a resumed run started from) until the restore is
     /// asked to stop ([`crate::restore::RestoreJob::stop`]), or for ever.
     pub park_after_tables: Option<u64>,
+    /// A RESTORE: stop with [`Error::Injected`] once its objects are published, before it
+    /// checks their fingerprints and returns (a job killed before it is marked succeeded).
+    pub after_publish: bool,
+    /// A RESTORE: wait (for ever) once its objects are published, writing `published` to
+    /// the file `VOUCH_FAULT_MARKER` names: a test's SIGKILL then lands between the
+    /// publication and the job's end.
+    pub park_after_publish: bool,
 }
 
 #[cfg(feature = "fault-injection")]
 impl Faults {
     /// Parses `after-files:N`, `park-after-files:N`, `park-after-tables:N`,
-    /// `before-manifest`, `before-latest` (comma-separated).
+    /// `before-manifest`, `before-latest`, `after-publish`, `park-after-publish`
+    /// (comma-separated).
     pub fn parse(s: &str) -> Result<Self> {
         let mut f = Faults::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -64,6 +72,10 @@ impl Faults {
                 f.before_manifest = true;
             } else if part == "before-latest" {
                 f.before_latest = true;
+            } else if part == "after-publish" {
+                f.after_publish = true;
+            } else if part == "park-after-publish" {
+                f.park_after_publish = true;
             } else {
                 return Err(Error::refused(
                     ErrorKind::Usage,
@@ -134,6 +146,32 @@ impl Injected {
         #[cfg(not(feature = "fault-injection"))]
         {
             let _ = (n, stop, tick);
+        }
+    }
+
+    /// A restore's objects were just published: fails with [`crate::Error::Injected`]
+    /// (`after-publish`) or parks for ever (`park-after-publish`) if the faults say so.
+    pub(crate) fn after_publish(self) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        {
+            if self.faults.park_after_publish {
+                if let Ok(path) = std::env::var("VOUCH_FAULT_MARKER") {
+                    let _ = std::fs::write(path, "published");
+                }
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+            if self.faults.after_publish {
+                return Err(Error::Injected(
+                    "after the restore published its objects".into(),
+                ));
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            Ok(())
         }
     }
 
