@@ -78,10 +78,16 @@ fn show(c: &Path, id: &str) -> serde_json::Value {
 /// A long-running scheduler whose restores park after their `park`-th table, writing
 /// `marker` when they do; its stdout lines.
 fn scheduler(c: &Path, park: u64, marker: &Path) -> (Child, mpsc::Receiver<String>) {
+    scheduler_with(c, &format!("park-after-tables:{park}"), marker)
+}
+
+/// A long-running scheduler with the faults `fault` (`VOUCH_FAULT`), writing `marker`
+/// where they park; its stdout lines.
+fn scheduler_with(c: &Path, fault: &str, marker: &Path) -> (Child, mpsc::Receiver<String>) {
     let _ = std::fs::remove_file(marker);
     let mut child = Command::new(vouch_bin())
         .args(["scheduler", "--cluster", s(c), "--poll-ms", "20"])
-        .env("VOUCH_FAULT", format!("park-after-tables:{park}"))
+        .env("VOUCH_FAULT", fault)
         .env("VOUCH_FAULT_MARKER", marker)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -102,11 +108,42 @@ fn scheduler(c: &Path, park: u64, marker: &Path) -> (Child, mpsc::Receiver<Strin
 
 /// Waits (up to a minute: an event, not a measurement) for the park marker.
 fn wait_parked(marker: &Path, n: u64) {
+    wait_marker(marker, &n.to_string());
+}
+
+/// Waits (up to a minute) for the park marker to say `what`.
+fn wait_marker(marker: &Path, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(marker).ok().as_deref() != Some(n.to_string().as_str()) {
-        assert!(Instant::now() < deadline, "not parked at table {n}");
+    while std::fs::read_to_string(marker).ok().as_deref() != Some(what) {
+        assert!(Instant::now() < deadline, "not parked: {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// SIGKILL: the process ends at once, by the signal.
+fn kill(mut child: Child) {
+    let st = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(child.wait().unwrap().code(), None, "killed by a signal");
+}
+
+/// Every descriptor revision under the ids a job's checkpoint allocated: (id, time).
+fn revisions(c: &Path, ck: &vouch_format::manifest::pb::RestoreCheckpoint) -> Vec<(u64, u64)> {
+    let cluster = Cluster::open(c, Clock::system()).unwrap();
+    let end = ck.first_new_id + ck.new_ids;
+    cluster
+        .descriptor_revisions(
+            vouch_format::mvcc::Timestamp::MIN,
+            vouch_format::mvcc::Timestamp::MAX,
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|r| (ck.first_new_id..end).contains(&r.id))
+        .map(|r| (r.id, r.time.map_or(0, |t| t.wall)))
+        .collect()
 }
 
 fn next(rx: &mpsc::Receiver<String>, what: &str) -> String {
@@ -322,4 +359,85 @@ fn vouch_jobs_show_when_complete_waits_for_the_scheduler_and_finishes_what_no_on
         err,
         format!("ERROR: job {id3} is paused: it will not complete until it is resumed (RESUME JOB {id3})\n")
     );
+}
+
+#[test]
+fn a_restore_job_survives_sigkill_of_its_scheduler_at_a_checkpoint_and_in_a_table() {
+    let d = tempfile::tempdir().unwrap();
+    let c = setup(d.path());
+    let marker = d.path().join("parked");
+    let id = restore_into(&c, "shop2");
+
+    // SIGKILL while parked at its second table's checkpoint: the job stays running with
+    // two tables done, nothing published.
+    let (child, rx) = scheduler(&c, 2, &marker);
+    assert!(next(&rx, "start").starts_with("scheduler started on "));
+    wait_parked(&marker, 2);
+    kill(child);
+    assert_eq!(show(&c, &id)["status"], "running");
+    let (ck, _) = checkpoint_and_live_keys(&c, &id);
+    assert_eq!(ck.done.len(), 2);
+    assert!(fingerprints(&c, "shop2").is_empty(), "nothing published");
+
+    // The next one is killed in the middle of the third table: its first row written, the
+    // table not done.
+    let (child, rx) = scheduler_with(&c, "park-in-table:3", &marker);
+    assert!(next(&rx, "start").starts_with("scheduler started on "));
+    wait_marker(&marker, "in-table:3");
+    kill(child);
+    assert_eq!(show(&c, &id)["status"], "running");
+    let (ck2, live) = checkpoint_and_live_keys(&c, &id);
+    assert_eq!(ck2.done, ck.done, "the half-written table is not done");
+    let done_rows: u64 = ck.done.iter().map(|t| t.rows + t.index_entries).sum();
+    assert_eq!(live as u64, done_rows + 1, "the third table's first row");
+
+    // The third finishes it: the tables done kept, the half-written one written again
+    // whole, each object published once, the rows the source's.
+    let out = ok(&["scheduler", "--cluster", s(&c), "--once"]);
+    assert_eq!(out, format!("ran job {id} (RESTORE): succeeded\n"));
+    assert_eq!(show(&c, &id)["status"], "succeeded");
+    let (ck3, live) = checkpoint_and_live_keys(&c, &id);
+    assert_eq!(ck3.done[..2], ck.done[..]);
+    assert_eq!(ck3.done.len(), 4);
+    let all_rows: u64 = ck3.done.iter().map(|t| t.rows + t.index_entries).sum();
+    assert_eq!(live as u64, all_rows);
+    let revs = revisions(&c, &ck3);
+    assert_eq!(revs.len() as u64, ck3.new_ids, "each object published once");
+    let want = fingerprints(&c, "shop");
+    assert_eq!(want.len(), 4);
+    assert_eq!(fingerprints(&c, "shop2"), want);
+    verify(&c);
+}
+
+#[test]
+fn a_restore_job_killed_after_it_published_is_finished_by_the_next_scheduler() {
+    let d = tempfile::tempdir().unwrap();
+    let c = setup(d.path());
+    let marker = d.path().join("parked");
+    let id = restore_into(&c, "shop2");
+
+    // SIGKILL once its objects are published, before the job is marked succeeded.
+    let (child, rx) = scheduler_with(&c, "park-after-publish", &marker);
+    assert!(next(&rx, "start").starts_with("scheduler started on "));
+    wait_marker(&marker, "published");
+    kill(child);
+    assert_eq!(show(&c, &id)["status"], "running");
+    let (ck, _) = checkpoint_and_live_keys(&c, &id);
+    assert_eq!(ck.done.len(), 4);
+    let published = revisions(&c, &ck);
+    assert_eq!(published.len() as u64, ck.new_ids);
+    let want = fingerprints(&c, "shop");
+    assert_eq!(fingerprints(&c, "shop2"), want, "published whole");
+
+    // The next scheduler finds its own objects published: succeeded, no name collision,
+    // nothing published again.
+    let out = ok(&["scheduler", "--cluster", s(&c), "--once"]);
+    assert_eq!(out, format!("ran job {id} (RESTORE): succeeded\n"));
+    let j = show(&c, &id);
+    assert_eq!(j["status"], "succeeded");
+    assert_eq!(j["error"], "");
+    assert_eq!(j["fraction_completed"], 1);
+    assert_eq!(revisions(&c, &ck), published, "no object published twice");
+    assert_eq!(fingerprints(&c, "shop2"), want);
+    verify(&c);
 }

@@ -413,6 +413,7 @@ pub fn restore_job(
     let halt = AtomicBool::new(false);
     let mut first_error: Option<Error> = None;
     let mut halted = false;
+    let already = ck.done.len();
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.clamp(1, todo.len().max(1)) {
             let tx = tx.clone();
@@ -425,7 +426,10 @@ pub fn restore_job(
                 let Some((d, new_id)) = todo.get(i) else {
                     break;
                 };
-                let out = restore_table(plan, bcat, opts, kv, data_ts, d, *new_id, &tx);
+                // The table's place among all the job's tables (a fault parks in one).
+                let ordinal = (already + i + 1) as u64;
+                let park = faults.parks_in_table(ordinal).then_some((faults, ordinal));
+                let out = restore_table(plan, bcat, opts, kv, data_ts, d, *new_id, &tx, park);
                 let (ack, acked) = std::sync::mpsc::channel::<bool>();
                 if tx.send(TableMsg::Done(i, out, ack)).is_err() {
                     break;
@@ -785,6 +789,7 @@ fn restore_table(
     d: &pb::Descriptor,
     new_id: u64,
     tx: &std::sync::mpsc::Sender<TableMsg>,
+    park: Option<(crate::backup::faults::Injected, u64)>,
 ) -> Result<TableOut> {
     let write = !opts.schema_only;
     let mut out = TableOut::default();
@@ -830,6 +835,11 @@ fn restore_table(
                 }
                 batch.put(&key, payload);
                 batch_bytes += key.len() + payload.len();
+                if let Some((faults, ordinal)) = park {
+                    // Tests: the first row written, the table parked half done.
+                    kv.write_at(&batch, data_ts)?;
+                    faults.park_in_table(ordinal);
+                }
                 if batch_bytes >= BATCH_BYTES {
                     kv.write_at(&batch, data_ts)?;
                     batch = Batch::default();

@@ -46,13 +46,18 @@ pub struct Faults {
     /// the file `VOUCH_FAULT_MARKER` names: a test's SIGKILL then lands between the
     /// publication and the job's end.
     pub park_after_publish: bool,
+    /// A RESTORE: wait (for ever) in the middle of its `n`-th table (counting the tables of
+    /// the checkpoint a resumed run started from), its first row written and the table not
+    /// done, writing `in-table:N` to the file `VOUCH_FAULT_MARKER` names: a test's SIGKILL
+    /// then leaves a table half written.
+    pub park_in_table: Option<u64>,
 }
 
 #[cfg(feature = "fault-injection")]
 impl Faults {
     /// Parses `after-files:N`, `park-after-files:N`, `park-after-tables:N`,
-    /// `before-manifest`, `before-latest`, `after-publish`, `park-after-publish`
-    /// (comma-separated).
+    /// `before-manifest`, `before-latest`, `after-publish`, `park-after-publish`,
+    /// `park-in-table:N` (comma-separated).
     pub fn parse(s: &str) -> Result<Self> {
         let mut f = Faults::default();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -66,6 +71,10 @@ impl Faults {
                 })?);
             } else if let Some(n) = part.strip_prefix("park-after-tables:") {
                 f.park_after_tables = Some(n.parse().map_err(|_| {
+                    Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
+                })?);
+            } else if let Some(n) = part.strip_prefix("park-in-table:") {
+                f.park_in_table = Some(n.parse().map_err(|_| {
                     Error::refused(ErrorKind::Usage, format!("bad fault {part:?}"))
                 })?);
             } else if part == "before-manifest" {
@@ -146,6 +155,37 @@ impl Injected {
         #[cfg(not(feature = "fault-injection"))]
         {
             let _ = (n, stop, tick);
+        }
+    }
+
+    /// Whether the faults park a restore in its `n`-th table ([`Faults::park_in_table`]).
+    pub(crate) fn parks_in_table(self, n: u64) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.faults.park_in_table == Some(n)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = n;
+            false
+        }
+    }
+
+    /// Parks a restore for ever in its `n`-th table (the caller wrote part of it), saying
+    /// so in `VOUCH_FAULT_MARKER`'s file.
+    pub(crate) fn park_in_table(self, n: u64) {
+        #[cfg(feature = "fault-injection")]
+        {
+            if let Ok(path) = std::env::var("VOUCH_FAULT_MARKER") {
+                let _ = std::fs::write(path, format!("in-table:{n}"));
+            }
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = n;
         }
     }
 
