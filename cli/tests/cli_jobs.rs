@@ -395,6 +395,35 @@ fn a_scheduled_run_stopped_by_sigterm_resumes_as_the_same_job() {
     assert_eq!(list[0]["status"], "running");
     let id = list[0]["job_id"].to_string();
 
+    // SHOW JOB WHEN COMPLETE on the unfinished run: it completes only when its schedule
+    // runs again, so it is refused (WaitSchedule), and nothing moves the job.
+    let (code, out, err) = run(&["jobs", "show", &id, "--when-complete", "--cluster", c_]);
+    assert_eq!(code, 2, "{out}");
+    let why = format!(
+        "job {id} is a run of schedule 1: it completes when the schedule runs again (vouch scheduler)"
+    );
+    assert_eq!(err, format!("error: {why}\n"));
+    let (code, out, err) = run(&[
+        "sql",
+        "--cluster",
+        c_,
+        "-e",
+        &format!("SHOW JOB WHEN COMPLETE {id}"),
+    ]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err, format!("ERROR: {why}\n"));
+    {
+        let cluster = vouch_cluster::Cluster::open(&c, vouch_cluster::Clock::system()).unwrap();
+        match vouch_sql::jobs::complete(&cluster, id.parse().unwrap()) {
+            Err(vouch_sql::Error::Job { kind, .. }) => {
+                assert_eq!(kind, vouch_sql::jobs::JobErrorKind::WaitSchedule)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(status(&c, &id), "running");
+    assert_eq!(checkpoints(&coll), 2);
+
     let out = ok(&["scheduler", "--cluster", c_, "--once"]);
     assert!(
         out.starts_with("ran schedule 1 (weekly, full) as of ")
