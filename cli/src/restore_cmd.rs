@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use vouch_cluster::{Clock, Cluster};
 use vouch_engine::restore::{self, Progress};
 use vouch_sql::backup_stmt::{self, Scope};
-use vouch_sql::grammar::{words, Options};
+use vouch_sql::grammar::{words, Options, RestoreFrom, Value};
 use vouch_sql::jobs;
 
 /// Arguments of `vouch restore`.
@@ -128,6 +128,33 @@ impl Made {
     }
 }
 
+/// How `vouch restore`'s job ended, when not with an error.
+enum Ended {
+    Done(restore::RestoreResult),
+    /// Paused by `vouch jobs pause ID` from another process.
+    Paused(u64),
+}
+
+/// A local path made absolute (a runner finishing the job may run elsewhere); URIs as
+/// they are.
+fn absolute(u: &str) -> Result<String> {
+    if u.contains("://") || std::path::Path::new(u).is_absolute() {
+        return Ok(u.to_string());
+    }
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    Ok(cwd.join(u).to_string_lossy().into_owned())
+}
+
+fn absolute_from(from: &RestoreFrom) -> Result<RestoreFrom> {
+    let all = |v: &[String]| v.iter().map(|u| absolute(u)).collect::<Result<Vec<_>>>();
+    Ok(match from {
+        RestoreFrom::Collection(sub, uris) => RestoreFrom::Collection(sub.clone(), all(uris)?),
+        RestoreFrom::Layers(layers) => {
+            RestoreFrom::Layers(layers.iter().map(|l| all(l)).collect::<Result<Vec<_>>>()?)
+        }
+    })
+}
+
 /// Runs `vouch restore`.
 pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let (targets, from) = words::restore(&a.words)?;
@@ -154,6 +181,35 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let mut opts =
         backup_stmt::restore_options(&scope, &targets, &from, a.as_of.as_deref(), &with)?;
     opts.keys = a.keys.source()?;
+    // The statement a runner runs to finish the job if it is paused or this process ends
+    // first: the words' targets and source (local paths made absolute), the flags' WITH,
+    // the keys (kept in the job's secrets file while it is unfinished).
+    let execute = {
+        let from = absolute_from(&from)?;
+        let mut with = with.clone();
+        if let Some(loc) = with
+            .0
+            .iter_mut()
+            .find(|(n, _)| n == "incremental_location")
+            .and_then(|(_, v)| v.as_mut())
+        {
+            if let Value::One(u) = loc {
+                *u = absolute(u)?;
+            }
+        }
+        if let Some(p) = &opts.keys.passphrase {
+            let text = std::str::from_utf8(p.as_bytes())
+                .context("the passphrase is not UTF-8")?
+                .to_string();
+            with.0
+                .push(("encryption_passphrase".into(), Some(Value::One(text))));
+        }
+        if !opts.keys.kms.is_empty() {
+            with.0
+                .push(("kms".into(), Some(Value::List(opts.keys.kms.clone()))));
+        }
+        words::restore_statement(&targets, &from, &with)
+    };
     match a.jobs {
         Some(0) => anyhow::bail!("--jobs must be at least 1"),
         Some(n) => opts.jobs = n,
@@ -176,20 +232,57 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // Its time fixed now, as a detached job's: a runner finishing it restores the same.
+    let fixed = a
+        .as_of
+        .as_deref()
+        .map(|t| backup_stmt::fixed_time(&cluster, Some(t)));
+    if fixed.is_some() {
+        opts.as_of = fixed.clone();
+    }
     let outcome = (|| -> Result<_> {
-        let job = jobs::record_foreground(&cluster, jobs::JobType::Restore, &text)?;
-        let result = restore::restore(&cluster, &opts, &mut *sink);
-        let error = result.as_ref().err().map(ToString::to_string);
-        let finished = jobs::finish_foreground(&cluster, job, None, error.as_deref());
-        // The restore's own error first (recording its end may fail for the same reason).
-        let mut r = result?;
-        finished?;
-        jobs::set_coordinator(&cluster, job, r.coordinator)?;
-        r.job_id = job;
-        Ok(r)
+        let job = jobs::record_restore(&cluster, &text, execute.as_deref(), fixed)?;
+        // Run as a job: checkpoints in its record, `vouch jobs pause|cancel ID` from
+        // another process carried out at the next table's checkpoint.
+        let mut said = false;
+        let ended = jobs::run_restore(&cluster, job, &opts, &mut |p| {
+            // Once a table is done and others remain (a checkpoint to stop at): the id
+            // to pause or cancel it by (`vouch jobs list` waits for this process).
+            if let Progress::Table { done, total } = p {
+                if !said && done < total {
+                    eprintln!("restore job {job}: {done} of {total} tables done; `vouch jobs pause|cancel {job}` stops it at its next table");
+                    said = true;
+                }
+            }
+            sink(p)
+        })?;
+        match ended {
+            Ok(mut r) => {
+                jobs::set_coordinator(&cluster, job, r.coordinator)?;
+                r.job_id = job;
+                Ok(Ended::Done(r))
+            }
+            Err(jobs::Outcome::Paused) => Ok(Ended::Paused(job)),
+            // The engine's error as `vouch restore` always gave it (its kind sets the
+            // exit code and message).
+            Err(jobs::Outcome::Failed(vouch_sql::Error::Engine(e))) => Err(e.into()),
+            Err(jobs::Outcome::Failed(e)) => Err(e.into()),
+            Err(jobs::Outcome::Canceled) => Err(anyhow::anyhow!("job {job}: job canceled by user")),
+            Err(_) => Err(anyhow::anyhow!(
+                "job {job} did not complete: see vouch jobs show {job}"
+            )),
+        }
     })();
     let r = match outcome {
-        Ok(r) => r,
+        Ok(Ended::Done(r)) => r,
+        Ok(Ended::Paused(job)) => {
+            // The cluster keeps the job (and a cluster made for it): a runner finishes it.
+            eprintln!(
+                "error: job {job} was paused before it completed: `vouch jobs resume {job} --cluster {dir}` then `vouch scheduler --cluster {dir}` (or `vouch jobs show {job} --when-complete --cluster {dir}`) finishes it",
+                dir = a.cluster.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
         Err(e) => {
             // A restore that fails into a cluster it created leaves no cluster behind.
             drop(cluster);

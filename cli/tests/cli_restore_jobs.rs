@@ -441,3 +441,138 @@ fn a_restore_job_killed_after_it_published_is_finished_by_the_next_scheduler() {
     assert_eq!(fingerprints(&c, "shop2"), want);
     verify(&c);
 }
+
+/// `vouch restore` (not detached) run with `VOUCH_FAULT` `fault`: the child and the job id
+/// it says on stderr once its first table is done (the rest of stderr in the receiver).
+fn vouch_restore(
+    target: &Path,
+    coll: &Path,
+    db: Option<&str>,
+    fault: &str,
+    marker: &Path,
+) -> (Child, String, mpsc::Receiver<String>) {
+    let _ = std::fs::remove_file(marker);
+    let mut cmd = Command::new(vouch_bin());
+    cmd.args(["restore", "--cluster", s(target), "--jobs", "1"])
+        .args(["DATABASE", "shop", "FROM", "LATEST", "IN", s(coll)]);
+    if let Some(db) = db {
+        cmd.args(["--new-db-name", db]);
+    }
+    let mut child = cmd
+        .env("VOUCH_FAULT", fault)
+        .env("VOUCH_FAULT_MARKER", marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let first = next(&rx, "the job id");
+    let id = first
+        .strip_prefix("restore job ")
+        .and_then(|r| r.split(':').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    assert_eq!(
+        first,
+        format!("restore job {id}: 1 of 4 tables done; `vouch jobs pause|cancel {id}` stops it at its next table")
+    );
+    (child, id, rx)
+}
+
+#[test]
+fn vouch_restore_stops_at_its_next_table_on_pause_and_cancel_requests_from_another_process() {
+    let d = tempfile::tempdir().unwrap();
+    let c = setup(d.path());
+    let coll = c.join("extern").join("s");
+    let marker = d.path().join("parked");
+    let want = fingerprints(&c, "shop");
+    assert_eq!(want.len(), 4);
+
+    // Into a new cluster, paused by `vouch jobs pause` from another process while it is
+    // parked after its first table: it stops there, says how to finish it, exit 2; the
+    // cluster it made stays, with the job paused and nothing published.
+    let r = d.path().join("r");
+    let (mut child, id, rx) = vouch_restore(&r, &coll, None, "park-after-tables:1", &marker);
+    wait_parked(&marker, 1);
+    assert_eq!(
+        ok(&["jobs", "pause", &id, "--cluster", s(&r)]),
+        format!("PAUSE JOB {id} requested: the cluster is in use; the process running the job applies it at its next checkpoint\n")
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    let rest: Vec<String> = rx.iter().collect();
+    let r_ = s(&r);
+    assert_eq!(
+        rest,
+        [format!("error: job {id} was paused before it completed: `vouch jobs resume {id} --cluster {r_}` then `vouch scheduler --cluster {r_}` (or `vouch jobs show {id} --when-complete --cluster {r_}`) finishes it")]
+    );
+    let j = show(&r, &id);
+    assert_eq!(j["status"], "paused");
+    assert_eq!(j["fraction_completed"], "0.25");
+    assert!(fingerprints(&r, "shop").is_empty(), "nothing published");
+    // Resumed, a scheduler finishes it from its checkpoint.
+    assert_eq!(
+        ok(&["jobs", "resume", &id, "--cluster", s(&r)]),
+        "RESUME JOBS 1\n"
+    );
+    let out = ok(&["scheduler", "--cluster", s(&r), "--once"]);
+    assert_eq!(out, format!("ran job {id} (RESTORE): succeeded\n"));
+    let (ck, live) = checkpoint_and_live_keys(&r, &id);
+    assert_eq!(ck.done.len(), 4);
+    assert_eq!(
+        live as u64,
+        ck.done
+            .iter()
+            .map(|t| t.rows + t.index_entries)
+            .sum::<u64>()
+    );
+    assert_eq!(fingerprints(&r, "shop"), want);
+
+    // Into the source's cluster as shop2, paused the same way and finished by `vouch jobs
+    // show --when-complete`.
+    let (mut child, id2, _rx) =
+        vouch_restore(&c, &coll, Some("shop2"), "park-after-tables:2", &marker);
+    wait_parked(&marker, 2);
+    ok(&["jobs", "pause", &id2, "--cluster", s(&c)]);
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    assert_eq!(show(&c, &id2)["status"], "paused");
+    ok(&["jobs", "resume", &id2, "--cluster", s(&c)]);
+    let out = ok(&[
+        "jobs",
+        "show",
+        &id2,
+        "--when-complete",
+        "--cluster",
+        s(&c),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["status"], "succeeded");
+    assert_eq!(fingerprints(&c, "shop2"), want);
+
+    // Canceled by `vouch jobs cancel`: exit 2, no table, no row under its ids.
+    let (mut child, id3, rx) =
+        vouch_restore(&c, &coll, Some("shop3"), "park-after-tables:2", &marker);
+    wait_parked(&marker, 2);
+    assert!(ok(&["jobs", "cancel", &id3, "--cluster", s(&c)])
+        .starts_with(&format!("CANCEL JOB {id3} requested: ")));
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(rest, [format!("error: job {id3}: job canceled by user")]);
+    let j = show(&c, &id3);
+    assert_eq!(j["status"], "canceled");
+    let (ck, live) = checkpoint_and_live_keys(&c, &id3);
+    assert_eq!(ck.done.len(), 2);
+    assert_eq!(live, 0);
+    assert!(fingerprints(&c, "shop3").is_empty());
+    verify(&c);
+}

@@ -528,7 +528,7 @@ fn open_collection(cluster: &Cluster, uri: &str, inc: Option<&str>) -> Result<Co
 /// The decimal `AS OF SYSTEM TIME` text of a statement's time (`as_of` resolved now, or
 /// now): what a detached job runs at. A text that does not parse is kept, so the job
 /// fails with the engine's error when it runs.
-fn fixed_time(cluster: &Cluster, as_of: Option<&str>) -> String {
+pub fn fixed_time(cluster: &Cluster, as_of: Option<&str>) -> String {
     let now = cluster.now();
     match as_of {
         None => format!("{}.{:010}", now.wall, now.logical),

@@ -508,6 +508,19 @@ pub fn run_observed(
         Err(s) => return Ok(Outcome::NotRunnable(s)),
     };
     let result = execute_record(cluster, &r, stop, on_file);
+    Ok(match ended(cluster, id, result)? {
+        Ok((table, path)) => Outcome::Succeeded { table, path },
+        Err(o) => o,
+    })
+}
+
+/// Records how a run of job `id` ended (its `result`): what it returned, or how it ended
+/// if it did not succeed.
+fn ended<T>(
+    cluster: &Cluster,
+    id: u64,
+    result: Result<T>,
+) -> Result<std::result::Result<T, Outcome>> {
     let stopped =
         matches!(&result, Err(Error::Engine(e)) if e.kind() == vouch_engine::ErrorKind::Stopped);
     let err_text = match &result {
@@ -516,12 +529,66 @@ pub fn run_observed(
     };
     let st = end(cluster, id, err_text.as_deref(), stopped)?;
     Ok(match (result, st) {
-        (Ok((table, path)), _) => Outcome::Succeeded { table, path },
-        (Err(_), Status::Paused) => Outcome::Paused,
-        (Err(_), Status::Canceled) => Outcome::Canceled,
-        (Err(_), _) if stopped => Outcome::Stopped,
-        (Err(e), _) => Outcome::Failed(e),
+        (Ok(v), _) => Ok(v),
+        (Err(_), Status::Paused) => Err(Outcome::Paused),
+        (Err(_), Status::Canceled) => Err(Outcome::Canceled),
+        (Err(_), _) if stopped => Err(Outcome::Stopped),
+        (Err(e), _) => Err(Outcome::Failed(e)),
     })
+}
+
+/// Records `vouch restore`'s job (its keys come from flags and files): `running`, its
+/// description `text` (redacted), `execute`, the RESTORE statement a runner runs to finish
+/// it if it is paused or its process ends first (its secrets, if any, in the job's
+/// secrets file, §5; `None`: no runner can, as for [`record_foreground`]), and `as_of`,
+/// its AS OF SYSTEM TIME fixed (decimal). [`run_restore`] runs it.
+pub fn record_restore(
+    cluster: &Cluster,
+    text: &str,
+    execute: Option<&str>,
+    as_of: Option<String>,
+) -> Result<u64> {
+    let r = create(
+        cluster,
+        NewJob {
+            job_type: JobType::Restore,
+            execute: execute.unwrap_or_default().to_string(),
+            database: None,
+            as_of,
+            schedule_id: 0,
+            status: Status::Running,
+            protect_record: None,
+        },
+    )?;
+    let description = grammar::redact(text);
+    cluster.kv().with_jobs(|j| {
+        let mut cur = load(j, r.id)?;
+        cur.description = description;
+        store(j, &cur)
+    })?;
+    Ok(r.id)
+}
+
+/// Runs the job of [`record_restore`] in this process with the options its caller built
+/// (`vouch restore`: keys from flags and files, its workers), as a runner runs a RESTORE
+/// job: checkpoints recorded, pause and cancel requests (`vouch jobs pause|cancel ID`
+/// from another process) carried out at the next checkpoint. Returns the result, or how
+/// the job ended if it did not succeed (paused: a runner finishes it once resumed).
+pub fn run_restore(
+    cluster: &Cluster,
+    id: u64,
+    opts: &vouch_chain::RestoreOptions,
+    progress: &mut dyn FnMut(vouch_engine::restore::Progress),
+) -> Result<std::result::Result<vouch_engine::restore::RestoreResult, Outcome>> {
+    apply_request(cluster, id)?;
+    let r = match begin(cluster, id)? {
+        Ok(r) => r,
+        Err(Status::Paused) => return Ok(Err(Outcome::Paused)),
+        Err(Status::Canceled) => return Ok(Err(Outcome::Canceled)),
+        Err(s) => return Ok(Err(Outcome::NotRunnable(s))),
+    };
+    let result = restore_as_job(cluster, &r, opts, None, &mut |_| {}, progress);
+    ended(cluster, id, result)
 }
 
 /// Whether job `id`'s record asks it to pause or cancel (a record that cannot be read
@@ -675,50 +742,7 @@ fn execute_record(
                 fixed.or(as_of.as_deref()),
                 options,
             )?;
-            record_coordinator(cluster, r.id, opts.execution_locality.as_deref())?;
-            let flag = Arc::new(AtomicBool::new(false));
-            let id = r.id;
-            // The runner asked to stop, or a request another process left: seen at each
-            // checkpoint and progress event, carried out at the next checkpoint.
-            let poll = || {
-                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-                    flag.store(true, Ordering::SeqCst);
-                }
-                if vouch_cluster::has_job_request(cluster.dir(), id)
-                    && apply_request(cluster, id).is_ok()
-                    && asked_to_stop(cluster, id)
-                {
-                    flag.store(true, Ordering::SeqCst);
-                }
-            };
-            // The first checkpoint of a run holds the tables earlier runs did; `on_file`
-            // counts this run's.
-            let mut base: Option<u64> = None;
-            let mut checkpoint = |ck: &pb::RestoreCheckpoint| -> vouch_engine::Result<()> {
-                record_restore_checkpoint(cluster, id, ck)?;
-                let done = ck.done.len() as u64;
-                match base {
-                    None => base = Some(done),
-                    Some(b) => on_file(done.saturating_sub(b)),
-                }
-                poll();
-                if asked_to_stop(cluster, id) {
-                    flag.store(true, Ordering::SeqCst);
-                }
-                Ok(())
-            };
-            let mut job = vouch_engine::restore::RestoreJob {
-                resume: r.restore_checkpoint.clone(),
-                checkpoint: Some(&mut checkpoint),
-                stop: Some(flag.clone()),
-                ..Default::default()
-            };
-            let mut res = vouch_engine::restore::restore_job(cluster, &opts, &mut job, &mut |p| {
-                if let vouch_engine::restore::Progress::Read { .. } = p {
-                    poll();
-                }
-            })?;
-            res.job_id = r.id;
+            let res = restore_as_job(cluster, r, &opts, stop, on_file, &mut |_| {})?;
             Ok((output::restore_result(&res), String::new()))
         }
         _ => Err(Error::Usage(format!(
@@ -726,6 +750,65 @@ fn execute_record(
             r.id
         ))),
     }
+}
+
+/// Runs the RESTORE of job record `r` with `opts`: its checkpoints recorded in the record,
+/// the runner's `stop` and the job's pause and cancel requests (its record, or another
+/// process's request file) carried out at the next checkpoint, `progress` told each event.
+fn restore_as_job(
+    cluster: &Cluster,
+    r: &pb::JobRecord,
+    opts: &vouch_chain::RestoreOptions,
+    stop: Option<&Arc<AtomicBool>>,
+    on_file: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(vouch_engine::restore::Progress),
+) -> Result<vouch_engine::restore::RestoreResult> {
+    record_coordinator(cluster, r.id, opts.execution_locality.as_deref())?;
+    let flag = Arc::new(AtomicBool::new(false));
+    let id = r.id;
+    // The runner asked to stop, or a request another process left: seen at each
+    // checkpoint and progress event, carried out at the next checkpoint.
+    let poll = || {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        if vouch_cluster::has_job_request(cluster.dir(), id)
+            && apply_request(cluster, id).is_ok()
+            && asked_to_stop(cluster, id)
+        {
+            flag.store(true, Ordering::SeqCst);
+        }
+    };
+    // The first checkpoint of a run holds the tables earlier runs did; `on_file`
+    // counts this run's.
+    let mut base: Option<u64> = None;
+    let mut checkpoint = |ck: &pb::RestoreCheckpoint| -> vouch_engine::Result<()> {
+        record_restore_checkpoint(cluster, id, ck)?;
+        let done = ck.done.len() as u64;
+        match base {
+            None => base = Some(done),
+            Some(b) => on_file(done.saturating_sub(b)),
+        }
+        poll();
+        if asked_to_stop(cluster, id) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    };
+    let mut job = vouch_engine::restore::RestoreJob {
+        resume: r.restore_checkpoint.clone(),
+        checkpoint: Some(&mut checkpoint),
+        stop: Some(flag.clone()),
+        ..Default::default()
+    };
+    let mut res = vouch_engine::restore::restore_job(cluster, opts, &mut job, &mut |p| {
+        if let vouch_engine::restore::Progress::Read { .. } = p {
+            poll();
+        }
+        progress(p);
+    })?;
+    res.job_id = r.id;
+    Ok(res)
 }
 
 /// Records the node coordinating job `id` (SHOW JOBS' `coordinator_id`): the one the

@@ -12,7 +12,7 @@
 //! `--revision-history`, …; words going on with them are [`Error::Usage`] saying so), except
 //! that `vouch show backup … WITH check_files, debug_ids` reads its WITH as SQL does.
 
-use super::ast::{BackupDest, RestoreFrom, Statement, TargetList};
+use super::ast::{BackupDest, Options, RestoreFrom, Statement, TargetList, Value};
 use super::parser::Parser;
 use super::tokens::{tokenize, Token};
 use crate::{Error, Result};
@@ -149,6 +149,96 @@ pub fn dump(words: &[String]) -> Result<(TargetList, RestoreFrom)> {
         targets
     };
     Ok((targets, RestoreFrom::Collection(sub, uris)))
+}
+
+/// The RESTORE statement that `vouch restore`'s words and `options` (its flags' WITH)
+/// stand for, as `vouch sql` reads it: what a job runner runs to finish a `vouch restore`
+/// job (spec/jobs.md §3). Names are written bare when they are one word, else quoted;
+/// `None` when one cannot be written (a name with a `"` in it, which the grammar cannot
+/// quote).
+pub fn restore_statement(
+    targets: &TargetList,
+    from: &RestoreFrom,
+    options: &Options,
+) -> Option<String> {
+    fn name(n: &str) -> Option<String> {
+        let bare = n == "*"
+            || (n
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        if bare {
+            Some(n.to_string())
+        } else if n.contains('"') || n.is_empty() {
+            None
+        } else {
+            Some(format!("\"{n}\""))
+        }
+    }
+    fn string(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+    fn list(v: &[String]) -> String {
+        match v {
+            [one] => string(one),
+            _ => format!(
+                "({})",
+                v.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    let mut out = String::from("RESTORE ");
+    match targets {
+        TargetList::Cluster => {}
+        TargetList::Databases(v) => {
+            let names: Option<Vec<String>> = v.iter().map(|n| name(n)).collect();
+            out.push_str(&format!("DATABASE {} ", names?.join(", ")));
+        }
+        TargetList::Tables(v) => {
+            let names: Option<Vec<String>> = v
+                .iter()
+                .map(|t| {
+                    let parts: Option<Vec<String>> = t.split('.').map(name).collect();
+                    parts.map(|p| p.join("."))
+                })
+                .collect();
+            out.push_str(&format!("TABLE {} ", names?.join(", ")));
+        }
+    }
+    out.push_str("FROM ");
+    match from {
+        RestoreFrom::Collection(sub, uris) => {
+            if sub == "LATEST" {
+                out.push_str("LATEST");
+            } else {
+                out.push_str(&string(sub));
+            }
+            out.push_str(" IN ");
+            out.push_str(&list(uris));
+        }
+        RestoreFrom::Layers(layers) => {
+            let v: Vec<String> = layers.iter().map(|l| list(l)).collect();
+            out.push_str(&v.join(", "));
+        }
+    }
+    let with: Vec<String> = options
+        .0
+        .iter()
+        .map(|(n, v)| match v {
+            None => n.clone(),
+            Some(Value::One(x)) => format!("{n} = {}", string(x)),
+            Some(Value::List(x)) => format!(
+                "{n} = ({})",
+                x.iter().map(|s| string(s)).collect::<Vec<_>>().join(", ")
+            ),
+        })
+        .collect();
+    if !with.is_empty() {
+        out.push_str(" WITH ");
+        out.push_str(&with.join(", "));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -447,5 +537,62 @@ mod tests {
             usage("TABLE a.b FROM LATEST IN /x DATABASE d"),
             "targets given twice (before FROM and after IN URI)"
         );
+    }
+}
+
+#[cfg(test)]
+mod restore_statement_tests {
+    use super::*;
+
+    /// The statement parses back to the words' targets, source and options.
+    #[test]
+    fn a_restore_statement_reads_back_as_its_words() {
+        let cases: Vec<(Vec<&str>, Options)> = vec![
+            (
+                vec!["DATABASE", "shop", "FROM", "LATEST", "IN", "/tmp/c"],
+                Options::default(),
+            ),
+            (
+                vec![
+                    "TABLE",
+                    "shop.a,",
+                    "shop_2.b",
+                    "FROM",
+                    "'2026/01/01-000000.00'",
+                    "IN",
+                    "/tmp/it's here",
+                ],
+                Options::default()
+                    .text("into_db", Some("o'k".into()))
+                    .flag("schema_only", true),
+            ),
+            (vec!["FROM", "/tmp/full", "/tmp/inc1"], Options::default()),
+            (
+                vec!["DATABASE", "a,", "b", "FROM", "LATEST", "IN", "/d", "/o"],
+                Options(vec![(
+                    "kms".into(),
+                    Some(Value::List(vec!["file:///k1".into(), "file:///k2".into()])),
+                )])
+                .text("encryption_passphrase", Some("p'w".into())),
+            ),
+        ];
+        for (words, options) in cases {
+            let w: Vec<String> = words.into_iter().map(String::from).collect();
+            let (targets, from) = restore(&w).unwrap();
+            let text = restore_statement(&targets, &from, &options).unwrap();
+            assert_eq!(
+                crate::grammar::parse(&text).unwrap(),
+                Statement::Restore {
+                    targets,
+                    from,
+                    as_of: None,
+                    options
+                },
+                "{text}"
+            );
+        }
+        let bad = TargetList::Databases(vec!["a\"b".into()]);
+        let from = RestoreFrom::Collection("LATEST".into(), vec!["/x".into()]);
+        assert_eq!(restore_statement(&bad, &from, &Options::default()), None);
     }
 }
