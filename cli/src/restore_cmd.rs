@@ -187,15 +187,13 @@ pub(crate) fn run(a: Args) -> Result<ExitCode> {
     let execute = {
         let from = absolute_from(&from)?;
         let mut with = with.clone();
-        if let Some(loc) = with
+        if let Some(Value::One(u)) = with
             .0
             .iter_mut()
             .find(|(n, _)| n == "incremental_location")
             .and_then(|(_, v)| v.as_mut())
         {
-            if let Value::One(u) = loc {
-                *u = absolute(u)?;
-            }
+            *u = absolute(u)?;
         }
         if let Some(p) = &opts.keys.passphrase {
             let text = std::str::from_utf8(p.as_bytes())
