@@ -576,3 +576,77 @@ fn vouch_restore_stops_at_its_next_table_on_pause_and_cancel_requests_from_anoth
     assert!(fingerprints(&c, "shop3").is_empty());
     verify(&c);
 }
+
+#[test]
+fn a_paused_vouch_restore_of_an_encrypted_backup_keeps_its_passphrase_only_in_its_secrets_file() {
+    let d = tempfile::tempdir().unwrap();
+    let c = setup(d.path());
+    let pw = "canary-passphrase-7f3a";
+    sql(
+        &c,
+        &format!("BACKUP DATABASE shop INTO 'nodelocal://1/e' WITH encryption_passphrase = '{pw}'"),
+    );
+    let coll = c.join("extern").join("e");
+    let pw_file = d.path().join("pw");
+    std::fs::write(&pw_file, format!("{pw}\n")).unwrap();
+    let marker = d.path().join("parked");
+    let r = d.path().join("r");
+    let _ = std::fs::remove_file(&marker);
+    let child = Command::new(vouch_bin())
+        .args(["restore", "--cluster", s(&r), "--jobs", "1"])
+        .args(["DATABASE", "shop", "FROM", "LATEST", "IN", s(&coll)])
+        .args(["--encryption-passphrase-file", s(&pw_file)])
+        .env("VOUCH_FAULT", "park-after-tables:1")
+        .env("VOUCH_FAULT_MARKER", &marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_parked(&marker, 1);
+    // The job's id: the one file of the secrets folder while the job is unfinished.
+    let secrets = r.join("job-secrets");
+    let names: Vec<String> = std::fs::read_dir(&secrets)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let id = names[0].clone();
+    ok(&["jobs", "pause", &id, "--cluster", s(&r)]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(
+        stderr.contains(&format!("error: job {id} was paused")),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(pw) && !stderr.contains(pw));
+    // The passphrase is in the secrets file (0600) and nowhere in the record.
+    use std::os::unix::fs::PermissionsExt;
+    let f = secrets.join(&id);
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(std::fs::read_to_string(&f).unwrap().contains(pw));
+    let shown = ok(&["jobs", "show", &id, "--cluster", s(&r), "--format", "json"]);
+    assert!(!shown.contains(pw), "{shown}");
+    {
+        let cluster = Cluster::open(&r, Clock::system()).unwrap();
+        let rec = vouch_sql::jobs::get(&cluster, id.parse().unwrap()).unwrap();
+        assert!(!rec.execute.contains(pw) && !rec.description.contains(pw));
+        assert!(
+            rec.execute.contains("encryption_passphrase = '*****'"),
+            "{}",
+            rec.execute
+        );
+    }
+    // Resumed, the scheduler reads the passphrase from the file and finishes; the file goes.
+    ok(&["jobs", "resume", &id, "--cluster", s(&r)]);
+    let out = ok(&["scheduler", "--cluster", s(&r), "--once"]);
+    assert_eq!(out, format!("ran job {id} (RESTORE): succeeded\n"));
+    assert!(!f.exists());
+    assert_eq!(fingerprints(&r, "shop"), fingerprints(&c, "shop"));
+}
