@@ -558,6 +558,8 @@ pub fn record_restore(
             schedule_id: 0,
             status: Status::Running,
             protect_record: None,
+            // Its first run, in this process, starts it (preconditions, ids).
+            restore_checkpoint: None,
         },
     )?;
     let description = grammar::redact(text);
