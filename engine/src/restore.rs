@@ -89,7 +89,9 @@ fn resume_conflict(what: String) -> Error {
 
 /// Deletes every row a restore job wrote under the ids of its checkpoint (a canceled or
 /// failed job's), unless its objects were published: the ids' table spans get a
-/// deletion for every live key. Returns how many keys were deleted.
+/// deletion for every live key, and a full cluster restore's `system.users` is put back
+/// as it was when the job started (`users_since`). Returns how many keys were deleted
+/// or put back.
 pub fn discard(cluster: &Cluster, ck: &pb::RestoreCheckpoint) -> Result<u64> {
     let now = cluster.now();
     let cat = cluster.catalog(now)?;
@@ -112,6 +114,44 @@ pub fn discard(cluster: &Cluster, ck: &pb::RestoreCheckpoint) -> Result<u64> {
             kv.write(&batch)?;
         }
     }
+    if let Some(since) = ck.users_since {
+        n += revert_users(cluster, Timestamp::from(since), now)?;
+    }
+    Ok(n)
+}
+
+/// Puts `system.users` back as it was at `since`: every row live `now` that was not then
+/// is deleted, every row of then that is gone or changed is written again. Returns how
+/// many keys it wrote.
+fn revert_users(cluster: &Cluster, since: Timestamp, now: Timestamp) -> Result<u64> {
+    let kv = cluster.kv();
+    let (s, e) = table_span(USERS_TABLE_ID);
+    let mut then: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    kv.scan(&s, &e, since, |k, v| {
+        then.insert(k.to_vec(), v.to_vec());
+        Ok(())
+    })?;
+    let mut batch = Batch::default();
+    let mut live: BTreeSet<Vec<u8>> = BTreeSet::new();
+    kv.scan(&s, &e, now, |k, v| {
+        live.insert(k.to_vec());
+        match then.get(k) {
+            Some(old) if old.as_slice() == v => {}
+            Some(old) => batch.put(k, old),
+            None => batch.delete(k),
+        }
+        Ok(())
+    })?;
+    for (k, v) in &then {
+        if !live.contains(k) {
+            batch.put(k, v);
+        }
+    }
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let n = batch.len() as u64;
+    kv.write(&batch)?;
     Ok(n)
 }
 
@@ -279,6 +319,10 @@ fn prepare(
             new_ids: range.1,
             tables: data.len() as u64,
             done: Vec::new(),
+            users_since: data
+                .iter()
+                .any(|(_, new)| *new == USERS_TABLE_ID)
+                .then(|| now.into()),
         },
     };
     let done_ids: BTreeSet<u64> = ck.done.iter().map(|t| t.table_id).collect();

@@ -727,6 +727,10 @@ mod tests {
                         rows: 400,
                     }],
                 }],
+                users_since: Some(pb::Timestamp {
+                    wall: 1_700_000_000_000_000_000,
+                    logical: 1,
+                }),
             }),
         };
         sweep(&record);

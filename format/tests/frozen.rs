@@ -305,6 +305,9 @@ fn sample_job_v2() -> manifest::pb::JobRecord {
                 bytes: 41_230,
                 fingerprints: Vec::new(),
             }],
+            // Written before the field existed: absent, as for any restore that does not
+            // write system.users.
+            users_since: None,
         }),
     }
 }

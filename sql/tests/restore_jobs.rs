@@ -740,3 +740,94 @@ fn a_restore_stopped_after_it_published_finishes_from_its_checkpoint_as_its_own_
         vouch_engine::ErrorKind::Read(vouch_chain::ErrorKind::NameCollision)
     );
 }
+
+/// The rows of `c`'s system.users, live now: key → value.
+fn users_rows(c: &Cluster) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let (s, e) = table_span(vouch_format::schema::USERS_TABLE_ID);
+    let mut out = BTreeMap::new();
+    c.kv()
+        .scan(&s, &e, c.now(), |k, v| {
+            out.insert(k.to_vec(), v.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// A full cluster restore writes system.users as it goes (its first table: the lowest
+/// id); canceled after that table, the job puts system.users back as it was when the job
+/// started (`users_since`), as well as deleting the rows under its ids: a canceled
+/// restore leaves the cluster as it found it.
+#[test]
+fn a_canceled_cluster_restore_puts_system_users_back() {
+    let env = Env::new();
+    env.sql("CREATE USER alice; CREATE USER bob");
+    let coll = env.dir.path().join("cluster-coll");
+    let coll = coll.to_string_lossy().into_owned();
+    env.c.kv().clock().advance(1_000_000_000);
+    env.sql(&format!("BACKUP INTO '{coll}'"));
+
+    let target = Cluster::init(
+        &env.dir.path().join("t"),
+        Clock::manual(env.c.now().wall + 1_000_000_000),
+    )
+    .unwrap();
+    target
+        .kv()
+        .set_setting(vouch_sql::backup_stmt::RESTORE_WORKERS_SETTING, b"1")
+        .unwrap();
+    let before = users_rows(&target);
+    let t = match Session::new(&target)
+        .execute(&format!("RESTORE FROM LATEST IN '{coll}' WITH detached"))
+        .unwrap()
+    {
+        Output::Rows(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let id: u64 = t.rows[0][0].as_deref().unwrap().parse().unwrap();
+    let planned = jobs::get(&target, id).unwrap().restore_checkpoint.unwrap();
+    assert!(
+        planned.users_since.is_some(),
+        "a cluster restore writes system.users"
+    );
+    let mut during = BTreeMap::new();
+    let out = jobs::run_observed(&target, id, None, &mut |n| {
+        let c = &target;
+        if n == 1 {
+            let ck = jobs::get(c, id).unwrap().restore_checkpoint.unwrap();
+            assert_eq!(ck.done[0].table_id, vouch_format::schema::USERS_TABLE_ID);
+            during = users_rows(c);
+            assert_eq!(
+                jobs::control(c, JobAction::Cancel, id).unwrap(),
+                Status::CancelRequested
+            );
+        }
+    })
+    .unwrap();
+    assert!(matches!(out, Outcome::Canceled), "{out:?}");
+    assert_ne!(
+        during, before,
+        "the users table was written before the cancel"
+    );
+    assert_eq!(during, users_rows(&env.c), "as the source's");
+    assert_eq!(users_rows(&target), before, "put back as the job found it");
+    let ck = jobs::get(&target, id).unwrap().restore_checkpoint.unwrap();
+    let (s, e) = table_span(ck.first_new_id);
+    let mut live = 0;
+    target
+        .kv()
+        .scan(&s, &e, target.now(), |_, _| {
+            live += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(live, 0);
+}
+
+/// A restore that does not write system.users records no `users_since`.
+#[test]
+fn a_database_restore_does_not_touch_system_users() {
+    let env = Env::new();
+    let id = env.detached_restore("r");
+    assert_eq!(env.checkpoint(id).users_since, None);
+}
