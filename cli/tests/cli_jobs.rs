@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -219,24 +218,12 @@ fn checkpoints(dir: &Path) -> usize {
 /// A long-running scheduler whose backups park after `park` data files (the
 /// `fault-injection` build's `VOUCH_FAULT`), and its stdout lines.
 fn scheduler(c: &Path, park: u64) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(vouch_bin())
-        .args(["scheduler", "--cluster", s(c), "--poll-ms", "20"])
-        .env("VOUCH_FAULT", format!("park-after-files:{park}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+    common::spawn_lines(
+        Command::new(vouch_bin())
+            .args(["scheduler", "--cluster", s(c), "--poll-ms", "20"])
+            .env("VOUCH_FAULT", format!("park-after-files:{park}"))
+            .stderr(Stdio::null()),
+    )
 }
 
 /// Waits (up to a minute: an event, not a measurement) until `dir` holds `n` checkpoints.

@@ -85,25 +85,13 @@ fn scheduler(c: &Path, park: u64, marker: &Path) -> (Child, mpsc::Receiver<Strin
 /// where they park; its stdout lines.
 fn scheduler_with(c: &Path, fault: &str, marker: &Path) -> (Child, mpsc::Receiver<String>) {
     let _ = std::fs::remove_file(marker);
-    let mut child = Command::new(vouch_bin())
-        .args(["scheduler", "--cluster", s(c), "--poll-ms", "20"])
-        .env("VOUCH_FAULT", fault)
-        .env("VOUCH_FAULT_MARKER", marker)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+    common::spawn_lines(
+        Command::new(vouch_bin())
+            .args(["scheduler", "--cluster", s(c), "--poll-ms", "20"])
+            .env("VOUCH_FAULT", fault)
+            .env("VOUCH_FAULT_MARKER", marker)
+            .stderr(Stdio::null()),
+    )
 }
 
 /// Waits (up to a minute: an event, not a measurement) for the park marker.

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{text, vouch, vouch_bin};
@@ -193,22 +191,11 @@ fn a_long_running_scheduler_runs_due_schedules_and_stops_on_sigterm() {
         "--first-run",
         "2030-01-02 00:00:00",
     ]);
-    let mut child = Command::new(vouch_bin())
-        .args(["scheduler", "--cluster", c, "--poll-ms", "20"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = common::spawn_lines(
+        Command::new(vouch_bin())
+            .args(["scheduler", "--cluster", c, "--poll-ms", "20"])
+            .stderr(Stdio::piped()),
+    );
     let next = |what: &str| {
         rx.recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("waiting for {what}: {e}"))

@@ -551,3 +551,24 @@ pub const JOB_RESULT_COLUMNS: [&str; 6] = [
     "index_entries",
     "bytes",
 ];
+
+/// Spawns `cmd` with its stdout piped and read on a thread of its own: the child, and its
+/// stdout lines as they come (for long-running processes such as `vouch scheduler`,
+/// whose events a test waits for).
+pub fn spawn_lines(
+    cmd: &mut std::process::Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
