@@ -453,3 +453,167 @@ fn bank_init_100k_rows_timing() {
     workload::init(&m, Workload::Movr, 20_000, 1).unwrap();
     eprintln!("movr init 20000 rows: {:?}", t.elapsed());
 }
+
+/// Live rows of `movr.<table>`, and the cities they hold.
+fn movr_rows(c: &Cluster, table: &str) -> (u64, std::collections::BTreeSet<String>) {
+    let t = c.table("movr", table).unwrap();
+    let city = schema_column(&t, "city");
+    let (mut n, mut cities) = (0, std::collections::BTreeSet::new());
+    c.scan_rows(&t, c.now(), |r| {
+        n += 1;
+        match &r[city] {
+            Datum::String(s) => cities.insert(s.clone()),
+            other => panic!("{table}.city {other:?}"),
+        };
+        Ok(true)
+    })
+    .unwrap();
+    (n, cities)
+}
+
+fn schema_column(t: &pb::Descriptor, name: &str) -> usize {
+    vouch_format::schema::table(t)
+        .unwrap()
+        .columns
+        .iter()
+        .position(|c| c.name == name)
+        .unwrap()
+}
+
+/// Names of the primary key columns of `t`.
+fn pk_columns(t: &pb::Descriptor) -> Vec<String> {
+    let tt = vouch_format::schema::table(t).unwrap();
+    tt.primary_index
+        .as_ref()
+        .unwrap()
+        .column_ids
+        .iter()
+        .map(|id| {
+            tt.columns
+                .iter()
+                .find(|c| c.id == *id)
+                .unwrap()
+                .name
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn geo_partitioned_movr_places_each_partition_in_its_region() {
+    use vouch_cluster::{ZoneConfig, ZoneTarget};
+    use vouch_format::locality::Locality;
+    let (_a, plain) = cluster(1_000);
+    workload::init(&plain, Workload::Movr, 300, 7).unwrap();
+    let (_b, geo) = cluster(1_000);
+    let mut o = InitOptions::new(300, 7);
+    o.geo_partitioned = true;
+    let s = workload::init_with(&geo, Workload::Movr, &o).unwrap();
+    // Schema changes: database, enum, three tables, view; then per table one PARTITION BY
+    // and three zone configurations.
+    assert_eq!(s.schema_changes, 6 + 3 * 4);
+    assert_eq!(
+        workload::MOVR_PARTITIONS
+            .iter()
+            .map(|p| (p.0, p.1))
+            .collect::<Vec<_>>(),
+        [
+            ("us_west", "us-west1"),
+            ("us_east", "us-east1"),
+            ("europe_west", "europe-west1")
+        ]
+    );
+    let all_cities: std::collections::BTreeSet<String> = workload::MOVR_PARTITIONS
+        .iter()
+        .flat_map(|p| p.2.iter().map(|c| c.to_string()))
+        .collect();
+    assert_eq!(all_cities.len(), 9);
+    let nodes = geo.nodes().unwrap();
+    let region_of = |id: u32| {
+        let n = nodes.iter().find(|n| n.id == id).unwrap();
+        n.locality.get("region").unwrap().to_string()
+    };
+    let zone_names: Vec<String> = geo
+        .zone_targets(geo.now())
+        .unwrap()
+        .into_iter()
+        .map(|z| z.1)
+        .collect();
+    let ranges = geo.ranges(geo.now()).unwrap();
+    for table in ["users", "vehicles", "rides"] {
+        // Same rows as without the flag, in every one of the nine cities.
+        let (n_plain, cities_plain) = movr_rows(&plain, table);
+        let (n_geo, cities_geo) = movr_rows(&geo, table);
+        assert_eq!(n_geo, n_plain, "{table}");
+        assert_eq!(n_geo, if table == "vehicles" { 150 } else { 300 });
+        assert_eq!(cities_plain, all_cities, "{table}");
+        assert_eq!(cities_geo, all_cities, "{table}");
+        let p = plain.table("movr", table).unwrap();
+        let t = geo.table("movr", table).unwrap();
+        assert_eq!(pk_columns(&p), ["id"]);
+        assert_eq!(pk_columns(&t), ["city", "id"]);
+        let primary = vouch_format::schema::table(&t)
+            .unwrap()
+            .primary_index
+            .clone()
+            .unwrap();
+        let parts: Vec<&str> = primary.partitions.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(parts, ["us_west", "us_east", "europe_west"], "{table}");
+        for (part, region, cities) in workload::MOVR_PARTITIONS {
+            let target = ZoneTarget::Partition(t.id, primary.id, part.to_string());
+            assert_eq!(
+                geo.zone_config(&target, geo.now()).unwrap(),
+                Some(ZoneConfig {
+                    constraints: Some(format!("[+region={region}]")),
+                    ..ZoneConfig::default()
+                }),
+                "{table} {part}"
+            );
+            let name = format!(
+                "PARTITION {part} OF INDEX movr.public.{table}@{}",
+                primary.name
+            );
+            assert!(zone_names.contains(&name), "{name} in {zone_names:?}");
+            // One range per city, each led by a node of the partition's region.
+            let mine: Vec<_> = ranges.iter().filter(|r| r.zone == target).collect();
+            assert_eq!(mine.len(), cities.len(), "{table} {part}");
+            for r in mine {
+                assert_eq!(&region_of(r.leaseholder), region, "{table} {part}");
+                let l = Locality::parse(&r.locality).unwrap();
+                assert_eq!(l.get("region"), Some(*region));
+            }
+        }
+    }
+    // Without the flag: no zone configuration besides the default, no partitions.
+    assert_eq!(plain.zone_targets(plain.now()).unwrap().len(), 1);
+    assert!(plain
+        .ranges(plain.now())
+        .unwrap()
+        .iter()
+        .all(|r| !matches!(r.zone, ZoneTarget::Partition(..))));
+    // Runs keep every row in its city's partition and stay deterministic.
+    let (_c, again) = cluster(5_000);
+    workload::init_with(&again, Workload::Movr, &o).unwrap();
+    for round in 0..2 {
+        let ra = workload::run(&geo, Workload::Movr, 150, 3).unwrap();
+        let rb = workload::run(&again, Workload::Movr, 150, 3).unwrap();
+        assert_eq!(
+            (ra.inserts, ra.updates, ra.deletes, ra.schema_changes),
+            (rb.inserts, rb.updates, rb.deletes, rb.schema_changes),
+            "round {round}"
+        );
+        assert!(ra.inserts > 0 && ra.updates > 0 && ra.deletes > 0, "{ra}");
+        assert_eq!(fp(&geo), fp(&again), "round {round}");
+    }
+    for table in ["users", "vehicles", "rides"] {
+        assert_eq!(movr_rows(&geo, table).1, all_cities, "{table}");
+    }
+    // bank has no geo-partitioned form.
+    let (_d, bank) = cluster(1_000);
+    let mut ob = InitOptions::new(10, 1);
+    ob.geo_partitioned = true;
+    assert!(matches!(
+        workload::init_with(&bank, Workload::Bank, &ob),
+        Err(Error::Usage(_))
+    ));
+}

@@ -122,6 +122,10 @@ pub struct InitOptions {
     pub payload_bytes: usize,
     /// Rows per transaction (changes timestamps and MVCC history, never the data).
     pub batch_rows: usize,
+    /// `movr` only, like `cockroach demo movr --geo-partitioned`: `users`, `vehicles` and
+    /// `rides` get primary key `(city, id)`, are `PARTITION BY LIST (city)` into `us_west`,
+    /// `us_east` and `europe_west`, and each partition's zone is constrained to its region.
+    pub geo_partitioned: bool,
 }
 
 impl InitOptions {
@@ -132,6 +136,7 @@ impl InitOptions {
             seed,
             payload_bytes: DEFAULT_PAYLOAD_BYTES,
             batch_rows: DEFAULT_BATCH_ROWS,
+            geo_partitioned: false,
         }
     }
 }

@@ -17,7 +17,11 @@
 //! - `movr`: database `movr` with the enum `vehicle_type`, tables `users`, `vehicles` and
 //!   `rides` linked by foreign keys, secondary indexes (one `STORING`), and the view
 //!   `active_rides`. `run` starts and ends rides, moves vehicles, deletes finished rides and
-//!   adds users and vehicles.
+//!   adds users and vehicles. With [`InitOptions::geo_partitioned`] (CockroachDB's
+//!   `cockroach demo movr --geo-partitioned`) the three tables have primary key
+//!   `(city, id)` and foreign keys `(city, …)`, and are `PARTITION BY LIST (city)` into
+//!   [`MOVR_PARTITIONS`], each partition's zone constrained to its region; every row
+//!   references rows of its own city.
 //!
 //! Every `run` with at least one op applies one schema change halfway through: the first
 //! of the workload's list that is not applied yet, then `note_<n>` columns (see
@@ -31,7 +35,7 @@ pub use bank::{bank_total_balance, BANK_SCHEMA_CHANGES};
 pub use common::{
     InitOptions, Summary, Workload, BANK, DEFAULT_BATCH_ROWS, DEFAULT_PAYLOAD_BYTES, MOVR,
 };
-pub use movr::MOVR_SCHEMA_CHANGES;
+pub use movr::{MOVR_PARTITIONS, MOVR_SCHEMA_CHANGES};
 
 use bank::{bank_init, bank_run};
 use movr::{movr_init, movr_run};
@@ -47,6 +51,11 @@ pub fn init(c: &Cluster, w: Workload, rows: u64, seed: u64) -> Result<Summary> {
 pub fn init_with(c: &Cluster, w: Workload, o: &InitOptions) -> Result<Summary> {
     let mut s = Summary::default();
     match w {
+        Workload::Bank if o.geo_partitioned => {
+            return Err(crate::Error::Usage(
+                "--geo-partitioned applies to the movr workload only".into(),
+            ))
+        }
         Workload::Bank => bank_init(c, o, &mut s)?,
         Workload::Movr => movr_init(c, o, &mut s)?,
     }

@@ -1,6 +1,8 @@
 //! `movr`: an enum, three tables linked by foreign keys, secondary indexes, one `STORING`,
 //! a view.
 
+use std::collections::{BTreeMap, HashSet};
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
@@ -8,14 +10,15 @@ use vouch_format::decimal::Decimal;
 use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
+use vouch_format::schema;
 
 use super::common::{
     column_index, descriptor_time, get, has_column, has_index, insert_batched, internal, missing,
     next_note_column, pick, pick_str, primary_keys, random_time, rng_for, row_for, set, shape,
-    uuid, uuid_of, InitOptions, Summary, Workload, BASE_MICROS, MINUTE_MICROS, MOVR,
+    table_of, uuid, uuid_of, InitOptions, Summary, Workload, BASE_MICROS, MINUTE_MICROS, MOVR,
 };
 use crate::catalog::{ColumnDef, ForeignKeyDef, IndexDef, Row, TableDef};
-use crate::{Cluster, Result};
+use crate::{Cluster, Result, ZoneConfig, ZoneTarget};
 
 /// Schema changes `movr` runs apply, in order (after these: `ALTER TABLE users ADD COLUMN
 /// note_<n> STRING`).
@@ -24,6 +27,30 @@ pub const MOVR_SCHEMA_CHANGES: &[&str] = &[
     "ALTER TABLE users ADD COLUMN email STRING",
     "CREATE INDEX vehicles_city_status_idx ON vehicles (city, status)",
 ];
+
+/// The partitions of geo-partitioned movr (`--geo-partitioned`), as in CockroachDB's
+/// `cockroach demo movr --geo-partitioned`: (partition, region of its zone constraint,
+/// the cities it holds). Together they hold every city movr generates.
+pub const MOVR_PARTITIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "us_west",
+        "us-west1",
+        &["seattle", "san francisco", "los angeles"],
+    ),
+    (
+        "us_east",
+        "us-east1",
+        &["new york", "boston", "washington dc"],
+    ),
+    (
+        "europe_west",
+        "europe-west1",
+        &["amsterdam", "paris", "rome"],
+    ),
+];
+
+/// The tables geo-partitioned movr partitions by city.
+const GEO_TABLES: &[&str] = &["users", "vehicles", "rides"];
 
 // ---------------------------------------------------------------------------------------
 // movr
@@ -244,15 +271,104 @@ fn index(name: &str, cols: &[&str], storing: &[&str]) -> IndexDef {
     }
 }
 
-fn fk(name: &str, col: &str, table: &str) -> ForeignKeyDef {
+/// A foreign key on `col` (geo-partitioned: on `(city, col)`, the referenced table's
+/// primary key `(city, id)`).
+fn fk(name: &str, col: &str, table: &str, geo: bool) -> ForeignKeyDef {
+    let columns = if geo {
+        vec!["city".into(), col.into()]
+    } else {
+        vec![col.into()]
+    };
     ForeignKeyDef {
         name: name.into(),
-        columns: vec![col.into()],
+        columns,
         table: table.into(),
     }
 }
 
-fn movr_schema(c: &Cluster, s: &mut Summary) -> Result<()> {
+/// The primary key of a movr table: `(id)`, geo-partitioned `(city, id)`.
+fn primary_key(geo: bool) -> Vec<String> {
+    if geo {
+        vec!["city".into(), "id".into()]
+    } else {
+        vec!["id".into()]
+    }
+}
+
+/// The primary key datums of the row `id` in `city`.
+fn key(geo: bool, id: [u8; 16], city: &Datum) -> Vec<Datum> {
+    if geo {
+        vec![city.clone(), Datum::Uuid(id)]
+    } else {
+        vec![Datum::Uuid(id)]
+    }
+}
+
+fn city_text(d: &Datum) -> String {
+    match d {
+        Datum::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Whether `t` is geo-partitioned movr's: its primary key starts with `city`.
+fn is_geo(t: &pb::Descriptor) -> bool {
+    schema::table(t).is_some_and(|tt| {
+        tt.primary_index
+            .as_ref()
+            .and_then(|i| i.column_ids.first())
+            .and_then(|id| tt.columns.iter().find(|c| c.id == *id))
+            .is_some_and(|c| c.name == "city")
+    })
+}
+
+/// The users known to a run, with their cities; geo-partitioned, also their ids by city
+/// (a vehicle's owner and a ride's rider live in its city).
+#[derive(Default)]
+struct Users {
+    all: Vec<([u8; 16], Datum)>,
+    by_city: BTreeMap<String, Vec<[u8; 16]>>,
+    geo: bool,
+}
+
+impl Users {
+    fn new(geo: bool) -> Self {
+        Users {
+            geo,
+            ..Users::default()
+        }
+    }
+
+    fn push(&mut self, id: [u8; 16], city: Datum) {
+        if self.geo {
+            self.by_city.entry(city_text(&city)).or_default().push(id);
+        }
+        self.all.push((id, city));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Any user (a vehicle's owner; geo-partitioned, the vehicle takes its city).
+    fn pick_any(&self, rng: &mut ChaCha8Rng) -> Option<([u8; 16], Datum)> {
+        pick(rng, &self.all).cloned()
+    }
+
+    /// A rider for a ride in `city`: any user, geo-partitioned a user of `city`.
+    fn pick_rider(&self, rng: &mut ChaCha8Rng, city: &Datum) -> Option<[u8; 16]> {
+        if self.geo {
+            self.by_city
+                .get(&city_text(city))
+                .and_then(|v| pick(rng, v))
+                .copied()
+        } else {
+            pick(rng, &self.all).map(|u| u.0)
+        }
+    }
+}
+
+fn movr_schema(c: &Cluster, geo: bool, s: &mut Summary) -> Result<()> {
     let db = c.create_database(MOVR)?;
     s.schema_change(descriptor_time(c, db)?);
     let ty = c.create_enum(MOVR, "vehicle_type", VEHICLE_TYPES)?;
@@ -266,7 +382,7 @@ fn movr_schema(c: &Cluster, s: &mut Summary) -> Result<()> {
             str_col("address"),
             str_col("credit_card"),
         ],
-        primary_key: vec!["id".into()],
+        primary_key: primary_key(geo),
         indexes: vec![],
         foreign_keys: vec![],
     };
@@ -282,9 +398,9 @@ fn movr_schema(c: &Cluster, s: &mut Summary) -> Result<()> {
             str_col("current_location"),
             ColumnDef::new("ext", ColumnType::Json, true),
         ],
-        primary_key: vec!["id".into()],
+        primary_key: primary_key(geo),
         indexes: vec![index("vehicles_owner_id_idx", &["owner_id"], &[])],
-        foreign_keys: vec![fk("fk_owner_id_ref_users", "owner_id", "users")],
+        foreign_keys: vec![fk("fk_owner_id_ref_users", "owner_id", "users", geo)],
     };
     let rides = TableDef {
         name: "rides".into(),
@@ -299,14 +415,14 @@ fn movr_schema(c: &Cluster, s: &mut Summary) -> Result<()> {
             ColumnDef::new("end_time", ColumnType::Timestamp, true),
             ColumnDef::new("revenue", ColumnType::Decimal, true),
         ],
-        primary_key: vec!["id".into()],
+        primary_key: primary_key(geo),
         indexes: vec![
             index("rides_rider_id_idx", &["rider_id"], &[]),
             index("rides_vehicle_id_idx", &["vehicle_id"], &["revenue"]),
         ],
         foreign_keys: vec![
-            fk("fk_vehicle_id_ref_vehicles", "vehicle_id", "vehicles"),
-            fk("fk_rider_id_ref_users", "rider_id", "users"),
+            fk("fk_vehicle_id_ref_vehicles", "vehicle_id", "vehicles", geo),
+            fk("fk_rider_id_ref_users", "rider_id", "users", geo),
         ],
     };
     for def in [&users, &vehicles, &rides] {
@@ -320,11 +436,49 @@ fn movr_schema(c: &Cluster, s: &mut Summary) -> Result<()> {
         &["rides"],
     )?;
     s.schema_change(descriptor_time(c, view)?);
+    if geo {
+        geo_partition(c, s)?;
+    }
+    Ok(())
+}
+
+/// `ALTER TABLE t PARTITION BY LIST (city) (…)` on each of [`GEO_TABLES`], then `ALTER
+/// PARTITION p OF INDEX t@primary CONFIGURE ZONE USING constraints = '[+region=r]'` for
+/// each partition: the functions those statements call.
+fn geo_partition(c: &Cluster, s: &mut Summary) -> Result<()> {
+    let parts: Vec<(String, Vec<Vec<Datum>>)> = MOVR_PARTITIONS
+        .iter()
+        .map(|(p, _, cities)| {
+            let values = cities
+                .iter()
+                .map(|city| vec![Datum::String((*city).into())])
+                .collect();
+            ((*p).to_string(), values)
+        })
+        .collect();
+    for name in GEO_TABLES {
+        let t = c.table(MOVR, name)?;
+        let ix = table_of(&t)?
+            .primary_index
+            .as_ref()
+            .map(|i| i.id)
+            .ok_or_else(|| internal(format!("{name} has no primary index")))?;
+        s.schema_change(c.partition_by_list(t.id, ix, &["city".to_string()], &parts)?);
+        for (p, region, _) in MOVR_PARTITIONS {
+            let z = ZoneConfig {
+                constraints: Some(format!("[+region={region}]")),
+                ..ZoneConfig::default()
+            };
+            let target = ZoneTarget::Partition(t.id, ix, (*p).to_string());
+            s.schema_change(c.configure_zone(&target, &z)?);
+        }
+    }
     Ok(())
 }
 
 pub(super) fn movr_init(c: &Cluster, o: &InitOptions, s: &mut Summary) -> Result<()> {
-    movr_schema(c, s)?;
+    let geo = o.geo_partitioned;
+    movr_schema(c, geo, s)?;
     let m = Movr::load(c)?;
     let mut rng = rng_for(Workload::Movr, "init", o.seed, &[]);
     let n_users = o.rows;
@@ -333,17 +487,24 @@ pub(super) fn movr_init(c: &Cluster, o: &InitOptions, s: &mut Summary) -> Result
     let cap = |n: u64| usize::try_from(n).unwrap_or(0);
     // Ids are drawn up front so that batches can reference earlier rows; uuids from a
     // seeded generator do not repeat in practice, and a repeat would fail the insert.
-    let mut users = Vec::with_capacity(cap(n_users));
+    let mut users = Users::new(geo);
+    users.all.reserve(cap(n_users));
     insert_batched(c, &m.users, n_users, o.batch_rows, s, |_| {
         let id = uuid(&mut rng);
-        users.push(id);
-        m.user(&mut rng, id)
+        let row = m.user(&mut rng, id)?;
+        users.push(id, get(&m.users, &row, "city")?);
+        Ok(row)
     })?;
     let mut vehicles: Vec<([u8; 16], Datum)> = Vec::with_capacity(cap(n_vehicles));
     insert_batched(c, &m.vehicles, n_vehicles, o.batch_rows, s, |_| {
         let id = uuid(&mut rng);
-        let owner = *pick(&mut rng, &users).ok_or_else(|| internal("no users".into()))?;
-        let row = m.vehicle(&mut rng, id, owner)?;
+        let (owner, city) = users
+            .pick_any(&mut rng)
+            .ok_or_else(|| internal("no users".into()))?;
+        let mut row = m.vehicle(&mut rng, id, owner)?;
+        if geo {
+            set(&m.vehicles, &mut row, "city", city)?;
+        }
         vehicles.push((id, get(&m.vehicles, &row, "city")?));
         Ok(row)
     })?;
@@ -352,7 +513,9 @@ pub(super) fn movr_init(c: &Cluster, o: &InitOptions, s: &mut Summary) -> Result
         let (vehicle, city) = pick(&mut rng, &vehicles)
             .cloned()
             .ok_or_else(|| internal("no vehicles".into()))?;
-        let rider = *pick(&mut rng, &users).ok_or_else(|| internal("no users".into()))?;
+        let rider = users
+            .pick_rider(&mut rng, &city)
+            .ok_or_else(|| internal("no users".into()))?;
         let ended = rng.gen_range(0..10u32) != 0;
         m.ride(&mut rng, id, city, vehicle, rider, ended)
     })
@@ -385,15 +548,21 @@ enum MovrOp {
     AddVehicle,
 }
 
-/// A uuid not yet used as a primary key of `t` (a repeat is drawn again).
+/// A uuid not yet used as a primary key of `t` (a repeat is drawn again); geo-partitioned
+/// (the key is `(city, id)`, the city not drawn yet), one not in `geo_ids`.
 fn fresh_uuid(
     rng: &mut ChaCha8Rng,
     tx: &crate::catalog::Txn<'_>,
     t: &pb::Descriptor,
+    geo_ids: Option<&HashSet<[u8; 16]>>,
 ) -> Result<[u8; 16]> {
     loop {
         let id = uuid(rng);
-        if tx.get_row(t, &[Datum::Uuid(id)])?.is_none() {
+        let taken = match geo_ids {
+            Some(ids) => ids.contains(&id),
+            None => tx.get_row(t, &[Datum::Uuid(id)])?.is_some(),
+        };
+        if !taken {
             return Ok(id);
         }
     }
@@ -401,28 +570,52 @@ fn fresh_uuid(
 
 pub(super) fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Result<()> {
     let mut m = Movr::load(c)?;
+    let geo = is_geo(&m.users);
     let mut digest = Sha256::new();
-    let first_uuid = |pk: &Vec<Datum>| uuid_of(pk.first().unwrap_or(&Datum::Null), "id");
-    let mut users = primary_keys(c, &m.users, &mut digest)?
-        .iter()
-        .map(first_uuid)
-        .collect::<Result<Vec<_>>>()?;
+    // (id, city) of a primary key: `(id)`, geo-partitioned `(city, id)`.
+    let id_city = |pk: &Vec<Datum>| -> Result<([u8; 16], Datum)> {
+        let null = Datum::Null;
+        if geo {
+            let id = uuid_of(pk.get(1).unwrap_or(&null), "id")?;
+            Ok((id, pk.first().cloned().unwrap_or(Datum::Null)))
+        } else {
+            Ok((uuid_of(pk.first().unwrap_or(&null), "id")?, Datum::Null))
+        }
+    };
+    let mut users = Users::new(geo);
+    for pk in primary_keys(c, &m.users, &mut digest)? {
+        let (id, city) = id_city(&pk)?;
+        users.push(id, city);
+    }
     let mut vehicles = primary_keys(c, &m.vehicles, &mut digest)?
         .iter()
-        .map(first_uuid)
+        .map(id_city)
         .collect::<Result<Vec<_>>>()?;
     let (mut active, mut finished) = (Vec::new(), Vec::new());
     let id_col = column_index(&m.rides, "id")?;
+    let city_col = column_index(&m.rides, "city")?;
     let end_col = column_index(&m.rides, "end_time")?;
     c.scan_rows(&m.rides, c.now(), |r| {
         let id = uuid_of(r.get(id_col).unwrap_or(&Datum::Null), "rides.id")?;
+        let city = r.get(city_col).cloned().unwrap_or(Datum::Null);
         digest.update(id);
         match r.get(end_col) {
-            Some(Datum::Null) | None => active.push(id),
-            Some(_) => finished.push(id),
+            Some(Datum::Null) | None => active.push((id, city)),
+            Some(_) => finished.push((id, city)),
         }
         Ok(true)
     })?;
+    // Geo-partitioned: every id in use (a new row's key is only known once its city is).
+    let mut ids: Option<HashSet<[u8; 16]>> = geo.then(|| {
+        users
+            .all
+            .iter()
+            .chain(&vehicles)
+            .chain(&active)
+            .chain(&finished)
+            .map(|(id, _)| *id)
+            .collect()
+    });
     shape(&m.rides, &mut digest);
     let mut rng = rng_for(Workload::Movr, "run", seed, &digest.finalize());
 
@@ -454,14 +647,18 @@ pub(super) fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Res
         let mut tx = c.txn();
         match kind {
             MovrOp::StartRide => {
-                let vid = *pick(&mut rng, &vehicles).ok_or_else(|| missing(&m.vehicles))?;
-                let rider = *pick(&mut rng, &users).ok_or_else(|| missing(&m.users))?;
-                let mut v = tx
-                    .get_row(&m.vehicles, &[Datum::Uuid(vid)])?
+                let (vid, vcity) = pick(&mut rng, &vehicles)
+                    .cloned()
                     .ok_or_else(|| missing(&m.vehicles))?;
-                let id = fresh_uuid(&mut rng, &tx, &m.rides)?;
+                let rider = users
+                    .pick_rider(&mut rng, &vcity)
+                    .ok_or_else(|| missing(&m.users))?;
+                let mut v = tx
+                    .get_row(&m.vehicles, &key(geo, vid, &vcity))?
+                    .ok_or_else(|| missing(&m.vehicles))?;
+                let id = fresh_uuid(&mut rng, &tx, &m.rides, ids.as_ref())?;
                 let city = get(&m.vehicles, &v, "city")?;
-                let ride = m.ride(&mut rng, id, city, vid, rider, false)?;
+                let ride = m.ride(&mut rng, id, city.clone(), vid, rider, false)?;
                 set(
                     &m.vehicles,
                     &mut v,
@@ -472,13 +669,16 @@ pub(super) fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Res
                 tx.upsert(&m.vehicles, &[v])?;
                 s.inserts += 1;
                 s.updates += 1;
-                active.push(id);
+                active.push((id, city));
+                if let Some(ids) = ids.as_mut() {
+                    ids.insert(id);
+                }
             }
             MovrOp::EndRide => {
                 let i = rng.gen_range(0..active.len());
-                let id = active.swap_remove(i);
+                let (id, city) = active.swap_remove(i);
                 let mut ride = tx
-                    .get_row(&m.rides, &[Datum::Uuid(id)])?
+                    .get_row(&m.rides, &key(geo, id, &city))?
                     .ok_or_else(|| missing(&m.rides))?;
                 let start = match get(&m.rides, &ride, "start_time")? {
                     Datum::Timestamp(t) => t,
@@ -496,7 +696,7 @@ pub(super) fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Res
                 let dest = get(&m.rides, &ride, "end_address")?;
                 tx.upsert(&m.rides, &[ride])?;
                 s.updates += 1;
-                if let Some(mut v) = tx.get_row(&m.vehicles, &[Datum::Uuid(vid)])? {
+                if let Some(mut v) = tx.get_row(&m.vehicles, &key(geo, vid, &city))? {
                     set(
                         &m.vehicles,
                         &mut v,
@@ -507,12 +707,14 @@ pub(super) fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Res
                     tx.upsert(&m.vehicles, &[v])?;
                     s.updates += 1;
                 }
-                finished.push(id);
+                finished.push((id, city));
             }
             MovrOp::MoveVehicle => {
-                let vid = *pick(&mut rng, &vehicles).ok_or_else(|| missing(&m.vehicles))?;
+                let (vid, vcity) = pick(&mut rng, &vehicles)
+                    .cloned()
+                    .ok_or_else(|| missing(&m.vehicles))?;
                 let mut v = tx
-                    .get_row(&m.vehicles, &[Datum::Uuid(vid)])?
+                    .get_row(&m.vehicles, &key(geo, vid, &vcity))?
                     .ok_or_else(|| missing(&m.vehicles))?;
                 let status = pick_str(&mut rng, &["available", "available", "lost"]);
                 set(&m.vehicles, &mut v, "status", Datum::String(status.into()))?;
@@ -523,25 +725,36 @@ pub(super) fn movr_run(c: &Cluster, ops: u64, seed: u64, s: &mut Summary) -> Res
             }
             MovrOp::DeleteRide => {
                 let i = rng.gen_range(0..finished.len());
-                let id = finished.swap_remove(i);
-                if tx.delete(&m.rides, &[Datum::Uuid(id)])? {
+                let (id, city) = finished.swap_remove(i);
+                if tx.delete(&m.rides, &key(geo, id, &city))? {
                     s.deletes += 1;
                 }
             }
             MovrOp::AddUser => {
-                let id = fresh_uuid(&mut rng, &tx, &m.users)?;
+                let id = fresh_uuid(&mut rng, &tx, &m.users, ids.as_ref())?;
                 let row = m.user(&mut rng, id)?;
+                let city = get(&m.users, &row, "city")?;
                 tx.insert(&m.users, &[row])?;
                 s.inserts += 1;
-                users.push(id);
+                users.push(id, city);
+                if let Some(ids) = ids.as_mut() {
+                    ids.insert(id);
+                }
             }
             MovrOp::AddVehicle => {
-                let owner = *pick(&mut rng, &users).ok_or_else(|| missing(&m.users))?;
-                let id = fresh_uuid(&mut rng, &tx, &m.vehicles)?;
-                let row = m.vehicle(&mut rng, id, owner)?;
+                let (owner, ocity) = users.pick_any(&mut rng).ok_or_else(|| missing(&m.users))?;
+                let id = fresh_uuid(&mut rng, &tx, &m.vehicles, ids.as_ref())?;
+                let mut row = m.vehicle(&mut rng, id, owner)?;
+                if geo {
+                    set(&m.vehicles, &mut row, "city", ocity)?;
+                }
+                let city = get(&m.vehicles, &row, "city")?;
                 tx.insert(&m.vehicles, &[row])?;
                 s.inserts += 1;
-                vehicles.push(id);
+                vehicles.push((id, city));
+                if let Some(ids) = ids.as_mut() {
+                    ids.insert(id);
+                }
             }
         }
         s.wrote(tx.commit()?);
