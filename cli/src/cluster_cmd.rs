@@ -35,6 +35,14 @@ pub(crate) enum ClusterCommand {
         /// the demo's nine nodes in us-east1, us-west1 and europe-west1.
         #[arg(long)]
         nodes: Option<String>,
+        /// movr only, like `cockroach demo movr --geo-partitioned`: users, vehicles and rides
+        /// get primary key (city, id) and are PARTITION BY LIST (city) into us_west (seattle,
+        /// san francisco, los angeles), us_east (new york, boston, washington dc) and
+        /// europe_west (amsterdam, paris, rome), each partition's zone constrained to its
+        /// region ([+region=us-west1], [+region=us-east1], [+region=europe-west1]), so its
+        /// ranges' leaseholders are nodes of that region.
+        #[arg(long)]
+        geo_partitioned: bool,
     },
     /// List the cluster's nodes: node_id and locality.
     Nodes {
@@ -128,7 +136,11 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
             seed,
             payload_bytes,
             nodes,
+            geo_partitioned,
         } => {
+            if geo_partitioned && w != Some(Workload::Movr) {
+                anyhow::bail!("--geo-partitioned needs --workload movr");
+            }
             let nodes = nodes
                 .as_deref()
                 .map(parse_nodes)
@@ -145,6 +157,7 @@ pub(crate) fn run(cmd: ClusterCommand) -> Result<ExitCode> {
             };
             let mut o = InitOptions::new(rows, seed);
             o.payload_bytes = payload_bytes;
+            o.geo_partitioned = geo_partitioned;
             let s = workload::init_with(&c, w, &o)
                 .with_context(|| format!("workload {w} init in {}", dir.display()))?;
             println!("initialized {w} in {}: {s}", dir.display());

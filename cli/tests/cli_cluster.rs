@@ -689,3 +689,232 @@ fn show_backup_from_a_locality_list_with_check_files() {
         "{err}"
     );
 }
+
+#[test]
+fn geo_partitioned_movr_backs_up_each_partition_into_its_regions_store() {
+    use vouch_cluster::{Clock, Cluster, ZoneTarget};
+    use vouch_format::manifest;
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    let cl = path(&c);
+    let out = ok(&[
+        "cluster",
+        "init",
+        cl,
+        "--workload",
+        "movr",
+        "--rows",
+        "200",
+        "--geo-partitioned",
+    ]);
+    assert!(out.contains(": 500 inserts, "), "{out}");
+    // Each partition of each table has its zone configuration.
+    let out = ok(&[
+        "sql",
+        "--cluster",
+        cl,
+        "-e",
+        "SHOW ZONE CONFIGURATION FOR PARTITION us_west OF INDEX movr.rides@primary",
+    ]);
+    assert!(
+        out.contains(
+            "ALTER PARTITION us_west OF INDEX movr.public.rides@rides_pkey CONFIGURE ZONE USING \
+         gc.ttlseconds = 14400, num_replicas = 3, constraints = '[+region=us-west1]'"
+        ),
+        "{out}"
+    );
+    let zones = ok(&["sql", "--cluster", cl, "-e", "SHOW ZONE CONFIGURATIONS"]);
+    assert!(zones.ends_with("(10 rows)\n"), "{zones}");
+    for table in ["users", "vehicles", "rides"] {
+        for (part, region) in [
+            ("us_west", "us-west1"),
+            ("us_east", "us-east1"),
+            ("europe_west", "europe-west1"),
+        ] {
+            let want = format!(
+                "ALTER PARTITION {part} OF INDEX movr.public.{table}@{table}_pkey CONFIGURE ZONE \
+                 USING gc.ttlseconds = 14400, num_replicas = 3, constraints = '[+region={region}]'"
+            );
+            assert!(zones.contains(&want), "{want}\n{zones}");
+        }
+    }
+    // Runs keep working on the partitioned tables.
+    let out = ok(&["cluster", "run", cl, "--workload", "movr", "--ops", "100"]);
+    assert!(last_line(&out).starts_with("last write: "), "{out}");
+    // Everything outside the partitions is led in us-east1 (the default store's).
+    ok(&[
+        "sql",
+        "--cluster",
+        cl,
+        "-e",
+        "ALTER RANGE default CONFIGURE ZONE USING constraints = '[+region=us-east1]'",
+    ]);
+    let store = |n: &str| format!("file://{}", d.path().join(n).display());
+    let (east, west, eu) = (store("east"), store("west"), store("eu"));
+    ok(&[
+        "backup",
+        "--cluster",
+        cl,
+        "INTO",
+        &format!("{east}?COCKROACH_LOCALITY=default"),
+        &format!("{west}?COCKROACH_LOCALITY=region%3Dus-west1"),
+        &format!("{eu}?COCKROACH_LOCALITY=region%3Deurope-west1"),
+    ]);
+    let mpath = walk(&d.path().join("east"))
+        .into_iter()
+        .find(|p| p.ends_with("BACKUP_MANIFEST"))
+        .unwrap();
+    let m = manifest::decode(&std::fs::read(&mpath).unwrap()).unwrap();
+    let dir = mpath
+        .parent()
+        .unwrap()
+        .strip_prefix(d.path().join("east"))
+        .unwrap()
+        .to_path_buf();
+    // Each file's locality is its range's: a us_west partition's files (and only those) in
+    // us-west1, europe_west's in europe-west1, the rest in the default store.
+    let src = Cluster::open(&c, Clock::system()).unwrap();
+    let ranges = src.ranges(src.now()).unwrap();
+    drop(src);
+    // The locality a range's files take: its partition's region, else the default store.
+    let locality_of = |r: &vouch_cluster::Range| match &r.zone {
+        ZoneTarget::Partition(_, _, p) if p == "us_west" => "region=us-west1",
+        ZoneTarget::Partition(_, _, p) if p == "europe_west" => "region=europe-west1",
+        _ => "",
+    };
+    let mut led = std::collections::BTreeMap::<&str, std::collections::BTreeSet<_>>::new();
+    for f in &m.files {
+        let span = f.span.as_ref().unwrap();
+        // A file may cover several ranges of one locality, never ranges of two.
+        let mut overlapped = 0;
+        for (i, r) in ranges.iter().enumerate() {
+            if r.start < span.end && span.start < r.end {
+                overlapped += 1;
+                assert_eq!(f.locality, locality_of(r), "{}", f.path);
+                if !f.locality.is_empty() {
+                    led.entry(locality_of(r)).or_default().insert(i);
+                }
+            }
+        }
+        assert!(overlapped > 0 || f.locality.is_empty(), "{}", f.path);
+    }
+    // Every us_west and europe_west range (3 tables × 3 cities each) has its files there.
+    for (locality, part) in [
+        ("region=us-west1", "us_west"),
+        ("region=europe-west1", "europe_west"),
+    ] {
+        let all: std::collections::BTreeSet<usize> = ranges
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(&r.zone, ZoneTarget::Partition(_, _, p) if p == part))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(all.len(), 9, "{part}");
+        assert_eq!(led.get(locality), Some(&all), "{part}");
+    }
+    // On disk: the us-west store holds exactly the us_west files and its part file.
+    let on_disk = |n: &str| -> Vec<String> {
+        let root = d.path().join(n).join(&dir);
+        let mut v: Vec<String> = walk(&root)
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let listed = |locality: &str, part: &str| -> Vec<String> {
+        let mut v: Vec<String> = m
+            .files
+            .iter()
+            .filter(|f| f.locality == locality)
+            .map(|f| f.path.clone())
+            .chain([part.to_string()])
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        on_disk("west"),
+        listed("region=us-west1", "BACKUP_PART_1_region=us-west1")
+    );
+    assert_eq!(
+        on_disk("eu"),
+        listed("region=europe-west1", "BACKUP_PART_2_region=europe-west1")
+    );
+    // A restore from the list gives the source's fingerprints and zone configurations.
+    let r = d.path().join("r");
+    ok(&[
+        "restore",
+        "--cluster",
+        path(&r),
+        "FROM",
+        "LATEST",
+        "IN",
+        &east,
+        &west,
+        &eu,
+    ]);
+    let movr = |dir: &str| -> Vec<(String, String, String, String)> {
+        fingerprint_json(dir, None)
+            .iter()
+            .filter(|f| f["database_name"] == "movr")
+            .map(|f| {
+                (
+                    f["table_name"].to_string(),
+                    f["index_name"].to_string(),
+                    f["fingerprint"].to_string(),
+                    f["entries"].to_string(),
+                )
+            })
+            .collect()
+    };
+    let want = movr(cl);
+    assert_eq!(want.len(), 7, "{want:?}");
+    assert_eq!(movr(path(&r)), want);
+    let zones_now = ok(&["sql", "--cluster", cl, "-e", "SHOW ZONE CONFIGURATIONS"]);
+    assert!(
+        zones_now.contains("constraints = '[+region=us-east1]'"),
+        "{zones_now}"
+    );
+    assert_eq!(
+        ok(&[
+            "sql",
+            "--cluster",
+            path(&r),
+            "-e",
+            "SHOW ZONE CONFIGURATIONS"
+        ]),
+        zones_now
+    );
+}
+
+#[test]
+fn geo_partitioned_needs_movr() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("c");
+    for args in [
+        vec!["cluster", "init", path(&c), "--geo-partitioned"],
+        vec![
+            "cluster",
+            "init",
+            path(&c),
+            "--workload",
+            "bank",
+            "--geo-partitioned",
+        ],
+    ] {
+        let out = vouch(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            err.contains("--geo-partitioned needs --workload movr"),
+            "{err}"
+        );
+        assert!(!c.join("cluster.redb").exists(), "{args:?}");
+    }
+}
