@@ -434,18 +434,7 @@ pub fn restore_job(
     let write = !opts.schema_only;
     let mut computed: BTreeMap<(u64, u64), Fingerprint> = BTreeMap::new();
     for t in &ck.done {
-        result.rows += t.rows;
-        result.index_entries += t.index_entries;
-        result.bytes += t.bytes;
-        for f in &t.fingerprints {
-            computed.insert(
-                (f.table_id, f.index_id),
-                Fingerprint {
-                    hash: f.fingerprint,
-                    entries: f.rows,
-                },
-            );
-        }
+        count_done(t, &mut result, &mut computed);
     }
     // The tables are read on `opts.jobs` threads, each table one k-way merge with its own
     // requests to the store; their writes go to the cluster one batch at a time (redb
@@ -677,6 +666,27 @@ fn backup_zones(
         .collect())
 }
 
+/// Adds table `t`, done by an earlier run, to `result`'s counts and its fingerprints to
+/// `computed`.
+fn count_done(
+    t: &pb::RestoredTable,
+    result: &mut RestoreResult,
+    computed: &mut BTreeMap<(u64, u64), Fingerprint>,
+) {
+    result.rows += t.rows;
+    result.index_entries += t.index_entries;
+    result.bytes += t.bytes;
+    for f in &t.fingerprints {
+        computed.insert(
+            (f.table_id, f.index_id),
+            Fingerprint {
+                hash: f.fingerprint,
+                entries: f.rows,
+            },
+        );
+    }
+}
+
 /// The new ids of a checkpoint that are its own: in the range allocated to it (a record
 /// read from disk is bounded by its own size, not by the range it claims).
 fn fresh_ids(ck: &pb::RestoreCheckpoint) -> BTreeSet<u64> {
@@ -724,18 +734,7 @@ fn finish_published(
     let mut computed: BTreeMap<(u64, u64), Fingerprint> = BTreeMap::new();
     let mut tables: Vec<(&pb::Descriptor, u64)> = Vec::new();
     for t in &ck.done {
-        result.rows += t.rows;
-        result.index_entries += t.index_entries;
-        result.bytes += t.bytes;
-        for f in &t.fingerprints {
-            computed.insert(
-                (f.table_id, f.index_id),
-                Fingerprint {
-                    hash: f.fingerprint,
-                    entries: f.rows,
-                },
-            );
-        }
+        count_done(t, &mut result, &mut computed);
         let new_id = match ck.ids.iter().find(|m| m.old_id == t.table_id) {
             Some(m) => m.new_id,
             None if t.table_id == USERS_TABLE_ID => USERS_TABLE_ID,

@@ -548,27 +548,14 @@ pub fn record_restore(
     execute: Option<&str>,
     as_of: Option<String>,
 ) -> Result<u64> {
-    let r = create(
+    // Its first run, in this process, starts it (preconditions, ids): no checkpoint yet.
+    record_running(
         cluster,
-        NewJob {
-            job_type: JobType::Restore,
-            execute: execute.unwrap_or_default().to_string(),
-            database: None,
-            as_of,
-            schedule_id: 0,
-            status: Status::Running,
-            protect_record: None,
-            // Its first run, in this process, starts it (preconditions, ids).
-            restore_checkpoint: None,
-        },
-    )?;
-    let description = grammar::redact(text);
-    cluster.kv().with_jobs(|j| {
-        let mut cur = load(j, r.id)?;
-        cur.description = description;
-        store(j, &cur)
-    })?;
-    Ok(r.id)
+        JobType::Restore,
+        text,
+        execute.unwrap_or_default().to_string(),
+        as_of,
+    )
 }
 
 /// Runs the job of [`record_restore`] in this process with the options its caller built
@@ -891,13 +878,25 @@ pub fn execute_statement(
 /// its description (`text`, redacted here) and no statement a runner could run again.
 /// [`finish_foreground`] records how it ended.
 pub fn record_foreground(cluster: &Cluster, job_type: JobType, text: &str) -> Result<u64> {
+    record_running(cluster, job_type, text, String::new(), None)
+}
+
+/// Records a `running` job of this process: its description (`text`, redacted here), the
+/// statement a runner would run to finish it (`execute`, empty: none) and its AS OF.
+fn record_running(
+    cluster: &Cluster,
+    job_type: JobType,
+    text: &str,
+    execute: String,
+    as_of: Option<String>,
+) -> Result<u64> {
     let r = create(
         cluster,
         NewJob {
             job_type,
-            execute: String::new(),
+            execute,
             database: None,
-            as_of: None,
+            as_of,
             schedule_id: 0,
             status: Status::Running,
             protect_record: None,
