@@ -6,6 +6,8 @@
 #             and on s3s-fs (goal: each S3 run within 1.5x of local disk)
 #   metadata  vouch verify --level metadata over a collection of about OBJECTS objects
 #             (full backups cut into small data files), on the same three (goal: < 3 s)
+# and both from fake-gcs-server (gs://, read-only in vouch: the local collections are
+# uploaded there through its JSON API), with the same goals.
 # The full-level collections are written by `vouch backup` at the same AS OF times into
 # each store, so they hold the same data files; the metadata-level ones by the same
 # backups of an unchanging cluster. The work folder is removed at the end. Each verify runs RUNS times after a warm-up run; the
@@ -37,6 +39,13 @@ vouch="$PWD/target/release/vouch"
 export VOUCH_S3S_ACCESS_KEY="AKIAVOUCHMEASURE0001" VOUCH_S3S_SECRET_KEY="measure-secret"
 moto="$(scripts/s3-server.sh start $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
 s3s="$(scripts/s3-server.sh start-s3s-fs $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
+gcs_out="$(scripts/gcs-server.sh start $$)"
+gcs="$(echo "$gcs_out" | sed -n 's/^VOUCH_GCS_ENDPOINT=//p')"
+# The emulator checks no credentials: unsigned requests (object_store's skip-signature).
+export GOOGLE_SKIP_SIGNATURE=true
+gs_uri() { # path
+  echo "gs://vouch-test/$1?AUTH=implicit&GS_ENDPOINT=$gcs"
+}
 s3_uri() { # endpoint path
   echo "s3://vouch-test/$2?AWS_ENDPOINT=$1&AWS_ACCESS_KEY_ID=$VOUCH_S3S_ACCESS_KEY&AWS_SECRET_ACCESS_KEY=$VOUCH_S3S_SECRET_KEY&AWS_REGION=us-east-1"
 }
@@ -74,6 +83,8 @@ for i in $(seq "$fulls"); do
   done
 done
 rm -rf "$work/probe"
+scripts/gcs-server.sh upload "$gcs" "$work/full" full >/dev/null
+scripts/gcs-server.sh upload "$gcs" "$work/many" many >/dev/null
 bytes_full="$(find "$work/full" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
 n_full="$(find "$work/full" -type f | wc -l)"
 n_many="$(find "$work/many" -type f | wc -l)"
@@ -91,11 +102,12 @@ measure() {
     printf '%-16s run %d: %6ss\n' "$label" "$i" "$t"
   done
 }
-for store in local moto s3s-fs; do
+for store in local moto s3s-fs gcs; do
   case "$store" in
     local) full="file://$work/full" many="file://$work/many" ;;
     moto) full="$(s3_uri "$moto" full)" many="$(s3_uri "$moto" many)" ;;
     s3s-fs) full="$(s3_uri "$s3s" full)" many="$(s3_uri "$s3s" many)" ;;
+    gcs) full="$(gs_uri full)" many="$(gs_uri many)" ;;
   esac
   measure "full/$store" full "$full"
   measure "metadata/$store" metadata "$many"
@@ -105,7 +117,7 @@ median() { grep "^$1 " "$results" | awk '{ print $2 }' | sort -n | awk '{ a[NR] 
 echo
 echo "medians over $runs runs (--jobs $jobs, $(nproc) cores):"
 local_full="$(median full/local)"
-for store in local moto s3s-fs; do
+for store in local moto s3s-fs gcs; do
   f="$(median "full/$store")"
   m="$(median "metadata/$store")"
   awk -v s="$store" -v f="$f" -v l="$local_full" -v m="$m" -v b="$bytes_full" -v n="$n_many" 'BEGIN {
