@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A fault-injecting HTTP proxy for vouch's retry tests: it forwards every request to one
 # upstream server (an S3, Azure or WebDAV test server) unchanged (Host header included, so
-# signatures still verify) and answers a number of them itself with an error instead,
+# signatures still verify; with FAULT_PROXY_UPSTREAM_HOST=1 in the environment the Host
+# header is the upstream's instead, for servers that answer only their own host, as
+# fake-gcs-server's XML API does, whose requests are unsigned) and answers a number of them itself with an error instead,
 # as a throttling or failing service would, without forwarding them.
 #
 #   scripts/fault-proxy.sh start UPSTREAM [WATCH_PID]   proxy http://127.0.0.1:<port> to
@@ -30,6 +32,7 @@ import http.client, json, sys, threading, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port, upstream = int(sys.argv[1]), urllib.parse.urlsplit(sys.argv[2])
+upstream_host = sys.argv[3] == "1"
 state = {"armed": 0, "served": 0, "forwarded": 0, "status": 503, "methods": None,
          "inflight": 0, "max_inflight": 0, "heads": 0}
 lock = threading.Lock()
@@ -86,8 +89,10 @@ class Proxy(BaseHTTPRequestHandler):
         try:
             conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            if upstream_host:
+                conn.putheader("Host", upstream.netloc)
             for k, v in self.headers.items():
-                if k.lower() not in HOP:
+                if k.lower() not in HOP and not (upstream_host and k.lower() == "host"):
                     conn.putheader(k, v)
             conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
@@ -117,7 +122,7 @@ start() {
   local port log
   port="$(free_port)"
   log="$(mktemp "${TMPDIR:-/tmp}/vouch-fault-proxy.XXXXXX")"
-  setsid python3 -c "$PROXY_PY" "$port" "$upstream" >"$log" 2>&1 </dev/null &
+  setsid python3 -c "$PROXY_PY" "$port" "$upstream" "${FAULT_PROXY_UPSTREAM_HOST:-0}" >"$log" 2>&1 </dev/null &
   local pid=$!
   local endpoint="http://127.0.0.1:$port"
   wait_for fault-proxy "$pid" "$log" http_answers "$endpoint/__faults"

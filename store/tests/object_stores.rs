@@ -934,12 +934,21 @@ fn gcs_reads_what_the_bucket_holds() {
     assert!(matches!(s.list("../"), Err(Error::InvalidPath { .. })));
 }
 
+/// The emulator's fault proxy is one per process, and its counts and faults are the
+/// whole proxy's: the tests using it take turns.
+fn gcs_proxy_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `gs://` is read-only: `check_writable`, `put_new` and `create_new` are `ReadOnly`
 /// (naming the store, never the credentials), and no request reaches the service: through
 /// a counting proxy of the emulator, none is forwarded for them (a HEAD afterwards is).
 /// The object was not created.
 #[test]
 fn gcs_writes_are_refused_without_a_request() {
+    let _one = gcs_proxy_lock();
     let (proxy, endpoint) = fault_proxy(Server::FakeGcs);
     let (prefix, _, direct) = seeded_gcs(&[("kept", b"k")]);
     let creds = percent_encode(&gcs_credentials(servers::GCS_PRIVATE_KEY), false);
@@ -975,6 +984,63 @@ fn gcs_writes_are_refused_without_a_request() {
     assert_eq!(fault_counts(proxy).2, 1, "the proxy forwards requests");
     assert_eq!(paths(&*direct, ""), ["kept"]);
     assert_eq!(direct.get("kept").unwrap(), b"k");
+}
+
+/// Reads from `gs://` retry throttling (429) and server errors (500, 503) as the other
+/// object stores do: through a proxy of the emulator answering the next few requests of a
+/// kind itself with the error, every read gives the exact answer and the proxy served
+/// exactly the faults it was armed with. A 404 is final and names the object and the
+/// operation.
+#[test]
+fn gcs_reads_are_retried() {
+    let _one = gcs_proxy_lock();
+    let (proxy, endpoint) = fault_proxy(Server::FakeGcs);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let (prefix, _, _) = seeded_gcs(&[("a/data.sst", &data), ("a/b", b"small")]);
+    let creds = percent_encode(&gcs_credentials(servers::GCS_PRIVATE_KEY), false);
+    let s = open(
+        &gcs_uri_at(endpoint, &prefix, &creds),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    for (status, method, what) in [
+        (503, "GET", "get"),
+        (500, "GET", "range"),
+        (429, "HEAD", "size"),
+        (503, "GET", "list"),
+    ] {
+        arm_faults(proxy, 3, status, method);
+        match what {
+            "get" => assert!(s.get("a/data.sst").unwrap() == data),
+            "range" => assert_eq!(
+                s.get_range("a/data.sst", 70_000, 1_000).unwrap(),
+                data[70_000..71_000]
+            ),
+            "size" => assert_eq!(s.size("a/data.sst").unwrap(), Some(100_000)),
+            _ => assert_eq!(
+                s.list("a/").unwrap(),
+                vec![
+                    ObjectMeta {
+                        path: "a/b".into(),
+                        size: 5
+                    },
+                    ObjectMeta {
+                        path: "a/data.sst".into(),
+                        size: 100_000
+                    },
+                ]
+            ),
+        }
+        let (armed, served, forwarded) = fault_counts(proxy);
+        assert_eq!((armed, served), (0, 3), "{what}: {status} {method}");
+        assert!(forwarded >= 1, "{what}: the retry reached the server");
+    }
+    arm_faults(proxy, 0, 503, "");
+    let err = s.get_range("a/nope", 0, 1).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { path, operation: Operation::ReadRange } if path.ends_with("/a/nope")),
+        "{err:?}"
+    );
 }
 
 /// A service account key with a real RSA private key (made by `openssl genpkey`, as

@@ -380,6 +380,12 @@ pub fn fault_proxy(server: Server) -> (&'static str, &'static str) {
             .arg("start")
             .arg(&scheme_host)
             .arg(std::process::id().to_string())
+            // fake-gcs-server's XML API answers requests to its own host only; its
+            // requests are unsigned, so the proxy may name it.
+            .env(
+                "FAULT_PROXY_UPSTREAM_HOST",
+                if server == Server::FakeGcs { "1" } else { "0" },
+            )
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .output()
