@@ -135,16 +135,29 @@ impl TableCheck {
                 "column value",
                 format!("column {id} is NOT NULL but holds NULL"),
             )),
-            Datum::Enum(phys) => match self.enums.get(&id) {
-                Some(Some(members)) if !members.contains(phys) => Err(invalid(
-                    "enum value",
-                    format!(
-                        "column {id}: {:?} is not a member of its enum type",
-                        crate::HexBytes(phys.clone())
-                    ),
-                )),
-                _ => Ok(()),
-            },
+            Datum::Enum(phys) => self.check_enum(id, phys),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`TableCheck::check_datum`] of a row's column value.
+    fn check_value(&self, id: u32, d: &row::DatumRef<'_>) -> Result<()> {
+        match d {
+            row::DatumRef::Enum(phys) => self.check_enum(id, phys),
+            row::DatumRef::Owned(d) => self.check_datum(id, d),
+            row::DatumRef::String(_) | row::DatumRef::Bytes(_) => Ok(()),
+        }
+    }
+
+    fn check_enum(&self, id: u32, phys: &[u8]) -> Result<()> {
+        match self.enums.get(&id) {
+            Some(Some(members)) if !members.contains(phys) => Err(invalid(
+                "enum value",
+                format!(
+                    "column {id}: {:?} is not a member of its enum type",
+                    crate::HexBytes(phys.to_vec())
+                ),
+            )),
             _ => Ok(()),
         }
     }
@@ -178,12 +191,26 @@ impl TableCheck {
             .get(pos)
             .ok_or_else(|| Error::Usage("index position".into()))?;
         let (_, _, key) = keys::decode_index_key(user, types)?;
-        let value = row::decode_row_checked(payload, &l.value_columns)?;
+        // The row is checked as it is decoded (its STRING, BYTES and enum values borrowed,
+        // not copied); its values are kept only for a primary row's implied entries. The
+        // errors come in the order of decoding the whole row, then its key columns' and
+        // its values' checks.
+        let keep_values = pos == 0 && implied && self.layouts.len() > 1;
+        let mut value: Vec<(u32, Datum)> = Vec::new();
+        let mut value_err: Option<Error> = None;
+        row::for_each_column_checked(payload, &l.value_columns, |id, d| {
+            if value_err.is_none() {
+                value_err = self.check_value(id, &d).err();
+            }
+            if keep_values {
+                value.push((id, d.into_owned()));
+            }
+        })?;
         for ((id, _, _), d) in l.key_columns.iter().zip(&key) {
             self.check_datum(*id, d)?;
         }
-        for (id, d) in &value {
-            self.check_datum(*id, d)?;
+        if let Some(e) = value_err {
+            return Err(e);
         }
         let n = self.unique_cols.get(pos).copied().unwrap_or(0);
         let unique_key = if n > 0 && key.iter().take(n).all(|d| !matches!(d, Datum::Null)) {
@@ -198,7 +225,7 @@ impl TableCheck {
             None
         };
         let mut entries = Vec::new();
-        if pos == 0 && implied {
+        if keep_values {
             // The row's columns by id, a key column's value over a stored one (searched
             // from the end: a row has few columns, no hashing per entry).
             let mut cols: Vec<(u32, Datum)> = value;

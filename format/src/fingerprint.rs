@@ -36,7 +36,13 @@ impl Fingerprint {
 
     /// Adds a live entry by its key suffix (after the table prefix) and payload.
     pub fn add_suffix(&mut self, suffix: &[u8], payload: &[u8]) {
-        self.hash ^= Self::entry_hash(suffix, payload);
+        self.add_entry_hash(Self::entry_hash(suffix, payload));
+    }
+
+    /// Adds a live entry by its [`Fingerprint::entry_hash`] (computed once for an entry
+    /// several fingerprints count).
+    pub fn add_entry_hash(&mut self, h: u64) {
+        self.hash ^= h;
         self.entries += 1;
     }
 

@@ -231,11 +231,7 @@ pub fn value(encoded_key: &[u8], payload: Option<&[u8]>) -> Vec<u8> {
 
 /// Decodes a value stored under `encoded_key`, checking its CRC32C.
 pub fn decode_value<'a>(encoded_key: &[u8], stored: &'a [u8]) -> Result<Value<'a>> {
-    let mut c = Cursor::new(stored);
-    let crc_stored = c.u32_le("mvcc value checksum")?;
-    let tag_at = c.offset();
-    let tag = c.u8("mvcc value tag")?;
-    let payload = c.rest();
+    let (crc_stored, tag_at, tag, payload) = split_value(stored)?;
     let computed = value_crc(encoded_key, tag, payload);
     if computed != crc_stored {
         return Err(Error::ValueChecksum {
@@ -244,6 +240,28 @@ pub fn decode_value<'a>(encoded_key: &[u8], stored: &'a [u8]) -> Result<Value<'a
             computed,
         });
     }
+    interpret_value(tag_at, tag, payload)
+}
+
+/// The value `stored` holds (its header and tag checked as [`decode_value`] checks them),
+/// its CRC32C *not* recomputed: for a value a verified scan or a merge cursor already
+/// decoded with [`decode_value`], read again from the same bytes (a second pass would
+/// only recompute the same checksum).
+pub fn value_checked_before(stored: &[u8]) -> Result<Value<'_>> {
+    let (_, tag_at, tag, payload) = split_value(stored)?;
+    interpret_value(tag_at, tag, payload)
+}
+
+/// The stored checksum, the tag's offset, the tag and the payload.
+fn split_value(stored: &[u8]) -> Result<(u32, u64, u8, &[u8])> {
+    let mut c = Cursor::new(stored);
+    let crc_stored = c.u32_le("mvcc value checksum")?;
+    let tag_at = c.offset();
+    let tag = c.u8("mvcc value tag")?;
+    Ok((crc_stored, tag_at, tag, c.rest()))
+}
+
+fn interpret_value(tag_at: u64, tag: u8, payload: &[u8]) -> Result<Value<'_>> {
     match tag {
         TAG_VALUE => Ok(Value::Live(payload)),
         TAG_TOMBSTONE if payload.is_empty() => Ok(Value::Tombstone),
@@ -276,6 +294,16 @@ pub fn fuzz_decode_key(data: &[u8]) {
 #[doc(hidden)]
 pub fn fuzz_decode_value(data: &[u8]) {
     let k = key(b"fuzz", Timestamp::new(1, 0));
+    // Reading a value again without its CRC gives what the checked decoding gave, or the
+    // same error when the value is wrong for any other reason than its checksum.
+    match decode_value(&k, data) {
+        Err(Error::ValueChecksum { .. }) => {}
+        checked => assert_eq!(
+            value_checked_before(data),
+            checked,
+            "value_checked_before disagrees with decode_value"
+        ),
+    }
     if let Ok(v) = decode_value(&k, data) {
         let payload = match v {
             Value::Live(p) => Some(p),
@@ -331,6 +359,54 @@ mod tests {
         assert!(matches!(
             decode_value(&other, &v),
             Err(Error::ValueChecksum { .. })
+        ));
+    }
+
+    #[test]
+    fn a_value_read_again_skips_only_its_checksum() {
+        let k = key(b"k", Timestamp::new(9, 0));
+        let v = value(&k, Some(b"hello"));
+        assert_eq!(value_checked_before(&v), Ok(Value::Live(&b"hello"[..])));
+        assert_eq!(value_checked_before(&value(&k, None)), Ok(Value::Tombstone));
+        // A flipped checksum: the checked decoding refuses it, the second read does not
+        // look at it (a verified scan refused it already).
+        let mut flipped = v.clone();
+        flipped[0] ^= 1;
+        assert!(matches!(
+            decode_value(&k, &flipped),
+            Err(Error::ValueChecksum { .. })
+        ));
+        assert_eq!(
+            value_checked_before(&flipped),
+            Ok(Value::Live(&b"hello"[..]))
+        );
+        // Everything else is still checked, with the same errors as decode_value's.
+        for bad in [&v[..3], &v[..4]] {
+            assert!(matches!(
+                value_checked_before(bad),
+                Err(Error::Truncated { .. })
+            ));
+            assert_eq!(value_checked_before(bad), decode_value(&k, bad));
+        }
+        let mut tag = v.clone();
+        tag[4] = 9;
+        assert!(matches!(
+            value_checked_before(&tag),
+            Err(Error::Invalid {
+                field: "mvcc value tag",
+                offset: 4,
+                ..
+            })
+        ));
+        let mut tomb = value(&k, None);
+        tomb.push(0);
+        assert!(matches!(
+            value_checked_before(&tomb),
+            Err(Error::TrailingBytes {
+                offset: 5,
+                extra: 1,
+                ..
+            })
         ));
     }
 

@@ -11,8 +11,8 @@ use vouch_format::keys::{
     encode_key_datum, encode_table_prefix, fuzz_decode_key, ColumnType, Datum, Direction,
 };
 use vouch_format::row::{
-    decode_row, decode_row_checked, encode_row, fuzz_decode_row, ColumnSpec, ROW_TAG_INT,
-    ROW_TAG_TRUE,
+    check_row, decode_row, decode_row_checked, encode_row, for_each_column_checked,
+    fuzz_decode_row, ColumnSpec, DatumRef, ROW_TAG_INT, ROW_TAG_TRUE,
 };
 use vouch_format::Error;
 
@@ -908,6 +908,98 @@ fn checked_row_decoding() {
             reason: "unknown column id".into()
         })
     );
+}
+
+/// The allocation-free check (what verify runs on every stored row) gives exactly the
+/// decoder's answer, error kind, column and offset included, on good rows, on each wrong
+/// row of `checked_row_decoding`, and on every truncation and bit flip of them; the values
+/// it shows are the decoder's, borrowed.
+#[test]
+fn checking_a_row_agrees_with_decoding_it() {
+    let specs = [
+        ColumnSpec {
+            id: 1,
+            ty: ColumnType::Int,
+            nullable: false,
+        },
+        ColumnSpec {
+            id: 2,
+            ty: ColumnType::String,
+            nullable: true,
+        },
+        ColumnSpec {
+            id: 3,
+            ty: ColumnType::Bytes,
+            nullable: true,
+        },
+        ColumnSpec {
+            id: 5,
+            ty: ColumnType::Enum,
+            nullable: false,
+        },
+        ColumnSpec {
+            id: 6,
+            ty: ColumnType::Json,
+            nullable: true,
+        },
+    ];
+    let rows = [
+        encode_row(&[
+            (1, Datum::Int(-7)),
+            (2, Datum::String("héllo".into())),
+            (3, Datum::Bytes(vec![0, 0xff, 3])),
+            (5, Datum::Enum(vec![0x40])),
+            (6, Datum::Json(json!({"a": [1, "x"]}))),
+        ])
+        .unwrap(),
+        encode_row(&[(1, Datum::Int(3)), (5, Datum::Enum(vec![]))]).unwrap(),
+        // Required column 5 absent; required column 1 absent; a wrong type; an unknown id.
+        encode_row(&[(1, Datum::Int(3)), (2, Datum::String("x".into()))]).unwrap(),
+        encode_row(&[(5, Datum::Enum(vec![1]))]).unwrap(),
+        encode_row(&[(1, Datum::Int(3)), (2, Datum::Int(4))]).unwrap(),
+        encode_row(&[(1, Datum::Int(3)), (4, Datum::Int(4))]).unwrap(),
+    ];
+    assert_eq!(
+        check_row(&rows[2], &specs),
+        Err(Error::RowMissingColumn { column_id: 5 })
+    );
+    assert_eq!(
+        check_row(&rows[3], &specs),
+        Err(Error::RowMissingColumn { column_id: 1 })
+    );
+    let mut compared = 0;
+    for row in &rows {
+        let mut variants = vec![row.clone()];
+        variants.extend((0..row.len()).map(|n| row[..n].to_vec()));
+        for bit in 0..row.len() * 8 {
+            let mut v = row.clone();
+            v[bit / 8] ^= 1 << (bit % 8);
+            variants.push(v);
+        }
+        for v in variants {
+            let decoded = decode_row_checked(&v, &specs);
+            assert_eq!(
+                check_row(&v, &specs),
+                decoded.clone().map(|_| ()),
+                "{v:02x?}"
+            );
+            let mut shown: Vec<(u32, Datum)> = Vec::new();
+            let r = for_each_column_checked(&v, &specs, |id, d| {
+                if let DatumRef::String(s) = &d {
+                    // Borrowed from the row's bytes, not copied.
+                    let (lo, hi) = (v.as_ptr() as usize, v.as_ptr() as usize + v.len());
+                    assert!((lo..hi).contains(&(s.as_ptr() as usize)));
+                }
+                shown.push((id, d.into_owned()));
+            });
+            if let Ok(want) = decoded {
+                assert_eq!((r, shown), (Ok(()), want));
+            }
+            fuzz_decode_row(&v);
+            compared += 1;
+        }
+    }
+    assert!(compared > 600, "{compared}");
 }
 
 // ---- decimals by hand -------------------------------------------------------------------

@@ -138,3 +138,84 @@ fn one_bounds_check_for_every_block_source() {
     );
     assert_eq!(bytes[..].read_at(2, 3).map(|c| c.len()), Ok(3));
 }
+
+/// A scan fed by another scan's blocks, decoding elsewhere (what verify's one-pass merge
+/// runs beside each file's checking scan): the same entries in the same order, no MVCC
+/// decoding of its own, and it still stops on blocks out of order.
+#[test]
+fn a_scan_decoding_elsewhere_orders_the_fed_blocks_only() {
+    use vouch_format::mvcc::{self, Timestamp};
+    let mut m = BTreeMap::new();
+    for i in 0u32..200 {
+        let k = mvcc::key(
+            format!("key{i:04}").as_bytes(),
+            Timestamp::new(10 + u64::from(i), 0),
+        );
+        let payload = (i % 7 != 0).then(|| vec![b'a' + (i % 26) as u8; (i % 50) as usize]);
+        let v = mvcc::value(&k, payload.as_deref());
+        m.insert(k, v);
+    }
+    let opts = WriterOptions {
+        mvcc: true,
+        ..tiny(Compression::Zstd)
+    };
+    let file = write_map(&m, opts);
+    let r = SstReader::open(file.as_slice()).unwrap();
+    // The checking scan hands each block on; the fed scan takes them.
+    let blocks = std::cell::RefCell::new(Vec::new());
+    let mut checking = r
+        .verified_scan()
+        .unwrap()
+        .with_block_hook(Box::new(|i, b| blocks.borrow_mut().push((i, b.to_vec()))));
+    let mut checked = Vec::new();
+    while checking.advance().unwrap() {
+        let e = checking.entry();
+        assert!(e.mvcc.is_some());
+        checked.push((e.key.to_vec(), e.value.to_vec()));
+    }
+    checking.finish().unwrap();
+    let fed: Vec<(usize, Vec<u8>)> = blocks.into_inner();
+    assert!(fed.len() > 10, "{} blocks", fed.len());
+    let scan_fed = |fed: Vec<(usize, Vec<u8>)>| {
+        let mut it = fed.into_iter();
+        let feed = Box::new(move |i: usize| {
+            let (j, b) = it.next().unwrap();
+            assert_eq!(i, j);
+            Ok(b)
+        });
+        let mut scan = r
+            .verified_scan()
+            .unwrap()
+            .with_feed(feed)
+            .decoded_elsewhere();
+        let mut got = Vec::new();
+        loop {
+            match scan.advance() {
+                Ok(true) => {
+                    let e = scan.entry();
+                    assert!(e.mvcc.is_none());
+                    got.push((e.key.to_vec(), e.value.to_vec()));
+                }
+                Ok(false) => return (got, scan.finish().map(|_| ())),
+                Err(e) => return (got, Err(e)),
+            }
+        }
+    };
+    let (got, end) = scan_fed(fed.clone());
+    assert_eq!(end, Ok(()));
+    assert_eq!(got, checked);
+    assert_eq!(got.len(), 200);
+    // Two blocks swapped: the fed scan still refuses the order.
+    let mut swapped = fed.clone();
+    let (a, b) = (swapped[1].1.clone(), swapped[2].1.clone());
+    swapped[1].1 = b;
+    swapped[2].1 = a;
+    let (_, end) = scan_fed(swapped);
+    assert!(
+        matches!(
+            end,
+            Err(Error::KeyOrder { .. } | Error::IndexMismatch { .. })
+        ),
+        "{end:?}"
+    );
+}

@@ -158,7 +158,7 @@ fn decode_entry(
             l.id, l.name, d.name, d.version
         )
     })?;
-    row::decode_row_checked(payload, &l.value_columns).map_err(|e| {
+    row::check_row(payload, &l.value_columns).map_err(|e| {
         format!(
             "value does not decode as a row of index {} ({:?}) of table {:?} version {}: {e}",
             l.id, l.name, d.name, d.version
@@ -946,7 +946,9 @@ fn check_group_in<'s>(
             let (scan, err) = match r.as_ref().map(|r| r.verified_scan()) {
                 Ok(Ok(s)) => (
                     Some(match feed.take() {
-                        Some(feed) => s.with_feed(feed),
+                        // The file's thread decodes and checks every entry of the blocks
+                        // it feeds: this scan only orders them for the merge.
+                        Some(feed) => s.with_feed(feed).decoded_elsewhere(),
                         None => s,
                     }),
                     None,
@@ -982,7 +984,15 @@ fn check_group_in<'s>(
             let (id, at) = tables.accumulators(ti)?;
             let ends: Vec<Option<Timestamp>> =
                 at.iter().map(|a| a.as_ref().map(|a| a.end())).collect();
-            Some((ti, id, at, Walker::new(id, &ends), feeds))
+            // The group's scans check every value (the files' own checks, on the
+            // blocks the merge reads): the walk does not check them again.
+            Some((
+                ti,
+                id,
+                at,
+                Walker::with_checked_values(id, &ends, true),
+                feeds,
+            ))
         })
         .collect();
     let opened_all = cursors.iter().all(|c| c.err.is_none()) && views.len() == g.files.len();

@@ -110,14 +110,14 @@ impl<'a> At<'a> {
         }
     }
 
-    /// Feeds one entry live at `end` (user key `user`, index id `index`, key suffix
-    /// `suffix` after the table prefix, value `p`) checked as `res`.
+    /// Feeds one entry live at `end` (user key `user`, index id `index`, value `p`, its
+    /// fingerprint contribution `entry_hash`) checked as `res`.
     fn add(
         &mut self,
         table: u64,
         user: &[u8],
         index: u64,
-        suffix: &[u8],
+        entry_hash: u64,
         p: &[u8],
         res: &vouch_format::Result<CheckedEntry>,
     ) {
@@ -128,7 +128,7 @@ impl<'a> At<'a> {
             .position(|l| u64::from(l.id) == index)
             .and_then(|pos| self.fp.get_mut(pos))
         {
-            fp.add_suffix(suffix, p);
+            fp.add_entry_hash(entry_hash);
         }
         match res {
             Err(e) => {
@@ -214,12 +214,28 @@ pub(crate) struct Walker {
     nvers: usize,
     seen: Vec<Option<usize>>,
     decided: Vec<bool>,
+    /// The versions come from scans that checked every value's CRC32C on the same bytes
+    /// (a group's one-pass merge: the file checks run on the blocks it reads), so the
+    /// walk reads values without recomputing it; otherwise it checks them.
+    values_checked: bool,
 }
 
 impl Walker {
+    /// A walk of `table` over versions read by a merge of its own (values checked here).
     pub(crate) fn new(table: u64, ends: &[Option<Timestamp>]) -> Self {
+        Self::with_checked_values(table, ends, false)
+    }
+
+    /// A walk whose versions' values were checked by the scans reading them
+    /// (`values_checked`; see [`Walker`]).
+    pub(crate) fn with_checked_values(
+        table: u64,
+        ends: &[Option<Timestamp>],
+        values_checked: bool,
+    ) -> Self {
         let n = ends.len();
         Walker {
+            values_checked,
             table,
             ends: ends.to_vec(),
             part: Vec::new(),
@@ -274,7 +290,12 @@ impl Walker {
         if !(first..n).any(wants) {
             return;
         }
-        let payload = match mvcc::decode_value(v.mvcc_key, v.stored_value) {
+        let value = if self.values_checked {
+            mvcc::value_checked_before(v.stored_value)
+        } else {
+            mvcc::decode_value(v.mvcc_key, v.stored_value)
+        };
+        let payload = match value {
             Ok(mvcc::Value::Live(p)) => Some(p),
             Ok(_) => None,
             Err(_) => return,
@@ -343,8 +364,10 @@ pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], liv
         return;
     };
     let suffix = user.get(n..).unwrap_or_default();
-    // Memo over layers seeing the same version through equal descriptors.
+    // Memo over layers seeing the same version through equal descriptors; the version's
+    // fingerprint contribution over layers seeing the same version.
     let mut memo: Option<(usize, usize, vouch_format::Result<CheckedEntry>)> = None;
+    let mut hashed: Option<(usize, u64)> = None;
     for (i, a) in at.iter_mut().enumerate() {
         let (Some(a), Some((id, p))) = (a.as_mut(), live.get(i)) else {
             continue;
@@ -353,8 +376,16 @@ pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], liv
         if fresh {
             memo = Some((id, a.group, a.check.check(user, p, true)));
         }
+        let h = match hashed {
+            Some((hid, h)) if hid == id => h,
+            _ => {
+                let h = Fingerprint::entry_hash(suffix, p);
+                hashed = Some((id, h));
+                h
+            }
+        };
         if let Some((_, _, res)) = &memo {
-            a.add(table, user, index, suffix, p, res);
+            a.add(table, user, index, h, p, res);
         }
     }
 }

@@ -105,6 +105,7 @@ impl<S: BlockSource> SstReader<S> {
             done: false,
             feed: None,
             on_block: None,
+            decoded_elsewhere: false,
         })
     }
 
@@ -225,6 +226,9 @@ pub struct VerifiedScan<'r, S: BlockSource> {
     feed: Option<Feed<'r>>,
     /// Shown every data block read ([`VerifiedScan::with_block_hook`]).
     on_block: Option<Hook<'r>>,
+    /// The MVCC decoding of entries (and its checks) is left to the scan that read the
+    /// blocks ([`VerifiedScan::decoded_elsewhere`]).
+    decoded_elsewhere: bool,
 }
 
 /// What [`VerifiedScan::with_block_hook`] calls: the block's position and contents.
@@ -268,6 +272,17 @@ impl<'r, S: BlockSource> VerifiedScan<'r, S> {
         self
     }
 
+    /// The same scan, not decoding MVCC keys and values (nor checking value CRCs,
+    /// tombstones and the timestamp range): for a scan fed ([`VerifiedScan::with_feed`]) by
+    /// a verified scan of the same file that does all that on the same blocks, so each
+    /// entry is decoded once. Every other check still runs; [`VerifiedScan::entry`] then
+    /// gives no [`MvccEntry`], and [`VerifiedScan::finish`] does not check the MVCC
+    /// properties (tombstones, timestamp range): the scan that decoded the entries did.
+    pub fn decoded_elsewhere(mut self) -> Self {
+        self.decoded_elsewhere = true;
+        self
+    }
+
     /// Moves to the next entry and checks it; `false` at the end of the data blocks.
     pub fn advance(&mut self) -> Result<bool> {
         if self.done {
@@ -285,7 +300,7 @@ impl<'r, S: BlockSource> VerifiedScan<'r, S> {
     /// `advance` or after one that returned `false`).
     pub fn entry(&self) -> ScanEntry<'_> {
         let value = self.data.get(self.value.clone()).unwrap_or(&[]);
-        let mvcc = self.mvcc_file.then(|| MvccEntry {
+        let mvcc = (self.mvcc_file && !self.decoded_elsewhere).then(|| MvccEntry {
             user: &self.decoded,
             ts: self.ts,
             value: if self.tombstone {
@@ -390,7 +405,7 @@ impl<'r, S: BlockSource> VerifiedScan<'r, S> {
                 });
             }
         }
-        if self.mvcc_file {
+        if self.mvcc_file && !self.decoded_elsewhere {
             let ts =
                 mvcc::decode_key_into(user, &mut self.decoded).map_err(|err| err.at_base(at))?;
             let value = self.data.get(self.value.clone()).unwrap_or(&[]);
@@ -532,7 +547,7 @@ impl<'r, S: BlockSource> VerifiedScan<'r, S> {
                     hex::encode(&self.prev),
                 ));
             }
-            if let Some(t) = v.tombstones {
+            if let Some(t) = v.tombstones.filter(|_| !self.decoded_elsewhere) {
                 if t != stats.tombstones {
                     return Err(mismatch(
                         names::VOUCH_TOMBSTONES,
