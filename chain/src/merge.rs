@@ -3,6 +3,7 @@
 //! table data through it.
 
 use std::cmp::Ordering;
+use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 
 use vouch_format::manifest::files::{FileCounts, LayerWindow};
@@ -500,20 +501,22 @@ pub fn merge_cursors<C: MergeCursor>(
     cursors: &mut [C],
     mut f: impl FnMut(usize, Version<'_>) -> std::result::Result<(), C::Error>,
 ) -> std::result::Result<(), C::Error> {
+    // The heap holds each cursor's current key (the value is read from the cursor, which
+    // stays on that entry until it is advanced).
     let mut heap = BinaryHeap::with_capacity(cursors.len());
     for (src, c) in cursors.iter_mut().enumerate() {
         if c.advance()? {
-            let (k, v) = c.current();
             heap.push(Head {
-                key: k.to_vec(),
-                value: v.to_vec(),
+                key: c.current().0.to_vec(),
+                value: Vec::new(),
                 layer: c.layer(),
                 src,
             });
         }
     }
-    while let Some(mut head) = heap.pop() {
+    while let Some(mut head) = heap.peek_mut() {
         let Some(c) = cursors.get_mut(head.src) else {
+            PeekMut::pop(head);
             continue;
         };
         if head.key.len() < MVCC_SUFFIX {
@@ -527,13 +530,13 @@ pub fn merge_cursors<C: MergeCursor>(
             head.src,
             Version {
                 mvcc_key: &head.key,
-                stored_value: &head.value,
+                stored_value: c.current().1,
                 layer: head.layer,
                 file: c.name(),
             },
         )?;
         if c.advance()? {
-            let (k, v) = c.current();
+            let k = c.current().0;
             if k <= head.key.as_slice() {
                 return Err(Error::new(
                     ErrorKind::DataMismatch,
@@ -541,11 +544,11 @@ pub fn merge_cursors<C: MergeCursor>(
                 )
                 .into());
             }
+            // Replaced in place: one sift when `head` is dropped.
             head.key.clear();
             head.key.extend_from_slice(k);
-            head.value.clear();
-            head.value.extend_from_slice(v);
-            heap.push(head);
+        } else {
+            PeekMut::pop(head);
         }
     }
     Ok(())
@@ -554,4 +557,103 @@ pub fn merge_cursors<C: MergeCursor>(
 /// Whether the manifest span of `f` overlaps `[s, e)`.
 pub fn file_overlaps(f: &pb::File, s: &[u8], e: &[u8]) -> bool {
     overlaps(f, s, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cursor over entries in memory.
+    struct Mem {
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        at: Option<usize>,
+        layer: usize,
+    }
+
+    impl MergeCursor for Mem {
+        type Error = Error;
+        fn advance(&mut self) -> Result<bool> {
+            let next = self.at.map_or(0, |i| i + 1);
+            self.at = Some(next);
+            Ok(next < self.entries.len())
+        }
+        fn current(&self) -> (&[u8], &[u8]) {
+            self.at
+                .and_then(|i| self.entries.get(i))
+                .map_or((&[], &[]), |(k, v)| (k.as_slice(), v.as_slice()))
+        }
+        fn layer(&self) -> usize {
+            self.layer
+        }
+        fn name(&self) -> &str {
+            "mem"
+        }
+    }
+
+    fn cursors(spec: &[(usize, &[(&str, u64)])]) -> Vec<Mem> {
+        spec.iter()
+            .map(|(layer, es)| Mem {
+                entries: es
+                    .iter()
+                    .map(|(k, t)| {
+                        let key = mvcc::key(k.as_bytes(), Timestamp::new(*t, 0));
+                        let v = format!("{k}@{t}/{layer}").into_bytes();
+                        (key, v)
+                    })
+                    .collect(),
+                at: None,
+                layer: *layer,
+            })
+            .collect()
+    }
+
+    /// The merge's order is an independent sort's: key ascending (timestamp descending),
+    /// the newer layer first, then the earlier cursor; each version's value is its own.
+    #[test]
+    fn the_merge_is_the_sorted_union() {
+        let spec: &[(usize, &[(&str, u64)])] = &[
+            (0, &[("a", 5), ("a", 3), ("c", 9), ("e", 1)]),
+            (0, &[("f", 2), ("g", 2)]),
+            (1, &[("a", 5), ("b", 7), ("e", 4), ("e", 1)]),
+            (2, &[("a", 8), ("c", 9), ("h", 1)]),
+            (1, &[]),
+        ];
+        let mut cs = cursors(spec);
+        let mut got = Vec::new();
+        merge_cursors(&mut cs, |src, v| {
+            got.push((v.mvcc_key.to_vec(), v.stored_value.to_vec(), v.layer, src));
+            Ok(())
+        })
+        .unwrap();
+        let mut want = Vec::new();
+        for (src, c) in cursors(spec).into_iter().enumerate() {
+            for (k, v) in c.entries {
+                want.push((k, v, c.layer, src));
+            }
+        }
+        want.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)).then(a.3.cmp(&b.3)));
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 13);
+    }
+
+    #[test]
+    fn keys_out_of_order_and_short_keys_stop_the_merge() {
+        let spec: &[(usize, &[(&str, u64)])] = &[(0, &[("b", 1), ("a", 1)]), (0, &[("c", 1)])];
+        let mut cs = cursors(spec);
+        let mut n = 0;
+        let e = merge_cursors(&mut cs, |_, _| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DataMismatch);
+        assert_eq!(n, 1);
+        let mut short = vec![Mem {
+            entries: vec![(b"x".to_vec(), b"v".to_vec())],
+            at: None,
+            layer: 0,
+        }];
+        let e = merge_cursors(&mut short, |_, _| Ok(())).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DataMismatch);
+    }
 }
