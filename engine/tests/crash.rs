@@ -844,3 +844,331 @@ fn a_backup_asked_to_stop_stops_after_a_checkpoint_and_resumes() {
     assert!(unfinished(&coll).is_empty());
     assert_eq!(assert_collection_reads(&coll), 1);
 }
+
+// ---- the checkpoint schedule (spec/backup.md §7.3) ----------------------------------
+
+/// The files after which a backup of `n` data files writes its checkpoints, when the
+/// files since the newest checkpoint must reach `max(1, k / divisor)` after the `k`-th
+/// file (16: the count rule; 64: the time rule when its interval has always passed), and
+/// after the last file. Written out here independently of the engine.
+fn checkpointed_after(n: u64, divisor: u64) -> Vec<u64> {
+    let (mut out, mut last) = (Vec::new(), 0);
+    for k in 1..=n {
+        if k - last >= std::cmp::max(1, k / divisor) {
+            out.push(k);
+            last = k;
+        }
+    }
+    if last != n {
+        out.push(n);
+    }
+    out
+}
+
+/// Options for a backup of one user key per data file (`target_file_size` 1).
+fn many_files(uri: &str, interval: std::time::Duration) -> BackupOptions {
+    let mut o = full(uri);
+    o.target_file_size = 1;
+    o.checkpoint_interval = interval;
+    o
+}
+
+/// The stored bytes of every checkpoint in `dir`.
+fn checkpoint_bytes(coll: &Collection, dir: &str) -> u64 {
+    coll.store
+        .list(&format!("{dir}/"))
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o.path
+                .strip_prefix(&format!("{dir}/"))
+                .is_some_and(|r| layout::parse_checkpoint_name(r).is_ok())
+        })
+        .map(|o| coll.store.size(&o.path).unwrap().unwrap())
+        .sum()
+}
+
+/// A backup of hundreds of small data files writes far fewer checkpoints than files, on
+/// the schedule's exact files, and its checkpoint bytes grow linearly: with the count rule
+/// alone (the interval never passes) and with the time rule always due (a zero interval).
+#[test]
+fn many_small_files_write_checkpoints_at_a_bounded_rate() {
+    use prost::Message;
+    let env = Env::new(Workload::Bank, 300);
+    // (name, interval, divisor, records listed per file at most, checkpoints per file at
+    // most as a fraction, how many times fewer bytes than one checkpoint per file at
+    // least: at 300 files the time rule's spacing is still 4 files)
+    for (name, interval, divisor, per_file, share, fewer) in [
+        ("count", std::time::Duration::MAX, 16, 19, (1, 4), 4),
+        ("time", std::time::Duration::ZERO, 64, 72, (2, 3), 1),
+    ] {
+        let uri = format!("nodelocal://1/many-{name}");
+        env.tick();
+        let r = env.backup(&many_files(&uri, interval)).unwrap();
+        let n = r.files;
+        assert!(n >= 300, "{name}: {n} data files");
+        let coll = env.open(&uri);
+        let l = layer_at(&coll, &r.path);
+        let cps = checkpoints(&coll, &r.path);
+        let want = checkpointed_after(n, divisor);
+        assert_eq!(
+            cps.iter()
+                .map(|(_, cp)| cp.files.len() as u64)
+                .collect::<Vec<_>>(),
+            want,
+            "{name}: the files each checkpoint lists"
+        );
+        assert!(
+            cps.len() as u64 * share.1 < n * share.0,
+            "{name}: {} checkpoints for {n} files",
+            cps.len()
+        );
+        for (i, (seq, cp)) in cps.iter().enumerate() {
+            assert_eq!(*seq, i as u64 + 1, "{name}: sequence");
+            assert_eq!(cp.job_id, r.job_id);
+            assert_eq!(cp.files[..], l.manifest.files[..cp.files.len()], "{name}");
+        }
+        // The last checkpoint, before the manifest, lists every file and the counters.
+        let (_, last) = cps.last().unwrap();
+        assert_eq!(last.files, l.manifest.files, "{name}: the last checkpoint");
+        assert_eq!(
+            (last.rows, last.index_entries, last.bytes),
+            (r.rows, r.index_entries, r.bytes)
+        );
+        // Bytes: at most `per_file` × n records of the largest size, and a fixed part per
+        // checkpoint no larger than the last one's beyond its records; one checkpoint per
+        // file would list n (n + 1) / 2 records.
+        let record = l
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.encoded_len() as u64 + 3)
+            .max()
+            .unwrap();
+        let listed: u64 = want.iter().sum();
+        assert!(
+            listed <= per_file * n,
+            "{name}: {listed} records for {n} files"
+        );
+        let fixed = last.encoded_len() as u64
+            - last
+                .files
+                .iter()
+                .map(|f| f.encoded_len() as u64 + 2)
+                .sum::<u64>();
+        let total = checkpoint_bytes(&coll, &r.path);
+        assert!(
+            total <= per_file * n * record + cps.len() as u64 * fixed,
+            "{name}: {total} checkpoint bytes for {n} files of records up to {record} bytes"
+        );
+        let quadratic = n * (n + 1) / 2 * (record - 40);
+        assert!(
+            total * fewer < quadratic,
+            "{name}: {total} checkpoint bytes, one per file would be over {quadratic}"
+        );
+        eprintln!(
+            "{name}: {n} files, {} checkpoints, {total} bytes (record ≤ {record}, fixed {fixed})",
+            cps.len()
+        );
+    }
+}
+
+/// A many-file backup stopped after a data file that no checkpoint lists (files past the
+/// newest checkpoint are left behind), then run again: it resumes from the newest
+/// checkpoint, numbers its files after the leftovers, lists none of them, and the result is
+/// exactly the uninterrupted backup (entries, fingerprints, SHA-256s, RocksDB's check) and
+/// restores with the source's fingerprints; the earlier backup is untouched.
+#[test]
+fn many_file_backup_resumes_after_files_past_its_newest_checkpoint() {
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/past";
+    let never = std::time::Duration::MAX;
+    let earlier = env.backup(&many_files(uri, never)).unwrap();
+    let n = earlier.files;
+    assert!(n >= 300, "{n} data files");
+    // The fault: after a file the schedule writes no checkpoint for, several files past
+    // the newest one.
+    let plan = checkpointed_after(n, 16);
+    let at = (100..n)
+        .find(|k| !plan.contains(k) && !plan.contains(&(k - 1)))
+        .unwrap();
+    let newest = *plan.iter().take_while(|k| **k < at).last().unwrap();
+    assert!(at - newest >= 2, "{newest} {at}");
+
+    let coll = env.open(uri);
+    let root = env.root(uri);
+    let before = snapshot(&root);
+    let shown_before = show_paths(&coll);
+    env.tick();
+    let mut failing = many_files(uri, never);
+    failing.faults.after_files = Some(at);
+    match env.backup(&failing) {
+        Err(Error::Injected(_)) => {}
+        other => panic!("expected an injected fault, got {other:?}"),
+    }
+    let (dir, job) = check_failed_run(&coll, &root, &before, 1, &shown_before);
+    assert_eq!(coll.latest().unwrap(), earlier.path, "LATEST moved");
+    let cps = checkpoints(&coll, &dir);
+    assert_eq!(
+        cps.iter()
+            .map(|(_, cp)| cp.files.len() as u64)
+            .collect::<Vec<_>>(),
+        plan.iter()
+            .copied()
+            .take_while(|k| *k < at)
+            .collect::<Vec<_>>()
+    );
+    let data: Vec<u64> = coll
+        .store
+        .list(&format!("{dir}/"))
+        .unwrap()
+        .iter()
+        .filter_map(|o| layout::parse_data_file(o.path.strip_prefix(&format!("{dir}/"))?).ok())
+        .collect();
+    assert_eq!(data.len() as u64, at, "data files written");
+    assert_eq!(data.iter().max(), Some(&at));
+    let leftovers: Vec<String> = (newest + 1..=at).map(layout::data_file).collect();
+    let failed = snapshot(&root);
+
+    // The rerun: time moved on and the data changed; the end time has not.
+    env.tick();
+    env.write_some();
+    let r = env.backup(&many_files(uri, never)).unwrap();
+    assert!(r.resumed);
+    assert_eq!((r.job_id, r.path.as_str()), (job.job_id, dir.as_str()));
+    assert_eq!(r.end_time, ts_of(job.end_time));
+    assert_unchanged(&failed, &root, "the rerun");
+    assert_unchanged(&before, &root, "the earlier backup");
+    assert!(unfinished(&coll).is_empty());
+    assert_eq!(assert_collection_reads(&coll), 2);
+    assert_eq!(coll.latest().unwrap(), dir);
+    let l = layer_at(&coll, &dir);
+    let (_, resumed_from) = cps.last().unwrap();
+    assert_eq!(l.manifest.files[..newest as usize], resumed_from.files[..]);
+    for f in &l.manifest.files[newest as usize..] {
+        assert!(
+            !leftovers.contains(&f.path),
+            "the manifest lists the leftover {}",
+            f.path
+        );
+        let num = layout::parse_data_file(&f.path).unwrap();
+        assert!(num > at, "{} is not numbered after the leftovers", f.path);
+    }
+    for p in &leftovers {
+        assert!(
+            coll.store.size(&format!("{dir}/{p}")).unwrap().is_some(),
+            "{p} deleted"
+        );
+    }
+    support::rocksdb_verify_data_dir(&root.join(&dir), l.manifest.files.len());
+    let (ref_coll, rl) = reference(
+        &env,
+        &many_files("nodelocal://1/past-ref", never),
+        r.end_time,
+    );
+    assert_same_backup(
+        &coll,
+        &l,
+        &ref_coll,
+        &rl,
+        "files past the newest checkpoint",
+    );
+
+    // It restores with the source's fingerprints at its end time.
+    let tgt_dir = tempfile::tempdir().unwrap();
+    let tgt = Cluster::init(
+        &tgt_dir.path().join("t"),
+        Clock::manual(env.cluster.now().wall + SECOND),
+    )
+    .unwrap();
+    let mut ro = vouch_chain::RestoreOptions::new(
+        Targets::Databases(vec!["bank".into()]),
+        vouch_chain::Source::Collection {
+            uri: format!("file://{}", root.display()),
+            subdir: "LATEST".into(),
+            incremental_location: None,
+        },
+    );
+    ro.new_db_name = Some("restored".into());
+    let rr = vouch_engine::restore::restore(&tgt, &ro, &mut |_| {}).unwrap();
+    assert!(rr.fingerprints_checked > 0);
+    let fps = |c: &Cluster, db: &str, at: Timestamp| -> BTreeMap<(String, String), (u64, u64)> {
+        c.fingerprints(at)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.database == db)
+            .map(|f| ((f.table, f.index), (f.fingerprint, f.entries)))
+            .collect()
+    };
+    let want = fps(&env.cluster, "bank", r.end_time);
+    assert!(!want.is_empty());
+    assert_eq!(fps(&tgt, "restored", tgt.now()), want);
+}
+
+/// A many-file backup asked to stop after a data file the schedule writes no checkpoint
+/// for (how a job's pause or a scheduler's stop lands) writes a checkpoint of every file
+/// before it stops, and the rerun resumes right there.
+#[test]
+fn a_many_file_backup_asked_to_stop_checkpoints_every_file_first() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = Env::new(Workload::Bank, 300);
+    let uri = "nodelocal://1/stop-many";
+    let never = std::time::Duration::MAX;
+    let plan = checkpointed_after(400, 16);
+    let at = (100..400).find(|k| !plan.contains(k)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut o = many_files(uri, never);
+    o.stop = Some(Arc::clone(&stop));
+    let mut files = 0;
+    env.tick();
+    let e = backup::backup(&env.cluster, &o, &mut |p| {
+        if let backup::Progress::File { .. } = p {
+            files += 1;
+            if files == at {
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    })
+    .unwrap_err();
+    assert_eq!(e.kind(), vouch_engine::ErrorKind::Stopped, "{e}");
+    let coll = env.open(uri);
+    let dir = unfinished(&coll).pop().unwrap();
+    let cps = checkpoints(&coll, &dir);
+    let mut want: Vec<u64> = plan.iter().copied().take_while(|k| *k < at).collect();
+    want.push(at);
+    assert_eq!(
+        cps.iter()
+            .map(|(_, cp)| cp.files.len() as u64)
+            .collect::<Vec<_>>(),
+        want
+    );
+    stop.store(false, Ordering::SeqCst);
+    env.tick();
+    let r = env.backup(&o).unwrap();
+    assert!(r.resumed && r.path == dir);
+    let l = layer_at(&coll, &dir);
+    assert_eq!(
+        l.manifest.files[..at as usize],
+        cps.last().unwrap().1.files[..]
+    );
+    // No file was written twice: the data files stored are the manifest's.
+    let data = coll
+        .store
+        .list(&format!("{dir}/"))
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o.path
+                .strip_prefix(&format!("{dir}/"))
+                .is_some_and(|r| layout::parse_data_file(r).is_ok())
+        })
+        .count();
+    assert_eq!(data, l.manifest.files.len());
+    let (ref_coll, rl) = reference(
+        &env,
+        &many_files("nodelocal://1/stop-ref", never),
+        r.end_time,
+    );
+    assert_same_backup(&coll, &l, &ref_coll, &rl, "stopped after an unlisted file");
+}

@@ -11,7 +11,8 @@ use crate::{Error, ErrorKind};
 /// Where a backup can be stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Point {
-    /// After the `n`-th data file was completed and checkpointed.
+    /// After the `n`-th data file was completed, and its checkpoint written if the
+    /// checkpoint schedule wrote one there.
     AfterFiles(u64),
     /// After the checksum file, before the manifest.
     BeforeManifest,
@@ -24,16 +25,20 @@ pub(super) enum Point {
 #[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
-    /// Stop after this many data files were completed and checkpointed.
+    /// Stop after this many data files were completed (counting those of the checkpoint a
+    /// resumed run started from), with the checkpoint of the last one if the checkpoint
+    /// schedule wrote one there (it does for each of a run's first 31 files; later files
+    /// may be left past the newest checkpoint, spec/backup.md §7.3, §8.1).
     pub after_files: Option<u64>,
     /// Stop after the checksum file, before the manifest.
     pub before_manifest: bool,
     /// Stop after the manifest, before LATEST.
     pub before_latest: bool,
-    /// Wait after exactly this many data files were completed and checkpointed (counting
-    /// those of the checkpoint a resumed run started from) until the backup is asked to
-    /// stop ([`super::BackupOptions::stop`]), or for ever: a test's signal then reaches a
-    /// real process in the middle of a backup.
+    /// Wait after exactly this many data files were completed (counting those of the
+    /// checkpoint a resumed run started from), and checkpointed if the schedule wrote a
+    /// checkpoint there, until the backup is asked to stop
+    /// ([`super::BackupOptions::stop`]; it then checkpoints every file before it stops), or
+    /// for ever: a test's signal then reaches a real process in the middle of a backup.
     pub park_after_files: Option<u64>,
     /// A RESTORE: wait after exactly this many tables were restored and checkpointed
     /// (counting those of the checkpoint a resumed run started from) until the restore is

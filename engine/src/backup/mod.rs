@@ -10,11 +10,14 @@
 //! | incremental | on | every version in (start, end] |
 //!
 //! Crash safety: every object is write-once. A backup directory gets `BACKUP-LOCK-<job>`
-//! first, then data files (each followed by a checkpoint under `progress/`), then
+//! first, then data files with checkpoints under `progress/` (after a data file when the
+//! checkpoint schedule says one is due, and after the last data file: total checkpoint
+//! bytes O(n) in the number of files, spec/backup.md §7.3), then
 //! `BACKUP_MANIFEST-CHECKSUM`, then `BACKUP_MANIFEST` — the backup is complete exactly
 //! when the manifest exists. A rerun of the same backup finds the lock, reads the newest
 //! checkpoint whose files are all present and resumes from it; with no usable checkpoint it
-//! redoes the export in the same directory, numbering new objects after any leftovers.
+//! redoes the export in the same directory, numbering new objects after any leftovers
+//! (data files past the newest checkpoint included).
 
 mod export;
 pub(crate) mod faults;
@@ -39,6 +42,7 @@ use vouch_keys::KeySource;
 use vouch_store::Store;
 
 use crate::{Error, ErrorKind, Result};
+pub use export::DEFAULT_CHECKPOINT_INTERVAL;
 use export::{ExportCtx, ExportState};
 use resume::Job;
 
@@ -126,10 +130,17 @@ pub struct BackupOptions {
     /// `WITH encryption_passphrase = …` / `kms = …`: a full backup is encrypted with a new
     /// chain key wrapped by these; an incremental must unlock its chain's key with them.
     pub encryption: KeySource,
-    /// Set to ask the backup to stop: it is checked after each data file's checkpoint,
-    /// and the backup then ends with [`ErrorKind::Stopped`] (a scheduler stopping between
-    /// files; the same request run again resumes from that checkpoint).
+    /// Set to ask the backup to stop: it is checked after each data file (and its
+    /// checkpoint, if one is due), and the backup then writes a checkpoint if the newest
+    /// one does not list every file so far and ends with [`ErrorKind::Stopped`] (a
+    /// scheduler stopping between files; the same request run again resumes from that
+    /// checkpoint).
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The time rule of the checkpoint schedule (spec/backup.md §7.3): a checkpoint is
+    /// due after a data file once this long has passed since the newest one, within the
+    /// schedule's byte budget. Default [`DEFAULT_CHECKPOINT_INTERVAL`] (30 s); it is not
+    /// part of the job's spec (the backup written is the same).
+    pub checkpoint_interval: std::time::Duration,
     /// A protected timestamp record to set to this backup's end time when it succeeds
     /// (replacing its earlier time), so GC keeps the history the chain's next incremental
     /// reads: what a backup schedule's runs chain (spec/schedules.md §5). `None` (a
@@ -162,6 +173,7 @@ impl BackupOptions {
             statement: String::new(),
             encryption: KeySource::default(),
             stop: None,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             protect_record: None,
             job_id: None,
             resume_own_only: false,
@@ -401,6 +413,7 @@ pub fn backup(
         Some(cp) => ExportState::from_checkpoint(cp),
         None => ExportState::default(),
     };
+    state.schedule = export::Schedule::new(opts.checkpoint_interval, std::time::Instant::now());
     if resumed {
         // Objects of earlier runs that the resumed checkpoint does not describe (a data file
         // published just before a crash; newer checkpoints skipped because a file they list
@@ -445,6 +458,9 @@ pub fn backup(
         }
         export::export_span(cluster, &cx, sp, &mut state, progress)?;
         progress(Progress::Spans { done: i, total });
+    }
+    if let Some(last) = scope.export.last() {
+        export::finish_export(&cx, &mut state, &last.end)?;
     }
 
     let fingerprints = state.table_fingerprints(&scope.resolved.descriptors)?;
