@@ -3,36 +3,31 @@
 # 100,000 data files under 2 s on local disk), and its peak RSS.
 #
 # The collection is built cheaply: a bank cluster of FILES / FULLS rows with small payloads
-# backed up FULLS times (full backups, one chain each) with a 1-byte target file size, so
-# each row gets its own data file and the collection holds FILES data files. Not one
-# backup of FILES files: each checkpoint records every file written before it, so a backup
-# of n files writes O(n^2) checkpoint bytes (about 17 GB at 13,000 files). The finished
-# backups' checkpoints (progress/) are removed as they are built, which verify does not
-# read. Built once into WORK and reused (delete WORK/.built to rebuild); each
+# backed up FULLS times (full backups, one chain each; default one backup of FILES files)
+# with a 1-byte target file size, so each row gets its own data file and the collection
+# holds FILES data files (and the backups' checkpoints, written at a bounded rate: O(n)
+# bytes for n files, spec/backup.md 7.3). Built once into WORK and reused (delete
+# WORK/.built to rebuild); each
 # run prints the wall time and peak RSS (/usr/bin/time) of RUNS runs after a warm-up, and
 # the load average before and after (other work on the machine slows it).
 #
 # Usage: scripts/bench-verify-metadata.sh [WORK]   (default target/bench-metadata)
-# Environment: FILES (default 100000), FULLS (default 20), RUNS (default 3), VOUCH (a built vouch binary to
+# Environment: FILES (default 100000), FULLS (default 1), RUNS (default 3), VOUCH (a built vouch binary to
 # use instead of building target/release/vouch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work="${1:-target/bench-metadata}"
 files="${FILES:-100000}"
-fulls="${FULLS:-20}"
+fulls="${FULLS:-1}"
 runs="${RUNS:-3}"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
 command -v /usr/bin/time >/dev/null 2>&1 || { echo "needs /usr/bin/time" >&2; exit 2; }
 
-if [ -n "${VOUCH:-}" ]; then
-  vouch="$(cd "$(dirname "$VOUCH")" && pwd)/$(basename "$VOUCH")"
-else
-  cargo build --release --locked -p vouch-cli >&2
-  vouch="$PWD/target/release/vouch"
-fi
-[ -x "$vouch" ] || { echo "no vouch binary at $vouch" >&2; exit 2; }
+# shellcheck source=lib/bench.sh
+. scripts/lib/bench.sh
+bench_vouch
 
 coll="$work/collection"
 cluster="$work/cluster"
@@ -42,7 +37,6 @@ if [ ! -f "$work/.built" ]; then
   "$vouch" cluster init "$cluster" --workload bank --rows "$((files / fulls))" --payload-bytes 16 >&2
   for i in $(seq "$fulls"); do
     "$vouch" backup --cluster "$cluster" INTO "file://$coll" --target-file-size 1 >/dev/null
-    find "$coll" -type d -name progress -prune -exec rm -rf {} +
   done
   touch "$work/.built"
 fi

@@ -43,25 +43,15 @@ for tool in openssl /usr/bin/time; do
   command -v "$tool" >/dev/null 2>&1 || { echo "needs $tool" >&2; exit 2; }
 done
 
-if [ -n "${VOUCH:-}" ]; then
-  vouch="$(cd "$(dirname "$VOUCH")" && pwd)/$(basename "$VOUCH")"
-else
-  cargo build --release --locked -p vouch-cli >&2
-  vouch="$PWD/target/release/vouch"
-fi
-[ -x "$vouch" ] || { echo "no vouch binary at $vouch" >&2; exit 2; }
+# shellcheck source=lib/bench.sh
+. scripts/lib/bench.sh
+bench_vouch
 
 coll="$work/collection"
 cluster="$work/cluster"
 if [ ! -f "$work/.built" ]; then
   rm -rf "$coll" "$cluster" "$work/restic"
-  echo "building the collection: bank, $rows rows of $payload-byte payloads" >&2
-  "$vouch" cluster init "$cluster" --workload bank --rows "$rows" --payload-bytes "$payload" >&2
-  "$vouch" backup --cluster "$cluster" INTO "file://$coll" --revision-history >/dev/null
-  for seed in 2 3; do
-    "$vouch" cluster run "$cluster" --workload bank --ops "$ops" --seed "$seed" >/dev/null
-    "$vouch" backup --cluster "$cluster" INTO LATEST IN "file://$coll" --revision-history >/dev/null
-  done
+  bench_bank_chain "$cluster" "$coll" "$rows" "$payload" "$ops"
   echo "putting the same files into a restic repository" >&2
   RESTIC_PASSWORD=bench restic init --repo "$work/restic" -q >&2
   RESTIC_PASSWORD=bench restic backup --repo "$work/restic" -q "$coll" >&2

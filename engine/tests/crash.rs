@@ -10,7 +10,7 @@
 
 mod support;
 
-use support::snapshot;
+use support::{fps, snapshot};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -873,18 +873,22 @@ fn many_files(uri: &str, interval: std::time::Duration) -> BackupOptions {
     o
 }
 
-/// The stored bytes of every checkpoint in `dir`.
-fn checkpoint_bytes(coll: &Collection, dir: &str) -> u64 {
+/// The objects of `dir` whose name inside it `is` accepts.
+fn objects_in(coll: &Collection, dir: &str, is: impl Fn(&str) -> bool) -> Vec<String> {
     coll.store
         .list(&format!("{dir}/"))
         .unwrap()
+        .into_iter()
+        .filter(|o| o.path.strip_prefix(&format!("{dir}/")).is_some_and(&is))
+        .map(|o| o.path)
+        .collect()
+}
+
+/// The stored bytes of every checkpoint in `dir`.
+fn checkpoint_bytes(coll: &Collection, dir: &str) -> u64 {
+    objects_in(coll, dir, |r| layout::parse_checkpoint_name(r).is_ok())
         .iter()
-        .filter(|o| {
-            o.path
-                .strip_prefix(&format!("{dir}/"))
-                .is_some_and(|r| layout::parse_checkpoint_name(r).is_ok())
-        })
-        .map(|o| coll.store.size(&o.path).unwrap().unwrap())
+        .map(|p| coll.store.size(p).unwrap().unwrap())
         .sum()
 }
 
@@ -1092,14 +1096,6 @@ fn many_file_backup_resumes_after_files_past_its_newest_checkpoint() {
     ro.new_db_name = Some("restored".into());
     let rr = vouch_engine::restore::restore(&tgt, &ro, &mut |_| {}).unwrap();
     assert!(rr.fingerprints_checked > 0);
-    let fps = |c: &Cluster, db: &str, at: Timestamp| -> BTreeMap<(String, String), (u64, u64)> {
-        c.fingerprints(at)
-            .unwrap()
-            .into_iter()
-            .filter(|f| f.database == db)
-            .map(|f| ((f.table, f.index), (f.fingerprint, f.entries)))
-            .collect()
-    };
     let want = fps(&env.cluster, "bank", r.end_time);
     assert!(!want.is_empty());
     assert_eq!(fps(&tgt, "restored", tgt.now()), want);
@@ -1153,17 +1149,7 @@ fn a_many_file_backup_asked_to_stop_checkpoints_every_file_first() {
         cps.last().unwrap().1.files[..]
     );
     // No file was written twice: the data files stored are the manifest's.
-    let data = coll
-        .store
-        .list(&format!("{dir}/"))
-        .unwrap()
-        .iter()
-        .filter(|o| {
-            o.path
-                .strip_prefix(&format!("{dir}/"))
-                .is_some_and(|r| layout::parse_data_file(r).is_ok())
-        })
-        .count();
+    let data = objects_in(&coll, &dir, |r| layout::parse_data_file(r).is_ok()).len();
     assert_eq!(data, l.manifest.files.len());
     let (ref_coll, rl) = reference(
         &env,

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
@@ -23,16 +22,6 @@ use vouch_format::keys::{ColumnType, Datum};
 use vouch_format::manifest;
 use vouch_format::mvcc::Timestamp;
 use vouch_format::schema::Kind;
-
-/// Per-index fingerprints of database `db` at `at`: (table, index) → (hash, entries).
-fn fps(c: &Cluster, db: &str, at: Timestamp) -> BTreeMap<(String, String), (u64, u64)> {
-    c.fingerprints(at)
-        .unwrap()
-        .into_iter()
-        .filter(|f| f.database == db)
-        .map(|f| ((f.table, f.index), (f.fingerprint, f.entries)))
-        .collect()
-}
 
 /// A cluster whose clock is past `after` (so AS OF times of the source are not in its
 /// future).

@@ -452,22 +452,11 @@ pub fn check_row(bytes: &[u8], columns: &[ColumnSpec]) -> Result<()> {
 #[doc(hidden)]
 pub fn fuzz_decode_row(data: &[u8]) {
     // The allocation-free check and the decoder agree on every input, error included.
+    let col = |id, ty, nullable| ColumnSpec { id, ty, nullable };
     let fixed = [
-        ColumnSpec {
-            id: 1,
-            ty: ColumnType::Int,
-            nullable: false,
-        },
-        ColumnSpec {
-            id: 2,
-            ty: ColumnType::String,
-            nullable: true,
-        },
-        ColumnSpec {
-            id: 4,
-            ty: ColumnType::Bytes,
-            nullable: false,
-        },
+        col(1, ColumnType::Int, false),
+        col(2, ColumnType::String, true),
+        col(4, ColumnType::Bytes, false),
     ];
     assert_eq!(
         check_row(data, &fixed),

@@ -916,32 +916,13 @@ fn checked_row_decoding() {
 /// it shows are the decoder's, borrowed.
 #[test]
 fn checking_a_row_agrees_with_decoding_it() {
+    let col = |id, ty, nullable| ColumnSpec { id, ty, nullable };
     let specs = [
-        ColumnSpec {
-            id: 1,
-            ty: ColumnType::Int,
-            nullable: false,
-        },
-        ColumnSpec {
-            id: 2,
-            ty: ColumnType::String,
-            nullable: true,
-        },
-        ColumnSpec {
-            id: 3,
-            ty: ColumnType::Bytes,
-            nullable: true,
-        },
-        ColumnSpec {
-            id: 5,
-            ty: ColumnType::Enum,
-            nullable: false,
-        },
-        ColumnSpec {
-            id: 6,
-            ty: ColumnType::Json,
-            nullable: true,
-        },
+        col(1, ColumnType::Int, false),
+        col(2, ColumnType::String, true),
+        col(3, ColumnType::Bytes, true),
+        col(5, ColumnType::Enum, false),
+        col(6, ColumnType::Json, true),
     ];
     let rows = [
         encode_row(&[

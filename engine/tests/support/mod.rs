@@ -536,3 +536,13 @@ pub fn assert_same(what: &str, got: &[Entry], want: &[Entry]) {
         );
     }
 }
+
+/// Per-index fingerprints of database `db` at `at`: (table, index) → (hash, entries).
+pub fn fps(c: &Cluster, db: &str, at: Timestamp) -> BTreeMap<(String, String), (u64, u64)> {
+    c.fingerprints(at)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.database == db)
+        .map(|f| ((f.table, f.index), (f.fingerprint, f.entries)))
+        .collect()
+}
