@@ -57,7 +57,7 @@ if [ ! -f "$work/.built" ]; then
   RESTIC_PASSWORD=bench restic backup --repo "$work/restic" -q "$coll" >&2
   touch "$work/.built"
 fi
-bytes="$(find "$coll" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+bytes="$(find "$coll" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')"
 files="$(find "$coll" -type f | wc -l)"
 echo "collection: $files files, $bytes bytes ($((bytes >> 20)) MiB) in $coll" >&2
 

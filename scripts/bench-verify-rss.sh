@@ -41,7 +41,7 @@ if [ ! -f "$work/.built" ]; then
   rm -rf "$cluster"
   touch "$work/.built"
 fi
-bytes="$(find "$coll" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')"
+bytes="$(find "$coll" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')"
 files="$(find "$coll" -type f -name '*.sst' | wc -l)"
 echo "collection: $files data files, $bytes bytes ($((bytes >> 20)) MiB) in $coll"
 
