@@ -7,12 +7,12 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use sha2::{Digest, Sha256};
 use vouch_format::sst::{BlockFeed, BlockSource, SstReader};
 use vouch_format::Error as FormatError;
-use vouch_store::Store;
+use vouch_store::{PendingRange, Store};
 
 /// Chunk size for the bytes the scan did not read (index, footer) and for files that do
 /// not open as SSTs.
@@ -40,6 +40,11 @@ pub struct StoreSource<'a> {
     /// Where the previous read ended, and the read-ahead window (its offset and bytes).
     last_end: Cell<u64>,
     ahead: RefCell<(u64, Vec<u8>)>,
+    /// Windows requested ahead, in order: (offset, length, the request).
+    /// (Boxed: a source is kept in enums beside small variants.)
+    pending: Box<RefCell<VecDeque<(u64, u64, PendingRange<'a>)>>>,
+    /// Windows read so far.
+    windows: Cell<u64>,
 }
 
 impl<'a> StoreSource<'a> {
@@ -55,6 +60,8 @@ impl<'a> StoreSource<'a> {
             starts: None,
             last_end: Cell::new(0),
             ahead: RefCell::new((0, Vec::new())),
+            pending: Box::new(RefCell::new(VecDeque::new())),
+            windows: Cell::new(0),
         }
     }
 
@@ -86,14 +93,63 @@ impl<'a> StoreSource<'a> {
         self.read.get()
     }
 
+    fn store_error(&self, e: &vouch_store::Error) -> FormatError {
+        FormatError::Io {
+            kind: std::io::ErrorKind::Other,
+            message: format!("{}: {e}", self.path),
+        }
+    }
+
     fn fetch(&self, offset: u64, len: u64) -> Result<Vec<u8>, FormatError> {
         let b = self
             .store
             .get_range(&self.path, offset, len)
-            .map_err(|e| FormatError::Io {
-                kind: std::io::ErrorKind::Other,
-                message: format!("{}: {e}", self.path),
-            })?;
+            .map_err(|e| self.store_error(&e))?;
+        Ok(self.account(offset, b))
+    }
+
+    /// A read-ahead window of `len` bytes at `offset`: the one requested ahead when it is
+    /// this one (others requested are abandoned), else read now. The windows after it
+    /// are requested first, up to [`Store::windows_ahead`] of them (none for the first
+    /// window read), so on object stores the next requests are on their way while
+    /// this window is waited for and worked on.
+    fn fetch_window(&self, offset: u64, len: u64) -> Result<Vec<u8>, FormatError> {
+        let mut pending = self.pending.borrow_mut();
+        let sent = loop {
+            match pending.pop_front() {
+                Some((at, n, p)) if at == offset && n == len => break Some(p),
+                Some(_) => {}
+                None => break None,
+            }
+        };
+        // The windows after this one go out before this one is waited for.
+        let window = self.store.read_ahead();
+        let mut next = pending
+            .back()
+            .map_or(offset.saturating_add(len), |(at, n, _)| {
+                at.saturating_add(*n)
+            });
+        // None ahead of the first window: a file its reader waits on after one window (a
+        // merge reading another file first) holds no more than that.
+        let first = self.windows.get() == 0;
+        self.windows.set(self.windows.get().saturating_add(1));
+        let ahead = if first { 0 } else { self.store.windows_ahead() };
+        while pending.len() < ahead && next < self.size && window > 0 {
+            let n = window.min(self.size - next);
+            pending.push_back((next, n, self.store.start_range(&self.path, next, n)));
+            next += n;
+        }
+        drop(pending);
+        let b = match sent {
+            Some(p) => p.wait(),
+            None => self.store.get_range(&self.path, offset, len),
+        }
+        .map_err(|e| self.store_error(&e))?;
+        Ok(self.account(offset, b))
+    }
+
+    /// Counts bytes read at `offset` (and hashes them when they continue the hash).
+    fn account(&self, offset: u64, b: Vec<u8>) -> Vec<u8> {
         self.read.set(self.read.get() + b.len() as u64);
         if let Some(sha) = &self.sha {
             if offset == self.hashed.get() {
@@ -101,7 +157,7 @@ impl<'a> StoreSource<'a> {
                 self.hashed.set(offset + b.len() as u64);
             }
         }
-        Ok(b)
+        b
     }
 
     /// Reads the bytes not hashed yet and returns the SHA-256 of the whole object (made
@@ -218,12 +274,17 @@ impl BlockSource for StoreSource<'_> {
         let rest_at = offset + out.len() as u64;
         let rest = (len - out.len()) as u64;
         let window = self.store.read_ahead();
-        let want = if sequential && rest < window {
+        let windowed = sequential && rest < window;
+        let want = if windowed {
             window.min(self.size - rest_at)
         } else {
             rest
         };
-        let b = self.fetch(rest_at, want)?;
+        let b = if windowed {
+            self.fetch_window(rest_at, want)?
+        } else {
+            self.fetch(rest_at, want)?
+        };
         if (b.len() as u64) < rest {
             return Err(FormatError::Truncated {
                 field: "block",
@@ -347,6 +408,119 @@ mod tests {
             requests <= windows + 8,
             "{requests} requests for {windows} windows"
         );
+    }
+
+    /// A store that says it wants windows requested ahead, logging each request as it is
+    /// started and as it is waited for.
+    #[derive(Debug)]
+    struct Pipelined {
+        inner: Box<dyn Store>,
+        log: std::sync::Mutex<Vec<(bool, u64, u64)>>,
+    }
+
+    impl Pipelined {
+        fn note(&self, waited: bool, offset: u64, len: u64) {
+            if let Ok(mut l) = self.log.lock() {
+                l.push((waited, offset, len));
+            }
+        }
+    }
+
+    impl Store for Pipelined {
+        fn uri(&self) -> &str {
+            self.inner.uri()
+        }
+        fn get(&self, path: &str) -> vouch_store::Result<Vec<u8>> {
+            self.inner.get(path)
+        }
+        fn get_range(&self, path: &str, offset: u64, len: u64) -> vouch_store::Result<Vec<u8>> {
+            self.inner.get_range(path, offset, len)
+        }
+        fn size(&self, path: &str) -> vouch_store::Result<Option<u64>> {
+            self.inner.size(path)
+        }
+        fn list(&self, prefix: &str) -> vouch_store::Result<Vec<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        fn put_new(&self, path: &str, bytes: &[u8]) -> vouch_store::Result<()> {
+            self.inner.put_new(path, bytes)
+        }
+        fn create_new(&self, path: &str) -> vouch_store::Result<Box<dyn ObjectWriter>> {
+            self.inner.create_new(path)
+        }
+        fn start_range(&self, path: &str, offset: u64, len: u64) -> PendingRange<'_> {
+            self.note(false, offset, len);
+            let path = path.to_string();
+            PendingRange::new(move || {
+                self.note(true, offset, len);
+                self.inner.get_range(&path, offset, len)
+            })
+        }
+        fn windows_ahead(&self) -> usize {
+            2
+        }
+    }
+
+    #[test]
+    fn on_a_store_that_wants_it_the_next_windows_are_requested_before_they_are_read() {
+        let sst = sst(30_000);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uri = format!("file://{}", dir.path().display());
+        let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
+        inner.put_new("f.sst", &sst).expect("put");
+        let store = Pipelined {
+            inner,
+            log: std::sync::Mutex::new(Vec::new()),
+        };
+        let want = SstReader::open(sst.as_slice())
+            .and_then(|r| r.verify_scan())
+            .expect("scan in memory");
+        let src = StoreSource::hashing(&store, "f.sst", sst.len() as u64);
+        let got = SstReader::open(&src)
+            .and_then(|r| r.verify_scan())
+            .expect("scan from the store");
+        assert_eq!(got, want);
+        assert_eq!(
+            src.finish_sha256().expect("sha"),
+            vouch_format::manifest::sha256(&sst)
+        );
+        let log = store.log.lock().expect("log").clone();
+        let started: Vec<(u64, u64)> = log.iter().filter(|e| !e.0).map(|e| (e.1, e.2)).collect();
+        let waited: Vec<(u64, u64)> = log.iter().filter(|e| e.0).map(|e| (e.1, e.2)).collect();
+        assert!(
+            started.len() > 8,
+            "{} windows requested ahead",
+            started.len()
+        );
+        // The windows requested ahead follow each other, each READ_AHEAD long (the last
+        // one up to the end), and every one of them was read, in order.
+        for w in started.windows(2) {
+            let ((a, n), (b, _)) = (w[0], w[1]);
+            assert_eq!(a + n, b, "{started:?}");
+            assert_eq!(n, READ_AHEAD);
+        }
+        let &(last_at, last_n) = started.last().expect("a window");
+        assert_eq!(last_at + last_n, sst.len() as u64);
+        assert_eq!(waited, started);
+        // Nothing requested ahead of the first window read.
+        assert_eq!(started.first().map(|w| w.0), Some(2 * READ_AHEAD));
+        // When a window is waited for, the two after it were already requested.
+        for (k, w) in waited.iter().enumerate() {
+            let at = log
+                .iter()
+                .position(|e| e.0 && (e.1, e.2) == *w)
+                .expect("waited");
+            let before = log
+                .get(..at)
+                .unwrap_or_default()
+                .iter()
+                .filter(|e| !e.0)
+                .count();
+            assert!(
+                before >= (k + 3).min(started.len()),
+                "window {k} waited for with {before} requested"
+            );
+        }
     }
 
     /// A zstd SST of `n` entries whose values do not compress.

@@ -360,6 +360,45 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn read_ahead(&self) -> u64 {
         LOCAL_READ_AHEAD
     }
+
+    /// Starts reading `len` bytes from `offset`; [`PendingRange::wait`] gives what
+    /// [`Store::get_range`] would. By default the read is made when it is waited for;
+    /// object stores send the request at once, so a reader going through an object in
+    /// order can have the next [`Store::windows_ahead`] windows on their way while it
+    /// works on one.
+    fn start_range(&self, path: &str, offset: u64, len: u64) -> PendingRange<'_> {
+        let path = path.to_string();
+        PendingRange::new(move || self.get_range(&path, offset, len))
+    }
+
+    /// How many read-ahead windows beyond the one being read a reader going through an
+    /// object in order should have requested ([`Store::start_range`]): none by default (a
+    /// local read is not a round trip), [`REMOTE_WINDOWS_AHEAD`] on object stores.
+    fn windows_ahead(&self) -> usize {
+        0
+    }
+}
+
+/// A ranged read started by [`Store::start_range`]. Dropping it without waiting
+/// abandons the read (an object store's request is cancelled).
+pub struct PendingRange<'a>(Box<dyn FnOnce() -> Result<Vec<u8>> + Send + 'a>);
+
+impl<'a> PendingRange<'a> {
+    /// A read whose bytes `f` gives when waited for.
+    pub fn new(f: impl FnOnce() -> Result<Vec<u8>> + Send + 'a) -> Self {
+        PendingRange(Box::new(f))
+    }
+
+    /// The bytes read (as [`Store::get_range`] gives them), waiting for them if needed.
+    pub fn wait(self) -> Result<Vec<u8>> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for PendingRange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingRange")
+    }
 }
 
 /// [`Store::read_ahead`] of local stores: 256 KiB.
@@ -368,6 +407,13 @@ pub const LOCAL_READ_AHEAD: u64 = 256 << 10;
 /// [`Store::read_ahead`] of object stores: 2 MiB (8 times fewer requests than a local
 /// window, memory still bounded by the files a merge holds open).
 pub const REMOTE_READ_AHEAD: u64 = 2 << 20;
+
+/// [`Store::windows_ahead`] of object stores: up to four windows requested beyond the one
+/// being read, so a file read in order has five requests in flight (round trips and the
+/// server's work overlap the reader's work). Readers request none ahead of the first
+/// window, so memory is five windows per object streaming and one per object a reader
+/// paused on after its first window (a merge reading other files first).
+pub const REMOTE_WINDOWS_AHEAD: usize = 4;
 
 /// A new object being written by [`Store::create_new`]. Dropping it without
 /// [`finish`](ObjectWriter::finish) is [`abort`](ObjectWriter::abort).

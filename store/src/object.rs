@@ -27,9 +27,18 @@ use object_store::{
 
 use crate::local::check_object_path;
 use crate::{
-    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, ReadOnlyKind, Result,
-    StorageUri, Store,
+    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, PendingRange,
+    ReadOnlyKind, Result, StorageUri, Store,
 };
+
+/// A request sent ahead ([`Store::start_range`]): cancelled when nobody waits for it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// The process's runtime for object-store requests (two workers: requests are waits on
 /// the network, not CPU work).
@@ -217,6 +226,40 @@ impl ObjectStoreStore {
         }
     }
 
+    /// [`Store::get_range`]'s answer once the ranged GET of `len` bytes from `offset`
+    /// answered `got`.
+    fn range_answer<B: AsRef<[u8]>>(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+        got: object_store::Result<B>,
+    ) -> Result<Vec<u8>> {
+        let end = offset.saturating_add(len);
+        match got {
+            Ok(b) if b.as_ref().len() as u64 == len => Ok(b.as_ref().to_vec()),
+            Ok(_) => {
+                let size = self.size(path)?.unwrap_or(0);
+                Err(self.eof(path, offset, len, size))
+            }
+            Err(
+                e @ (object_store::Error::NotFound { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }),
+            ) => Err(self.error(path, Operation::ReadRange, e)),
+            // A range past the end is refused (416) or reported as invalid: tell that
+            // apart from other failures by the object's size.
+            Err(e) => match self.size(path)? {
+                Some(size) if end > size => Err(self.eof(path, offset, len, size)),
+                None => Err(Error::NotFound {
+                    path: self.shown(path),
+                    operation: Operation::ReadRange,
+                }),
+                Some(_) => Err(self.error(path, Operation::ReadRange, e)),
+            },
+        }
+    }
+
     fn block_on<T>(
         &self,
         path: &str,
@@ -257,28 +300,38 @@ impl Store for ObjectStoreStore {
                 Some(_) => Ok(Vec::new()),
             };
         }
-        match runtime()?.block_on(self.inner.get_range(&key, offset..end)) {
-            Ok(b) if b.len() as u64 == len => Ok(b.to_vec()),
-            Ok(_) => {
-                let size = self.size(path)?.unwrap_or(0);
-                Err(self.eof(path, offset, len, size))
+        let got = runtime()?.block_on(self.inner.get_range(&key, offset..end));
+        self.range_answer(path, offset, len, got)
+    }
+
+    fn start_range(&self, path: &str, offset: u64, len: u64) -> PendingRange<'_> {
+        let owned = path.to_string();
+        let sent = match (self.key(path, false), offset.checked_add(len), runtime()) {
+            (Ok(key), Some(end), Ok(rt)) if len > 0 => {
+                let inner = Arc::clone(&self.inner);
+                Some((
+                    rt,
+                    AbortOnDrop(rt.spawn(async move { inner.get_range(&key, offset..end).await })),
+                ))
             }
-            Err(
-                e @ (object_store::Error::NotFound { .. }
-                | object_store::Error::PermissionDenied { .. }
-                | object_store::Error::Unauthenticated { .. }),
-            ) => Err(self.error(path, Operation::ReadRange, e)),
-            // A range past the end is refused (416) or reported as invalid: tell that
-            // apart from other failures by the object's size.
-            Err(e) => match self.size(path)? {
-                Some(size) if end > size => Err(self.eof(path, offset, len, size)),
-                None => Err(Error::NotFound {
-                    path: self.shown(path),
-                    operation: Operation::ReadRange,
-                }),
-                Some(_) => Err(self.error(path, Operation::ReadRange, e)),
-            },
-        }
+            // What get_range answers without a ranged GET (a bad path, an empty range):
+            // made when waited for.
+            _ => None,
+        };
+        PendingRange::new(move || match sent {
+            None => self.get_range(&owned, offset, len),
+            Some((rt, mut task)) => {
+                let got = rt.block_on(&mut task.0).map_err(|e| Error::Io {
+                    path: self.shown(&owned),
+                    source: io::Error::other(e),
+                })?;
+                self.range_answer(&owned, offset, len, got)
+            }
+        })
+    }
+
+    fn windows_ahead(&self) -> usize {
+        crate::REMOTE_WINDOWS_AHEAD
     }
 
     fn size(&self, path: &str) -> Result<Option<u64>> {

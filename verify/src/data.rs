@@ -473,12 +473,12 @@ impl<'v> FileCheck<'v> {
 }
 
 /// Opens the envelope of an encrypted file over `src`.
-fn open_sealed<'o>(
+fn open_sealed<'o, 's>(
     lv: &LayerView<'_>,
     key: &'o DataKey,
     file: &'o pb::File,
-    src: &'o StoreSource<'o>,
-) -> Result<Opened<&'o StoreSource<'o>>, vouch_format::Error> {
+    src: &'o StoreSource<'s>,
+) -> Result<Opened<&'o StoreSource<'s>>, vouch_format::Error> {
     Opened::new(
         key,
         FileId {
