@@ -11,7 +11,20 @@ pub fn for_each<T: Sync, R: Send>(
     items: &[T],
     jobs: usize,
     work: impl Fn(&T) -> R + Sync,
+    done: impl FnMut(usize, R),
+) {
+    for_each_ticking(items, jobs, work, done, None, || {});
+}
+
+/// [`for_each`], with `tick` also called on the calling thread whenever `every` passes
+/// without a result (`None`: never), so progress can be told while long items run.
+pub fn for_each_ticking<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> R + Sync,
     mut done: impl FnMut(usize, R),
+    every: Option<std::time::Duration>,
+    mut tick: impl FnMut(),
 ) {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, R)>();
@@ -28,8 +41,16 @@ pub fn for_each<T: Sync, R: Send>(
             });
         }
         drop(tx);
-        for (i, r) in rx {
-            done(i, r);
+        loop {
+            let got = match every {
+                Some(d) => rx.recv_timeout(d),
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Ok((i, r)) => done(i, r),
+                Err(mpsc::RecvTimeoutError::Timeout) => tick(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
         }
     });
 }
@@ -58,6 +79,30 @@ mod tests {
             );
         }
         assert!(map(&[] as &[u8], 4, |x| *x).is_empty());
+    }
+
+    #[test]
+    fn ticks_come_while_an_item_runs_and_every_result_still_comes_once() {
+        let items: Vec<u64> = vec![0, 1, 2];
+        let (mut ticks, mut seen) = (0u32, Vec::new());
+        for_each_ticking(
+            &items,
+            2,
+            |&x| {
+                if x == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                x * 2
+            },
+            |i, r| seen.push((i, r)),
+            Some(std::time::Duration::from_millis(20)),
+            || ticks += 1,
+        );
+        seen.sort_unstable();
+        assert_eq!(seen, vec![(0, 0), (1, 2), (2, 4)]);
+        // 300 ms of one item with ticks every 20 ms: several came (the bound is loose:
+        // a loaded machine delays them, it does not remove them all).
+        assert!(ticks >= 2, "{ticks} ticks");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! stopping at a broken manifest), runs the levels and assembles the report.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use vouch_chain::join;
@@ -18,7 +18,7 @@ use crate::report::{
     ChainReport, CheckResult, Error, LayerReport, Level, Progress, Report, ShardInfo,
     VerifyOptions, REPORT_FORMAT_VERSION,
 };
-use crate::state::{is_full_name, ChainState, Ctx, Which};
+use crate::state::{is_full_name, ChainState, Counted, Ctx, Inner, Which};
 use crate::{data, metadata, schema_checks, sealed, shard};
 
 /// Every object of the store (normalized names, sorted) and its size as listed.
@@ -95,10 +95,17 @@ pub fn verify_locality_collection(
         }
     }
     let coll = Collection::open(uri, incremental_location, store_opts)?;
+    // Every read of the run goes through a store counting its bytes (progress).
+    let reading = Arc::new(AtomicU64::new(0));
     let parts: Vec<Box<dyn Store>> = others
         .iter()
-        .map(|u| vouch_store::open(u, store_opts))
+        .map(|u| {
+            vouch_store::open(u, store_opts)
+                .map(|s| Box::new(Counted::new(Inner::Owned(s), &reading)) as Box<dyn Store>)
+        })
         .collect::<Result<_, _>>()?;
+    let main = Counted::new(Inner::Borrowed(coll.store.as_ref()), &reading);
+    let inc = Counted::new(Inner::Borrowed(coll.incrementals.store.as_ref()), &reading);
     let separate = incremental_location.is_some();
     let (main_objs, main_sizes) = list(coll.store.as_ref())?;
     let (inc_objs, inc_sizes) = if separate {
@@ -136,12 +143,13 @@ pub fn verify_locality_collection(
         incremental_location,
         store_opts,
         as_of,
-        main: coll.store.as_ref(),
-        inc: coll.incrementals.store.as_ref(),
+        main: &main,
+        inc: &inc,
         parts: &parts,
         opts,
         files_checked: AtomicUsize::new(0),
         bytes_read: Mutex::new(0),
+        reading,
     };
 
     // Full backups: directories with a manifest, or with the remains of a finished backup.

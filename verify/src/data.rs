@@ -1161,11 +1161,31 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
         )
         .collect();
     work.sort_by_key(|w| std::cmp::Reverse(w.0));
+    // Progress in data files (a group counts its files, a table merged alone none) and in
+    // bytes: those of the work done, or, while work runs, those read so far.
+    let files_of = |w: Work| match w {
+        Work::File(_) => 1,
+        Work::Table(_) => 0,
+        Work::Group(i) => groups.get(i).map_or(0, |g| g.files.len() as u64),
+    };
+    let total_bytes: u64 = work.iter().map(|w| w.0).sum();
     progress(Progress::Start {
         check: "data",
-        files: work.len() as u64,
-        bytes: work.iter().map(|w| w.0).sum(),
+        files: work.iter().map(|w| files_of(w.1)).sum(),
+        bytes: total_bytes,
     });
+    let progress = std::cell::RefCell::new(progress);
+    let read_before = ctx.reading.load(Ordering::Relaxed);
+    let shown = std::cell::Cell::new(0u64);
+    let bytes_now = |done_bytes: u64| {
+        let read = ctx
+            .reading
+            .load(Ordering::Relaxed)
+            .saturating_sub(read_before)
+            .min(total_bytes);
+        shown.set(shown.get().max(done_bytes).max(read));
+        shown.get()
+    };
     enum Done {
         File(usize, Option<FileOutcome>),
         Table(usize, crate::merge::TableOutcome),
@@ -1181,7 +1201,8 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
         let cr: &ChainState = c;
         let refs = tables.refs(ctx, cr);
         let (files, tables, refs, groups) = (&files, &tables, &refs, &groups);
-        pool::for_each(
+        let done_at = std::cell::Cell::new((0u64, 0u64));
+        pool::for_each_ticking(
             &work,
             ctx.opts.jobs,
             |&(_, w)| match w {
@@ -1196,11 +1217,12 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
                 },
             },
             |wi, d| {
-                done_items += 1;
+                done_items += work.get(wi).map_or(0, |w| files_of(w.1));
                 done_bytes += work.get(wi).map_or(0, |w| w.0);
-                progress(Progress::Advance {
+                done_at.set((done_items, done_bytes));
+                progress.borrow_mut()(Progress::Advance {
                     files: done_items,
-                    bytes: done_bytes,
+                    bytes: bytes_now(done_bytes),
                 });
                 match d {
                     Done::File(i, Some(o)) => scanned.push((i, o)),
@@ -1211,6 +1233,14 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
                         merged.extend(t);
                     }
                 }
+            },
+            Some(std::time::Duration::from_secs(1)),
+            || {
+                let (files, done_bytes) = done_at.get();
+                progress.borrow_mut()(Progress::Advance {
+                    files,
+                    bytes: bytes_now(done_bytes),
+                });
             },
         );
     }

@@ -2,15 +2,15 @@
 //! each chain and layer being verified. The orchestrator (`collection`) builds it; the
 //! levels read and add findings to it; no level imports another.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use vouch_chain::join;
 use vouch_chain::sealed::ChainKey;
 use vouch_format::layout::FullSubdir;
 use vouch_format::manifest::pb;
 use vouch_format::mvcc::Timestamp;
-use vouch_store::{OpenOptions, Store};
+use vouch_store::{ObjectMeta, ObjectWriter, OpenOptions, PendingRange, StorageUri, Store};
 
 use crate::report::{CheckResult, VerifyOptions};
 
@@ -134,6 +134,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: &'a VerifyOptions,
     pub files_checked: AtomicUsize,
     pub bytes_read: Mutex<u64>,
+    /// Bytes read so far through the run's stores ([`Counted`]), for progress.
+    pub reading: Arc<AtomicU64>,
     /// `--cluster` at the schema level and above: its directory and its catalog now.
     pub target: Option<(std::path::PathBuf, vouch_format::schema::Catalog)>,
 }
@@ -157,4 +159,87 @@ impl Ctx<'_> {
 /// True when `s` is a canonical full backup directory name.
 pub(crate) fn is_full_name(s: &str) -> bool {
     FullSubdir::parse(s).is_ok_and(|f| f.path == s)
+}
+
+/// The store a [`Counted`] reads through.
+#[derive(Debug)]
+pub(crate) enum Inner<'a> {
+    Owned(Box<dyn Store>),
+    Borrowed(&'a dyn Store),
+}
+
+/// A store that counts the bytes read through it (whole objects, ranges, ranges read
+/// ahead) into a shared counter: how far a long read has come, for progress while a
+/// group of files is checked. Everything else is the inner store's.
+#[derive(Debug)]
+pub(crate) struct Counted<'a> {
+    inner: Inner<'a>,
+    read: Arc<AtomicU64>,
+}
+
+impl<'a> Counted<'a> {
+    pub(crate) fn new(inner: Inner<'a>, read: &Arc<AtomicU64>) -> Self {
+        Counted {
+            inner,
+            read: Arc::clone(read),
+        }
+    }
+
+    fn inner(&self) -> &dyn Store {
+        match &self.inner {
+            Inner::Owned(s) => s.as_ref(),
+            Inner::Borrowed(s) => *s,
+        }
+    }
+
+    fn count<T: AsRef<[u8]>>(&self, r: vouch_store::Result<T>) -> vouch_store::Result<T> {
+        if let Ok(b) = &r {
+            self.read
+                .fetch_add(b.as_ref().len() as u64, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl Store for Counted<'_> {
+    fn uri(&self) -> &str {
+        self.inner().uri()
+    }
+    fn get(&self, path: &str) -> vouch_store::Result<Vec<u8>> {
+        self.count(self.inner().get(path))
+    }
+    fn get_limited(&self, path: &str, limit: u64) -> vouch_store::Result<Vec<u8>> {
+        self.count(self.inner().get_limited(path, limit))
+    }
+    fn get_range(&self, path: &str, offset: u64, len: u64) -> vouch_store::Result<Vec<u8>> {
+        self.count(self.inner().get_range(path, offset, len))
+    }
+    fn size(&self, path: &str) -> vouch_store::Result<Option<u64>> {
+        self.inner().size(path)
+    }
+    fn list(&self, prefix: &str) -> vouch_store::Result<Vec<ObjectMeta>> {
+        self.inner().list(prefix)
+    }
+    fn check_writable(&self) -> vouch_store::Result<()> {
+        self.inner().check_writable()
+    }
+    fn put_new(&self, path: &str, bytes: &[u8]) -> vouch_store::Result<()> {
+        self.inner().put_new(path, bytes)
+    }
+    fn create_new(&self, path: &str) -> vouch_store::Result<Box<dyn ObjectWriter>> {
+        self.inner().create_new(path)
+    }
+    fn location(&self) -> Option<&StorageUri> {
+        self.inner().location()
+    }
+    fn read_ahead(&self) -> u64 {
+        self.inner().read_ahead()
+    }
+    fn start_range(&self, path: &str, offset: u64, len: u64) -> PendingRange<'_> {
+        let sent = self.inner().start_range(path, offset, len);
+        PendingRange::new(move || self.count(sent.wait()))
+    }
+    fn windows_ahead(&self) -> usize {
+        self.inner().windows_ahead()
+    }
 }

@@ -161,6 +161,66 @@ fn clean_collections_have_no_findings_at_any_level() {
     }
 }
 
+/// The full level's progress counts data files (not work items) and stored bytes: it
+/// starts with every data file the manifests list and the bytes they hold, never goes
+/// back, and ends at both totals.
+#[test]
+fn full_level_progress_counts_data_files_and_their_bytes() {
+    let env = Env::new(Workload::Bank, 5);
+    let (mut files, mut bytes) = (0u64, 0u64);
+    for dir in env.chains.concat() {
+        let m = env.manifest(&dir);
+        files += m.files.len() as u64;
+        bytes += m.files.iter().map(|f| f.size).sum::<u64>();
+    }
+    assert!(files > 4, "{files} data files");
+    let mut events: Vec<vouch_verify::Progress> = Vec::new();
+    let r = verify_collection(
+        "nodelocal://1/coll",
+        None,
+        None,
+        &open_options(Some(env.cluster.extern_dir())),
+        &VerifyOptions::new(Level::Full),
+        &mut |p| events.push(p),
+    )
+    .unwrap();
+    assert_clean(&r, "progress");
+    // One data check per chain: each ends at its own totals, which add up to the
+    // manifests'.
+    let (mut seen_files, mut seen_bytes, mut checks) = (0u64, 0u64, 0);
+    for (at, p) in events.iter().enumerate() {
+        let vouch_verify::Progress::Start {
+            check: "data",
+            files: start_files,
+            bytes: start_bytes,
+        } = *p
+        else {
+            continue;
+        };
+        checks += 1;
+        seen_files += start_files;
+        seen_bytes += start_bytes;
+        let advances: Vec<(u64, u64)> = events[at + 1..]
+            .iter()
+            .map_while(|p| match p {
+                vouch_verify::Progress::Advance { files, bytes } => Some((*files, *bytes)),
+                vouch_verify::Progress::Start { .. } => None,
+            })
+            .collect();
+        assert!(!advances.is_empty());
+        for w in advances.windows(2) {
+            assert!(w[0].0 <= w[1].0 && w[0].1 <= w[1].1, "{advances:?}");
+        }
+        assert_eq!(
+            advances.last(),
+            Some(&(start_files, start_bytes)),
+            "{advances:?}"
+        );
+    }
+    assert_eq!(checks, env.chains.len());
+    assert_eq!((seen_files, seen_bytes), (files, bytes));
+}
+
 #[test]
 fn metadata_damage_is_found_with_kind_and_location() {
     let env = Env::new(Workload::Bank, 11);
