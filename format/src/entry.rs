@@ -39,6 +39,9 @@ pub struct TableCheck {
     not_null: BTreeSet<u32>,
     /// Enum columns by id, with their type's members.
     enums: BTreeMap<u32, Members>,
+    /// Ids of the columns some secondary index holds (in its key or its value), sorted:
+    /// the only values of a primary row its implied entries need.
+    implied_cols: Vec<u32>,
 }
 
 /// What a checked entry is.
@@ -104,7 +107,20 @@ impl TableCheck {
             })
             .collect();
         let key_types = layouts.iter().map(IndexLayout::key_types).collect();
+        let mut implied_cols: Vec<u32> = layouts
+            .iter()
+            .skip(1)
+            .flat_map(|l| {
+                l.key_columns
+                    .iter()
+                    .map(|c| c.0)
+                    .chain(l.value_columns.iter().map(|c| c.id))
+            })
+            .collect();
+        implied_cols.sort_unstable();
+        implied_cols.dedup();
         Ok(TableCheck {
+            implied_cols,
             table_id: d.id,
             layouts,
             key_types,
@@ -202,7 +218,9 @@ impl TableCheck {
             if value_err.is_none() {
                 value_err = self.check_value(id, &d).err();
             }
-            if keep_values {
+            // Only the columns the secondary indexes hold are kept (a row's other
+            // values, a long STRING say, are checked and not copied).
+            if keep_values && self.implied_cols.binary_search(&id).is_ok() {
                 value.push((id, d.into_owned()));
             }
         })?;
@@ -395,6 +413,73 @@ mod tests {
         // Without the enum type, membership is not checked.
         let unchecked = TableCheck::new(&table(), |_| None).unwrap();
         assert!(unchecked.check(&pk(1), &no_member, false).is_ok());
+    }
+
+    /// A primary row's implied entries are those the whole row gives each secondary index
+    /// (`IndexLayout::entry`, from every column's value), whichever columns the indexes
+    /// hold in their keys or store, and whichever they leave out.
+    #[test]
+    fn implied_entries_are_the_whole_rows_entries() {
+        let mut t = table();
+        if let Some(pb::descriptor::Kind::Table(tt)) = &mut t.kind {
+            tt.columns.push(col(4, pb::ColumnType::String, true));
+            tt.columns.push(col(5, pb::ColumnType::Int, true));
+            tt.columns.push(col(6, pb::ColumnType::Bytes, true));
+            tt.secondary_indexes.push(pb::Index {
+                id: 3,
+                name: "by_5".into(),
+                column_ids: vec![5],
+                store_column_ids: vec![6],
+                ..Default::default()
+            });
+        }
+        let check = TableCheck::in_catalog(&t, [&enum_type()]).unwrap();
+        let layouts = index_layouts(&t).unwrap();
+        assert_eq!(layouts.len(), 3);
+        for (k, s4, c5, c6) in [
+            (
+                1,
+                "a long value no index holds",
+                Datum::Int(7),
+                Datum::Bytes(vec![1, 2]),
+            ),
+            (2, "", Datum::Null, Datum::Null),
+            (3, "z", Datum::Int(-1), Datum::Null),
+        ] {
+            let mut cols = vec![
+                (2, Datum::Enum(vec![0x40])),
+                (3, Datum::String(format!("s{k}"))),
+                (4, Datum::String(s4.into())),
+            ];
+            cols.extend(
+                [(5, c5), (6, c6)]
+                    .into_iter()
+                    .filter(|(_, d)| *d != Datum::Null),
+            );
+            let value = row::encode_row(&cols).unwrap();
+            let whole: Vec<Datum> = [1u32, 2, 3, 4, 5, 6]
+                .iter()
+                .map(|&id| match id {
+                    1 => Datum::Int(k),
+                    _ => cols
+                        .iter()
+                        .find(|(c, _)| *c == id)
+                        .map_or(Datum::Null, |(_, d)| d.clone()),
+                })
+                .collect();
+            let want: Vec<IndexEntry> = layouts
+                .iter()
+                .skip(1)
+                .map(|l| l.entry(&t, &whole).unwrap())
+                .collect();
+            let got = check.check(&pk(k), &value, true).unwrap();
+            assert_eq!(got.implied, want, "row {k}");
+            assert!(check
+                .check(&pk(k), &value, false)
+                .unwrap()
+                .implied
+                .is_empty());
+        }
     }
 
     #[test]
