@@ -311,10 +311,31 @@ mod tests {
     use vouch_format::sst::{write_to_vec, Compression, SstReader, WriterOptions};
     use vouch_store::{ObjectMeta, ObjectWriter};
 
-    /// A store counting its ranged reads.
+    /// A store counting its ranged reads; with `ahead` windows wanted ahead
+    /// (`Store::windows_ahead`), logging each read started ahead as it is started and as
+    /// it is waited for (`(waited, offset, len)`).
     struct Counting {
         inner: Box<dyn Store>,
         ranges: AtomicU64,
+        ahead: usize,
+        log: std::sync::Mutex<Vec<(bool, u64, u64)>>,
+    }
+
+    impl Counting {
+        fn new(inner: Box<dyn Store>, ahead: usize) -> Self {
+            Counting {
+                inner,
+                ranges: AtomicU64::new(0),
+                ahead,
+                log: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+
+        fn note(&self, waited: bool, offset: u64, len: u64) {
+            if let Ok(mut l) = self.log.lock() {
+                l.push((waited, offset, len));
+            }
+        }
     }
 
     impl std::fmt::Debug for Counting {
@@ -345,6 +366,17 @@ mod tests {
         }
         fn create_new(&self, path: &str) -> vouch_store::Result<Box<dyn ObjectWriter>> {
             self.inner.create_new(path)
+        }
+        fn start_range(&self, path: &str, offset: u64, len: u64) -> PendingRange<'_> {
+            self.note(false, offset, len);
+            let path = path.to_string();
+            PendingRange::new(move || {
+                self.note(true, offset, len);
+                self.get_range(&path, offset, len)
+            })
+        }
+        fn windows_ahead(&self) -> usize {
+            self.ahead
         }
     }
 
@@ -381,10 +413,7 @@ mod tests {
         let uri = format!("file://{}", dir.path().display());
         let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
         inner.put_new("f.sst", &sst).expect("put");
-        let store = Counting {
-            inner,
-            ranges: AtomicU64::new(0),
-        };
+        let store = Counting::new(inner, 0);
         let want = SstReader::open(sst.as_slice())
             .and_then(|r| r.verify_scan())
             .expect("scan in memory");
@@ -410,57 +439,6 @@ mod tests {
         );
     }
 
-    /// A store that says it wants windows requested ahead, logging each request as it is
-    /// started and as it is waited for.
-    #[derive(Debug)]
-    struct Pipelined {
-        inner: Box<dyn Store>,
-        log: std::sync::Mutex<Vec<(bool, u64, u64)>>,
-    }
-
-    impl Pipelined {
-        fn note(&self, waited: bool, offset: u64, len: u64) {
-            if let Ok(mut l) = self.log.lock() {
-                l.push((waited, offset, len));
-            }
-        }
-    }
-
-    impl Store for Pipelined {
-        fn uri(&self) -> &str {
-            self.inner.uri()
-        }
-        fn get(&self, path: &str) -> vouch_store::Result<Vec<u8>> {
-            self.inner.get(path)
-        }
-        fn get_range(&self, path: &str, offset: u64, len: u64) -> vouch_store::Result<Vec<u8>> {
-            self.inner.get_range(path, offset, len)
-        }
-        fn size(&self, path: &str) -> vouch_store::Result<Option<u64>> {
-            self.inner.size(path)
-        }
-        fn list(&self, prefix: &str) -> vouch_store::Result<Vec<ObjectMeta>> {
-            self.inner.list(prefix)
-        }
-        fn put_new(&self, path: &str, bytes: &[u8]) -> vouch_store::Result<()> {
-            self.inner.put_new(path, bytes)
-        }
-        fn create_new(&self, path: &str) -> vouch_store::Result<Box<dyn ObjectWriter>> {
-            self.inner.create_new(path)
-        }
-        fn start_range(&self, path: &str, offset: u64, len: u64) -> PendingRange<'_> {
-            self.note(false, offset, len);
-            let path = path.to_string();
-            PendingRange::new(move || {
-                self.note(true, offset, len);
-                self.inner.get_range(&path, offset, len)
-            })
-        }
-        fn windows_ahead(&self) -> usize {
-            2
-        }
-    }
-
     #[test]
     fn on_a_store_that_wants_it_the_next_windows_are_requested_before_they_are_read() {
         let sst = sst(30_000);
@@ -468,10 +446,7 @@ mod tests {
         let uri = format!("file://{}", dir.path().display());
         let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
         inner.put_new("f.sst", &sst).expect("put");
-        let store = Pipelined {
-            inner,
-            log: std::sync::Mutex::new(Vec::new()),
-        };
+        let store = Counting::new(inner, 2);
         let want = SstReader::open(sst.as_slice())
             .and_then(|r| r.verify_scan())
             .expect("scan in memory");
