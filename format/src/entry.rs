@@ -145,6 +145,47 @@ impl TableCheck {
         &self.layouts
     }
 
+    /// Whether every entry `other` accepts, this check accepts too, with the same
+    /// [`CheckedEntry`] (with or without implied entries): the same table, indexes (ids,
+    /// kinds, key columns, secondary value columns) and NOT NULL columns, the primary
+    /// index's value columns those of `other` plus nullable ones, and no enum membership
+    /// checked here that `other` checks differently. It holds between the descriptors
+    /// before and after `ADD COLUMN` of a nullable column, so a row checked at one layer
+    /// end need not be decoded again at the next. Conservative: `false` says nothing.
+    pub fn accepts_all_accepted_by(&self, other: &TableCheck) -> bool {
+        let same_index = |(pos, (a, b)): (usize, (&IndexLayout, &IndexLayout))| {
+            let values = if pos == 0 {
+                // Each of other's value columns here, alike; each column only here nullable.
+                b.value_columns.iter().all(|c| a.value_columns.contains(c))
+                    && a.value_columns
+                        .iter()
+                        .all(|c| c.nullable || b.value_columns.contains(c))
+            } else {
+                a.value_columns == b.value_columns
+            };
+            a.id == b.id
+                && a.primary == b.primary
+                && a.unique == b.unique
+                && a.key_columns == b.key_columns
+                && values
+        };
+        self.table_id == other.table_id
+            && self.layouts.len() == other.layouts.len()
+            && self
+                .layouts
+                .iter()
+                .zip(&other.layouts)
+                .enumerate()
+                .all(same_index)
+            && self.unique_cols == other.unique_cols
+            && self.not_null == other.not_null
+            && self.implied_cols == other.implied_cols
+            && self
+                .enums
+                .iter()
+                .all(|(id, m)| m.is_none() || other.enums.get(id) == Some(m))
+    }
+
     fn check_datum(&self, id: u32, d: &Datum) -> Result<()> {
         match d {
             Datum::Null if self.not_null.contains(&id) => Err(invalid(
@@ -480,6 +521,106 @@ mod tests {
                 .implied
                 .is_empty());
         }
+    }
+
+    /// `table()` changed by `f`.
+    fn changed(f: impl FnOnce(&mut pb::Table)) -> pb::Descriptor {
+        let mut t = table();
+        if let Some(pb::descriptor::Kind::Table(tt)) = &mut t.kind {
+            f(tt);
+        }
+        t
+    }
+
+    #[test]
+    fn a_nullable_column_added_accepts_every_entry_the_old_table_accepted_alike() {
+        let ty = enum_type();
+        let old = TableCheck::in_catalog(&table(), [&ty]).unwrap();
+        let new = TableCheck::in_catalog(
+            &changed(|t| t.columns.push(col(4, pb::ColumnType::Int, true))),
+            [&ty],
+        )
+        .unwrap();
+        assert!(new.accepts_all_accepted_by(&old));
+        assert!(old.accepts_all_accepted_by(&old));
+        // Not the other way: a row holding the new column is the new table's only.
+        assert!(!old.accepts_all_accepted_by(&new));
+        let with_new =
+            row::encode_row(&[(2, Datum::Enum(vec![0x40])), (4, Datum::Int(1))]).unwrap();
+        assert!(old.check(&pk(1), &with_new, true).is_err());
+        assert!(new.check(&pk(1), &with_new, true).is_ok());
+        // Every entry, good or damaged: where the old check accepts, the new one gives the
+        // same answer, implied entries included.
+        let good = row::encode_row(&[(2, Datum::Enum(vec![0x40])), (3, Datum::String("x".into()))])
+            .unwrap();
+        let empty = row::encode_row(&[]).unwrap();
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (pk(1), good.clone()),
+            (
+                pk(2),
+                row::encode_row(&[(2, Datum::Enum(vec![0x40]))]).unwrap(),
+            ),
+            (
+                pk(3),
+                row::encode_row(&[(2, Datum::Enum(vec![0x41]))]).unwrap(),
+            ),
+            (
+                pk(4),
+                row::encode_row(&[(3, Datum::String("y".into()))]).unwrap(),
+            ),
+            (sk(Datum::String("x".into()), 1), empty.clone()),
+            (sk(Datum::Null, 2), empty),
+        ];
+        for i in 0..good.len() {
+            for bit in 0..8 {
+                let mut v = good.clone();
+                v[i] ^= 1 << bit;
+                entries.push((pk(5), v));
+            }
+            entries.push((pk(6), good[..i].to_vec()));
+        }
+        let mut accepted = 0;
+        for (k, v) in &entries {
+            for implied in [false, true] {
+                if let Ok(c) = old.check(k, v, implied) {
+                    accepted += 1;
+                    assert_eq!(new.check(k, v, implied).ok(), Some(c), "{k:?} {v:?}");
+                }
+            }
+        }
+        assert!(accepted >= 8, "{accepted}");
+    }
+
+    #[test]
+    fn other_changes_are_not_taken_for_one_that_accepts_alike() {
+        let ty = enum_type();
+        let old = TableCheck::in_catalog(&table(), [&ty]).unwrap();
+        let not_null = changed(|t| t.columns.push(col(4, pb::ColumnType::Int, false)));
+        let retyped = changed(|t| {
+            t.columns[2].r#type = pb::ColumnType::Bytes as i32;
+        });
+        let indexed = changed(|t| {
+            t.secondary_indexes.push(pb::Index {
+                id: 3,
+                name: "by_e".into(),
+                column_ids: vec![2],
+                ..Default::default()
+            });
+        });
+        let required_now = changed(|t| t.columns[2].nullable = false);
+        for (what, d) in [
+            ("a NOT NULL column added", &not_null),
+            ("a column's type changed", &retyped),
+            ("an index added", &indexed),
+            ("a nullable column made NOT NULL", &required_now),
+        ] {
+            let new = TableCheck::in_catalog(d, [&ty]).unwrap();
+            assert!(!new.accepts_all_accepted_by(&old), "{what}");
+        }
+        // Enum members checked by one and not the other.
+        let unchecked = TableCheck::new(&table(), |_| None).unwrap();
+        assert!(!old.accepts_all_accepted_by(&unchecked));
+        assert!(unchecked.accepts_all_accepted_by(&old));
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub(crate) struct At<'a> {
     check: TableCheck,
     /// Layers whose `check` is equal share a group (decoding is memoized per group).
     group: usize,
+    /// Per group (the first layer of each): whether this `check` accepts every entry that
+    /// group's accepts, alike ([`TableCheck::accepts_all_accepted_by`]), so an entry that
+    /// group accepted is not decoded again here.
+    accepts: Vec<bool>,
     /// Per layout.
     fp: Vec<Fingerprint>,
     /// Per secondary layout (`layouts[1..]`): implied by the rows, stored.
@@ -100,6 +104,7 @@ impl<'a> At<'a> {
             mpath,
             check,
             group: 0,
+            accepts: Vec::new(),
             fp: vec![Fingerprint::default(); k],
             expected: vec![Digest::default(); k.saturating_sub(1)],
             found: vec![Digest::default(); k.saturating_sub(1)],
@@ -372,7 +377,10 @@ pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], liv
         let (Some(a), Some((id, p))) = (a.as_mut(), live.get(i)) else {
             continue;
         };
-        let fresh = !matches!(&memo, Some((mid, g, _)) if *mid == id && *g == a.group);
+        // The same version, checked by an equal check or by one this check accepts
+        // alike (and accepted there): the same answer.
+        let fresh = !matches!(&memo, Some((mid, g, res)) if *mid == id
+            && (*g == a.group || (res.is_ok() && a.accepts.get(*g).copied().unwrap_or(false))));
         if fresh {
             memo = Some((id, a.group, a.check.check(user, p, true)));
         }
@@ -833,6 +841,19 @@ impl TablePlan {
             if let Some(Some(a)) = at.get_mut(i) {
                 a.group = group;
             }
+        }
+        let checks: Vec<Option<TableCheck>> = at
+            .iter()
+            .map(|a| a.as_ref().map(|a| a.check.clone()))
+            .collect();
+        for a in at.iter_mut().flatten() {
+            a.accepts = checks
+                .iter()
+                .map(|g| {
+                    g.as_ref()
+                        .is_some_and(|g| a.check.accepts_all_accepted_by(g))
+                })
+                .collect();
         }
         Some((*id, at))
     }
