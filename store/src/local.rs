@@ -302,8 +302,16 @@ impl Store for LocalStore {
         };
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| self.io(path, e))?;
-        let mut buf = vec![0; n];
-        f.read_exact(&mut buf).map_err(|e| self.io(path, e))?;
+        // Read into spare capacity (`read_to_end` on a file does not zero it first: a
+        // window of read-ahead was otherwise written twice).
+        let mut buf = Vec::with_capacity(n);
+        (&mut f)
+            .take(len)
+            .read_to_end(&mut buf)
+            .map_err(|e| self.io(path, e))?;
+        if buf.len() != n {
+            return Err(self.io(path, io::Error::from(io::ErrorKind::UnexpectedEof)));
+        }
         Ok(buf)
     }
 

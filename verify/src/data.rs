@@ -829,7 +829,7 @@ fn checked_ahead<'s>(
         std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(vouch_chain::source::PREFETCH_BLOCKS);
     let check = FileCheck::new(lv, file);
     let path = check.path.clone();
-    let store = ctx.store(lv.which);
+    let store = ctx.store(check.which());
     let handle = std::thread::Builder::new()
         .spawn_scoped(scope, move || {
             let mut check = check;
