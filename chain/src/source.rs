@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use vouch_format::sst::{BlockFeed, BlockSource, SstReader};
@@ -34,12 +35,15 @@ pub struct StoreSource<'a> {
     hashed: Cell<u64>,
     /// The running hash, when made with [`StoreSource::hashing`].
     sha: Option<Box<RefCell<Sha256>>>,
+    /// The thread running the hash instead, when made with
+    /// [`StoreSource::hashing_on_thread`].
+    hasher: Option<Box<HashThread>>,
     read: Cell<u64>,
     /// Offsets of the reads made, when tracked (sealed files: which chunks were read).
     starts: Option<RefCell<HashSet<u64>>>,
     /// Where the previous read ended, and the read-ahead window (its offset and bytes).
     last_end: Cell<u64>,
-    ahead: RefCell<(u64, Vec<u8>)>,
+    ahead: RefCell<(u64, Arc<Vec<u8>>)>,
     /// Windows requested ahead, in order: (offset, length, the request).
     /// (Boxed: a source is kept in enums beside small variants.)
     pending: Box<RefCell<VecDeque<(u64, u64, PendingRange<'a>)>>>,
@@ -56,10 +60,11 @@ impl<'a> StoreSource<'a> {
             size,
             hashed: Cell::new(0),
             sha: None,
+            hasher: None,
             read: Cell::new(0),
             starts: None,
             last_end: Cell::new(0),
-            ahead: RefCell::new((0, Vec::new())),
+            ahead: RefCell::new((0, Arc::new(Vec::new()))),
             pending: Box::new(RefCell::new(VecDeque::new())),
             windows: Cell::new(0),
         }
@@ -69,6 +74,33 @@ impl<'a> StoreSource<'a> {
     pub fn hashing(store: &'a dyn Store, path: &str, size: u64) -> Self {
         let mut s = Self::new(store, path, size);
         s.sha = Some(Box::new(RefCell::new(Sha256::new())));
+        s
+    }
+
+    /// The same as [`StoreSource::hashing`], with the SHA-256 run on a thread of its own:
+    /// the bytes read in order are handed to it (shared, not copied; at most
+    /// [`HASH_QUEUE`] reads waiting), so a scan reading, decompressing and checking a
+    /// file on one core has its hashing done on another. Hashes exactly what
+    /// [`StoreSource::hashing`] does (inline when no thread can be started).
+    pub fn hashing_on_thread(store: &'a dyn Store, path: &str, size: u64) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(HASH_QUEUE);
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let mut sha = Sha256::new();
+            while let Ok(b) = rx.recv() {
+                sha.update(&b[..]);
+            }
+            sha
+        });
+        let mut s = Self::new(store, path, size);
+        match spawned {
+            Ok(handle) => {
+                s.hasher = Some(Box::new(HashThread {
+                    tx: RefCell::new(Some(tx)),
+                    handle: RefCell::new(Some(handle)),
+                }));
+            }
+            Err(_) => s.sha = Some(Box::new(RefCell::new(Sha256::new()))),
+        }
         s
     }
 
@@ -100,7 +132,7 @@ impl<'a> StoreSource<'a> {
         }
     }
 
-    fn fetch(&self, offset: u64, len: u64) -> Result<Vec<u8>, FormatError> {
+    fn fetch(&self, offset: u64, len: u64) -> Result<Arc<Vec<u8>>, FormatError> {
         let b = self
             .store
             .get_range(&self.path, offset, len)
@@ -113,7 +145,7 @@ impl<'a> StoreSource<'a> {
     /// are requested first, up to [`Store::windows_ahead`] of them (none for the first
     /// window read), so on object stores the next requests are on their way while
     /// this window is waited for and worked on.
-    fn fetch_window(&self, offset: u64, len: u64) -> Result<Vec<u8>, FormatError> {
+    fn fetch_window(&self, offset: u64, len: u64) -> Result<Arc<Vec<u8>>, FormatError> {
         let mut pending = self.pending.borrow_mut();
         let sent = loop {
             match pending.pop_front() {
@@ -149,11 +181,19 @@ impl<'a> StoreSource<'a> {
     }
 
     /// Counts bytes read at `offset` (and hashes them when they continue the hash).
-    fn account(&self, offset: u64, b: Vec<u8>) -> Vec<u8> {
+    fn account(&self, offset: u64, b: Vec<u8>) -> Arc<Vec<u8>> {
         self.read.set(self.read.get() + b.len() as u64);
-        if let Some(sha) = &self.sha {
-            if offset == self.hashed.get() {
-                sha.borrow_mut().update(&b);
+        let b = Arc::new(b);
+        if offset == self.hashed.get() {
+            if let Some(sha) = &self.sha {
+                sha.borrow_mut().update(&b[..]);
+                self.hashed.set(offset + b.len() as u64);
+            } else if let Some(h) = &self.hasher {
+                if let Some(tx) = h.tx.borrow().as_ref() {
+                    // A hasher gone (it cannot fail) leaves the hash short: the file's
+                    // SHA-256 then does not match and says so.
+                    let _ = tx.send(Arc::clone(&b));
+                }
                 self.hashed.set(offset + b.len() as u64);
             }
         }
@@ -163,10 +203,10 @@ impl<'a> StoreSource<'a> {
     /// Reads the bytes not hashed yet and returns the SHA-256 of the whole object (made
     /// with [`StoreSource::hashing`]; otherwise the whole object is read and hashed now).
     pub fn finish_sha256(&self) -> Result<[u8; 32], FormatError> {
-        let Some(sha) = &self.sha else {
+        if self.sha.is_none() && self.hasher.is_none() {
             let hashing = StoreSource::hashing(self.store, &self.path, self.size);
             return hashing.finish_sha256();
-        };
+        }
         while self.hashed.get() < self.size {
             let at = self.hashed.get();
             let n = CHUNK.min(self.size - at);
@@ -175,8 +215,37 @@ impl<'a> StoreSource<'a> {
                 break;
             }
         }
-        Ok(sha.borrow().clone().finalize().into())
+        if let Some(sha) = &self.sha {
+            return Ok(sha.borrow().clone().finalize().into());
+        }
+        let joined = self.hasher.as_ref().and_then(|h| {
+            // The sender dropped, the thread hashes what is queued and ends.
+            drop(h.tx.borrow_mut().take());
+            h.handle
+                .borrow_mut()
+                .take()
+                .map(std::thread::JoinHandle::join)
+        });
+        match joined {
+            Some(Ok(sha)) => Ok(sha.finalize().into()),
+            _ => Err(FormatError::Io {
+                kind: std::io::ErrorKind::Other,
+                message: format!("{}: the hashing thread failed", self.path),
+            }),
+        }
     }
+}
+
+/// Reads waiting for a [`StoreSource::hashing_on_thread`] hasher: memory at most this many
+/// read-ahead windows per file.
+pub const HASH_QUEUE: usize = 2;
+
+/// The thread a [`StoreSource::hashing_on_thread`] source hashes on (its queue; `None`
+/// once the hash is finished).
+#[derive(Debug)]
+struct HashThread {
+    tx: RefCell<Option<std::sync::mpsc::SyncSender<Arc<Vec<u8>>>>>,
+    handle: RefCell<Option<std::thread::JoinHandle<Sha256>>>,
 }
 
 /// Data blocks a prefetcher keeps ready ahead of its scan: memory a few blocks per file
@@ -188,7 +257,8 @@ pub const PREFETCH_BLOCKS: usize = 4;
 pub type Prefetched = (Result<[u8; 32], FormatError>, u64);
 
 /// Reads data file `path` (stored size `size`) ahead of a verified scan, on its own thread
-/// in `scope`: the stored bytes read in order through a hashing [`StoreSource`], each data
+/// in `scope`: the stored bytes read in order through a hashing [`StoreSource`] (hashed on
+/// a third thread, [`StoreSource::hashing_on_thread`]), each data
 /// block's CRC checked and decompressed ([`SstReader::read_data_block`]), at most
 /// [`PREFETCH_BLOCKS`] blocks ahead, so the reading, hashing and decompression of a file run
 /// on one core while its entries are decoded and checked on another. Returns the feed for
@@ -210,7 +280,7 @@ pub fn prefetch<'scope>(
         std::sync::mpsc::sync_channel::<(usize, Result<Vec<u8>, FormatError>)>(PREFETCH_BLOCKS);
     let owned = path.to_string();
     let handle = std::thread::Builder::new().spawn_scoped(scope, move || {
-        let src = StoreSource::hashing(store, &owned, size);
+        let src = StoreSource::hashing_on_thread(store, &owned, size);
         if let Ok(r) = SstReader::open(&src) {
             for i in 0..r.data_blocks() {
                 let b = r.read_data_block(i).map(std::borrow::Cow::into_owned);
@@ -294,7 +364,9 @@ impl BlockSource for StoreSource<'_> {
             });
         }
         if out.is_empty() && want == rest {
-            return Ok(Cow::Owned(b));
+            return Ok(Cow::Owned(
+                Arc::try_unwrap(b).unwrap_or_else(|b| b.to_vec()),
+            ));
         }
         out.extend_from_slice(b.get(..rest as usize).unwrap_or_default());
         if want > rest {
@@ -413,30 +485,62 @@ mod tests {
         let uri = format!("file://{}", dir.path().display());
         let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
         inner.put_new("f.sst", &sst).expect("put");
-        let store = Counting::new(inner, 0);
         let want = SstReader::open(sst.as_slice())
             .and_then(|r| r.verify_scan())
             .expect("scan in memory");
         assert!(want.data_blocks > 100, "{} blocks", want.data_blocks);
-        let src = StoreSource::hashing(&store, "f.sst", sst.len() as u64);
-        let got = SstReader::open(&src)
-            .and_then(|r| r.verify_scan())
-            .expect("scan from the store");
-        assert_eq!(got, want);
-        let sha = src.finish_sha256().expect("sha");
-        assert_eq!(sha, vouch_format::manifest::sha256(&sst));
-        // Every byte fetched once; only the tail read at open (index, properties,
-        // metaindex, footer) is fetched again, to be hashed in order.
-        assert!(src.bytes_read() >= sst.len() as u64);
-        assert!(sst.len() as u64 > 8 * READ_AHEAD, "{} bytes", sst.len());
-        assert!(src.bytes_read() < sst.len() as u64 + sst.len() as u64 / 20);
-        // Not one request per block: one per window, plus the reads at open.
-        let requests = store.ranges.load(Ordering::Relaxed);
-        let windows = (sst.len() as u64).div_ceil(READ_AHEAD);
-        assert!(
-            requests <= windows + 8,
-            "{requests} requests for {windows} windows"
-        );
+        let whole = vouch_format::manifest::sha256(&sst);
+        let mut other = sst.clone();
+        if let Some(b) = other.get_mut(sst.len() / 3) {
+            *b ^= 1;
+        }
+        inner.put_new("g.sst", &other).expect("put");
+        // Hashing inline and on a thread of its own give the same answers.
+        let makers: [for<'s> fn(&'s Counting, &str, u64) -> StoreSource<'s>; 2] = [
+            |s, p, n| StoreSource::hashing(s, p, n),
+            |s, p, n| StoreSource::hashing_on_thread(s, p, n),
+        ];
+        for make in makers {
+            let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), 0);
+            let src = make(&store, "f.sst", sst.len() as u64);
+            let got = SstReader::open(&src)
+                .and_then(|r| r.verify_scan())
+                .expect("scan from the store");
+            assert_eq!(got, want);
+            let sha = src.finish_sha256().expect("sha");
+            assert_eq!(sha, whole);
+            // Every byte fetched once; only the tail read at open (index, properties,
+            // metaindex, footer) is fetched again, to be hashed in order.
+            assert!(src.bytes_read() >= sst.len() as u64);
+            assert!(sst.len() as u64 > 8 * READ_AHEAD, "{} bytes", sst.len());
+            assert!(src.bytes_read() < sst.len() as u64 + sst.len() as u64 / 20);
+            // Not one request per block: one per window, plus the reads at open.
+            let requests = store.ranges.load(Ordering::Relaxed);
+            let windows = (sst.len() as u64).div_ceil(READ_AHEAD);
+            assert!(
+                requests <= windows + 8,
+                "{requests} requests for {windows} windows"
+            );
+            // A scan stopped halfway: the hash reads the rest; none at all: all of it.
+            let src = make(&store, "f.sst", sst.len() as u64);
+            {
+                let r = SstReader::open(&src).expect("open");
+                let mut scan = r.verified_scan().expect("scan");
+                for _ in 0..want.entries / 2 {
+                    assert!(scan.advance().expect("entry"));
+                }
+            }
+            assert_eq!(src.finish_sha256().expect("sha"), whole);
+            let src = make(&store, "f.sst", sst.len() as u64);
+            assert_eq!(src.finish_sha256().expect("sha"), whole);
+            assert_eq!(src.bytes_read(), sst.len() as u64);
+            // A different object of the same size hashes to its own SHA-256.
+            let src = make(&store, "g.sst", sst.len() as u64);
+            assert_eq!(
+                src.finish_sha256().expect("sha"),
+                vouch_format::manifest::sha256(&other)
+            );
+        }
     }
 
     #[test]

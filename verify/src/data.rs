@@ -252,11 +252,13 @@ impl<'v> FileCheck<'v> {
             })
     }
 
-    /// A source over the file's stored bytes, hashing them as they are read.
+    /// A source over the file's stored bytes, hashing them as they are read (a plain
+    /// file's on a thread of its own, [`StoreSource::hashing_on_thread`]: the file's
+    /// checks then keep one core busy and its SHA-256 another).
     fn source<'s>(&self, ctx: &'s Ctx<'_>, stat: u64) -> StoreSource<'s> {
         let store = ctx.store(self.which());
         match self.lv.key {
-            None => StoreSource::hashing(store, &self.path, stat),
+            None => StoreSource::hashing_on_thread(store, &self.path, stat),
             Some(_) => StoreSource::tracking(store, &self.path, stat),
         }
     }
