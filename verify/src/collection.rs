@@ -148,6 +148,7 @@ pub fn verify_locality_collection(
         parts: &parts,
         opts,
         files_checked: AtomicUsize::new(0),
+        files_done: AtomicU64::new(0),
         bytes_read: Mutex::new(0),
         reading,
     };

@@ -13,7 +13,7 @@
 //! of `jobs` workers, largest work first ([`check_full`]).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use vouch_format::envelope::DataKey;
 use vouch_format::envelope::{self, FileId, Opened};
@@ -398,10 +398,12 @@ impl<'v> FileCheck<'v> {
     /// source that read them; `bytes` read in all).
     fn finish(
         self,
+        ctx: &Ctx<'_>,
         scanned: Result<(), vouch_format::Error>,
         sha: Result<[u8; 32], vouch_format::Error>,
         bytes: u64,
     ) -> FileOutcome {
+        ctx.files_done.fetch_add(1, Ordering::Relaxed);
         let FileCheck {
             file,
             path,
@@ -510,7 +512,7 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
             Some((scanned, sha, bytes))
         });
         if let Some((scanned, sha, bytes)) = done {
-            return check.finish(scanned, sha, bytes);
+            return check.finish(ctx, scanned, sha, bytes);
         }
     }
     let src = check.source(ctx, stat);
@@ -523,7 +525,12 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
             Ok(stats)
         }),
     };
-    check.finish(scanned.map(|_| ()), src.finish_sha256(), src.bytes_read())
+    check.finish(
+        ctx,
+        scanned.map(|_| ()),
+        src.finish_sha256(),
+        src.bytes_read(),
+    )
 }
 
 /// What a prefetch thread ended with (a thread that panicked: an I/O error, nothing read).
@@ -848,7 +855,7 @@ fn checked_ahead<'s>(
                 }
                 scan.finish().map(|_| ())
             });
-            check.finish(scanned, src.finish_sha256(), src.bytes_read())
+            check.finish(ctx, scanned, src.finish_sha256(), src.bytes_read())
         })
         .ok()?;
     let name = path.clone();
@@ -1064,7 +1071,7 @@ fn check_group_in<'s>(
                             })
                     }
                 };
-                check.finish(scanned, src.finish_sha256(), src.bytes_read())
+                check.finish(ctx, scanned, src.finish_sha256(), src.bytes_read())
             }
             (None, None) => continue,
         };
@@ -1117,6 +1124,39 @@ pub(crate) fn known_at(
     out
 }
 
+/// A progress figure shown while work runs: the larger of what the finished work items
+/// add up to and what a running counter says has happened since this figure was made
+/// (files finished, bytes read: work inside items still running), never above the total
+/// and never going back.
+struct Shown<'c> {
+    counter: &'c AtomicU64,
+    before: u64,
+    total: u64,
+    shown: std::cell::Cell<u64>,
+}
+
+impl<'c> Shown<'c> {
+    fn new(counter: &'c AtomicU64, total: u64) -> Self {
+        Shown {
+            counter,
+            before: counter.load(Ordering::Relaxed),
+            total,
+            shown: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The figure now, `done` being what the finished work items add up to.
+    fn now(&self, done: u64) -> u64 {
+        let counted = self
+            .counter
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.before)
+            .min(self.total);
+        self.shown.set(self.shown.get().max(done).max(counted));
+        self.shown.get()
+    }
+}
+
 /// Runs the `data`, `indexes` and `fingerprints` checks on every layer of a chain: the
 /// file scans and the per-table merges in one pool, the largest work first, so every core
 /// stays busy (a chain of one big table has its merge run beside the file scans, not after
@@ -1164,30 +1204,27 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
         .collect();
     work.sort_by_key(|w| std::cmp::Reverse(w.0));
     // Progress in data files (a group counts its files, a table merged alone none) and in
-    // bytes: those of the work done, or, while work runs, those read so far.
+    // bytes: those of the work done, or, while work runs, the files finished and the bytes
+    // read so far.
     let files_of = |w: Work| match w {
         Work::File(_) => 1,
         Work::Table(_) => 0,
         Work::Group(i) => groups.get(i).map_or(0, |g| g.files.len() as u64),
     };
     let total_bytes: u64 = work.iter().map(|w| w.0).sum();
+    let total_files: u64 = work.iter().map(|w| files_of(w.1)).sum();
     progress(Progress::Start {
         check: "data",
-        files: work.iter().map(|w| files_of(w.1)).sum(),
+        files: total_files,
         bytes: total_bytes,
     });
     let progress = std::cell::RefCell::new(progress);
-    let read_before = ctx.reading.load(Ordering::Relaxed);
-    let shown = std::cell::Cell::new(0u64);
-    let bytes_now = |done_bytes: u64| {
-        let read = ctx
-            .reading
-            .load(Ordering::Relaxed)
-            .saturating_sub(read_before)
-            .min(total_bytes);
-        shown.set(shown.get().max(done_bytes).max(read));
-        shown.get()
-    };
+    // Files: those of the work done, or every file finished so far (inside a group still
+    // running too); bytes: those of the work done, or those read so far.
+    let files_shown = Shown::new(&ctx.files_done, total_files);
+    let bytes_shown = Shown::new(&ctx.reading, total_bytes);
+    let files_now = |done_items: u64| files_shown.now(done_items);
+    let bytes_now = |done_bytes: u64| bytes_shown.now(done_bytes);
     enum Done {
         File(usize, Option<FileOutcome>),
         Table(usize, crate::merge::TableOutcome),
@@ -1223,7 +1260,7 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
                 done_bytes += work.get(wi).map_or(0, |w| w.0);
                 done_at.set((done_items, done_bytes));
                 progress.borrow_mut()(Progress::Advance {
-                    files: done_items,
+                    files: files_now(done_items),
                     bytes: bytes_now(done_bytes),
                 });
                 match d {
@@ -1238,9 +1275,9 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
             },
             Some(std::time::Duration::from_secs(1)),
             || {
-                let (files, done_bytes) = done_at.get();
+                let (done_items, done_bytes) = done_at.get();
                 progress.borrow_mut()(Progress::Advance {
-                    files,
+                    files: files_now(done_items),
                     bytes: bytes_now(done_bytes),
                 });
             },
@@ -1271,4 +1308,30 @@ pub(crate) fn check_full(ctx: &Ctx<'_>, c: &mut ChainState, progress: &mut dyn F
     let known = known_at(c, &|li, fi| incomplete.contains(&(li, fi)));
     tables.redo_damaged(ctx, c, &known, &mut merged);
     tables.apply(c, merged, &known);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_figure_follows_work_inside_running_items_capped_and_never_back() {
+        let counter = AtomicU64::new(40);
+        // Counted before the figure was made: not this figure's.
+        let s = Shown::new(&counter, 10);
+        assert_eq!(s.now(0), 0);
+        // Files finished inside an item still running show before the item ends.
+        counter.fetch_add(3, Ordering::Relaxed);
+        assert_eq!(s.now(0), 3);
+        // An item ending adds up to more than the counter: that is shown.
+        assert_eq!(s.now(5), 5);
+        // The counter catching up shows again, the figure never goes back...
+        counter.fetch_add(3, Ordering::Relaxed);
+        assert_eq!(s.now(5), 6);
+        assert_eq!(s.now(2), 6);
+        // ...nor above the total (a count of other work in the same run).
+        counter.fetch_add(100, Ordering::Relaxed);
+        assert_eq!(s.now(6), 10);
+        assert_eq!(s.now(10), 10);
+    }
 }

@@ -136,6 +136,9 @@ pub(crate) struct Ctx<'a> {
     pub bytes_read: Mutex<u64>,
     /// Bytes read so far through the run's stores ([`Counted`]), for progress.
     pub reading: Arc<AtomicU64>,
+    /// Data files whose checks finished so far (each once, as it finishes, also inside a
+    /// group still running), for progress.
+    pub files_done: AtomicU64,
     /// `--cluster` at the schema level and above: its directory and its catalog now.
     pub target: Option<(std::path::PathBuf, vouch_format::schema::Catalog)>,
 }
