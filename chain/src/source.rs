@@ -81,8 +81,12 @@ impl<'a> StoreSource<'a> {
     /// the bytes read in order are handed to it (shared, not copied; at most
     /// [`HASH_QUEUE`] reads waiting), so a scan reading, decompressing and checking a
     /// file on one core has its hashing done on another. Hashes exactly what
-    /// [`StoreSource::hashing`] does (inline when no thread can be started).
+    /// [`StoreSource::hashing`] does (inline when no thread can be started, and for an
+    /// object under [`HASH_THREAD_MIN`] bytes: a thread is not worth starting for it).
     pub fn hashing_on_thread(store: &'a dyn Store, path: &str, size: u64) -> Self {
+        if size < HASH_THREAD_MIN {
+            return Self::hashing(store, path, size);
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Vec<u8>>>(HASH_QUEUE);
         let spawned = std::thread::Builder::new().spawn(move || {
             let mut sha = Sha256::new();
@@ -235,6 +239,11 @@ impl<'a> StoreSource<'a> {
         }
     }
 }
+
+/// Objects smaller than this are hashed inline by [`StoreSource::hashing_on_thread`]
+/// (starting a thread costs about as much as hashing a few hundred KiB; a full verify of
+/// 100,000 small files would start 100,000 more threads).
+pub const HASH_THREAD_MIN: u64 = 4 * READ_AHEAD;
 
 /// Reads waiting for a [`StoreSource::hashing_on_thread`] hasher: memory at most this many
 /// read-ahead windows per file.
@@ -495,6 +504,20 @@ mod tests {
             *b ^= 1;
         }
         inner.put_new("g.sst", &other).expect("put");
+        // A small object is hashed inline (no thread started for it), a large one not.
+        inner.put_new("small", b"abc").expect("put");
+        let src = StoreSource::hashing_on_thread(&*inner, "small", 3);
+        assert!(src.hasher.is_none() && src.sha.is_some());
+        assert_eq!(
+            src.finish_sha256().expect("sha"),
+            vouch_format::manifest::sha256(b"abc")
+        );
+        assert!(sst.len() as u64 >= HASH_THREAD_MIN);
+        assert!(
+            StoreSource::hashing_on_thread(&*inner, "f.sst", sst.len() as u64)
+                .hasher
+                .is_some()
+        );
         // Hashing inline and on a thread of its own give the same answers.
         let makers: [for<'s> fn(&'s Counting, &str, u64) -> StoreSource<'s>; 2] = [
             |s, p, n| StoreSource::hashing(s, p, n),
@@ -503,6 +526,7 @@ mod tests {
         for make in makers {
             let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), 0);
             let src = make(&store, "f.sst", sst.len() as u64);
+            assert_eq!(src.hasher.is_some(), src.sha.is_none());
             let got = SstReader::open(&src)
                 .and_then(|r| r.verify_scan())
                 .expect("scan from the store");
