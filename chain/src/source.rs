@@ -101,6 +101,7 @@ impl<'a> StoreSource<'a> {
                 s.hasher = Some(Box::new(HashThread {
                     tx: RefCell::new(Some(tx)),
                     handle: RefCell::new(Some(handle)),
+                    sum: Cell::new(None),
                 }));
             }
             Err(_) => s.sha = Some(Box::new(RefCell::new(Sha256::new()))),
@@ -205,7 +206,8 @@ impl<'a> StoreSource<'a> {
     }
 
     /// Reads the bytes not hashed yet and returns the SHA-256 of the whole object (made
-    /// with [`StoreSource::hashing`]; otherwise the whole object is read and hashed now).
+    /// with [`StoreSource::hashing`] or [`StoreSource::hashing_on_thread`]; otherwise the
+    /// whole object is read and hashed now). Asked again, it gives the same answer.
     pub fn finish_sha256(&self) -> Result<[u8; 32], FormatError> {
         if self.sha.is_none() && self.hasher.is_none() {
             let hashing = StoreSource::hashing(self.store, &self.path, self.size);
@@ -222,16 +224,28 @@ impl<'a> StoreSource<'a> {
         if let Some(sha) = &self.sha {
             return Ok(sha.borrow().clone().finalize().into());
         }
-        let joined = self.hasher.as_ref().and_then(|h| {
-            // The sender dropped, the thread hashes what is queued and ends.
-            drop(h.tx.borrow_mut().take());
-            h.handle
-                .borrow_mut()
-                .take()
-                .map(std::thread::JoinHandle::join)
-        });
+        let Some(h) = &self.hasher else {
+            return Err(FormatError::Io {
+                kind: std::io::ErrorKind::Other,
+                message: format!("{}: not hashed", self.path),
+            });
+        };
+        if let Some(sum) = h.sum.get() {
+            return Ok(sum);
+        }
+        // The sender dropped, the thread hashes what is queued and ends.
+        drop(h.tx.borrow_mut().take());
+        let joined = h
+            .handle
+            .borrow_mut()
+            .take()
+            .map(std::thread::JoinHandle::join);
         match joined {
-            Some(Ok(sha)) => Ok(sha.finalize().into()),
+            Some(Ok(sha)) => {
+                let sum: [u8; 32] = sha.finalize().into();
+                h.sum.set(Some(sum));
+                Ok(sum)
+            }
             _ => Err(FormatError::Io {
                 kind: std::io::ErrorKind::Other,
                 message: format!("{}: the hashing thread failed", self.path),
@@ -249,12 +263,13 @@ pub const HASH_THREAD_MIN: u64 = 4 * READ_AHEAD;
 /// read-ahead windows per file.
 pub const HASH_QUEUE: usize = 2;
 
-/// The thread a [`StoreSource::hashing_on_thread`] source hashes on (its queue; `None`
-/// once the hash is finished).
+/// The thread a [`StoreSource::hashing_on_thread`] source hashes on (its queue and the
+/// thread, `None` once the hash is finished; then the hash).
 #[derive(Debug)]
 struct HashThread {
     tx: RefCell<Option<std::sync::mpsc::SyncSender<Arc<Vec<u8>>>>>,
     handle: RefCell<Option<std::thread::JoinHandle<Sha256>>>,
+    sum: Cell<Option<[u8; 32]>>,
 }
 
 /// Data blocks a prefetcher keeps ready ahead of its scan: memory a few blocks per file
@@ -533,6 +548,7 @@ mod tests {
             assert_eq!(got, want);
             let sha = src.finish_sha256().expect("sha");
             assert_eq!(sha, whole);
+            assert_eq!(src.finish_sha256().expect("sha again"), whole);
             // Every byte fetched once; only the tail read at open (index, properties,
             // metaindex, footer) is fetched again, to be hashed in order.
             assert!(src.bytes_read() >= sst.len() as u64);
