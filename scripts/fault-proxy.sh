@@ -5,6 +5,11 @@
 # header is the upstream's instead, for servers that answer only their own host, as
 # fake-gcs-server's XML API does, whose requests are unsigned) and answers a number of them itself with an error instead,
 # as a throttling or failing service would, without forwarding them.
+# It also holds SigV4-signed requests (an `Authorization: AWS4-HMAC-SHA256 …` header) to
+# the rule of Amazon S3 that S3-compatible test servers do not all enforce: every
+# `x-amz-*` header a request carries must be one of its SignedHeaders (S3 answers others
+# with 403 AccessDenied, "There were headers present in the request which were not
+# signed"). Such a request is answered so, not forwarded, and counted (`unsigned`).
 #
 #   scripts/fault-proxy.sh start UPSTREAM [WATCH_PID]   proxy http://127.0.0.1:<port> to
 #                                                       UPSTREAM (http://host:port), print
@@ -18,10 +23,13 @@
 #                                                      `Retry-After: 0` header
 #   GET  /__faults                                     JSON {"armed": n, "served": n,
 #                                                      "forwarded": n, "max_inflight": n,
-#                                                      "heads": n} (faults left, faults
+#                                                      "heads": n, "signed": n,
+#                                                      "unsigned": n} (faults left, faults
 #                                                      answered, requests forwarded, most
 #                                                      forwarded requests in flight at once,
-#                                                      HEAD requests forwarded)
+#                                                      HEAD requests forwarded, SigV4
+#                                                      requests seen, those refused for an
+#                                                      unsigned x-amz-* header)
 # With WATCH_PID the proxy is stopped (by its pid) once that process has exited.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +42,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port, upstream = int(sys.argv[1]), urllib.parse.urlsplit(sys.argv[2])
 upstream_host = sys.argv[3] == "1"
 state = {"armed": 0, "served": 0, "forwarded": 0, "status": 503, "methods": None,
-         "inflight": 0, "max_inflight": 0, "heads": 0}
+         "inflight": 0, "max_inflight": 0, "heads": 0, "signed": 0, "unsigned": 0}
+COUNTS = ("armed", "served", "forwarded", "max_inflight", "heads", "signed", "unsigned")
+
+def unsigned_amz_headers(headers):
+    """The x-amz-* headers of a SigV4-signed request missing from its SignedHeaders;
+    None for a request that is not SigV4-signed."""
+    auth = headers.get("Authorization") or ""
+    if not auth.startswith("AWS4-HMAC-SHA256 "):
+        return None
+    signed = set()
+    for part in auth[len("AWS4-HMAC-SHA256 "):].split(","):
+        k, _, v = part.strip().partition("=")
+        if k == "SignedHeaders":
+            signed = set(v.lower().split(";"))
+    return sorted({k.lower() for k in headers.keys()
+                   if k.lower().startswith("x-amz-") and k.lower() not in signed})
 lock = threading.Lock()
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-authorization", "proxy-authenticate", "content-length"}
@@ -70,8 +93,20 @@ class Proxy(BaseHTTPRequestHandler):
                     state["forwarded"] = 0
                     state["max_inflight"] = 0
                     state["heads"] = 0
-                out = {k: state[k] for k in ("armed", "served", "forwarded", "max_inflight", "heads")}
+                    state["signed"] = 0
+                    state["unsigned"] = 0
+                out = {k: state[k] for k in COUNTS}
             return self.reply(200, json.dumps(out).encode(), [("Content-Type", "application/json")])
+        unsigned = unsigned_amz_headers(self.headers)
+        if unsigned is not None:
+            with lock:
+                state["signed"] += 1
+                state["unsigned"] += bool(unsigned)
+            if unsigned:
+                return self.reply(403, ("<Error><Code>AccessDenied</Code><Message>There were headers present "
+                                        "in the request which were not signed</Message><HeadersNotSigned>"
+                                        + ", ".join(unsigned) + "</HeadersNotSigned></Error>").encode(),
+                                  [("Content-Type", "application/xml")])
         with lock:
             fault = state["armed"] > 0 and (state["methods"] is None or self.command in state["methods"])
             if fault:

@@ -2,10 +2,10 @@
 # Read speeds of collections on object stores against the same collection on local disk
 # (issue 13's goals), with the release build, on local test servers started by the
 # project's scripts (stopped when this script exits):
-#   full      vouch verify --level full IN <collection> on local disk, on moto's S3 server
-#             and on s3s-fs (goal: each S3 run within 1.5x of local disk)
+#   full      vouch verify --level full IN <collection> on local disk, on moto's S3 server,
+#             on s3s-fs and on Garage (goal: each S3 run within 1.5x of local disk)
 #   metadata  vouch verify --level metadata over a collection of about OBJECTS objects
-#             (full backups cut into small data files), on the same three (goal: < 3 s)
+#             (full backups cut into small data files), on the same four (goal: < 3 s)
 # and both from fake-gcs-server (gs://, read-only in vouch: the local collections are
 # uploaded there through its JSON API), with the same goals.
 # The full-level collections are written by `vouch backup` at the same AS OF times into
@@ -37,8 +37,11 @@ cargo build --release --locked -p vouch-cli >&2
 vouch="$PWD/target/release/vouch"
 
 export VOUCH_S3S_ACCESS_KEY="AKIAVOUCHMEASURE0001" VOUCH_S3S_SECRET_KEY="measure-secret"
+export VOUCH_GARAGE_ACCESS_KEY="GK$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+export VOUCH_GARAGE_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 moto="$(scripts/s3-server.sh start $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
 s3s="$(scripts/s3-server.sh start-s3s-fs $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
+garage="$(scripts/s3-server.sh start-garage $$ | sed -n 's/^VOUCH_S3_ENDPOINT=//p')"
 gcs_out="$(scripts/gcs-server.sh start $$)"
 gcs="$(echo "$gcs_out" | sed -n 's/^VOUCH_GCS_ENDPOINT=//p')"
 # The emulator checks no credentials: unsigned requests (object_store's skip-signature).
@@ -47,15 +50,18 @@ gs_uri() { # path
   echo "gs://vouch-test/$1?AUTH=implicit&GS_ENDPOINT=$gcs"
 }
 s3_uri() { # endpoint path
-  echo "s3://vouch-test/$2?AWS_ENDPOINT=$1&AWS_ACCESS_KEY_ID=$VOUCH_S3S_ACCESS_KEY&AWS_SECRET_ACCESS_KEY=$VOUCH_S3S_SECRET_KEY&AWS_REGION=us-east-1"
+  local key="$VOUCH_S3S_ACCESS_KEY" secret="$VOUCH_S3S_SECRET_KEY"
+  if [ "$1" = "$garage" ]; then key="$VOUCH_GARAGE_ACCESS_KEY" secret="$VOUCH_GARAGE_SECRET_KEY"; fi
+  echo "s3://vouch-test/$2?AWS_ENDPOINT=$1&AWS_ACCESS_KEY_ID=$key&AWS_SECRET_ACCESS_KEY=$secret&AWS_REGION=us-east-1"
 }
 
-# backup_everywhere NAME ARGS...: the same backup into the local, moto and s3s-fs
+# backup_everywhere NAME ARGS...: the same backup into the local, moto, s3s-fs and Garage
 # collections NAME.
 backup_everywhere() {
   local name="$1"
   shift
-  for uri in "file://$work/$name" "$(s3_uri "$moto" "$name")" "$(s3_uri "$s3s" "$name")"; do
+  for uri in "file://$work/$name" "$(s3_uri "$moto" "$name")" "$(s3_uri "$s3s" "$name")" \
+    "$(s3_uri "$garage" "$name")"; do
     "$vouch" backup --cluster "$work/cluster" "$@" "$uri" >/dev/null 2>&1
   done
 }
@@ -80,7 +86,8 @@ target=$((bytes_small / per_full))
 [ "$target" -ge 1024 ] || target=1024
 made=0
 while [ "$made" -lt "$fulls" ] || [ "$(find "$work/many" -type f | wc -l)" -lt "$objects" ]; do
-  for uri in "file://$work/many" "$(s3_uri "$moto" many)" "$(s3_uri "$s3s" many)"; do
+  for uri in "file://$work/many" "$(s3_uri "$moto" many)" "$(s3_uri "$s3s" many)" \
+    "$(s3_uri "$garage" many)"; do
     "$vouch" backup --cluster "$work/small" INTO "$uri" --target-file-size "$target" >/dev/null 2>&1
   done
   made=$((made + 1))
@@ -105,11 +112,12 @@ measure() {
     printf '%-16s run %d: %6ss\n' "$label" "$i" "$t"
   done
 }
-for store in local moto s3s-fs gcs; do
+for store in local moto s3s-fs garage gcs; do
   case "$store" in
     local) full="file://$work/full" many="file://$work/many" ;;
     moto) full="$(s3_uri "$moto" full)" many="$(s3_uri "$moto" many)" ;;
     s3s-fs) full="$(s3_uri "$s3s" full)" many="$(s3_uri "$s3s" many)" ;;
+    garage) full="$(s3_uri "$garage" full)" many="$(s3_uri "$garage" many)" ;;
     gcs) full="$(gs_uri full)" many="$(gs_uri many)" ;;
   esac
   measure "full/$store" full "$full"
@@ -120,7 +128,7 @@ median() { grep "^$1 " "$results" | awk '{ print $2 }' | sort -n | awk '{ a[NR] 
 echo
 echo "medians over $runs runs (--jobs $jobs, $(nproc) cores):"
 local_full="$(median full/local)"
-for store in local moto s3s-fs gcs; do
+for store in local moto s3s-fs garage gcs; do
   f="$(median "full/$store")"
   m="$(median "metadata/$store")"
   awk -v s="$store" -v f="$f" -v l="$local_full" -v m="$m" -v b="$bytes_full" -v n="$n_many" 'BEGIN {

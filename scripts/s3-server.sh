@@ -8,6 +8,13 @@
 #   target/s3s-fs), which checks every request's SigV4 signature against the key pair it
 #   is started with (VOUCH_S3S_ACCESS_KEY / VOUCH_S3S_SECRET_KEY) and implements
 #   `If-None-Match: *` on PutObject.
+# A third, for measuring read speeds only (scripts/measure-storage.sh; no test needs it, and
+# building it takes about 15 minutes on 2 cores, so CI does not):
+# - Garage (Rust, a distributed object store with an S3 API; pinned, built from crates.io
+#   into target/garage), run as one node with replication factor 1 and its SQLite
+#   metadata engine, data blocks stored uncompressed. It checks SigV4 signatures against
+#   the key pair imported at start (VOUCH_GARAGE_ACCESS_KEY, `GK` and 24 hex digits;
+#   VOUCH_GARAGE_SECRET_KEY, 64 hex digits).
 #
 #   scripts/s3-server.sh install                   install moto (idempotent)
 #   scripts/s3-server.sh install-s3s-fs            build s3s-fs (idempotent; a few minutes)
@@ -17,6 +24,9 @@
 #                                                  `VOUCH_S3_PID=<pid>` on stdout
 #   scripts/s3-server.sh start-s3s-fs [WATCH_PID]  the same with s3s-fs (on a new folder
 #                                                  under target/s3s-fs, removed when it stops)
+#   scripts/s3-server.sh install-garage            build Garage (idempotent; ~15 minutes)
+#   scripts/s3-server.sh start-garage [WATCH_PID]  the same with Garage (a new folder under
+#                                                  target/garage, removed when it stops)
 # With WATCH_PID the server is stopped once that process has exited.
 #
 # moto checks `If-None-Match` and then writes, in two steps, on one thread per request:
@@ -69,6 +79,79 @@ start_s3s() {
   echo "VOUCH_S3_PID=$pid"
 }
 
+GARAGE_VERSION="2.5.0"
+garage_root="$PWD/target/garage"
+garage_bin="$garage_root/bin/garage"
+
+install_garage() {
+  local stamp="$garage_root/.garage-$GARAGE_VERSION"
+  if [ -x "$garage_bin" ] && [ -f "$stamp" ]; then return 0; fi
+  mkdir -p "$garage_root"
+  exec 9>"$garage_root.lock"
+  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if [ -x "$garage_bin" ] && [ -f "$stamp" ]; then return 0; fi
+  echo "s3-server: building Garage $GARAGE_VERSION into $garage_root" >&2
+  cargo install --quiet --locked "garage@$GARAGE_VERSION" --no-default-features \
+    --features bundled-libs,sqlite --root "$garage_root" --target-dir "$garage_root/build" >&2
+  rm -rf "$garage_root/build"
+  touch "$stamp"
+}
+
+start_garage() {
+  local watch="${1:-}"
+  install_garage
+  [[ "${VOUCH_GARAGE_ACCESS_KEY:-}" =~ ^GK[0-9a-f]{24}$ ]] &&
+    [[ "${VOUCH_GARAGE_SECRET_KEY:-}" =~ ^[0-9a-f]{64}$ ]] ||
+    { echo "s3-server: set VOUCH_GARAGE_ACCESS_KEY (GK + 24 hex) and VOUCH_GARAGE_SECRET_KEY (64 hex)" >&2; exit 2; }
+  local port rpc_port admin_port data
+  port="$(free_port)"
+  rpc_port="$(free_port)"
+  admin_port="$(free_port)"
+  data="$(mktemp -d "$garage_root/data.XXXXXX")"
+  cat >"$data/garage.toml" <<TOML
+metadata_dir = "$data/meta"
+data_dir = "$data/data"
+db_engine = "sqlite"
+replication_factor = 1
+compression_level = "none"
+rpc_bind_addr = "127.0.0.1:$rpc_port"
+rpc_public_addr = "127.0.0.1:$rpc_port"
+rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+[s3_api]
+s3_region = "us-east-1"
+api_bind_addr = "127.0.0.1:$port"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin_port"
+admin_token = "$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+TOML
+  chmod 600 "$data/garage.toml"
+  local g=("$garage_bin" -c "$data/garage.toml")
+  setsid "${g[@]}" server >"$data.log" 2>&1 </dev/null &
+  local pid=$!
+  wait_for s3-server "$pid" "$data.log" port_listens "$port"
+  stop_when_gone "$watch" "$pid" "$data" "$data.log"
+  # One node holding every partition, the test key, the bucket.
+  local node
+  node="$("${g[@]}" node id -q 2>>"$data.log" | cut -d@ -f1)"
+  {
+    "${g[@]}" layout assign -z dc1 -c 10G "$node" &&
+      "${g[@]}" layout apply --version 1 &&
+      "${g[@]}" key import --yes -n vouch "$VOUCH_GARAGE_ACCESS_KEY" "$VOUCH_GARAGE_SECRET_KEY" &&
+      "${g[@]}" bucket create "$BUCKET" &&
+      "${g[@]}" bucket allow --read --write --owner "$BUCKET" --key vouch
+  } >>"$data.log" 2>&1 || {
+    echo "s3-server: setting up Garage failed; log $data.log:" >&2
+    tail -n 20 "$data.log" >&2
+    kill "$pid" 2>/dev/null || true
+    exit 1
+  }
+  echo "VOUCH_S3_ENDPOINT=http://127.0.0.1:$port"
+  echo "VOUCH_S3_PID=$pid"
+}
+
 start() {
   local watch="${1:-}"
   scripts/kms-server.sh install
@@ -115,5 +198,7 @@ case "${1:-}" in
   install-s3s-fs) install_s3s ;;
   start) shift; start "${1:-}" ;;
   start-s3s-fs) shift; start_s3s "${1:-}" ;;
-  *) echo "usage: scripts/s3-server.sh install | install-s3s-fs | start [WATCH_PID] | start-s3s-fs [WATCH_PID]" >&2; exit 2 ;;
+  install-garage) install_garage ;;
+  start-garage) shift; start_garage "${1:-}" ;;
+  *) echo "usage: scripts/s3-server.sh install | install-s3s-fs | install-garage | start [WATCH_PID] | start-s3s-fs [WATCH_PID] | start-garage [WATCH_PID]" >&2; exit 2 ;;
 esac

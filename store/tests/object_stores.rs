@@ -17,8 +17,8 @@ use std::sync::{Arc, Barrier};
 
 use servers::{
     arm_faults, endpoint_of, fault_counts, fault_proxy, gcs_credentials, gcs_upload, gcs_uri_at,
-    percent_encode, put_folder_marker, s3_endpoint, unique_prefix, uri_at, uri_on, Server,
-    AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
+    percent_encode, put_folder_marker, s3_endpoint, sigv4_requests, unique_prefix, uri_at, uri_on,
+    Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
 };
 use vouch_store::{
     open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, ReadOnlyKind, Store,
@@ -681,6 +681,7 @@ fn azure_uri_parameters() {
 /// answer, and the proxy served exactly the faults it was armed with (so the requests were
 /// retried, not skipped).
 fn transient_failures_are_retried(server: Server) {
+    let _turn = proxy_lock();
     let (proxy, endpoint) = fault_proxy(server);
     let uri = uri_at(server, endpoint, &unique_prefix("retry"));
     let s = open(&uri, &OpenOptions::default()).unwrap();
@@ -740,6 +741,44 @@ fn transient_failures_are_retried(server: Server) {
         matches!(&err, Error::NotFound { path, operation: Operation::ReadRange } if path.ends_with("/a/nope")),
         "{err:?}"
     );
+}
+
+/// Every `x-amz-*` header of every request is covered by the request's SigV4 signature, as
+/// Amazon S3 demands (it refuses others with 403 AccessDenied, "There were headers present
+/// in the request which were not signed"; Garage does too). Neither moto nor s3s-fs checks
+/// it, so the requests of every store operation, and the refused conditional write, go
+/// through the fault proxy, which holds them to S3's rule and counts them. (vouch's
+/// `x-amz-sdk-checksum-algorithm` was a client default header: `object_store` signs those
+/// on uploads and reads, but its listing request sent it unsigned.)
+fn every_amz_header_is_signed(server: Server) {
+    let _turn = proxy_lock();
+    let (proxy, endpoint) = fault_proxy(server);
+    let uri = format!(
+        "{}&S3_STORAGE_CLASS=STANDARD",
+        uri_at(server, endpoint, &unique_prefix("signed"))
+    );
+    let s = open(&uri, &OpenOptions::default()).unwrap();
+    arm_faults(proxy, 0, 503, "");
+    s.put_new("a/one", b"first").unwrap();
+    assert!(matches!(
+        s.put_new("a/one", b"second"),
+        Err(Error::AlreadyExists { .. })
+    ));
+    let mut w = s.create_new("a/two").unwrap();
+    w.write_all(b"streamed").unwrap();
+    assert_eq!(w.finish().unwrap(), 8);
+    assert_eq!(paths(s.as_ref(), "a/"), vec!["a/one", "a/two"]);
+    assert_eq!(s.get("a/one").unwrap(), b"first");
+    assert_eq!(s.get_range("a/two", 2, 3).unwrap(), b"rea");
+    assert_eq!(s.size("a/two").unwrap(), Some(8));
+    assert_eq!(s.size("a/none").unwrap(), None);
+    assert!(matches!(s.get("a/none"), Err(Error::NotFound { .. })));
+    let (signed, unsigned) = sigv4_requests(proxy);
+    assert_eq!(
+        unsigned, 0,
+        "{server:?}: requests with unsigned x-amz-* headers"
+    );
+    assert!(signed >= 10, "{server:?}: {signed} signed requests seen");
 }
 
 /// Empty folder markers (`folder/`) that copy tools and consoles leave are not objects of
@@ -934,9 +973,9 @@ fn gcs_reads_what_the_bucket_holds() {
     assert!(matches!(s.list("../"), Err(Error::InvalidPath { .. })));
 }
 
-/// The emulator's fault proxy is one per process, and its counts and faults are the
-/// whole proxy's: the tests using it take turns.
-fn gcs_proxy_lock() -> std::sync::MutexGuard<'static, ()> {
+/// The fault proxies are one per server per process, and their counts and faults are the
+/// whole proxy's: the tests using them take turns.
+fn proxy_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -948,7 +987,7 @@ fn gcs_proxy_lock() -> std::sync::MutexGuard<'static, ()> {
 /// The object was not created.
 #[test]
 fn gcs_writes_are_refused_without_a_request() {
-    let _one = gcs_proxy_lock();
+    let _one = proxy_lock();
     let (proxy, endpoint) = fault_proxy(Server::FakeGcs);
     let (prefix, _, direct) = seeded_gcs(&[("kept", b"k")]);
     let creds = percent_encode(&gcs_credentials(servers::GCS_PRIVATE_KEY), false);
@@ -993,7 +1032,7 @@ fn gcs_writes_are_refused_without_a_request() {
 /// operation.
 #[test]
 fn gcs_reads_are_retried() {
-    let _one = gcs_proxy_lock();
+    let _one = proxy_lock();
     let (proxy, endpoint) = fault_proxy(Server::FakeGcs);
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let (prefix, _, _) = seeded_gcs(&[("a/data.sst", &data), ("a/b", b"small")]);
@@ -1267,6 +1306,7 @@ macro_rules! on_servers {
 on_servers!(
     moto, Moto:
     transient_failures_are_retried,
+    every_amz_header_is_signed,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
@@ -1309,6 +1349,7 @@ on_servers!(
 on_servers!(
     s3s_fs, S3sFs:
     transient_failures_are_retried,
+    every_amz_header_is_signed,
     wrong_credentials_are_denied_naming_object_and_operation,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,

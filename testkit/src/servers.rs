@@ -406,9 +406,20 @@ pub fn fault_proxy(server: Server) -> (&'static str, &'static str) {
     (proxy, endpoint)
 }
 
-/// One request to the proxy's control URL; the JSON answer's `(armed, served,
-/// forwarded, max_inflight, heads)`.
-fn fault_control(proxy: &str, method: &str, query: &str) -> (u64, u64, u64, u64, u64) {
+/// The proxy's counts (`GET /__faults`, `scripts/fault-proxy.sh`).
+#[derive(Debug, Clone, Copy)]
+struct ProxyCounts {
+    armed: u64,
+    served: u64,
+    forwarded: u64,
+    max_inflight: u64,
+    heads: u64,
+    signed: u64,
+    unsigned: u64,
+}
+
+/// One request to the proxy's control URL; the counts of its JSON answer.
+fn fault_control(proxy: &str, method: &str, query: &str) -> ProxyCounts {
     let answer = bodiless_request(proxy, method, &format!("/__faults{query}"));
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     let field = |name: &str| -> u64 {
@@ -422,13 +433,15 @@ fn fault_control(proxy: &str, method: &str, query: &str) -> (u64, u64, u64, u64,
             .parse()
             .expect("a count")
     };
-    (
-        field("armed"),
-        field("served"),
-        field("forwarded"),
-        field("max_inflight"),
-        field("heads"),
-    )
+    ProxyCounts {
+        armed: field("armed"),
+        served: field("served"),
+        forwarded: field("forwarded"),
+        max_inflight: field("max_inflight"),
+        heads: field("heads"),
+        signed: field("signed"),
+        unsigned: field("unsigned"),
+    }
 }
 
 /// Arms the proxy: its next `count` requests with one of `methods` (`GET,HEAD`; empty:
@@ -444,18 +457,25 @@ pub fn arm_faults(proxy: &str, count: u32, status: u16, methods: &str) {
 /// The proxy's counts since it was last armed: (faults left, faults answered, requests
 /// forwarded).
 pub fn fault_counts(proxy: &str) -> (u64, u64, u64) {
-    let (armed, served, forwarded, _, _) = fault_control(proxy, "GET", "");
-    (armed, served, forwarded)
+    let c = fault_control(proxy, "GET", "");
+    (c.armed, c.served, c.forwarded)
 }
 
 /// The most requests the proxy forwarded at once since it was last armed.
 pub fn max_in_flight(proxy: &str) -> u64 {
-    fault_control(proxy, "GET", "").3
+    fault_control(proxy, "GET", "").max_inflight
 }
 
 /// The HEAD requests the proxy forwarded since it was last armed.
 pub fn heads_forwarded(proxy: &str) -> u64 {
-    fault_control(proxy, "GET", "").4
+    fault_control(proxy, "GET", "").heads
+}
+
+/// Since the proxy was last armed: the SigV4-signed requests it saw, and those it refused
+/// (403, as S3 does) for carrying an `x-amz-*` header their signature does not cover.
+pub fn sigv4_requests(proxy: &str) -> (u64, u64) {
+    let c = fault_control(proxy, "GET", "");
+    (c.signed, c.unsigned)
 }
 
 /// Puts the empty object `key` into the bucket on moto's server with an unsigned raw PUT
