@@ -420,6 +420,14 @@ impl BlockSource for DataSource<'_> {
             DataSource::Sealed(s) => s.read_at(offset, len),
         }
     }
+
+    fn will_read(&self, offset: u64, len: u64) {
+        // Plaintext offsets of a sealed file are not the stored ones: no hint through the
+        // envelope.
+        if let DataSource::Plain(s) = self {
+            s.will_read(offset, len);
+        }
+    }
 }
 
 /// Opens data file `file` of the layer in `dir` (stored size `size`) for reading, through

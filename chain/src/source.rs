@@ -49,7 +49,14 @@ pub struct StoreSource<'a> {
     pending: Box<RefCell<VecDeque<(u64, u64, PendingRange<'a>)>>>,
     /// Windows read so far.
     windows: Cell<u64>,
+    /// The bytes fetched for a [`BlockSource::will_read`] hint (offset, bytes): reads
+    /// inside them are served from them.
+    hinted: RefCell<Option<(u64, Arc<Vec<u8>>)>>,
 }
+
+/// The most bytes a [`BlockSource::will_read`] hint fetches: a hint for more (a large
+/// index, or a damaged footer's claim) is ignored and its reads are made one by one.
+pub const HINT_MAX: u64 = 4 << 20;
 
 impl<'a> StoreSource<'a> {
     /// A source over `path` whose size is `size` (as stat or the manifest says).
@@ -67,6 +74,7 @@ impl<'a> StoreSource<'a> {
             ahead: RefCell::new((0, Arc::new(Vec::new()))),
             pending: Box::new(RefCell::new(VecDeque::new())),
             windows: Cell::new(0),
+            hinted: RefCell::new(None),
         }
     }
 
@@ -337,6 +345,23 @@ impl BlockSource for StoreSource<'_> {
         self.size
     }
 
+    /// On a store where each read is a round trip ([`Store::windows_ahead`] above zero:
+    /// object stores), fetches the hinted bytes at once (at most [`HINT_MAX`], inside the
+    /// object) and serves the reads inside them from them; the bytes count as read and
+    /// are hashed when they continue the hash, as any fetch. On local disk, nothing.
+    fn will_read(&self, offset: u64, len: u64) {
+        let inside = offset.checked_add(len).is_some_and(|end| end <= self.size);
+        if self.store.windows_ahead() == 0 || len == 0 || len > HINT_MAX || !inside {
+            return;
+        }
+        // A failed fetch leaves the reads to be made (and to fail) one by one.
+        if let Ok(b) = self.fetch(offset, len) {
+            if b.len() as u64 == len {
+                *self.hinted.borrow_mut() = Some((offset, b));
+            }
+        }
+    }
+
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, FormatError> {
         let end = vouch_format::sst::check_read_range(self.size, offset, len)?;
         if let Some(s) = &self.starts {
@@ -344,6 +369,15 @@ impl BlockSource for StoreSource<'_> {
         }
         let sequential = offset == self.last_end.get() || offset == self.hashed.get();
         self.last_end.set(end);
+        if let Some((at, buf)) = self.hinted.borrow().as_ref() {
+            let inside = offset
+                .checked_sub(*at)
+                .and_then(|from| usize::try_from(from).ok())
+                .and_then(|from| buf.get(from..from.checked_add(len)?));
+            if let Some(b) = inside {
+                return Ok(Cow::Owned(b.to_vec()));
+            }
+        }
         // The part of the read the window holds (all of it, a head, or nothing).
         let mut out = {
             let ahead = self.ahead.borrow();
@@ -640,6 +674,76 @@ mod tests {
                 "window {k} waited for with {before} requested"
             );
         }
+    }
+
+    /// Opening an SST reads its footer, then the metaindex, properties and index blocks:
+    /// four reads on local disk; on a store where a read is a round trip, the reader's
+    /// hint makes the three after the footer one fetch of exactly their bytes (two
+    /// requests), with the same answers, bytes read and hash. A hint larger than
+    /// [`HINT_MAX`], or reaching past the object, fetches nothing.
+    #[test]
+    fn on_a_store_that_wants_it_the_blocks_read_at_open_are_one_fetch() {
+        let sst = sst(30_000);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uri = format!("file://{}", dir.path().display());
+        let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
+        inner.put_new("f.sst", &sst).expect("put");
+        let size = sst.len() as u64;
+        let want = SstReader::open(sst.as_slice()).expect("open in memory");
+        let (index, meta) = (want.footer().index, want.footer().metaindex);
+        let tail = index.offset.min(meta.offset);
+        let opened = |ahead: usize| {
+            let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), ahead);
+            let src = StoreSource::hashing(&store, "f.sst", size);
+            let r = SstReader::open(&src).expect("open from the store");
+            assert_eq!(r.properties(), want.properties());
+            assert_eq!(r.data_blocks(), want.data_blocks());
+            let stats = r.verify_scan().expect("scan");
+            let sha = src.finish_sha256().expect("sha");
+            (
+                store.ranges.load(Ordering::Relaxed),
+                src.bytes_read(),
+                stats,
+                sha,
+            )
+        };
+        let local = {
+            let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), 0);
+            let src = StoreSource::new(&store, "f.sst", size);
+            SstReader::open(&src).expect("open");
+            (store.ranges.load(Ordering::Relaxed), src.bytes_read())
+        };
+        let remote = {
+            let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), 2);
+            let src = StoreSource::new(&store, "f.sst", size);
+            SstReader::open(&src).expect("open");
+            (store.ranges.load(Ordering::Relaxed), src.bytes_read())
+        };
+        assert_eq!(local, (4, size - tail));
+        assert_eq!(remote, (2, size - tail));
+        // Whole scans: the same stats, hash and bytes read either way.
+        let (a, b) = (opened(0), opened(2));
+        assert_eq!((a.1, &a.2, a.3), (b.1, &b.2, b.3));
+        assert_eq!(a.3, vouch_format::manifest::sha256(&sst));
+        assert!(b.0 < a.0, "{} requests with the hint, {} without", b.0, a.0);
+        // Hints that fetch nothing: too large, past the end, empty.
+        let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), 2);
+        let src = StoreSource::new(&store, "f.sst", size);
+        for (at, n) in [(0, HINT_MAX + 1), (size - 10, 11), (u64::MAX, 2), (5, 0)] {
+            src.will_read(at, n);
+        }
+        assert_eq!(store.ranges.load(Ordering::Relaxed), 0);
+        assert!(src.hinted.borrow().is_none());
+        // A read overlapping the hinted bytes and more is fetched, not cut short.
+        src.will_read(tail, 100);
+        assert_eq!(store.ranges.load(Ordering::Relaxed), 1);
+        let got = src.read_at(tail + 50, 100).expect("read");
+        assert_eq!(got.as_ref(), &sst[tail as usize + 50..tail as usize + 150]);
+        assert_eq!(
+            src.read_at(tail + 10, 20).expect("read").as_ref(),
+            &sst[tail as usize + 10..tail as usize + 30]
+        );
+        assert_eq!(store.ranges.load(Ordering::Relaxed), 2);
     }
 
     /// A zstd SST of `n` entries whose values do not compress.

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::ObjectStore;
 
-use crate::object::{check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore};
+use crate::object::{
+    check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore, SharedClient,
+};
 use crate::{redact_uri, Error, Result, StorageUri};
 
 /// Every parameter an `azure://` URI may carry.
@@ -142,15 +144,18 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
         None => builder.with_endpoint(format!("https://{account}.{domain}")),
     };
     install_tls_provider();
-    let azure = builder.build().map_err(|e| {
-        let reason = e.to_string();
-        match key {
-            Some(k) if reason.contains(k.as_str()) => {
-                bad("the Azure client refused the URI".into())
+    let azure = builder
+        .with_http_connector(SharedClient::default())
+        .build()
+        .map_err(|e| {
+            let reason = e.to_string();
+            match key {
+                Some(k) if reason.contains(k.as_str()) => {
+                    bad("the Azure client refused the URI".into())
+                }
+                _ => bad(reason),
             }
-            _ => bad(reason),
-        }
-    })?;
+        })?;
     let inner: Arc<dyn ObjectStore> = Arc::new(azure);
     let prefix = loc.path.clone();
     Ok(ObjectStoreStore::new(inner, &prefix, loc, None))

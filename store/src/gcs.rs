@@ -19,7 +19,9 @@ use base64::Engine as _;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::{ClientOptions, ObjectStore};
 
-use crate::object::{check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore};
+use crate::object::{
+    check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore, SharedClient,
+};
 use crate::{redact_uri, Error, ReadOnlyKind, Result, StorageUri};
 
 /// Every parameter a `gs://` URI may carry.
@@ -103,7 +105,8 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     let builder = builder
         .with_bucket_name(&loc.host)
         .with_base_url(endpoint)
-        .with_client_options(ClientOptions::new().with_allow_http(allow_http));
+        .with_client_options(ClientOptions::new().with_allow_http(allow_http))
+        .with_http_connector(SharedClient::default());
     install_tls_provider();
     // The client's messages may quote what it could not use (a key's fields, the
     // environment's credentials file), so they are not shown.

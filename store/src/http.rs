@@ -18,7 +18,7 @@ use std::sync::Arc;
 use object_store::http::HttpBuilder;
 use object_store::{ClientOptions, ObjectStore};
 
-use crate::object::{check_parameters, install_tls_provider, ObjectStoreStore};
+use crate::object::{check_parameters, install_tls_provider, ObjectStoreStore, SharedClient};
 use crate::{redact_uri, Error, Result, StorageUri};
 
 /// Every parameter an `http(s)://` URI may carry.
@@ -52,6 +52,7 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     let reader = HttpBuilder::new()
         .with_url(&base)
         .with_client_options(options.clone())
+        .with_http_connector(SharedClient::default())
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let mut headers = reqwest::header::HeaderMap::new();
@@ -62,6 +63,7 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     let writer = HttpBuilder::new()
         .with_url(&base)
         .with_client_options(options.with_default_headers(headers))
+        .with_http_connector(SharedClient::default())
         .build()
         .map_err(|e| bad(e.to_string()))?;
     let reader: Arc<dyn ObjectStore> = Arc::new(reader);

@@ -59,6 +59,58 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     })
 }
 
+/// The HTTP connector of every object store client: one reqwest client per distinct set of
+/// client options for the whole process, shared by every store opened with them (a
+/// collection is opened more than once in a run: its store, its incrementals' store, each
+/// locality's). Building a client loads the system's root certificates (some 150 files),
+/// which took about 0.1 s per store opened; its connection pool is shared too.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SharedClient {
+    strip_default_headers: bool,
+}
+
+impl SharedClient {
+    /// The connector for clients whose default headers are for `object_store` to add
+    /// itself, not reqwest. `object_store`'s S3 client adds them before signing to the
+    /// requests that upload and read objects; reqwest would add them again after signing,
+    /// to every request, and so send them unsigned on the others (the listing), which S3
+    /// refuses ("There were headers present in the request which were not signed").
+    pub(crate) fn without_default_headers() -> Self {
+        SharedClient {
+            strip_default_headers: true,
+        }
+    }
+}
+
+impl object_store::client::HttpConnector for SharedClient {
+    fn connect(
+        &self,
+        options: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        static CLIENTS: std::sync::Mutex<Vec<(String, object_store::client::HttpClient)>> =
+            std::sync::Mutex::new(Vec::new());
+        let options = if self.strip_default_headers {
+            options
+                .clone()
+                .with_default_headers(reqwest::header::HeaderMap::new())
+        } else {
+            options.clone()
+        };
+        // Options are told apart by everything they hold (kept in memory only, never
+        // shown).
+        let key = format!("{options:?}");
+        let mut clients = CLIENTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, c)) = clients.iter().find(|(k, _)| *k == key) {
+            return Ok(c.clone());
+        }
+        let client = object_store::client::ReqwestConnector::default().connect(&options)?;
+        clients.push((key, client.clone()));
+        Ok(client)
+    }
+}
+
 /// Makes rustls use *ring* (the provider vouch's other HTTPS client uses) for the object
 /// store clients; called before any client is built. A provider installed earlier wins.
 pub(crate) fn install_tls_provider() {

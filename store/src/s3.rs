@@ -17,7 +17,9 @@ use std::sync::Arc;
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 
-use crate::object::{check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore};
+use crate::object::{
+    check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore, SharedClient,
+};
 use crate::{redact_uri, Error, Result, StorageUri};
 
 /// Every parameter an `s3://` URI may carry.
@@ -44,25 +46,6 @@ const NOT_YET: &[&str] = &[
 
 /// The region when the URI names none.
 const DEFAULT_REGION: &str = "us-east-1";
-
-/// The S3 client's HTTP connector: reqwest's, without the client options' default headers.
-/// `object_store` adds those itself, before signing, to the requests that upload and read
-/// objects; reqwest would add them again after signing, to every request, and so send
-/// them unsigned on the others (the listing), which S3 refuses.
-#[derive(Debug)]
-struct SignedHeadersOnly;
-
-impl object_store::client::HttpConnector for SignedHeadersOnly {
-    fn connect(
-        &self,
-        options: &object_store::ClientOptions,
-    ) -> object_store::Result<object_store::client::HttpClient> {
-        let options = options
-            .clone()
-            .with_default_headers(reqwest::header::HeaderMap::new());
-        object_store::client::ReqwestConnector::default().connect(&options)
-    }
-}
 
 /// Opens `s3://bucket/path?…` (the URI checked: bucket, parameters, credentials).
 pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
@@ -117,8 +100,9 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     // a body that does not match it) and says so (`x-amz-sdk-checksum-algorithm`): a bucket
     // with S3 Object Lock default retention refuses uploads without a checksum. The
     // header is a client default header, which `object_store` adds to its uploads and
-    // reads before signing them; `SignedHeadersOnly` keeps it off every other request,
-    // since S3 refuses an `x-amz-*` header the signature does not cover.
+    // reads before signing them; the connector keeps it off every other request (see
+    // `SharedClient::without_default_headers`), since S3 refuses an `x-amz-*` header the
+    // signature does not cover.
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         "x-amz-sdk-checksum-algorithm",
@@ -127,7 +111,7 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     builder = builder
         .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
         .with_client_options(object_store::ClientOptions::new().with_default_headers(headers))
-        .with_http_connector(SignedHeadersOnly);
+        .with_http_connector(SharedClient::without_default_headers());
     let path_style = match param("AWS_USE_PATH_STYLE").map(String::as_str) {
         None => None,
         Some(v) if v.eq_ignore_ascii_case("true") => Some(true),

@@ -70,6 +70,12 @@ impl<S: BlockSource> SstReader<S> {
             let b = src.read_at(footer_at, FOOTER_LEN)?;
             Footer::decode(&b, size)?
         };
+        // The blocks read next (index, properties, metaindex) lie between the first the
+        // footer points at and the footer: one fetch for a source that pays per read.
+        let tail = footer.index.offset.min(footer.metaindex.offset);
+        if tail < footer_at {
+            src.will_read(tail, footer_at - tail);
+        }
         let mut r = SstReader {
             src,
             size,

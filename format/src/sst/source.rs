@@ -12,6 +12,12 @@ pub trait BlockSource {
     fn size(&self) -> u64;
     /// Exactly `len` bytes at `offset`.
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>>;
+    /// A hint: the `len` bytes at `offset` are about to be read, in several reads (the
+    /// reader's blocks after the data: index, properties, metaindex). A source that pays a
+    /// round trip per read may fetch them in one and serve those reads from it; the
+    /// default does nothing. The range is the caller's claim, not checked: a source must
+    /// bound what it fetches.
+    fn will_read(&self, _offset: u64, _len: u64) {}
 }
 
 /// The bounds check of every [`BlockSource::read_at`]: `len` bytes at `offset` lie inside
@@ -63,5 +69,8 @@ impl<T: BlockSource + ?Sized> BlockSource for &T {
     }
     fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
         (**self).read_at(offset, len)
+    }
+    fn will_read(&self, offset: u64, len: u64) {
+        (**self).will_read(offset, len)
     }
 }
