@@ -50,9 +50,12 @@ pub struct StoreSource<'a> {
     /// Windows read so far.
     windows: Cell<u64>,
     /// The bytes fetched for a [`BlockSource::will_read`] hint (offset, bytes): reads
-    /// inside them are served from them.
-    hinted: RefCell<Option<(u64, Arc<Vec<u8>>)>>,
+    /// inside them are served from them. (Boxed, as `pending` is.)
+    hinted: Box<RefCell<Option<Hinted>>>,
 }
+
+/// Bytes fetched for a [`BlockSource::will_read`] hint: their offset, and the bytes.
+type Hinted = (u64, Arc<Vec<u8>>);
 
 /// The most bytes a [`BlockSource::will_read`] hint fetches: a hint for more (a large
 /// index, or a damaged footer's claim) is ignored and its reads are made one by one.
@@ -74,7 +77,7 @@ impl<'a> StoreSource<'a> {
             ahead: RefCell::new((0, Arc::new(Vec::new()))),
             pending: Box::new(RefCell::new(VecDeque::new())),
             windows: Cell::new(0),
-            hinted: RefCell::new(None),
+            hinted: Box::new(RefCell::new(None)),
         }
     }
 
