@@ -29,17 +29,14 @@ root="$PWD/target/azurite"
 bin="$root/node_modules/.bin/azurite-blob"
 
 install() {
-  local stamp="$root/.azurite-$AZURITE_VERSION"
-  if [ -x "$bin" ] && [ -f "$stamp" ]; then return 0; fi
-  mkdir -p "$root"
-  exec 8>"$root.lock"
-  if command -v flock >/dev/null 2>&1; then flock 8; fi
-  if [ -x "$bin" ] && [ -f "$stamp" ]; then return 0; fi
+  install_once "$bin" "$root/.azurite-$AZURITE_VERSION" npm_install
+}
+
+npm_install() {
   command -v npm >/dev/null 2>&1 || { echo "azure-server: npm is needed to install Azurite" >&2; exit 1; }
   echo "azure-server: installing azurite@$AZURITE_VERSION into $root" >&2
   npm install --prefix "$root" --no-audit --no-fund --no-save --silent \
     "azurite@$AZURITE_VERSION" >&2
-  touch "$stamp"
 }
 
 # Creates the container (arguments: endpoint, container) with a Shared Key signed request;

@@ -48,17 +48,19 @@ s3s_root="$PWD/target/s3s-fs"
 s3s_bin="$s3s_root/bin/s3s-fs"
 
 install_s3s() {
-  local stamp="$s3s_root/.s3s-fs-$S3S_VERSION"
-  if [ -x "$s3s_bin" ] && [ -f "$stamp" ]; then return 0; fi
-  mkdir -p "$s3s_root"
-  exec 8>"$s3s_root.lock"
-  if command -v flock >/dev/null 2>&1; then flock 8; fi
-  if [ -x "$s3s_bin" ] && [ -f "$stamp" ]; then return 0; fi
-  echo "s3-server: building s3s-fs $S3S_VERSION into $s3s_root" >&2
-  cargo install --quiet --locked "s3s-fs@$S3S_VERSION" --features binary \
-    --root "$s3s_root" --target-dir "$s3s_root/build" >&2
-  rm -rf "$s3s_root/build"
-  touch "$stamp"
+  install_once "$s3s_bin" "$s3s_root/.s3s-fs-$S3S_VERSION" \
+    cargo_install s3s-fs "$S3S_VERSION" "$s3s_root" --features binary
+}
+
+# cargo_install CRATE VERSION ROOT [ARG...]: builds CRATE's binary from crates.io (locked)
+# into ROOT/bin, its build folder removed afterwards.
+cargo_install() {
+  local crate="$1" version="$2" root="$3"
+  shift 3
+  echo "s3-server: building $crate $version into $root" >&2
+  cargo install --quiet --locked "$crate@$version" "$@" --root "$root" \
+    --target-dir "$root/build" >&2
+  rm -rf "$root/build"
 }
 
 start_s3s() {
@@ -84,17 +86,9 @@ garage_root="$PWD/target/garage"
 garage_bin="$garage_root/bin/garage"
 
 install_garage() {
-  local stamp="$garage_root/.garage-$GARAGE_VERSION"
-  if [ -x "$garage_bin" ] && [ -f "$stamp" ]; then return 0; fi
-  mkdir -p "$garage_root"
-  exec 9>"$garage_root.lock"
-  if command -v flock >/dev/null 2>&1; then flock 9; fi
-  if [ -x "$garage_bin" ] && [ -f "$stamp" ]; then return 0; fi
-  echo "s3-server: building Garage $GARAGE_VERSION into $garage_root" >&2
-  cargo install --quiet --locked "garage@$GARAGE_VERSION" --no-default-features \
-    --features bundled-libs,sqlite --root "$garage_root" --target-dir "$garage_root/build" >&2
-  rm -rf "$garage_root/build"
-  touch "$stamp"
+  install_once "$garage_bin" "$garage_root/.garage-$GARAGE_VERSION" \
+    cargo_install garage "$GARAGE_VERSION" "$garage_root" --no-default-features \
+    --features bundled-libs,sqlite
 }
 
 start_garage() {

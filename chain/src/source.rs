@@ -542,10 +542,7 @@ mod tests {
             opts,
         )
         .expect("write");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let uri = format!("file://{}", dir.path().display());
-        let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
-        inner.put_new("f.sst", &sst).expect("put");
+        let (_dir, uri, inner) = stored(&sst);
         let want = SstReader::open(sst.as_slice())
             .and_then(|r| r.verify_scan())
             .expect("scan in memory");
@@ -623,10 +620,7 @@ mod tests {
     #[test]
     fn on_a_store_that_wants_it_the_next_windows_are_requested_before_they_are_read() {
         let sst = sst(30_000);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let uri = format!("file://{}", dir.path().display());
-        let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
-        inner.put_new("f.sst", &sst).expect("put");
+        let (_dir, _, inner) = stored(&sst);
         let store = Counting::new(inner, 2);
         let want = SstReader::open(sst.as_slice())
             .and_then(|r| r.verify_scan())
@@ -687,10 +681,7 @@ mod tests {
     #[test]
     fn on_a_store_that_wants_it_the_blocks_read_at_open_are_one_fetch() {
         let sst = sst(30_000);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let uri = format!("file://{}", dir.path().display());
-        let inner = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
-        inner.put_new("f.sst", &sst).expect("put");
+        let (_dir, uri, _) = stored(&sst);
         let size = sst.len() as u64;
         let want = SstReader::open(sst.as_slice()).expect("open in memory");
         let (index, meta) = (want.footer().index, want.footer().metaindex);
@@ -749,6 +740,16 @@ mod tests {
         assert_eq!(store.ranges.load(Ordering::Relaxed), 2);
     }
 
+    /// A local store in a new temporary folder (kept while the first value lives) holding
+    /// `bytes` as f.sst, and its URI.
+    fn stored(bytes: &[u8]) -> (tempfile::TempDir, String, Box<dyn Store>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uri = format!("file://{}", dir.path().display());
+        let store = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
+        store.put_new("f.sst", bytes).expect("put");
+        (dir, uri, store)
+    }
+
     /// A zstd SST of `n` entries whose values do not compress.
     fn sst(n: u32) -> Vec<u8> {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -787,10 +788,7 @@ mod tests {
         [u8; 32],
         u64,
     ) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let uri = format!("file://{}", dir.path().display());
-        let store = vouch_store::open(&uri, &vouch_store::OpenOptions::default()).expect("store");
-        store.put_new("f.sst", bytes).expect("put");
+        let (_dir, _, store) = stored(bytes);
         let size = bytes.len() as u64;
         std::thread::scope(|scope| {
             let (feed, pre) = prefetch(scope, store.as_ref(), "f.sst", size).expect("thread");

@@ -4,6 +4,22 @@
 # waiting for a server to answer, and stopping it by its pid once the process it serves
 # has exited. Needs python3 (every server script does).
 
+# install_once BIN STAMP COMMAND...: runs COMMAND (an install into BIN's folder) unless
+# the executable BIN and the file STAMP (naming the pinned version) are both there; under a
+# lock (STAMP.lock, flock when there is one), so concurrent callers install once. Touches
+# STAMP after COMMAND succeeded; a failed COMMAND fails the caller (set -e).
+install_once() {
+  local bin="$1" stamp="$2"
+  shift 2
+  if [ -x "$bin" ] && [ -f "$stamp" ]; then return 0; fi
+  mkdir -p "$(dirname "$stamp")"
+  exec 8>"$stamp.lock"
+  if command -v flock >/dev/null 2>&1; then flock 8; fi
+  if [ -x "$bin" ] && [ -f "$stamp" ]; then return 0; fi
+  "$@"
+  touch "$stamp"
+}
+
 # Prints a free loopback TCP port.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
