@@ -9,7 +9,7 @@
 #   is started with (VOUCH_S3S_ACCESS_KEY / VOUCH_S3S_SECRET_KEY) and implements
 #   `If-None-Match: *` on PutObject.
 # A third, for measuring read speeds only (scripts/measure-storage.sh; no test needs it, and
-# building it takes about 15 minutes on 2 cores, so CI does not):
+# building it took 8 minutes on 2 cores here, so CI does not):
 # - Garage (Rust, a distributed object store with an S3 API; pinned, built from crates.io
 #   into target/garage), run as one node with replication factor 1 and its SQLite
 #   metadata engine, data blocks stored uncompressed. It checks SigV4 signatures against
@@ -24,7 +24,7 @@
 #                                                  `VOUCH_S3_PID=<pid>` on stdout
 #   scripts/s3-server.sh start-s3s-fs [WATCH_PID]  the same with s3s-fs (on a new folder
 #                                                  under target/s3s-fs, removed when it stops)
-#   scripts/s3-server.sh install-garage            build Garage (idempotent; ~15 minutes)
+#   scripts/s3-server.sh install-garage            build Garage (idempotent; ~8 minutes)
 #   scripts/s3-server.sh start-garage [WATCH_PID]  the same with Garage (a new folder under
 #                                                  target/garage, removed when it stops)
 # With WATCH_PID the server is stopped once that process has exited.

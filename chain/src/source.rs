@@ -372,13 +372,19 @@ impl BlockSource for StoreSource<'_> {
         }
         let sequential = offset == self.last_end.get() || offset == self.hashed.get();
         self.last_end.set(end);
-        if let Some((at, buf)) = self.hinted.borrow().as_ref() {
-            let inside = offset
-                .checked_sub(*at)
-                .and_then(|from| usize::try_from(from).ok())
-                .and_then(|from| buf.get(from..from.checked_add(len)?));
-            if let Some(b) = inside {
-                return Ok(Cow::Owned(b.to_vec()));
+        {
+            let mut hinted = self.hinted.borrow_mut();
+            if let Some((at, buf)) = hinted.as_ref() {
+                let inside = offset
+                    .checked_sub(*at)
+                    .and_then(|from| usize::try_from(from).ok())
+                    .and_then(|from| buf.get(from..from.checked_add(len)?));
+                if let Some(b) = inside {
+                    return Ok(Cow::Owned(b.to_vec()));
+                }
+                // The reads the hint was for are over (a scan reads the data now): its
+                // bytes are not held while the file is read.
+                *hinted = None;
             }
         }
         // The part of the read the window holds (all of it, a head, or nothing).
@@ -693,6 +699,8 @@ mod tests {
             assert_eq!(r.properties(), want.properties());
             assert_eq!(r.data_blocks(), want.data_blocks());
             let stats = r.verify_scan().expect("scan");
+            // Once the data is read, the hinted bytes are no longer held.
+            assert!(src.hinted.borrow().is_none());
             let sha = src.finish_sha256().expect("sha");
             (
                 store.ranges.load(Ordering::Relaxed),
@@ -711,6 +719,7 @@ mod tests {
             let store = Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), 2);
             let src = StoreSource::new(&store, "f.sst", size);
             SstReader::open(&src).expect("open");
+            assert!(src.hinted.borrow().is_some());
             (store.ranges.load(Ordering::Relaxed), src.bytes_read())
         };
         assert_eq!(local, (4, size - tail));
@@ -728,16 +737,19 @@ mod tests {
         }
         assert_eq!(store.ranges.load(Ordering::Relaxed), 0);
         assert!(src.hinted.borrow().is_none());
-        // A read overlapping the hinted bytes and more is fetched, not cut short.
+        // Reads inside the hinted bytes are served from them; a read overlapping them and
+        // more is fetched, not cut short, and the hinted bytes are then let go.
         src.will_read(tail, 100);
         assert_eq!(store.ranges.load(Ordering::Relaxed), 1);
-        let got = src.read_at(tail + 50, 100).expect("read");
-        assert_eq!(got.as_ref(), &sst[tail as usize + 50..tail as usize + 150]);
         assert_eq!(
             src.read_at(tail + 10, 20).expect("read").as_ref(),
             &sst[tail as usize + 10..tail as usize + 30]
         );
+        assert_eq!(store.ranges.load(Ordering::Relaxed), 1);
+        let got = src.read_at(tail + 50, 100).expect("read");
+        assert_eq!(got.as_ref(), &sst[tail as usize + 50..tail as usize + 150]);
         assert_eq!(store.ranges.load(Ordering::Relaxed), 2);
+        assert!(src.hinted.borrow().is_none());
     }
 
     /// A local store in a new temporary folder (kept while the first value lives) holding
