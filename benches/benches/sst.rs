@@ -133,9 +133,11 @@ fn sst_scan_store(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("prefetched", "zstd-32KiB-blocks"), |b| {
         b.iter(|| {
             std::thread::scope(|scope| {
-                let (feed, pre) = prefetch(scope, store, "f.sst", size).expect("thread");
+                let (feed, pre, tail) = prefetch(scope, store, "f.sst", size).expect("thread");
                 let src = StoreSource::new(store, "f.sst", size);
-                let n = SstReader::open(&src).and_then(|r| {
+                let opened = SstReader::open(&src);
+                let _ = tail.send(src.take_tail());
+                let n = opened.and_then(|r| {
                     let mut scan = r.verified_scan()?.with_feed(feed);
                     while scan.advance()? {}
                     scan.finish().map(|s| s.entries)

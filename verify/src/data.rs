@@ -35,7 +35,7 @@ use crate::tables::Limited;
 use hex::encode as hex;
 use vouch_chain::merge::{merge_cursors, LayerRef, MergeCursor};
 use vouch_chain::pool;
-use vouch_chain::source::{prefetch, Prefetched, StoreSource};
+use vouch_chain::source::{prefetch, tail_channel, Prefetched, StoreSource, TailSender};
 
 /// Every known version of every descriptor of a chain up to some layer, by id: (time in
 /// force from, descriptor or `None` when deleted), sorted by time.
@@ -216,8 +216,9 @@ impl<'v> FileCheck<'v> {
 
     /// For a plain file: a source for the scan's reads other than data blocks (the index,
     /// properties and footer, which are small), and the file read ahead on its own thread
-    /// in `scope` ([`prefetch`]: the feed of data blocks, and the thread ending with the
-    /// SHA-256 and the bytes it read).
+    /// in `scope` ([`prefetch`]: the feed of data blocks, the thread ending with the
+    /// SHA-256 and the bytes it read, and where to send it the file's last bytes once the
+    /// source has read them).
     /// `None` when no thread could be started (the file is then read by its scan).
     fn prefetched<'s>(
         &self,
@@ -228,10 +229,11 @@ impl<'v> FileCheck<'v> {
         StoreSource<'s>,
         BlockFeed<'static>,
         std::thread::ScopedJoinHandle<'s, Prefetched>,
+        TailSender,
     )> {
         let store = ctx.store(self.which());
-        let (feed, pre) = prefetch(scope, store, &self.path, stat).ok()?;
-        Some((StoreSource::new(store, &self.path, stat), feed, pre))
+        let (feed, pre, tail) = prefetch(scope, store, &self.path, stat).ok()?;
+        Some((StoreSource::new(store, &self.path, stat), feed, pre, tail))
     }
 
     /// The store holding the file: the layer's own, or its locality's.
@@ -500,8 +502,12 @@ fn scan_file(ctx: &Ctx<'_>, lv: &LayerView<'_>, file: &pb::File, stat: u64) -> F
     let mut check = FileCheck::new(lv, file);
     if lv.key.is_none() {
         let done = std::thread::scope(|scope| {
-            let (src, feed, pre) = check.prefetched(ctx, scope, stat)?;
-            let scanned = SstReader::open(&src).and_then(|r| {
+            let (src, feed, pre, tail) = check.prefetched(ctx, scope, stat)?;
+            let opened = SstReader::open(&src);
+            // The thread reads the index and footer from what the open fetched (a thread
+            // gone early ends with its own error).
+            let _ = tail.send(src.take_tail());
+            let scanned = opened.and_then(|r| {
                 let mut scan = r.verified_scan()?.with_feed(feed);
                 while scan.advance()? {
                     check.visit(scan.entry());
@@ -821,7 +827,9 @@ impl MergeCursor for FileCursor<'_, '_> {
 /// and the file's checks ([`FileCheck`]) and ends with the file's outcome; each block it
 /// read is handed on (at most [`PREFETCH_BLOCKS`] ahead) to the scan the group's merge
 /// drives, which then only decodes entries for the merge. Returns that scan's source (for
-/// the index and footer), its feed, and the thread. `None` when no thread could be started.
+/// the index and footer), its feed, the thread, and where to send the thread the file's
+/// last bytes once that source has read them at open (the thread waits for them, so they
+/// are fetched once). `None` when no thread could be started.
 #[allow(clippy::type_complexity)]
 fn checked_ahead<'s>(
     scope: &'s std::thread::Scope<'s, '_>,
@@ -833,16 +841,19 @@ fn checked_ahead<'s>(
     StoreSource<'s>,
     BlockFeed<'static>,
     std::thread::ScopedJoinHandle<'s, FileOutcome>,
+    TailSender,
 )> {
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(vouch_chain::source::PREFETCH_BLOCKS);
+    let (tail_tx, tail_rx) = tail_channel();
     let check = FileCheck::new(lv, file);
     let path = check.path.clone();
     let store = ctx.store(check.which());
     let handle = std::thread::Builder::new()
         .spawn_scoped(scope, move || {
             let mut check = check;
-            let src = check.source(ctx, size);
+            let tail = tail_rx.recv().ok().flatten();
+            let src = check.source(ctx, size).knowing(tail);
             let scanned = SstReader::open(&src).and_then(|r| {
                 // The merge's scan may stop early (the group's merge failed): sends then
                 // fail and this scan goes on alone.
@@ -866,7 +877,7 @@ fn checked_ahead<'s>(
             message: format!("{name}: block {i} was not read ahead (the file's scan stopped)"),
         }),
     });
-    Some((StoreSource::new(store, &path, size), feed, handle))
+    Some((StoreSource::new(store, &path, size), feed, handle, tail_tx))
 }
 
 /// Checks a [`Group`] in one pass: every file's verified scan (its checks and SHA-256)
@@ -915,20 +926,23 @@ fn check_group_in<'s>(
     let mut feeds: Vec<Option<BlockFeed<'static>>> = Vec::with_capacity(views.len());
     let mut handles: Vec<Option<std::thread::ScopedJoinHandle<'s, FileOutcome>>> =
         Vec::with_capacity(views.len());
+    let mut tails: Vec<Option<TailSender>> = Vec::with_capacity(views.len());
     for (_, lv, f, size) in views {
         match (lv.key.is_none() && read_ahead)
             .then(|| checked_ahead(scope, ctx, lv, f, *size))
             .flatten()
         {
-            Some((src, feed, handle)) => {
+            Some((src, feed, handle, tail)) => {
                 srcs.push(src);
                 feeds.push(Some(feed));
                 handles.push(Some(handle));
+                tails.push(Some(tail));
             }
             None => {
                 srcs.push(FileCheck::new(lv, f).source(ctx, *size));
                 feeds.push(None);
                 handles.push(None);
+                tails.push(None);
             }
         }
     }
@@ -940,10 +954,19 @@ fn check_group_in<'s>(
     let readers: Vec<Result<SstReader<&dyn BlockSource>, vouch_format::Error>> = srcs
         .iter()
         .zip(&opened)
-        .map(|(src, o)| match o {
-            None => SstReader::open(src as &dyn BlockSource),
-            Some(Ok(o)) => SstReader::open(o as &dyn BlockSource),
-            Some(Err(e)) => Err(e.clone()),
+        .zip(tails)
+        .map(|((src, o), tail)| {
+            let r = match o {
+                None => SstReader::open(src as &dyn BlockSource),
+                Some(Ok(o)) => SstReader::open(o as &dyn BlockSource),
+                Some(Err(e)) => Err(e.clone()),
+            };
+            // The file's thread reads its index and footer from what this open fetched
+            // (a thread gone early ends with its own error).
+            if let Some(tail) = tail {
+                let _ = tail.send(src.take_tail());
+            }
+            r
         })
         .collect();
     let mut cursors: Vec<FileCursor<'_, '_>> = views
