@@ -222,6 +222,18 @@ impl TableCheck {
     /// Checks the live entry `user` (a user key of this table) with value `payload`;
     /// `implied`: give a primary row's secondary entries.
     pub fn check(&self, user: &[u8], payload: &[u8], implied: bool) -> Result<CheckedEntry> {
+        self.check_with(user, payload, implied, &mut Vec::new())
+    }
+
+    /// [`TableCheck::check`], decoding the key's columns into `key` (its allocation reused
+    /// by a caller checking entry after entry; what it holds after is unspecified).
+    pub fn check_with(
+        &self,
+        user: &[u8],
+        payload: &[u8],
+        implied: bool,
+        key: &mut Vec<Datum>,
+    ) -> Result<CheckedEntry> {
         let (table_id, index_id, _) = keys::decode_table_prefix(user)?;
         if table_id != self.table_id {
             return Err(invalid(
@@ -247,7 +259,7 @@ impl TableCheck {
             .key_types
             .get(pos)
             .ok_or_else(|| Error::Usage("index position".into()))?;
-        let (_, _, key) = keys::decode_index_key(user, types)?;
+        keys::decode_index_key_into(user, types, key)?;
         // The row is checked as it is decoded (its STRING, BYTES and enum values borrowed,
         // not copied); its values are kept only for a primary row's implied entries. The
         // errors come in the order of decoding the whole row, then its key columns' and
@@ -265,7 +277,7 @@ impl TableCheck {
                 value.push((id, d.into_owned()));
             }
         })?;
-        for ((id, _, _), d) in l.key_columns.iter().zip(&key) {
+        for ((id, _, _), d) in l.key_columns.iter().zip(key.iter()) {
             self.check_datum(*id, d)?;
         }
         if let Some(e) = value_err {
@@ -288,7 +300,7 @@ impl TableCheck {
             // The row's columns by id, a key column's value over a stored one (searched
             // from the end: a row has few columns, no hashing per entry).
             let mut cols: Vec<(u32, Datum)> = value;
-            for ((id, _, _), d) in l.key_columns.iter().zip(key) {
+            for ((id, _, _), d) in l.key_columns.iter().zip(key.drain(..)) {
                 cols.push((*id, d));
             }
             for s in self.layouts.iter().skip(1) {

@@ -702,15 +702,28 @@ pub fn decode_index_key(
     bytes: &[u8],
     columns: &[(ColumnType, Direction)],
 ) -> Result<(u64, u64, Vec<Datum>)> {
+    let mut out = Vec::new();
+    let (table, index) = decode_index_key_into(bytes, columns, &mut out)?;
+    Ok((table, index, out))
+}
+
+/// [`decode_index_key`] into `out` (cleared first, its allocation kept): a caller decoding
+/// key after key reuses one vector. On an error `out` holds the columns decoded before it.
+pub fn decode_index_key_into(
+    bytes: &[u8],
+    columns: &[(ColumnType, Direction)],
+    out: &mut Vec<Datum>,
+) -> Result<(u64, u64)> {
+    out.clear();
     let mut cur = Cursor::new(bytes);
     let table = decode_ordered_uvarint(&mut cur, "table id")?;
     let index = decode_ordered_uvarint(&mut cur, "index id")?;
-    let mut out = Vec::with_capacity(columns.len().min(cur.remaining()));
+    out.reserve(columns.len().min(cur.remaining()));
     for (column, &(ty, dir)) in columns.iter().enumerate() {
         out.push(decode_key_datum(&mut cur, column, ty, dir)?);
     }
     cur.finish("index key")?;
-    Ok((table, index, out))
+    Ok((table, index))
 }
 
 /// Fuzz oracle: decodes `data` as a key with types and directions read from the tags; if

@@ -132,9 +132,11 @@ fn layouts<'c>(cache: &'c mut LayoutCache, d: &pb::Descriptor) -> Option<&'c Vec
     cache.get(at).and_then(|(_, ls)| ls.as_ref())
 }
 
-/// Checks that `user` (a live entry with `payload`) decodes against `d`.
+/// Checks that `user` (a live entry with `payload`) decodes against `d` (its key columns
+/// decoded into `key`, a vector reused entry after entry).
 fn decode_entry(
     cache: &mut LayoutCache,
+    key: &mut Vec<keys::Datum>,
     d: &pb::Descriptor,
     index: u64,
     user: &[u8],
@@ -152,7 +154,7 @@ fn decode_entry(
             d.id, d.name, d.version
         ));
     };
-    keys::decode_index_key(user, types).map_err(|e| {
+    keys::decode_index_key_into(user, types, key).map_err(|e| {
         format!(
             "key does not decode as index {} ({:?}) of table {:?} version {}: {e}",
             l.id, l.name, d.name, d.version
@@ -185,8 +187,10 @@ struct FileCheck<'v> {
     fspan: pb::Span,
     counts: FileCounts,
     cache: LayoutCache,
-    // Reused per entry: the decoded user key; the primary index of the last table met.
+    // Reused per entry: the decoded user key and its key columns; the primary index of
+    // the last table met.
     user_buf: Vec<u8>,
+    key_buf: Vec<keys::Datum>,
     primary_of: Option<(u64, Option<u64>)>,
 }
 
@@ -210,6 +214,7 @@ impl<'v> FileCheck<'v> {
             counts: FileCounts::default(),
             cache: LayoutCache::new(),
             user_buf: Vec::new(),
+            key_buf: Vec::new(),
             primary_of: None,
         }
     }
@@ -382,7 +387,8 @@ impl<'v> FileCheck<'v> {
                     self.out.push(f);
                 }
                 Some(d) => {
-                    if let Err(msg) = decode_entry(&mut self.cache, d, index, user, p) {
+                    let key = &mut self.key_buf;
+                    if let Err(msg) = decode_entry(&mut self.cache, key, d, index, user, p) {
                         let f = self.finding(
                             "row_decode",
                             k,

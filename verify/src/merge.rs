@@ -88,6 +88,8 @@ pub(crate) struct At<'a> {
     /// Unique keys met so far, and duplicates (`unique_violation`).
     uniq: UniqueKeys,
     dups: Limited,
+    /// The key columns of the entry being checked (one vector reused for every entry).
+    key: Vec<keys::Datum>,
 }
 
 impl<'a> At<'a> {
@@ -112,6 +114,7 @@ impl<'a> At<'a> {
             bad_entries: 0,
             uniq: UniqueKeys::default(),
             dups: Limited::default(),
+            key: Vec::new(),
         }
     }
 
@@ -382,7 +385,7 @@ pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], liv
         let fresh = !matches!(&memo, Some((mid, g, res)) if *mid == id
             && (*g == a.group || (res.is_ok() && a.accepts.get(*g).copied().unwrap_or(false))));
         if fresh {
-            memo = Some((id, a.group, a.check.check(user, p, true)));
+            memo = Some((id, a.group, a.check.check_with(user, p, true, &mut a.key)));
         }
         let h = match hashed {
             Some((hid, h)) if hid == id => h,
