@@ -69,11 +69,26 @@ impl Decimal {
         digits: &[u8],
         exponent: i64,
     ) -> std::result::Result<Self, String> {
+        let exponent = Self::check_parts_only(negative, digits, exponent)?;
+        Ok(Decimal {
+            negative,
+            digits: digits.to_vec(),
+            exponent,
+        })
+    }
+
+    /// The checks of [`Decimal::check_parts`] without building the value (nothing
+    /// allocated unless the parts are refused): the exponent as the value holds it.
+    pub(crate) fn check_parts_only(
+        negative: bool,
+        digits: &[u8],
+        exponent: i64,
+    ) -> std::result::Result<i32, String> {
         if digits.is_empty() {
             if negative || exponent != 0 {
                 return Err("zero must be non-negative with exponent 0".to_string());
             }
-            return Ok(Decimal::zero());
+            return Ok(0);
         }
         if digits.len() > MAX_DIGITS {
             return Err(format!(
@@ -90,12 +105,16 @@ impl Decimal {
         if digits.last() == Some(&b'0') {
             return Err("trailing zero digit".to_string());
         }
-        let exponent = Self::check_exponent(exponent, digits.len())?;
-        Ok(Decimal {
+        Self::check_exponent(exponent, digits.len())
+    }
+
+    /// A decimal from parts [`Decimal::check_parts_only`] accepted.
+    pub(crate) fn from_checked(negative: bool, digits: &[u8], exponent: i32) -> Self {
+        Decimal {
             negative,
             digits: digits.to_vec(),
             exponent,
-        })
+        }
     }
 
     /// Checks that a value with `n >= 1` digits and last-digit exponent `exponent` has its

@@ -202,7 +202,10 @@ impl TableCheck {
         match d {
             row::DatumRef::Enum(phys) => self.check_enum(id, phys),
             row::DatumRef::Owned(d) => self.check_datum(id, d),
-            row::DatumRef::String(_) | row::DatumRef::Bytes(_) => Ok(()),
+            row::DatumRef::String(_)
+            | row::DatumRef::Bytes(_)
+            | row::DatumRef::Decimal { .. }
+            | row::DatumRef::Json(_) => Ok(()),
         }
     }
 

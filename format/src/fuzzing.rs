@@ -524,6 +524,12 @@ pub fn row(data: &[u8]) {
     row::fuzz_decode_row(data);
 }
 
+/// JSONB texts: the streaming canonical-form check answers as parsing into a value and
+/// writing it again does ([`crate::json::fuzz_check_canonical`]).
+pub fn json_canonical(data: &[u8]) {
+    crate::json::fuzz_check_canonical(data);
+}
+
 /// Text forms users type: decimals, HLC timestamps, SQL times, localities and zone
 /// constraints. Whatever parses prints in a
 /// canonical form that parses back to the same value and prints identically.

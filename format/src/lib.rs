@@ -29,6 +29,7 @@ mod error;
 pub mod fingerprint;
 #[doc(hidden)]
 pub mod fuzzing;
+mod json;
 pub mod keys;
 pub mod layout;
 pub mod locality;

@@ -97,7 +97,7 @@ fn put_bytes_checked(out: &mut Vec<u8>, b: &[u8], field: &'static str) -> Result
 /// the map type's own order, so the format does not depend on serde_json's
 /// `preserve_order` feature), scalars as `serde_json` writes them, at most
 /// [`MAX_JSON_DEPTH`] nested arrays and objects.
-fn json_text(v: &serde_json::Value) -> std::result::Result<String, String> {
+pub(crate) fn json_text(v: &serde_json::Value) -> std::result::Result<String, String> {
     let mut out = String::new();
     write_json(v, 0, &mut out)?;
     Ok(out)
@@ -224,9 +224,9 @@ pub fn encode_row(columns: &[(u32, Datum)]) -> Result<Vec<u8>> {
 
 // ---- decoding -------------------------------------------------------------------------
 
-/// A column value of a row, as decoded: STRING, BYTES and enum values borrowed from the
-/// row's bytes (checking a row allocates nothing for them), every other type as its
-/// [`Datum`].
+/// A column value of a row, as decoded: STRING, BYTES, DECIMAL, JSONB and enum values borrowed
+/// from the row's bytes (checking a row allocates nothing for them), every other type as
+/// its [`Datum`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatumRef<'a> {
     /// STRING (UTF-8 checked).
@@ -235,6 +235,18 @@ pub enum DatumRef<'a> {
     Bytes(&'a [u8]),
     /// A user-defined enum value, by its physical representation.
     Enum(&'a [u8]),
+    /// JSONB, its canonical text checked.
+    Json(&'a str),
+    /// DECIMAL, its canonical parts checked: the sign, the ASCII digits (first and last
+    /// non-zero; none for zero) and the power of ten of the last digit.
+    Decimal {
+        /// Below zero.
+        negative: bool,
+        /// The digits.
+        digits: &'a [u8],
+        /// The last digit's power of ten.
+        exponent: i32,
+    },
     /// Any other type (never NULL: a NULL column is absent from the row).
     Owned(Datum),
 }
@@ -246,6 +258,8 @@ impl DatumRef<'_> {
             DatumRef::String(_) => Some(ColumnType::String),
             DatumRef::Bytes(_) => Some(ColumnType::Bytes),
             DatumRef::Enum(_) => Some(ColumnType::Enum),
+            DatumRef::Decimal { .. } => Some(ColumnType::Decimal),
+            DatumRef::Json(_) => Some(ColumnType::Json),
             DatumRef::Owned(d) => d.column_type(),
         }
     }
@@ -261,6 +275,15 @@ impl DatumRef<'_> {
             DatumRef::String(s) => Datum::String(s.to_string()),
             DatumRef::Bytes(b) => Datum::Bytes(b.to_vec()),
             DatumRef::Enum(b) => Datum::Enum(b.to_vec()),
+            DatumRef::Decimal {
+                negative,
+                digits,
+                exponent,
+            } => Datum::Decimal(Decimal::from_checked(negative, digits, exponent)),
+            // Checked text parses (its check parsed it); NULL were it ever not to.
+            DatumRef::Json(text) => {
+                Datum::Json(serde_json::from_str(text).unwrap_or(serde_json::Value::Null))
+            }
             DatumRef::Owned(d) => d,
         }
     }
@@ -303,10 +326,13 @@ fn decode_column<'a>(cur: &mut Cursor<'a>, previous: Option<u32>) -> Result<(u32
             };
             let exponent = unzigzag(cur.varint64_minimal("row decimal exponent")?);
             let digits = cur.length_prefixed("row decimal digits", MAX_DIGITS as u64)?;
-            owned(Datum::Decimal(
-                Decimal::check_parts(negative, digits, exponent)
-                    .map_err(|reason| col_err(id, at, format!("bad decimal: {reason}")))?,
-            ))
+            let exponent = Decimal::check_parts_only(negative, digits, exponent)
+                .map_err(|reason| col_err(id, at, format!("bad decimal: {reason}")))?;
+            DatumRef::Decimal {
+                negative,
+                digits,
+                exponent,
+            }
         }
         ROW_TAG_STRING => {
             let b = cur.length_prefixed("row string", MAX_ROW_VALUE_BYTES)?;
@@ -338,15 +364,11 @@ fn decode_column<'a>(cur: &mut Cursor<'a>, previous: Option<u32>) -> Result<(u32
             let b = cur.length_prefixed("row json", MAX_ROW_VALUE_BYTES)?;
             let text = std::str::from_utf8(b)
                 .map_err(|e| col_err(id, at, format!("JSON is not UTF-8: {e}")))?;
-            let v: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| col_err(id, at, format!("invalid JSON: {e}")))?;
-            let canonical = json_text(&v).map_err(|reason| col_err(id, at, reason))?;
             // Rejects whitespace, unsorted or duplicate keys, and numbers not written
-            // the way serde_json writes them, so each value has exactly one encoding.
-            if canonical != text {
-                return Err(col_err(id, at, "JSON text is not in canonical form"));
-            }
-            owned(Datum::Json(v))
+            // the way serde_json writes them, so each value has exactly one encoding
+            // (checked as it is parsed: nothing built, nothing allocated).
+            crate::json::check_canonical(text).map_err(|p| col_err(id, at, p.to_string()))?;
+            DatumRef::Json(text)
         }
         ROW_TAG_ENUM => DatumRef::Enum(cur.length_prefixed("row enum", MAX_ROW_VALUE_BYTES)?),
         other => {
