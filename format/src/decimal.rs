@@ -117,6 +117,15 @@ impl Decimal {
         }
     }
 
+    /// Becomes the decimal of parts [`Decimal::check_parts_only`] accepted, its digits'
+    /// allocation kept.
+    pub(crate) fn set_checked(&mut self, negative: bool, digits: &[u8], exponent: i32) {
+        self.negative = negative;
+        self.digits.clear();
+        self.digits.extend_from_slice(digits);
+        self.exponent = exponent;
+    }
+
     /// Checks that a value with `n >= 1` digits and last-digit exponent `exponent` has its
     /// adjusted exponent in range, and returns the exponent as `i32`.
     fn check_exponent(exponent: i64, n: usize) -> std::result::Result<i32, String> {

@@ -7,7 +7,9 @@
 //! index's value columns with the right types ([`row::decode_row_checked`]), no NOT NULL
 //! column is NULL (key columns included), and every enum value is a member of its type
 //! (when the enum types are given). For a primary row it also gives the entry each
-//! secondary index must hold ([`IndexLayout::entry_with`]).
+//! secondary index must hold ([`IndexLayout::entry_into`]). [`TableCheck::check_into`]
+//! does the same into buffers a caller reuses entry after entry: once they are warm,
+//! checking an entry allocates nothing (a refused one allocates its error).
 //!
 //! [`UniqueKeys`] applies the rule of unique indexes to checked entries met in key order:
 //! two live entries of a unique secondary index whose index columns are equal and hold no
@@ -45,7 +47,7 @@ pub struct TableCheck {
 }
 
 /// What a checked entry is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CheckedEntry {
     /// Position of its index in [`TableCheck::layouts`] (0: the primary index).
     pub index: usize,
@@ -56,6 +58,22 @@ pub struct CheckedEntry {
     /// (`layouts()[1..]`) must hold for it.
     pub implied: Vec<IndexEntry>,
 }
+
+/// Buffers of [`TableCheck::check_into`], reused entry after entry: the key's columns and
+/// the values of a primary row its implied entries take.
+#[derive(Debug, Clone, Default)]
+pub struct Scratch {
+    key: Vec<Datum>,
+    /// Kept values (column id, value): the first `values_len` are the current row's.
+    values: Vec<(u32, Datum)>,
+    /// A unique key's buffer while the entry has none.
+    spare: Vec<u8>,
+    /// Implied entries' buffers while the entry has none (a secondary index's entry).
+    spare_implied: Vec<IndexEntry>,
+}
+
+/// The value of a column a row does not hold.
+static NULL: Datum = Datum::Null;
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::Invalid {
@@ -225,18 +243,23 @@ impl TableCheck {
     /// Checks the live entry `user` (a user key of this table) with value `payload`;
     /// `implied`: give a primary row's secondary entries.
     pub fn check(&self, user: &[u8], payload: &[u8], implied: bool) -> Result<CheckedEntry> {
-        self.check_with(user, payload, implied, &mut Vec::new())
+        let mut out = CheckedEntry::default();
+        self.check_into(user, payload, implied, &mut Scratch::default(), &mut out)?;
+        Ok(out)
     }
 
-    /// [`TableCheck::check`], decoding the key's columns into `key` (its allocation reused
-    /// by a caller checking entry after entry; what it holds after is unspecified).
-    pub fn check_with(
+    /// [`TableCheck::check`] into `out`, with `scratch`'s buffers: a caller checking entry
+    /// after entry passes the same two and reuses their allocations (the implied entries'
+    /// keys and values, the unique key, the key's columns, the row's kept values). After an
+    /// error, what `out` holds is unspecified.
+    pub fn check_into(
         &self,
         user: &[u8],
         payload: &[u8],
         implied: bool,
-        key: &mut Vec<Datum>,
-    ) -> Result<CheckedEntry> {
+        scratch: &mut Scratch,
+        out: &mut CheckedEntry,
+    ) -> Result<()> {
         let (table_id, index_id, _) = keys::decode_table_prefix(user)?;
         if table_id != self.table_id {
             return Err(invalid(
@@ -262,22 +285,36 @@ impl TableCheck {
             .key_types
             .get(pos)
             .ok_or_else(|| Error::Usage("index position".into()))?;
+        let Scratch {
+            key,
+            values,
+            spare,
+            spare_implied,
+        } = scratch;
         keys::decode_index_key_into(user, types, key)?;
-        // The row is checked as it is decoded (its STRING, BYTES and enum values borrowed,
-        // not copied); its values are kept only for a primary row's implied entries. The
-        // errors come in the order of decoding the whole row, then its key columns' and
-        // its values' checks.
+        // The row is checked as it is decoded (its STRING, BYTES, DECIMAL, JSONB and enum
+        // values borrowed, not copied); its values are kept only for a primary row's
+        // implied entries. The errors come in the order of decoding the whole row, then
+        // its key columns' and its values' checks.
         let keep_values = pos == 0 && implied && self.layouts.len() > 1;
-        let mut value: Vec<(u32, Datum)> = Vec::new();
+        let mut kept = 0;
         let mut value_err: Option<Error> = None;
         row::for_each_column_checked(payload, &l.value_columns, |id, d| {
             if value_err.is_none() {
                 value_err = self.check_value(id, &d).err();
             }
             // Only the columns the secondary indexes hold are kept (a row's other
-            // values, a long STRING say, are checked and not copied).
+            // values, a long STRING say, are checked and not copied), each into the slot
+            // the row before kept its column in.
             if keep_values && self.implied_cols.binary_search(&id).is_ok() {
-                value.push((id, d.into_owned()));
+                match values.get_mut(kept) {
+                    Some(slot) => {
+                        slot.0 = id;
+                        d.assign_to(&mut slot.1);
+                    }
+                    None => values.push((id, d.into_owned())),
+                }
+                kept += 1;
             }
         })?;
         for ((id, _, _), d) in l.key_columns.iter().zip(key.iter()) {
@@ -286,42 +323,57 @@ impl TableCheck {
         if let Some(e) = value_err {
             return Err(e);
         }
+        out.index = pos;
         let n = self.unique_cols.get(pos).copied().unwrap_or(0);
-        let unique_key = if n > 0 && key.iter().take(n).all(|d| !matches!(d, Datum::Null)) {
-            let cols: Vec<(Datum, keys::Direction)> = key
+        if n > 0 && key.iter().take(n).all(|d| !matches!(d, Datum::Null)) {
+            let mut buf = out
+                .unique_key
+                .take()
+                .unwrap_or_else(|| std::mem::take(spare));
+            let cols = key
                 .iter()
                 .zip(&l.key_columns)
                 .take(n)
-                .map(|(d, (_, _, dir))| (d.clone(), *dir))
-                .collect();
-            Some(keys::encode_index_key(self.table_id, index_id, &cols)?)
-        } else {
-            None
-        };
-        let mut entries = Vec::new();
-        if keep_values {
-            // The row's columns by id, a key column's value over a stored one (searched
-            // from the end: a row has few columns, no hashing per entry).
-            let mut cols: Vec<(u32, Datum)> = value;
-            for ((id, _, _), d) in l.key_columns.iter().zip(key.drain(..)) {
-                cols.push((*id, d));
-            }
-            for s in self.layouts.iter().skip(1) {
-                entries.push(s.entry_with(self.table_id, |id| {
-                    Some(
-                        cols.iter()
-                            .rev()
-                            .find(|(c, _)| *c == id)
-                            .map_or(Datum::Null, |(_, d)| d.clone()),
-                    )
-                })?);
-            }
+                .map(|(d, (_, _, dir))| (d, *dir));
+            keys::encode_index_key_into(self.table_id, index_id, cols, &mut buf)?;
+            out.unique_key = Some(buf);
+        } else if let Some(buf) = out.unique_key.take() {
+            *spare = buf;
         }
-        Ok(CheckedEntry {
-            index: pos,
-            unique_key,
-            implied: entries,
-        })
+        // A secondary index's entry has no implied entries: their buffers wait in
+        // `scratch` for the next primary row, in order (each index's entry where it was).
+        if !keep_values {
+            if spare_implied.is_empty() {
+                std::mem::swap(&mut out.implied, spare_implied);
+            } else {
+                out.implied.clear();
+            }
+            return Ok(());
+        }
+        if out.implied.is_empty() {
+            std::mem::swap(&mut out.implied, spare_implied);
+        }
+        out.implied
+            .resize_with(self.layouts.len().saturating_sub(1), Default::default);
+        // The row's value of a column: a key column's over a stored one (a row has few
+        // columns: searched, no hashing per entry); NULL when the row holds neither.
+        let kept = values.get(..kept).unwrap_or_default();
+        let column = |id: u32| {
+            let in_key = l
+                .key_columns
+                .iter()
+                .position(|c| c.0 == id)
+                .and_then(|i| key.get(i));
+            Some(in_key.unwrap_or_else(|| {
+                kept.iter()
+                    .find(|(c, _)| *c == id)
+                    .map_or(&NULL, |(_, d)| d)
+            }))
+        };
+        for (s, e) in self.layouts.iter().skip(1).zip(out.implied.iter_mut()) {
+            s.entry_into(self.table_id, column, e)?;
+        }
+        Ok(())
     }
 }
 

@@ -440,11 +440,29 @@ pub fn encode_index_key(
     columns: &[(Datum, Direction)],
 ) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    encode_table_prefix(table_id, index_id, &mut out);
-    for (column, (d, dir)) in columns.iter().enumerate() {
-        encode_datum_at(d, *dir, column, &mut out)?;
-    }
+    encode_index_key_into(
+        table_id,
+        index_id,
+        columns.iter().map(|(d, dir)| (d, *dir)),
+        &mut out,
+    )?;
     Ok(out)
+}
+
+/// [`encode_index_key`] of borrowed columns into `out` (cleared first, its allocation
+/// kept): a caller encoding key after key reuses one buffer.
+pub fn encode_index_key_into<'d>(
+    table_id: u64,
+    index_id: u64,
+    columns: impl IntoIterator<Item = (&'d Datum, Direction)>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    encode_table_prefix(table_id, index_id, out);
+    for (column, (d, dir)) in columns.into_iter().enumerate() {
+        encode_datum_at(d, dir, column, out)?;
+    }
+    Ok(())
 }
 
 // ---- decoding -------------------------------------------------------------------------
@@ -495,9 +513,11 @@ fn read_escaped(
     mask: u8,
     column: usize,
     field: &'static str,
+    mut out: Vec<u8>,
 ) -> Result<Vec<u8>> {
-    // The output is never longer than the input, so no separate limit is needed.
-    let mut out = Vec::new();
+    // Into `out` (cleared; its allocation reused). The output is never longer than the
+    // input, so no separate limit is needed.
+    out.clear();
     loop {
         let b = cur.u8(field)? ^ mask;
         if b != 0 {
@@ -589,11 +609,12 @@ fn decode_float(stored: u64) -> Option<f64> {
 
 /// Decodes one column; `expect` is the column's type and direction, or `None` to take
 /// both from the tag. Returns the datum, its type (from the tag; `None` for NULL) and the
-/// direction.
+/// direction. A STRING, BYTES or enum value is decoded into `buf` (its allocation kept).
 fn decode_datum(
     cur: &mut Cursor<'_>,
     column: usize,
     expect: Option<(ColumnType, Direction)>,
+    buf: Vec<u8>,
 ) -> Result<(Datum, Option<ColumnType>, Direction)> {
     let tag_at = cur.offset();
     let raw = cur.u8("key column tag")?;
@@ -649,7 +670,7 @@ fn decode_datum(
         }
         ColumnType::Decimal => Datum::Decimal(read_decimal(cur, tag, mask, column)?),
         ColumnType::String => {
-            let b = read_escaped(cur, mask, column, "key string")?;
+            let b = read_escaped(cur, mask, column, "key string", buf)?;
             Datum::String(String::from_utf8(b).map_err(|e| {
                 key_err(
                     column,
@@ -661,7 +682,7 @@ fn decode_datum(
                 )
             })?)
         }
-        ColumnType::Bytes => Datum::Bytes(read_escaped(cur, mask, column, "key bytes")?),
+        ColumnType::Bytes => Datum::Bytes(read_escaped(cur, mask, column, "key bytes", buf)?),
         ColumnType::Bool => match cur.u8("key bool")? ^ mask {
             0 => Datum::Bool(false),
             1 => Datum::Bool(true),
@@ -676,7 +697,7 @@ fn decode_datum(
             Datum::Timestamp((v ^ SIGN64) as i64)
         }
         ColumnType::Uuid => Datum::Uuid(read_masked::<16>(cur, mask, "key uuid")?),
-        ColumnType::Enum => Datum::Enum(read_escaped(cur, mask, column, "key enum")?),
+        ColumnType::Enum => Datum::Enum(read_escaped(cur, mask, column, "key enum", buf)?),
         ColumnType::Json => {
             // No tag maps to JSON.
             return Err(key_err(column, tag_at, "JSONB has no key encoding"));
@@ -693,7 +714,7 @@ pub fn decode_key_datum(
     ty: ColumnType,
     dir: Direction,
 ) -> Result<Datum> {
-    decode_datum(cur, column, Some((ty, dir))).map(|(d, _, _)| d)
+    decode_datum(cur, column, Some((ty, dir)), Vec::new()).map(|(d, _, _)| d)
 }
 
 /// Decodes a whole index key against the index's column types and directions. The input
@@ -707,21 +728,45 @@ pub fn decode_index_key(
     Ok((table, index, out))
 }
 
-/// [`decode_index_key`] into `out` (cleared first, its allocation kept): a caller decoding
-/// key after key reuses one vector. On an error `out` holds the columns decoded before it.
+/// [`decode_index_key`] into `out`, its allocations kept: a caller decoding key after key
+/// reuses one vector, and a STRING, BYTES or enum column is decoded into the buffer the
+/// key before held in that column. On an error `out` holds the columns decoded before it.
 pub fn decode_index_key_into(
     bytes: &[u8],
     columns: &[(ColumnType, Direction)],
     out: &mut Vec<Datum>,
 ) -> Result<(u64, u64)> {
-    out.clear();
     let mut cur = Cursor::new(bytes);
-    let table = decode_ordered_uvarint(&mut cur, "table id")?;
-    let index = decode_ordered_uvarint(&mut cur, "index id")?;
-    out.reserve(columns.len().min(cur.remaining()));
+    let prefix = decode_ordered_uvarint(&mut cur, "table id")
+        .and_then(|table| Ok((table, decode_ordered_uvarint(&mut cur, "index id")?)));
+    let (table, index) = match prefix {
+        Ok(p) => p,
+        Err(e) => {
+            out.clear();
+            return Err(e);
+        }
+    };
     for (column, &(ty, dir)) in columns.iter().enumerate() {
-        out.push(decode_key_datum(&mut cur, column, ty, dir)?);
+        let buf = match out
+            .get_mut(column)
+            .map(|d| std::mem::replace(d, Datum::Null))
+        {
+            Some(Datum::String(s)) => s.into_bytes(),
+            Some(Datum::Bytes(b) | Datum::Enum(b)) => b,
+            _ => Vec::new(),
+        };
+        match decode_datum(&mut cur, column, Some((ty, dir)), buf) {
+            Ok((d, _, _)) => match out.get_mut(column) {
+                Some(slot) => *slot = d,
+                None => out.push(d),
+            },
+            Err(e) => {
+                out.truncate(column);
+                return Err(e);
+            }
+        }
     }
+    out.truncate(columns.len());
     cur.finish("index key")?;
     Ok((table, index))
 }
@@ -741,7 +786,7 @@ pub fn fuzz_decode_key(data: &[u8]) {
     let mut columns = Vec::new();
     let mut schema = Vec::new();
     while !cur.is_empty() {
-        match decode_datum(&mut cur, columns.len(), None) {
+        match decode_datum(&mut cur, columns.len(), None, Vec::new()) {
             Ok((d, ty, dir)) => {
                 schema.push((ty.unwrap_or(ColumnType::Int), dir));
                 columns.push((d, dir));

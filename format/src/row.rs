@@ -151,30 +151,42 @@ fn write_json(
 /// `RowColumnOrder` for ids out of order, `Limit` for payloads over
 /// [`MAX_ROW_VALUE_BYTES`].
 pub fn encode_row(columns: &[(u32, Datum)]) -> Result<Vec<u8>> {
-    let mut out = vec![ROW_ENCODING_VERSION];
+    let mut out = Vec::new();
+    encode_row_into(columns.iter().map(|(id, d)| (*id, d)), &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_row`] of borrowed columns into `out` (cleared first, its allocation kept): a
+/// caller encoding row after row reuses one buffer.
+pub fn encode_row_into<'d>(
+    columns: impl IntoIterator<Item = (u32, &'d Datum)>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.clear();
+    out.push(ROW_ENCODING_VERSION);
     let mut previous: Option<u32> = None;
     let mut last_written = 0u32;
-    for (position, (id, d)) in columns.iter().enumerate() {
+    for (position, (id, d)) in columns.into_iter().enumerate() {
         if let Some(p) = previous {
-            if *id <= p {
+            if id <= p {
                 return Err(Error::RowColumnOrder {
                     position,
                     previous: p,
-                    column_id: *id,
+                    column_id: id,
                 });
             }
         }
-        previous = Some(*id);
+        previous = Some(id);
         if matches!(d, Datum::Null) {
             continue;
         }
-        put_varint64(&mut out, u64::from(id.saturating_sub(last_written)));
-        last_written = *id;
+        put_varint64(out, u64::from(id.saturating_sub(last_written)));
+        last_written = id;
         match d {
             Datum::Null => {}
             Datum::Int(v) => {
                 out.push(ROW_TAG_INT);
-                put_varint64(&mut out, zigzag(*v));
+                put_varint64(out, zigzag(*v));
             }
             Datum::Float(f) => {
                 out.push(ROW_TAG_FLOAT);
@@ -183,26 +195,26 @@ pub fn encode_row(columns: &[(u32, Datum)]) -> Result<Vec<u8>> {
             Datum::Decimal(x) => {
                 out.push(ROW_TAG_DECIMAL);
                 out.push(u8::from(x.is_negative()));
-                put_varint64(&mut out, zigzag(i64::from(x.exponent())));
-                put_varint64(&mut out, x.digits().len() as u64);
+                put_varint64(out, zigzag(i64::from(x.exponent())));
+                put_varint64(out, x.digits().len() as u64);
                 out.extend_from_slice(x.digits());
             }
             Datum::String(s) => {
                 out.push(ROW_TAG_STRING);
-                put_bytes_checked(&mut out, s.as_bytes(), "row string")?;
+                put_bytes_checked(out, s.as_bytes(), "row string")?;
             }
             Datum::Bytes(b) => {
                 out.push(ROW_TAG_BYTES);
-                put_bytes_checked(&mut out, b, "row bytes")?;
+                put_bytes_checked(out, b, "row bytes")?;
             }
             Datum::Bool(b) => out.push(if *b { ROW_TAG_TRUE } else { ROW_TAG_FALSE }),
             Datum::Date(v) => {
                 out.push(ROW_TAG_DATE);
-                put_varint64(&mut out, zigzag(i64::from(*v)));
+                put_varint64(out, zigzag(i64::from(*v)));
             }
             Datum::Timestamp(v) => {
                 out.push(ROW_TAG_TIMESTAMP);
-                put_varint64(&mut out, zigzag(*v));
+                put_varint64(out, zigzag(*v));
             }
             Datum::Uuid(u) => {
                 out.push(ROW_TAG_UUID);
@@ -210,16 +222,16 @@ pub fn encode_row(columns: &[(u32, Datum)]) -> Result<Vec<u8>> {
             }
             Datum::Json(v) => {
                 out.push(ROW_TAG_JSON);
-                let text = json_text(v).map_err(|reason| col_err(*id, out.len() as u64, reason))?;
-                put_bytes_checked(&mut out, text.as_bytes(), "row json")?;
+                let text = json_text(v).map_err(|reason| col_err(id, out.len() as u64, reason))?;
+                put_bytes_checked(out, text.as_bytes(), "row json")?;
             }
             Datum::Enum(b) => {
                 out.push(ROW_TAG_ENUM);
-                put_bytes_checked(&mut out, b, "row enum")?;
+                put_bytes_checked(out, b, "row enum")?;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 // ---- decoding -------------------------------------------------------------------------
@@ -285,6 +297,31 @@ impl DatumRef<'_> {
                 Datum::Json(serde_json::from_str(text).unwrap_or(serde_json::Value::Null))
             }
             DatumRef::Owned(d) => d,
+        }
+    }
+
+    /// Sets `slot` to this value ([`DatumRef::into_owned`]), reusing `slot`'s allocation
+    /// when it holds a value of the same type: a caller keeping a row's values row after
+    /// row allocates nothing once its slots are warm.
+    pub fn assign_to(self, slot: &mut Datum) {
+        match (self, slot) {
+            (DatumRef::String(s), Datum::String(o)) => {
+                o.clear();
+                o.push_str(s);
+            }
+            (DatumRef::Bytes(b), Datum::Bytes(o)) | (DatumRef::Enum(b), Datum::Enum(o)) => {
+                o.clear();
+                o.extend_from_slice(b);
+            }
+            (
+                DatumRef::Decimal {
+                    negative,
+                    digits,
+                    exponent,
+                },
+                Datum::Decimal(x),
+            ) => x.set_checked(negative, digits, exponent),
+            (d, slot) => *slot = d.into_owned(),
         }
     }
 }

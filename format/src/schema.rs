@@ -162,41 +162,60 @@ impl IndexLayout {
         self.key_columns.iter().map(|&(_, t, d)| (t, d)).collect()
     }
 
-    /// The entry a row of table `table_id` has in this index: the key columns encoded
-    /// after `/Table/<table_id>/<index id>`, the value columns as a row value.
-    /// `column(id)` is the row's value of column `id`; `None` is an [`Error::Usage`].
-    pub fn entry_with(
+    /// The entry a row of table `table_id` has in this index, into `out` (its buffers
+    /// cleared first, their allocations kept: a caller building entry after entry reuses
+    /// them): the key columns encoded after `/Table/<table_id>/<index id>`, the value
+    /// columns as a row value. `column(id)` is the row's value of column `id`; `None` is an
+    /// [`Error::Usage`].
+    pub fn entry_into<'d>(
         &self,
         table_id: u64,
-        mut column: impl FnMut(u32) -> Option<Datum>,
-    ) -> Result<IndexEntry> {
-        let mut value_of =
-            |id: u32| column(id).ok_or_else(|| Error::Usage(format!("no column with id {id}")));
-        let key_cols = self
-            .key_columns
-            .iter()
-            .map(|&(id, _, dir)| Ok((value_of(id)?, dir)))
-            .collect::<Result<Vec<_>>>()?;
-        let key = keys::encode_index_key(table_id, u64::from(self.id), &key_cols)?;
-        let value_cols = self
-            .value_columns
-            .iter()
-            .map(|c| Ok((c.id, value_of(c.id)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((key, row::encode_row(&value_cols)?))
+        mut column: impl FnMut(u32) -> Option<&'d Datum>,
+        out: &mut IndexEntry,
+    ) -> Result<()> {
+        let missing = |id: u32| Error::Usage(format!("no column with id {id}"));
+        let mut absent = None;
+        let key_cols = self.key_columns.iter().map_while(|&(id, _, dir)| {
+            let d = column(id);
+            if d.is_none() {
+                absent = Some(id);
+            }
+            Some((d?, dir))
+        });
+        keys::encode_index_key_into(table_id, u64::from(self.id), key_cols, &mut out.0)?;
+        if let Some(id) = absent {
+            return Err(missing(id));
+        }
+        let value_cols = self.value_columns.iter().map_while(|c| {
+            let d = column(c.id);
+            if d.is_none() {
+                absent = Some(c.id);
+            }
+            Some((c.id, d?))
+        });
+        row::encode_row_into(value_cols, &mut out.1)?;
+        match absent {
+            Some(id) => Err(missing(id)),
+            None => Ok(()),
+        }
     }
 
     /// The entry in this index of `row` (one datum per column of table `t`, in the
     /// descriptor's column order).
     pub fn entry(&self, t: &pb::Descriptor, row: &[Datum]) -> Result<IndexEntry> {
         let tt = table(t).ok_or_else(|| Error::Usage("not a table".into()))?;
-        self.entry_with(t.id, |id| {
-            tt.columns
-                .iter()
-                .position(|c| c.id == id)
-                .and_then(|i| row.get(i))
-                .cloned()
-        })
+        let mut out = IndexEntry::default();
+        self.entry_into(
+            t.id,
+            |id| {
+                tt.columns
+                    .iter()
+                    .position(|c| c.id == id)
+                    .and_then(|i| row.get(i))
+            },
+            &mut out,
+        )?;
+        Ok(out)
     }
 
     /// Rebuilds a full row of table `t` (one datum per column, in the descriptor's column
@@ -675,7 +694,9 @@ mod tests {
         let layouts = index_layouts(&t).unwrap();
         let e = layouts[1].entry(&t, &[Datum::Int(7)]).unwrap_err();
         assert!(matches!(e, Error::Usage(_)), "{e:?}");
-        let e = layouts[1].entry_with(104, |_| None).unwrap_err();
+        let e = layouts[1]
+            .entry_into(104, |_| None, &mut IndexEntry::default())
+            .unwrap_err();
         assert!(matches!(e, Error::Usage(_)), "{e:?}");
         let mut not_table = accounts();
         not_table.kind = Some(pb::descriptor::Kind::Database(pb::Database::default()));

@@ -1012,6 +1012,7 @@ fn check_group_in<'s>(
         u64,
         Vec<Option<crate::merge::At<'t>>>,
         Walker,
+        crate::merge::Memo,
         &'t Vec<bool>,
     );
     let mut walks: Vec<TableWalk<'_>> = g
@@ -1029,6 +1030,7 @@ fn check_group_in<'s>(
                 id,
                 at,
                 Walker::with_checked_values(id, &ends, true),
+                crate::merge::Memo::default(),
                 feeds,
             ))
         })
@@ -1036,10 +1038,10 @@ fn check_group_in<'s>(
     let opened_all = cursors.iter().all(|c| c.err.is_none()) && views.len() == g.files.len();
     let merged = opened_all
         && merge_cursors(&mut cursors, |src, v| {
-            for (_, id, at, w, feeds) in walks.iter_mut() {
+            for (_, id, at, w, memo, feeds) in walks.iter_mut() {
                 if feeds.get(src).copied().unwrap_or(false) {
                     let id = *id;
-                    w.push(&v, &mut |u, l| crate::merge::feed_table(id, at, u, l));
+                    w.push(&v, &mut |u, l| crate::merge::feed_table(id, at, memo, u, l));
                 }
             }
             Ok(())
@@ -1110,8 +1112,8 @@ fn check_group_in<'s>(
     let table_out = if merged && complete {
         walks
             .into_iter()
-            .map(|(ti, id, mut at, mut w, _)| {
-                w.finish(&mut |u, l| crate::merge::feed_table(id, &mut at, u, l));
+            .map(|(ti, id, mut at, mut w, mut memo, _)| {
+                w.finish(&mut |u, l| crate::merge::feed_table(id, &mut at, &mut memo, u, l));
                 let layers = refs.get(..at.len()).unwrap_or_default();
                 (ti, crate::merge::table_outcome(layers, id, &at, &Ok(())))
             })

@@ -19,7 +19,7 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use vouch_chain::merge::{merge_versions, LayerRef, Version};
-use vouch_format::entry::{CheckedEntry, TableCheck, UniqueKeys};
+use vouch_format::entry::{CheckedEntry, Scratch, TableCheck, UniqueKeys};
 use vouch_format::fingerprint::Fingerprint;
 use vouch_format::keys;
 use vouch_format::layout;
@@ -88,8 +88,6 @@ pub(crate) struct At<'a> {
     /// Unique keys met so far, and duplicates (`unique_violation`).
     uniq: UniqueKeys,
     dups: Limited,
-    /// The key columns of the entry being checked (one vector reused for every entry).
-    key: Vec<keys::Datum>,
 }
 
 impl<'a> At<'a> {
@@ -114,7 +112,6 @@ impl<'a> At<'a> {
             bad_entries: 0,
             uniq: UniqueKeys::default(),
             dups: Limited::default(),
-            key: Vec::new(),
         }
     }
 
@@ -127,7 +124,7 @@ impl<'a> At<'a> {
         index: u64,
         entry_hash: u64,
         p: &[u8],
-        res: &vouch_format::Result<CheckedEntry>,
+        res: Result<&CheckedEntry, &vouch_format::Error>,
     ) {
         if let Some(fp) = self
             .check
@@ -365,16 +362,35 @@ fn walk(
 /// What checking one table gives each layer: `indexes` and `fingerprints` findings.
 pub(crate) type TableOutcome = Vec<(usize, Vec<Finding>, Vec<Finding>)>;
 
+/// The answer of the checked decoder for one user key's version, kept for the layers that
+/// see the same version through an equal check (or one accepting alike), and the buffers
+/// it is decoded into, reused key after key: one per table walk.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// The version (its id among the key's versions) and the group that checked it, when
+    /// the answer below is this key's.
+    of: Option<(usize, usize)>,
+    res: Option<vouch_format::Error>,
+    entry: CheckedEntry,
+    scratch: Scratch,
+}
+
 /// Feeds one user key of table `table` (its versions live at each layer's end, `live`) to
-/// the accumulators of every layer in `at`.
-pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], live: &Live<'_>) {
+/// the accumulators of every layer in `at`, decoding through `memo`.
+pub(crate) fn feed_table(
+    table: u64,
+    at: &mut [Option<At<'_>>],
+    memo: &mut Memo,
+    user: &[u8],
+    live: &Live<'_>,
+) {
     let Ok((_, index, n)) = keys::decode_table_prefix(user) else {
         return;
     };
     let suffix = user.get(n..).unwrap_or_default();
     // Memo over layers seeing the same version through equal descriptors; the version's
     // fingerprint contribution over layers seeing the same version.
-    let mut memo: Option<(usize, usize, vouch_format::Result<CheckedEntry>)> = None;
+    memo.of = None;
     let mut hashed: Option<(usize, u64)> = None;
     for (i, a) in at.iter_mut().enumerate() {
         let (Some(a), Some((id, p))) = (a.as_mut(), live.get(i)) else {
@@ -382,10 +398,15 @@ pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], liv
         };
         // The same version, checked by an equal check or by one this check accepts
         // alike (and accepted there): the same answer.
-        let fresh = !matches!(&memo, Some((mid, g, res)) if *mid == id
-            && (*g == a.group || (res.is_ok() && a.accepts.get(*g).copied().unwrap_or(false))));
+        let ok = memo.res.is_none();
+        let fresh = !matches!(memo.of, Some((mid, g)) if mid == id
+            && (g == a.group || (ok && a.accepts.get(g).copied().unwrap_or(false))));
         if fresh {
-            memo = Some((id, a.group, a.check.check_with(user, p, true, &mut a.key)));
+            memo.res = a
+                .check
+                .check_into(user, p, true, &mut memo.scratch, &mut memo.entry)
+                .err();
+            memo.of = Some((id, a.group));
         }
         let h = match hashed {
             Some((hid, h)) if hid == id => h,
@@ -395,9 +416,11 @@ pub(crate) fn feed_table(table: u64, at: &mut [Option<At<'_>>], user: &[u8], liv
                 h
             }
         };
-        if let Some((_, _, res)) = &memo {
-            a.add(table, user, index, h, p, res);
-        }
+        let res = match &memo.res {
+            Some(e) => Err(e),
+            None => Ok(&memo.entry),
+        };
+        a.add(table, user, index, h, p, res);
     }
 }
 
@@ -409,8 +432,9 @@ fn check_table(
     progress: &mut dyn FnMut(u64),
 ) -> TableOutcome {
     let ends: Vec<Option<Timestamp>> = at.iter().map(|a| a.as_ref().map(|a| a.end)).collect();
+    let mut memo = Memo::default();
     let pass = walk(layers, table, &ends, progress, |user, live| {
-        feed_table(table, at, user, live)
+        feed_table(table, at, &mut memo, user, live)
     });
     table_outcome(layers, table, at, &pass)
 }
