@@ -7,6 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Disk: the suite's builds are its disk peak (a clean machine may have a few GB free).
+# Incremental compilation data (1.6 GB here) helps only edits between builds of one
+# checkout, which this script's single builds never have; the benches are compiled in the
+# test profile, beside the tests (a release build of everything, 2.7 GB, bought nothing
+# the test build does not check); and the fuzz build (2.5 GB, sanitizer instrumented) is
+# removed once its run is over (scripts/fuzz-smoke.sh run alone keeps it).
+export CARGO_INCREMENTAL=0
+
 step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test tools (rocksdb-tools: sst_dump, ldb)"
@@ -41,13 +49,15 @@ if cargo tree -p vouch-cli -e normal -f '{p} {f}' --prefix none --locked \
   exit 1
 fi
 
-step "benches compile"
-cargo bench --workspace --locked --no-run
-
 if [ "${VOUCH_SKIP_FUZZ:-0}" != "1" ]; then
   step "fuzz smoke run (${VOUCH_FUZZ_SECONDS:-15}s per target)"
   scripts/fuzz-smoke.sh "${VOUCH_FUZZ_SECONDS:-15}"
+  # Its logs (fuzz/target/fuzz-smoke) and any crash input (fuzz/artifacts) stay.
+  rm -rf fuzz/target/release fuzz/target/x86_64-unknown-linux-gnu
 fi
+
+step "benches compile (test profile; \`cargo bench -p vouch-benches\` runs them)"
+cargo test --workspace --benches --locked --no-run
 
 step "cargo test (workspace)"
 log="$(mktemp)"
