@@ -800,6 +800,24 @@ pub fn fuzz_decode_key(data: &[u8]) {
         Ok((table, index, datums)),
         "schema-less and typed decoding disagree"
     );
+    // Into a vector holding another key's columns (buffers of other types and lengths to
+    // reuse), and with one column more or less: the same answer, on the key and on two of
+    // its prefixes.
+    let mut reused: Vec<Datum> = (0..=schema.len())
+        .map(|i| match i % 3 {
+            0 => Datum::String("x".repeat(i)),
+            1 => Datum::Bytes(vec![7; 40]),
+            _ => Datum::Int(1),
+        })
+        .collect();
+    for n in [data.len(), data.len() / 2, data.len().saturating_sub(1)] {
+        let short = data.get(..n).unwrap_or_default();
+        assert_eq!(
+            decode_index_key_into(short, &schema, &mut reused).map(|(t, i)| (t, i, reused.clone())),
+            decode_index_key(short, &schema),
+            "decoding into a used vector differs (prefix of {n} bytes)"
+        );
+    }
     let again = encode_index_key(table, index, &columns);
     assert_eq!(
         again.as_deref(),
