@@ -10,8 +10,9 @@
 //!
 //! Read-only: reads (whole, ranged), sizes and listings work; writes are refused with
 //! [`Error::ReadOnly`] before any request ([`crate::Store::check_writable`]), because
-//! GCS's write-once create (`ifGenerationMatch=0`) could not be tested against any
-//! emulator (spec/storage.md).
+//! GCS's write-once create (`ifGenerationMatch=0`) as this client sends it (XML API) could
+//! not be tested: the emulator available honours it on the JSON API's multipart upload
+//! only (spec/storage.md).
 
 use std::sync::Arc;
 

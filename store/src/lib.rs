@@ -229,9 +229,10 @@ impl std::fmt::Display for Operation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ReadOnlyKind {
-    /// Writing needs the service's write-once create, and it could not be tested: Google
-    /// Cloud Storage's `ifGenerationMatch=0`, which no emulator vouch's tests can install
-    /// honours (spec/storage.md).
+    /// Writing needs the service's write-once create, and vouch's client for it could not
+    /// be tested: Google Cloud Storage's `ifGenerationMatch=0`, sent by `object_store` on
+    /// the XML API, which the emulator vouch's tests can install does not serve (it honours
+    /// the precondition on the JSON API's multipart upload only; spec/storage.md).
     WriteOnceUntested,
 }
 
@@ -240,9 +241,10 @@ impl std::fmt::Display for ReadOnlyKind {
         f.write_str(match self {
             ReadOnlyKind::WriteOnceUntested => {
                 "write-once (a create with ifGenerationMatch=0, which never replaces an object) \
-                 cannot be tested against any emulator available, so vouch does not write there \
-                 and nothing was written; back up to another store and copy the collection into \
-                 the bucket (show, verify, restore and dump read it from there)"
+                 is untested for vouch's GCS client (its XML API create is served by no emulator \
+                 available), so vouch does not write there and nothing was written; back up to \
+                 another store and copy the collection into the bucket (show, verify, restore \
+                 and dump read it from there)"
             }
         })
     }
