@@ -64,7 +64,11 @@ pub struct CheckedEntry {
 #[derive(Debug, Clone, Default)]
 pub struct Scratch {
     key: Vec<Datum>,
-    /// Kept values (column id, value): the first `values_len` are the current row's.
+    /// Kept values (column id, value), a slot per column some secondary index holds: the
+    /// first ones (as many as the current row kept) are the current row's; the rest wait,
+    /// with their allocations, for a row that has those columns. A JSONB value is parsed
+    /// into its slot (a `serde_json::Value`, allocated per row): only a secondary index
+    /// storing a JSONB column keeps one.
     values: Vec<(u32, Datum)>,
     /// A unique key's buffer while the entry has none.
     spare: Vec<u8>,
