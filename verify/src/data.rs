@@ -1,6 +1,7 @@
 //! The `full` level: every byte of every data file read once (SHA-256 in the same pass as
 //! the verified SST scan), every key and row decoded against the descriptor in force at its
-//! timestamp, counts against the manifest, then per layer end time the secondary indexes
+//! timestamp (in a layer without revision history, at the layer's end), counts against the
+//! manifest, then per layer end time the secondary indexes
 //! against their rows and the per-index fingerprints against the recorded ones.
 //!
 //! Files are scanned through positioned reads in read-ahead windows (memory per worker a
@@ -102,6 +103,11 @@ struct LayerView<'a> {
     m: &'a pb::BackupManifest,
     is_full: bool,
     history: &'a History,
+    /// When the layer has no revision history (`mvcc_filter` Latest), its end time: it
+    /// holds each key's newest value as of then, read (as restore reads it) with the
+    /// descriptors in force at its end, since the versions in force between its start
+    /// and end are in no layer of the chain.
+    latest_at: Option<Timestamp>,
     /// The chain's data key (encrypted chains): files are read through the envelope.
     key: Option<&'a DataKey>,
 }
@@ -377,6 +383,7 @@ impl<'v> FileCheck<'v> {
         self.counts
             .add(user, payload.is_some(), primary == Some(index));
         if let Some(p) = payload {
+            let t = self.lv.latest_at.unwrap_or(t);
             match history.at(table, t) {
                 None => {
                     let f = self.finding(
@@ -645,6 +652,8 @@ impl DataPlan {
             m,
             is_full: l.is_full,
             history: self.histories.get(li)?.as_ref()?,
+            latest_at: (m.mvcc_filter != pb::MvccFilter::All as i32)
+                .then(|| Timestamp::from_pb(m.end_time)),
             key: c.key.as_deref(),
         };
         Some((lv, m.files.get(fi)?, size))
