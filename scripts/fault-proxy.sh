@@ -77,9 +77,24 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def handle_any(self):
+    def read_body(self):
+        """The request body, sent with a Content-Length or chunked (the GCS client
+        streams uploads chunked); forwarded with a Content-Length."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        return self.rfile.read(n) if n else b""
+
+    def handle_any(self):
+        body = self.read_body()
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/__faults":
             with lock:

@@ -6,8 +6,7 @@
 #             on s3s-fs and on Garage (goal: each S3 run within 1.5x of local disk)
 #   metadata  vouch verify --level metadata over a collection of about OBJECTS objects
 #             (full backups cut into small data files), on the same four (goal: < 3 s)
-# and both from fake-gcs-server (gs://, read-only in vouch: the local collections are
-# uploaded there through its JSON API), with the same goals.
+# and both from fake-gcs-server (gs://), with the same goals.
 # The full-level collections are written by `vouch backup` at the same AS OF times into
 # each store, so they hold the same data files; the metadata-level ones by the same
 # backups of an unchanging cluster. The work folder is removed at the end. Each verify runs RUNS times after a warm-up run; the
@@ -55,13 +54,13 @@ s3_uri() { # endpoint path
   echo "s3://vouch-test/$2?AWS_ENDPOINT=$1&AWS_ACCESS_KEY_ID=$key&AWS_SECRET_ACCESS_KEY=$secret&AWS_REGION=us-east-1"
 }
 
-# backup_everywhere NAME ARGS...: the same backup into the local, moto, s3s-fs and Garage
-# collections NAME.
+# backup_everywhere NAME ARGS...: the same backup into the local, moto, s3s-fs, Garage and
+# GCS collections NAME.
 backup_everywhere() {
   local name="$1"
   shift
   for uri in "file://$work/$name" "$(s3_uri "$moto" "$name")" "$(s3_uri "$s3s" "$name")" \
-    "$(s3_uri "$garage" "$name")"; do
+    "$(s3_uri "$garage" "$name")" "$(gs_uri "$name")"; do
     "$vouch" backup --cluster "$work/cluster" "$@" "$uri" >/dev/null 2>&1
   done
 }
@@ -87,14 +86,12 @@ target=$((bytes_small / per_full))
 made=0
 while [ "$made" -lt "$fulls" ] || [ "$(find "$work/many" -type f | wc -l)" -lt "$objects" ]; do
   for uri in "file://$work/many" "$(s3_uri "$moto" many)" "$(s3_uri "$s3s" many)" \
-    "$(s3_uri "$garage" many)"; do
+    "$(s3_uri "$garage" many)" "$(gs_uri many)"; do
     "$vouch" backup --cluster "$work/small" INTO "$uri" --target-file-size "$target" >/dev/null 2>&1
   done
   made=$((made + 1))
 done
 rm -rf "$work/probe"
-scripts/gcs-server.sh upload "$gcs" "$work/full" full >/dev/null
-scripts/gcs-server.sh upload "$gcs" "$work/many" many >/dev/null
 bytes_full="$(find "$work/full" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s }')"
 n_full="$(find "$work/full" -type f | wc -l)"
 n_many="$(find "$work/many" -type f | wc -l)"

@@ -405,9 +405,10 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
         assert_clean(&o.path, &astore.get(&o.path).unwrap());
     }
 
-    // GCS, which vouch only reads: a chain written to a local disk and uploaded to the
-    // emulator's bucket, read with the canary key by every reader and `vouch sql`; writing
-    // there and URIs vouch refuses fail without showing it.
+    // GCS: a chain written to a local disk and uploaded to the emulator's bucket, read
+    // with the canary key by every reader and `vouch sql`; a chain vouch writes there
+    // itself (BACKUP, an incremental through `vouch sql`); URIs vouch refuses fail
+    // without showing it.
     let gdir = d.path().join("gcs-local");
     let glocal = format!("file://{}", s(&gdir));
     r.ok(&["backup", "--cluster", s(&src), "INTO", &glocal]);
@@ -471,15 +472,16 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
         "-e",
         &format!("RESTORE DATABASE bank FROM LATEST IN '{gcoll}'"),
     ]);
-    let e = r.fails(&["backup", "--cluster", s(&src), "INTO", &gcoll]);
-    assert!(e.contains("read-only in vouch"), "{e}");
-    r.fails(&[
+    let gwritten = gcs_uri_at(gcs_ep, &format!("{prefix}/gcs-written"), &gcs_canaries()[1]);
+    r.ok(&["backup", "--cluster", s(&src), "INTO", &gwritten]);
+    r.ok(&[
         "sql",
         "--cluster",
         s(&src),
         "-e",
-        &format!("BACKUP DATABASE bank INTO LATEST IN '{gcoll}'"),
+        &format!("BACKUP INTO LATEST IN '{gwritten}'"),
     ]);
+    r.ok(&["verify", "IN", &gwritten, "--level", "full"]);
     let e = r.fails(&[
         "verify",
         "IN",
@@ -520,6 +522,24 @@ fn canary_secrets_appear_in_no_output_and_no_stored_byte() {
     );
     for o in &objects {
         assert_clean(&o.path, &store.get(&o.path).unwrap());
+    }
+    // Every object in the GCS bucket under the session's prefix: vouch's chain is there.
+    let gstore = open(
+        &gcs_uri_at(gcs_ep, &prefix, &gcs_canaries()[1]),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    let gobjects = gstore.list("").unwrap();
+    assert!(
+        gobjects
+            .iter()
+            .filter(|o| o.path.starts_with("gcs-written/") && o.path.ends_with("/BACKUP_MANIFEST"))
+            .count()
+            == 2,
+        "{gobjects:?}"
+    );
+    for o in &gobjects {
+        assert_clean(&o.path, &gstore.get(&o.path).unwrap());
     }
     // Every file on disk: clusters (their stores and job records), the JUnit report.
     let mut all = Vec::new();

@@ -1,18 +1,19 @@
 //! One scenario on every store: a full backup and an incremental of the same cluster at
 //! the same times go into a local collection, into an S3 collection on each of two
-//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`), into an Azure
-//! collection on Azurite (`scripts/azure-server.sh`) and into an HTTP collection on a
-//! WebDAV server (`scripts/http-server.sh`); on each, `show backups`, `show
-//! backup --check-files`, `verify` at every level, `restore` (fingerprints equal the
-//! source's) and `dump` run through the `vouch` binary. The local store is the oracle:
-//! every answer, and every stored object but the per-run ones, is the same on every
-//! server. `vouch sql` takes s3://, azure:// and http:// too.
+//! independent S3 servers (moto's and s3s-fs, `scripts/s3-server.sh`), into a GCS
+//! collection on fake-gcs-server (`scripts/gcs-server.sh`), into an Azure collection on
+//! Azurite (`scripts/azure-server.sh`) and into an HTTP collection on a WebDAV server
+//! (`scripts/http-server.sh`); on each, `show backups`, `show backup --check-files`,
+//! `verify` at every level, `restore` (fingerprints equal the source's) and `dump` run
+//! through the `vouch` binary. The local store is the oracle: every answer, and every
+//! stored object but the per-run ones, is the same on every server. `vouch sql` takes
+//! s3://, gs://, azure:// and http:// too.
 //!
-//! `gs://` is read-only (spec/storage.md): a collection made on a local disk is uploaded
-//! to the GCS emulator's bucket (`scripts/gcs-server.sh`, through its upload API), and
-//! every reader (`show`, `verify` at every level, `restore`, `dump`, `vouch sql`'s SHOW
-//! BACKUP and RESTORE) gives the local collection's answers, damaged data included;
-//! BACKUP into `gs://` fails cleanly and writes nothing.
+//! A collection made on a local disk and uploaded to the GCS emulator's bucket by another
+//! tool (its upload API, object by object) is read like one vouch wrote there: every
+//! reader (`show`, `verify` at every level, `restore`, `dump`, `vouch sql`'s SHOW BACKUP
+//! and RESTORE) gives the local collection's answers, damaged data included, and vouch
+//! appends to it.
 
 mod common;
 
@@ -222,6 +223,7 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
         Backend::Object(Server::S3sFs),
         Backend::Object(Server::Azurite),
         Backend::Object(Server::WsgiDav),
+        Backend::Object(Server::FakeGcs),
     ];
     let uris: Vec<String> = backends.iter().map(|&b| collection(b, d.path())).collect();
     for uri in &uris {
@@ -321,6 +323,11 @@ fn vouch_sql_takes_azure_uris() {
 #[test]
 fn vouch_sql_takes_http_uris() {
     vouch_sql_takes(Server::WsgiDav);
+}
+
+#[test]
+fn vouch_sql_takes_gcs_uris() {
+    vouch_sql_takes(Server::FakeGcs);
 }
 
 fn vouch_sql_takes(server: Server) {
@@ -559,12 +566,14 @@ fn gcs_reads_a_collection_uploaded_to_the_bucket() {
 }
 
 /// `vouch sql` reads `gs://` (SHOW BACKUPS, SHOW BACKUP, RESTORE: the restored database's
-/// fingerprints are the source's), and every way of writing there fails cleanly, saying
-/// why, before anything is written: BACKUP INTO, INTO LATEST and `incremental_location`
-/// on the command line and in `vouch sql` (no job is recorded), CREATE SCHEDULE (none is
-/// created). The bucket holds exactly what it held.
+/// fingerprints are the source's) and writes there: an incremental appended by BACKUP INTO
+/// LATEST to a collection another tool uploaded, and one by `vouch backup
+/// --incremental-location`, leave every object that was there byte for byte; a CREATE
+/// SCHEDULE into `gs://` (`ignore_existing_backups`: the bucket holds backups) is
+/// created. The appended collection verifies clean and restores
+/// the source at the newest time.
 #[test]
-fn gcs_is_read_by_vouch_sql_and_never_written() {
+fn gcs_is_read_and_written_by_vouch_sql() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
     let (t1, t2) = bank_cluster(&src, "50");
@@ -595,102 +604,92 @@ fn gcs_is_read_by_vouch_sql_and_never_written() {
     );
 
     let before = objects(&gcs, &src);
-    let jobs = |c: &Path| -> usize {
-        let (out, _) = run(&["jobs", "list", "--cluster", s(c), "--format", "json"]);
-        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-        j.as_array().unwrap().len()
-    };
-    let jobs_before = jobs(&src);
-    let attempts: Vec<Vec<String>> = vec![
-        vec![
-            "backup".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "INTO".into(),
-            gcs.clone(),
-        ],
-        vec![
-            "backup".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "INTO".into(),
-            "LATEST".into(),
-            "IN".into(),
-            gcs.clone(),
-        ],
-        vec![
-            "backup".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "INTO".into(),
-            "LATEST".into(),
-            "IN".into(),
-            format!("file://{}", s(&local_dir)),
-            "--incremental-location".into(),
-            gcs.clone(),
-        ],
-        vec![
-            "sql".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "-e".into(),
-            format!("BACKUP DATABASE bank INTO '{gcs}'"),
-        ],
-        vec![
-            "sql".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "-e".into(),
-            format!("BACKUP DATABASE bank INTO LATEST IN '{gcs}'"),
-        ],
-        vec![
-            "sql".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "-e".into(),
-            format!(
-                "BACKUP DATABASE bank INTO 'file://{}' WITH incremental_location = '{gcs}'",
-                s(&d.path().join("other"))
-            ),
-        ],
-        vec![
-            "sql".into(),
-            "--cluster".into(),
-            s(&src).into(),
-            "-e".into(),
-            format!(
-                "CREATE SCHEDULE nightly FOR BACKUP DATABASE bank INTO '{gcs}' RECURRING '@daily'"
-            ),
-        ],
-    ];
-    for args in &attempts {
-        let out = vouch(args);
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        // The command line's errors exit with 2, `vouch sql`'s statement errors with 1.
-        let (code, prefix) = if args[0] == "sql" {
-            (1, "ERROR")
-        } else {
-            (2, "error")
-        };
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: {stdout}\n{stderr}"
-        );
-        no_secret(&format!("{args:?}"), &stdout);
-        no_secret(&format!("{args:?}"), &stderr);
-        let said = format!(
-            "{prefix}: {}: Google Cloud Storage (gs://) is read-only in vouch: write-once (a create with ifGenerationMatch=0",
-            shown(&gcs)
-        );
-        assert!(stderr.starts_with(&said), "{args:?}: {stderr}");
-        assert!(!stdout.contains("succeeded"), "{args:?}: {stdout}");
+    run(&[
+        "cluster",
+        "run",
+        s(&src),
+        "--workload",
+        "bank",
+        "--ops",
+        "20",
+    ]);
+    let (out, _) = run(&[
+        "sql",
+        "--cluster",
+        s(&src),
+        "-e",
+        &format!("BACKUP INTO LATEST IN '{gcs}'"),
+        "-e",
+        &format!(
+            "CREATE SCHEDULE nightly FOR BACKUP INTO '{gcs}' RECURRING '@daily' \
+                 WITH SCHEDULE OPTIONS ignore_existing_backups"
+        ),
+        "-e",
+        "SHOW SCHEDULES",
+    ]);
+    assert_eq!(out.matches("| succeeded |").count(), 1, "{out}");
+    assert!(out.contains("nightly"), "{out}");
+    let inc = unique_prefix("cli-gcs-inc");
+    let inc_uri = uri_on(Server::FakeGcs, &inc);
+    let (out, _) = run(&[
+        "backup",
+        "--cluster",
+        s(&src),
+        "INTO",
+        "LATEST",
+        "IN",
+        &gcs,
+        "--incremental-location",
+        &inc_uri,
+    ]);
+    assert!(out.contains("| succeeded |"), "{out}");
+    let after = objects(&gcs, &src);
+    for object in &before {
+        assert!(after.contains(object), "{} changed or went", object.0);
     }
-    assert_eq!(objects(&gcs, &src), before, "the bucket changed");
-    assert_eq!(jobs(&src), jobs_before, "a refused BACKUP recorded a job");
-    let (out, _) = run(&["sql", "--cluster", s(&src), "-e", "SHOW SCHEDULES"]);
-    assert!(!out.contains("nightly"), "{out}");
-    assert!(!d.path().join("other").exists());
+    let manifests = |objs: &[(String, u64, Option<Vec<u8>>)]| {
+        objs.iter()
+            .filter(|o| o.0.ends_with("/BACKUP_MANIFEST"))
+            .count()
+    };
+    assert_eq!(manifests(&after), manifests(&before) + 1);
+    assert_eq!(manifests(&objects(&inc_uri, &src)), 1);
+    let (out, _) = run(&[
+        "verify",
+        "IN",
+        &gcs,
+        "--incremental-location",
+        &inc_uri,
+        "--level",
+        "full",
+        "--format",
+        "json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["errors"].as_u64(), j["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    let dst2 = d.path().join("dst2");
+    run(&["cluster", "init", s(&dst2)]);
+    run(&[
+        "restore",
+        "--cluster",
+        s(&dst2),
+        "DATABASE",
+        "bank",
+        "FROM",
+        "LATEST",
+        "IN",
+        &gcs,
+        "--incremental-location",
+        &inc_uri,
+    ]);
+    assert_eq!(
+        fingerprints(&dst2, "bank", None),
+        fingerprints(&src, "bank", None)
+    );
 }
 
 /// A damaged data file in the bucket: `verify --level full` on `gs://` reports exactly what
@@ -777,8 +776,8 @@ fn gcs_damage_is_found_as_on_a_local_disk() {
 
 /// `AUTH=implicit` reads the environment's credentials, and `object_store`'s
 /// `GOOGLE_SKIP_SIGNATURE=true` there sends unsigned requests (public buckets,
-/// emulators): `show backups` and `verify --level full` read an uploaded collection so,
-/// clean. (The environment is the child's own: no credentials file, no other `GOOGLE_*`
+/// emulators), writes included: `show backups` and `verify --level full` read an
+/// uploaded collection so, clean, and an incremental appended so verifies clean. (The environment is the child's own: no credentials file, no other `GOOGLE_*`
 /// variable, so nothing would be asked of a metadata server.)
 #[test]
 fn gcs_implicit_auth_reads_with_unsigned_requests() {
@@ -810,24 +809,31 @@ fn gcs_implicit_auth_reads_with_unsigned_requests() {
     };
     let out = unsigned(&["show", "backups", "IN", &uri]);
     assert!(out.ends_with("(1 row)\n"), "{out}");
-    let out = unsigned(&["verify", "IN", &uri, "--level", "full", "--format", "json"]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        (j["errors"].as_u64(), j["warnings"].as_u64()),
-        (Some(0), Some(0)),
-        "{out}"
-    );
-    assert_eq!(
-        j["chains"][0]["layers"].as_array().unwrap().len(),
-        2,
-        "{out}"
-    );
+    // verify --level full is clean, over a chain of `layers` layers.
+    let clean_with = |layers: usize| {
+        let out = unsigned(&["verify", "IN", &uri, "--level", "full", "--format", "json"]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (j["errors"].as_u64(), j["warnings"].as_u64()),
+            (Some(0), Some(0)),
+            "{out}"
+        );
+        assert_eq!(
+            j["chains"][0]["layers"].as_array().unwrap().len(),
+            layers,
+            "{out}"
+        );
+    };
+    clean_with(2);
+    let out = unsigned(&["backup", "--cluster", s(&src), "INTO", "LATEST", "IN", &uri]);
+    assert!(out.contains("| succeeded |"), "{out}");
+    clean_with(3);
 }
 
 /// `gs://` in a locality-aware list: a backup's us-west1 store uploaded to the bucket is
 /// read from it beside the default store on disk (verify full is clean; RESTORE from the
 /// list gives the source's fingerprints), and so is the whole collection uploaded (both
-/// stores on gs://). A BACKUP whose list names gs:// fails cleanly and writes nothing.
+/// stores on gs://). A BACKUP whose list names gs:// writes its us-west1 part there.
 #[test]
 fn gcs_in_a_locality_list_is_read_like_any_store() {
     let d = tempfile::tempdir().unwrap();
@@ -916,7 +922,8 @@ fn gcs_in_a_locality_list_is_read_like_any_store() {
     assert!(out.contains("| succeeded |"), "{out}");
     assert_eq!(fingerprints(&c, "movr", None), want);
 
-    let out = vouch([
+    let west2 = uri_on(Server::FakeGcs, &format!("{prefix}/west2"));
+    let (out, _) = run(&[
         "backup",
         "--cluster",
         s(&c),
@@ -924,11 +931,34 @@ fn gcs_in_a_locality_list_is_read_like_any_store() {
         "movr",
         "INTO",
         "nodelocal://1/east2?COCKROACH_LOCALITY=default",
-        &format!("{west}&COCKROACH_LOCALITY=region%3Dus-west1"),
+        &format!("{west2}&COCKROACH_LOCALITY=region%3Dus-west1"),
     ]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    no_secret("backup", &stderr);
-    assert!(stderr.contains("is read-only in vouch"), "{stderr}");
-    assert!(!c.join("extern/east2").exists());
+    assert!(out.contains("| succeeded |"), "{out}");
+    let parts: Vec<String> = open(&west2, &OpenOptions::default())
+        .unwrap()
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.path)
+        .filter(|p| p.ends_with("BACKUP_PART_1_region=us-west1"))
+        .collect();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let (out, _) = run(&[
+        "verify",
+        "--cluster",
+        s(&c),
+        "--level",
+        "full",
+        "--format",
+        "json",
+        "IN",
+        "nodelocal://1/east2",
+        &west2,
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["errors"].as_u64(), j["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
 }

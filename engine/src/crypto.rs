@@ -72,16 +72,13 @@ pub fn encode_listing(l: &pb::IntegrityListing) -> Vec<u8> {
 /// `old`, wraps it with every new KMS URI, and writes the result as the next
 /// `ENCRYPTION-INFO-<n>` in the full backup's directory (at most
 /// [`MAX_KEY_RECORDS`] records in all).
-/// Nothing existing is modified. Returns the path written. A collection on a store vouch
-/// does not write to (GCS) is [`vouch_store::Error::ReadOnly`] before anything is read.
+/// Nothing existing is modified. Returns the path written.
 pub fn alter_backup_add_kms(
     coll: &Collection,
     subdir: &str,
     old: &KeySource,
     new_kms: &[String],
 ) -> Result<String> {
-    // A store vouch does not write to (GCS) is refused before any key is unwrapped.
-    coll.store.check_writable()?;
     let full = coll.resolve_subdir(subdir)?;
     let store = coll.store.as_ref();
     if !coll.full_backups()?.contains(&full) {

@@ -128,9 +128,6 @@ pub enum ErrorKind {
     Stopped,
     /// `WITH EXECUTION LOCALITY`: no node matches the filter (or the filter is malformed).
     ExecutionLocality,
-    /// A backup into a store vouch does not write to (Google Cloud Storage,
-    /// [`vouch_store::Error::ReadOnly`]); nothing was written.
-    ReadOnly,
 }
 
 impl Error {
@@ -147,7 +144,6 @@ impl Error {
         match self {
             Error::Chain(e) => ErrorKind::Read(e.kind()),
             Error::Cluster(_) => ErrorKind::Cluster,
-            Error::Store(vouch_store::Error::ReadOnly { .. }) => ErrorKind::ReadOnly,
             Error::Store(_) => ErrorKind::Store,
             Error::Format { .. } => ErrorKind::Format,
             Error::Refused { kind, .. } => *kind,

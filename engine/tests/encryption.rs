@@ -455,19 +455,3 @@ fn a_forged_listing_is_caught_with_the_key() {
         "{e:?}"
     );
 }
-
-/// ALTER BACKUP … ADD NEW_KMS on `gs://` (read-only in vouch) is refused before anything is
-/// read or unwrapped (the endpoint has no server: a request would be an I/O error).
-#[test]
-fn alter_backup_on_gcs_is_refused_as_read_only() {
-    let uri = "gs://bucket/backups?AUTH=implicit&GS_ENDPOINT=http://127.0.0.1:1";
-    let coll = Collection::open(uri, None, &open_options(None)).unwrap();
-    let err = crypto::alter_backup_add_kms(
-        &coll,
-        "LATEST",
-        &KeySource::kms(["aws:///k?AUTH=implicit".to_string()]),
-        &["aws:///k2?AUTH=implicit".to_string()],
-    )
-    .unwrap_err();
-    assert_eq!(err.kind(), vouch_engine::ErrorKind::ReadOnly, "{err}");
-}

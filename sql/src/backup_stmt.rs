@@ -559,10 +559,8 @@ pub fn execute(session: &mut Session<'_>, st: &Statement, text_: &str) -> Result
             as_of,
             options,
         } => {
-            // Checked before the job is recorded: a statement that cannot run is no job
-            // (a destination vouch does not write to, GCS, included).
-            let opts = backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
-            vouch_engine::backup::refuse_read_only_destinations(cluster, &opts)?;
+            // Checked before the job is recorded: a statement that cannot run is no job.
+            backup_options(s, targets, dest, as_of.as_deref(), options, text_)?;
             let detached = flag(options, "detached")?;
             crate::jobs::execute_statement(
                 cluster,

@@ -567,9 +567,7 @@ pub fn create(s: &Scope<'_>, cluster: &Cluster, c: &CreateSchedule) -> Result<Ou
     // The backup part is checked as a BACKUP statement would be (options, targets, URIs).
     let dest = BackupDest::Into(c.into.clone());
     let text = backup_text(&c.targets, &dest, None, &c.options);
-    let opts = backup_stmt::backup_options(s, &c.targets, &dest, None, &c.options, &text)?;
-    // A schedule whose every run would be refused (GCS is read-only) is not created.
-    vouch_engine::backup::refuse_read_only_destinations(cluster, &opts)?;
+    backup_stmt::backup_options(s, &c.targets, &dest, None, &c.options, &text)?;
     let recurring = match &c.recurring {
         Some(r) => {
             parse_cron(r)?;

@@ -1,5 +1,7 @@
-//! `gs://bucket/path?…` with CockroachDB's parameters, opened as a **read-only**
-//! [`ObjectStoreStore`] over `object_store`'s Google Cloud Storage client.
+//! `gs://bucket/path?…` with CockroachDB's parameters, opened as an [`ObjectStoreStore`]:
+//! reads (whole, ranged), sizes and listings through `object_store`'s Google Cloud Storage
+//! client (XML API), new objects through Google's own client (`google-cloud-storage`, JSON
+//! API), both with the same credentials.
 //!
 //! | parameter | meaning |
 //! |---|---|
@@ -8,22 +10,27 @@
 //! | `GS_ENDPOINT` | another endpoint than `https://storage.googleapis.com`: an emulator (`http://127.0.0.1:4443`) or a private endpoint |
 //! | `COCKROACH_LOCALITY` | read by the caller (locality-aware backups), not here |
 //!
-//! Read-only: reads (whole, ranged), sizes and listings work; writes are refused with
-//! [`Error::ReadOnly`] before any request ([`crate::Store::check_writable`]), because
-//! GCS's write-once create (`ifGenerationMatch=0`) as this client sends it (XML API) could
-//! not be tested: the emulator available honours it on the JSON API's multipart upload
-//! only (spec/storage.md).
+//! Write-once: every new object is one JSON API multipart upload with
+//! `ifGenerationMatch=0` (never a resumable one, whatever its size), which GCS refuses
+//! with `412 Precondition Failed` when the name exists ([`crate::Error::AlreadyExists`]);
+//! the object's CRC32C goes with it, so the service checks what it stored.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use base64::Engine as _;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use google_cloud_auth::credentials::{CacheableResource, Credentials, EntityTag};
+use google_cloud_auth::errors::CredentialsError;
+use google_cloud_gax::retry_policy::RetryPolicyExt as _;
+use google_cloud_storage::client::Storage;
+use google_cloud_storage::retry_policy::RetryableErrors;
+use object_store::gcp::{GcpCredentialProvider, GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::{ClientOptions, ObjectStore};
 
 use crate::object::{
     check_parameters, endpoint_scheme, install_tls_provider, ObjectStoreStore, SharedClient,
 };
-use crate::{redact_uri, Error, ReadOnlyKind, Result, StorageUri};
+use crate::{redact_uri, Error, Result, StorageUri};
 
 /// Every parameter a `gs://` URI may carry.
 const KNOWN: &[&str] = &["AUTH", "CREDENTIALS", "GS_ENDPOINT", "COCKROACH_LOCALITY"];
@@ -103,6 +110,9 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
     };
     // The endpoint is always set here, so a `gcs_base_url` inside a key never redirects
     // requests: the URI says where they go.
+    let skip_signature = builder
+        .get_config_value(&GoogleConfigKey::SkipSignature)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let builder = builder
         .with_bucket_name(&loc.host)
         .with_base_url(endpoint)
@@ -123,9 +133,164 @@ pub(crate) fn open(loc: StorageUri) -> Result<ObjectStoreStore> {
                 .into()
         })
     })?;
+    let writer = GcsWriter {
+        bucket: format!("projects/_/buckets/{}", loc.host),
+        endpoint: endpoint.to_string(),
+        credentials: SameCredentials {
+            inner: Arc::clone(gcs.credentials()),
+            skip_signature,
+        },
+        client: OnceLock::new(),
+    };
     let inner: Arc<dyn ObjectStore> = Arc::new(gcs);
     let prefix = loc.path.clone();
-    Ok(ObjectStoreStore::new(inner, &prefix, loc, None).read_only(ReadOnlyKind::WriteOnceUntested))
+    Ok(ObjectStoreStore::new(inner, &prefix, loc, None).on_gcs(Arc::new(writer)))
+}
+
+/// How long one new object may take, all tries included; retries (throttling, 5xx,
+/// timeouts, lost connections) stop after [`WRITE_RETRY_TIME`] or [`WRITE_ATTEMPTS`],
+/// as `object_store`'s do for the other services.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Retries of one write stop after this long.
+const WRITE_RETRY_TIME: Duration = Duration::from_secs(180);
+/// Tries of one write, the first included.
+const WRITE_ATTEMPTS: u32 = 11;
+
+/// Creates the new objects of a bucket: Google's client (JSON API), each object one
+/// multipart upload with `ifGenerationMatch=0` and its CRC32C.
+#[derive(Debug)]
+pub(crate) struct GcsWriter {
+    /// `projects/_/buckets/<bucket>`, as the client names a bucket.
+    bucket: String,
+    /// The service's endpoint (`GS_ENDPOINT` or Google's).
+    endpoint: String,
+    /// The reads' credentials.
+    credentials: SameCredentials,
+    /// The client, made on the first write (opening a store to read makes none).
+    client: OnceLock<Storage>,
+}
+
+impl GcsWriter {
+    /// Creates `key` holding `bytes`, unless an object of that name exists
+    /// ([`object_store::Error::AlreadyExists`]). Errors are `object_store`'s kinds, so
+    /// the store reports every service's failures alike; their messages quote neither
+    /// credentials nor tokens.
+    pub(crate) async fn create(&self, key: &str, bytes: &[u8]) -> object_store::Result<()> {
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => {
+                let client = Storage::builder()
+                    .with_endpoint(self.endpoint.clone())
+                    .with_credentials(Credentials::from(self.credentials.clone()))
+                    .with_retry_policy(
+                        RetryableErrors
+                            .with_time_limit(WRITE_RETRY_TIME)
+                            .with_attempt_limit(WRITE_ATTEMPTS),
+                    )
+                    // Never a resumable upload: the emulator the tests run replaces an
+                    // object on those despite the precondition (spec/storage.md).
+                    .with_resumable_upload_threshold(usize::MAX)
+                    .build()
+                    .await
+                    .map_err(|e| generic(key, format!("the GCS client could not be made: {e}")))?;
+                let _ = self.client.set(client);
+                self.client
+                    .get()
+                    .ok_or_else(|| generic(key, "the GCS client could not be kept".into()))?
+            }
+        };
+        let crc = crc32c::crc32c(bytes);
+        let write = client
+            .write_object(&self.bucket, key, bytes::Bytes::copy_from_slice(bytes))
+            .set_if_generation_match(0_i64)
+            .with_known_crc32c(crc)
+            .send_unbuffered();
+        let answer = match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                return Err(generic(
+                    key,
+                    format!("no answer in {} s", WRITE_TIMEOUT.as_secs()),
+                ))
+            }
+        };
+        let e = match answer {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let path = key.to_string();
+        let status = e.http_status_code();
+        let source: Box<dyn std::error::Error + Send + Sync> = if e.is_authentication() {
+            // The credentials gave no token: their own message is not shown (it may
+            // quote a key's fields).
+            "the GCS credentials gave no token".into()
+        } else {
+            Box::new(e)
+        };
+        Err(match status {
+            Some(412) => object_store::Error::AlreadyExists { path, source },
+            Some(401) => object_store::Error::Unauthenticated { path, source },
+            Some(403) => object_store::Error::PermissionDenied { path, source },
+            Some(404) => object_store::Error::NotFound { path, source },
+            _ => object_store::Error::Generic {
+                store: "GCS",
+                source,
+            },
+        })
+    }
+}
+
+/// An `object_store` error of no particular kind about `key`.
+fn generic(key: &str, message: String) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "GCS",
+        source: format!("{key}: {message}").into(),
+    }
+}
+
+/// The reads' credentials (`object_store`'s provider: a service account's self-signed
+/// token, the environment's, or none) as Google's client takes them, so writes are
+/// authorized exactly as reads are: an `Authorization: Bearer` header, none when the
+/// key says `"disable_oauth": true` or `GOOGLE_SKIP_SIGNATURE=true` is set.
+#[derive(Debug, Clone)]
+struct SameCredentials {
+    inner: GcpCredentialProvider,
+    skip_signature: bool,
+}
+
+impl google_cloud_auth::credentials::CredentialsProvider for SameCredentials {
+    async fn headers(
+        &self,
+        _extensions: http::Extensions,
+    ) -> std::result::Result<CacheableResource<http::HeaderMap>, CredentialsError> {
+        let mut headers = http::HeaderMap::new();
+        if !self.skip_signature {
+            let credential = self.inner.get_credential().await.map_err(|_| {
+                CredentialsError::from_msg(false, "the GCS credentials gave no token")
+            })?;
+            if !credential.bearer.is_empty() {
+                let mut value =
+                    http::HeaderValue::try_from(format!("Bearer {}", credential.bearer)).map_err(
+                        |_| {
+                            CredentialsError::from_msg(
+                                false,
+                                "the GCS credentials gave a token that is not a header value",
+                            )
+                        },
+                    )?;
+                value.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        Ok(CacheableResource::New {
+            entity_tag: EntityTag::new(),
+            data: headers,
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        Some("googleapis.com".into())
+    }
 }
 
 /// The JSON key `CREDENTIALS` holds, checked: standard base64 of a JSON object with a

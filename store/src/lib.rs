@@ -18,8 +18,7 @@
 //!   Blob Storage (`AZURE_ACCOUNT_NAME`, `AZURE_ACCOUNT_KEY`, `AZURE_ENVIRONMENT`,
 //!   `AZURE_ENDPOINT`, `AUTH`); `http(s)://host/path` one on an HTTP (WebDAV) server.
 //!   `gs://bucket/path?…` is one on Google Cloud Storage (`AUTH`, `CREDENTIALS`,
-//!   `GS_ENDPOINT`) that is **read-only**: its writes are [`Error::ReadOnly`]
-//!   ([`Store::check_writable`]), since GCS's write-once create could not be tested.
+//!   `GS_ENDPOINT`).
 //! - `userfile://[db.schema.prefix]/path` and `external://name[/path]` name storage a
 //!   cluster keeps (files inside it, named connections). This crate knows no cluster
 //!   (`vouch-cluster` is above it): [`open`] hands them to the [`ClusterStorage`] in
@@ -35,11 +34,9 @@
 //! - [`LocalStore`] writes into a hidden `.vouch-tmp/` folder at the store root, syncs the
 //!   file, then hard-links it to its name (which fails if the name exists, even with
 //!   concurrent writers) and syncs the directory. [`Store::list`] never shows `.vouch-tmp/`.
-//! - [`ObjectStoreStore`] writes each object with one conditional PUT (`If-None-Match: *`
-//!   on S3, Azure and HTTP):
-//!   the service itself refuses to replace an object, even between racing writers. A
-//!   store whose service's conditional create vouch cannot test (GCS) is read-only:
-//!   writers ask [`Store::check_writable`] before they write anything.
+//! - [`ObjectStoreStore`] writes each object with one conditional create
+//!   (`If-None-Match: *` on S3, Azure and HTTP; `ifGenerationMatch=0` on GCS): the
+//!   service itself refuses to replace an object, even between racing writers.
 //!
 //! The API is synchronous; callers wanting parallelism use threads. Object stores run
 //! their requests on one small tokio runtime of this crate's own.
@@ -165,17 +162,6 @@ pub enum Error {
         /// The connection's name.
         name: String,
     },
-    /// The store can be read, but vouch does not write to it ([`Store::check_writable`]);
-    /// nothing was written. `kind` says why.
-    #[error("{uri}: {storage} is read-only in vouch: {kind}")]
-    ReadOnly {
-        /// The store (as messages show it, [`message_uri`]).
-        uri: String,
-        /// What the storage is called, e.g. `Google Cloud Storage (gs://)`.
-        storage: String,
-        /// Why it is read-only.
-        kind: ReadOnlyKind,
-    },
     /// An object path is not a valid relative path (absolute, `..`, empty component, NUL,
     /// or inside the store's reserved `.vouch-tmp/`).
     #[error("invalid object path {path:?}: {reason}")]
@@ -221,31 +207,6 @@ impl std::fmt::Display for Operation {
             Operation::Size => "asking for the object's size",
             Operation::List => "listing",
             Operation::Write => "writing the object",
-        })
-    }
-}
-
-/// Why a store is read-only in vouch ([`Error::ReadOnly`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ReadOnlyKind {
-    /// Writing needs the service's write-once create, and vouch's client for it could not
-    /// be tested: Google Cloud Storage's `ifGenerationMatch=0`, sent by `object_store` on
-    /// the XML API, which the emulator vouch's tests can install does not serve (it honours
-    /// the precondition on the JSON API's multipart upload only; spec/storage.md).
-    WriteOnceUntested,
-}
-
-impl std::fmt::Display for ReadOnlyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ReadOnlyKind::WriteOnceUntested => {
-                "write-once (a create with ifGenerationMatch=0, which never replaces an object) \
-                 is untested for vouch's GCS client (its XML API create is served by no emulator \
-                 available), so vouch does not write there and nothing was written; back up to \
-                 another store and copy the collection into the bucket (show, verify, restore \
-                 and dump read it from there)"
-            }
         })
     }
 }
@@ -332,14 +293,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// list: `a/` lists the folder `a`, `a/b` also matches `a/bc`), recursively, sorted by
     /// path. Empty when nothing matches, including when the store's root does not exist.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
-
-    /// `Ok` when new objects may be written here; [`Error::ReadOnly`] when vouch does not
-    /// write to this store (then [`Store::put_new`] and [`Store::create_new`] fail the same
-    /// way without sending anything). Writers (BACKUP) ask before they write anything, so
-    /// a refused backup leaves nothing behind.
-    fn check_writable(&self) -> Result<()> {
-        Ok(())
-    }
 
     /// Writes a new object atomically (readers see all of it or nothing);
     /// [`Error::AlreadyExists`], with the existing object unchanged, if it exists.

@@ -1,5 +1,5 @@
-//! A store on an object service (S3, Azure Blob Storage, HTTP/WebDAV, Google Cloud Storage
-//! read-only) through the `object_store` crate: the
+//! A store on an object service (S3, Google Cloud Storage, Azure Blob Storage, HTTP/WebDAV)
+//! through the `object_store` crate: the
 //! crate's clients speak the protocol (signing, retries with backoff, ranged GETs,
 //! paginated listings, conditional PUT); this module maps them onto [`Store`]'s
 //! synchronous, write-once semantics.
@@ -10,8 +10,9 @@
 //!   `If-None-Match: *`), so the service refuses to replace an object even when two
 //!   writers race; [`Store::create_new`] buffers the object and puts it the same way on
 //!   [`ObjectWriter::finish`] (one PUT, so it is visible whole or not at all).
-//! - A read-only store (GCS: [`ObjectStoreStore::read_only`]) refuses every write with
-//!   [`Error::ReadOnly`] before sending anything.
+//! - Two services write new objects through another client ([`Writer`]): HTTP (WebDAV),
+//!   whose conditional PUT `object_store` lacks, and GCS, whose create `object_store`
+//!   sends on the XML API (`crate::gcs`).
 //! - The API stays synchronous: one small multi-threaded tokio runtime per process drives
 //!   every request (`block_on` from the calling thread), so callers' worker threads issue
 //!   concurrent requests.
@@ -27,8 +28,8 @@ use object_store::{
 
 use crate::local::check_object_path;
 use crate::{
-    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, PendingRange,
-    ReadOnlyKind, Result, StorageUri, Store,
+    message_uri, redact_uri, Error, ObjectMeta, ObjectWriter, Operation, PendingRange, Result,
+    StorageUri, Store,
 };
 
 /// A request sent ahead ([`Store::start_range`]): cancelled when nobody waits for it.
@@ -167,12 +168,23 @@ pub struct ObjectStoreStore {
     shown: String,
     /// Attributes every new object is written with (the storage class).
     attributes: Attributes,
-    /// HTTP (WebDAV) storage: the client whose every request carries `If-None-Match: *`,
-    /// which writes new objects (`object_store`'s HTTP client has no conditional PUT).
-    /// Listing a folder that does not exist is then a 404, read as an empty listing.
-    webdav_writer: Option<Arc<dyn ObjectStore>>,
-    /// Why vouch does not write to this store, when it does not ([`Error::ReadOnly`]).
-    read_only: Option<ReadOnlyKind>,
+    /// What writes new objects.
+    writer: Writer,
+}
+
+/// What writes a store's new objects.
+#[derive(Debug, Clone)]
+enum Writer {
+    /// `inner`'s conditional create (`PutMode::Create`: S3's and Azure's
+    /// `If-None-Match: *`).
+    Inner,
+    /// HTTP (WebDAV) storage: a client whose every request carries `If-None-Match: *`
+    /// (`object_store`'s HTTP client has no conditional PUT). Listing a folder that does
+    /// not exist is then a 404, read as an empty listing.
+    WebDav(Arc<dyn ObjectStore>),
+    /// Google Cloud Storage: Google's client, whose create is a JSON API multipart upload
+    /// with `ifGenerationMatch=0`.
+    Gcs(Arc<crate::gcs::GcsWriter>),
 }
 
 impl ObjectStoreStore {
@@ -196,22 +208,20 @@ impl ObjectStoreStore {
             uri,
             location,
             attributes,
-            webdav_writer: None,
-            read_only: None,
+            writer: Writer::Inner,
         }
     }
 
-    /// The store, read-only for `kind`: every write is [`Error::ReadOnly`], and nothing is
-    /// sent.
-    pub(crate) fn read_only(mut self, kind: ReadOnlyKind) -> ObjectStoreStore {
-        self.read_only = Some(kind);
+    /// The store on Google Cloud Storage: new objects are created by `writer`.
+    pub(crate) fn on_gcs(mut self, writer: Arc<crate::gcs::GcsWriter>) -> ObjectStoreStore {
+        self.writer = Writer::Gcs(writer);
         self
     }
 
     /// The store on HTTP (WebDAV) storage: new objects are written by `writer`, a client of
     /// the same URL whose every request carries `If-None-Match: *`.
     pub(crate) fn on_webdav(mut self, writer: Arc<dyn ObjectStore>) -> ObjectStoreStore {
-        self.webdav_writer = Some(writer);
+        self.writer = Writer::WebDav(writer);
         self
     }
 
@@ -407,7 +417,11 @@ impl Store for ObjectStoreStore {
         }) {
             Ok(listed) => listed,
             // A WebDAV folder that does not exist: nothing under it.
-            Err(object_store::Error::NotFound { .. }) if self.webdav_writer.is_some() => Vec::new(),
+            Err(object_store::Error::NotFound { .. })
+                if matches!(self.writer, Writer::WebDav(_)) =>
+            {
+                Vec::new()
+            }
             Err(e @ object_store::Error::Generic { .. }) => {
                 // The clients report a failed listing untyped (the status is inside): a
                 // HEAD of the folder's key, which they do report typed, tells a refusal
@@ -444,38 +458,30 @@ impl Store for ObjectStoreStore {
         Ok(without_folder_markers(out))
     }
 
-    fn check_writable(&self) -> Result<()> {
-        match self.read_only {
-            None => Ok(()),
-            Some(kind) => Err(Error::ReadOnly {
-                uri: self.uri.clone(),
-                storage: format!(
-                    "{} ({}://)",
-                    self.location.scheme.description(),
-                    self.location.scheme_name
-                ),
-                kind,
-            }),
-        }
-    }
-
     fn put_new(&self, path: &str, bytes: &[u8]) -> Result<()> {
-        self.check_writable()?;
         let key = self.key(path, false)?;
-        let payload = PutPayload::from(bytes.to_vec());
-        let Some(writer) = &self.webdav_writer else {
-            let opts = PutOptions {
-                mode: PutMode::Create,
-                attributes: self.attributes.clone(),
-                ..PutOptions::default()
-            };
-            self.block_on(
-                path,
-                Operation::Write,
-                self.inner.put_opts(&key, payload, opts),
-            )?;
-            return Ok(());
+        let writer = match &self.writer {
+            Writer::Inner => {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    attributes: self.attributes.clone(),
+                    ..PutOptions::default()
+                };
+                let payload = PutPayload::from(bytes.to_vec());
+                self.block_on(
+                    path,
+                    Operation::Write,
+                    self.inner.put_opts(&key, payload, opts),
+                )?;
+                return Ok(());
+            }
+            Writer::Gcs(gcs) => {
+                self.block_on(path, Operation::Write, gcs.create(key.as_ref(), bytes))?;
+                return Ok(());
+            }
+            Writer::WebDav(writer) => writer,
         };
+        let payload = PutPayload::from(bytes.to_vec());
         // Every request of this client is conditional (`If-None-Match: *`). A PUT into a
         // missing folder makes the client create it (MKCOL) and PUT again; a writer racing
         // to create the same folder makes that MKCOL fail, and then another conditional PUT
@@ -504,7 +510,6 @@ impl Store for ObjectStoreStore {
     }
 
     fn create_new(&self, path: &str) -> Result<Box<dyn ObjectWriter>> {
-        self.check_writable()?;
         // Fail before anything is streamed when the name is taken (the PUT checks again).
         if self.size(path)?.is_some() {
             return Err(Error::AlreadyExists {

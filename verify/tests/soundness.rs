@@ -326,10 +326,14 @@ fn a_latest_only_incremental_over_schema_changes_verifies_and_restores() {
         let listing = Listing::new(list_files(&root).unwrap());
         let fulls = listing.full_backups();
         let full_dir = fulls.first().unwrap();
-        let inc_dir = listing.incrementals(full_dir, INCREMENTALS_DIR).pop().unwrap();
+        let inc_dir = listing
+            .incrementals(full_dir, INCREMENTALS_DIR)
+            .pop()
+            .unwrap();
         let versions = |dir: &str| -> BTreeMap<u64, u64> {
-            let m = manifest::decode(&std::fs::read(root.join(dir).join(layout::MANIFEST)).unwrap())
-                .unwrap();
+            let m =
+                manifest::decode(&std::fs::read(root.join(dir).join(layout::MANIFEST)).unwrap())
+                    .unwrap();
             m.descriptors.iter().map(|d| (d.id, d.version)).collect()
         };
         let (before, after) = (versions(full_dir), versions(&inc_dir));

@@ -263,35 +263,12 @@ impl Drop for ReleaseBeforeExport<'_> {
     }
 }
 
-/// Refuses a backup that would write into a store vouch does not write to
-/// ([`vouch_store::Store::check_writable`]: Google Cloud Storage) with
-/// [`vouch_store::Error::ReadOnly`] ([`ErrorKind::ReadOnly`]), before anything is written:
-/// the destination, `incremental_location` and every locality's store are asked. A URI
-/// that does not open is left to the backup, which reports it as it always has.
-/// [`backup`] calls it first; `vouch backup`, `vouch sql` and schedules call it before
-/// they record a job or a schedule.
-pub fn refuse_read_only_destinations(cluster: &Cluster, opts: &BackupOptions) -> Result<()> {
-    let store_opts = crate::storage::open_options(cluster);
-    let uris = std::iter::once(opts.destination.uri())
-        .chain(opts.incremental_location.as_deref())
-        .chain(opts.localities.iter().map(|l| l.uri.as_str()));
-    for uri in uris {
-        if let Ok(store) = vouch_store::open(uri, &store_opts) {
-            store.check_writable()?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs a BACKUP.
 pub fn backup(
     cluster: &Cluster,
     opts: &BackupOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupResult> {
-    // Before anything is written, in the collection or in the cluster (a protected
-    // timestamp record).
-    refuse_read_only_destinations(cluster, opts)?;
     let faults = faults::Injected::of(opts)?;
     let coordinator = crate::coordinator(cluster, opts.execution_locality.as_deref())?;
     let store_opts = crate::storage::open_options(cluster);
