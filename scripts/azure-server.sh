@@ -13,7 +13,8 @@
 #                                                 key base64, as Azure's are; default
 #                                                 Azurite's own devstoreaccount1 and its
 #                                                 published key), create the
-#                                                 container `vouch-test` and print
+#                                                 container `vouch-test` (and each name in
+#                                                 VOUCH_BUCKETS, space-separated) and print
 #                                                 `VOUCH_AZURE_ENDPOINT=http://…/<account>`
 #                                                 and `VOUCH_AZURE_PID=<pid>` on stdout
 # With WATCH_PID the server is stopped (by its pid) once that process has exited.
@@ -83,6 +84,12 @@ start() {
   local endpoint="http://127.0.0.1:$port/$VOUCH_AZURE_ACCOUNT"
   # Create Container (Shared Key signed, path-style URL: the account is the first segment).
   wait_for azure-server "$pid" "$work.log" python3 -c "$CREATE_CONTAINER_PY" "$endpoint" "$CONTAINER"
+  # Each of VOUCH_BUCKETS (space-separated) too.
+  local b
+  for b in ${VOUCH_BUCKETS:-}; do
+    python3 -c "$CREATE_CONTAINER_PY" "$endpoint" "$b" >&2 ||
+      { echo "azure-server: creating container $b failed" >&2; kill "$pid" 2>/dev/null || true; exit 1; }
+  done
   stop_when_gone "$watch" "$pid" "$work" "$work.log"
   echo "VOUCH_AZURE_ENDPOINT=$endpoint"
   echo "VOUCH_AZURE_PID=$pid"

@@ -17,7 +17,8 @@
 #                                               127.0.0.1:<port>` (its XML API, which
 #                                               serves downloads, answers requests to the
 #                                               public host only), create the bucket
-#                                               `vouch-test`, write the server's pid to
+#                                               `vouch-test` (and each name in
+#                                               VOUCH_BUCKETS, space-separated), write the server's pid to
 #                                               target/gcs-server/<port>.pid and print
 #                                               `VOUCH_GCS_ENDPOINT=http://127.0.0.1:<port>`
 #                                               and `VOUCH_GCS_PID=<pid>` on stdout
@@ -96,6 +97,12 @@ start() {
   local pid=$!
   local endpoint="http://127.0.0.1:$port"
   wait_for gcs-server "$pid" "$log" python3 -c "$CREATE_BUCKET_PY" "$endpoint" "$BUCKET"
+  # Each of VOUCH_BUCKETS (space-separated) too.
+  local b
+  for b in ${VOUCH_BUCKETS:-}; do
+    python3 -c "$CREATE_BUCKET_PY" "$endpoint" "$b" >&2 ||
+      { echo "gcs-server: creating bucket $b failed" >&2; kill "$pid" 2>/dev/null || true; exit 1; }
+  done
   echo "$pid" >"$root/$port.pid"
   stop_when_gone "$watch" "$pid" "$log" "$root/$port.pid"
   echo "VOUCH_GCS_ENDPOINT=$endpoint"

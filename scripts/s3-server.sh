@@ -19,7 +19,8 @@
 #   scripts/s3-server.sh install                   install moto (idempotent)
 #   scripts/s3-server.sh install-s3s-fs            build s3s-fs (idempotent; a few minutes)
 #   scripts/s3-server.sh start [WATCH_PID]         start moto on a free loopback port, create
-#                                                  the bucket `vouch-test`, print
+#                                                  the bucket `vouch-test` (and each name in
+#                                                  VOUCH_BUCKETS, space-separated), print
 #                                                  `VOUCH_S3_ENDPOINT=http://…` and
 #                                                  `VOUCH_S3_PID=<pid>` on stdout
 #   scripts/s3-server.sh start-s3s-fs [WATCH_PID]  the same with s3s-fs (on a new folder
@@ -172,16 +173,20 @@ PY
   local pid=$!
   local endpoint="http://127.0.0.1:$port"
   wait_for s3-server "$pid" "$log" http_answers "$endpoint/moto-api/"
-  # CreateBucket (path-style PUT /<bucket>); moto accepts unsigned requests.
-  if ! "$py" - "$endpoint/$BUCKET" <<'PY' >&2
+  # CreateBucket (path-style PUT /<bucket>) for `vouch-test` and each of VOUCH_BUCKETS
+  # (space-separated); moto accepts unsigned requests.
+  local b
+  for b in "$BUCKET" ${VOUCH_BUCKETS:-}; do
+    if ! "$py" - "$endpoint/$b" <<'PY' >&2
 import sys, urllib.request
 urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="PUT"), timeout=10).read()
 PY
-  then
-    echo "s3-server: creating bucket $BUCKET on $endpoint failed" >&2
-    kill "$pid" 2>/dev/null || true
-    exit 1
-  fi
+    then
+      echo "s3-server: creating bucket $b on $endpoint failed" >&2
+      kill "$pid" 2>/dev/null || true
+      exit 1
+    fi
+  done
   stop_when_gone "$watch" "$pid"
   echo "VOUCH_S3_ENDPOINT=$endpoint"
   echo "VOUCH_S3_PID=$pid"

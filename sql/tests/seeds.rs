@@ -15,11 +15,17 @@
 //!   `{key}` becomes its ARN, `{KEY ID}` / `{SECRET ACCESS KEY}` the server's test
 //!   credentials, and `AWS_ENDPOINT=<server>` is appended ([`kms_backup_aws`]).
 //!
+//! The examples naming cloud storage (`s3://`, `gs://`, `azure://`) run a second time on
+//! real servers, each case on its own moto, fake-gcs-server and Azurite with the buckets
+//! the pages name: their URIs as the pages write them, only the endpoint and the test
+//! credentials added ([`cloud_examples_run_on_the_servers`]).
+//!
 //! Every example of the pages runs (the last refused ones, locality-aware lists and the
 //! zone-restore flow, run since issue 15; the flow's statements also run in page order on
 //! one cluster, [`the_manual_zone_restore_flow_runs_in_page_order`]); templates that are not SQL (`${uri_1}`, `BACKUP...`) and the page's one typo assert
 //! the exact syntax error.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use vouch_cluster::workload::{self, Workload};
@@ -28,6 +34,8 @@ use vouch_cluster::{Clock, Cluster};
 use vouch_format::keys::Datum;
 use vouch_format::mvcc::Timestamp;
 use vouch_sql::{Output, Session};
+use vouch_store::OpenOptions;
+use vouch_testkit::servers::{self, OwnServer, Server};
 
 #[path = "../../keys/tests/support/mod.rs"]
 mod kms;
@@ -150,9 +158,206 @@ impl Env {
 }
 
 fn run_on(c: &Cluster, script: &str) -> Vec<Output> {
+    let script = on_servers(script);
     let mut s = Session::new(c);
-    s.execute_all(script)
+    s.execute_all(&script)
         .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+/// The error of `stmt` on `c` (which must fail), with its storage URIs as [`run_on`]
+/// takes them.
+fn execute_err(c: &Cluster, stmt: &str) -> vouch_sql::Error {
+    let stmt = on_servers(stmt);
+    Session::new(c).execute(&stmt).expect_err(&stmt)
+}
+
+// ---- the cloud examples on the test servers ------------------------------------------------
+
+/// The buckets (Azure containers) the pages' cloud URIs name, made on each server a case
+/// starts; the KMS example's `{BUCKET NAME}` placeholder is `bucket-name` there.
+const BUCKETS: &[&str] = &[
+    "bucket",
+    "test",
+    "us-east-bucket",
+    "us-west-bucket",
+    "other-full-backup-uri",
+    "acme-co-backup",
+    "acme-co-backup-us-west",
+    "bucket-name",
+];
+
+thread_local! {
+    /// The servers of the case running on them ([`cloud_examples_run_on_the_servers`]),
+    /// each started on its first use; `None` while cases run on `nodelocal://`.
+    static SERVERS: RefCell<Option<Vec<OwnServer>>> = const { RefCell::new(None) };
+}
+
+/// The endpoint of the running case's own `server` (`None` off the servers).
+fn own_endpoint(server: Server) -> Option<String> {
+    SERVERS.with(|s| {
+        let mut s = s.borrow_mut();
+        let started = s.as_mut()?;
+        if let Some(o) = started.iter().find(|o| o.server() == server) {
+            return Some(o.endpoint().to_string());
+        }
+        let o = OwnServer::start(server, BUCKETS);
+        let endpoint = o.endpoint().to_string();
+        started.push(o);
+        Some(endpoint)
+    })
+}
+
+/// On the servers, the cloud URI [`rewrite`] made `rel` of (`<scheme>/<bucket>[/<path>]
+/// [?<query>]` under `nodelocal://1/`), on the case's own server of its scheme: bucket and
+/// path as the page wrote them, the query [`rewrite`] kept (`COCKROACH_LOCALITY`), and the
+/// server's endpoint and the test credentials added. `None` off the servers, or for a
+/// folder that is no cloud URI's.
+fn server_uri(rel: &str) -> Option<String> {
+    let (scheme, rest) = rel.split_once('/')?;
+    let server = match scheme {
+        "s3" => Server::Moto,
+        "gs" => Server::FakeGcs,
+        "azure" => Server::Azurite,
+        _ => return None,
+    };
+    let endpoint = own_endpoint(server)?;
+    let (place, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (bucket, path) = place.split_once('/').unwrap_or((place, ""));
+    let bucket = if bucket == "{BUCKET NAME}" {
+        "bucket-name"
+    } else {
+        bucket
+    };
+    let added = match server {
+        Server::Moto => format!(
+            "AWS_ENDPOINT={endpoint}&AWS_ACCESS_KEY_ID={}&AWS_SECRET_ACCESS_KEY={}&AWS_REGION=us-east-1",
+            servers::S3_ACCESS_KEY_ID,
+            servers::S3_SECRET_IN_URI
+        ),
+        Server::FakeGcs => format!(
+            "AUTH=specified&CREDENTIALS={}&GS_ENDPOINT={endpoint}",
+            servers::percent_encode(&servers::gcs_credentials(servers::GCS_PRIVATE_KEY), false)
+        ),
+        _ => format!(
+            "AZURE_ACCOUNT_NAME={}&AZURE_ACCOUNT_KEY={}&AZURE_ENDPOINT={endpoint}",
+            servers::AZURE_ACCOUNT,
+            servers::AZURE_KEY_IN_URI
+        ),
+    };
+    let path = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+    let query = if query.is_empty() {
+        added
+    } else {
+        format!("{query}&{added}")
+    };
+    Some(format!("{scheme}://{bucket}{path}?{query}"))
+}
+
+/// `script` with every quoted `'nodelocal://1/<scheme>/…'` that names a cloud URI turned
+/// into it on the case's servers ([`server_uri`]); unchanged off the servers.
+fn on_servers(script: &str) -> String {
+    const MARK: &str = "'nodelocal://1/";
+    if SERVERS.with(|s| s.borrow().is_none()) {
+        return script.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = script;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + MARK.len()..];
+        let end = after.find('\'').unwrap_or(after.len());
+        let (rel, tail) = after.split_at(end);
+        match server_uri(rel) {
+            Some(uri) => out.push_str(&format!("'{uri}")),
+            None => out.push_str(&format!("{MARK}{rel}")),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every object under `rel` (a folder [`rewrite`] maps a cloud URI to, `<scheme>/<bucket>/
+/// <path>`), by path relative to it, sorted, with its bytes: from `c`'s external-I/O
+/// folder, or on the servers from the case's own server.
+fn objects(c: &Cluster, rel: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = match server_uri(rel) {
+        Some(uri) => {
+            let store = vouch_store::open(&uri, &OpenOptions::default()).unwrap();
+            store
+                .list("")
+                .unwrap()
+                .into_iter()
+                .map(|o| {
+                    let bytes = store.get(&o.path).unwrap();
+                    (o.path, bytes)
+                })
+                .collect()
+        }
+        None => {
+            let root = c.extern_dir().join(rel);
+            stored_files(&root)
+                .into_iter()
+                .map(|(p, b)| {
+                    let rel = p.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                    (rel, b)
+                })
+                .collect()
+        }
+    };
+    out.sort();
+    out
+}
+
+/// `uri` (a `nodelocal://1/…` URI [`rewrite`] made) as statements and outputs show it: on
+/// the servers, its cloud URI there with the secrets redacted.
+fn shown_uri(uri: &str) -> String {
+    uri.strip_prefix("nodelocal://1/")
+        .and_then(server_uri)
+        .map_or_else(|| uri.to_string(), |u| vouch_store::redact_uri(&u))
+}
+
+/// The bytes of the object `path` among `objs` ([`objects`]).
+fn object<'o>(objs: &'o [(String, Vec<u8>)], path: &str) -> Option<&'o [u8]> {
+    objs.iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, b)| b.as_slice())
+}
+
+/// The runnable examples that name cloud storage (`s3://`, `gs://`, `azure://`) run
+/// again on real servers: each case on its own moto (S3), fake-gcs-server (GCS) and
+/// Azurite (Azure), started by the project's scripts with the buckets the pages name and
+/// stopped after the case. The URIs are the pages' (bucket, path, `COCKROACH_LOCALITY`),
+/// with the server's endpoint and the test credentials added in place of the pages' own
+/// (`AUTH=implicit`, `x`, `hash`, `{KEY ID}`); `{BUCKET NAME}` is `bucket-name`. Every
+/// check of each case holds there as it does on `nodelocal://`.
+#[test]
+fn cloud_examples_run_on_the_servers() {
+    let mut ran = 0;
+    for (stmt, case) in CASES {
+        let Case::Run(f) = case else { continue };
+        if !["s3://", "gs://", "azure://"]
+            .iter()
+            .any(|s| stmt.contains(s))
+        {
+            continue;
+        }
+        SERVERS.with(|s| *s.borrow_mut() = Some(Vec::new()));
+        let outcome = std::panic::catch_unwind(|| f(stmt));
+        // Dropped: the case's servers are stopped.
+        let started = SERVERS.with(|s| s.borrow_mut().take()).unwrap_or_default();
+        if let Err(e) = outcome {
+            eprintln!("on the servers: {stmt}");
+            std::panic::resume_unwind(e);
+        }
+        assert!(!started.is_empty(), "{stmt}: no server was used");
+        ran += 1;
+    }
+    assert!(ran >= 25, "{ran} cloud examples");
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -521,7 +726,8 @@ fn create_schedule_daily(stmt: &str) {
             "backup_stmt"
         ]
     );
-    let uri = "nodelocal://1/s3/test/backups/schedule_test";
+    // As SHOW SCHEDULES shows it (secrets redacted, on the servers).
+    let uri = &shown_uri("nodelocal://1/s3/test/backups/schedule_test");
     let shown: Vec<Vec<Option<String>>> = t.rows.iter().map(|r| r[1..].to_vec()).collect();
     let s = |v: &str| Some(v.to_string());
     assert_eq!(
@@ -717,11 +923,8 @@ fn legacy_cluster_revision_history(stmt: &str) {
     let t = table(&out);
     let n: usize = cell(t, 0, "rows").parse().unwrap();
     assert!(n > DB_ROWS, "{n} revisions");
-    let root = env
-        .a
-        .extern_dir()
-        .join("gs/acme-co-backup/test-cluster-2017-03-27-weekly");
-    assert!(root.join("BACKUP_MANIFEST").exists());
+    let stored = objects(&env.a, "gs/acme-co-backup/test-cluster-2017-03-27-weekly");
+    assert!(object(&stored, "BACKUP_MANIFEST").is_some());
 }
 
 /// `b`'s bank.customers and accounts after a restore AS OF 2017-02-26 / 02-28.
@@ -866,36 +1069,29 @@ fn locality_backup(stmt: &str) {
         .strip_prefix("nodelocal://1/")
         .unwrap()
         .to_string();
-    let east_dir = env.a.extern_dir().join(&rel);
-    let west_dir = env
-        .a
-        .extern_dir()
-        .join(rel.replace("us-east-bucket", "us-west-bucket"));
-    let manifest_path = if stmt.starts_with("BACKUP INTO") {
-        let latest = std::fs::read_to_string(east_dir.join("LATEST")).unwrap();
-        east_dir
-            .join(latest.trim_start_matches('/'))
-            .join("BACKUP_MANIFEST")
+    let east = objects(&env.a, &rel);
+    let west_objects = objects(&env.a, &rel.replace("us-east-bucket", "us-west-bucket"));
+    // The layer's folder within the store ('' for a legacy BACKUP TO).
+    let layer_dir = if stmt.starts_with("BACKUP INTO") {
+        let latest = String::from_utf8(object(&east, "LATEST").unwrap().to_vec()).unwrap();
+        format!("{}/", latest.trim_start_matches('/'))
     } else {
-        east_dir.join("BACKUP_MANIFEST")
+        String::new()
     };
-    let m = vouch_format::manifest::decode(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let m = vouch_format::manifest::decode(
+        object(&east, &format!("{layer_dir}BACKUP_MANIFEST")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(m.format_version, 2);
     assert_eq!(m.localities, ["region=us-west"]);
     assert_eq!(m.previous.is_some(), !from.is_empty());
-    let layer_dir = manifest_path
-        .parent()
-        .unwrap()
-        .strip_prefix(&east_dir)
-        .unwrap()
-        .to_path_buf();
-    let west_layer = west_dir.join(&layer_dir);
-    let mut west: Vec<String> = std::fs::read_dir(west_layer.join("data"))
-        .map(|rd| {
-            rd.map(|e| format!("data/{}", e.unwrap().file_name().to_string_lossy()))
-                .collect()
-        })
-        .unwrap_or_default();
+    // The layer's data files in the west store (its own folder's, not deeper ones').
+    let mut west: Vec<String> = west_objects
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix(&format!("{layer_dir}data/")))
+        .filter(|name| !name.contains('/'))
+        .map(|name| format!("data/{name}"))
+        .collect();
     west.sort();
     let mut listed: Vec<String> = m
         .files
@@ -906,13 +1102,17 @@ fn locality_backup(stmt: &str) {
     listed.sort();
     assert_eq!(west, listed);
     let part = vouch_format::manifest::decode_part(
-        &std::fs::read(west_layer.join("BACKUP_PART_1_region=us-west")).unwrap(),
+        object(
+            &west_objects,
+            &format!("{layer_dir}BACKUP_PART_1_region=us-west"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(part.backup_id, m.backup_id);
     for f in m.files.iter().filter(|f| f.locality.is_empty()) {
         assert!(
-            east_dir.join(&layer_dir).join(&f.path).is_file(),
+            object(&east, &format!("{layer_dir}{}", f.path)).is_some(),
             "{}",
             f.path
         );
@@ -985,9 +1185,10 @@ fn locality_restore(stmt: &str) {
         );
     }
     // Some files went west, so the second URI matters.
-    let west = env.a.extern_dir().join("s3/us-west-bucket");
     assert!(
-        walk_files(&west).iter().any(|f| f.contains("data/")),
+        objects(&env.a, "s3/us-west-bucket")
+            .iter()
+            .any(|(p, _)| p.contains("data/")),
         "nothing in the west store"
     );
     let b = env.fresh();
@@ -1109,7 +1310,7 @@ fn restore_table_skip_missing_foreign_keys(stmt: &str) {
     run_on(&b, "CREATE DATABASE bank");
     // Without the option the missing referenced table is an error.
     let plain = stmt.replace(" WITH skip_missing_foreign_keys", "");
-    let e = Session::new(&b).execute(&rewrite(&plain)).unwrap_err();
+    let e = execute_err(&b, &rewrite(&plain));
     assert!(e.to_string().contains("customers"), "{e}");
     assert_job(&run_on(&b, &rewrite(stmt)), 3);
     assert_eq!(
@@ -1340,18 +1541,16 @@ fn legacy_backup_passphrase(stmt: &str) {
     env.sql("UPDATE bank.customers SET name = 'Zebulon-plaintext' WHERE id = 1");
     env.tick(1);
     assert_job(&exec(&env, stmt), DB_ROWS);
-    let root = env.a.extern_dir().join("gs/acme-co-backup/test-cluster");
-    assert!(root.join("ENCRYPTION-INFO").exists());
+    let stored = objects(&env.a, "gs/acme-co-backup/test-cluster");
+    assert!(object(&stored, "ENCRYPTION-INFO").is_some());
     // Neither the data nor the passphrase is in any stored byte.
-    for (p, b) in stored_files(&root) {
-        assert!(!holds(&b, "Zebulon-plaintext"), "{}", p.display());
-        assert!(!holds(&b, "password123"), "{}", p.display());
+    for (p, b) in &stored {
+        assert!(!holds(b, "Zebulon-plaintext"), "{p}");
+        assert!(!holds(b, "password123"), "{p}");
     }
     // Reading it needs the passphrase.
     let b = env.fresh();
-    let e = Session::new(&b)
-        .execute(&format!("RESTORE FROM {}", rewrite(TEST_CLUSTER)))
-        .unwrap_err();
+    let e = execute_err(&b, &format!("RESTORE FROM {}", rewrite(TEST_CLUSTER)));
     assert_eq!(
         e.to_string(),
         "the backup is encrypted but no key was given: its data key is wrapped by a passphrase; give encryption_passphrase"
@@ -1367,7 +1566,7 @@ fn legacy_restore_passphrase(stmt: &str) {
     let b = env.fresh_at("wrong");
     // The wrong passphrase fails by name, and restores nothing.
     let wrong = stmt.replace("'password123'", "'password124'");
-    let e = Session::new(&b).execute(&rewrite(&wrong)).unwrap_err();
+    let e = execute_err(&b, &rewrite(&wrong));
     assert_eq!(
         e.to_string(),
         "wrong passphrase: it does not unlock this backup's data key"
@@ -1399,9 +1598,7 @@ fn kms_backup_aws(stmt: &str) {
     assert_job(&exec(&env, &stmt), DB_ROWS);
     // `s3://{BUCKET NAME}?…` is rewritten to this collection.
     let coll = "nodelocal://1/s3/{BUCKET NAME}";
-    let e = Session::new(&env.a)
-        .execute(&format!("SHOW BACKUP FROM LATEST IN '{coll}'"))
-        .unwrap_err();
+    let e = execute_err(&env.a, &format!("SHOW BACKUP FROM LATEST IN '{coll}'"));
     assert_eq!(
         e.to_string(),
         format!("the backup is encrypted but no key was given: its data key is wrapped by the KMS keys aws:///{arn}; give kms")
@@ -1418,6 +1615,9 @@ fn kms_backup_aws(stmt: &str) {
     // The credentials are in no stored byte (the recorded statement shows the uri_id).
     for (p, bytes) in stored_files(&env.a.extern_dir()) {
         assert!(!holds(&bytes, kms::SECRET_IN_URI), "{}", p.display());
+    }
+    for (p, bytes) in objects(&env.a, "s3/{BUCKET NAME}") {
+        assert!(!holds(&bytes, kms::SECRET_IN_URI), "{p}");
     }
 }
 

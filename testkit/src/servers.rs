@@ -157,6 +157,88 @@ pub fn s3_endpoint() -> &'static str {
     endpoint_of(Server::Moto)
 }
 
+/// How `server` is started: its script, the script's command, the variable naming a
+/// running server instead, and the prefix of the endpoint's line the script prints.
+fn how_to_start(server: Server) -> (&'static str, &'static str, &'static str, &'static str) {
+    match server {
+        Server::Moto => (
+            "s3-server.sh",
+            "start",
+            "VOUCH_S3_ENDPOINT",
+            "VOUCH_S3_ENDPOINT=",
+        ),
+        Server::S3sFs => (
+            "s3-server.sh",
+            "start-s3s-fs",
+            "VOUCH_S3S_ENDPOINT",
+            "VOUCH_S3_ENDPOINT=",
+        ),
+        Server::Azurite => (
+            "azure-server.sh",
+            "start",
+            "VOUCH_AZURE_ENDPOINT",
+            "VOUCH_AZURE_ENDPOINT=",
+        ),
+        Server::WsgiDav => (
+            "http-server.sh",
+            "start",
+            "VOUCH_HTTP_ENDPOINT",
+            "VOUCH_HTTP_ENDPOINT=",
+        ),
+        Server::FakeGcs => (
+            "gcs-server.sh",
+            "start",
+            "VOUCH_GCS_ENDPOINT",
+            "VOUCH_GCS_ENDPOINT=",
+        ),
+    }
+}
+
+/// Starts `server` through its script, stopped by the script's watcher when this process
+/// exits; `buckets` are made besides `vouch-test` (buckets on the S3 and GCS servers,
+/// containers on Azurite). Returns the endpoint and the server's pid.
+fn start(server: Server, buckets: &[&str]) -> (String, u32) {
+    let (script, command, _, printed) = how_to_start(server);
+    let script = repo().join("scripts").join(script);
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(command)
+        .arg(std::process::id().to_string())
+        .env("VOUCH_S3S_ACCESS_KEY", S3_ACCESS_KEY_ID)
+        .env("VOUCH_S3S_SECRET_KEY", S3_SECRET)
+        .env("VOUCH_AZURE_ACCOUNT", AZURE_ACCOUNT)
+        .env("VOUCH_AZURE_KEY", AZURE_KEY)
+        .env("VOUCH_BUCKETS", buckets.join(" "))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the {server:?} test server did not start ({} exited with {}; its reason is on \
+         stderr above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs \
+         cargo and crates.io; Azurite needs node and npm; WsgiDAV and fake-gcs-server need \
+         python3 with venv and PyPI.",
+        script.display(),
+        out.status
+    );
+    let endpoint = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(printed))
+        .unwrap_or_else(|| panic!("{} printed no endpoint: {stdout:?}", script.display()))
+        .to_string();
+    let pid = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VOUCH_")
+                .and_then(|l| l.split_once("_PID="))
+                .and_then(|(_, pid)| pid.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{} printed no pid: {stdout:?}", script.display()));
+    (endpoint, pid)
+}
+
 /// The endpoint of `server`, started on first use (Azurite's ends with the account:
 /// `http://127.0.0.1:<port>/vouch-acct`).
 pub fn endpoint_of(server: Server) -> &'static str {
@@ -165,78 +247,70 @@ pub fn endpoint_of(server: Server) -> &'static str {
     static AZURITE: OnceLock<String> = OnceLock::new();
     static WSGIDAV: OnceLock<String> = OnceLock::new();
     static FAKE_GCS: OnceLock<String> = OnceLock::new();
-    let (cell, var, script, command, printed) = match server {
-        Server::Moto => (
-            &MOTO,
-            "VOUCH_S3_ENDPOINT",
-            "s3-server.sh",
-            "start",
-            "VOUCH_S3_ENDPOINT=",
-        ),
-        Server::S3sFs => (
-            &S3S,
-            "VOUCH_S3S_ENDPOINT",
-            "s3-server.sh",
-            "start-s3s-fs",
-            "VOUCH_S3_ENDPOINT=",
-        ),
-        Server::Azurite => (
-            &AZURITE,
-            "VOUCH_AZURE_ENDPOINT",
-            "azure-server.sh",
-            "start",
-            "VOUCH_AZURE_ENDPOINT=",
-        ),
-        Server::WsgiDav => (
-            &WSGIDAV,
-            "VOUCH_HTTP_ENDPOINT",
-            "http-server.sh",
-            "start",
-            "VOUCH_HTTP_ENDPOINT=",
-        ),
-        Server::FakeGcs => (
-            &FAKE_GCS,
-            "VOUCH_GCS_ENDPOINT",
-            "gcs-server.sh",
-            "start",
-            "VOUCH_GCS_ENDPOINT=",
-        ),
+    let cell = match server {
+        Server::Moto => &MOTO,
+        Server::S3sFs => &S3S,
+        Server::Azurite => &AZURITE,
+        Server::WsgiDav => &WSGIDAV,
+        Server::FakeGcs => &FAKE_GCS,
     };
     cell.get_or_init(|| {
-        if let Ok(e) = std::env::var(var) {
+        if let Ok(e) = std::env::var(how_to_start(server).2) {
             if !e.is_empty() {
                 return e;
             }
         }
-        let script = repo().join("scripts").join(script);
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(command)
-            .arg(std::process::id().to_string())
-            .env("VOUCH_S3S_ACCESS_KEY", S3_ACCESS_KEY_ID)
-            .env("VOUCH_S3S_SECRET_KEY", S3_SECRET)
-            .env("VOUCH_AZURE_ACCOUNT", AZURE_ACCOUNT)
-            .env("VOUCH_AZURE_KEY", AZURE_KEY)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "the {server:?} test server did not start ({} exited with {}; its reason is on \
-             stderr above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs \
-             cargo and crates.io; Azurite needs node and npm; WsgiDAV and fake-gcs-server need \
-             python3 with venv and PyPI.",
-            script.display(),
-            out.status
-        );
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(printed))
-            .unwrap_or_else(|| panic!("{} printed no endpoint: {stdout:?}", script.display()))
-            .to_string()
+        start(server, &[]).0
     })
+}
+
+/// A server of one test's own, with buckets of the names it asks for (a test whose
+/// statements name their buckets verbatim, and must not meet another test's objects):
+/// started by the server's script like the shared ones, and stopped by its pid when
+/// dropped.
+#[derive(Debug)]
+pub struct OwnServer {
+    server: Server,
+    endpoint: String,
+    pid: u32,
+}
+
+impl OwnServer {
+    /// Starts `server` (Moto, FakeGcs or Azurite: the ones that make buckets on request)
+    /// with the buckets (containers on Azurite) `buckets` and `vouch-test`.
+    pub fn start(server: Server, buckets: &[&str]) -> OwnServer {
+        assert!(
+            matches!(server, Server::Moto | Server::FakeGcs | Server::Azurite),
+            "{server:?} makes no buckets on request"
+        );
+        let (endpoint, pid) = start(server, buckets);
+        OwnServer {
+            server,
+            endpoint,
+            pid,
+        }
+    }
+
+    /// Its endpoint (Azurite's ends with the account, [`AZURE_ACCOUNT`]).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Which server it is.
+    pub fn server(&self) -> Server {
+        self.server
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        // The script's watcher removes its files when this process exits.
+        let _ = Command::new("kill")
+            .arg(self.pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// A prefix no other test (of this process or another) uses: `<name>-<pid>-<n>`.
