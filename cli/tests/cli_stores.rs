@@ -44,6 +44,22 @@ fn collection(backend: Backend, dir: &Path) -> String {
     }
 }
 
+/// `vouch verify --level full --format json` with `args` (the collection and its
+/// options) succeeds with no error, warning or finding; returns the report.
+fn full_verify_is_clean(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["verify", "--level", "full", "--format", "json"];
+    all.extend_from_slice(args);
+    let (out, _) = run(&all);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["errors"].as_u64(), j["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    assert_eq!(j["findings"].as_array().map(Vec::len), Some(0), "{out}");
+    j
+}
+
 /// What the URI is shown as: without its query.
 fn shown(uri: &str) -> &str {
     uri.split('?').next().unwrap()
@@ -654,23 +670,7 @@ fn gcs_is_read_and_written_by_vouch_sql() {
     };
     assert_eq!(manifests(&after), manifests(&before) + 1);
     assert_eq!(manifests(&objects(&inc_uri, &src)), 1);
-    let (out, _) = run(&[
-        "verify",
-        "IN",
-        &gcs,
-        "--incremental-location",
-        &inc_uri,
-        "--level",
-        "full",
-        "--format",
-        "json",
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        (j["errors"].as_u64(), j["warnings"].as_u64()),
-        (Some(0), Some(0)),
-        "{out}"
-    );
+    full_verify_is_clean(&["IN", &gcs, "--incremental-location", &inc_uri]);
     let dst2 = d.path().join("dst2");
     run(&["cluster", "init", s(&dst2)]);
     run(&[
@@ -877,25 +877,7 @@ fn gcs_in_a_locality_list_is_read_like_any_store() {
         ["nodelocal://1/east", west.as_str()],
         [east.as_str(), west.as_str()],
     ] {
-        let (out, _) = run(&[
-            "verify",
-            "--cluster",
-            s(&c),
-            "--level",
-            "full",
-            "--format",
-            "json",
-            "IN",
-            list[0],
-            list[1],
-        ]);
-        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(
-            (j["errors"].as_u64(), j["warnings"].as_u64()),
-            (Some(0), Some(0)),
-            "{out}"
-        );
-        assert_eq!(j["findings"].as_array().map(Vec::len), Some(0), "{out}");
+        full_verify_is_clean(&["--cluster", s(&c), "IN", list[0], list[1]]);
     }
     // Without the us-west1 store its file is missing: the list's gs:// store was read.
     let out = vouch([
@@ -943,22 +925,5 @@ fn gcs_in_a_locality_list_is_read_like_any_store() {
         .filter(|p| p.ends_with("BACKUP_PART_1_region=us-west1"))
         .collect();
     assert_eq!(parts.len(), 1, "{parts:?}");
-    let (out, _) = run(&[
-        "verify",
-        "--cluster",
-        s(&c),
-        "--level",
-        "full",
-        "--format",
-        "json",
-        "IN",
-        "nodelocal://1/east2",
-        &west2,
-    ]);
-    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        (j["errors"].as_u64(), j["warnings"].as_u64()),
-        (Some(0), Some(0)),
-        "{out}"
-    );
+    full_verify_is_clean(&["--cluster", s(&c), "IN", "nodelocal://1/east2", &west2]);
 }

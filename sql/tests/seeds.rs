@@ -303,7 +303,11 @@ fn objects(c: &Cluster, rel: &str) -> Vec<(String, Vec<u8>)> {
             stored_files(&root)
                 .into_iter()
                 .map(|(p, b)| {
-                    let rel = p.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                    let rel = p
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
                     (rel, b)
                 })
                 .collect()
