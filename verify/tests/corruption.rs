@@ -15,9 +15,9 @@ use vouch_format::manifest;
 use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
 use vouch_testkit::chains::revision_chains;
-use vouch_testkit::corrupt::{self, Action, Case};
+use vouch_testkit::corrupt::{self, Action};
 use vouch_testkit::tree::{list_files, snapshot};
-use vouch_verify::{verify_collection, Level, Report, Severity, VerifyOptions};
+use vouch_verify::{verify_collection, Level, Report, VerifyOptions};
 
 const LEVELS: [Level; 3] = [Level::Metadata, Level::Schema, Level::Full];
 
@@ -82,22 +82,6 @@ fn describe(r: &Report) -> String {
         .join("\n")
 }
 
-/// Does the report hold an error finding that matches the case?
-fn caught(case: &Case, r: &Report) -> bool {
-    r.findings.iter().any(|f| {
-        f.severity == Severity::Error
-            && case.kinds.contains(&f.kind)
-            && case.file.as_ref().is_none_or(|p| &f.file == p)
-            && case
-                .block
-                .as_ref()
-                .is_none_or(|b| f.block.as_ref() == Some(b))
-            && case
-                .region
-                .is_none_or(|(s, e)| f.offset.is_some_and(|o| s <= o && o < e))
-    })
-}
-
 /// Runs every case of a collection; returns one line per case not caught as required.
 fn run_suite(w: Workload, seed: u64, keys: &KeySource) -> (usize, Vec<String>) {
     let b = build_keyed(w, seed, keys);
@@ -108,7 +92,7 @@ fn run_suite(w: Workload, seed: u64, keys: &KeySource) -> (usize, Vec<String>) {
         corrupt::apply_keyed(case, &b.root, &dst, keys).unwrap();
         for level in LEVELS.into_iter().filter(|l| *l >= case.level) {
             let r = verify_keyed(&dst, level, keys);
-            if !caught(case, &r) {
+            if !case.caught_by(&r) {
                 misses.push(format!(
                     "{w} {}: at {level} expected an error of kind {:?} file {:?} block {:?} region {:?}; verify said:\n{}",
                     case.name,

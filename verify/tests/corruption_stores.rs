@@ -13,7 +13,7 @@ use vouch_cluster::workload::Workload;
 use vouch_keys::KeySource;
 use vouch_store::OpenOptions;
 use vouch_testkit::chains::revision_chains;
-use vouch_testkit::corrupt::{self, Case};
+use vouch_testkit::corrupt;
 use vouch_testkit::servers::{unique_prefix, uri_on, Server, SERVERS};
 use vouch_testkit::tree::list_files;
 use vouch_verify::{verify_collection, Finding, Level, Report, Severity, VerifyOptions};
@@ -65,22 +65,6 @@ fn said(r: &Report) -> Vec<Said> {
         .collect();
     v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     v
-}
-
-/// Does the report hold an error finding that matches the case (as the suite requires)?
-fn caught(case: &Case, r: &Report) -> bool {
-    r.findings.iter().any(|f| {
-        f.severity == Severity::Error
-            && case.kinds.contains(&f.kind)
-            && case.file.as_ref().is_none_or(|p| &f.file == p)
-            && case
-                .block
-                .as_ref()
-                .is_none_or(|b| f.block.as_ref() == Some(b))
-            && case
-                .region
-                .is_none_or(|(s, e)| f.offset.is_some_and(|o| s <= o && o < e))
-    })
 }
 
 /// Writes every file of the local collection `dir` as an object of a new collection on
@@ -142,7 +126,7 @@ fn every_corruption_is_found_alike_on_every_store() {
                                     said(&got)
                                 ));
                             }
-                            if !caught(case, &got) || got.exit_code() == 0 {
+                            if !case.caught_by(&got) || got.exit_code() == 0 {
                                 out.push(format!(
                                     "{} on {server:?} at {level}: not caught (kinds {:?}, file {:?})",
                                     case.name, case.kinds, case.file

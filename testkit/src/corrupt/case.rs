@@ -1,6 +1,6 @@
 //! What a corruption case is: the damage ([`Action`]) and what must catch it ([`Case`]).
 
-use vouch_verify::Level;
+use vouch_verify::{Level, Report, Severity};
 
 /// One corruption of a collection and what must catch it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,26 @@ pub struct Case {
     pub region: Option<(u64, u64)>,
     /// What [`apply`] does to the copy.
     pub action: Action,
+}
+
+impl Case {
+    /// Does `report` catch this case as the suite requires: an error finding of one of
+    /// its kinds, naming its file and block when it has them, at an offset inside its
+    /// damaged region when it has one?
+    pub fn caught_by(&self, report: &Report) -> bool {
+        report.findings.iter().any(|f| {
+            f.severity == Severity::Error
+                && self.kinds.contains(&f.kind)
+                && self.file.as_ref().is_none_or(|p| &f.file == p)
+                && self
+                    .block
+                    .as_ref()
+                    .is_none_or(|b| f.block.as_ref() == Some(b))
+                && self
+                    .region
+                    .is_none_or(|(s, e)| f.offset.is_some_and(|o| s <= o && o < e))
+        })
+    }
 }
 
 /// What is done to a copy of the collection (paths relative to its root, `/`-separated).
