@@ -60,6 +60,29 @@ fn full_verify_is_clean(args: &[&str]) -> serde_json::Value {
     j
 }
 
+/// Every store the scenario suites run on: the local directory and each test server.
+const EVERY_STORE: [Backend; 6] = [
+    Backend::Local,
+    Backend::Object(Server::Moto),
+    Backend::Object(Server::S3sFs),
+    Backend::Object(Server::Azurite),
+    Backend::Object(Server::WsgiDav),
+    Backend::Object(Server::FakeGcs),
+];
+
+/// `vouch cluster init <dir> --workload <workload> --rows <rows>`.
+fn init_cluster(dir: &Path, workload: &str, rows: &str) {
+    run(&[
+        "cluster",
+        "init",
+        s(dir),
+        "--workload",
+        workload,
+        "--rows",
+        rows,
+    ]);
+}
+
 /// What the URI is shown as: without its query.
 fn shown(uri: &str) -> &str {
     uri.split('?').next().unwrap()
@@ -211,15 +234,7 @@ fn objects(uri: &str, src: &Path) -> Vec<(String, u64, Option<Vec<u8>>)> {
 fn one_scenario_gives_the_same_answers_on_every_store() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    run(&[
-        "cluster",
-        "init",
-        s(&src),
-        "--workload",
-        "bank",
-        "--rows",
-        "200",
-    ]);
+    init_cluster(&src, "bank", "200");
     let (t1, _) = run(&["cluster", "now", s(&src)]);
     run(&[
         "cluster",
@@ -233,14 +248,7 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
     let (t2, _) = run(&["cluster", "now", s(&src)]);
     let (t1, t2) = (t1.trim().to_string(), t2.trim().to_string());
 
-    let backends = [
-        Backend::Local,
-        Backend::Object(Server::Moto),
-        Backend::Object(Server::S3sFs),
-        Backend::Object(Server::Azurite),
-        Backend::Object(Server::WsgiDav),
-        Backend::Object(Server::FakeGcs),
-    ];
+    let backends = EVERY_STORE;
     let uris: Vec<String> = backends.iter().map(|&b| collection(b, d.path())).collect();
     for uri in &uris {
         let (_, err) = run(&[
@@ -312,15 +320,7 @@ fn one_scenario_gives_the_same_answers_on_every_store() {
 fn a_stopped_backup_resumes_on_every_store() {
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    run(&[
-        "cluster",
-        "init",
-        s(&src),
-        "--workload",
-        "bank",
-        "--rows",
-        "2000",
-    ]);
+    init_cluster(&src, "bank", "2000");
     let want = fingerprints(&src, "bank", None);
     let data_files = |uri: &str| -> Vec<(String, Vec<u8>)> {
         let store = open(uri, &OpenOptions::default()).unwrap();
@@ -335,14 +335,7 @@ fn a_stopped_backup_resumes_on_every_store() {
             })
             .collect()
     };
-    let backends = [
-        Backend::Local,
-        Backend::Object(Server::Moto),
-        Backend::Object(Server::S3sFs),
-        Backend::Object(Server::Azurite),
-        Backend::Object(Server::WsgiDav),
-        Backend::Object(Server::FakeGcs),
-    ];
+    let backends = EVERY_STORE;
     for (i, backend) in backends.into_iter().enumerate() {
         for (j, fault) in ["after-files:2", "before-manifest", "before-latest"]
             .into_iter()
@@ -444,15 +437,7 @@ fn vouch_sql_takes_gcs_uris() {
 fn vouch_sql_takes(server: Server) {
     let d = tempfile::tempdir().unwrap();
     let c = d.path().join("c");
-    run(&[
-        "cluster",
-        "init",
-        s(&c),
-        "--workload",
-        "bank",
-        "--rows",
-        "50",
-    ]);
+    init_cluster(&c, "bank", "50");
     let uri = uri_on(server, &unique_prefix("cli-sql"));
     let out = vouch([
         "sql",
@@ -497,15 +482,7 @@ fn restore_reads_tables_at_once_with_jobs() {
     use vouch_testkit::servers::{arm_faults, fault_counts, fault_proxy, max_in_flight, uri_at};
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    run(&[
-        "cluster",
-        "init",
-        s(&src),
-        "--workload",
-        "movr",
-        "--rows",
-        "300",
-    ]);
+    init_cluster(&src, "movr", "300");
     let (proxy, endpoint) = fault_proxy(Server::Moto);
     let uri = uri_at(Server::Moto, endpoint, &unique_prefix("restore-jobs"));
     run(&["backup", "--cluster", s(&src), "INTO", &uri]);
@@ -550,15 +527,7 @@ fn metadata_sizes_come_from_the_listing() {
     use vouch_testkit::servers::{arm_faults, fault_proxy, heads_forwarded, uri_at};
     let d = tempfile::tempdir().unwrap();
     let src = d.path().join("src");
-    run(&[
-        "cluster",
-        "init",
-        s(&src),
-        "--workload",
-        "bank",
-        "--rows",
-        "300",
-    ]);
+    init_cluster(&src, "bank", "300");
     let (proxy, endpoint) = fault_proxy(Server::Moto);
     let uri = uri_at(Server::Moto, endpoint, &unique_prefix("metadata-sizes"));
     run(&[
@@ -597,15 +566,7 @@ fn metadata_sizes_come_from_the_listing() {
 
 /// A cluster `src` with the bank workload, and the times of its two states: (t1, t2).
 fn bank_cluster(src: &Path, rows: &str) -> (String, String) {
-    run(&[
-        "cluster",
-        "init",
-        s(src),
-        "--workload",
-        "bank",
-        "--rows",
-        rows,
-    ]);
+    init_cluster(src, "bank", rows);
     let (t1, _) = run(&["cluster", "now", s(src)]);
     run(&[
         "cluster",
