@@ -210,8 +210,8 @@ fn own_endpoint(server: Server) -> Option<String> {
 /// On the servers, the cloud URI [`rewrite`] made `rel` of (`<scheme>/<bucket>[/<path>]
 /// [?<query>]` under `nodelocal://1/`), on the case's own server of its scheme: bucket and
 /// path as the page wrote them, the query [`rewrite`] kept (`COCKROACH_LOCALITY`), and the
-/// server's endpoint and the test credentials added. `None` off the servers, or for a
-/// folder that is no cloud URI's.
+/// server's endpoint and the test credentials ([`servers::uri_in`]). `None` off the
+/// servers, or for a folder that is no cloud URI's.
 fn server_uri(rel: &str) -> Option<String> {
     let (scheme, rest) = rel.split_once('/')?;
     let server = match scheme {
@@ -228,33 +228,12 @@ fn server_uri(rel: &str) -> Option<String> {
     } else {
         bucket
     };
-    let added = match server {
-        Server::Moto => format!(
-            "AWS_ENDPOINT={endpoint}&AWS_ACCESS_KEY_ID={}&AWS_SECRET_ACCESS_KEY={}&AWS_REGION=us-east-1",
-            servers::S3_ACCESS_KEY_ID,
-            servers::S3_SECRET_IN_URI
-        ),
-        Server::FakeGcs => format!(
-            "AUTH=specified&CREDENTIALS={}&GS_ENDPOINT={endpoint}",
-            servers::percent_encode(&servers::gcs_credentials(servers::GCS_PRIVATE_KEY), false)
-        ),
-        _ => format!(
-            "AZURE_ACCOUNT_NAME={}&AZURE_ACCOUNT_KEY={}&AZURE_ENDPOINT={endpoint}",
-            servers::AZURE_ACCOUNT,
-            servers::AZURE_KEY_IN_URI
-        ),
-    };
-    let path = if path.is_empty() {
-        String::new()
+    let uri = servers::uri_in(server, &endpoint, bucket, path);
+    Some(if query.is_empty() {
+        uri
     } else {
-        format!("/{path}")
-    };
-    let query = if query.is_empty() {
-        added
-    } else {
-        format!("{query}&{added}")
-    };
-    Some(format!("{scheme}://{bucket}{path}?{query}"))
+        format!("{uri}&{query}")
+    })
 }
 
 /// `script` with every quoted `'nodelocal://1/<scheme>/…'` that names a cloud URI turned

@@ -44,21 +44,6 @@ impl Scheme {
         }
     }
 
-    /// What the storage is called in messages.
-    pub fn description(&self) -> &'static str {
-        match self {
-            Scheme::NodeLocal => "node-local storage",
-            Scheme::File => "local files",
-            Scheme::Path => "a local directory",
-            Scheme::S3 => "Amazon S3 storage",
-            Scheme::Gs => "Google Cloud Storage",
-            Scheme::Azure => "Azure Blob Storage",
-            Scheme::Http => "HTTP storage",
-            Scheme::Userfile => "userfile storage (files stored inside the cluster)",
-            Scheme::External => "external connections",
-        }
-    }
-
     fn from_name(name: &str) -> Option<Scheme> {
         Some(match name {
             "nodelocal" => Scheme::NodeLocal,

