@@ -290,16 +290,18 @@ impl ObjectStoreStore {
 
     /// [`Store::get_range`]'s answer once the ranged GET of `len` bytes from `offset`
     /// answered `got`.
-    fn range_answer<B: AsRef<[u8]>>(
+    fn range_answer(
         &self,
         path: &str,
         offset: u64,
         len: u64,
-        got: object_store::Result<B>,
+        got: object_store::Result<bytes::Bytes>,
     ) -> Result<Vec<u8>> {
         let end = offset.saturating_add(len);
         match got {
-            Ok(b) if b.as_ref().len() as u64 == len => Ok(b.as_ref().to_vec()),
+            // The client's buffer, not a copy of it, when the bytes are its only owner
+            // (a ranged read's body collected into one buffer).
+            Ok(b) if b.len() as u64 == len => Ok(Vec::from(b)),
             Ok(_) => {
                 let size = self.size(path)?.unwrap_or(0);
                 Err(self.eof(path, offset, len, size))
@@ -342,7 +344,7 @@ impl Store for ObjectStoreStore {
         let bytes = self.block_on(path, Operation::Read, async {
             self.inner.get(&key).await?.bytes().await
         })?;
-        Ok(bytes.to_vec())
+        Ok(Vec::from(bytes))
     }
 
     fn get_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
