@@ -227,13 +227,31 @@ pub fn read_layer(store: &dyn Store, dir: &str, is_full: bool, enc: Encryption<'
     r
 }
 
-impl LayerRead {
-    fn get(&mut self, store: &dyn Store, path: &str, object: Object) -> Option<Vec<u8>> {
-        let limit = match object {
+impl Object {
+    /// Every object a layer's reader reads whole.
+    pub const ALL: [Object; 3] = [Object::Manifest, Object::Checksum, Object::Listing];
+
+    /// Its name in the layer's directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Object::Manifest => layout::MANIFEST,
+            Object::Checksum => layout::MANIFEST_CHECKSUM,
+            Object::Listing => layout::LISTING,
+        }
+    }
+
+    /// The most bytes it is read with ([`Store::get_limited`]).
+    pub fn limit(self) -> u64 {
+        match self {
             Object::Manifest | Object::Listing => layout::MAX_METADATA_BYTES,
             Object::Checksum => layout::MAX_POINTER_BYTES,
-        };
-        match store.get_limited(path, limit) {
+        }
+    }
+}
+
+impl LayerRead {
+    fn get(&mut self, store: &dyn Store, path: &str, object: Object) -> Option<Vec<u8>> {
+        match store.get_limited(path, object.limit()) {
             Ok(b) => {
                 self.objects_read += 1;
                 self.bytes_read += b.len() as u64;

@@ -564,6 +564,58 @@ fn metadata_sizes_come_from_the_listing() {
     );
 }
 
+/// `verify --level metadata` over a collection of several chains reads each small object
+/// it needs (the LATEST pointers, each layer's manifest and checksum) with one GET, and
+/// reads them many at once: through a proxy of moto, the run's requests are exactly the
+/// listing and one GET per such object (no HEAD, nothing read twice), more than one was in
+/// flight at a time, and the report is clean.
+#[test]
+fn metadata_reads_the_small_objects_at_once_one_request_each() {
+    use vouch_testkit::servers::{
+        arm_faults, fault_counts, fault_proxy, heads_forwarded, max_in_flight, uri_at,
+    };
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    init_cluster(&src, "bank", "100");
+    let (proxy, endpoint) = fault_proxy(Server::Moto);
+    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("metadata-at-once"));
+    for _ in 0..4 {
+        run(&["backup", "--cluster", s(&src), "INTO", &uri]);
+    }
+    run(&["backup", "--cluster", s(&src), "INTO", "LATEST", "IN", &uri]);
+    let listed = open(&uri, &OpenOptions::default())
+        .unwrap()
+        .list("")
+        .unwrap();
+    let small = listed
+        .iter()
+        .filter(|o| {
+            let name = o.path.rsplit('/').next().unwrap_or_default();
+            o.path == "LATEST"
+                || o.path.starts_with("metadata/latest/LATEST-")
+                || name == "BACKUP_MANIFEST"
+                || name == "BACKUP_MANIFEST-CHECKSUM"
+        })
+        .count() as u64;
+    // 4 chains (one with an incremental): 5 manifests, 5 checksums and the pointers.
+    assert!(small >= 11, "{small} small objects in {listed:?}");
+    arm_faults(proxy, 0, 503, "");
+    let (out, _) = run(&[
+        "verify", "IN", &uri, "--level", "metadata", "--format", "json",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["errors"].as_u64(), j["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    assert_eq!(j["chains"].as_array().map(Vec::len), Some(4), "{out}");
+    assert_eq!(heads_forwarded(proxy), 0);
+    assert_eq!(fault_counts(proxy), (0, 0, 1 + small));
+    let in_flight = max_in_flight(proxy);
+    assert!(in_flight >= 2, "at most {in_flight} request at once");
+}
+
 /// A cluster `src` with the bank workload, and the times of its two states: (t1, t2).
 fn bank_cluster(src: &Path, rows: &str) -> (String, String) {
     init_cluster(src, "bank", rows);

@@ -17,8 +17,9 @@ use std::sync::{Arc, Barrier};
 
 use servers::{
     arm_faults, endpoint_of, fault_counts, fault_proxy, gcs_credentials, gcs_upload, gcs_uri_at,
-    percent_encode, put_folder_marker, s3_endpoint, sigv4_requests, unique_prefix, uri_at, uri_on,
-    Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET, S3_SECRET_IN_URI,
+    heads_forwarded, percent_encode, put_folder_marker, s3_endpoint, sigv4_requests, unique_prefix,
+    uri_at, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET,
+    S3_SECRET_IN_URI,
 };
 use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, Store};
 
@@ -1253,6 +1254,46 @@ fn gcs_uri_parameters() {
     }
 }
 
+/// A whole object read under a size limit (`Store::get_limited`: manifests, checksums,
+/// LATEST pointers) is one GET: the size its answer states is checked before the body is
+/// read, with no HEAD first. A larger object is `TooLarge` with its size, a missing one
+/// `NotFound` (reading), each also one request; the proxy counts them.
+fn a_limited_read_is_one_request(server: Server) {
+    let _turn = proxy_lock();
+    let (proxy, endpoint) = fault_proxy(server);
+    let uri = uri_at(server, endpoint, &unique_prefix("limited"));
+    let s = open(&uri, &OpenOptions::default()).unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    s.put_new("m/BACKUP_MANIFEST", &data).unwrap();
+    arm_faults(proxy, 0, 503, "");
+    assert!(s.get_limited("m/BACKUP_MANIFEST", 300_000).unwrap() == data);
+    let err = s.get_limited("m/BACKUP_MANIFEST", 299_999).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::TooLarge {
+                path,
+                size: 300_000,
+                limit: 299_999,
+            } if path.ends_with("/m/BACKUP_MANIFEST")
+        ),
+        "{err:?}"
+    );
+    let err = s.get_limited("m/none", 10).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::NotFound {
+                operation: Operation::Read,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(fault_counts(proxy), (0, 0, 3), "{server:?}");
+    assert_eq!(heads_forwarded(proxy), 0, "{server:?}");
+}
+
 /// Each contract test on each server, but two that s3s-fs fails by quirks of
 /// its own (spec/storage.md): it checks `If-None-Match` and then renames its temp file
 /// into place, so racing conditional PUTs all succeed, and a PUT into a missing bucket
@@ -1271,6 +1312,7 @@ macro_rules! on_servers {
 on_servers!(
     moto, Moto:
     transient_failures_are_retried,
+    a_limited_read_is_one_request,
     every_amz_header_is_signed,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
@@ -1286,6 +1328,7 @@ on_servers!(
 on_servers!(
     azurite, Azurite:
     transient_failures_are_retried,
+    a_limited_read_is_one_request,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
@@ -1301,6 +1344,7 @@ on_servers!(
 on_servers!(
     wsgidav, WsgiDav:
     transient_failures_are_retried,
+    a_limited_read_is_one_request,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,
@@ -1314,6 +1358,7 @@ on_servers!(
 on_servers!(
     s3s_fs, S3sFs:
     transient_failures_are_retried,
+    a_limited_read_is_one_request,
     every_amz_header_is_signed,
     wrong_credentials_are_denied_naming_object_and_operation,
     put_new_is_write_once_by_the_service,
@@ -1328,6 +1373,7 @@ on_servers!(
 on_servers!(
     fake_gcs, FakeGcs:
     transient_failures_are_retried,
+    a_limited_read_is_one_request,
     put_new_is_write_once_by_the_service,
     reads_of_missing_objects,
     streaming_create_finish_and_abort,

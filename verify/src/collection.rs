@@ -1,7 +1,7 @@
 //! `verify_collection`: opens the collection, finds its chains and layers by name (never
 //! stopping at a broken manifest), runs the levels and assembles the report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -166,6 +166,22 @@ pub fn verify_locality_collection(
         )));
     }
 
+    // The LATEST pointers, read ahead many at once (on an object store each is a round
+    // trip; a collection of many full backups has one marker each).
+    let pointers: Vec<(String, u64, u64)> = layout::Listing::new(main_objs.iter())
+        .latest_markers()
+        .into_iter()
+        .chain(
+            main_sizes
+                .contains_key(layout::LATEST)
+                .then(|| layout::LATEST.to_string()),
+        )
+        .map(|p| {
+            let size = main_sizes.get(&p).copied().unwrap_or(0);
+            (p, size, layout::MAX_POINTER_BYTES)
+        })
+        .collect();
+    main.read_ahead_objects(&pointers);
     let mut collection_checks = Vec::new();
     let (latest_check, latest) = metadata::check_latest(&ctx, &main_objs, &main_dirs);
     collection_checks.push(latest_check);
@@ -187,9 +203,68 @@ pub fn verify_locality_collection(
         }
     };
 
+    // Each selected chain's layers: its full backup, then its incrementals in order.
+    let (inc_dirs_of, inc_which) = if separate {
+        (&inc_dirs, Which::Inc)
+    } else {
+        (&main_dirs, Which::Main)
+    };
+    let plans: Vec<(&String, Vec<String>)> = selected
+        .iter()
+        .map(|full| {
+            let prefix = if separate {
+                format!("{full}/")
+            } else {
+                format!("{inc_root}{full}/")
+            };
+            let mut incs: Vec<(layout::IncrementalSubdir, &String)> = inc_dirs_of
+                .iter()
+                .filter(|(_, info)| !info.unfinished())
+                .filter_map(|(d, _)| {
+                    let rel = d.strip_prefix(&prefix)?;
+                    Some((layout::parse_incremental_subdir(rel).ok()?, d))
+                })
+                .collect();
+            incs.sort_by(|a, b| (a.0.end, a.0.start, a.1).cmp(&(b.0.end, b.0.start, b.1)));
+            (full, incs.into_iter().map(|(_, d)| d.clone()).collect())
+        })
+        .collect();
+    // Each layer's manifest, checksum and listing, read ahead many at once.
+    let layer_objects =
+        |dirs: &BTreeMap<String, layout::BackupDir>, sizes: &HashMap<String, u64>, dir: &str| {
+            let listed = dirs
+                .get(dir)
+                .map(|d| d.files.as_slice())
+                .unwrap_or_default();
+            vouch_chain::layer::Object::ALL
+                .iter()
+                .filter(|o| listed.iter().any(|(n, _)| n == o.name()))
+                .map(|o| {
+                    let path = join(dir, o.name());
+                    let size = sizes.get(&path).copied().unwrap_or(0);
+                    (path, size, o.limit())
+                })
+                .collect::<Vec<_>>()
+        };
+    let mut main_ahead = Vec::new();
+    let mut inc_ahead = Vec::new();
+    for (full, incs) in &plans {
+        main_ahead.extend(layer_objects(&main_dirs, &main_sizes, full));
+        for d in incs {
+            if separate {
+                inc_ahead.extend(layer_objects(&inc_dirs, &inc_sizes, d));
+            } else {
+                main_ahead.extend(layer_objects(&main_dirs, &main_sizes, d));
+            }
+        }
+    }
+    main.read_ahead_objects(&main_ahead);
+    inc.read_ahead_objects(&inc_ahead);
+
     // Layers of every selected chain, with their manifests read and checked.
     let mut chains = Vec::new();
-    for full in &selected {
+    for (full, incs) in &plans {
+        let full: &String = full;
         // Encrypted: key records or an integrity listing in the full backup's directory.
         // Every key record is read and checked, with or without the key, before any key
         // derivation.
@@ -210,22 +285,8 @@ pub fn verify_locality_collection(
             key: key.as_deref(),
         };
         let mut layers = vec![metadata::read_layer(&ctx, full, Which::Main, true, enc)];
-        let (dirs, which, prefix) = if separate {
-            (&inc_dirs, Which::Inc, format!("{full}/"))
-        } else {
-            (&main_dirs, Which::Main, format!("{inc_root}{full}/"))
-        };
-        let mut incs: Vec<(layout::IncrementalSubdir, String)> = dirs
-            .iter()
-            .filter(|(_, info)| !info.unfinished())
-            .filter_map(|(d, _)| {
-                let rel = d.strip_prefix(&prefix)?;
-                Some((layout::parse_incremental_subdir(rel).ok()?, d.clone()))
-            })
-            .collect();
-        incs.sort_by(|a, b| (a.0.end, a.0.start, &a.1).cmp(&(b.0.end, b.0.start, &b.1)));
-        for (_, d) in incs {
-            layers.push(metadata::read_layer(&ctx, &d, which, false, enc));
+        for d in incs {
+            layers.push(metadata::read_layer(&ctx, d, inc_which, false, enc));
         }
         metadata::check_chain(&mut layers);
         let not_checked = if encrypted && key.is_none() {

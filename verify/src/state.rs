@@ -173,19 +173,66 @@ pub(crate) enum Inner<'a> {
 
 /// A store that counts the bytes read through it (whole objects, ranges, ranges read
 /// ahead) into a shared counter: how far a long read has come, for progress while a
-/// group of files is checked. Everything else is the inner store's.
+/// group of files is checked. It can also read a run's small objects ahead, many at once
+/// ([`Counted::read_ahead_objects`]). Everything else is the inner store's.
 #[derive(Debug)]
 pub(crate) struct Counted<'a> {
     inner: Inner<'a>,
     read: Arc<AtomicU64>,
+    /// Objects read ahead and not asked for yet: (path, bytes).
+    ahead: Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
+
+/// Whole objects [`Counted::read_ahead_objects`] reads at once: on an object store each is
+/// a round trip, and a collection of many backups has a manifest, a checksum and a LATEST
+/// pointer per backup to read before anything else.
+pub(crate) const OBJECTS_AT_ONCE: usize = 8;
+
+/// The most bytes [`Counted::read_ahead_objects`] holds (by the sizes listed): objects
+/// beyond it are read when asked for, as without reading ahead.
+pub(crate) const OBJECTS_AHEAD_MAX: u64 = 64 << 20;
 
 impl<'a> Counted<'a> {
     pub(crate) fn new(inner: Inner<'a>, read: &Arc<AtomicU64>) -> Self {
         Counted {
             inner,
             read: Arc::clone(read),
+            ahead: Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Reads `objects` (path, size listed, limit) [`OBJECTS_AT_ONCE`] at a time, in
+    /// order, as far as [`OBJECTS_AHEAD_MAX`] bytes, and keeps each one that read: the
+    /// next [`Store::get_limited`] of it (under a limit it is within) is answered from
+    /// memory, once. One that did not read is read again when asked for, and gives its
+    /// error then: what a run finds does not change, only when the bytes came.
+    pub(crate) fn read_ahead_objects(&self, objects: &[(String, u64, u64)]) {
+        let mut total = 0u64;
+        let taken = objects
+            .iter()
+            .take_while(|(_, size, _)| {
+                total = total.saturating_add(*size);
+                total <= OBJECTS_AHEAD_MAX
+            })
+            .count();
+        let objects = objects.get(..taken).unwrap_or_default();
+        let next = AtomicUsize::new(0);
+        let read_one = || {
+            while let Some((path, _, limit)) = objects.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if let Ok(b) = self.count(self.inner().get_limited(path, *limit)) {
+                    if let Ok(mut ahead) = self.ahead.lock() {
+                        ahead.insert(path.clone(), b);
+                    }
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..OBJECTS_AT_ONCE.min(objects.len()) {
+                // A thread that cannot start leaves its share to the others.
+                let _ = std::thread::Builder::new().spawn_scoped(s, read_one);
+            }
+            read_one();
+        });
     }
 
     fn inner(&self) -> &dyn Store {
@@ -212,7 +259,11 @@ impl Store for Counted<'_> {
         self.count(self.inner().get(path))
     }
     fn get_limited(&self, path: &str, limit: u64) -> vouch_store::Result<Vec<u8>> {
-        self.count(self.inner().get_limited(path, limit))
+        let ahead = self.ahead.lock().ok().and_then(|mut a| a.remove(path));
+        match ahead {
+            Some(b) if b.len() as u64 <= limit => Ok(b),
+            _ => self.count(self.inner().get_limited(path, limit)),
+        }
     }
     fn get_range(&self, path: &str, offset: u64, len: u64) -> vouch_store::Result<Vec<u8>> {
         self.count(self.inner().get_range(path, offset, len))
@@ -241,5 +292,94 @@ impl Store for Counted<'_> {
     }
     fn windows_ahead(&self) -> usize {
         self.inner().windows_ahead()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store counting the whole-object reads that reach it.
+    #[derive(Debug)]
+    struct Reads {
+        inner: Box<dyn Store>,
+        gets: AtomicUsize,
+    }
+
+    impl Store for Reads {
+        fn uri(&self) -> &str {
+            self.inner.uri()
+        }
+        fn get(&self, path: &str) -> vouch_store::Result<Vec<u8>> {
+            self.inner.get(path)
+        }
+        fn get_limited(&self, path: &str, limit: u64) -> vouch_store::Result<Vec<u8>> {
+            self.gets.fetch_add(1, Ordering::Relaxed);
+            self.inner.get_limited(path, limit)
+        }
+        fn get_range(&self, path: &str, offset: u64, len: u64) -> vouch_store::Result<Vec<u8>> {
+            self.inner.get_range(path, offset, len)
+        }
+        fn size(&self, path: &str) -> vouch_store::Result<Option<u64>> {
+            self.inner.size(path)
+        }
+        fn list(&self, prefix: &str) -> vouch_store::Result<Vec<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        fn put_new(&self, path: &str, bytes: &[u8]) -> vouch_store::Result<()> {
+            self.inner.put_new(path, bytes)
+        }
+        fn create_new(&self, path: &str) -> vouch_store::Result<Box<dyn ObjectWriter>> {
+            self.inner.create_new(path)
+        }
+    }
+
+    /// Objects read ahead are answered from memory once each, under a limit they are
+    /// within; a smaller limit, a second read, an object that did not read, and objects
+    /// beyond the bytes held go to the store and give what it gives.
+    #[test]
+    fn objects_read_ahead_answer_once_and_change_no_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("file://{}", dir.path().display());
+        let inner = vouch_store::open(&uri, &OpenOptions::default()).unwrap();
+        for i in 0..20u8 {
+            inner.put_new(&format!("o{i}"), &[i; 100]).unwrap();
+        }
+        let store = Reads {
+            inner,
+            gets: AtomicUsize::new(0),
+        };
+        let read = Arc::new(AtomicU64::new(0));
+        let c = Counted::new(Inner::Borrowed(&store), &read);
+        let mut ahead: Vec<(String, u64, u64)> =
+            (0..20).map(|i| (format!("o{i}"), 100, 1000)).collect();
+        ahead.push(("missing".into(), 0, 1000));
+        // Listed as too large to hold with the others: not read ahead.
+        ahead.push(("o19".into(), OBJECTS_AHEAD_MAX, 1000));
+        c.read_ahead_objects(&ahead);
+        assert_eq!(store.gets.load(Ordering::Relaxed), 21);
+        assert_eq!(read.load(Ordering::Relaxed), 2000);
+        for i in 0..20u8 {
+            assert_eq!(c.get_limited(&format!("o{i}"), 100).unwrap(), vec![i; 100]);
+        }
+        assert_eq!(store.gets.load(Ordering::Relaxed), 21);
+        // Each once: read again, from the store.
+        assert_eq!(c.get_limited("o3", 100).unwrap(), vec![3; 100]);
+        assert_eq!(store.gets.load(Ordering::Relaxed), 22);
+        assert!(matches!(
+            c.get_limited("missing", 1000),
+            Err(vouch_store::Error::NotFound { .. })
+        ));
+        // A smaller limit than the object read ahead: the store's answer.
+        c.read_ahead_objects(&[("o5".into(), 100, 1000)]);
+        assert!(matches!(
+            c.get_limited("o5", 99),
+            Err(vouch_store::Error::TooLarge {
+                size: 100,
+                limit: 99,
+                ..
+            })
+        ));
+        assert_eq!(store.gets.load(Ordering::Relaxed), 25);
     }
 }
