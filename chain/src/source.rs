@@ -443,6 +443,44 @@ pub fn prefetch<'scope>(
     Ok((feed, handle, tail_tx))
 }
 
+/// Fetches the last bytes of each source's object at once, as each one's open would fetch
+/// them first ([`Store::tail_read`]; nothing on stores that read no more than the footer,
+/// nor for a source that knows them already): at most [`TAILS_AT_ONCE`] requests in
+/// flight, so the opens of a group of files wait for about one round trip, not one each.
+/// A read that fails or comes back short is dropped: that source's open reads them again
+/// (and gives its error then).
+pub fn read_tails(srcs: &[&StoreSource<'_>]) {
+    let mut wanted = srcs.iter().filter_map(|s| {
+        let guess = s.store.tail_read(s.size).min(s.size);
+        (guess > 0 && s.known.borrow().tail.is_none()).then(|| (*s, s.size - guess))
+    });
+    let mut sent = VecDeque::new();
+    loop {
+        while sent.len() < TAILS_AT_ONCE {
+            let Some((s, from)) = wanted.next() else {
+                break;
+            };
+            sent.push_back((s, from, s.store.start_range(&s.path, from, s.size - from)));
+        }
+        let Some((s, from, p)) = sent.pop_front() else {
+            break;
+        };
+        match p.wait() {
+            Ok(b) if b.len() as u64 == s.size - from && !b.is_empty() => {
+                let b = s.account(from, b);
+                s.data_end.set(s.data_end.get().min(from));
+                let mut known = s.known.borrow_mut();
+                known.hinted = Some((from, Arc::clone(&b)));
+                known.tail = Some((from, b));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Requests [`read_tails`] has in flight at once.
+pub const TAILS_AT_ONCE: usize = 16;
+
 /// Hands a file's last bytes, as one reader fetched them at open, to the thread reading
 /// the file for it ([`prefetch`]); sending `None` (or dropping it) lets the thread read
 /// them itself.
@@ -478,16 +516,21 @@ impl BlockSource for StoreSource<'_> {
                 return;
             }
         }
+        // Up to where the known last bytes begin, when the hinted bytes run into them.
+        let upto = match self.known.borrow().tail.as_ref() {
+            Some((at, _)) if offset < *at && *at < end => *at,
+            _ => end,
+        };
         // A failed fetch leaves the reads to be made (and to fail) one by one.
-        let Ok(b) = self.fetch(offset, len) else {
+        let Ok(b) = self.fetch(offset, upto - offset) else {
             return;
         };
-        if b.len() as u64 != len {
+        if b.len() as u64 != upto - offset {
             return;
         }
         let mut known = self.known.borrow_mut();
         let joined = match known.tail.as_ref() {
-            Some((at, t)) if *at == end => {
+            Some((at, t)) if *at == upto => {
                 let mut all = Vec::with_capacity(b.len().saturating_add(t.len()));
                 all.extend_from_slice(&b);
                 all.extend_from_slice(t);
@@ -550,10 +593,23 @@ impl BlockSource for StoreSource<'_> {
         if out.len() == len {
             return Ok(Cow::Owned(out));
         }
-        // The rest is fetched from where the window ends (each byte fetched once), with a
-        // new window when reading in order.
         let rest_at = offset + out.len() as u64;
         let rest = (len - out.len()) as u64;
+        // The rest is in the object's last bytes, held for the hash (the last data blocks
+        // before the index, when the open fetched more than the index): from there.
+        {
+            let known = self.known.borrow();
+            let held = known.tail.as_ref().and_then(|(at, buf)| {
+                let from = usize::try_from(rest_at.checked_sub(*at)?).ok()?;
+                buf.get(from..from.checked_add(usize::try_from(rest).ok()?)?)
+            });
+            if let Some(b) = held {
+                out.extend_from_slice(b);
+                return Ok(Cow::Owned(out));
+            }
+        }
+        // The rest is fetched from where the window ends (each byte fetched once), with a
+        // new window when reading in order.
         let window = self.store.read_ahead();
         let windowed = sequential && rest < window;
         let want = if windowed {
@@ -561,6 +617,42 @@ impl BlockSource for StoreSource<'_> {
         } else {
             rest
         };
+        // The first read of the object's last bytes (an open reading the footer) on a store
+        // where a read is a round trip fetches more of them at once (`Store::tail_read`):
+        // the index and properties before the footer, read next, are then in memory.
+        let guess = self.store.tail_read(self.size);
+        let first_tail = !windowed
+            && out.is_empty()
+            && rest_at.checked_add(rest) == Some(self.size)
+            && self.known.borrow().tail.is_none()
+            && guess > rest;
+        if first_tail {
+            let from = self.size - guess.min(self.size);
+            let b = self.fetch(from, self.size - from)?;
+            let skip = usize::try_from(rest_at - from).unwrap_or(usize::MAX);
+            let Some(asked) = b.get(skip..) else {
+                return Err(FormatError::Truncated {
+                    field: "block",
+                    offset,
+                    needed: len as u64,
+                    available: 0,
+                });
+            };
+            if (asked.len() as u64) < rest {
+                return Err(FormatError::Truncated {
+                    field: "block",
+                    offset,
+                    needed: len as u64,
+                    available: asked.len() as u64,
+                });
+            }
+            let asked = asked.to_vec();
+            self.data_end.set(self.data_end.get().min(from));
+            let mut known = self.known.borrow_mut();
+            known.hinted = Some((from, Arc::clone(&b)));
+            known.tail = Some((from, b));
+            return Ok(Cow::Owned(asked));
+        }
         let b = if windowed {
             self.fetch_window(rest_at, want)?
         } else {
@@ -612,6 +704,8 @@ mod tests {
         /// Bytes asked for by ranged reads, in all.
         bytes: AtomicU64,
         ahead: usize,
+        /// Its `Store::tail_read` (the same for every size, up to the object's).
+        tail: u64,
         log: std::sync::Mutex<Vec<(bool, u64, u64)>>,
     }
 
@@ -622,8 +716,14 @@ mod tests {
                 ranges: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 ahead,
+                tail: 0,
                 log: std::sync::Mutex::new(Vec::new()),
             }
+        }
+
+        fn reading_tails(mut self, tail: u64) -> Self {
+            self.tail = tail;
+            self
         }
 
         fn note(&self, waited: bool, offset: u64, len: u64) {
@@ -673,6 +773,9 @@ mod tests {
         }
         fn windows_ahead(&self) -> usize {
             self.ahead
+        }
+        fn tail_read(&self, size: u64) -> u64 {
+            self.tail.min(size)
         }
     }
 
@@ -960,6 +1063,84 @@ mod tests {
             );
             assert_eq!(src.bytes_read(), size);
         }
+    }
+
+    /// On a store that wants an object's last bytes read at once (`Store::tail_read`), an
+    /// open is one request when they hold the index and footer, and two when the index
+    /// begins before them (the second fetches only the bytes before them); a scan's last
+    /// data blocks inside them are read from them; a hashing scan still fetches every byte
+    /// exactly once and hashes it right. An object no larger than the guess is one request
+    /// in all. `read_tails` fetches many sources' last bytes, one request each, and their
+    /// opens then fetch nothing; a source knowing its last bytes is skipped, and one whose
+    /// read comes back short opens as without it.
+    #[test]
+    fn an_open_on_a_store_reading_tails_is_one_request() {
+        let sst = sst(30_000);
+        let (_dir, uri, _) = stored(&sst);
+        let size = sst.len() as u64;
+        let whole = vouch_format::manifest::sha256(&sst);
+        let index_at = data_end(&sst);
+        let want = SstReader::open(sst.as_slice())
+            .and_then(|r| r.verify_scan())
+            .expect("scan in memory");
+        let counting = |ahead: usize, tail: u64| {
+            Counting::new(vouch_store::open(&uri, &Default::default()).unwrap(), ahead)
+                .reading_tails(tail)
+        };
+        // (guess, requests to open): more than the index and footer (some data blocks
+        // too), less (the index begins before), the whole object and more.
+        let more = size - index_at + 3 * READ_AHEAD / 2;
+        let less = (size - index_at) / 2;
+        for (guess, at_open) in [(more, 1), (less, 2), (size, 1), (size + 1, 1)] {
+            for ahead in [0, 2] {
+                let store = counting(ahead, guess);
+                let src = StoreSource::hashing(&store, "f.sst", size);
+                let r = SstReader::open(&src).expect("open");
+                assert_eq!(
+                    store.ranges.load(Ordering::Relaxed),
+                    at_open,
+                    "guess {guess}"
+                );
+                assert_eq!(r.verify_scan().expect("scan"), want);
+                assert_eq!(src.finish_sha256().expect("sha"), whole, "guess {guess}");
+                assert_eq!(src.bytes_read(), size, "guess {guess}: each byte once");
+                assert_eq!(store.bytes.load(Ordering::Relaxed), size, "guess {guess}");
+                let from = size - guess.min(size);
+                let windows = if guess >= size {
+                    0
+                } else {
+                    from.div_ceil(READ_AHEAD)
+                };
+                assert_eq!(
+                    store.ranges.load(Ordering::Relaxed),
+                    at_open + windows,
+                    "guess {guess}, {ahead} ahead"
+                );
+            }
+        }
+        // Many sources at once: one request each, nothing more at open.
+        let store = counting(0, more);
+        let srcs: Vec<StoreSource<'_>> = (0..3)
+            .map(|_| StoreSource::new(&store, "f.sst", size))
+            .collect();
+        let knowing = StoreSource::new(&store, "f.sst", size);
+        SstReader::open(&knowing).expect("open");
+        let short = StoreSource::new(&store, "f.sst", size + 10);
+        let before = store.ranges.load(Ordering::Relaxed);
+        let mut all: Vec<&StoreSource<'_>> = srcs.iter().collect();
+        all.push(&knowing);
+        all.push(&short);
+        read_tails(&all);
+        assert_eq!(store.ranges.load(Ordering::Relaxed) - before, 4);
+        for src in &srcs {
+            let r = SstReader::open(src).expect("open");
+            assert_eq!(
+                r.properties(),
+                SstReader::open(sst.as_slice()).unwrap().properties()
+            );
+        }
+        assert_eq!(store.ranges.load(Ordering::Relaxed) - before, 4);
+        assert!(short.known.borrow().tail.is_none());
     }
 
     /// Where the data blocks of the SST `bytes` end (the first block the footer points at).

@@ -332,7 +332,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn windows_ahead(&self) -> usize {
         0
     }
+
+    /// How many of the last bytes of an object of `size` bytes a reader opening it should
+    /// fetch with its first read of them (a data file's footer): none more than it asks
+    /// for by default (a local read is not a round trip); on object stores as many as a
+    /// data file's index and properties before its footer usually take too
+    /// ([`remote_tail_read`]), so that opening a data file is one request, not two.
+    fn tail_read(&self, size: u64) -> u64 {
+        let _ = size;
+        0
+    }
 }
+
+/// [`Store::tail_read`] of object stores: 1/256 of the object (a data file's index is
+/// about 1/450 of its data blocks), at least 256 KiB and at most [`REMOTE_TAIL_MAX`], and
+/// never more than the object.
+pub fn remote_tail_read(size: u64) -> u64 {
+    (size / 256).clamp(256 << 10, REMOTE_TAIL_MAX).min(size)
+}
+
+/// The most bytes [`remote_tail_read`] asks for: 4 MiB (an object of 1 GiB or more).
+pub const REMOTE_TAIL_MAX: u64 = 4 << 20;
 
 /// A ranged read started by [`Store::start_range`]. Dropping it without waiting
 /// abandons the read (an object store's request is cancelled).

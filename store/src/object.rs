@@ -428,6 +428,10 @@ impl Store for ObjectStoreStore {
         crate::REMOTE_WINDOWS_AHEAD
     }
 
+    fn tail_read(&self, size: u64) -> u64 {
+        crate::remote_tail_read(size)
+    }
+
     fn size(&self, path: &str) -> Result<Option<u64>> {
         let key = self.key(path, false)?;
         match runtime()?.block_on(self.inner.head(&key)) {

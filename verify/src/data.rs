@@ -961,6 +961,14 @@ fn check_group_in<'s>(
             }
         }
     }
+    // The plain files' last bytes (footer, index), fetched at once before they are opened.
+    let plain: Vec<&StoreSource<'_>> = views
+        .iter()
+        .zip(&srcs)
+        .filter(|((_, lv, _, _), _)| lv.key.is_none())
+        .map(|(_, src)| src)
+        .collect();
+    vouch_chain::source::read_tails(&plain);
     let opened: Vec<Option<Result<Opened<&StoreSource<'_>>, vouch_format::Error>>> = views
         .iter()
         .zip(&srcs)

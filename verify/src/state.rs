@@ -293,6 +293,9 @@ impl Store for Counted<'_> {
     fn windows_ahead(&self) -> usize {
         self.inner().windows_ahead()
     }
+    fn tail_read(&self, size: u64) -> u64 {
+        self.inner().tail_read(size)
+    }
 }
 
 #[cfg(test)]
