@@ -229,8 +229,15 @@ impl Collection {
         let inc = &self.incrementals;
         let objects = inc.store.list(&format!("{}{full}/", inc.prefix))?;
         let inc_listing = Listing::new(objects.iter().map(|o| o.path.as_str()));
-        for dir in inc_listing.incrementals(full, &inc.prefix) {
-            layers.push(Self::read_layer_keyed(inc.store.as_ref(), &dir, false, k)?);
+        // Reading a layer is a round trip or more on an object store: the incrementals are
+        // read LAYERS_AT_ONCE at a time, the first error in chain order answered (as when
+        // read one by one).
+        let dirs = inc_listing.incrementals(full, &inc.prefix);
+        let read = crate::pool::map(&dirs, LAYERS_AT_ONCE, |dir| {
+            Self::read_layer_keyed(inc.store.as_ref(), dir, false, k)
+        });
+        for layer in read {
+            layers.push(layer?);
         }
         Ok(Chain {
             full_subdir: full.to_string(),
@@ -239,6 +246,9 @@ impl Collection {
         })
     }
 }
+
+/// Layers [`Collection::chain_keyed`] reads at once.
+pub(crate) const LAYERS_AT_ONCE: usize = 8;
 
 /// A chain together with the stores its layers are read from.
 #[derive(Debug)]

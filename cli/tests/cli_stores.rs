@@ -600,6 +600,79 @@ fn metadata_reads_the_small_objects_at_once_one_request_each() {
     assert!(in_flight >= 2, "at most {in_flight} request at once");
 }
 
+/// A chain's layers are read several at once (restore's chain reader, which `show backup`,
+/// restore and verify's restore plan use): through a proxy of moto, `show backup` of a full
+/// backup and 6 incrementals had more than one request in flight, and shows every layer,
+/// oldest first, as the same statement on the local copy of the collection does.
+#[test]
+fn a_chain_of_many_layers_is_read_several_at_once() {
+    use vouch_testkit::servers::{arm_faults, fault_proxy, max_in_flight, uri_at};
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    init_cluster(&src, "bank", "100");
+    let (proxy, endpoint) = fault_proxy(Server::Moto);
+    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("many-layers"));
+    let local = format!("file://{}", d.path().join("local").display());
+    // Both copies backed up as of the same times: the same layers.
+    let (t, _) = run(&["cluster", "now", s(&src)]);
+    for u in [&uri, &local] {
+        run(&[
+            "backup",
+            "--cluster",
+            s(&src),
+            "INTO",
+            u,
+            "--as-of",
+            t.trim(),
+        ]);
+    }
+    for i in 0..6 {
+        run(&[
+            "cluster",
+            "run",
+            s(&src),
+            "--workload",
+            "bank",
+            "--ops",
+            "5",
+            "--seed",
+            &i.to_string(),
+        ]);
+        let (t, _) = run(&["cluster", "now", s(&src)]);
+        for u in [&uri, &local] {
+            run(&[
+                "backup",
+                "--cluster",
+                s(&src),
+                "INTO",
+                "LATEST",
+                "IN",
+                u,
+                "--as-of",
+                t.trim(),
+            ]);
+        }
+    }
+    let show = |u: &str| {
+        let (out, _) = run(&[
+            "show", "backup", "FROM", "LATEST", "IN", u, "--format", "json",
+        ]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        j.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["object_name"] == "bank" && r["object_type"] == "table")
+            .map(|r| (r["start_time"].clone(), r["end_time"].clone()))
+            .collect::<Vec<_>>()
+    };
+    arm_faults(proxy, 0, 503, "");
+    let layers = show(&uri);
+    let in_flight = max_in_flight(proxy);
+    assert_eq!(layers.len(), 7, "{layers:?}");
+    assert_eq!(layers, show(&local));
+    assert!(in_flight >= 2, "at most {in_flight} request at once");
+}
+
 /// `vouch verify IN uri --level metadata --format json`'s report, asserted clean (no
 /// error, no warning).
 fn metadata_verify_is_clean(uri: &str) -> serde_json::Value {
