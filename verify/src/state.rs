@@ -188,9 +188,14 @@ pub(crate) struct Counted<'a> {
 /// pointer per backup to read before anything else.
 pub(crate) const OBJECTS_AT_ONCE: usize = 8;
 
-/// The most bytes [`Counted::read_ahead_objects`] holds (by the sizes listed): objects
-/// beyond it are read when asked for, as without reading ahead.
+/// The most bytes [`Counted::read_ahead_objects`] reads ahead, by the sizes listed and by
+/// the bytes held (then at most [`OBJECTS_AT_ONCE`] reads of [`OBJECT_AHEAD_MAX`] more
+/// finish): objects beyond it are read when asked for, as without reading ahead.
 pub(crate) const OBJECTS_AHEAD_MAX: u64 = 64 << 20;
+
+/// The largest object [`Counted::read_ahead_objects`] reads ahead (a listing may say any
+/// size: the read itself is held to this).
+pub(crate) const OBJECT_AHEAD_MAX: u64 = 8 << 20;
 
 impl<'a> Counted<'a> {
     pub(crate) fn new(inner: Inner<'a>, read: &Arc<AtomicU64>) -> Self {
@@ -202,10 +207,13 @@ impl<'a> Counted<'a> {
     }
 
     /// Reads `objects` (path, size listed, limit) [`OBJECTS_AT_ONCE`] at a time, in
-    /// order, as far as [`OBJECTS_AHEAD_MAX`] bytes, and keeps each one that read: the
-    /// next [`Store::get_limited`] of it (under a limit it is within) is answered from
-    /// memory, once. One that did not read is read again when asked for, and gives its
-    /// error then: what a run finds does not change, only when the bytes came.
+    /// order, and keeps each one that read: the next [`Store::get_limited`] of it (under a
+    /// limit it is within) is answered from memory, once. One that did not read is read
+    /// again when asked for, and gives its error then: what a run finds does not change,
+    /// only when the bytes came. Memory is bounded whatever the listing says: objects are
+    /// read ahead as far as [`OBJECTS_AHEAD_MAX`] bytes by their listed sizes, each under
+    /// at most [`OBJECT_AHEAD_MAX`] bytes (a larger one is read when asked for), and no
+    /// new one is started once the bytes held reach [`OBJECTS_AHEAD_MAX`].
     pub(crate) fn read_ahead_objects(&self, objects: &[(String, u64, u64)]) {
         let mut total = 0u64;
         let taken = objects
@@ -217,9 +225,16 @@ impl<'a> Counted<'a> {
             .count();
         let objects = objects.get(..taken).unwrap_or_default();
         let next = AtomicUsize::new(0);
+        let held = AtomicU64::new(0);
         let read_one = || {
-            while let Some((path, _, limit)) = objects.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if let Ok(b) = self.count(self.inner().get_limited(path, *limit)) {
+            while held.load(Ordering::Relaxed) < OBJECTS_AHEAD_MAX {
+                let Some((path, _, limit)) = objects.get(next.fetch_add(1, Ordering::Relaxed))
+                else {
+                    break;
+                };
+                let limit = (*limit).min(OBJECT_AHEAD_MAX);
+                if let Ok(b) = self.count(self.inner().get_limited(path, limit)) {
+                    held.fetch_add(b.len() as u64, Ordering::Relaxed);
                     if let Ok(mut ahead) = self.ahead.lock() {
                         ahead.insert(path.clone(), b);
                     }
@@ -347,5 +362,50 @@ mod tests {
         ));
         assert_eq!(read.load(Ordering::Relaxed), 2200);
         assert!(c.ahead.lock().unwrap().is_empty());
+    }
+
+    /// What a listing says of sizes does not bound memory, the reads do: an object larger
+    /// than [`OBJECT_AHEAD_MAX`] listed as tiny is not read ahead (read when asked for),
+    /// and objects whose listed sizes are nothing stop being read ahead once the bytes
+    /// held reach [`OBJECTS_AHEAD_MAX`] (a few reads then in flight finish).
+    #[test]
+    fn objects_read_ahead_are_bounded_by_their_bytes_not_their_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("file://{}", dir.path().display());
+        let store = vouch_store::open(&uri, &OpenOptions::default()).unwrap();
+        let big = usize::try_from(OBJECT_AHEAD_MAX).unwrap();
+        store.put_new("huge", &vec![1; big + 1]).unwrap();
+        let n = 17;
+        for i in 0..n {
+            store.put_new(&format!("o{i}"), &vec![2; big]).unwrap();
+        }
+        let read = Arc::new(AtomicU64::new(0));
+        let c = Counted::new(Inner::Borrowed(store.as_ref()), &read);
+        c.read_ahead_objects(&[("huge".into(), 1, 1 << 30)]);
+        assert_eq!(read.load(Ordering::Relaxed), 0);
+        assert_eq!(c.get_limited("huge", 1 << 30).unwrap().len(), big + 1);
+        let listed: Vec<(String, u64, u64)> =
+            (0..n).map(|i| (format!("o{i}"), 0, 1 << 30)).collect();
+        c.read_ahead_objects(&listed);
+        let held: u64 = c
+            .ahead
+            .lock()
+            .unwrap()
+            .values()
+            .map(|b| b.len() as u64)
+            .sum();
+        assert!(held >= OBJECTS_AHEAD_MAX, "{held}");
+        assert!(
+            held <= OBJECTS_AHEAD_MAX + OBJECTS_AT_ONCE as u64 * OBJECT_AHEAD_MAX,
+            "{held}"
+        );
+        assert!(
+            held < n * OBJECT_AHEAD_MAX,
+            "{held}: every object was read ahead"
+        );
+        // Each still reads, from memory or from the store.
+        for i in 0..n {
+            assert_eq!(c.get_limited(&format!("o{i}"), 1 << 30).unwrap().len(), big);
+        }
     }
 }
