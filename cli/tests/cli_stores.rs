@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{ok, text, vouch};
 use vouch_store::{open, redact_uri, OpenOptions};
@@ -479,12 +479,8 @@ fn vouch_sql_takes(server: Server) {
 /// proxy's injected 503s meanwhile are retried, not failures.
 #[test]
 fn restore_reads_tables_at_once_with_jobs() {
-    use vouch_testkit::servers::{arm_faults, fault_counts, fault_proxy, max_in_flight, uri_at};
-    let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("src");
-    init_cluster(&src, "movr", "300");
-    let (proxy, endpoint) = fault_proxy(Server::Moto);
-    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("restore-jobs"));
+    use vouch_testkit::servers::{arm_faults, fault_counts, max_in_flight};
+    let (_turn, d, src, proxy, uri) = proxied_moto("movr", "300", "restore-jobs");
     run(&["backup", "--cluster", s(&src), "INTO", &uri]);
     let want = fingerprints(&src, "movr", None);
     for (jobs, faults) in [(1, 0), (4, 4)] {
@@ -524,12 +520,8 @@ fn restore_reads_tables_at_once_with_jobs() {
 /// sized by their GET's answer), and is clean.
 #[test]
 fn metadata_sizes_come_from_the_listing() {
-    use vouch_testkit::servers::{arm_faults, fault_proxy, heads_forwarded, uri_at};
-    let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("src");
-    init_cluster(&src, "bank", "300");
-    let (proxy, endpoint) = fault_proxy(Server::Moto);
-    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("metadata-sizes"));
+    use vouch_testkit::servers::{arm_faults, heads_forwarded};
+    let (_turn, _d, src, proxy, uri) = proxied_moto("bank", "300", "metadata-sizes");
     run(&[
         "backup",
         "--cluster",
@@ -563,14 +555,8 @@ fn metadata_sizes_come_from_the_listing() {
 /// flight at a time, and the report is clean.
 #[test]
 fn metadata_reads_the_small_objects_at_once_one_request_each() {
-    use vouch_testkit::servers::{
-        arm_faults, fault_counts, fault_proxy, heads_forwarded, max_in_flight, uri_at,
-    };
-    let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("src");
-    init_cluster(&src, "bank", "100");
-    let (proxy, endpoint) = fault_proxy(Server::Moto);
-    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("metadata-at-once"));
+    use vouch_testkit::servers::{arm_faults, fault_counts, heads_forwarded, max_in_flight};
+    let (_turn, _d, src, proxy, uri) = proxied_moto("bank", "100", "metadata-at-once");
     for _ in 0..4 {
         run(&["backup", "--cluster", s(&src), "INTO", &uri]);
     }
@@ -606,51 +592,21 @@ fn metadata_reads_the_small_objects_at_once_one_request_each() {
 /// oldest first, as the same statement on the local copy of the collection does.
 #[test]
 fn a_chain_of_many_layers_is_read_several_at_once() {
-    use vouch_testkit::servers::{arm_faults, fault_proxy, max_in_flight, uri_at};
-    let d = tempfile::tempdir().unwrap();
-    let src = d.path().join("src");
-    init_cluster(&src, "bank", "100");
-    let (proxy, endpoint) = fault_proxy(Server::Moto);
-    let uri = uri_at(Server::Moto, endpoint, &unique_prefix("many-layers"));
+    use vouch_testkit::servers::{arm_faults, max_in_flight};
+    let (_turn, d, src, proxy, uri) = proxied_moto("bank", "100", "many-layers");
     let local = format!("file://{}", d.path().join("local").display());
     // Both copies backed up as of the same times: the same layers.
     let (t, _) = run(&["cluster", "now", s(&src)]);
     for u in [&uri, &local] {
-        run(&[
-            "backup",
-            "--cluster",
-            s(&src),
-            "INTO",
-            u,
-            "--as-of",
-            t.trim(),
-        ]);
+        backup_as_of(&src, u, false, t.trim());
     }
     for i in 0..6 {
-        run(&[
-            "cluster",
-            "run",
-            s(&src),
-            "--workload",
-            "bank",
-            "--ops",
-            "5",
-            "--seed",
-            &i.to_string(),
-        ]);
+        let seed = i.to_string();
+        let ops = ["--workload", "bank", "--ops", "5", "--seed", &seed];
+        run(&[&["cluster", "run", s(&src)][..], &ops[..]].concat());
         let (t, _) = run(&["cluster", "now", s(&src)]);
         for u in [&uri, &local] {
-            run(&[
-                "backup",
-                "--cluster",
-                s(&src),
-                "INTO",
-                "LATEST",
-                "IN",
-                u,
-                "--as-of",
-                t.trim(),
-            ]);
+            backup_as_of(&src, u, true, t.trim());
         }
     }
     let show = |u: &str| {
@@ -671,6 +627,40 @@ fn a_chain_of_many_layers_is_read_several_at_once() {
     assert_eq!(layers.len(), 7, "{layers:?}");
     assert_eq!(layers, show(&local));
     assert!(in_flight >= 2, "at most {in_flight} request at once");
+}
+
+/// A cluster (`src`, in a new temporary folder `d`) with `workload` of `rows`, and a new
+/// collection on moto reached through its fault proxy (the proxy, to arm and count), with
+/// this test's turn at the proxy (held until it is dropped): `(turn, d, src, proxy, uri)`.
+fn proxied_moto(
+    workload: &str,
+    rows: &str,
+    name: &str,
+) -> (
+    std::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    PathBuf,
+    &'static str,
+    String,
+) {
+    use vouch_testkit::servers::{fault_proxy, proxy_turn, uri_at};
+    let turn = proxy_turn();
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    init_cluster(&src, workload, rows);
+    let (proxy, endpoint) = fault_proxy(Server::Moto);
+    let uri = uri_at(Server::Moto, endpoint, &unique_prefix(name));
+    (turn, d, src, proxy, uri)
+}
+
+/// `vouch backup --cluster src INTO [LATEST IN] uri --as-of t`.
+fn backup_as_of(src: &Path, uri: &str, latest: bool, t: &str) {
+    let mut args = vec!["backup", "--cluster", s(src), "INTO"];
+    if latest {
+        args.extend(["LATEST", "IN"]);
+    }
+    args.extend([uri, "--as-of", t]);
+    run(&args);
 }
 
 /// `vouch verify IN uri --level metadata --format json`'s report, asserted clean (no

@@ -17,9 +17,9 @@ use std::sync::{Arc, Barrier};
 
 use servers::{
     arm_faults, endpoint_of, fault_counts, fault_proxy, gcs_credentials, gcs_upload, gcs_uri_at,
-    heads_forwarded, percent_encode, put_folder_marker, s3_endpoint, sigv4_requests, unique_prefix,
-    uri_at, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET, S3_SECRET,
-    S3_SECRET_IN_URI,
+    heads_forwarded, percent_encode, proxy_turn, put_folder_marker, s3_endpoint, sigv4_requests,
+    unique_prefix, uri_at, uri_on, Server, AZURE_ACCOUNT, AZURE_KEY, AZURE_KEY_IN_URI, S3_BUCKET,
+    S3_SECRET, S3_SECRET_IN_URI,
 };
 use vouch_store::{open, redact_uri, Error, ObjectMeta, OpenOptions, Operation, Store};
 
@@ -680,7 +680,7 @@ fn azure_uri_parameters() {
 /// answer, and the proxy served exactly the faults it was armed with (so the requests were
 /// retried, not skipped).
 fn transient_failures_are_retried(server: Server) {
-    let _turn = proxy_lock();
+    let _turn = proxy_turn();
     let (proxy, endpoint) = fault_proxy(server);
     let uri = uri_at(server, endpoint, &unique_prefix("retry"));
     let s = open(&uri, &OpenOptions::default()).unwrap();
@@ -756,7 +756,7 @@ fn transient_failures_are_retried(server: Server) {
 /// `x-amz-sdk-checksum-algorithm` was a client default header: `object_store` signs those
 /// on uploads and reads, but its listing request sent it unsigned.)
 fn every_amz_header_is_signed(server: Server) {
-    let _turn = proxy_lock();
+    let _turn = proxy_turn();
     let (proxy, endpoint) = fault_proxy(server);
     let uri = format!(
         "{}&S3_STORAGE_CLASS=STANDARD",
@@ -975,14 +975,6 @@ fn gcs_reads_what_the_bucket_holds() {
     assert!(matches!(s.list("../"), Err(Error::InvalidPath { .. })));
 }
 
-/// The fault proxies are one per server per process, and their counts and faults are the
-/// whole proxy's: the tests using them take turns.
-fn proxy_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Reads from `gs://` retry throttling (429) and server errors (500, 503) as the other
 /// object stores do: through a proxy of the emulator answering the next few requests of a
 /// kind itself with the error, every read gives the exact answer and the proxy served
@@ -990,7 +982,7 @@ fn proxy_lock() -> std::sync::MutexGuard<'static, ()> {
 /// operation.
 #[test]
 fn gcs_reads_are_retried() {
-    let _one = proxy_lock();
+    let _one = proxy_turn();
     let (proxy, endpoint) = fault_proxy(Server::FakeGcs);
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let (prefix, _, _) = seeded_gcs(&[("a/data.sst", &data), ("a/b", b"small")]);
@@ -1259,7 +1251,7 @@ fn gcs_uri_parameters() {
 /// read, with no HEAD first. A larger object is `TooLarge` with its size, a missing one
 /// `NotFound` (reading), each also one request; the proxy counts them.
 fn a_limited_read_is_one_request(server: Server) {
-    let _turn = proxy_lock();
+    let _turn = proxy_turn();
     let (proxy, endpoint) = fault_proxy(server);
     let uri = uri_at(server, endpoint, &unique_prefix("limited"));
     let s = open(&uri, &OpenOptions::default()).unwrap();

@@ -552,6 +552,15 @@ pub fn arm_faults(proxy: &str, count: u32, status: u16, methods: &str) {
     );
 }
 
+/// The fault proxies are one per server per process, and their faults and counts are the
+/// whole proxy's: the tests of a process that use one take turns (each holds this while it
+/// arms, runs and counts).
+pub fn proxy_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The proxy's counts since it was last armed: (faults left, faults answered, requests
 /// forwarded).
 pub fn fault_counts(proxy: &str) -> (u64, u64, u64) {
