@@ -152,13 +152,26 @@ impl<'a> StoreSource<'a> {
             if ends && !b.is_empty() {
                 self.read
                     .set(self.read.get().saturating_add(b.len() as u64));
-                self.data_end.set(at);
-                let mut known = self.known.borrow_mut();
-                known.hinted = Some((at, Arc::clone(&b)));
-                known.tail = Some((at, b));
+                self.keep_tail(at, b);
             }
         }
         self
+    }
+
+    /// Keeps `b`, the object's last bytes from `at`, as its known last bytes and as the
+    /// hinted bytes an open reads from; reads ahead in order stop where they begin.
+    fn keep_tail(&self, at: u64, b: Arc<Vec<u8>>) {
+        self.data_end.set(self.data_end.get().min(at));
+        let mut known = self.known.borrow_mut();
+        known.hinted = Some((at, Arc::clone(&b)));
+        known.tail = Some((at, b));
+    }
+
+    /// Where the object's last bytes start when an open fetches them at once
+    /// ([`Store::tail_read`]); `None` on stores that read only what is asked for.
+    fn tail_from(&self) -> Option<u64> {
+        let guess = self.store.tail_read(self.size).min(self.size);
+        (guess > 0).then(|| self.size - guess)
     }
 
     /// Gives away the object's last bytes as this source read them at open (see
@@ -450,10 +463,10 @@ pub fn prefetch<'scope>(
 /// A read that fails or comes back short is dropped: that source's open reads them again
 /// (and gives its error then).
 pub fn read_tails(srcs: &[&StoreSource<'_>]) {
-    let mut wanted = srcs.iter().filter_map(|s| {
-        let guess = s.store.tail_read(s.size).min(s.size);
-        (guess > 0 && s.known.borrow().tail.is_none()).then(|| (*s, s.size - guess))
-    });
+    let mut wanted = srcs
+        .iter()
+        .filter(|s| s.known.borrow().tail.is_none())
+        .filter_map(|s| Some((*s, s.tail_from()?)));
     let mut sent = VecDeque::new();
     loop {
         while sent.len() < TAILS_AT_ONCE {
@@ -467,11 +480,7 @@ pub fn read_tails(srcs: &[&StoreSource<'_>]) {
         };
         match p.wait() {
             Ok(b) if b.len() as u64 == s.size - from && !b.is_empty() => {
-                let b = s.account(from, b);
-                s.data_end.set(s.data_end.get().min(from));
-                let mut known = s.known.borrow_mut();
-                known.hinted = Some((from, Arc::clone(&b)));
-                known.tail = Some((from, b));
+                s.keep_tail(from, s.account(from, b));
             }
             _ => {}
         }
@@ -528,8 +537,7 @@ impl BlockSource for StoreSource<'_> {
         if b.len() as u64 != upto - offset {
             return;
         }
-        let mut known = self.known.borrow_mut();
-        let joined = match known.tail.as_ref() {
+        let joined = match self.known.borrow().tail.as_ref() {
             Some((at, t)) if *at == upto => {
                 let mut all = Vec::with_capacity(b.len().saturating_add(t.len()));
                 all.extend_from_slice(&b);
@@ -539,12 +547,8 @@ impl BlockSource for StoreSource<'_> {
             _ => None,
         };
         match joined {
-            Some(all) => {
-                self.data_end.set(offset);
-                known.tail = Some((offset, Arc::clone(&all)));
-                known.hinted = Some((offset, all));
-            }
-            None => known.hinted = Some((offset, b)),
+            Some(all) => self.keep_tail(offset, all),
+            None => self.known.borrow_mut().hinted = Some((offset, b)),
         }
     }
 
@@ -620,37 +624,28 @@ impl BlockSource for StoreSource<'_> {
         // The first read of the object's last bytes (an open reading the footer) on a store
         // where a read is a round trip fetches more of them at once (`Store::tail_read`):
         // the index and properties before the footer, read next, are then in memory.
-        let guess = self.store.tail_read(self.size);
-        let first_tail = !windowed
-            && out.is_empty()
-            && rest_at.checked_add(rest) == Some(self.size)
-            && self.known.borrow().tail.is_none()
-            && guess > rest;
-        if first_tail {
-            let from = self.size - guess.min(self.size);
+        let first_tail = self.tail_from().filter(|&from| {
+            !windowed
+                && out.is_empty()
+                && from < rest_at
+                && rest_at.checked_add(rest) == Some(self.size)
+                && self.known.borrow().tail.is_none()
+        });
+        if let Some(from) = first_tail {
+            // A store gives the bytes asked for or an error (a short read is one).
             let b = self.fetch(from, self.size - from)?;
-            let skip = usize::try_from(rest_at - from).unwrap_or(usize::MAX);
-            let Some(asked) = b.get(skip..) else {
-                return Err(FormatError::Truncated {
+            let asked = usize::try_from(rest_at - from)
+                .ok()
+                .and_then(|skip| b.get(skip..))
+                .filter(|a| a.len() as u64 == rest)
+                .map(<[u8]>::to_vec)
+                .ok_or(FormatError::Truncated {
                     field: "block",
                     offset,
                     needed: len as u64,
                     available: 0,
-                });
-            };
-            if (asked.len() as u64) < rest {
-                return Err(FormatError::Truncated {
-                    field: "block",
-                    offset,
-                    needed: len as u64,
-                    available: asked.len() as u64,
-                });
-            }
-            let asked = asked.to_vec();
-            self.data_end.set(self.data_end.get().min(from));
-            let mut known = self.known.borrow_mut();
-            known.hinted = Some((from, Arc::clone(&b)));
-            known.tail = Some((from, b));
+                })?;
+            self.keep_tail(from, b);
             return Ok(Cow::Owned(asked));
         }
         let b = if windowed {

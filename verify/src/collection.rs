@@ -168,14 +168,8 @@ pub fn verify_locality_collection(
 
     // The LATEST pointers, read ahead many at once (on an object store each is a round
     // trip; a collection of many full backups has one marker each).
-    let pointers: Vec<(String, u64, u64)> = layout::Listing::new(main_objs.iter())
-        .latest_markers()
+    let pointers: Vec<(String, u64, u64)> = metadata::latest_pointers(&main_objs)
         .into_iter()
-        .chain(
-            main_sizes
-                .contains_key(layout::LATEST)
-                .then(|| layout::LATEST.to_string()),
-        )
         .map(|p| {
             let size = main_sizes.get(&p).copied().unwrap_or(0);
             (p, size, layout::MAX_POINTER_BYTES)
@@ -263,8 +257,7 @@ pub fn verify_locality_collection(
 
     // Layers of every selected chain, with their manifests read and checked.
     let mut chains = Vec::new();
-    for (full, incs) in &plans {
-        let full: &String = full;
+    for &(full, ref incs) in &plans {
         // Encrypted: key records or an integrity listing in the full backup's directory.
         // Every key record is read and checked, with or without the key, before any key
         // derivation.

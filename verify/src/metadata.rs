@@ -16,6 +16,16 @@ use vouch_chain::layer::{self, Encryption, Object, Problem};
 use vouch_chain::pool;
 use vouch_format::envelope::DataKey;
 
+/// Every LATEST pointer among the collection's `objects`, in the order the `latest` check
+/// reads them: the `metadata/latest/LATEST-*` markers, then `LATEST` when it is there.
+pub(crate) fn latest_pointers(objects: &[String]) -> Vec<String> {
+    let mut pointers = layout::Listing::new(objects.iter()).latest_markers();
+    if objects.iter().any(|p| p == layout::LATEST) {
+        pointers.push(layout::LATEST.to_string());
+    }
+    pointers
+}
+
 /// The `latest` check; returns the full backup LATEST names (when it names one).
 pub(crate) fn check_latest(
     ctx: &Ctx<'_>,
@@ -28,10 +38,8 @@ pub(crate) fn check_latest(
         .filter(|(d, i)| i.manifest && is_full_name(d))
         .map(|(d, _)| d)
         .collect();
-    let listing = layout::Listing::new(objects.iter());
-    let markers = listing.latest_markers();
-    let plain = objects.iter().any(|p| p == layout::LATEST);
-    if markers.is_empty() && !plain {
+    let to_read = latest_pointers(objects);
+    if to_read.is_empty() {
         if !complete.is_empty() {
             c.findings.push(Finding::error(
                 "latest_missing",
@@ -49,10 +57,6 @@ pub(crate) fn check_latest(
     }
     // Every pointer must name a complete full backup; the one readers use must name the
     // newest.
-    let mut to_read = markers.clone();
-    if plain {
-        to_read.push(layout::LATEST.to_string());
-    }
     let mut named: Option<String> = None;
     for (i, obj) in to_read.iter().enumerate() {
         let bytes = match ctx.main.get_limited(obj, layout::MAX_POINTER_BYTES) {
