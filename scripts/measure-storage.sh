@@ -17,7 +17,10 @@
 #   (bank payload bytes, default 500), OBJECTS (default 10000), FULLS (full backups the
 #   OBJECTS are spread over, default 20), SMALL_ROWS (rows of their cluster, default
 #   20000), RUNS (default 3), JOBS (verify --jobs, default the CPUs), STORES (which of
-#   local moto s3s-fs garage gcs to time, default all; the collections are written to all).
+#   local moto s3s-fs garage gcs to time, default all; the collections are written to all),
+#   PIN (1: every server runs on the machine's last core and vouch on the others, local
+#   disk included, as when the server is another machine; JOBS then defaults to the other
+#   cores; needs 2 cores or more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +31,14 @@ objects="${OBJECTS:-10000}"
 fulls="${FULLS:-20}"
 small_rows="${SMALL_ROWS:-20000}"
 runs="${RUNS:-3}"
-jobs="${JOBS:-$(nproc)}"
+cores="$(nproc)"
+pin="${PIN:-0}"
+vouch_cores="$cores"
+if [ "$pin" = 1 ]; then
+  [ "$cores" -ge 2 ] || { echo "measure-storage: PIN=1 needs 2 cores or more" >&2; exit 2; }
+  vouch_cores=$((cores - 1))
+fi
+jobs="${JOBS:-$vouch_cores}"
 rm -rf "$work"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
@@ -55,6 +65,15 @@ declare -A server_pid=(
   [garage]="$(echo "$garage_out" | sed -n 's/^VOUCH_S3_PID=//p')"
   [gcs]="$(echo "$gcs_out" | sed -n 's/^VOUCH_GCS_PID=//p')"
 )
+# With PIN=1, each server's threads (and those it starts later) on the last core, and every
+# vouch run on the others.
+run=("$vouch")
+if [ "$pin" = 1 ]; then
+  for p in "${server_pid[@]}"; do
+    [ -z "$p" ] || taskset -a -p -c "$((cores - 1))" "$p" >/dev/null
+  done
+  run=(taskset -c "0-$((cores - 2))" "$vouch")
+fi
 # cpu_seconds PID: user + system CPU time of the process and its children so far.
 cpu_seconds() {
   [ -n "$1" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
@@ -121,10 +140,10 @@ trap 'rm -f "$results"; rm -rf "$work"' EXIT
 # the server (process PID; none for local disk) spent meanwhile.
 measure() {
   local label="$1" level="$2" uri="$3" pid="$4" t before after
-  "$vouch" verify --level "$level" --jobs "$jobs" IN "$uri" >/dev/null
+  "${run[@]}" verify --level "$level" --jobs "$jobs" IN "$uri" >/dev/null
   for i in $(seq "$runs"); do
     before="$(cpu_seconds "$pid")"
-    t="$( { /usr/bin/time -f '%e %U %S' "$vouch" verify --level "$level" --jobs "$jobs" IN "$uri" >/dev/null; } 2>&1 | tail -1)"
+    t="$( { /usr/bin/time -f '%e %U %S' "${run[@]}" verify --level "$level" --jobs "$jobs" IN "$uri" >/dev/null; } 2>&1 | tail -1)"
     after="$(cpu_seconds "$pid")"
     read -r wall user sys <<<"$t"
     echo "$label $wall $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') $(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" >>"$results"
@@ -147,7 +166,11 @@ done
 # median LABEL [COLUMN]: the median of a recorded column (2 wall, 3 vouch CPU, 4 server CPU).
 median() { grep "^$1 " "$results" | awk -v c="${2:-2}" '{ print $c }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 echo
-echo "medians over $runs runs (--jobs $jobs, $(nproc) cores):"
+if [ "$pin" = 1 ]; then
+  echo "medians over $runs runs (--jobs $jobs; vouch on $vouch_cores of $cores cores, the servers on the last one):"
+else
+  echo "medians over $runs runs (--jobs $jobs, $cores cores shared by vouch and the servers):"
+fi
 local_full="$(median full/local)"
 for store in ${STORES:-local moto s3s-fs garage gcs}; do
   f="$(median "full/$store")"
@@ -156,10 +179,19 @@ for store in ${STORES:-local moto s3s-fs garage gcs}; do
     printf "  %-7s verify --level full %6.2f s (%5.0f MiB/s, %.2fx local; goal <= 1.5x)   --level metadata over %d objects %6.2f s (goal < 3 s)\n",
       s, f, b / 1048576 / f, (l > 0 ? f / l : 0), n, m
   }'
-  # The CPU both processes spend, shared by the machine's cores: no run on these cores
-  # can take less wall time than this (the server is not the project's to speed up).
-  awk -v s="$store" -v c="$(median "full/$store" 3)" -v v="$(median "full/$store" 4)" -v n="$(nproc)" -v l="$local_full" 'BEGIN {
-    printf "  %-7s   full: vouch CPU %.2f s + server CPU %.2f s over %d cores: at least %.2f s (%.2fx local)\n",
-      s, c, v, n, (c + v) / n, (l > 0 ? (c + v) / n / l : 0)
+  # The least wall time the CPU both processes spend allows (the server is not the
+  # project's to speed up): shared, both over the machine's cores; pinned, vouch's over
+  # its cores or the server's over its one, whichever is longer.
+  awk -v s="$store" -v c="$(median "full/$store" 3)" -v v="$(median "full/$store" 4)" -v n="$cores" \
+    -v vc="$vouch_cores" -v pin="$pin" -v l="$local_full" 'BEGIN {
+    if (pin == 1) {
+      f = c / vc; if (v > f) f = v
+      printf "  %-7s   full: vouch CPU %.2f s over %d cores, server CPU %.2f s on its own: at least %.2f s (%.2fx local)\n",
+        s, c, vc, v, f, (l > 0 ? f / l : 0)
+    } else {
+      f = (c + v) / n
+      printf "  %-7s   full: vouch CPU %.2f s + server CPU %.2f s over %d cores: at least %.2f s (%.2fx local)\n",
+        s, c, v, n, f, (l > 0 ? f / l : 0)
+    }
   }'
 done
