@@ -30,6 +30,23 @@ fn store(server: Server) -> (String, Box<dyn Store>) {
     (uri, s)
 }
 
+/// A store on a new prefix (`name`) reached through the server's fault proxy, with this
+/// test's turn at the proxies (held while the guard lives) and the proxy to arm and count.
+fn proxied_store(
+    server: Server,
+    name: &str,
+) -> (
+    std::sync::MutexGuard<'static, ()>,
+    &'static str,
+    Box<dyn Store>,
+) {
+    let turn = proxy_turn();
+    let (proxy, endpoint) = fault_proxy(server);
+    let uri = uri_at(server, endpoint, &unique_prefix(name));
+    let s = open(&uri, &OpenOptions::default()).unwrap();
+    (turn, proxy, s)
+}
+
 fn paths(s: &dyn Store, prefix: &str) -> Vec<String> {
     s.list(prefix)
         .unwrap()
@@ -680,10 +697,7 @@ fn azure_uri_parameters() {
 /// answer, and the proxy served exactly the faults it was armed with (so the requests were
 /// retried, not skipped).
 fn transient_failures_are_retried(server: Server) {
-    let _turn = proxy_turn();
-    let (proxy, endpoint) = fault_proxy(server);
-    let uri = uri_at(server, endpoint, &unique_prefix("retry"));
-    let s = open(&uri, &OpenOptions::default()).unwrap();
+    let (_turn, proxy, s) = proxied_store(server, "retry");
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     s.put_new("a/data.sst", &data).unwrap();
     s.put_new("a/b", b"small").unwrap();
@@ -1251,10 +1265,7 @@ fn gcs_uri_parameters() {
 /// read, with no HEAD first. A larger object is `TooLarge` with its size, a missing one
 /// `NotFound` (reading), each also one request; the proxy counts them.
 fn a_limited_read_is_one_request(server: Server) {
-    let _turn = proxy_turn();
-    let (proxy, endpoint) = fault_proxy(server);
-    let uri = uri_at(server, endpoint, &unique_prefix("limited"));
-    let s = open(&uri, &OpenOptions::default()).unwrap();
+    let (_turn, proxy, s) = proxied_store(server, "limited");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     s.put_new("m/BACKUP_MANIFEST", &data).unwrap();
     arm_faults(proxy, 0, 503, "");

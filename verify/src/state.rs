@@ -224,29 +224,20 @@ impl<'a> Counted<'a> {
             })
             .count();
         let objects = objects.get(..taken).unwrap_or_default();
-        let next = AtomicUsize::new(0);
         let held = AtomicU64::new(0);
-        let read_one = || {
-            while held.load(Ordering::Relaxed) < OBJECTS_AHEAD_MAX {
-                let Some((path, _, limit)) = objects.get(next.fetch_add(1, Ordering::Relaxed))
-                else {
-                    break;
-                };
-                let limit = (*limit).min(OBJECT_AHEAD_MAX);
-                if let Ok(b) = self.count(self.inner().get_limited(path, limit)) {
-                    held.fetch_add(b.len() as u64, Ordering::Relaxed);
-                    if let Ok(mut ahead) = self.ahead.lock() {
-                        ahead.insert(path.clone(), b);
-                    }
-                }
+        let read_one = |(path, _, limit): &(String, u64, u64)| {
+            if held.load(Ordering::Relaxed) >= OBJECTS_AHEAD_MAX {
+                return None;
             }
+            let limit = (*limit).min(OBJECT_AHEAD_MAX);
+            let b = self.count(self.inner().get_limited(path, limit)).ok()?;
+            held.fetch_add(b.len() as u64, Ordering::Relaxed);
+            Some((path.clone(), b))
         };
-        std::thread::scope(|s| {
-            for _ in 1..OBJECTS_AT_ONCE.min(objects.len()) {
-                // A thread that cannot start leaves its share to the others.
-                let _ = std::thread::Builder::new().spawn_scoped(s, read_one);
+        vouch_chain::pool::for_each(objects, OBJECTS_AT_ONCE, read_one, |_, read| {
+            if let (Some((path, b)), Ok(mut ahead)) = (read, self.ahead.lock()) {
+                ahead.insert(path, b);
             }
-            read_one();
         });
     }
 
